@@ -1,0 +1,54 @@
+namespace Keel;
+
+/// <summary>Per-enqueue choices that override the job kind's defaults.</summary>
+public sealed record EnqueueOptions
+{
+    /// <summary>The queue; the kind's default when null.</summary>
+    public string? Queue { get; init; }
+
+    /// <summary>The priority (smaller runs first); the kind's default when null.</summary>
+    public int? Priority { get; init; }
+
+    /// <summary>Run no earlier than this time. Mutually exclusive with <see cref="Delay"/>.</summary>
+    public DateTimeOffset? ScheduledAt { get; init; }
+
+    /// <summary>Run no earlier than this long from now. Mutually exclusive with <see cref="ScheduledAt"/>.</summary>
+    public TimeSpan? Delay { get; init; }
+
+    /// <summary>Attempts before the job fails for good; the kind's default when null.</summary>
+    public int? MaxAttempts { get; init; }
+}
+
+/// <summary>One job to enqueue: its kind, its arguments and the per-enqueue options.</summary>
+public sealed class JobRequest
+{
+    private JobRequest(Type jobType, Type argsType, object? args, EnqueueOptions? options)
+    {
+        JobType = jobType;
+        ArgsType = argsType;
+        Args = args;
+        Options = options ?? new EnqueueOptions();
+    }
+
+    /// <summary>The job class.</summary>
+    public Type JobType { get; }
+
+    /// <summary>The declared arguments type, used to serialize <see cref="Args"/>.</summary>
+    public Type ArgsType { get; }
+
+    /// <summary>The arguments.</summary>
+    public object? Args { get; }
+
+    /// <summary>The per-enqueue options.</summary>
+    public EnqueueOptions Options { get; }
+
+    /// <summary>Describes a job of type <typeparamref name="TJob"/> to enqueue.</summary>
+    /// <typeparam name="TJob">The job class, registered with <c>AddJob</c>.</typeparam>
+    /// <typeparam name="TArgs">Its arguments type.</typeparam>
+    /// <param name="args">The arguments.</param>
+    /// <param name="options">Overrides for this enqueue.</param>
+    /// <returns>The request.</returns>
+    public static JobRequest Create<TJob, TArgs>(TArgs args, EnqueueOptions? options = null)
+        where TJob : IJob<TArgs>
+        => new(typeof(TJob), typeof(TArgs), args, options);
+}

@@ -1,0 +1,30 @@
+namespace Keel.Storage;
+
+/// <summary>A job a worker has claimed, with everything needed to run and finalize it.</summary>
+/// <param name="ClaimId">The claimed-execution row id: the identity of this lease.</param>
+/// <param name="JobId">The job id.</param>
+/// <param name="Kind">The stable kind name.</param>
+/// <param name="Queue">The queue.</param>
+/// <param name="Args">The arguments as JSON.</param>
+/// <param name="Priority">The priority.</param>
+/// <param name="Attempt">This run's attempt number (1 for the first).</param>
+/// <param name="MaxAttempts">Attempts allowed.</param>
+/// <param name="WorkerLosses">How many workers died running it before.</param>
+/// <param name="CreatedAt">When it was enqueued.</param>
+/// <param name="ClaimedAt">When this claim was taken.</param>
+public sealed record ClaimedJob(
+    long ClaimId,
+    long JobId,
+    string Kind,
+    string Queue,
+    string Args,
+    int Priority,
+    int Attempt,
+    int MaxAttempts,
+    int WorkerLosses,
+    DateTimeOffset CreatedAt,
+    DateTimeOffset ClaimedAt)
+{
+    /// <summary>The reference a finalizing call passes to prove it still holds the claim.</summary>
+    public ClaimRef Ref => new(ClaimId, JobId, Attempt);
+}

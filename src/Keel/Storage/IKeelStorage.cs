@@ -1,0 +1,88 @@
+namespace Keel.Storage;
+
+/// <summary>
+/// The one seam between Keel and a database. Operations are named after queue operations, noun first,
+/// with one parameters record each. Every operation that finalizes a job is fenced by its claim: it
+/// changes nothing unless the claim row still exists and belongs to the caller's process.
+/// </summary>
+public interface IKeelStorage
+{
+    /// <summary>A short engine name: <c>sqlite</c> or <c>postgresql</c>.</summary>
+    string Engine { get; }
+
+    /// <summary>The newest schema version this code ships.</summary>
+    int LatestSchemaVersion { get; }
+
+    /// <summary>True when retrying the failed operation may succeed (busy database, dropped connection).</summary>
+    /// <param name="exception">The exception thrown by a storage operation.</param>
+    bool IsTransient(Exception exception);
+
+    /// <summary>Applies every migration the database lacks. Safe to run twice and from several processes at once.</summary>
+    /// <param name="cancellationToken">Cancels the wait.</param>
+    /// <exception cref="KeelSchemaException">The database is at a newer version than this code.</exception>
+    Task MigrateAsync(CancellationToken cancellationToken);
+
+    /// <summary>The schema version the database is at; 0 when Keel's tables are absent.</summary>
+    /// <param name="cancellationToken">Cancels the wait.</param>
+    Task<int> SchemaVersionAsync(CancellationToken cancellationToken);
+
+    /// <summary>Inserts jobs in one round trip: ready when due, scheduled otherwise. Returns ids in input order.</summary>
+    /// <param name="parameters">The jobs, and optionally the caller's connection and transaction.</param>
+    /// <param name="cancellationToken">Cancels the wait.</param>
+    Task<IReadOnlyList<long>> JobsInsertAsync(JobsInsertParams parameters, CancellationToken cancellationToken);
+
+    /// <summary>
+    /// Claims up to <see cref="JobsClaimParams.Limit"/> ready jobs of one queue selector for a process, in
+    /// one transaction: lock ready rows (skipping locked ones), insert claims, delete the ready rows.
+    /// </summary>
+    /// <param name="parameters">Who claims, from where, how many.</param>
+    /// <param name="cancellationToken">Cancels the wait.</param>
+    /// <exception cref="ProcessGoneException">The claiming process's row no longer exists.</exception>
+    Task<IReadOnlyList<ClaimedJob>> JobsClaimAsync(JobsClaimParams parameters, CancellationToken cancellationToken);
+
+    /// <summary>Marks claimed jobs finished (or deletes them). Returns the claim ids that were still held.</summary>
+    /// <param name="parameters">The claims to complete.</param>
+    /// <param name="cancellationToken">Cancels the wait.</param>
+    Task<IReadOnlyList<long>> JobsCompleteAsync(JobsCompleteParams parameters, CancellationToken cancellationToken);
+
+    /// <summary>
+    /// Records a failed attempt under its claim: schedules a retry when <see cref="JobFailParams.RetryAt"/> is
+    /// set, otherwise moves the job to failed. Returns false when the claim was no longer held.
+    /// </summary>
+    /// <param name="parameters">The claim and the failure.</param>
+    /// <param name="cancellationToken">Cancels the wait.</param>
+    Task<bool> JobFailAsync(JobFailParams parameters, CancellationToken cancellationToken);
+
+    /// <summary>Puts claims back to ready without counting an attempt. Returns how many were released.</summary>
+    /// <param name="parameters">The process and, optionally, which of its claims.</param>
+    /// <param name="cancellationToken">Cancels the wait.</param>
+    Task<int> ClaimsReleaseAsync(ClaimsReleaseParams parameters, CancellationToken cancellationToken);
+
+    /// <summary>Reads one job with its state and error history; null when there is no such job.</summary>
+    /// <param name="jobId">The job id.</param>
+    /// <param name="cancellationToken">Cancels the wait.</param>
+    Task<JobInfo?> JobGetAsync(long jobId, CancellationToken cancellationToken);
+
+    /// <summary>Moves due scheduled jobs to ready, oldest first. Returns how many moved.</summary>
+    /// <param name="parameters">Batch size and time.</param>
+    /// <param name="cancellationToken">Cancels the wait.</param>
+    Task<int> ScheduledDispatchAsync(ScheduledDispatchParams parameters, CancellationToken cancellationToken);
+
+    /// <summary>Registers a process row and returns its id.</summary>
+    /// <param name="parameters">What the process is.</param>
+    /// <param name="cancellationToken">Cancels the wait.</param>
+    Task<long> ProcessRegisterAsync(ProcessRegisterParams parameters, CancellationToken cancellationToken);
+
+    /// <summary>Refreshes a process's heartbeat. Returns false when its row is gone (it was pruned).</summary>
+    /// <param name="parameters">The process and time.</param>
+    /// <param name="cancellationToken">Cancels the wait.</param>
+    Task<bool> ProcessHeartbeatAsync(ProcessHeartbeatParams parameters, CancellationToken cancellationToken);
+
+    /// <summary>
+    /// Deletes a process row after putting whatever it still has claimed back to ready, in one transaction.
+    /// Returns how many claims were released.
+    /// </summary>
+    /// <param name="parameters">The process.</param>
+    /// <param name="cancellationToken">Cancels the wait.</param>
+    Task<int> ProcessDeregisterAsync(ProcessDeregisterParams parameters, CancellationToken cancellationToken);
+}

@@ -1,0 +1,155 @@
+using System.Data.Common;
+
+namespace Keel.Storage;
+
+/// <summary>A job to insert, already serialized.</summary>
+/// <param name="Kind">The stable kind name.</param>
+/// <param name="Queue">The queue.</param>
+/// <param name="Args">The arguments as JSON.</param>
+/// <param name="Priority">Smaller runs first.</param>
+/// <param name="MaxAttempts">Attempts allowed.</param>
+/// <param name="ScheduledAt">Run no earlier than this; null or past means ready now.</param>
+public sealed record NewJob(string Kind, string Queue, string Args, int Priority, int MaxAttempts, DateTimeOffset? ScheduledAt);
+
+/// <summary>Parameters of <see cref="IKeelStorage.JobsInsertAsync"/>.</summary>
+/// <param name="Jobs">The jobs, in order.</param>
+/// <param name="Now">The time that decides ready versus scheduled; null means the database clock.</param>
+/// <param name="Connection">The caller's open connection, when the insert must join the caller's work.</param>
+/// <param name="Transaction">The caller's transaction on <paramref name="Connection"/>, if any.</param>
+public sealed record JobsInsertParams(
+    IReadOnlyList<NewJob> Jobs,
+    DateTimeOffset? Now,
+    DbConnection? Connection = null,
+    DbTransaction? Transaction = null);
+
+/// <summary>Which ready rows a claim may take.</summary>
+/// <param name="Kind">Every queue, one queue, or every queue whose name starts with <paramref name="Value"/>.</param>
+/// <param name="Value">The queue name or prefix; empty for <see cref="QueueMatch.All"/>.</param>
+public sealed record QueueFilter(QueueMatch Kind, string Value)
+{
+    /// <summary>Every queue.</summary>
+    public static QueueFilter All { get; } = new(QueueMatch.All, string.Empty);
+
+    /// <summary>Parses one worker queue entry: <c>*</c>, <c>name</c> or <c>prefix*</c>.</summary>
+    /// <param name="entry">The entry.</param>
+    /// <returns>The filter.</returns>
+    /// <exception cref="ArgumentException">The entry is empty or has a <c>*</c> anywhere but at the end.</exception>
+    public static QueueFilter Parse(string entry)
+    {
+        ArgumentNullException.ThrowIfNull(entry);
+        if (entry.Length == 0)
+        {
+            throw new ArgumentException("a queue entry is empty", nameof(entry));
+        }
+
+        var star = entry.IndexOf('*', StringComparison.Ordinal);
+        if (star < 0)
+        {
+            return new QueueFilter(QueueMatch.Exact, entry);
+        }
+
+        if (star != entry.Length - 1)
+        {
+            throw new ArgumentException($"queue entry '{entry}' has '*' before its end; '*' is allowed only alone or as a suffix", nameof(entry));
+        }
+
+        return entry.Length == 1 ? All : new QueueFilter(QueueMatch.Prefix, entry[..^1]);
+    }
+}
+
+/// <summary>How a <see cref="QueueFilter"/> matches queue names.</summary>
+public enum QueueMatch
+{
+    /// <summary>Every queue that is not paused.</summary>
+    All,
+
+    /// <summary>Exactly one queue name, compared literally.</summary>
+    Exact,
+
+    /// <summary>Queue names starting with a literal prefix.</summary>
+    Prefix,
+}
+
+/// <summary>Parameters of <see cref="IKeelStorage.JobsClaimAsync"/>.</summary>
+/// <param name="ProcessId">The claiming process's row id.</param>
+/// <param name="Queue">Which ready rows qualify.</param>
+/// <param name="Limit">The most to claim (the worker's free slots).</param>
+/// <param name="Now">The claim time; null means the database clock.</param>
+public sealed record JobsClaimParams(long ProcessId, QueueFilter Queue, int Limit, DateTimeOffset? Now);
+
+/// <summary>The claim a finalizing call must still hold.</summary>
+/// <param name="ClaimId">The claimed-execution row id.</param>
+/// <param name="JobId">The job id.</param>
+/// <param name="Attempt">The attempt number the claim represents.</param>
+public readonly record struct ClaimRef(long ClaimId, long JobId, int Attempt);
+
+/// <summary>Parameters of <see cref="IKeelStorage.JobsCompleteAsync"/>.</summary>
+/// <param name="ProcessId">The process that holds the claims.</param>
+/// <param name="Claims">The claims whose jobs finished.</param>
+/// <param name="Now">The finish time; null means the database clock.</param>
+/// <param name="PreserveFinishedJobs">Keep finished jobs (with <c>finished_at</c>) rather than delete them.</param>
+public sealed record JobsCompleteParams(long ProcessId, IReadOnlyList<ClaimRef> Claims, DateTimeOffset? Now, bool PreserveFinishedJobs);
+
+/// <summary>A failure as stored.</summary>
+/// <param name="ExceptionType">The exception's full type name.</param>
+/// <param name="Message">The message.</param>
+/// <param name="StackTrace">The stack trace, if any.</param>
+public sealed record FailureRecord(string ExceptionType, string Message, string? StackTrace)
+{
+    /// <summary>Describes an exception for storage.</summary>
+    /// <param name="exception">The exception.</param>
+    /// <returns>The record.</returns>
+    public static FailureRecord From(Exception exception)
+    {
+        ArgumentNullException.ThrowIfNull(exception);
+        return new FailureRecord(exception.GetType().FullName ?? exception.GetType().Name, exception.Message, exception.ToString());
+    }
+}
+
+/// <summary>Parameters of <see cref="IKeelStorage.JobFailAsync"/>.</summary>
+/// <param name="ProcessId">The process that holds the claim.</param>
+/// <param name="Claim">The claim.</param>
+/// <param name="Failure">What went wrong.</param>
+/// <param name="RetryAt">When to run again; null fails the job for good.</param>
+/// <param name="Now">The failure time; null means the database clock.</param>
+public sealed record JobFailParams(long ProcessId, ClaimRef Claim, FailureRecord Failure, DateTimeOffset? RetryAt, DateTimeOffset? Now);
+
+/// <summary>Parameters of <see cref="IKeelStorage.ClaimsReleaseAsync"/>.</summary>
+/// <param name="ProcessId">The process that holds the claims.</param>
+/// <param name="ClaimIds">Which claims; null means all of the process's claims.</param>
+/// <param name="Now">The release time; null means the database clock.</param>
+public sealed record ClaimsReleaseParams(long ProcessId, IReadOnlyList<long>? ClaimIds, DateTimeOffset? Now);
+
+/// <summary>Parameters of <see cref="IKeelStorage.ScheduledDispatchAsync"/>.</summary>
+/// <param name="BatchSize">The most jobs to move.</param>
+/// <param name="Now">Jobs due at or before this time move; null means the database clock.</param>
+public sealed record ScheduledDispatchParams(int BatchSize, DateTimeOffset? Now);
+
+/// <summary>Parameters of <see cref="IKeelStorage.ProcessRegisterAsync"/>.</summary>
+/// <param name="Name">A unique name, e.g. <c>worker-3f2a…</c>.</param>
+/// <param name="Kind">Worker, Dispatcher, Scheduler or Supervisor.</param>
+/// <param name="Pid">The OS process id.</param>
+/// <param name="Hostname">The host.</param>
+/// <param name="ProcessStartedAt">When the OS process started; with the pid it tells a live process from a reused pid.</param>
+/// <param name="SupervisorId">The supervising process's row id, if any.</param>
+/// <param name="Metadata">JSON describing the process (queues, threads…).</param>
+/// <param name="Now">The registration time; null means the database clock.</param>
+public sealed record ProcessRegisterParams(
+    string Name,
+    string Kind,
+    int Pid,
+    string Hostname,
+    DateTimeOffset ProcessStartedAt,
+    long? SupervisorId,
+    string Metadata,
+    DateTimeOffset? Now);
+
+/// <summary>Parameters of <see cref="IKeelStorage.ProcessHeartbeatAsync"/>.</summary>
+/// <param name="ProcessId">The process row id.</param>
+/// <param name="Now">The heartbeat time; null means the database clock.</param>
+public sealed record ProcessHeartbeatParams(long ProcessId, DateTimeOffset? Now);
+
+/// <summary>Parameters of <see cref="IKeelStorage.ProcessDeregisterAsync"/>.</summary>
+/// <param name="ProcessId">The process row id.</param>
+/// <param name="Now">The time; null means the database clock.</param>
+public sealed record ProcessDeregisterParams(long ProcessId, DateTimeOffset? Now);
