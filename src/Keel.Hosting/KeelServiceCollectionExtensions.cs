@@ -1,0 +1,52 @@
+using Keel.Registry;
+using Keel.Runtime;
+using Keel.Storage;
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.DependencyInjection.Extensions;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+
+namespace Keel.Hosting;
+
+/// <summary>Adds Keel to a service collection.</summary>
+public static class KeelServiceCollectionExtensions
+{
+    /// <summary>
+    /// Adds Keel: the <see cref="IKeelClient"/>, and (unless <see cref="KeelOptions.ProcessJobs"/> is false) workers and a
+    /// dispatcher running as a hosted service. Options bind from the <c>Keel</c> configuration section and are
+    /// validated at start.
+    /// </summary>
+    /// <param name="services">The services.</param>
+    /// <param name="configure">Chooses the store and registers job kinds.</param>
+    /// <returns>The builder, to add more jobs.</returns>
+    public static IKeelBuilder AddKeel(this IServiceCollection services, Action<IKeelBuilder>? configure = null)
+    {
+        ArgumentNullException.ThrowIfNull(services);
+        var builder = new KeelBuilder(services);
+        configure?.Invoke(builder);
+
+        services.AddOptions<KeelOptions>().ValidateOnStart();
+        services.AddSingleton<IConfigureOptions<KeelOptions>>(sp => new ConfigureNamedOptions<KeelOptions>(
+            Options.DefaultName,
+            options => sp.GetService<IConfiguration>()?.GetSection(KeelOptions.SectionName).Bind(options)));
+        services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<KeelOptions>, KeelOptionsValidator>());
+        services.TryAddSingleton(TimeProvider.System);
+        services.TryAddSingleton(sp => new KeelClock(sp.GetRequiredService<TimeProvider>()));
+        services.TryAddSingleton<JobSignal>();
+        services.TryAddSingleton(builder.Registry);
+        services.TryAddSingleton(sp => builder.StorageFactory?.Invoke(sp) ?? StorageFromOptions.Create(sp.GetRequiredService<IOptions<KeelOptions>>().Value, sp));
+        services.TryAddSingleton<IKeelClient, KeelClient>();
+        services.TryAddSingleton(sp => new JobExecutor(sp, sp.GetRequiredService<JobRegistry>(), sp.GetRequiredService<IOptions<KeelOptions>>().Value));
+        services.AddHostedService(sp => new KeelHostedService(
+            sp.GetRequiredService<IKeelStorage>(),
+            sp.GetRequiredService<JobRegistry>(),
+            sp.GetRequiredService<JobExecutor>(),
+            sp.GetRequiredService<JobSignal>(),
+            sp.GetRequiredService<IOptions<KeelOptions>>().Value,
+            sp.GetRequiredService<ILoggerFactory>(),
+            sp.GetRequiredService<KeelClock>()));
+        return builder;
+    }
+}

@@ -1,0 +1,126 @@
+namespace Keel.Sqlite;
+
+/// <summary>Every SQL statement the SQLite store runs, one per operation step. Times are Unix microseconds.</summary>
+internal static class SqliteStatements
+{
+    public const string MigrationsTable = """
+        CREATE TABLE IF NOT EXISTS keel_schema_migrations (
+            version    INTEGER PRIMARY KEY,
+            name       TEXT    NOT NULL,
+            applied_at INTEGER NOT NULL
+        )
+        """;
+
+    public const string MigrationsTableExists = "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'keel_schema_migrations'";
+
+    public const string SchemaVersion = "SELECT coalesce(max(version), 0) FROM keel_schema_migrations";
+
+    public const string MigrationRecord = "INSERT INTO keel_schema_migrations (version, name, applied_at) VALUES (@version, @name, @now)";
+
+    public const string JobInsert = """
+        INSERT INTO keel_jobs (queue, kind, args, priority, scheduled_at, max_attempts, created_at)
+        VALUES (@queue, @kind, @args, @priority, @scheduled_at, @max_attempts, @now)
+        RETURNING id
+        """;
+
+    public const string ReadyInsert = "INSERT INTO keel_ready_executions (job_id, queue, priority, created_at) VALUES (@job_id, @queue, @priority, @now)";
+
+    public const string ScheduledInsert = """
+        INSERT INTO keel_scheduled_executions (job_id, queue, priority, scheduled_at, created_at)
+        VALUES (@job_id, @queue, @priority, @scheduled_at, @now)
+        """;
+
+    // The candidate filter is one of three fixed fragments (never user text); values are parameters.
+    public const string ClaimFilterAll = "1 = 1";
+    public const string ClaimFilterExact = "r.queue = @queue";
+    public const string ClaimFilterPrefix = "substr(r.queue, 1, length(@queue)) = @queue";
+
+    public const string ClaimInsertTemplate = """
+        INSERT INTO keel_claimed_executions (job_id, process_id, attempt, claimed_at)
+        SELECT j.id, @process_id, j.attempts + 1, @now
+        FROM keel_jobs j
+        WHERE j.id IN (
+            SELECT r.job_id FROM keel_ready_executions r
+            WHERE {filter} AND r.queue NOT IN (SELECT p.queue FROM keel_pauses p)
+            ORDER BY r.priority, r.job_id
+            LIMIT @limit)
+        RETURNING id, job_id, attempt
+        """;
+
+    public const string ReadyDeleteMany = "DELETE FROM keel_ready_executions WHERE job_id IN (SELECT value FROM json_each(@job_ids))";
+
+    public const string ClaimedJobsSelect = """
+        SELECT c.id, j.id, j.kind, j.queue, j.args, j.priority, c.attempt, j.max_attempts, j.worker_losses, j.created_at, c.claimed_at
+        FROM keel_claimed_executions c JOIN keel_jobs j ON j.id = c.job_id
+        WHERE c.id IN (SELECT value FROM json_each(@claim_ids))
+        ORDER BY j.priority, j.id
+        """;
+
+    public const string ClaimDelete = "DELETE FROM keel_claimed_executions WHERE id = @claim_id AND process_id = @process_id RETURNING job_id, attempt";
+
+    public const string JobFinish = "UPDATE keel_jobs SET finished_at = @now, attempts = @attempt WHERE id = @job_id";
+
+    public const string JobDelete = "DELETE FROM keel_jobs WHERE id = @job_id";
+
+    public const string JobAttemptUpdate = "UPDATE keel_jobs SET attempts = @attempt, scheduled_at = coalesce(@scheduled_at, scheduled_at) WHERE id = @job_id RETURNING queue, priority";
+
+    public const string JobErrorInsert = """
+        INSERT INTO keel_job_errors (job_id, attempt, exception_type, message, stack_trace, cause, occurred_at)
+        VALUES (@job_id, @attempt, @exception_type, @message, @stack_trace, @cause, @now)
+        """;
+
+    public const string FailedInsert = """
+        INSERT INTO keel_failed_executions (job_id, exception_type, message, stack_trace, attempt, cause, created_at)
+        VALUES (@job_id, @exception_type, @message, @stack_trace, @attempt, @cause, @now)
+        """;
+
+    public const string ClaimsDeleteAllOfProcess = "DELETE FROM keel_claimed_executions WHERE process_id = @process_id RETURNING job_id";
+
+    public const string ClaimsDeleteSomeOfProcess = """
+        DELETE FROM keel_claimed_executions
+        WHERE process_id = @process_id AND id IN (SELECT value FROM json_each(@claim_ids))
+        RETURNING job_id
+        """;
+
+    public const string ReadyInsertFromJobs = """
+        INSERT INTO keel_ready_executions (job_id, queue, priority, created_at)
+        SELECT id, queue, priority, @now FROM keel_jobs WHERE id IN (SELECT value FROM json_each(@job_ids))
+        """;
+
+    public const string JobSelect = """
+        SELECT j.id, j.kind, j.queue, j.args, j.priority, j.attempts, j.max_attempts, j.worker_losses, j.created_at, j.finished_at,
+               f.job_id IS NOT NULL, c.process_id, c.claimed_at, r.job_id IS NOT NULL, s.scheduled_at, b.job_id IS NOT NULL, j.scheduled_at
+        FROM keel_jobs j
+        LEFT JOIN keel_failed_executions f ON f.job_id = j.id
+        LEFT JOIN keel_claimed_executions c ON c.job_id = j.id
+        LEFT JOIN keel_ready_executions r ON r.job_id = j.id
+        LEFT JOIN keel_scheduled_executions s ON s.job_id = j.id
+        LEFT JOIN keel_blocked_executions b ON b.job_id = j.id
+        WHERE j.id = @job_id
+        """;
+
+    public const string JobErrorsSelect = """
+        SELECT attempt, exception_type, message, stack_trace, occurred_at
+        FROM keel_job_errors WHERE job_id = @job_id ORDER BY id
+        """;
+
+    public const string ScheduledDueDelete = """
+        DELETE FROM keel_scheduled_executions
+        WHERE job_id IN (
+            SELECT job_id FROM keel_scheduled_executions
+            WHERE scheduled_at <= @now
+            ORDER BY scheduled_at, priority, job_id
+            LIMIT @limit)
+        RETURNING job_id, queue, priority
+        """;
+
+    public const string ProcessInsert = """
+        INSERT INTO keel_processes (name, kind, pid, hostname, started_at, supervisor_id, last_heartbeat_at, metadata, created_at)
+        VALUES (@name, @kind, @pid, @hostname, @started_at, @supervisor_id, @now, @metadata, @now)
+        RETURNING id
+        """;
+
+    public const string ProcessHeartbeat = "UPDATE keel_processes SET last_heartbeat_at = @now WHERE id = @process_id";
+
+    public const string ProcessDelete = "DELETE FROM keel_processes WHERE id = @process_id";
+}

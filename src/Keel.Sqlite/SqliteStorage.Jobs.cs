@@ -1,0 +1,438 @@
+using System.Globalization;
+using Keel.Storage;
+using Microsoft.Data.Sqlite;
+
+namespace Keel.Sqlite;
+
+public sealed partial class SqliteStorage
+{
+    /// <inheritdoc />
+    public async Task<IReadOnlyList<long>> JobsInsertAsync(JobsInsertParams parameters, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(parameters);
+        if (parameters.Jobs.Count == 0)
+        {
+            return [];
+        }
+
+        if (parameters.Connection is null)
+        {
+            return await WriteAsync((c, t) => InsertJobsAsync(c, t, parameters, cancellationToken), cancellationToken);
+        }
+
+        if (parameters.Connection is not SqliteConnection connection)
+        {
+            throw new ArgumentException($"the connection is a {parameters.Connection.GetType().Name}; this Keel store is SQLite, so enqueue on a SqliteConnection to the same database file", nameof(parameters));
+        }
+
+        if (parameters.Transaction is not null and not SqliteTransaction)
+        {
+            throw new ArgumentException($"the transaction is a {parameters.Transaction.GetType().Name}, not a SqliteTransaction", nameof(parameters));
+        }
+
+        return await InsertJobsAsync(connection, (SqliteTransaction?)parameters.Transaction, parameters, cancellationToken);
+    }
+
+    private async Task<IReadOnlyList<long>> InsertJobsAsync(SqliteConnection connection, SqliteTransaction? transaction, JobsInsertParams parameters, CancellationToken cancellationToken)
+    {
+        var now = Micros(parameters.Now);
+        await using var insertJob = Command(connection, transaction, SqliteStatements.JobInsert);
+        var queue = insertJob.Parameters.Add("@queue", SqliteType.Text);
+        var kind = insertJob.Parameters.Add("@kind", SqliteType.Text);
+        var args = insertJob.Parameters.Add("@args", SqliteType.Text);
+        var priority = insertJob.Parameters.Add("@priority", SqliteType.Integer);
+        var scheduledAt = insertJob.Parameters.Add("@scheduled_at", SqliteType.Integer);
+        var maxAttempts = insertJob.Parameters.Add("@max_attempts", SqliteType.Integer);
+        insertJob.Parameters.AddWithValue("@now", now);
+
+        await using var insertReady = Command(connection, transaction, SqliteStatements.ReadyInsert);
+        var readyJob = insertReady.Parameters.Add("@job_id", SqliteType.Integer);
+        var readyQueue = insertReady.Parameters.Add("@queue", SqliteType.Text);
+        var readyPriority = insertReady.Parameters.Add("@priority", SqliteType.Integer);
+        insertReady.Parameters.AddWithValue("@now", now);
+
+        await using var insertScheduled = Command(connection, transaction, SqliteStatements.ScheduledInsert);
+        var scheduledJob = insertScheduled.Parameters.Add("@job_id", SqliteType.Integer);
+        var scheduledQueue = insertScheduled.Parameters.Add("@queue", SqliteType.Text);
+        var scheduledPriority = insertScheduled.Parameters.Add("@priority", SqliteType.Integer);
+        var scheduledTime = insertScheduled.Parameters.Add("@scheduled_at", SqliteType.Integer);
+        insertScheduled.Parameters.AddWithValue("@now", now);
+
+        var ids = new long[parameters.Jobs.Count];
+        for (var i = 0; i < ids.Length; i++)
+        {
+            var job = parameters.Jobs[i];
+            long? at = job.ScheduledAt is { } s ? TimeEncoding.ToMicros(s) : null;
+            queue.Value = job.Queue;
+            kind.Value = job.Kind;
+            args.Value = job.Args;
+            priority.Value = job.Priority;
+            scheduledAt.Value = (object?)at ?? DBNull.Value;
+            maxAttempts.Value = job.MaxAttempts;
+            var id = Convert.ToInt64(await insertJob.ExecuteScalarAsync(cancellationToken), CultureInfo.InvariantCulture);
+            ids[i] = id;
+            if (at is { } due && due > now)
+            {
+                scheduledJob.Value = id;
+                scheduledQueue.Value = job.Queue;
+                scheduledPriority.Value = job.Priority;
+                scheduledTime.Value = due;
+                await insertScheduled.ExecuteNonQueryAsync(cancellationToken);
+            }
+            else
+            {
+                readyJob.Value = id;
+                readyQueue.Value = job.Queue;
+                readyPriority.Value = job.Priority;
+                await insertReady.ExecuteNonQueryAsync(cancellationToken);
+            }
+        }
+
+        return ids;
+    }
+
+    /// <inheritdoc />
+    public async Task<IReadOnlyList<ClaimedJob>> JobsClaimAsync(JobsClaimParams parameters, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(parameters);
+        if (parameters.Limit <= 0)
+        {
+            return [];
+        }
+
+        var filter = parameters.Queue.Kind switch
+        {
+            QueueMatch.All => SqliteStatements.ClaimFilterAll,
+            QueueMatch.Exact => SqliteStatements.ClaimFilterExact,
+            _ => SqliteStatements.ClaimFilterPrefix,
+        };
+        try
+        {
+            return await WriteAsync(
+                async (connection, transaction) =>
+                {
+                    var claimIds = new List<long>(parameters.Limit);
+                    var jobIds = new List<long>(parameters.Limit);
+                    await using (var claim = Command(connection, transaction, SqliteStatements.ClaimInsertTemplate.Replace("{filter}", filter, StringComparison.Ordinal)))
+                    {
+                        claim.Parameters.AddWithValue("@process_id", parameters.ProcessId);
+                        claim.Parameters.AddWithValue("@now", Micros(parameters.Now));
+                        claim.Parameters.AddWithValue("@limit", parameters.Limit);
+                        claim.Parameters.AddWithValue("@queue", parameters.Queue.Value);
+                        await using var reader = await claim.ExecuteReaderAsync(cancellationToken);
+                        while (await reader.ReadAsync(cancellationToken))
+                        {
+                            claimIds.Add(reader.GetInt64(0));
+                            jobIds.Add(reader.GetInt64(1));
+                        }
+                    }
+
+                    if (claimIds.Count == 0)
+                    {
+                        return (IReadOnlyList<ClaimedJob>)[];
+                    }
+
+                    await using (var delete = Command(connection, transaction, SqliteStatements.ReadyDeleteMany))
+                    {
+                        delete.Parameters.AddWithValue("@job_ids", JsonArray(jobIds));
+                        await delete.ExecuteNonQueryAsync(cancellationToken);
+                    }
+
+                    var claimed = new List<ClaimedJob>(claimIds.Count);
+                    await using var select = Command(connection, transaction, SqliteStatements.ClaimedJobsSelect);
+                    select.Parameters.AddWithValue("@claim_ids", JsonArray(claimIds));
+                    await using var rows = await select.ExecuteReaderAsync(cancellationToken);
+                    while (await rows.ReadAsync(cancellationToken))
+                    {
+                        claimed.Add(new ClaimedJob(
+                            rows.GetInt64(0), rows.GetInt64(1), rows.GetString(2), rows.GetString(3), rows.GetString(4),
+                            rows.GetInt32(5), rows.GetInt32(6), rows.GetInt32(7), rows.GetInt32(8), Time(rows, 9), Time(rows, 10)));
+                    }
+
+                    return claimed;
+                },
+                cancellationToken);
+        }
+        catch (SqliteException e) when (e.SqliteExtendedErrorCode == 787)
+        {
+            throw new ProcessGoneException($"process {parameters.ProcessId} is no longer registered; it was pruned, so it may not claim", e);
+        }
+    }
+
+    /// <inheritdoc />
+    public async Task<IReadOnlyList<long>> JobsCompleteAsync(JobsCompleteParams parameters, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(parameters);
+        if (parameters.Claims.Count == 0)
+        {
+            return [];
+        }
+
+        return await WriteAsync(
+            async (connection, transaction) =>
+            {
+                await using var delete = Command(connection, transaction, SqliteStatements.ClaimDelete);
+                var claimId = delete.Parameters.Add("@claim_id", SqliteType.Integer);
+                delete.Parameters.AddWithValue("@process_id", parameters.ProcessId);
+                await using var finish = Command(connection, transaction, parameters.PreserveFinishedJobs ? SqliteStatements.JobFinish : SqliteStatements.JobDelete);
+                var jobId = finish.Parameters.Add("@job_id", SqliteType.Integer);
+                var attempt = finish.Parameters.Add("@attempt", SqliteType.Integer);
+                finish.Parameters.AddWithValue("@now", Micros(parameters.Now));
+
+                var accepted = new List<long>(parameters.Claims.Count);
+                foreach (var claim in parameters.Claims)
+                {
+                    claimId.Value = claim.ClaimId;
+                    long? deletedJob = null;
+                    long deletedAttempt = 0;
+                    await using (var reader = await delete.ExecuteReaderAsync(cancellationToken))
+                    {
+                        if (await reader.ReadAsync(cancellationToken))
+                        {
+                            deletedJob = reader.GetInt64(0);
+                            deletedAttempt = reader.GetInt64(1);
+                        }
+                    }
+
+                    if (deletedJob is null)
+                    {
+                        continue; // The claim was recovered by someone else: this late result must change nothing.
+                    }
+
+                    jobId.Value = deletedJob.Value;
+                    attempt.Value = deletedAttempt;
+                    await finish.ExecuteNonQueryAsync(cancellationToken);
+                    accepted.Add(claim.ClaimId);
+                }
+
+                return (IReadOnlyList<long>)accepted;
+            },
+            cancellationToken);
+    }
+
+    /// <inheritdoc />
+    public async Task<bool> JobFailAsync(JobFailParams parameters, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(parameters);
+        return await WriteAsync(
+            async (connection, transaction) =>
+            {
+                var now = Micros(parameters.Now);
+                long jobId;
+                long attempt;
+                await using (var delete = Command(connection, transaction, SqliteStatements.ClaimDelete))
+                {
+                    delete.Parameters.AddWithValue("@claim_id", parameters.Claim.ClaimId);
+                    delete.Parameters.AddWithValue("@process_id", parameters.ProcessId);
+                    await using var reader = await delete.ExecuteReaderAsync(cancellationToken);
+                    if (!await reader.ReadAsync(cancellationToken))
+                    {
+                        return false;
+                    }
+
+                    jobId = reader.GetInt64(0);
+                    attempt = reader.GetInt64(1);
+                }
+
+                long? retryAt = parameters.RetryAt is { } r ? TimeEncoding.ToMicros(r) : null;
+                string queue;
+                long priority;
+                await using (var update = Command(connection, transaction, SqliteStatements.JobAttemptUpdate))
+                {
+                    update.Parameters.AddWithValue("@attempt", attempt);
+                    update.Parameters.AddWithValue("@scheduled_at", (object?)retryAt ?? DBNull.Value);
+                    update.Parameters.AddWithValue("@job_id", jobId);
+                    await using var reader = await update.ExecuteReaderAsync(cancellationToken);
+                    await reader.ReadAsync(cancellationToken);
+                    queue = reader.GetString(0);
+                    priority = reader.GetInt64(1);
+                }
+
+                await InsertErrorAsync(connection, transaction, jobId, attempt, parameters.Failure, cause: null, now, cancellationToken);
+                if (retryAt is null)
+                {
+                    await InsertFailedAsync(connection, transaction, jobId, attempt, parameters.Failure, cause: null, now, cancellationToken);
+                }
+                else if (retryAt <= now)
+                {
+                    await using var ready = Command(connection, transaction, SqliteStatements.ReadyInsert);
+                    ready.Parameters.AddWithValue("@job_id", jobId);
+                    ready.Parameters.AddWithValue("@queue", queue);
+                    ready.Parameters.AddWithValue("@priority", priority);
+                    ready.Parameters.AddWithValue("@now", now);
+                    await ready.ExecuteNonQueryAsync(cancellationToken);
+                }
+                else
+                {
+                    await using var scheduled = Command(connection, transaction, SqliteStatements.ScheduledInsert);
+                    scheduled.Parameters.AddWithValue("@job_id", jobId);
+                    scheduled.Parameters.AddWithValue("@queue", queue);
+                    scheduled.Parameters.AddWithValue("@priority", priority);
+                    scheduled.Parameters.AddWithValue("@scheduled_at", retryAt.Value);
+                    scheduled.Parameters.AddWithValue("@now", now);
+                    await scheduled.ExecuteNonQueryAsync(cancellationToken);
+                }
+
+                return true;
+            },
+            cancellationToken);
+    }
+
+    /// <inheritdoc />
+    public Task<int> ClaimsReleaseAsync(ClaimsReleaseParams parameters, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(parameters);
+        return WriteAsync((c, t) => ReleaseClaimsAsync(c, t, parameters.ProcessId, parameters.ClaimIds, Micros(parameters.Now), cancellationToken), cancellationToken);
+    }
+
+    private static async Task<int> ReleaseClaimsAsync(SqliteConnection connection, SqliteTransaction transaction, long processId, IReadOnlyList<long>? claimIds, long now, CancellationToken cancellationToken)
+    {
+        var jobIds = new List<long>();
+        await using (var delete = Command(connection, transaction, claimIds is null ? SqliteStatements.ClaimsDeleteAllOfProcess : SqliteStatements.ClaimsDeleteSomeOfProcess))
+        {
+            delete.Parameters.AddWithValue("@process_id", processId);
+            if (claimIds is not null)
+            {
+                delete.Parameters.AddWithValue("@claim_ids", JsonArray(claimIds));
+            }
+
+            await using var reader = await delete.ExecuteReaderAsync(cancellationToken);
+            while (await reader.ReadAsync(cancellationToken))
+            {
+                jobIds.Add(reader.GetInt64(0));
+            }
+        }
+
+        if (jobIds.Count > 0)
+        {
+            await using var ready = Command(connection, transaction, SqliteStatements.ReadyInsertFromJobs);
+            ready.Parameters.AddWithValue("@job_ids", JsonArray(jobIds));
+            ready.Parameters.AddWithValue("@now", now);
+            await ready.ExecuteNonQueryAsync(cancellationToken);
+        }
+
+        return jobIds.Count;
+    }
+
+    private static async Task InsertErrorAsync(SqliteConnection connection, SqliteTransaction transaction, long jobId, long attempt, FailureRecord failure, string? cause, long now, CancellationToken cancellationToken)
+    {
+        await using var command = Command(connection, transaction, SqliteStatements.JobErrorInsert);
+        AddFailure(command, jobId, attempt, failure, cause, now);
+        await command.ExecuteNonQueryAsync(cancellationToken);
+    }
+
+    private static async Task InsertFailedAsync(SqliteConnection connection, SqliteTransaction transaction, long jobId, long attempt, FailureRecord failure, string? cause, long now, CancellationToken cancellationToken)
+    {
+        await using var command = Command(connection, transaction, SqliteStatements.FailedInsert);
+        AddFailure(command, jobId, attempt, failure, cause, now);
+        await command.ExecuteNonQueryAsync(cancellationToken);
+    }
+
+    private static void AddFailure(SqliteCommand command, long jobId, long attempt, FailureRecord failure, string? cause, long now)
+    {
+        command.Parameters.AddWithValue("@job_id", jobId);
+        command.Parameters.AddWithValue("@attempt", attempt);
+        command.Parameters.AddWithValue("@exception_type", failure.ExceptionType);
+        command.Parameters.AddWithValue("@message", failure.Message);
+        command.Parameters.AddWithValue("@stack_trace", (object?)failure.StackTrace ?? DBNull.Value);
+        command.Parameters.AddWithValue("@cause", (object?)cause ?? DBNull.Value);
+        command.Parameters.AddWithValue("@now", now);
+    }
+
+    /// <inheritdoc />
+    public async Task<JobInfo?> JobGetAsync(long jobId, CancellationToken cancellationToken)
+    {
+        await using var connection = await OpenAsync(cancellationToken);
+        // One read transaction so the job row and its error history are a consistent snapshot.
+        await using var transaction = connection.BeginTransaction(deferred: true);
+        JobInfo job;
+        await using (var select = Command(connection, transaction, SqliteStatements.JobSelect))
+        {
+            select.Parameters.AddWithValue("@job_id", jobId);
+            await using var r = await select.ExecuteReaderAsync(cancellationToken);
+            if (!await r.ReadAsync(cancellationToken))
+            {
+                return null;
+            }
+
+            var finishedAt = NullableTime(r, 9);
+            var failed = r.GetBoolean(10);
+            var claimed = !r.IsDBNull(11);
+            var state = finishedAt is not null ? JobState.Finished
+                : failed ? JobState.Failed
+                : claimed ? JobState.Claimed
+                : r.GetBoolean(13) ? JobState.Ready
+                : !r.IsDBNull(14) ? JobState.Scheduled
+                : r.GetBoolean(15) ? JobState.Blocked
+                : throw new InvalidOperationException($"job {jobId} has no execution row");
+            job = new JobInfo
+            {
+                Id = r.GetInt64(0),
+                Kind = r.GetString(1),
+                Queue = r.GetString(2),
+                Args = r.GetString(3),
+                Priority = r.GetInt32(4),
+                Attempts = r.GetInt32(5),
+                MaxAttempts = r.GetInt32(6),
+                WorkerLosses = r.GetInt32(7),
+                CreatedAt = Time(r, 8),
+                FinishedAt = finishedAt,
+                State = state,
+                ClaimedByProcessId = claimed ? r.GetInt64(11) : null,
+                ClaimedAt = claimed ? Time(r, 12) : null,
+                ScheduledAt = NullableTime(r, 14) ?? NullableTime(r, 16),
+            };
+        }
+
+        var errors = new List<JobError>();
+        await using (var select = Command(connection, transaction, SqliteStatements.JobErrorsSelect))
+        {
+            select.Parameters.AddWithValue("@job_id", jobId);
+            await using var r = await select.ExecuteReaderAsync(cancellationToken);
+            while (await r.ReadAsync(cancellationToken))
+            {
+                errors.Add(new JobError(r.GetInt32(0), r.GetString(1), r.GetString(2), r.IsDBNull(3) ? null : r.GetString(3), Time(r, 4)));
+            }
+        }
+
+        return job with { Errors = errors };
+    }
+
+    /// <inheritdoc />
+    public Task<int> ScheduledDispatchAsync(ScheduledDispatchParams parameters, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(parameters);
+        return WriteAsync(
+            async (connection, transaction) =>
+            {
+                var now = Micros(parameters.Now);
+                var due = new List<(long JobId, string Queue, long Priority)>();
+                await using (var delete = Command(connection, transaction, SqliteStatements.ScheduledDueDelete))
+                {
+                    delete.Parameters.AddWithValue("@now", now);
+                    delete.Parameters.AddWithValue("@limit", parameters.BatchSize);
+                    await using var reader = await delete.ExecuteReaderAsync(cancellationToken);
+                    while (await reader.ReadAsync(cancellationToken))
+                    {
+                        due.Add((reader.GetInt64(0), reader.GetString(1), reader.GetInt64(2)));
+                    }
+                }
+
+                await using var ready = Command(connection, transaction, SqliteStatements.ReadyInsert);
+                var jobId = ready.Parameters.Add("@job_id", SqliteType.Integer);
+                var queue = ready.Parameters.Add("@queue", SqliteType.Text);
+                var priority = ready.Parameters.Add("@priority", SqliteType.Integer);
+                ready.Parameters.AddWithValue("@now", now);
+                foreach (var row in due)
+                {
+                    jobId.Value = row.JobId;
+                    queue.Value = row.Queue;
+                    priority.Value = row.Priority;
+                    await ready.ExecuteNonQueryAsync(cancellationToken);
+                }
+
+                return due.Count;
+            },
+            cancellationToken);
+    }
+}

@@ -1,0 +1,185 @@
+using System.Data.Common;
+using System.Globalization;
+using Keel.Storage;
+using Microsoft.Data.Sqlite;
+
+namespace Keel.Sqlite;
+
+/// <summary>
+/// Keel's storage on SQLite: one database file shared by every process on one host. WAL mode lets readers
+/// run beside the single writer; every write runs in <c>BEGIN IMMEDIATE</c> so two writers queue on the
+/// busy timeout instead of failing on a stale snapshot.
+/// </summary>
+public sealed partial class SqliteStorage : IKeelStorage
+{
+    private static readonly IReadOnlyList<MigrationScript> Migrations = MigrationScript.LoadEmbedded(typeof(SqliteStorage).Assembly);
+    private readonly string _connectionString;
+    private readonly string _pragmas;
+    private readonly TimeProvider _clock;
+
+    /// <summary>Creates the store.</summary>
+    /// <param name="options">Where the database is.</param>
+    /// <param name="timeProvider">The clock used when an operation is given no time; the system clock by default.</param>
+    public SqliteStorage(SqliteStorageOptions options, TimeProvider? timeProvider = null)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        _clock = timeProvider ?? TimeProvider.System;
+        _connectionString = BuildConnectionString(options);
+        var busyMs = (long)options.BusyTimeout.TotalMilliseconds;
+        _pragmas = string.Create(CultureInfo.InvariantCulture, $"PRAGMA busy_timeout = {busyMs}; PRAGMA synchronous = {(options.SynchronousFull ? "FULL" : "NORMAL")};");
+        DatabasePath = new SqliteConnectionStringBuilder(_connectionString).DataSource;
+    }
+
+    /// <summary>The database file.</summary>
+    public string DatabasePath { get; }
+
+    /// <inheritdoc />
+    public string Engine => "sqlite";
+
+    /// <inheritdoc />
+    public int LatestSchemaVersion => Migrations.Count;
+
+    /// <inheritdoc />
+    public bool IsTransient(Exception exception)
+    {
+        for (var e = exception; e is not null; e = e.InnerException)
+        {
+            if (e is SqliteException { SqliteErrorCode: 5 or 6 })
+            {
+                return true; // SQLITE_BUSY, SQLITE_LOCKED: another process holds the write lock.
+            }
+
+            if (e is IOException or TimeoutException)
+            {
+                return true;
+            }
+        }
+
+        return false;
+    }
+
+    /// <inheritdoc />
+    public async Task MigrateAsync(CancellationToken cancellationToken)
+    {
+        var directory = Path.GetDirectoryName(Path.GetFullPath(DatabasePath));
+        if (!string.IsNullOrEmpty(directory))
+        {
+            Directory.CreateDirectory(directory);
+        }
+
+        await using var connection = await OpenAsync(cancellationToken);
+        // WAL is a property of the file; it must be set outside a transaction and persists.
+        await ExecuteAsync(connection, null, "PRAGMA journal_mode = WAL", cancellationToken);
+        await using var transaction = (SqliteTransaction)await connection.BeginTransactionAsync(cancellationToken);
+        await ExecuteAsync(connection, transaction, SqliteStatements.MigrationsTable, cancellationToken);
+        var current = Convert.ToInt32(await ScalarAsync(connection, transaction, SqliteStatements.SchemaVersion, cancellationToken), CultureInfo.InvariantCulture);
+        if (current > LatestSchemaVersion)
+        {
+            throw MigrationScript.NewerThanCode("SQLite", current, LatestSchemaVersion);
+        }
+
+        foreach (var script in Migrations.Where(m => m.Version > current))
+        {
+            await ExecuteAsync(connection, transaction, script.Sql, cancellationToken);
+            await using var record = Command(connection, transaction, SqliteStatements.MigrationRecord);
+            record.Parameters.AddWithValue("@version", script.Version);
+            record.Parameters.AddWithValue("@name", script.Name);
+            record.Parameters.AddWithValue("@now", Micros(null));
+            await record.ExecuteNonQueryAsync(cancellationToken);
+        }
+
+        await transaction.CommitAsync(cancellationToken);
+    }
+
+    /// <inheritdoc />
+    public async Task<int> SchemaVersionAsync(CancellationToken cancellationToken)
+    {
+        if (!File.Exists(DatabasePath))
+        {
+            return 0; // Opening would create an empty file; a missing database simply has no schema.
+        }
+
+        await using var connection = await OpenAsync(cancellationToken);
+        var exists = Convert.ToInt64(await ScalarAsync(connection, null, SqliteStatements.MigrationsTableExists, cancellationToken), CultureInfo.InvariantCulture);
+        return exists == 0
+            ? 0
+            : Convert.ToInt32(await ScalarAsync(connection, null, SqliteStatements.SchemaVersion, cancellationToken), CultureInfo.InvariantCulture);
+    }
+
+    private static string BuildConnectionString(SqliteStorageOptions options)
+    {
+        var raw = options.ConnectionString;
+        if (string.IsNullOrWhiteSpace(raw))
+        {
+            throw new ArgumentException("the SQLite connection string is empty: give a file path such as keel.db", nameof(options));
+        }
+
+        var builder = raw.Contains('=', StringComparison.Ordinal)
+            ? new SqliteConnectionStringBuilder(raw)
+            : new SqliteConnectionStringBuilder { DataSource = raw };
+        builder.ForeignKeys = true;
+        builder.Pooling = true;
+        builder.DefaultTimeout = Math.Max(1, (int)options.BusyTimeout.TotalSeconds);
+        if (builder.Mode == SqliteOpenMode.Memory || builder.DataSource is ":memory:" or "")
+        {
+            throw new ArgumentException("Keel needs a SQLite database file that several connections share; an in-memory database is not supported", nameof(options));
+        }
+
+        return builder.ToString();
+    }
+
+    private async Task<SqliteConnection> OpenAsync(CancellationToken cancellationToken)
+    {
+        var connection = new SqliteConnection(_connectionString);
+        try
+        {
+            await connection.OpenAsync(cancellationToken);
+            await ExecuteAsync(connection, null, _pragmas, cancellationToken);
+            return connection;
+        }
+        catch
+        {
+            await connection.DisposeAsync();
+            throw;
+        }
+    }
+
+    /// <summary>Runs <paramref name="work"/> in a <c>BEGIN IMMEDIATE</c> transaction on a fresh connection and commits.</summary>
+    private async Task<T> WriteAsync<T>(Func<SqliteConnection, SqliteTransaction, Task<T>> work, CancellationToken cancellationToken)
+    {
+        await using var connection = await OpenAsync(cancellationToken);
+        await using var transaction = connection.BeginTransaction(deferred: false);
+        var result = await work(connection, transaction);
+        await transaction.CommitAsync(cancellationToken);
+        return result;
+    }
+
+    private static SqliteCommand Command(SqliteConnection connection, SqliteTransaction? transaction, string sql)
+    {
+        var command = connection.CreateCommand();
+        command.CommandText = sql;
+        command.Transaction = transaction;
+        return command;
+    }
+
+    private static async Task ExecuteAsync(SqliteConnection connection, SqliteTransaction? transaction, string sql, CancellationToken cancellationToken)
+    {
+        await using var command = Command(connection, transaction, sql);
+        await command.ExecuteNonQueryAsync(cancellationToken);
+    }
+
+    private static async Task<object?> ScalarAsync(SqliteConnection connection, SqliteTransaction? transaction, string sql, CancellationToken cancellationToken)
+    {
+        await using var command = Command(connection, transaction, sql);
+        return await command.ExecuteScalarAsync(cancellationToken);
+    }
+
+    private long Micros(DateTimeOffset? now) => TimeEncoding.ToMicros(now ?? _clock.GetUtcNow());
+
+    private static DateTimeOffset Time(DbDataReader reader, int ordinal) => TimeEncoding.FromMicros(reader.GetInt64(ordinal));
+
+    private static DateTimeOffset? NullableTime(DbDataReader reader, int ordinal)
+        => reader.IsDBNull(ordinal) ? null : TimeEncoding.FromMicros(reader.GetInt64(ordinal));
+
+    private static string JsonArray(IEnumerable<long> ids) => "[" + string.Join(',', ids.Select(id => id.ToString(CultureInfo.InvariantCulture))) + "]";
+}

@@ -1,0 +1,73 @@
+namespace Keel;
+
+/// <summary>A job's stored arguments could not be turned into its arguments type. Retrying cannot help.</summary>
+public sealed class JobArgumentsException : Exception
+{
+    /// <summary>Creates the exception.</summary>
+    public JobArgumentsException()
+    {
+    }
+
+    /// <summary>Creates the exception.</summary>
+    /// <param name="message">What did not deserialize.</param>
+    public JobArgumentsException(string message)
+        : base(message)
+    {
+    }
+
+    /// <summary>Creates the exception.</summary>
+    /// <param name="message">What did not deserialize.</param>
+    /// <param name="innerException">The serializer's error.</param>
+    public JobArgumentsException(string message, Exception innerException)
+        : base(message, innerException)
+    {
+    }
+}
+
+/// <summary>A claimed job's kind is not registered in this application. Retrying here cannot help.</summary>
+public sealed class UnknownJobKindException : Exception
+{
+    /// <summary>Creates the exception.</summary>
+    public UnknownJobKindException()
+    {
+    }
+
+    /// <summary>Creates the exception.</summary>
+    /// <param name="message">Which kind.</param>
+    public UnknownJobKindException(string message)
+        : base(message)
+    {
+    }
+
+    /// <summary>Creates the exception.</summary>
+    /// <param name="message">Which kind.</param>
+    /// <param name="innerException">The cause.</param>
+    public UnknownJobKindException(string message, Exception innerException)
+        : base(message, innerException)
+    {
+    }
+}
+
+/// <summary>A run took longer than its kind's <see cref="JobOptions.Timeout"/>; its token was cancelled.</summary>
+public sealed class JobTimeoutException : Exception
+{
+    /// <summary>Creates the exception.</summary>
+    public JobTimeoutException()
+    {
+    }
+
+    /// <summary>Creates the exception.</summary>
+    /// <param name="message">Which job and limit.</param>
+    public JobTimeoutException(string message)
+        : base(message)
+    {
+    }
+
+    /// <summary>Creates the exception.</summary>
+    /// <param name="message">Which job and limit.</param>
+    /// <param name="innerException">The cancellation the job threw.</param>
+    public JobTimeoutException(string message, Exception innerException)
+        : base(message, innerException)
+    {
+    }
+}

@@ -1,0 +1,72 @@
+using System.Text.Json;
+
+namespace Keel;
+
+/// <summary>Keel's settings, bound from the <c>Keel</c> configuration section.</summary>
+public sealed class KeelOptions
+{
+    /// <summary>The configuration section Keel binds.</summary>
+    public const string SectionName = "Keel";
+
+    /// <summary>
+    /// The database: a SQLite file path (<c>keel.db</c>) or a PostgreSQL connection string
+    /// (<c>Host=…;Database=…</c>). Used when no store was chosen in code with <c>UseSqlite</c> or <c>UsePostgreSql</c>.
+    /// </summary>
+    public string? Database { get; set; }
+
+    /// <summary>Apply missing schema migrations at start. Default true; turn off to migrate with <c>keel migrate</c> only.</summary>
+    public bool AutoMigrate { get; set; } = true;
+
+    /// <summary>Keep finished jobs (with their finish time) instead of deleting them. Default true.</summary>
+    public bool PreserveFinishedJobs { get; set; } = true;
+
+    /// <summary>Run workers and the dispatcher in this process. False makes this process enqueue only.</summary>
+    public bool ProcessJobs { get; set; } = true;
+
+    /// <summary>The worker pools. Empty means one worker on every queue with the defaults.</summary>
+    public IList<WorkerOptions> Workers { get; } = new List<WorkerOptions>();
+
+    /// <summary>The dispatcher that moves due scheduled jobs (delays and retries) to ready.</summary>
+    public DispatcherOptions Dispatcher { get; set; } = new();
+
+    /// <summary>How long a stopping process lets running jobs finish before cancelling them and releasing their claims.</summary>
+    public TimeSpan ShutdownTimeout { get; set; } = TimeSpan.FromSeconds(25);
+
+    /// <summary>How JSON arguments are written and read. Defaults to <see cref="JsonSerializerDefaults.Web"/>.</summary>
+    public JsonSerializerOptions JsonSerializerOptions { get; set; } = new(JsonSerializerDefaults.Web);
+
+    /// <summary>The workers to run: <see cref="Workers"/>, or one default worker when none is configured.</summary>
+    public IReadOnlyList<WorkerOptions> EffectiveWorkers => Workers.Count > 0 ? [.. Workers] : [new WorkerOptions()];
+}
+
+/// <summary>One pool of worker slots polling an ordered list of queues.</summary>
+public sealed class WorkerOptions
+{
+    /// <summary>
+    /// Queues in the order they are drained: exact names, <c>prefix*</c>, or <c>*</c> for every queue.
+    /// An earlier entry is emptied before a later one is looked at, whatever the priorities.
+    /// </summary>
+    public IList<string> Queues { get; set; } = new List<string> { "*" };
+
+    /// <summary>How many jobs run at once.</summary>
+    public int Threads { get; set; } = 10;
+
+    /// <summary>How often an idle worker looks for jobs when nothing woke it.</summary>
+    public TimeSpan PollingInterval { get; set; } = TimeSpan.FromSeconds(1);
+
+    /// <summary>How many worker processes run this pool in process mode (<c>keel start</c>).</summary>
+    public int Processes { get; set; } = 1;
+}
+
+/// <summary>The dispatcher: moves due scheduled jobs to ready.</summary>
+public sealed class DispatcherOptions
+{
+    /// <summary>Run a dispatcher in this process. Default true.</summary>
+    public bool Enabled { get; set; } = true;
+
+    /// <summary>How many jobs one pass moves at most.</summary>
+    public int BatchSize { get; set; } = 500;
+
+    /// <summary>How often it looks for due jobs when the last pass found fewer than a batch.</summary>
+    public TimeSpan PollingInterval { get; set; } = TimeSpan.FromSeconds(1);
+}

@@ -1,0 +1,70 @@
+using Keel.Storage;
+using Microsoft.Extensions.Options;
+
+namespace Keel;
+
+/// <summary>Checks <see cref="KeelOptions"/> at start; every message names the configuration key and the bad value.</summary>
+public sealed class KeelOptionsValidator : IValidateOptions<KeelOptions>
+{
+    /// <inheritdoc />
+    public ValidateOptionsResult Validate(string? name, KeelOptions options)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        var errors = new List<string>();
+        const string root = KeelOptions.SectionName;
+        if (options.ShutdownTimeout < TimeSpan.Zero)
+        {
+            errors.Add($"{root}:ShutdownTimeout must not be negative (was {options.ShutdownTimeout})");
+        }
+
+        for (var i = 0; i < options.Workers.Count; i++)
+        {
+            var worker = options.Workers[i];
+            var key = $"{root}:Workers:{i}";
+            if (worker.Threads is < 1 or > 1000)
+            {
+                errors.Add($"{key}:Threads must be between 1 and 1000 (was {worker.Threads})");
+            }
+
+            if (worker.Processes is < 1 or > 100)
+            {
+                errors.Add($"{key}:Processes must be between 1 and 100 (was {worker.Processes})");
+            }
+
+            if (worker.PollingInterval < TimeSpan.FromMilliseconds(10) || worker.PollingInterval > TimeSpan.FromHours(1))
+            {
+                errors.Add($"{key}:PollingInterval must be between 00:00:00.010 and 01:00:00 (was {worker.PollingInterval})");
+            }
+
+            if (worker.Queues is null || worker.Queues.Count == 0)
+            {
+                errors.Add($"{key}:Queues must list at least one queue, or \"*\" for all");
+                continue;
+            }
+
+            for (var q = 0; q < worker.Queues.Count; q++)
+            {
+                try
+                {
+                    QueueFilter.Parse(worker.Queues[q]);
+                }
+                catch (ArgumentException e)
+                {
+                    errors.Add($"{key}:Queues:{q} is invalid: {e.Message.Split(" (Parameter", 2)[0]}");
+                }
+            }
+        }
+
+        if (options.Dispatcher.BatchSize is < 1 or > 100_000)
+        {
+            errors.Add($"{root}:Dispatcher:BatchSize must be between 1 and 100000 (was {options.Dispatcher.BatchSize})");
+        }
+
+        if (options.Dispatcher.PollingInterval < TimeSpan.FromMilliseconds(10) || options.Dispatcher.PollingInterval > TimeSpan.FromHours(1))
+        {
+            errors.Add($"{root}:Dispatcher:PollingInterval must be between 00:00:00.010 and 01:00:00 (was {options.Dispatcher.PollingInterval})");
+        }
+
+        return errors.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(errors);
+    }
+}

@@ -1,0 +1,49 @@
+using Microsoft.Extensions.Logging;
+
+namespace Keel;
+
+/// <summary>Every log message Keel writes, with stable event ids (documented in docs/logging.md).</summary>
+internal static partial class Log
+{
+    [LoggerMessage(EventId = 1001, Level = LogLevel.Information, Message = "Worker {ProcessName} (process {ProcessId}) started on queues {Queues} with {Threads} threads")]
+    public static partial void WorkerStarted(ILogger logger, string processName, long processId, string queues, int threads);
+
+    [LoggerMessage(EventId = 1002, Level = LogLevel.Information, Message = "Worker {ProcessName} (process {ProcessId}) stopped; {Released} claims released back to ready")]
+    public static partial void WorkerStopped(ILogger logger, string processName, long processId, int released);
+
+    [LoggerMessage(EventId = 1003, Level = LogLevel.Warning, Message = "Job {JobId} ({Kind}) attempt {Attempt} failed; retrying at {RetryAt:O}")]
+    public static partial void JobRetrying(ILogger logger, Exception exception, long jobId, string kind, int attempt, DateTimeOffset retryAt);
+
+    [LoggerMessage(EventId = 1004, Level = LogLevel.Error, Message = "Job {JobId} ({Kind}) failed for good on attempt {Attempt}")]
+    public static partial void JobFailed(ILogger logger, Exception exception, long jobId, string kind, int attempt);
+
+    [LoggerMessage(EventId = 1005, Level = LogLevel.Warning, Message = "Late result for job {JobId} rejected: claim {ClaimId} of process {ProcessId} is no longer held (it was recovered)")]
+    public static partial void LateResultRejected(ILogger logger, long jobId, long claimId, long processId);
+
+    [LoggerMessage(EventId = 1006, Level = LogLevel.Warning, Message = "Shutdown timeout of {Timeout} exceeded with {Running} jobs still running; cancelling them")]
+    public static partial void ShutdownTimeoutExceeded(ILogger logger, TimeSpan timeout, int running);
+
+    [LoggerMessage(EventId = 1007, Level = LogLevel.Error, Message = "Worker loop error in {ProcessName}; retrying in {Delay}")]
+    public static partial void WorkerLoopError(ILogger logger, Exception exception, string processName, TimeSpan delay);
+
+    [LoggerMessage(EventId = 1008, Level = LogLevel.Warning, Message = "Process {ProcessName} (process {ProcessId}) is no longer registered (pruned); cancelling its {Running} running jobs")]
+    public static partial void ProcessPrunedWhileRunning(ILogger logger, string processName, long processId, int running);
+
+    [LoggerMessage(EventId = 1009, Level = LogLevel.Warning, Message = "Transient storage error in {Operation}; retrying in {Delay}")]
+    public static partial void TransientStorageError(ILogger logger, Exception exception, string operation, TimeSpan delay);
+
+    [LoggerMessage(EventId = 1010, Level = LogLevel.Debug, Message = "Job {JobId} ({Kind}) was interrupted by shutdown; its claim is released")]
+    public static partial void JobInterrupted(ILogger logger, long jobId, string kind);
+
+    [LoggerMessage(EventId = 2001, Level = LogLevel.Debug, Message = "Dispatched {Count} due scheduled jobs")]
+    public static partial void ScheduledDispatched(ILogger logger, int count);
+
+    [LoggerMessage(EventId = 2002, Level = LogLevel.Error, Message = "Dispatcher error; retrying in {Delay}")]
+    public static partial void DispatcherError(ILogger logger, Exception exception, TimeSpan delay);
+
+    [LoggerMessage(EventId = 3001, Level = LogLevel.Information, Message = "Process {ProcessName} registered as {ProcessId} ({Kind}, pid {Pid} on {Hostname})")]
+    public static partial void ProcessRegistered(ILogger logger, string processName, long processId, string kind, int pid, string hostname);
+
+    [LoggerMessage(EventId = 3002, Level = LogLevel.Information, Message = "Schema migrated on {Engine}: version {Version}")]
+    public static partial void SchemaMigrated(ILogger logger, string engine, int version);
+}

@@ -1,0 +1,119 @@
+using System.Threading.Channels;
+using Keel.Storage;
+using Microsoft.Extensions.Logging;
+
+namespace Keel.Runtime;
+
+/// <summary>
+/// Writes successful runs in batches: whatever finished while the previous batch was being written goes in
+/// the next statement. Each completion is still guarded by its own claim, so batching never lets a late
+/// result through.
+/// </summary>
+internal sealed class Completer
+{
+    private const int MaxBatch = 1000;
+    private readonly Channel<(long ProcessId, ClaimRef Claim)> _channel = Channel.CreateUnbounded<(long, ClaimRef)>(new UnboundedChannelOptions { SingleReader = true });
+    private readonly IKeelStorage _storage;
+    private readonly ILogger _logger;
+    private readonly KeelClock _clock;
+    private readonly bool _preserveFinishedJobs;
+    private readonly CancellationTokenSource _abandon = new();
+    private readonly Task _loop;
+
+    public Completer(IKeelStorage storage, ILogger logger, KeelClock clock, bool preserveFinishedJobs)
+    {
+        _storage = storage;
+        _logger = logger;
+        _clock = clock;
+        _preserveFinishedJobs = preserveFinishedJobs;
+        _loop = Task.Run(RunAsync);
+    }
+
+    /// <summary>Called for each rejected completion: the claim was no longer held.</summary>
+    public Action<long, ClaimRef>? Rejected { get; set; }
+
+    public void Post(long processId, ClaimRef claim) => _channel.Writer.TryWrite((processId, claim));
+
+    /// <summary>
+    /// Writes everything posted so far and stops. After <paramref name="timeout"/> (the database is down, say) it
+    /// gives up: those claims stay in the database and are released or recovered, so the jobs run again.
+    /// </summary>
+    public async Task DrainAsync(TimeSpan timeout)
+    {
+        _channel.Writer.TryComplete();
+        try
+        {
+            await _loop.WaitAsync(timeout);
+        }
+        catch (TimeoutException)
+        {
+            await _abandon.CancelAsync();
+            await _loop;
+        }
+        finally
+        {
+            _abandon.Dispose();
+        }
+    }
+
+    private async Task RunAsync()
+    {
+        var batch = new List<(long ProcessId, ClaimRef Claim)>(MaxBatch);
+        while (await _channel.Reader.WaitToReadAsync())
+        {
+            batch.Clear();
+            while (batch.Count < MaxBatch && _channel.Reader.TryRead(out var item))
+            {
+                batch.Add(item);
+            }
+
+            foreach (var group in batch.GroupBy(item => item.ProcessId))
+            {
+                try
+                {
+                    await WriteAsync(group.Key, group.Select(item => item.Claim).ToList());
+                }
+                catch (Exception) when (_abandon.IsCancellationRequested)
+                {
+                    return;
+                }
+            }
+        }
+    }
+
+    private async Task WriteAsync(long processId, List<ClaimRef> claims)
+    {
+        var delay = TimeSpan.FromMilliseconds(50);
+        while (true)
+        {
+            try
+            {
+                var accepted = await StorageRetry.RunAsync(
+                    _storage,
+                    _logger,
+                    "complete jobs",
+                    ct => _storage.JobsCompleteAsync(new JobsCompleteParams(processId, claims, _clock.StorageNow, _preserveFinishedJobs), ct),
+                    _abandon.Token);
+                if (accepted.Count != claims.Count)
+                {
+                    var held = accepted.ToHashSet();
+                    foreach (var claim in claims.Where(c => !held.Contains(c.ClaimId)))
+                    {
+                        Log.LateResultRejected(_logger, claim.JobId, claim.ClaimId, processId);
+                        Rejected?.Invoke(processId, claim);
+                    }
+                }
+
+                return;
+            }
+#pragma warning disable CA1031 // A completion must never be dropped: keep trying; the claim keeps the job safe meanwhile.
+            catch (Exception e) when (!_abandon.IsCancellationRequested)
+#pragma warning restore CA1031
+            {
+                Log.WorkerLoopError(_logger, e, "completer", delay);
+                await Task.Delay(delay, CancellationToken.None);
+                delay = TimeSpan.FromTicks(Math.Min(delay.Ticks * 2, TimeSpan.FromSeconds(5).Ticks));
+            }
+        }
+    }
+}

@@ -1,0 +1,75 @@
+namespace Keel.Runtime;
+
+/// <summary>
+/// Wakes this process's idle workers when this process enqueues ready jobs, so they need not wait for their
+/// next poll. Other processes are woken by the store's own notifications (LISTEN/NOTIFY) or by polling.
+/// </summary>
+internal sealed class JobSignal
+{
+    private readonly Lock _gate = new();
+    private readonly List<Wakeup> _subscribers = [];
+
+    public void Subscribe(Wakeup wakeup)
+    {
+        lock (_gate)
+        {
+            _subscribers.Add(wakeup);
+        }
+    }
+
+    public void Unsubscribe(Wakeup wakeup)
+    {
+        lock (_gate)
+        {
+            _subscribers.Remove(wakeup);
+        }
+    }
+
+    public void Notify()
+    {
+        lock (_gate)
+        {
+            foreach (var subscriber in _subscribers)
+            {
+                subscriber.Set();
+            }
+        }
+    }
+}
+
+/// <summary>
+/// A resettable wake-up for one loop. Reset it before looking for work and wait on <see cref="Task"/> after:
+/// a <see cref="Set"/> that lands in between is never lost.
+/// </summary>
+internal sealed class Wakeup
+{
+    private TaskCompletionSource _source = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+    public Task Task => Volatile.Read(ref _source).Task;
+
+    public void Set() => Volatile.Read(ref _source).TrySetResult();
+
+    public void Reset()
+    {
+        var current = Volatile.Read(ref _source);
+        if (current.Task.IsCompleted)
+        {
+            Interlocked.CompareExchange(ref _source, new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously), current);
+        }
+    }
+
+    /// <summary>Waits until set, the timeout passes, or the token is cancelled (without throwing).</summary>
+    public async Task WaitAsync(TimeSpan timeout, CancellationToken cancellationToken)
+    {
+        try
+        {
+            await Task.WaitAsync(timeout, cancellationToken);
+        }
+        catch (TimeoutException)
+        {
+        }
+        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+        {
+        }
+    }
+}

@@ -1,0 +1,82 @@
+using System.Data.Common;
+using System.Text.Json;
+using Keel.Registry;
+using Keel.Storage;
+using Microsoft.Extensions.Options;
+
+namespace Keel.Runtime;
+
+/// <summary>The <see cref="IKeelClient"/>: serializes requests, applies per-kind defaults, inserts, wakes local workers.</summary>
+internal sealed class KeelClient(IKeelStorage storage, JobRegistry registry, IOptions<KeelOptions> options, JobSignal signal, KeelClock clock) : IKeelClient
+{
+    public async Task<long> EnqueueAsync(JobRequest request, CancellationToken cancellationToken = default)
+        => (await EnqueueManyAsync([request], cancellationToken))[0];
+
+    public Task<IReadOnlyList<long>> EnqueueManyAsync(IReadOnlyList<JobRequest> requests, CancellationToken cancellationToken = default)
+        => InsertAsync(requests, null, null, cancellationToken);
+
+    public Task<IReadOnlyList<long>> EnqueueManyAsync(IReadOnlyList<JobRequest> requests, DbConnection connection, DbTransaction? transaction, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(connection);
+        return InsertAsync(requests, connection, transaction, cancellationToken);
+    }
+
+    public Task<JobInfo?> GetJobAsync(long jobId, CancellationToken cancellationToken = default)
+        => storage.JobGetAsync(jobId, cancellationToken);
+
+    private async Task<IReadOnlyList<long>> InsertAsync(IReadOnlyList<JobRequest> requests, DbConnection? connection, DbTransaction? transaction, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(requests);
+        if (requests.Count == 0)
+        {
+            return [];
+        }
+
+        var now = clock.UtcNow;
+        var jobs = new NewJob[requests.Count];
+        for (var i = 0; i < jobs.Length; i++)
+        {
+            jobs[i] = ToNewJob(requests[i], now);
+        }
+
+        var ids = await storage.JobsInsertAsync(new JobsInsertParams(jobs, clock.StorageNow, connection, transaction), cancellationToken);
+        if (Array.Exists(jobs, j => j.ScheduledAt is null || j.ScheduledAt <= now))
+        {
+            signal.Notify();
+        }
+
+        return ids;
+    }
+
+    private NewJob ToNewJob(JobRequest request, DateTimeOffset now)
+    {
+        ArgumentNullException.ThrowIfNull(request);
+        var descriptor = registry.GetByType(request.JobType);
+        var enqueue = request.Options;
+        if (enqueue.ScheduledAt is not null && enqueue.Delay is not null)
+        {
+            throw new ArgumentException($"enqueue of {descriptor.Kind} sets both ScheduledAt and Delay; set one", nameof(request));
+        }
+
+        if (enqueue.Delay < TimeSpan.Zero)
+        {
+            throw new ArgumentException($"enqueue of {descriptor.Kind} has a negative Delay ({enqueue.Delay})", nameof(request));
+        }
+
+        var queue = enqueue.Queue ?? descriptor.Options.Queue;
+        if (string.IsNullOrEmpty(queue) || queue.Contains('*', StringComparison.Ordinal))
+        {
+            throw new ArgumentException($"enqueue of {descriptor.Kind} names an invalid queue '{queue}': a queue name is non-empty and has no '*'", nameof(request));
+        }
+
+        var maxAttempts = enqueue.MaxAttempts ?? descriptor.Options.MaxAttempts;
+        if (maxAttempts < 1)
+        {
+            throw new ArgumentException($"enqueue of {descriptor.Kind} sets MaxAttempts to {maxAttempts}; it must be at least 1", nameof(request));
+        }
+
+        var args = JsonSerializer.Serialize(request.Args, request.ArgsType, options.Value.JsonSerializerOptions);
+        var scheduledAt = enqueue.ScheduledAt ?? (enqueue.Delay is { } delay ? now + delay : null);
+        return new NewJob(descriptor.Kind, queue, args, enqueue.Priority ?? descriptor.Options.Priority, maxAttempts, scheduledAt);
+    }
+}

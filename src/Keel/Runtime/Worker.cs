@@ -1,0 +1,321 @@
+using System.Text.Json;
+using Keel.Storage;
+using Microsoft.Extensions.Logging;
+
+namespace Keel.Runtime;
+
+/// <summary>
+/// One worker: a process row, up to <see cref="WorkerOptions.Threads"/> jobs at a time, claimed in one
+/// transaction per queue entry and finalized under their claims.
+/// </summary>
+internal sealed class Worker
+{
+    private readonly IKeelStorage _storage;
+    private readonly JobExecutor _executor;
+    private readonly JobSignal _signal;
+    private readonly KeelOptions _options;
+    private readonly WorkerOptions _worker;
+    private readonly IReadOnlyList<QueueFilter> _queues;
+    private readonly ILogger _logger;
+    private readonly KeelClock _clock;
+    private readonly Wakeup _wakeup = new();
+    private readonly Dictionary<long, Task> _running = [];
+    private readonly Lock _runningGate = new();
+    private readonly CancellationTokenSource _jobsCancellation = new();
+    private Completer? _completer;
+
+    public Worker(IKeelStorage storage, JobExecutor executor, JobSignal signal, KeelOptions options, WorkerOptions worker, ILogger logger, KeelClock clock)
+    {
+        _storage = storage;
+        _executor = executor;
+        _signal = signal;
+        _options = options;
+        _worker = worker;
+        _queues = [.. worker.Queues.Select(QueueFilter.Parse)];
+        _logger = logger;
+        _clock = clock;
+        Name = ProcessIdentity.NewName("Worker");
+    }
+
+    public string Name { get; }
+
+    /// <summary>The current process row id; 0 before registration.</summary>
+    public long ProcessId { get; private set; }
+
+    public int RunningCount
+    {
+        get
+        {
+            lock (_runningGate)
+            {
+                return _running.Count;
+            }
+        }
+    }
+
+    /// <summary>
+    /// Registers, then claims and runs jobs until <paramref name="stoppingToken"/> is cancelled; then stops claiming,
+    /// lets running jobs finish for <see cref="KeelOptions.ShutdownTimeout"/>, cancels the rest, releases their
+    /// claims and deregisters.
+    /// </summary>
+    public async Task RunAsync(CancellationToken stoppingToken)
+    {
+        _signal.Subscribe(_wakeup);
+        _completer = new Completer(_storage, _logger, _clock, _options.PreserveFinishedJobs);
+        try
+        {
+            await RegisterAsync(stoppingToken);
+            Log.WorkerStarted(_logger, Name, ProcessId, string.Join(',', _worker.Queues), _worker.Threads);
+            await LoopAsync(stoppingToken);
+        }
+        catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
+        {
+        }
+        finally
+        {
+            _signal.Unsubscribe(_wakeup);
+            await ShutdownAsync();
+        }
+    }
+
+    /// <summary>Claims once, up to the free slots, and starts the claimed jobs. Returns how many were claimed.</summary>
+    public async Task<int> RunOnceAsync(CancellationToken cancellationToken)
+    {
+        var free = _worker.Threads - RunningCount;
+        var claimedTotal = 0;
+        foreach (var queue in _queues)
+        {
+            if (free <= 0)
+            {
+                break;
+            }
+
+            var claimed = await StorageRetry.RunAsync(
+                _storage,
+                _logger,
+                "claim jobs",
+                ct => _storage.JobsClaimAsync(new JobsClaimParams(ProcessId, queue, free, _clock.StorageNow), ct),
+                cancellationToken);
+            foreach (var job in claimed)
+            {
+                Start(job);
+            }
+
+            free -= claimed.Count;
+            claimedTotal += claimed.Count;
+        }
+
+        return claimedTotal;
+    }
+
+    private async Task LoopAsync(CancellationToken stoppingToken)
+    {
+        var errorDelay = TimeSpan.FromMilliseconds(100);
+        while (!stoppingToken.IsCancellationRequested)
+        {
+            _wakeup.Reset();
+            var full = false;
+            try
+            {
+                var free = _worker.Threads - RunningCount;
+                if (free > 0)
+                {
+                    var claimed = await RunOnceAsync(stoppingToken);
+                    full = claimed == free;
+                    if (full)
+                    {
+                        continue; // There may be more: look again at once, as soon as a slot is free.
+                    }
+                }
+                else
+                {
+                    full = true;
+                }
+
+                errorDelay = TimeSpan.FromMilliseconds(100);
+            }
+            catch (ProcessGoneException)
+            {
+                await RecoverFromPruneAsync(stoppingToken);
+                continue;
+            }
+            catch (Exception e) when (!stoppingToken.IsCancellationRequested)
+            {
+                Log.WorkerLoopError(_logger, e, Name, errorDelay);
+                await Task.Delay(errorDelay, stoppingToken);
+                errorDelay = TimeSpan.FromTicks(Math.Min(errorDelay.Ticks * 2, TimeSpan.FromSeconds(10).Ticks));
+                continue;
+            }
+
+            // Idle: a local enqueue or a finishing job (when full) sets the wakeup; otherwise poll again later.
+            await _wakeup.WaitAsync(full ? Timeout.InfiniteTimeSpan : _worker.PollingInterval, stoppingToken);
+        }
+    }
+
+    private void Start(ClaimedJob job)
+    {
+        // Count the slot before the job can finish, so a fast job never leaves a stale entry behind.
+        lock (_runningGate)
+        {
+            _running[job.ClaimId] = Task.CompletedTask;
+        }
+
+        var task = Task.Run(() => RunJobAsync(job));
+        lock (_runningGate)
+        {
+            if (_running.ContainsKey(job.ClaimId))
+            {
+                _running[job.ClaimId] = task;
+            }
+        }
+    }
+
+    private async Task RunJobAsync(ClaimedJob job)
+    {
+        var processId = ProcessId;
+        try
+        {
+            var outcome = await _executor.RunAsync(job, _jobsCancellation.Token);
+            switch (outcome.Result)
+            {
+                case RunResult.Succeeded:
+                    _completer!.Post(processId, job.Ref);
+                    break;
+                case RunResult.Failed:
+                    await FailAsync(processId, job, outcome);
+                    break;
+                default:
+                    Log.JobInterrupted(_logger, job.JobId, job.Kind);
+                    break; // The claim is released with the rest at shutdown.
+            }
+        }
+#pragma warning disable CA1031 // A job's failure must never take the worker down.
+        catch (Exception e)
+#pragma warning restore CA1031
+        {
+            Log.WorkerLoopError(_logger, e, Name, TimeSpan.Zero);
+        }
+        finally
+        {
+            lock (_runningGate)
+            {
+                _running.Remove(job.ClaimId);
+            }
+
+            _wakeup.Set();
+        }
+    }
+
+    private async Task FailAsync(long processId, ClaimedJob job, RunOutcome outcome)
+    {
+        var error = outcome.Error!;
+        var retryAt = FailureDecision.RetryAt(outcome.Options ?? new JobOptions(), job.Attempt, job.MaxAttempts, error, _clock.UtcNow, Random.Shared.NextDouble());
+        var held = await StorageRetry.RunAsync(
+            _storage,
+            _logger,
+            "fail job",
+            ct => _storage.JobFailAsync(new JobFailParams(processId, job.Ref, FailureRecord.From(error), retryAt, _clock.StorageNow), ct),
+            CancellationToken.None);
+        if (!held)
+        {
+            Log.LateResultRejected(_logger, job.JobId, job.ClaimId, processId);
+        }
+        else if (retryAt is { } at)
+        {
+            Log.JobRetrying(_logger, error, job.JobId, job.Kind, job.Attempt, at);
+        }
+        else
+        {
+            Log.JobFailed(_logger, error, job.JobId, job.Kind, job.Attempt);
+        }
+    }
+
+    private async Task RegisterAsync(CancellationToken cancellationToken)
+    {
+        var metadata = JsonSerializer.Serialize(new { queues = _worker.Queues, threads = _worker.Threads, pollingIntervalMs = _worker.PollingInterval.TotalMilliseconds });
+        ProcessId = await StorageRetry.RunAsync(
+            _storage,
+            _logger,
+            "register process",
+            ct => _storage.ProcessRegisterAsync(new ProcessRegisterParams(Name, "Worker", ProcessIdentity.Pid, ProcessIdentity.Hostname, ProcessIdentity.StartedAt, null, metadata, _clock.StorageNow), ct),
+            cancellationToken);
+        Log.ProcessRegistered(_logger, Name, ProcessId, "Worker", ProcessIdentity.Pid, ProcessIdentity.Hostname);
+    }
+
+    /// <summary>
+    /// Our row was pruned: someone else has recovered (or will recover) our claims, so every running job's
+    /// result would be rejected. Cancel them, wait for them, and carry on under a new registration.
+    /// </summary>
+    private async Task RecoverFromPruneAsync(CancellationToken stoppingToken)
+    {
+        Log.ProcessPrunedWhileRunning(_logger, Name, ProcessId, RunningCount);
+        await _jobsCancellation.CancelAsync();
+        await WaitForRunningAsync(Timeout.InfiniteTimeSpan);
+        if (!_jobsCancellation.TryReset())
+        {
+            throw new InvalidOperationException("could not reset job cancellation after a prune");
+        }
+
+        await RegisterAsync(stoppingToken);
+    }
+
+    private async Task ShutdownAsync()
+    {
+        var running = RunningCount;
+        if (running > 0 && !await WaitForRunningAsync(_options.ShutdownTimeout))
+        {
+            Log.ShutdownTimeoutExceeded(_logger, _options.ShutdownTimeout, RunningCount);
+            await _jobsCancellation.CancelAsync();
+            await WaitForRunningAsync(TimeSpan.FromSeconds(5));
+        }
+
+        await _completer!.DrainAsync(TimeSpan.FromSeconds(10));
+        var released = 0;
+        if (ProcessId != 0)
+        {
+            using var deregisterTimeout = new CancellationTokenSource(TimeSpan.FromSeconds(10));
+            try
+            {
+                released = await StorageRetry.RunAsync(
+                    _storage,
+                    _logger,
+                    "deregister process",
+                    ct => _storage.ProcessDeregisterAsync(new ProcessDeregisterParams(ProcessId, _clock.StorageNow), ct),
+                    deregisterTimeout.Token);
+            }
+#pragma warning disable CA1031 // Shutdown goes on: the row is pruned and its claims recovered by maintenance.
+            catch (Exception e)
+#pragma warning restore CA1031
+            {
+                Log.WorkerLoopError(_logger, e, Name, TimeSpan.Zero);
+            }
+        }
+
+        Log.WorkerStopped(_logger, Name, ProcessId, released);
+        _jobsCancellation.Dispose();
+    }
+
+    private async Task<bool> WaitForRunningAsync(TimeSpan timeout)
+    {
+        Task[] tasks;
+        lock (_runningGate)
+        {
+            tasks = [.. _running.Values];
+        }
+
+        if (tasks.Length == 0)
+        {
+            return true;
+        }
+
+        try
+        {
+            await Task.WhenAll(tasks).WaitAsync(timeout);
+            return true;
+        }
+        catch (TimeoutException)
+        {
+            return false;
+        }
+    }
+}

@@ -1,0 +1,106 @@
+using System.Collections.Concurrent;
+
+namespace Keel.Tests.EndToEnd;
+
+/// <summary>What test jobs saw: how often each job ran, in which order, and with what.</summary>
+public sealed class Recorder
+{
+    private int _running;
+    private int _maxRunning;
+
+    public ConcurrentDictionary<long, int> Runs { get; } = new();
+
+    public ConcurrentQueue<string> Order { get; } = new();
+
+    public ConcurrentQueue<JobContext> Contexts { get; } = new();
+
+    public int MaxConcurrent => Volatile.Read(ref _maxRunning);
+
+    public int Total => Runs.Values.Sum();
+
+    public void Enter(JobContext context)
+    {
+        Runs.AddOrUpdate(context.JobId, 1, (_, n) => n + 1);
+        Contexts.Enqueue(context);
+        var now = Interlocked.Increment(ref _running);
+        int seen;
+        while (now > (seen = Volatile.Read(ref _maxRunning)) && Interlocked.CompareExchange(ref _maxRunning, now, seen) != seen)
+        {
+        }
+    }
+
+    public void Leave() => Interlocked.Decrement(ref _running);
+}
+
+public sealed record CountArgs(int N, string Label = "");
+
+[Job("count")]
+public sealed class CountingJob(Recorder recorder) : IJob<CountArgs>
+{
+    public async Task PerformAsync(CountArgs args, JobContext context, CancellationToken cancellationToken)
+    {
+        recorder.Enter(context);
+        recorder.Order.Enqueue(args.Label);
+        await Task.Yield();
+        recorder.Leave();
+    }
+}
+
+[Job("always-fails", MaxAttempts = 3)]
+public sealed class AlwaysFailsJob(Recorder recorder) : IJob<CountArgs>
+{
+    public Task PerformAsync(CountArgs args, JobContext context, CancellationToken cancellationToken)
+    {
+        recorder.Enter(context);
+        recorder.Leave();
+        throw new InvalidOperationException($"always fails (attempt {context.Attempt})");
+    }
+}
+
+[Job("discards")]
+[DiscardOn(typeof(ArgumentException))]
+public sealed class DiscardingJob(Recorder recorder) : IJob<CountArgs>
+{
+    public Task PerformAsync(CountArgs args, JobContext context, CancellationToken cancellationToken)
+    {
+        recorder.Enter(context);
+        recorder.Leave();
+        throw new ArgumentOutOfRangeException(nameof(args), "not worth retrying");
+    }
+}
+
+public sealed record SleepArgs(int Milliseconds);
+
+[Job("sleeps")]
+public sealed class SleepingJob(Recorder recorder) : IJob<SleepArgs>
+{
+    public async Task PerformAsync(SleepArgs args, JobContext context, CancellationToken cancellationToken)
+    {
+        recorder.Enter(context);
+        try
+        {
+            await Task.Delay(args.Milliseconds, cancellationToken);
+        }
+        finally
+        {
+            recorder.Leave();
+        }
+    }
+}
+
+[Job("times-out", TimeoutSeconds = 0.2, MaxAttempts = 1)]
+public sealed class TimingOutJob(Recorder recorder) : IJob<SleepArgs>
+{
+    public async Task PerformAsync(SleepArgs args, JobContext context, CancellationToken cancellationToken)
+    {
+        recorder.Enter(context);
+        try
+        {
+            await Task.Delay(args.Milliseconds, cancellationToken);
+        }
+        finally
+        {
+            recorder.Leave();
+        }
+    }
+}

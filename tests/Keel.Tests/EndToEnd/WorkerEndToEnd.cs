@@ -1,0 +1,291 @@
+using Keel.Storage;
+using Keel.Tests.Infrastructure;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Options;
+
+namespace Keel.Tests.EndToEnd;
+
+/// <summary>Real hosts, real workers, a real database: the behaviours a user relies on, on every engine.</summary>
+public abstract class WorkerEndToEnd : IAsyncLifetime
+{
+    private static readonly TimeSpan Patience = TimeSpan.FromSeconds(60);
+
+    protected abstract Engine Engine { get; }
+
+    protected TestDatabase Db { get; private set; } = null!;
+
+    public async Task InitializeAsync() => Db = await TestDatabase.CreateAsync(Engine);
+
+    public async Task DisposeAsync() => await Db.DisposeAsync();
+
+    private static IKeelClient Client(IHost host) => host.Services.GetRequiredService<IKeelClient>();
+
+    private Task WaitForCountAsync(string sql, long expected)
+        => Eventually.WaitUntilAsync(async () => await Db.ScalarAsync(sql) == expected, Patience, $"`{sql}` returns {expected}");
+
+    [Fact]
+    public async Task A_thousand_jobs_on_four_threads_each_finish_exactly_once()
+    {
+        var recorder = new Recorder();
+        using var host = KeelHost.Build(Db, recorder, o => o.Workers.Add(KeelHost.Worker(4)));
+        var ids = await Client(host).EnqueueManyAsync([.. Enumerable.Range(0, 1000).Select(i => JobRequest.Create<CountingJob, CountArgs>(new CountArgs(i)))]);
+        await host.StartAsync();
+
+        await WaitForCountAsync("SELECT count(*) FROM keel_jobs WHERE finished_at IS NOT NULL", 1000);
+        await host.StopAsync();
+
+        Assert.Equal(1000, ids.Distinct().Count());
+        Assert.Equal(1000, recorder.Runs.Count);
+        Assert.All(recorder.Runs.Values, n => Assert.Equal(1, n));
+        Assert.True(recorder.MaxConcurrent <= 4, $"at most 4 jobs may run at once; saw {recorder.MaxConcurrent}");
+        Assert.Equal(1000, await Db.ScalarAsync("SELECT count(*) FROM keel_jobs WHERE attempts = 1"));
+        Assert.Equal(0, await Db.ScalarAsync("SELECT count(*) FROM keel_ready_executions"));
+        Assert.Equal(0, await Db.ScalarAsync("SELECT count(*) FROM keel_claimed_executions"));
+        Assert.Equal(0, await Db.ScalarAsync("SELECT count(*) FROM keel_processes"));
+    }
+
+    [Fact]
+    public async Task Two_hosts_competing_for_one_queue_never_run_a_job_twice()
+    {
+        var first = new Recorder();
+        var second = new Recorder();
+        using var a = await KeelHost.StartAsync(Db, first, o => o.Workers.Add(KeelHost.Worker(3)));
+        using var b = await KeelHost.StartAsync(Db, second, o => o.Workers.Add(KeelHost.Worker(3)));
+        await Client(a).EnqueueManyAsync([.. Enumerable.Range(0, 300).Select(i => JobRequest.Create<CountingJob, CountArgs>(new CountArgs(i)))]);
+        await Client(b).EnqueueManyAsync([.. Enumerable.Range(0, 300).Select(i => JobRequest.Create<CountingJob, CountArgs>(new CountArgs(i)))]);
+
+        await WaitForCountAsync("SELECT count(*) FROM keel_jobs WHERE finished_at IS NOT NULL", 600);
+        await Task.WhenAll(a.StopAsync(), b.StopAsync());
+
+        var all = first.Runs.Concat(second.Runs).ToList();
+        Assert.Equal(600, all.Count);
+        Assert.Equal(600, all.Select(kv => kv.Key).Distinct().Count());
+        Assert.All(all, kv => Assert.Equal(1, kv.Value));
+        Assert.True(first.Total > 0 && second.Total > 0, $"both hosts should take part (first {first.Total}, second {second.Total})");
+    }
+
+    [Fact]
+    public async Task A_failing_job_retries_with_backoff_then_lands_in_failed_with_its_errors()
+    {
+        var recorder = new Recorder();
+        var backoff = new BackoffOptions { Base = TimeSpan.FromMilliseconds(200), Jitter = 0 };
+        using var host = KeelHost.Build(Db, recorder, o => o.Workers.Add(KeelHost.Worker(2)));
+        host.Services.GetRequiredService<Keel.Registry.JobRegistry>().GetByType(typeof(AlwaysFailsJob)).Options.Backoff = backoff;
+        await host.StartAsync();
+        var id = await Client(host).EnqueueAsync<AlwaysFailsJob, CountArgs>(new CountArgs(1));
+
+        await Eventually.WaitUntilAsync(async () => (await Client(host).GetJobAsync(id))!.State == JobState.Failed, Patience, "the job fails for good");
+        await host.StopAsync();
+
+        var job = (await Client(host).GetJobAsync(id))!;
+        Assert.Equal(3, job.Attempts);
+        Assert.Equal(3, recorder.Runs[id]);
+        Assert.Equal([1, 2, 3], job.Errors.Select(e => e.Attempt));
+        Assert.All(job.Errors, e => Assert.Equal(typeof(InvalidOperationException).FullName, e.ExceptionType));
+        Assert.Equal("always fails (attempt 3)", job.Errors[^1].Message);
+        Assert.Contains("AlwaysFailsJob", job.Errors[0].StackTrace, StringComparison.Ordinal);
+        // Backoff doubles: the second retry waits at least 2 × base after the second failure.
+        Assert.True(job.Errors[1].OccurredAt - job.Errors[0].OccurredAt >= TimeSpan.FromMilliseconds(200));
+        Assert.True(job.Errors[2].OccurredAt - job.Errors[1].OccurredAt >= TimeSpan.FromMilliseconds(400));
+        Assert.Equal(1, await Db.ScalarAsync($"SELECT count(*) FROM keel_failed_executions WHERE job_id = {id} AND attempt = 3"));
+    }
+
+    [Fact]
+    public async Task A_discard_on_exception_fails_the_job_without_retrying()
+    {
+        var recorder = new Recorder();
+        using var host = await KeelHost.StartAsync(Db, recorder);
+        var id = await Client(host).EnqueueAsync<DiscardingJob, CountArgs>(new CountArgs(1));
+        await Eventually.WaitUntilAsync(async () => (await Client(host).GetJobAsync(id))!.State == JobState.Failed, Patience, "the job fails");
+        await host.StopAsync();
+        var job = (await Client(host).GetJobAsync(id))!;
+        Assert.Equal(1, job.Attempts);
+        Assert.Equal(typeof(ArgumentOutOfRangeException).FullName, Assert.Single(job.Errors).ExceptionType);
+    }
+
+    [Fact]
+    public async Task A_job_over_its_timeout_is_cancelled_and_fails_with_a_timeout_error()
+    {
+        var recorder = new Recorder();
+        using var host = await KeelHost.StartAsync(Db, recorder);
+        var id = await Client(host).EnqueueAsync<TimingOutJob, SleepArgs>(new SleepArgs(30_000));
+        await Eventually.WaitUntilAsync(async () => (await Client(host).GetJobAsync(id))!.State == JobState.Failed, Patience, "the job times out");
+        await host.StopAsync();
+        var error = Assert.Single((await Client(host).GetJobAsync(id))!.Errors);
+        Assert.Equal(typeof(JobTimeoutException).FullName, error.ExceptionType);
+        Assert.Contains("timeout", error.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Args_that_do_not_deserialize_fail_that_job_alone_with_a_clear_error()
+    {
+        var recorder = new Recorder();
+        using var host = KeelHost.Build(Db, recorder);
+        var bad = (await Db.Storage.JobsInsertAsync(new JobsInsertParams([new NewJob("count", "default", "{\"n\":\"not a number\"}", 0, 5, null)], null), default))[0];
+        var good = await Client(host).EnqueueManyAsync([.. Enumerable.Range(0, 20).Select(i => JobRequest.Create<CountingJob, CountArgs>(new CountArgs(i)))]);
+        await host.StartAsync();
+
+        await Eventually.WaitUntilAsync(async () => (await Client(host).GetJobAsync(bad))!.State == JobState.Failed, Patience, "the bad job fails");
+        await WaitForCountAsync("SELECT count(*) FROM keel_jobs WHERE finished_at IS NOT NULL", 20);
+        await host.StopAsync();
+
+        var job = (await Client(host).GetJobAsync(bad))!;
+        Assert.Equal(1, job.Attempts);
+        var error = Assert.Single(job.Errors);
+        Assert.Equal(typeof(JobArgumentsException).FullName, error.ExceptionType);
+        Assert.Contains("do not deserialize", error.Message, StringComparison.Ordinal);
+        Assert.All(good, id => Assert.Equal(1, recorder.Runs[id]));
+    }
+
+    [Fact]
+    public async Task An_unknown_kind_fails_the_job_not_the_worker()
+    {
+        var recorder = new Recorder();
+        using var host = KeelHost.Build(Db, recorder);
+        var unknown = (await Db.Storage.JobsInsertAsync(new JobsInsertParams([new NewJob("no-such-kind", "default", "{}", 0, 5, null)], null), default))[0];
+        await host.StartAsync();
+        var after = await Client(host).EnqueueAsync<CountingJob, CountArgs>(new CountArgs(1));
+
+        await Eventually.WaitUntilAsync(async () => (await Client(host).GetJobAsync(unknown))!.State == JobState.Failed, Patience, "the unknown job fails");
+        await Eventually.WaitUntilAsync(async () => (await Client(host).GetJobAsync(after))!.State == JobState.Finished, Patience, "the next job still runs");
+        await host.StopAsync();
+
+        var error = Assert.Single((await Client(host).GetJobAsync(unknown))!.Errors);
+        Assert.Equal(typeof(UnknownJobKindException).FullName, error.ExceptionType);
+        Assert.Contains("no-such-kind", error.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Queue_order_beats_priority_and_priority_then_id_orders_a_queue()
+    {
+        var recorder = new Recorder();
+        using var host = KeelHost.Build(Db, recorder, o => o.Workers.Add(KeelHost.Worker(1, "urgent", "batch*", "*")));
+        var client = Client(host);
+        await client.EnqueueAsync<CountingJob, CountArgs>(new CountArgs(0, "other"), new EnqueueOptions { Queue = "other", Priority = -100 });
+        await client.EnqueueAsync<CountingJob, CountArgs>(new CountArgs(0, "batch-b p5"), new EnqueueOptions { Queue = "batch-b", Priority = 5 });
+        await client.EnqueueAsync<CountingJob, CountArgs>(new CountArgs(0, "batch-a p1"), new EnqueueOptions { Queue = "batch-a", Priority = 1 });
+        await client.EnqueueAsync<CountingJob, CountArgs>(new CountArgs(0, "urgent p9 first"), new EnqueueOptions { Queue = "urgent", Priority = 9 });
+        await client.EnqueueAsync<CountingJob, CountArgs>(new CountArgs(0, "urgent p3"), new EnqueueOptions { Queue = "urgent", Priority = 3 });
+        await client.EnqueueAsync<CountingJob, CountArgs>(new CountArgs(0, "urgent p9 second"), new EnqueueOptions { Queue = "urgent", Priority = 9 });
+        await host.StartAsync();
+
+        await WaitForCountAsync("SELECT count(*) FROM keel_jobs WHERE finished_at IS NOT NULL", 6);
+        await host.StopAsync();
+        Assert.Equal(["urgent p3", "urgent p9 first", "urgent p9 second", "batch-a p1", "batch-b p5", "other"], recorder.Order.ToArray());
+    }
+
+    [Fact]
+    public async Task A_worker_on_a_tricky_queue_name_runs_only_that_queue()
+    {
+        const string tricky = "it's;50%_off";
+        var recorder = new Recorder();
+        using var host = KeelHost.Build(Db, recorder, o => o.Workers.Add(KeelHost.Worker(2, tricky)));
+        var mine = await Client(host).EnqueueAsync<CountingJob, CountArgs>(new CountArgs(1), new EnqueueOptions { Queue = tricky });
+        var lookalike = await Client(host).EnqueueAsync<CountingJob, CountArgs>(new CountArgs(2), new EnqueueOptions { Queue = "its;50x_off" });
+        await host.StartAsync();
+        await Eventually.WaitUntilAsync(async () => (await Client(host).GetJobAsync(mine))!.State == JobState.Finished, Patience, "the tricky queue's job runs");
+        await Task.Delay(300);
+        await host.StopAsync();
+        Assert.Equal(JobState.Ready, (await Client(host).GetJobAsync(lookalike))!.State);
+        Assert.Equal(tricky, (await Client(host).GetJobAsync(mine))!.Queue);
+    }
+
+    [Fact]
+    public async Task A_scheduled_job_runs_after_its_time_not_before()
+    {
+        var recorder = new Recorder();
+        using var host = await KeelHost.StartAsync(Db, recorder);
+        var enqueuedAt = DateTimeOffset.UtcNow;
+        var id = await Client(host).ScheduleAsync<CountingJob, CountArgs>(new CountArgs(1), TimeSpan.FromMilliseconds(600));
+        Assert.Equal(JobState.Scheduled, (await Client(host).GetJobAsync(id))!.State);
+        await Eventually.WaitUntilAsync(async () => (await Client(host).GetJobAsync(id))!.State == JobState.Finished, Patience, "the scheduled job runs");
+        await host.StopAsync();
+        var job = (await Client(host).GetJobAsync(id))!;
+        Assert.True(job.FinishedAt >= enqueuedAt.AddMilliseconds(600), $"finished at {job.FinishedAt:O}, scheduled for {enqueuedAt.AddMilliseconds(600):O}");
+    }
+
+    [Fact]
+    public async Task A_rolled_back_transactional_enqueue_leaves_no_job_and_a_committed_one_runs()
+    {
+        var recorder = new Recorder();
+        using var host = await KeelHost.StartAsync(Db, recorder);
+        var client = Client(host);
+        await using (var connection = await Db.OpenAsync())
+        {
+            await using var transaction = await connection.BeginTransactionAsync();
+            await client.EnqueueAsync(JobRequest.Create<CountingJob, CountArgs>(new CountArgs(1)), transaction);
+            await transaction.RollbackAsync();
+        }
+
+        long committed;
+        await using (var connection = await Db.OpenAsync())
+        {
+            await using var transaction = await connection.BeginTransactionAsync();
+            committed = await client.EnqueueAsync(JobRequest.Create<CountingJob, CountArgs>(new CountArgs(2)), transaction);
+            await transaction.CommitAsync();
+        }
+
+        await Eventually.WaitUntilAsync(async () => (await client.GetJobAsync(committed))!.State == JobState.Finished, Patience, "the committed job runs");
+        await host.StopAsync();
+        Assert.Equal(1, await Db.ScalarAsync("SELECT count(*) FROM keel_jobs"));
+        Assert.Single(recorder.Runs);
+    }
+
+    [Fact]
+    public async Task Graceful_stop_cancels_jobs_past_the_shutdown_timeout_and_releases_them_to_ready()
+    {
+        var recorder = new Recorder();
+        using var host = await KeelHost.StartAsync(Db, recorder, o =>
+        {
+            o.ShutdownTimeout = TimeSpan.FromMilliseconds(300);
+            o.Workers.Add(KeelHost.Worker(2));
+        });
+        var slow = await Client(host).EnqueueAsync<SleepingJob, SleepArgs>(new SleepArgs(60_000));
+        var quick = await Client(host).EnqueueAsync<SleepingJob, SleepArgs>(new SleepArgs(100));
+        await Eventually.WaitUntilAsync(async () => (await Client(host).GetJobAsync(slow))!.State == JobState.Claimed, Patience, "the slow job is claimed");
+        await Eventually.WaitUntilAsync(() => Task.FromResult(recorder.Runs.ContainsKey(quick)), Patience, "the quick job starts");
+
+        await host.StopAsync();
+
+        var slowJob = (await Client(host).GetJobAsync(slow))!;
+        Assert.Equal(JobState.Ready, slowJob.State);
+        Assert.Equal(0, slowJob.Attempts);
+        Assert.Equal(JobState.Finished, (await Client(host).GetJobAsync(quick))!.State);
+        Assert.Equal(0, await Db.ScalarAsync("SELECT count(*) FROM keel_claimed_executions"));
+        Assert.Equal(0, await Db.ScalarAsync("SELECT count(*) FROM keel_processes"));
+    }
+
+    [Fact]
+    public async Task A_worker_registers_a_process_row_while_it_runs()
+    {
+        var recorder = new Recorder();
+        using var host = await KeelHost.StartAsync(Db, recorder, o => o.Workers.Add(KeelHost.Worker(2, "a", "b*")));
+        await Eventually.WaitUntilAsync(async () => await Db.ScalarAsync("SELECT count(*) FROM keel_processes WHERE kind = 'Worker'") == 1, Patience, "the worker registers");
+        Assert.Equal(Environment.ProcessId, await Db.ScalarAsync("SELECT pid FROM keel_processes"));
+        await host.StopAsync();
+        Assert.Equal(0, await Db.ScalarAsync("SELECT count(*) FROM keel_processes"));
+    }
+
+    [Fact]
+    public async Task The_database_can_come_from_the_Keel_Database_setting()
+    {
+        var recorder = new Recorder();
+        using var host = KeelHost.Build(Db, recorder, settings: new Dictionary<string, string?> { ["Keel:Database"] = Db.ConnectionString }, useDatabaseSetting: true);
+        await host.StartAsync();
+        var id = await Client(host).EnqueueAsync<CountingJob, CountArgs>(new CountArgs(1));
+        await Eventually.WaitUntilAsync(async () => (await Client(host).GetJobAsync(id))!.State == JobState.Finished, Patience, "the job runs");
+        await host.StopAsync();
+        Assert.Equal(Engine == Engine.Sqlite ? "sqlite" : "postgresql", host.Services.GetRequiredService<IKeelStorage>().Engine);
+    }
+}
+
+public sealed class SqliteWorkerEndToEnd : WorkerEndToEnd
+{
+    protected override Engine Engine => Engine.Sqlite;
+}
+
+public sealed class PostgreSqlWorkerEndToEnd : WorkerEndToEnd
+{
+    protected override Engine Engine => Engine.PostgreSql;
+}

@@ -1,0 +1,119 @@
+using System.Data.Common;
+using System.Globalization;
+using Keel.PostgreSql;
+using Keel.Sqlite;
+using Keel.Storage;
+using Keel.Testing;
+using Microsoft.Data.Sqlite;
+using Npgsql;
+
+namespace Keel.Tests.Infrastructure;
+
+/// <summary>The engines every conformance and end-to-end test runs against.</summary>
+public enum Engine
+{
+    Sqlite,
+    PostgreSql,
+}
+
+/// <summary>A fresh, migrated database of one engine, with raw SQL access for assertions.</summary>
+public sealed class TestDatabase : IAsyncDisposable
+{
+    private static readonly string RunFolder = Path.Combine(Path.GetTempPath(), "keel-tests-" + Environment.ProcessId.ToString(CultureInfo.InvariantCulture));
+
+    private TestDatabase(Engine engine, string connectionString, IKeelStorage storage)
+    {
+        Engine = engine;
+        ConnectionString = connectionString;
+        Storage = storage;
+    }
+
+    public Engine Engine { get; }
+
+    /// <summary>A SQLite path or a PostgreSQL connection string: what <c>Keel:Database</c> would hold.</summary>
+    public string ConnectionString { get; }
+
+    public IKeelStorage Storage { get; }
+
+    public static async Task<TestDatabase> CreateAsync(Engine engine, bool migrate = true, TimeProvider? timeProvider = null)
+    {
+        TestDatabase database;
+        if (engine == Engine.Sqlite)
+        {
+            Directory.CreateDirectory(RunFolder);
+            var path = Path.Combine(RunFolder, Guid.NewGuid().ToString("N") + ".db");
+            database = new TestDatabase(engine, path, new SqliteStorage(new SqliteStorageOptions { ConnectionString = path }, timeProvider));
+        }
+        else
+        {
+            var server = await SharedPostgres.GetAsync();
+            var connectionString = await server.CreateDatabaseAsync();
+            database = new TestDatabase(engine, connectionString, new PostgreSqlStorage(new PostgreSqlStorageOptions { ConnectionString = connectionString }));
+        }
+
+        if (migrate)
+        {
+            await database.Storage.MigrateAsync(CancellationToken.None);
+        }
+
+        return database;
+    }
+
+    public async Task<DbConnection> OpenAsync()
+    {
+        DbConnection connection = Engine == Engine.Sqlite
+            ? new SqliteConnection(new SqliteConnectionStringBuilder { DataSource = ConnectionString, ForeignKeys = true, DefaultTimeout = 30 }.ToString())
+            : new NpgsqlConnection(ConnectionString);
+        await connection.OpenAsync();
+        return connection;
+    }
+
+    public async Task<long> ScalarAsync(string sql)
+    {
+        await using var connection = await OpenAsync();
+        await using var command = connection.CreateCommand();
+        command.CommandText = sql;
+        return Convert.ToInt64(await command.ExecuteScalarAsync(), CultureInfo.InvariantCulture);
+    }
+
+    public async Task<int> ExecuteAsync(string sql)
+    {
+        await using var connection = await OpenAsync();
+        await using var command = connection.CreateCommand();
+        command.CommandText = sql;
+        return await command.ExecuteNonQueryAsync();
+    }
+
+    /// <summary>A SQL timestamp literal for "now plus offset" in this engine's encoding.</summary>
+    public string TimeLiteral(DateTimeOffset value) => Engine == Engine.Sqlite
+        ? TimeEncoding.ToMicros(value).ToString(CultureInfo.InvariantCulture)
+        : "'" + value.UtcDateTime.ToString("yyyy-MM-dd HH:mm:ss.ffffff", CultureInfo.InvariantCulture) + "+00'";
+
+    public ValueTask DisposeAsync()
+    {
+        if (Engine == Engine.Sqlite)
+        {
+            SqliteConnection.ClearAllPools();
+            foreach (var suffix in new[] { string.Empty, "-wal", "-shm" })
+            {
+                try
+                {
+                    File.Delete(ConnectionString + suffix);
+                }
+                catch (IOException)
+                {
+                }
+            }
+        }
+
+        return ValueTask.CompletedTask;
+    }
+}
+
+/// <summary>One throwaway PostgreSQL server for the whole test run (or the one named by KEEL_TEST_POSTGRES).</summary>
+public static class SharedPostgres
+{
+    private static readonly Lazy<Task<PostgresServer>> Server = new(() => PostgresServer.StartAsync());
+
+    public static Task<PostgresServer> GetAsync() => Server.Value;
+}
