@@ -1,0 +1,277 @@
+namespace Keel.PostgreSql;
+
+/// <summary>
+/// Every SQL statement the PostgreSQL store runs, one named constant per operation. Values are always bound
+/// as parameters; <c>coalesce(@now, now())</c> means "the caller's time, else the database clock".
+/// </summary>
+internal static class PostgreSqlStatements
+{
+    /// <summary>The advisory lock key serializing concurrent migrators ("keel" + schema, as a fixed bigint).</summary>
+    public const long MigrationLockKey = 0x4B45454C_00000001;
+
+    /// <summary>The NOTIFY channel that wakes workers when jobs become ready; the payload is the queue.</summary>
+    public const string NotifyChannel = "keel_jobs";
+
+    public const string MigrationLock = "SELECT pg_advisory_xact_lock(@key)";
+
+    public const string MigrationTableCreate = """
+        CREATE TABLE IF NOT EXISTS keel_schema_migrations (
+            version    integer     PRIMARY KEY,
+            name       text        NOT NULL,
+            applied_at timestamptz NOT NULL DEFAULT now()
+        )
+        """;
+
+    public const string MigrationVersionRead = "SELECT coalesce(max(version), 0) FROM keel_schema_migrations";
+
+    public const string MigrationRecord = "INSERT INTO keel_schema_migrations (version, name) VALUES (@version, @name)";
+
+    public const string SchemaTableExists = "SELECT to_regclass('keel_schema_migrations') IS NOT NULL";
+
+    /// <summary>
+    /// Inserts a batch in input (ordinality) order, then routes each job to ready or scheduled, notifies the
+    /// ready queues, and returns the new ids ascending (which is input order).
+    /// </summary>
+    public const string JobsInsert = """
+        WITH input AS (
+            SELECT t.queue, t.kind, t.args, t.priority, t.scheduled_at, t.max_attempts, t.ord
+            FROM unnest(@queues, @kinds, @args, @priorities, @scheduled_ats, @max_attempts)
+                 WITH ORDINALITY AS t(queue, kind, args, priority, scheduled_at, max_attempts, ord)
+        ),
+        inserted AS (
+            INSERT INTO keel_jobs (queue, kind, args, priority, scheduled_at, max_attempts, created_at)
+            SELECT queue, kind, args::json, priority, scheduled_at, max_attempts, coalesce(@now, now())
+            FROM input
+            ORDER BY ord
+            RETURNING id, queue, priority, scheduled_at
+        ),
+        ready AS (
+            INSERT INTO keel_ready_executions (job_id, queue, priority, created_at)
+            SELECT id, queue, priority, coalesce(@now, now())
+            FROM inserted
+            WHERE scheduled_at IS NULL OR scheduled_at <= coalesce(@now, now())
+            RETURNING queue
+        ),
+        scheduled AS (
+            INSERT INTO keel_scheduled_executions (job_id, queue, priority, scheduled_at, created_at)
+            SELECT id, queue, priority, scheduled_at, coalesce(@now, now())
+            FROM inserted
+            WHERE scheduled_at > coalesce(@now, now())
+        ),
+        notified AS (
+            SELECT count(*) AS n
+            FROM (SELECT pg_notify('keel_jobs', q.queue) FROM (SELECT DISTINCT queue FROM ready) q) x
+        )
+        SELECT i.id
+        FROM inserted i CROSS JOIN notified
+        ORDER BY i.id
+        """;
+
+    private const string ClaimHead = """
+        WITH picked AS MATERIALIZED (
+            SELECT r.job_id
+            FROM keel_ready_executions r
+            WHERE
+        """;
+
+    private const string ClaimTail = """
+              NOT EXISTS (SELECT 1 FROM keel_pauses p WHERE p.queue = r.queue)
+            ORDER BY r.priority, r.job_id
+            LIMIT @limit
+            FOR UPDATE OF r SKIP LOCKED
+        ),
+        taken AS (
+            DELETE FROM keel_ready_executions r
+            USING picked p
+            WHERE r.job_id = p.job_id
+            RETURNING r.job_id
+        ),
+        claimed AS (
+            INSERT INTO keel_claimed_executions (job_id, process_id, attempt, claimed_at)
+            SELECT j.id, @process_id, j.attempts + 1, coalesce(@now, now())
+            FROM taken t
+            JOIN keel_jobs j ON j.id = t.job_id
+            RETURNING id, job_id, attempt, claimed_at
+        )
+        SELECT c.id, c.job_id, j.kind, j.queue, j.args::text, j.priority, c.attempt, j.max_attempts,
+               j.worker_losses, j.created_at, c.claimed_at
+        FROM claimed c
+        JOIN keel_jobs j ON j.id = c.job_id
+        ORDER BY j.priority, c.job_id
+        """;
+
+    /// <summary>Claims from every unpaused queue (served by the (priority, job_id) index).</summary>
+    public const string JobsClaimAll = ClaimHead + "\n" + ClaimTail;
+
+    /// <summary>Claims from one queue, compared literally.</summary>
+    public const string JobsClaimExact = ClaimHead + "\n          r.queue = @queue AND\n" + ClaimTail;
+
+    /// <summary>Claims from queues starting with a literal prefix (no LIKE wildcards).</summary>
+    public const string JobsClaimPrefix = ClaimHead + "\n          starts_with(r.queue, @queue) AND\n" + ClaimTail;
+
+    private const string CompleteHead = """
+        WITH done AS (
+            DELETE FROM keel_claimed_executions c
+            USING unnest(@claim_ids, @job_ids) AS t(claim_id, job_id)
+            WHERE c.id = t.claim_id AND c.job_id = t.job_id AND c.process_id = @process_id
+            RETURNING c.id, c.job_id, c.attempt
+        ),
+        """;
+
+    /// <summary>Completes held claims and keeps the jobs with <c>finished_at</c>; returns the claim ids that were held.</summary>
+    public const string JobsCompletePreserve = CompleteHead + """
+
+        finished AS (
+            UPDATE keel_jobs j
+            SET finished_at = coalesce(@now, now()), attempts = d.attempt
+            FROM done d
+            WHERE j.id = d.job_id
+        )
+        SELECT id FROM done
+        """;
+
+    /// <summary>Completes held claims and deletes the jobs; returns the claim ids that were held.</summary>
+    public const string JobsCompleteDelete = CompleteHead + """
+
+        removed AS (
+            DELETE FROM keel_jobs j
+            USING done d
+            WHERE j.id = d.job_id
+        )
+        SELECT id FROM done
+        """;
+
+    /// <summary>
+    /// Records a failed attempt under its claim, then fails the job for good (no retry time), makes it ready
+    /// (retry due now) or schedules it. Returns (claims deleted, queues notified).
+    /// </summary>
+    public const string JobFail = """
+        WITH released AS (
+            DELETE FROM keel_claimed_executions
+            WHERE id = @claim_id AND job_id = @job_id AND process_id = @process_id
+            RETURNING job_id, attempt
+        ),
+        job AS (
+            UPDATE keel_jobs j
+            SET attempts = r.attempt, scheduled_at = coalesce(@retry_at, j.scheduled_at)
+            FROM released r
+            WHERE j.id = r.job_id
+            RETURNING j.id, j.queue, j.priority, r.attempt
+        ),
+        error AS (
+            INSERT INTO keel_job_errors (job_id, attempt, exception_type, message, stack_trace, cause, occurred_at)
+            SELECT id, attempt, @exception_type, @message, @stack_trace, NULL, coalesce(@now, now())
+            FROM job
+        ),
+        failed AS (
+            INSERT INTO keel_failed_executions (job_id, exception_type, message, stack_trace, attempt, cause, created_at)
+            SELECT id, @exception_type, @message, @stack_trace, attempt, NULL, coalesce(@now, now())
+            FROM job
+            WHERE @retry_at IS NULL
+        ),
+        ready AS (
+            INSERT INTO keel_ready_executions (job_id, queue, priority, created_at)
+            SELECT id, queue, priority, coalesce(@now, now())
+            FROM job
+            WHERE @retry_at <= coalesce(@now, now())
+            RETURNING queue
+        ),
+        scheduled AS (
+            INSERT INTO keel_scheduled_executions (job_id, queue, priority, scheduled_at, created_at)
+            SELECT id, queue, priority, @retry_at, coalesce(@now, now())
+            FROM job
+            WHERE @retry_at > coalesce(@now, now())
+        )
+        SELECT (SELECT count(*) FROM released),
+               (SELECT count(*) FROM (SELECT pg_notify('keel_jobs', queue) FROM ready) x)
+        """;
+
+    private const string ReleaseTail = """
+
+            RETURNING c.job_id
+        ),
+        ready AS (
+            INSERT INTO keel_ready_executions (job_id, queue, priority, created_at)
+            SELECT j.id, j.queue, j.priority, coalesce(@now, now())
+            FROM released r
+            JOIN keel_jobs j ON j.id = r.job_id
+            RETURNING queue
+        )
+        SELECT (SELECT count(*) FROM ready),
+               (SELECT count(*) FROM (SELECT pg_notify('keel_jobs', q.queue) FROM (SELECT DISTINCT queue FROM ready) q) x)
+        """;
+
+    /// <summary>Puts every claim of a process back to ready (attempts unchanged). Returns (released, notified).</summary>
+    public const string ClaimsReleaseAll = """
+        WITH released AS (
+            DELETE FROM keel_claimed_executions c
+            WHERE c.process_id = @process_id
+        """ + ReleaseTail;
+
+    /// <summary>Puts some claims of a process back to ready (attempts unchanged). Returns (released, notified).</summary>
+    public const string ClaimsReleaseSome = """
+        WITH released AS (
+            DELETE FROM keel_claimed_executions c
+            WHERE c.process_id = @process_id AND c.id = ANY(@claim_ids)
+        """ + ReleaseTail;
+
+    /// <summary>One job with the facts that decide its state.</summary>
+    public const string JobGet = """
+        SELECT j.id, j.kind, j.queue, j.args::text, j.priority, j.attempts, j.max_attempts, j.worker_losses,
+               j.created_at, j.scheduled_at, j.finished_at,
+               EXISTS (SELECT 1 FROM keel_failed_executions f WHERE f.job_id = j.id) AS failed,
+               c.process_id, c.claimed_at, c.id IS NOT NULL AS claimed,
+               EXISTS (SELECT 1 FROM keel_ready_executions r WHERE r.job_id = j.id) AS ready,
+               s.scheduled_at AS scheduled_for, s.job_id IS NOT NULL AS scheduled,
+               EXISTS (SELECT 1 FROM keel_blocked_executions b WHERE b.job_id = j.id) AS blocked
+        FROM keel_jobs j
+        LEFT JOIN keel_claimed_executions c ON c.job_id = j.id
+        LEFT JOIN keel_scheduled_executions s ON s.job_id = j.id
+        WHERE j.id = @job_id
+        """;
+
+    /// <summary>A job's error history, oldest first.</summary>
+    public const string JobErrors = """
+        SELECT attempt, exception_type, message, stack_trace, occurred_at
+        FROM keel_job_errors
+        WHERE job_id = @job_id
+        ORDER BY id
+        """;
+
+    /// <summary>Moves due scheduled jobs to ready, oldest first. Returns (moved, notified).</summary>
+    public const string ScheduledDispatch = """
+        WITH due AS MATERIALIZED (
+            SELECT job_id
+            FROM keel_scheduled_executions
+            WHERE scheduled_at <= coalesce(@now, now())
+            ORDER BY scheduled_at, priority, job_id
+            LIMIT @limit
+            FOR UPDATE SKIP LOCKED
+        ),
+        moved AS (
+            DELETE FROM keel_scheduled_executions s
+            USING due d
+            WHERE s.job_id = d.job_id
+            RETURNING s.job_id, s.queue, s.priority
+        ),
+        ready AS (
+            INSERT INTO keel_ready_executions (job_id, queue, priority, created_at)
+            SELECT job_id, queue, priority, coalesce(@now, now())
+            FROM moved
+            RETURNING queue
+        )
+        SELECT (SELECT count(*) FROM ready),
+               (SELECT count(*) FROM (SELECT pg_notify('keel_jobs', q.queue) FROM (SELECT DISTINCT queue FROM ready) q) x)
+        """;
+
+    public const string ProcessRegister = """
+        INSERT INTO keel_processes (name, kind, pid, hostname, started_at, supervisor_id, last_heartbeat_at, metadata, created_at)
+        VALUES (@name, @kind, @pid, @hostname, @started_at, @supervisor_id, coalesce(@now, now()), @metadata::json, coalesce(@now, now()))
+        RETURNING id
+        """;
+
+    public const string ProcessHeartbeat = "UPDATE keel_processes SET last_heartbeat_at = coalesce(@now, now()) WHERE id = @process_id";
+
+    /// <summary>Runs after <see cref="ClaimsReleaseAll"/> in the same transaction.</summary>
+    public const string ProcessDelete = "DELETE FROM keel_processes WHERE id = @process_id";
+}

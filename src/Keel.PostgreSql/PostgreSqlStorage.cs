@@ -1,0 +1,543 @@
+using System.Data.Common;
+using System.Net.Sockets;
+using Keel.Storage;
+using Npgsql;
+using NpgsqlTypes;
+
+namespace Keel.PostgreSql;
+
+/// <summary>
+/// Keel's storage on PostgreSQL: many worker hosts claim concurrently with <c>FOR UPDATE SKIP LOCKED</c>, every
+/// hot-path operation is a single statement (one round trip), and finalizing calls are fenced by the claim row.
+/// All SQL lives in <see cref="PostgreSqlStatements"/>.
+/// </summary>
+public sealed class PostgreSqlStorage : IKeelStorage, IAsyncDisposable, IDisposable
+{
+    private static readonly Lazy<IReadOnlyList<MigrationScript>> Migrations =
+        new(() => MigrationScript.LoadEmbedded(typeof(PostgreSqlStorage).Assembly));
+
+    private readonly NpgsqlDataSource _dataSource;
+    private readonly bool _ownsDataSource;
+
+    /// <summary>Creates a store that owns a pooled data source built from <paramref name="options"/>.</summary>
+    /// <param name="options">The connection string.</param>
+    /// <exception cref="ArgumentException">The connection string is empty.</exception>
+    public PostgreSqlStorage(PostgreSqlStorageOptions options)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        if (string.IsNullOrWhiteSpace(options.ConnectionString))
+        {
+            throw new ArgumentException("PostgreSqlStorageOptions.ConnectionString is empty; set it to an Npgsql connection string", nameof(options));
+        }
+
+        _dataSource = NpgsqlDataSource.Create(options.ConnectionString);
+        _ownsDataSource = true;
+    }
+
+    /// <summary>Creates a store on the caller's data source, which the caller keeps owning (and disposes).</summary>
+    /// <param name="dataSource">The data source.</param>
+    public PostgreSqlStorage(NpgsqlDataSource dataSource)
+    {
+        ArgumentNullException.ThrowIfNull(dataSource);
+        _dataSource = dataSource;
+        _ownsDataSource = false;
+    }
+
+    /// <inheritdoc />
+    public string Engine => "postgresql";
+
+    /// <inheritdoc />
+    public int LatestSchemaVersion => Migrations.Value.Count;
+
+    /// <summary>The data source every operation takes its connections from.</summary>
+    public NpgsqlDataSource DataSource => _dataSource;
+
+    /// <inheritdoc />
+    public bool IsTransient(Exception exception)
+    {
+        for (var e = exception; e is not null; e = e.InnerException)
+        {
+            switch (e)
+            {
+                case PostgresException pg:
+                    // A server error decides on its own code: a constraint violation is never transient,
+                    // whatever it wraps.
+                    return pg.IsTransient || IsTransientSqlState(pg.SqlState);
+                case NpgsqlException npgsql when npgsql.IsTransient:
+                    return true;
+                case SocketException or IOException or TimeoutException:
+                    return true;
+                case OperationCanceledException:
+                    return false;
+            }
+        }
+
+        return false;
+    }
+
+    /// <inheritdoc />
+    public async Task MigrateAsync(CancellationToken cancellationToken)
+    {
+        var scripts = Migrations.Value;
+        await using var connection = await _dataSource.OpenConnectionAsync(cancellationToken).ConfigureAwait(false);
+        await using var transaction = await connection.BeginTransactionAsync(cancellationToken).ConfigureAwait(false);
+        await using (var command = new NpgsqlCommand(PostgreSqlStatements.MigrationLock, connection, transaction))
+        {
+            command.Parameters.Add(new NpgsqlParameter<long>("key", NpgsqlDbType.Bigint) { TypedValue = PostgreSqlStatements.MigrationLockKey });
+            await command.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
+        }
+
+        await using (var command = new NpgsqlCommand(PostgreSqlStatements.MigrationTableCreate, connection, transaction))
+        {
+            await command.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
+        }
+
+        int current;
+        await using (var command = new NpgsqlCommand(PostgreSqlStatements.MigrationVersionRead, connection, transaction))
+        {
+            current = Convert.ToInt32(await command.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false), System.Globalization.CultureInfo.InvariantCulture);
+        }
+
+        if (current > scripts.Count)
+        {
+            throw MigrationScript.NewerThanCode("PostgreSQL", current, scripts.Count);
+        }
+
+        foreach (var script in scripts)
+        {
+            if (script.Version <= current)
+            {
+                continue;
+            }
+
+            await using (var command = new NpgsqlCommand(script.Sql, connection, transaction))
+            {
+                await command.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
+            }
+
+            await using (var command = new NpgsqlCommand(PostgreSqlStatements.MigrationRecord, connection, transaction))
+            {
+                command.Parameters.Add(new NpgsqlParameter<int>("version", NpgsqlDbType.Integer) { TypedValue = script.Version });
+                command.Parameters.Add(new NpgsqlParameter<string>("name", NpgsqlDbType.Text) { TypedValue = script.Name });
+                await command.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
+            }
+        }
+
+        await transaction.CommitAsync(cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <inheritdoc />
+    public async Task<int> SchemaVersionAsync(CancellationToken cancellationToken)
+    {
+        await using var connection = await _dataSource.OpenConnectionAsync(cancellationToken).ConfigureAwait(false);
+        await using (var exists = new NpgsqlCommand(PostgreSqlStatements.SchemaTableExists, connection))
+        {
+            if (await exists.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false) is not true)
+            {
+                return 0;
+            }
+        }
+
+        await using var command = new NpgsqlCommand(PostgreSqlStatements.MigrationVersionRead, connection);
+        return Convert.ToInt32(await command.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false), System.Globalization.CultureInfo.InvariantCulture);
+    }
+
+    /// <inheritdoc />
+    public async Task<IReadOnlyList<long>> JobsInsertAsync(JobsInsertParams parameters, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(parameters);
+        var jobs = parameters.Jobs;
+        ArgumentNullException.ThrowIfNull(jobs);
+        if (jobs.Count == 0)
+        {
+            return [];
+        }
+
+        var (callerConnection, callerTransaction) = CallerConnection(parameters.Connection, parameters.Transaction);
+
+        var queues = new string[jobs.Count];
+        var kinds = new string[jobs.Count];
+        var args = new string[jobs.Count];
+        var priorities = new int[jobs.Count];
+        var scheduledAts = new DateTimeOffset?[jobs.Count];
+        var maxAttempts = new int[jobs.Count];
+        for (var i = 0; i < jobs.Count; i++)
+        {
+            var job = jobs[i];
+            queues[i] = job.Queue;
+            kinds[i] = job.Kind;
+            args[i] = job.Args;
+            priorities[i] = job.Priority;
+            scheduledAts[i] = job.ScheduledAt?.ToUniversalTime();
+            maxAttempts[i] = job.MaxAttempts;
+        }
+
+        NpgsqlConnection? owned = null;
+        try
+        {
+            var connection = callerConnection ?? (owned = await _dataSource.OpenConnectionAsync(cancellationToken).ConfigureAwait(false));
+            await using var command = new NpgsqlCommand(PostgreSqlStatements.JobsInsert, connection, callerTransaction);
+            var p = command.Parameters;
+            p.Add(new NpgsqlParameter<string[]>("queues", NpgsqlDbType.Array | NpgsqlDbType.Text) { TypedValue = queues });
+            p.Add(new NpgsqlParameter<string[]>("kinds", NpgsqlDbType.Array | NpgsqlDbType.Text) { TypedValue = kinds });
+            p.Add(new NpgsqlParameter<string[]>("args", NpgsqlDbType.Array | NpgsqlDbType.Text) { TypedValue = args });
+            p.Add(new NpgsqlParameter<int[]>("priorities", NpgsqlDbType.Array | NpgsqlDbType.Integer) { TypedValue = priorities });
+            p.Add(new NpgsqlParameter<DateTimeOffset?[]>("scheduled_ats", NpgsqlDbType.Array | NpgsqlDbType.TimestampTz) { TypedValue = scheduledAts });
+            p.Add(new NpgsqlParameter<int[]>("max_attempts", NpgsqlDbType.Array | NpgsqlDbType.Integer) { TypedValue = maxAttempts });
+            p.Add(Now(parameters.Now));
+
+            var ids = new List<long>(jobs.Count);
+            await using var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
+            while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
+            {
+                ids.Add(reader.GetInt64(0));
+            }
+
+            return ids;
+        }
+        finally
+        {
+            if (owned is not null)
+            {
+                await owned.DisposeAsync().ConfigureAwait(false);
+            }
+        }
+    }
+
+    /// <inheritdoc />
+    public async Task<IReadOnlyList<ClaimedJob>> JobsClaimAsync(JobsClaimParams parameters, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(parameters);
+        ArgumentNullException.ThrowIfNull(parameters.Queue);
+        if (parameters.Limit <= 0)
+        {
+            return [];
+        }
+
+        var sql = parameters.Queue.Kind switch
+        {
+            QueueMatch.All => PostgreSqlStatements.JobsClaimAll,
+            QueueMatch.Exact => PostgreSqlStatements.JobsClaimExact,
+            QueueMatch.Prefix => PostgreSqlStatements.JobsClaimPrefix,
+            _ => throw new ArgumentOutOfRangeException(nameof(parameters), parameters.Queue.Kind, "unknown queue match"),
+        };
+
+        await using var connection = await _dataSource.OpenConnectionAsync(cancellationToken).ConfigureAwait(false);
+        await using var command = new NpgsqlCommand(sql, connection);
+        command.Parameters.Add(new NpgsqlParameter<long>("process_id", NpgsqlDbType.Bigint) { TypedValue = parameters.ProcessId });
+        command.Parameters.Add(new NpgsqlParameter<int>("limit", NpgsqlDbType.Integer) { TypedValue = parameters.Limit });
+        command.Parameters.Add(Now(parameters.Now));
+        if (parameters.Queue.Kind != QueueMatch.All)
+        {
+            command.Parameters.Add(new NpgsqlParameter<string>("queue", NpgsqlDbType.Text) { TypedValue = parameters.Queue.Value });
+        }
+
+        try
+        {
+            var claimed = new List<ClaimedJob>(Math.Min(parameters.Limit, 1024));
+            await using var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
+            while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
+            {
+                claimed.Add(new ClaimedJob(
+                    ClaimId: reader.GetInt64(0),
+                    JobId: reader.GetInt64(1),
+                    Kind: reader.GetString(2),
+                    Queue: reader.GetString(3),
+                    Args: reader.GetString(4),
+                    Priority: reader.GetInt32(5),
+                    Attempt: reader.GetInt32(6),
+                    MaxAttempts: reader.GetInt32(7),
+                    WorkerLosses: reader.GetInt32(8),
+                    CreatedAt: reader.GetFieldValue<DateTimeOffset>(9),
+                    ClaimedAt: reader.GetFieldValue<DateTimeOffset>(10)));
+            }
+
+            return claimed;
+        }
+        catch (PostgresException e) when (e.SqlState == PostgresErrorCodes.ForeignKeyViolation
+            && (e.ConstraintName?.Contains("process", StringComparison.Ordinal) ?? true))
+        {
+            throw new ProcessGoneException($"process {parameters.ProcessId} is no longer registered; it was pruned", e);
+        }
+    }
+
+    /// <inheritdoc />
+    public async Task<IReadOnlyList<long>> JobsCompleteAsync(JobsCompleteParams parameters, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(parameters);
+        ArgumentNullException.ThrowIfNull(parameters.Claims);
+        var claims = parameters.Claims;
+        if (claims.Count == 0)
+        {
+            return [];
+        }
+
+        var claimIds = new long[claims.Count];
+        var jobIds = new long[claims.Count];
+        for (var i = 0; i < claims.Count; i++)
+        {
+            claimIds[i] = claims[i].ClaimId;
+            jobIds[i] = claims[i].JobId;
+        }
+
+        await using var connection = await _dataSource.OpenConnectionAsync(cancellationToken).ConfigureAwait(false);
+        await using var command = new NpgsqlCommand(
+            parameters.PreserveFinishedJobs ? PostgreSqlStatements.JobsCompletePreserve : PostgreSqlStatements.JobsCompleteDelete,
+            connection);
+        command.Parameters.Add(new NpgsqlParameter<long[]>("claim_ids", NpgsqlDbType.Array | NpgsqlDbType.Bigint) { TypedValue = claimIds });
+        command.Parameters.Add(new NpgsqlParameter<long[]>("job_ids", NpgsqlDbType.Array | NpgsqlDbType.Bigint) { TypedValue = jobIds });
+        command.Parameters.Add(new NpgsqlParameter<long>("process_id", NpgsqlDbType.Bigint) { TypedValue = parameters.ProcessId });
+        if (parameters.PreserveFinishedJobs)
+        {
+            command.Parameters.Add(Now(parameters.Now));
+        }
+
+        var done = new List<long>(claims.Count);
+        await using var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
+        while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
+        {
+            done.Add(reader.GetInt64(0));
+        }
+
+        return done;
+    }
+
+    /// <inheritdoc />
+    public async Task<bool> JobFailAsync(JobFailParams parameters, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(parameters);
+        ArgumentNullException.ThrowIfNull(parameters.Failure);
+        await using var connection = await _dataSource.OpenConnectionAsync(cancellationToken).ConfigureAwait(false);
+        await using var command = new NpgsqlCommand(PostgreSqlStatements.JobFail, connection);
+        var p = command.Parameters;
+        p.Add(new NpgsqlParameter<long>("claim_id", NpgsqlDbType.Bigint) { TypedValue = parameters.Claim.ClaimId });
+        p.Add(new NpgsqlParameter<long>("job_id", NpgsqlDbType.Bigint) { TypedValue = parameters.Claim.JobId });
+        p.Add(new NpgsqlParameter<long>("process_id", NpgsqlDbType.Bigint) { TypedValue = parameters.ProcessId });
+        p.Add(new NpgsqlParameter<string>("exception_type", NpgsqlDbType.Text) { TypedValue = parameters.Failure.ExceptionType });
+        p.Add(new NpgsqlParameter<string>("message", NpgsqlDbType.Text) { TypedValue = parameters.Failure.Message });
+        p.Add(new NpgsqlParameter("stack_trace", NpgsqlDbType.Text) { Value = (object?)parameters.Failure.StackTrace ?? DBNull.Value });
+        p.Add(Time("retry_at", parameters.RetryAt));
+        p.Add(Now(parameters.Now));
+
+        await using var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
+        return await reader.ReadAsync(cancellationToken).ConfigureAwait(false) && reader.GetInt64(0) > 0;
+    }
+
+    /// <inheritdoc />
+    public async Task<int> ClaimsReleaseAsync(ClaimsReleaseParams parameters, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(parameters);
+        if (parameters.ClaimIds is { Count: 0 })
+        {
+            return 0;
+        }
+
+        await using var connection = await _dataSource.OpenConnectionAsync(cancellationToken).ConfigureAwait(false);
+        await using var command = new NpgsqlCommand(
+            parameters.ClaimIds is null ? PostgreSqlStatements.ClaimsReleaseAll : PostgreSqlStatements.ClaimsReleaseSome,
+            connection);
+        command.Parameters.Add(new NpgsqlParameter<long>("process_id", NpgsqlDbType.Bigint) { TypedValue = parameters.ProcessId });
+        command.Parameters.Add(Now(parameters.Now));
+        if (parameters.ClaimIds is not null)
+        {
+            command.Parameters.Add(new NpgsqlParameter<long[]>("claim_ids", NpgsqlDbType.Array | NpgsqlDbType.Bigint) { TypedValue = [.. parameters.ClaimIds] });
+        }
+
+        await using var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
+        return await reader.ReadAsync(cancellationToken).ConfigureAwait(false) ? checked((int)reader.GetInt64(0)) : 0;
+    }
+
+    /// <inheritdoc />
+    public async Task<JobInfo?> JobGetAsync(long jobId, CancellationToken cancellationToken)
+    {
+        await using var connection = await _dataSource.OpenConnectionAsync(cancellationToken).ConfigureAwait(false);
+        await using var batch = new NpgsqlBatch(connection);
+        var job = new NpgsqlBatchCommand(PostgreSqlStatements.JobGet);
+        job.Parameters.Add(new NpgsqlParameter<long>("job_id", NpgsqlDbType.Bigint) { TypedValue = jobId });
+        var errors = new NpgsqlBatchCommand(PostgreSqlStatements.JobErrors);
+        errors.Parameters.Add(new NpgsqlParameter<long>("job_id", NpgsqlDbType.Bigint) { TypedValue = jobId });
+        batch.BatchCommands.Add(job);
+        batch.BatchCommands.Add(errors);
+
+        await using var reader = await batch.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
+        if (!await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
+        {
+            return null;
+        }
+
+        var finishedAt = NullableTime(reader, 10);
+        var failed = reader.GetBoolean(11);
+        var claimedBy = reader.IsDBNull(12) ? (long?)null : reader.GetInt64(12);
+        var claimedAt = NullableTime(reader, 13);
+        var claimed = reader.GetBoolean(14);
+        var ready = reader.GetBoolean(15);
+        var scheduledFor = NullableTime(reader, 16);
+        var scheduled = reader.GetBoolean(17);
+        var blocked = reader.GetBoolean(18);
+        var state = finishedAt is not null ? JobState.Finished
+            : failed ? JobState.Failed
+            : claimed ? JobState.Claimed
+            : ready ? JobState.Ready
+            : scheduled ? JobState.Scheduled
+            : blocked ? JobState.Blocked
+            : throw new InvalidOperationException($"job {jobId} has no execution row");
+
+        var info = new JobInfo
+        {
+            Id = reader.GetInt64(0),
+            Kind = reader.GetString(1),
+            Queue = reader.GetString(2),
+            Args = reader.GetString(3),
+            Priority = reader.GetInt32(4),
+            State = state,
+            Attempts = reader.GetInt32(5),
+            MaxAttempts = reader.GetInt32(6),
+            WorkerLosses = reader.GetInt32(7),
+            CreatedAt = reader.GetFieldValue<DateTimeOffset>(8),
+            ScheduledAt = state == JobState.Scheduled ? scheduledFor : NullableTime(reader, 9),
+            FinishedAt = finishedAt,
+            ClaimedByProcessId = state == JobState.Claimed ? claimedBy : null,
+            ClaimedAt = state == JobState.Claimed ? claimedAt : null,
+        };
+
+        await reader.NextResultAsync(cancellationToken).ConfigureAwait(false);
+        var list = new List<JobError>();
+        while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
+        {
+            list.Add(new JobError(
+                reader.GetInt32(0),
+                reader.GetString(1),
+                reader.GetString(2),
+                reader.IsDBNull(3) ? null : reader.GetString(3),
+                reader.GetFieldValue<DateTimeOffset>(4)));
+        }
+
+        return info with { Errors = list };
+    }
+
+    /// <inheritdoc />
+    public async Task<int> ScheduledDispatchAsync(ScheduledDispatchParams parameters, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(parameters);
+        if (parameters.BatchSize <= 0)
+        {
+            return 0;
+        }
+
+        await using var connection = await _dataSource.OpenConnectionAsync(cancellationToken).ConfigureAwait(false);
+        await using var command = new NpgsqlCommand(PostgreSqlStatements.ScheduledDispatch, connection);
+        command.Parameters.Add(new NpgsqlParameter<int>("limit", NpgsqlDbType.Integer) { TypedValue = parameters.BatchSize });
+        command.Parameters.Add(Now(parameters.Now));
+        await using var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
+        return await reader.ReadAsync(cancellationToken).ConfigureAwait(false) ? checked((int)reader.GetInt64(0)) : 0;
+    }
+
+    /// <inheritdoc />
+    public async Task<long> ProcessRegisterAsync(ProcessRegisterParams parameters, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(parameters);
+        await using var connection = await _dataSource.OpenConnectionAsync(cancellationToken).ConfigureAwait(false);
+        await using var command = new NpgsqlCommand(PostgreSqlStatements.ProcessRegister, connection);
+        var p = command.Parameters;
+        p.Add(new NpgsqlParameter<string>("name", NpgsqlDbType.Text) { TypedValue = parameters.Name });
+        p.Add(new NpgsqlParameter<string>("kind", NpgsqlDbType.Text) { TypedValue = parameters.Kind });
+        p.Add(new NpgsqlParameter<int>("pid", NpgsqlDbType.Integer) { TypedValue = parameters.Pid });
+        p.Add(new NpgsqlParameter<string>("hostname", NpgsqlDbType.Text) { TypedValue = parameters.Hostname });
+        p.Add(new NpgsqlParameter<DateTimeOffset>("started_at", NpgsqlDbType.TimestampTz) { TypedValue = parameters.ProcessStartedAt.ToUniversalTime() });
+        p.Add(new NpgsqlParameter("supervisor_id", NpgsqlDbType.Bigint) { Value = (object?)parameters.SupervisorId ?? DBNull.Value });
+        p.Add(new NpgsqlParameter<string>("metadata", NpgsqlDbType.Text) { TypedValue = string.IsNullOrEmpty(parameters.Metadata) ? "{}" : parameters.Metadata });
+        p.Add(Now(parameters.Now));
+        return (long)(await command.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false))!;
+    }
+
+    /// <inheritdoc />
+    public async Task<bool> ProcessHeartbeatAsync(ProcessHeartbeatParams parameters, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(parameters);
+        await using var connection = await _dataSource.OpenConnectionAsync(cancellationToken).ConfigureAwait(false);
+        await using var command = new NpgsqlCommand(PostgreSqlStatements.ProcessHeartbeat, connection);
+        command.Parameters.Add(new NpgsqlParameter<long>("process_id", NpgsqlDbType.Bigint) { TypedValue = parameters.ProcessId });
+        command.Parameters.Add(Now(parameters.Now));
+        return await command.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false) == 1;
+    }
+
+    /// <inheritdoc />
+    public async Task<int> ProcessDeregisterAsync(ProcessDeregisterParams parameters, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(parameters);
+        await using var connection = await _dataSource.OpenConnectionAsync(cancellationToken).ConfigureAwait(false);
+
+        // A batch without an explicit transaction runs as one implicit transaction: release and delete
+        // commit together, in one round trip.
+        await using var batch = new NpgsqlBatch(connection);
+        var release = new NpgsqlBatchCommand(PostgreSqlStatements.ClaimsReleaseAll);
+        release.Parameters.Add(new NpgsqlParameter<long>("process_id", NpgsqlDbType.Bigint) { TypedValue = parameters.ProcessId });
+        release.Parameters.Add(Now(parameters.Now));
+        var delete = new NpgsqlBatchCommand(PostgreSqlStatements.ProcessDelete);
+        delete.Parameters.Add(new NpgsqlParameter<long>("process_id", NpgsqlDbType.Bigint) { TypedValue = parameters.ProcessId });
+        batch.BatchCommands.Add(release);
+        batch.BatchCommands.Add(delete);
+
+        await using var reader = await batch.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
+        var released = await reader.ReadAsync(cancellationToken).ConfigureAwait(false) ? checked((int)reader.GetInt64(0)) : 0;
+        while (await reader.NextResultAsync(cancellationToken).ConfigureAwait(false))
+        {
+        }
+
+        return released;
+    }
+
+    /// <summary>Disposes the data source when this store created it.</summary>
+    /// <returns>A task completing once done.</returns>
+    public ValueTask DisposeAsync() => _ownsDataSource ? _dataSource.DisposeAsync() : ValueTask.CompletedTask;
+
+    /// <summary>Disposes the data source when this store created it.</summary>
+    public void Dispose()
+    {
+        if (_ownsDataSource)
+        {
+            _dataSource.Dispose();
+        }
+    }
+
+    private static bool IsTransientSqlState(string sqlState)
+        => sqlState is PostgresErrorCodes.SerializationFailure
+            or PostgresErrorCodes.DeadlockDetected
+            or PostgresErrorCodes.AdminShutdown
+            or PostgresErrorCodes.CrashShutdown
+            or PostgresErrorCodes.CannotConnectNow
+            || sqlState.StartsWith("08", StringComparison.Ordinal);
+
+    private static (NpgsqlConnection? Connection, NpgsqlTransaction? Transaction) CallerConnection(DbConnection? connection, DbTransaction? transaction)
+    {
+        if (connection is null)
+        {
+            if (transaction is not null)
+            {
+                throw new ArgumentException("a transaction was given without its connection; pass both, or neither", nameof(transaction));
+            }
+
+            return (null, null);
+        }
+
+        if (connection is not NpgsqlConnection npgsql)
+        {
+            throw new ArgumentException($"the connection is a {connection.GetType().FullName}; this Keel store is PostgreSQL, enqueue on a connection to the same database", nameof(connection));
+        }
+
+        if (transaction is not null and not NpgsqlTransaction)
+        {
+            throw new ArgumentException($"the transaction is a {transaction.GetType().FullName}; this Keel store is PostgreSQL, enqueue in a transaction on a connection to the same database", nameof(transaction));
+        }
+
+        return (npgsql, (NpgsqlTransaction?)transaction);
+    }
+
+    private static NpgsqlParameter Now(DateTimeOffset? now) => Time("now", now);
+
+    private static NpgsqlParameter Time(string name, DateTimeOffset? value)
+        => new(name, NpgsqlDbType.TimestampTz) { Value = value is { } v ? v.ToUniversalTime() : DBNull.Value };
+
+    private static DateTimeOffset? NullableTime(DbDataReader reader, int ordinal)
+        => reader.IsDBNull(ordinal) ? null : reader.GetFieldValue<DateTimeOffset>(ordinal);
+}

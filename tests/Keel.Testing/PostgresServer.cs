@@ -1,0 +1,794 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Net;
+using System.Net.Sockets;
+using System.Runtime.InteropServices;
+using System.Text;
+using Npgsql;
+
+namespace Keel.Testing;
+
+/// <summary>Settings for <see cref="PostgresServer.StartAsync"/>.</summary>
+public sealed class PostgresServerOptions
+{
+    /// <summary>Fast, non-durable settings for tests: never use for anything that must survive a crash.</summary>
+    public static IReadOnlyDictionary<string, string> TestSettings { get; } = new Dictionary<string, string>(StringComparer.Ordinal)
+    {
+        ["fsync"] = "off",
+        ["synchronous_commit"] = "off",
+        ["full_page_writes"] = "off",
+        ["max_connections"] = "300",
+        ["shared_buffers"] = "128MB",
+    };
+
+    /// <summary>Durable settings (PostgreSQL defaults for durability) for benchmarks.</summary>
+    public static IReadOnlyDictionary<string, string> DurableSettings { get; } = new Dictionary<string, string>(StringComparer.Ordinal)
+    {
+        ["max_connections"] = "300",
+        ["shared_buffers"] = "128MB",
+    };
+
+    /// <summary>
+    /// The <c>-c name=value</c> settings passed to <c>postgres</c>. Replaces the defaults entirely
+    /// (<see cref="TestSettings"/> unless set).
+    /// </summary>
+    public IDictionary<string, string> Settings { get; set; } = new Dictionary<string, string>(TestSettings, StringComparer.Ordinal);
+
+    /// <summary>How long to wait for the server to accept connections.</summary>
+    public TimeSpan StartTimeout { get; set; } = TimeSpan.FromSeconds(30);
+}
+
+/// <summary>
+/// A throwaway PostgreSQL server in a temp folder (<c>keel-pg-*</c>) for tests and benchmarks, or, when the
+/// environment variable <c>KEEL_TEST_POSTGRES</c> holds a connection string, that existing server.
+/// </summary>
+public sealed class PostgresServer : IAsyncDisposable
+{
+    /// <summary>The environment variable naming an existing server to use instead of starting one.</summary>
+    public const string EnvironmentVariable = "KEEL_TEST_POSTGRES";
+
+    private const int SIGINT = 2;
+    private const int SIGKILL = 9;
+    private const int ESRCH = 3;
+
+    private const string NotFoundMessage =
+        "PostgreSQL server binaries (initdb, postgres) not found on PATH or in /usr/lib/postgresql/*/bin: install them (apt-get install -y postgresql) or set KEEL_TEST_POSTGRES to a connection string";
+
+    private readonly object _gate = new();
+    private readonly string? _root;
+    private readonly string? _postgresBinary;
+    private readonly string? _runuser;
+    private readonly string? _logFile;
+    private readonly TimeSpan _startTimeout;
+    private Process? _process;
+    private int _postmasterPid;
+    private bool _disposed;
+    private bool _exitHooked;
+
+    private PostgresServer(string connectionString, int port, IReadOnlyDictionary<string, string> settings)
+    {
+        ConnectionString = connectionString;
+        Port = port;
+        DataDirectory = string.Empty;
+        Settings = settings;
+    }
+
+    private PostgresServer(string root, string postgresBinary, string? runuser, int port, IReadOnlyDictionary<string, string> settings, TimeSpan startTimeout)
+    {
+        _root = root;
+        _postgresBinary = postgresBinary;
+        _runuser = runuser;
+        _startTimeout = startTimeout;
+        _logFile = Path.Combine(root, "postgres.log");
+        DataDirectory = Path.Combine(root, "data");
+        SocketDirectory = Path.Combine(root, "sock");
+        Port = port;
+        Settings = settings;
+        ConnectionString = BuildConnectionString("127.0.0.1", port, "postgres");
+    }
+
+    /// <summary>A connection string to the <c>postgres</c> database as user <c>postgres</c>.</summary>
+    public string ConnectionString { get; }
+
+    /// <summary>The TCP port the server listens on (127.0.0.1).</summary>
+    public int Port { get; private set; }
+
+    /// <summary>The server's data directory; empty when using <c>KEEL_TEST_POSTGRES</c>.</summary>
+    public string DataDirectory { get; }
+
+    /// <summary>The folder holding the server's Unix socket; null when using <c>KEEL_TEST_POSTGRES</c>.</summary>
+    public string? SocketDirectory { get; }
+
+    /// <summary>The <c>-c</c> settings the server was started with (empty for an external server).</summary>
+    public IReadOnlyDictionary<string, string> Settings { get; }
+
+    /// <summary>True when this is an existing server named by <c>KEEL_TEST_POSTGRES</c>.</summary>
+    public bool IsExternal => _root is null;
+
+    /// <summary>The real postmaster's OS process id (0 when external or stopped).</summary>
+    public int PostmasterPid => _postmasterPid;
+
+    /// <summary>
+    /// Starts a fresh server (initdb into a new temp folder, free port), or wraps the server named by
+    /// <c>KEEL_TEST_POSTGRES</c>.
+    /// </summary>
+    /// <param name="options">Settings; null for test defaults.</param>
+    /// <param name="ct">Cancels the start.</param>
+    /// <returns>The running server.</returns>
+    public static async Task<PostgresServer> StartAsync(PostgresServerOptions? options = null, CancellationToken ct = default)
+    {
+        options ??= new PostgresServerOptions();
+        var external = Environment.GetEnvironmentVariable(EnvironmentVariable);
+        if (!string.IsNullOrWhiteSpace(external))
+        {
+            var builder = new NpgsqlConnectionStringBuilder(external);
+            var server = new PostgresServer(external, builder.Port, new Dictionary<string, string>(StringComparer.Ordinal));
+            await server.WaitUntilAcceptingAsync(TimeSpan.FromSeconds(10), ct).ConfigureAwait(false);
+            return server;
+        }
+
+        var (initdb, postgres) = FindBinaries();
+        var asRoot = IsRoot();
+        string? runuser = null;
+        if (asRoot)
+        {
+            runuser = FindRunuser()
+                ?? throw new InvalidOperationException("running as root, PostgreSQL must run as the 'postgres' user, but 'runuser' was not found: install util-linux or set KEEL_TEST_POSTGRES to a connection string");
+        }
+
+        var root = Path.Combine(Path.GetTempPath(), "keel-pg-" + Guid.NewGuid().ToString("N")[..12]);
+        Directory.CreateDirectory(root);
+        Directory.CreateDirectory(Path.Combine(root, "sock"));
+        var settings = new Dictionary<string, string>(options.Settings, StringComparer.Ordinal);
+        var created = new PostgresServer(root, postgres, runuser, FreePort(), settings, options.StartTimeout);
+        try
+        {
+            if (asRoot)
+            {
+                await RunToEndAsync("chown", ["-R", "postgres:postgres", root], ct).ConfigureAwait(false);
+            }
+
+            var initArgs = new List<string> { "-D", created.DataDirectory, "-A", "trust", "-U", "postgres", "--no-sync", "-E", "UTF8", "--locale=C" };
+            await RunToEndAsync(runuser is null ? initdb : runuser, runuser is null ? initArgs : ["-u", "postgres", "--", initdb, .. initArgs], ct).ConfigureAwait(false);
+            created.HookProcessExit();
+            await created.LaunchAsync(allowNewPort: true, ct).ConfigureAwait(false);
+            return created;
+        }
+        catch
+        {
+            await created.DisposeAsync().ConfigureAwait(false);
+            throw;
+        }
+    }
+
+    /// <summary>Creates a fresh database with a unique name (or <paramref name="name"/>) and returns a connection string to it.</summary>
+    /// <param name="name">The database name; null for <c>keel_test_*</c>.</param>
+    /// <param name="ct">Cancels the wait.</param>
+    /// <returns>A connection string to the new database.</returns>
+    public async Task<string> CreateDatabaseAsync(string? name = null, CancellationToken ct = default)
+    {
+        ObjectDisposedException.ThrowIf(_disposed, this);
+        name ??= "keel_test_" + Guid.NewGuid().ToString("N")[..16];
+        var admin = new NpgsqlConnectionStringBuilder(ConnectionString) { Pooling = false };
+        await using (var connection = new NpgsqlConnection(admin.ConnectionString))
+        {
+            await connection.OpenAsync(ct).ConfigureAwait(false);
+            await using var command = connection.CreateCommand();
+            command.CommandText = "CREATE DATABASE \"" + name.Replace("\"", "\"\"", StringComparison.Ordinal) + "\"";
+            await command.ExecuteNonQueryAsync(ct).ConfigureAwait(false);
+        }
+
+        return new NpgsqlConnectionStringBuilder(ConnectionString) { Database = name }.ConnectionString;
+    }
+
+    /// <summary>Stops the server with a fast shutdown (SIGINT), keeping its data directory.</summary>
+    /// <returns>A task completing once the server has exited.</returns>
+    public async Task StopAsync()
+    {
+        ThrowIfExternal("stop");
+        await Task.Run(() => StopCore(SIGINT, TimeSpan.FromSeconds(15))).ConfigureAwait(false);
+    }
+
+    /// <summary>Kills the postmaster with SIGKILL (a crash), keeping its data directory.</summary>
+    /// <returns>A task completing once the postmaster has gone.</returns>
+    public async Task KillAsync()
+    {
+        ThrowIfExternal("kill");
+        await Task.Run(() => StopCore(SIGKILL, TimeSpan.FromSeconds(15))).ConfigureAwait(false);
+    }
+
+    /// <summary>Starts the server again on the same port and data directory after <see cref="StopAsync"/> or <see cref="KillAsync"/>.</summary>
+    /// <returns>A task completing once the server accepts connections.</returns>
+    public async Task StartAgainAsync()
+    {
+        ThrowIfExternal("restart");
+        ObjectDisposedException.ThrowIf(_disposed, this);
+        if (_process is not null)
+        {
+            throw new InvalidOperationException("the server is still running; call StopAsync or KillAsync first");
+        }
+
+        await LaunchAsync(allowNewPort: false, CancellationToken.None).ConfigureAwait(false);
+    }
+
+    /// <summary>Stops the server (if this instance started it) and deletes its temp folder.</summary>
+    /// <returns>A task completing once done.</returns>
+    public async ValueTask DisposeAsync()
+    {
+        if (_disposed)
+        {
+            return;
+        }
+
+        _disposed = true;
+        if (_root is null)
+        {
+            return;
+        }
+
+        await Task.Run(Cleanup).ConfigureAwait(false);
+        if (_exitHooked)
+        {
+            AppDomain.CurrentDomain.ProcessExit -= OnProcessExit;
+            _exitHooked = false;
+        }
+    }
+
+    /// <summary>The last lines of the server log, for diagnostics.</summary>
+    /// <param name="lines">How many lines.</param>
+    /// <returns>The tail of the log, or an empty string.</returns>
+    public string LogTail(int lines = 40)
+    {
+        if (_logFile is null || !File.Exists(_logFile))
+        {
+            return string.Empty;
+        }
+
+        try
+        {
+            using var stream = new FileStream(_logFile, FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete);
+            using var reader = new StreamReader(stream);
+            var all = reader.ReadToEnd().Split('\n');
+            return string.Join('\n', all.Skip(Math.Max(0, all.Length - lines)));
+        }
+        catch (IOException)
+        {
+            return string.Empty;
+        }
+    }
+
+    private static string BuildConnectionString(string host, int port, string database)
+        => new NpgsqlConnectionStringBuilder
+        {
+            Host = host,
+            Port = port,
+            Username = "postgres",
+            Database = database,
+        }.ConnectionString;
+
+    private void ThrowIfExternal(string what)
+    {
+        if (_root is null)
+        {
+            throw new NotSupportedException($"cannot {what} the PostgreSQL server: it is the external server named by {EnvironmentVariable}, which this test run did not start; unset {EnvironmentVariable} to run tests that {what} the database");
+        }
+    }
+
+    private async Task LaunchAsync(bool allowNewPort, CancellationToken ct)
+    {
+        var deadline = DateTime.UtcNow + _startTimeout;
+        while (true)
+        {
+            ct.ThrowIfCancellationRequested();
+            var process = StartPostmasterProcess();
+            lock (_gate)
+            {
+                _process = process;
+            }
+
+            var exitedEarly = false;
+            try
+            {
+                exitedEarly = await WaitUntilReadyAsync(process, deadline, ct).ConfigureAwait(false);
+            }
+            catch
+            {
+                StopCore(SIGKILL, TimeSpan.FromSeconds(5));
+                throw;
+            }
+
+            if (!exitedEarly)
+            {
+                _postmasterPid = ReadPostmasterPid() ?? 0;
+                return;
+            }
+
+            // The postmaster exited before accepting connections.
+            lock (_gate)
+            {
+                _process = null;
+            }
+
+            process.Dispose();
+            var tail = LogTail();
+            var retryable = tail.Contains("could not bind", StringComparison.OrdinalIgnoreCase)
+                || tail.Contains("could not create any TCP/IP sockets", StringComparison.OrdinalIgnoreCase)
+                || tail.Contains("shared memory block is still in use", StringComparison.OrdinalIgnoreCase)
+                || tail.Contains("lock file", StringComparison.OrdinalIgnoreCase);
+            if (!retryable || DateTime.UtcNow > deadline)
+            {
+                throw new InvalidOperationException($"PostgreSQL failed to start (data {DataDirectory}, port {Port}); server log tail:\n{tail}");
+            }
+
+            if (allowNewPort && tail.Contains("bind", StringComparison.OrdinalIgnoreCase))
+            {
+                Port = FreePort();
+            }
+
+            await Task.Delay(200, ct).ConfigureAwait(false);
+        }
+    }
+
+    private Process StartPostmasterProcess()
+    {
+        var args = new List<string>
+        {
+            "-D", DataDirectory,
+            "-p", Port.ToString(CultureInfo.InvariantCulture),
+            "-k", SocketDirectory!,
+            "-c", "listen_addresses=127.0.0.1",
+        };
+        foreach (var (key, value) in Settings)
+        {
+            args.Add("-c");
+            args.Add(key + "=" + value);
+        }
+
+        var info = new ProcessStartInfo(_runuser ?? _postgresBinary!)
+        {
+            UseShellExecute = false,
+            RedirectStandardError = true,
+            RedirectStandardOutput = true,
+            RedirectStandardInput = false,
+        };
+        if (_runuser is not null)
+        {
+            info.ArgumentList.Add("-u");
+            info.ArgumentList.Add("postgres");
+            info.ArgumentList.Add("--");
+            info.ArgumentList.Add(_postgresBinary!);
+        }
+
+        foreach (var arg in args)
+        {
+            info.ArgumentList.Add(arg);
+        }
+
+        var log = new StreamWriter(new FileStream(_logFile!, FileMode.Append, FileAccess.Write, FileShare.ReadWrite | FileShare.Delete), new UTF8Encoding(false))
+        {
+            AutoFlush = true,
+        };
+        var process = new Process { StartInfo = info, EnableRaisingEvents = true };
+        DataReceivedEventHandler write = (_, e) =>
+        {
+            if (e.Data is null)
+            {
+                return;
+            }
+
+            lock (log)
+            {
+                try
+                {
+                    log.WriteLine(e.Data);
+                }
+                catch (ObjectDisposedException)
+                {
+                }
+                catch (IOException)
+                {
+                }
+            }
+        };
+        process.OutputDataReceived += write;
+        process.ErrorDataReceived += write;
+        process.Exited += (_, _) =>
+        {
+            // Let the output pumps drain, then close the log.
+            _ = Task.Delay(500).ContinueWith(
+                _ =>
+                {
+                    lock (log)
+                    {
+                        log.Dispose();
+                    }
+                },
+                TaskScheduler.Default);
+        };
+        process.Start();
+        process.BeginErrorReadLine();
+        process.BeginOutputReadLine();
+        return process;
+    }
+
+    /// <summary>Polls until a connection succeeds; returns true when the process exited first.</summary>
+    private async Task<bool> WaitUntilReadyAsync(Process process, DateTime deadline, CancellationToken ct)
+    {
+        var probe = new NpgsqlConnectionStringBuilder(ConnectionString) { Pooling = false, Timeout = 2 }.ConnectionString;
+        Exception? last = null;
+        while (DateTime.UtcNow < deadline)
+        {
+            ct.ThrowIfCancellationRequested();
+            if (process.HasExited)
+            {
+                // Give the log pump a moment to write the reason.
+                await Task.Delay(100, ct).ConfigureAwait(false);
+                return true;
+            }
+
+            try
+            {
+                await using var connection = new NpgsqlConnection(probe);
+                await connection.OpenAsync(ct).ConfigureAwait(false);
+                return false;
+            }
+            catch (Exception e) when (e is NpgsqlException or SocketException or IOException or TimeoutException)
+            {
+                last = e;
+            }
+
+            await Task.Delay(50, ct).ConfigureAwait(false);
+        }
+
+        throw new TimeoutException($"PostgreSQL did not accept connections within {_startTimeout.TotalSeconds:0} s (data {DataDirectory}, port {Port}; last error: {last?.Message}); server log tail:\n{LogTail()}");
+    }
+
+    private async Task WaitUntilAcceptingAsync(TimeSpan timeout, CancellationToken ct)
+    {
+        var deadline = DateTime.UtcNow + timeout;
+        var probe = new NpgsqlConnectionStringBuilder(ConnectionString) { Pooling = false }.ConnectionString;
+        while (true)
+        {
+            try
+            {
+                await using var connection = new NpgsqlConnection(probe);
+                await connection.OpenAsync(ct).ConfigureAwait(false);
+                return;
+            }
+            catch (Exception e) when (e is NpgsqlException or SocketException or IOException or TimeoutException && DateTime.UtcNow < deadline)
+            {
+                await Task.Delay(100, ct).ConfigureAwait(false);
+            }
+            catch (Exception e) when (e is NpgsqlException or SocketException or IOException or TimeoutException)
+            {
+                throw new InvalidOperationException($"cannot connect to the PostgreSQL server named by {EnvironmentVariable}: {e.Message}", e);
+            }
+        }
+    }
+
+    private int? ReadPostmasterPid()
+    {
+        try
+        {
+            var path = Path.Combine(DataDirectory, "postmaster.pid");
+            if (!File.Exists(path))
+            {
+                return null;
+            }
+
+            using var stream = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete);
+            using var reader = new StreamReader(stream);
+            var first = reader.ReadLine();
+            var second = reader.ReadLine();
+
+            // Line 2 is the data directory: only trust a lock file that names ours.
+            if (second is not null && !string.Equals(second.TrimEnd('/'), DataDirectory.TrimEnd('/'), StringComparison.Ordinal))
+            {
+                return null;
+            }
+
+            return int.TryParse(first, NumberStyles.Integer, CultureInfo.InvariantCulture, out var pid) && pid > 0 ? pid : null;
+        }
+        catch (IOException)
+        {
+            return null;
+        }
+    }
+
+    /// <summary>Signals the postmaster this instance started and waits for it (and the launcher) to exit.</summary>
+    private void StopCore(int signal, TimeSpan timeout)
+    {
+        Process? process;
+        lock (_gate)
+        {
+            process = _process;
+            _process = null;
+        }
+
+        if (process is null)
+        {
+            return;
+        }
+
+        var pid = _postmasterPid != 0 ? _postmasterPid : (ReadPostmasterPid() ?? 0);
+        _postmasterPid = 0;
+        try
+        {
+            if (pid != 0 && IsOurPostmaster(pid))
+            {
+                var children = signal == SIGKILL ? ChildrenOf(pid) : [];
+                _ = kill(pid, signal);
+                if (!WaitForPidExit(pid, timeout) && signal != SIGKILL)
+                {
+                    children = ChildrenOf(pid);
+                    _ = kill(pid, SIGKILL);
+                    _ = WaitForPidExit(pid, TimeSpan.FromSeconds(5));
+                }
+
+                // After a SIGKILL the backends notice the postmaster's death and exit on their own; wait for
+                // them so a restart does not find the old shared memory still in use.
+                foreach (var child in children)
+                {
+                    _ = WaitForPidExit(child, TimeSpan.FromSeconds(10));
+                }
+            }
+            else if (!process.HasExited)
+            {
+                // No trustworthy postmaster.pid: signal the process we launched directly.
+                _ = kill(process.Id, signal);
+            }
+
+            if (!process.WaitForExit(TimeSpan.FromSeconds(signal == SIGKILL ? 5 : 15)))
+            {
+                try
+                {
+                    process.Kill(entireProcessTree: true);
+                }
+                catch (InvalidOperationException)
+                {
+                }
+
+                process.WaitForExit(TimeSpan.FromSeconds(5));
+            }
+        }
+        finally
+        {
+            process.Dispose();
+        }
+    }
+
+    private bool IsOurPostmaster(int pid)
+    {
+        try
+        {
+            var cmdline = File.ReadAllText($"/proc/{pid}/cmdline");
+            return cmdline.Contains(DataDirectory, StringComparison.Ordinal);
+        }
+        catch (IOException)
+        {
+            return false;
+        }
+        catch (UnauthorizedAccessException)
+        {
+            return false;
+        }
+    }
+
+    /// <summary>The pids whose parent is <paramref name="parent"/> (the postmaster's backends and helpers).</summary>
+    private static List<int> ChildrenOf(int parent)
+    {
+        var children = new List<int>();
+        foreach (var dir in Directory.EnumerateDirectories("/proc"))
+        {
+            if (!int.TryParse(Path.GetFileName(dir), NumberStyles.None, CultureInfo.InvariantCulture, out var pid))
+            {
+                continue;
+            }
+
+            try
+            {
+                var stat = File.ReadAllText(Path.Combine(dir, "stat"));
+                var fields = stat[(stat.LastIndexOf(')') + 2)..].Split(' ');
+                if (fields.Length > 1 && int.TryParse(fields[1], NumberStyles.Integer, CultureInfo.InvariantCulture, out var ppid) && ppid == parent)
+                {
+                    children.Add(pid);
+                }
+            }
+            catch (IOException)
+            {
+            }
+            catch (UnauthorizedAccessException)
+            {
+            }
+        }
+
+        return children;
+    }
+
+    private static bool WaitForPidExit(int pid, TimeSpan timeout)
+    {
+        var deadline = DateTime.UtcNow + timeout;
+        while (DateTime.UtcNow < deadline)
+        {
+            if (!PidAlive(pid))
+            {
+                return true;
+            }
+
+            Thread.Sleep(20);
+        }
+
+        return !PidAlive(pid);
+    }
+
+    private static bool PidAlive(int pid)
+    {
+        if (kill(pid, 0) != 0)
+        {
+            return Marshal.GetLastPInvokeError() != ESRCH;
+        }
+
+        // A zombie still answers kill(0) until reaped; treat it as gone.
+        try
+        {
+            var stat = File.ReadAllText($"/proc/{pid}/stat");
+            var close = stat.LastIndexOf(')');
+            return !(close > 0 && close + 2 < stat.Length && stat[close + 2] == 'Z');
+        }
+        catch (IOException)
+        {
+            return false;
+        }
+    }
+
+    private void HookProcessExit()
+    {
+        AppDomain.CurrentDomain.ProcessExit += OnProcessExit;
+        _exitHooked = true;
+    }
+
+    private void OnProcessExit(object? sender, EventArgs e)
+    {
+        if (_disposed)
+        {
+            return;
+        }
+
+        _disposed = true;
+        Cleanup();
+    }
+
+    private void Cleanup()
+    {
+        try
+        {
+            StopCore(SIGINT, TimeSpan.FromSeconds(10));
+        }
+        finally
+        {
+            NpgsqlConnection.ClearAllPools();
+            for (var i = 0; i < 5 && _root is not null && Directory.Exists(_root); i++)
+            {
+                try
+                {
+                    Directory.Delete(_root, recursive: true);
+                }
+                catch (IOException)
+                {
+                    Thread.Sleep(100);
+                }
+                catch (UnauthorizedAccessException)
+                {
+                    Thread.Sleep(100);
+                }
+            }
+        }
+    }
+
+    private static (string Initdb, string Postgres) FindBinaries()
+    {
+        var path = Environment.GetEnvironmentVariable("PATH") ?? string.Empty;
+        string? initdb = null;
+        string? postgres = null;
+        foreach (var dir in path.Split(Path.PathSeparator, StringSplitOptions.RemoveEmptyEntries))
+        {
+            initdb ??= Executable(Path.Combine(dir, "initdb"));
+            postgres ??= Executable(Path.Combine(dir, "postgres"));
+        }
+
+        if (initdb is not null && postgres is not null)
+        {
+            return (initdb, postgres);
+        }
+
+        const string lib = "/usr/lib/postgresql";
+        if (Directory.Exists(lib))
+        {
+            var newest = Directory.EnumerateDirectories(lib)
+                .Select(d => (Dir: d, Version: decimal.TryParse(Path.GetFileName(d), NumberStyles.Number, CultureInfo.InvariantCulture, out var v) ? v : -1m))
+                .OrderByDescending(x => x.Version)
+                .Select(x => (Initdb: Executable(Path.Combine(x.Dir, "bin", "initdb")), Postgres: Executable(Path.Combine(x.Dir, "bin", "postgres"))))
+                .FirstOrDefault(x => x.Initdb is not null && x.Postgres is not null);
+            if (newest.Initdb is not null && newest.Postgres is not null)
+            {
+                return (newest.Initdb, newest.Postgres);
+            }
+        }
+
+        throw new InvalidOperationException(NotFoundMessage);
+    }
+
+    private static string? FindRunuser()
+    {
+        var path = Environment.GetEnvironmentVariable("PATH") ?? string.Empty;
+        return path.Split(Path.PathSeparator, StringSplitOptions.RemoveEmptyEntries)
+            .Concat(["/usr/sbin", "/sbin", "/usr/bin", "/bin"])
+            .Select(d => Executable(Path.Combine(d, "runuser")))
+            .FirstOrDefault(p => p is not null);
+    }
+
+    private static string? Executable(string candidate)
+        => File.Exists(candidate) && (OperatingSystem.IsWindows() || (File.GetUnixFileMode(candidate) & (UnixFileMode.UserExecute | UnixFileMode.GroupExecute | UnixFileMode.OtherExecute)) != 0)
+            ? candidate
+            : null;
+
+    private static bool IsRoot()
+    {
+        try
+        {
+            return geteuid() == 0;
+        }
+        catch (DllNotFoundException)
+        {
+            return Environment.UserName == "root";
+        }
+        catch (EntryPointNotFoundException)
+        {
+            return Environment.UserName == "root";
+        }
+    }
+
+    private static int FreePort()
+    {
+        var listener = new TcpListener(IPAddress.Loopback, 0);
+        listener.Start();
+        try
+        {
+            return ((IPEndPoint)listener.LocalEndpoint).Port;
+        }
+        finally
+        {
+            listener.Stop();
+        }
+    }
+
+    private static async Task RunToEndAsync(string file, IEnumerable<string> args, CancellationToken ct)
+    {
+        var info = new ProcessStartInfo(file)
+        {
+            UseShellExecute = false,
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+        };
+        foreach (var arg in args)
+        {
+            info.ArgumentList.Add(arg);
+        }
+
+        using var process = Process.Start(info) ?? throw new InvalidOperationException($"could not start {file}");
+        var stdout = process.StandardOutput.ReadToEndAsync(ct);
+        var stderr = process.StandardError.ReadToEndAsync(ct);
+        await process.WaitForExitAsync(ct).ConfigureAwait(false);
+        var output = await stdout.ConfigureAwait(false) + await stderr.ConfigureAwait(false);
+        if (process.ExitCode != 0)
+        {
+            throw new InvalidOperationException($"{file} {string.Join(' ', info.ArgumentList)} exited with code {process.ExitCode}:\n{output}");
+        }
+    }
+
+    [DllImport("libc", SetLastError = true)]
+    private static extern int kill(int pid, int sig);
+
+    [DllImport("libc")]
+    private static extern uint geteuid();
+}
