@@ -44,9 +44,13 @@ public sealed class WorkerOptions
 {
     /// <summary>
     /// Queues in the order they are drained: exact names, <c>prefix*</c>, or <c>*</c> for every queue.
-    /// An earlier entry is emptied before a later one is looked at, whatever the priorities.
+    /// An earlier entry is emptied before a later one is looked at, whatever the priorities. Empty means <c>*</c>.
     /// </summary>
-    public IList<string> Queues { get; set; } = new List<string> { "*" };
+    /// <remarks>Empty by default (not <c>["*"]</c>) so that configuration binding replaces rather than appends.</remarks>
+    public IList<string> Queues { get; set; } = new List<string>();
+
+    /// <summary>The queue entries in effect: <see cref="Queues"/>, or <c>*</c> when none is listed.</summary>
+    public IReadOnlyList<string> EffectiveQueues => Queues.Count > 0 ? [.. Queues] : ["*"];
 
     /// <summary>How many jobs run at once.</summary>
     public int Threads { get; set; } = 10;

@@ -36,17 +36,11 @@ public sealed class KeelOptionsValidator : IValidateOptions<KeelOptions>
                 errors.Add($"{key}:PollingInterval must be between 00:00:00.010 and 01:00:00 (was {worker.PollingInterval})");
             }
 
-            if (worker.Queues is null || worker.Queues.Count == 0)
-            {
-                errors.Add($"{key}:Queues must list at least one queue, or \"*\" for all");
-                continue;
-            }
-
-            for (var q = 0; q < worker.Queues.Count; q++)
+            for (var q = 0; q < (worker.Queues?.Count ?? 0); q++)
             {
                 try
                 {
-                    QueueFilter.Parse(worker.Queues[q]);
+                    QueueFilter.Parse(worker.Queues![q]);
                 }
                 catch (ArgumentException e)
                 {

@@ -31,7 +31,7 @@ internal sealed class Worker
         _signal = signal;
         _options = options;
         _worker = worker;
-        _queues = [.. worker.Queues.Select(QueueFilter.Parse)];
+        _queues = [.. worker.EffectiveQueues.Select(QueueFilter.Parse)];
         _logger = logger;
         _clock = clock;
         Name = ProcessIdentity.NewName("Worker");
@@ -65,7 +65,7 @@ internal sealed class Worker
         try
         {
             await RegisterAsync(stoppingToken);
-            Log.WorkerStarted(_logger, Name, ProcessId, string.Join(',', _worker.Queues), _worker.Threads);
+            Log.WorkerStarted(_logger, Name, ProcessId, string.Join(',', _worker.EffectiveQueues), _worker.Threads);
             await LoopAsync(stoppingToken);
         }
         catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
@@ -232,7 +232,7 @@ internal sealed class Worker
 
     private async Task RegisterAsync(CancellationToken cancellationToken)
     {
-        var metadata = JsonSerializer.Serialize(new { queues = _worker.Queues, threads = _worker.Threads, pollingIntervalMs = _worker.PollingInterval.TotalMilliseconds });
+        var metadata = JsonSerializer.Serialize(new { queues = _worker.EffectiveQueues, threads = _worker.Threads, pollingIntervalMs = _worker.PollingInterval.TotalMilliseconds });
         ProcessId = await StorageRetry.RunAsync(
             _storage,
             _logger,

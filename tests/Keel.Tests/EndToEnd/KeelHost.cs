@@ -25,7 +25,11 @@ public static class KeelHost
                 k.UseStorage(_ => db.Storage);
             }
 
-            k.AddJobsFromAssembly(typeof(KeelHost).Assembly);
+            k.AddJob<CountingJob>()
+                .AddJob<AlwaysFailsJob>()
+                .AddJob<DiscardingJob>()
+                .AddJob<SleepingJob>()
+                .AddJob<TimingOutJob>();
             k.Configure(o =>
             {
                 o.Dispatcher.PollingInterval = TimeSpan.FromMilliseconds(50);

@@ -1,0 +1,50 @@
+#!/usr/bin/env bash
+# One entry point for contributors: ./build.sh [test|build|sample|format]
+#   test    build and run the whole test suite (SQLite and a throwaway PostgreSQL), then print the totals
+#   build   build everything in Release
+#   sample  run the sample app on the embedded SQLite default
+#   format  check formatting (dotnet format --verify-no-changes)
+set -euo pipefail
+cd "$(dirname "$0")"
+export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1 DOTNET_SKIP_FIRST_TIME_EXPERIENCE=1
+
+case "${1:-test}" in
+  build)
+    dotnet build Keel.sln -c Release
+    ;;
+  sample)
+    dotnet run --project samples/Keel.Sample -c Release
+    ;;
+  format)
+    dotnet format Keel.sln --verify-no-changes
+    ;;
+  test)
+    log=$(mktemp)
+    set +e
+    dotnet test Keel.sln -c Release 2>&1 | tee "$log"
+    status=${PIPESTATUS[0]}
+    set -e
+    # Sum the per-assembly summaries ("Passed!  - Failed: 0, Passed: 101, Skipped: 0, ...") into one line.
+    awk '
+      /(Passed|Failed)! +- +Failed:/ {
+        for (i = 1; i <= NF; i++) {
+          if ($i == "Failed:")  { f += $(i+1) + 0 }
+          if ($i == "Passed:")  { p += $(i+1) + 0 }
+          if ($i == "Skipped:") { s += $(i+1) + 0 }
+        }
+        runs++
+      }
+      END {
+        if (runs == 0) { f = (f > 0 ? f : 1) }
+        line = p " passed, " f " failed"
+        if (s > 0) { line = line ", " s " skipped" }
+        print line
+      }' "$log"
+    rm -f "$log"
+    exit "$status"
+    ;;
+  *)
+    echo "usage: ./build.sh [test|build|sample|format]" >&2
+    exit 2
+    ;;
+esac
