@@ -21,7 +21,7 @@ internal sealed class Worker
     private readonly Wakeup _wakeup = new();
     private readonly Dictionary<long, Task> _running = [];
     private readonly Lock _runningGate = new();
-    private readonly CancellationTokenSource _jobsCancellation = new();
+    private CancellationTokenSource _jobsCancellation = new();
     private Completer? _completer;
 
     public Worker(IKeelStorage storage, JobExecutor executor, JobSignal signal, KeelOptions options, WorkerOptions worker, ILogger logger, KeelClock clock)
@@ -115,6 +115,7 @@ internal sealed class Worker
         {
             _wakeup.Reset();
             var full = false;
+            var pruned = false;
             try
             {
                 var free = _worker.Threads - RunningCount;
@@ -136,14 +137,28 @@ internal sealed class Worker
             }
             catch (ProcessGoneException)
             {
-                await RecoverFromPruneAsync(stoppingToken);
-                continue;
+                pruned = true;
             }
             catch (Exception e) when (!stoppingToken.IsCancellationRequested)
             {
                 Log.WorkerLoopError(_logger, e, Name, errorDelay);
                 await Task.Delay(errorDelay, stoppingToken);
                 errorDelay = TimeSpan.FromTicks(Math.Min(errorDelay.Ticks * 2, TimeSpan.FromSeconds(10).Ticks));
+                continue;
+            }
+
+            if (pruned)
+            {
+                try
+                {
+                    await RecoverFromPruneAsync(stoppingToken);
+                }
+                catch (Exception e) when (!stoppingToken.IsCancellationRequested)
+                {
+                    Log.WorkerLoopError(_logger, e, Name, errorDelay);
+                    await Task.Delay(errorDelay, stoppingToken);
+                }
+
                 continue;
             }
 
@@ -249,13 +264,11 @@ internal sealed class Worker
     private async Task RecoverFromPruneAsync(CancellationToken stoppingToken)
     {
         Log.ProcessPrunedWhileRunning(_logger, Name, ProcessId, RunningCount);
-        await _jobsCancellation.CancelAsync();
+        var cancelled = _jobsCancellation;
+        await cancelled.CancelAsync();
         await WaitForRunningAsync(Timeout.InfiniteTimeSpan);
-        if (!_jobsCancellation.TryReset())
-        {
-            throw new InvalidOperationException("could not reset job cancellation after a prune");
-        }
-
+        _jobsCancellation = new CancellationTokenSource();
+        cancelled.Dispose();
         await RegisterAsync(stoppingToken);
     }
 

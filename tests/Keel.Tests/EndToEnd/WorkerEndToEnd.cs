@@ -268,6 +268,40 @@ public abstract class WorkerEndToEnd : IAsyncLifetime
     }
 
     [Fact]
+    public async Task A_local_enqueue_wakes_an_idle_worker_without_waiting_for_its_poll()
+    {
+        var recorder = new Recorder();
+        using var host = await KeelHost.StartAsync(Db, recorder, o =>
+        {
+            var worker = KeelHost.Worker(2);
+            worker.PollingInterval = TimeSpan.FromHours(1);
+            o.Workers.Add(worker);
+        });
+        await Eventually.WaitUntilAsync(async () => await Db.ScalarAsync("SELECT count(*) FROM keel_processes") == 1, Patience, "the worker registers");
+        await Task.Delay(200); // Let the first poll come back empty: from here on only a wake-up can find the job.
+        var id = await Client(host).EnqueueAsync<CountingJob, CountArgs>(new CountArgs(1));
+        await Eventually.WaitUntilAsync(async () => (await Client(host).GetJobAsync(id))!.State == JobState.Finished, TimeSpan.FromSeconds(30), "the woken worker runs the job");
+        await host.StopAsync();
+    }
+
+    [Fact]
+    public async Task A_worker_whose_process_row_was_pruned_registers_anew_and_keeps_working()
+    {
+        var recorder = new Recorder();
+        using var host = await KeelHost.StartAsync(Db, recorder);
+        await Eventually.WaitUntilAsync(async () => await Db.ScalarAsync("SELECT count(*) FROM keel_processes") == 1, Patience, "the worker registers");
+        var first = await Db.ScalarAsync("SELECT id FROM keel_processes");
+        await Db.ExecuteAsync("DELETE FROM keel_processes");
+
+        var id = await Client(host).EnqueueAsync<CountingJob, CountArgs>(new CountArgs(1));
+        await Eventually.WaitUntilAsync(async () => (await Client(host).GetJobAsync(id))!.State == JobState.Finished, Patience, "the job runs under the new registration");
+        var second = await Db.ScalarAsync("SELECT id FROM keel_processes");
+        Assert.NotEqual(first, second);
+        await host.StopAsync();
+        Assert.Equal(0, await Db.ScalarAsync("SELECT count(*) FROM keel_processes"));
+    }
+
+    [Fact]
     public async Task The_database_can_come_from_the_Keel_Database_setting()
     {
         var recorder = new Recorder();
