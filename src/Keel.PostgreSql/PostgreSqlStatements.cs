@@ -34,13 +34,13 @@ internal static class PostgreSqlStatements
     /// </summary>
     public const string JobsInsert = """
         WITH input AS (
-            SELECT t.queue, t.kind, t.args, t.priority, t.scheduled_at, t.max_attempts, t.ord
-            FROM unnest(@queues, @kinds, @args, @priorities, @scheduled_ats, @max_attempts)
-                 WITH ORDINALITY AS t(queue, kind, args, priority, scheduled_at, max_attempts, ord)
+            SELECT t.queue, t.kind, t.args, t.priority, t.scheduled_at, t.max_attempts, t.max_worker_losses, t.ord
+            FROM unnest(@queues, @kinds, @args, @priorities, @scheduled_ats, @max_attempts, @max_worker_losses)
+                 WITH ORDINALITY AS t(queue, kind, args, priority, scheduled_at, max_attempts, max_worker_losses, ord)
         ),
         inserted AS (
-            INSERT INTO keel_jobs (queue, kind, args, priority, scheduled_at, max_attempts, created_at)
-            SELECT queue, kind, args::json, priority, scheduled_at, max_attempts, coalesce(@now, now())
+            INSERT INTO keel_jobs (queue, kind, args, priority, scheduled_at, max_attempts, max_worker_losses, created_at)
+            SELECT queue, kind, args::json, priority, scheduled_at, max_attempts, max_worker_losses, coalesce(@now, now())
             FROM input
             ORDER BY ord
             RETURNING id, queue, priority, scheduled_at

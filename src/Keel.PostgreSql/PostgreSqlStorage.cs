@@ -161,6 +161,7 @@ public sealed class PostgreSqlStorage : IKeelStorage, IAsyncDisposable, IDisposa
         var priorities = new int[jobs.Count];
         var scheduledAts = new DateTimeOffset?[jobs.Count];
         var maxAttempts = new int[jobs.Count];
+        var maxWorkerLosses = new int[jobs.Count];
         for (var i = 0; i < jobs.Count; i++)
         {
             var job = jobs[i];
@@ -170,6 +171,7 @@ public sealed class PostgreSqlStorage : IKeelStorage, IAsyncDisposable, IDisposa
             priorities[i] = job.Priority;
             scheduledAts[i] = job.ScheduledAt?.ToUniversalTime();
             maxAttempts[i] = job.MaxAttempts;
+            maxWorkerLosses[i] = job.MaxWorkerLosses;
         }
 
         NpgsqlConnection? owned = null;
@@ -184,6 +186,7 @@ public sealed class PostgreSqlStorage : IKeelStorage, IAsyncDisposable, IDisposa
             p.Add(new NpgsqlParameter<int[]>("priorities", NpgsqlDbType.Array | NpgsqlDbType.Integer) { TypedValue = priorities });
             p.Add(new NpgsqlParameter<DateTimeOffset?[]>("scheduled_ats", NpgsqlDbType.Array | NpgsqlDbType.TimestampTz) { TypedValue = scheduledAts });
             p.Add(new NpgsqlParameter<int[]>("max_attempts", NpgsqlDbType.Array | NpgsqlDbType.Integer) { TypedValue = maxAttempts });
+            p.Add(new NpgsqlParameter<int[]>("max_worker_losses", NpgsqlDbType.Array | NpgsqlDbType.Integer) { TypedValue = maxWorkerLosses });
             p.Add(Now(parameters.Now));
 
             var ids = new List<long>(jobs.Count);

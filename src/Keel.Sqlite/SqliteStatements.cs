@@ -18,8 +18,8 @@ internal static class SqliteStatements
     public const string MigrationRecord = "INSERT INTO keel_schema_migrations (version, name, applied_at) VALUES (@version, @name, @now)";
 
     public const string JobInsert = """
-        INSERT INTO keel_jobs (queue, kind, args, priority, scheduled_at, max_attempts, created_at)
-        VALUES (@queue, @kind, @args, @priority, @scheduled_at, @max_attempts, @now)
+        INSERT INTO keel_jobs (queue, kind, args, priority, scheduled_at, max_attempts, max_worker_losses, created_at)
+        VALUES (@queue, @kind, @args, @priority, @scheduled_at, @max_attempts, @max_worker_losses, @now)
         RETURNING id
         """;
 

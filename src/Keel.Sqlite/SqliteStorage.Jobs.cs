@@ -43,6 +43,7 @@ public sealed partial class SqliteStorage
         var priority = insertJob.Parameters.Add("@priority", SqliteType.Integer);
         var scheduledAt = insertJob.Parameters.Add("@scheduled_at", SqliteType.Integer);
         var maxAttempts = insertJob.Parameters.Add("@max_attempts", SqliteType.Integer);
+        var maxWorkerLosses = insertJob.Parameters.Add("@max_worker_losses", SqliteType.Integer);
         insertJob.Parameters.AddWithValue("@now", now);
 
         await using var insertReady = Command(connection, transaction, SqliteStatements.ReadyInsert);
@@ -69,6 +70,7 @@ public sealed partial class SqliteStorage
             priority.Value = job.Priority;
             scheduledAt.Value = (object?)at ?? DBNull.Value;
             maxAttempts.Value = job.MaxAttempts;
+            maxWorkerLosses.Value = job.MaxWorkerLosses;
             var id = Convert.ToInt64(await insertJob.ExecuteScalarAsync(cancellationToken), CultureInfo.InvariantCulture);
             ids[i] = id;
             if (at is { } due && due > now)

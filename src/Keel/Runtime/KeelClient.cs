@@ -77,6 +77,7 @@ internal sealed class KeelClient(IKeelStorage storage, JobRegistry registry, IOp
 
         var args = JsonSerializer.Serialize(request.Args, request.ArgsType, options.Value.JsonSerializerOptions);
         var scheduledAt = enqueue.ScheduledAt ?? (enqueue.Delay is { } delay ? now + delay : null);
-        return new NewJob(descriptor.Kind, queue, args, enqueue.Priority ?? descriptor.Options.Priority, maxAttempts, scheduledAt);
+        var maxWorkerLosses = descriptor.Options.OnWorkerLost == WorkerLostPolicy.Fail ? 0 : descriptor.Options.MaxWorkerLosses;
+        return new NewJob(descriptor.Kind, queue, args, enqueue.Priority ?? descriptor.Options.Priority, maxAttempts, scheduledAt, maxWorkerLosses);
     }
 }

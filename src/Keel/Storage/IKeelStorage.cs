@@ -85,4 +85,28 @@ public interface IKeelStorage
     /// <param name="parameters">The process.</param>
     /// <param name="cancellationToken">Cancels the wait.</param>
     Task<int> ProcessDeregisterAsync(ProcessDeregisterParams parameters, CancellationToken cancellationToken);
+    /// <summary>Lists registered processes (all, or only those whose heartbeat is older than a threshold).</summary>
+    /// <param name="parameters">The filter.</param>
+    /// <param name="cancellationToken">Cancels the wait.</param>
+    Task<IReadOnlyList<ProcessInfo>> ProcessesListAsync(ProcessesListParams parameters, CancellationToken cancellationToken);
+
+    /// <summary>
+    /// Prunes one process and recovers its claims, in one transaction: locks the row (skipping it if another
+    /// pruner holds it), re-checks staleness, applies each job's worker-lost policy (back to ready as a counted
+    /// attempt, or failed with a <c>WorkerLostException</c> naming the cause), deletes the row. Returns null when
+    /// the process was not pruned (gone, locked by another pruner, or no longer stale).
+    /// </summary>
+    /// <param name="parameters">The process and the cause.</param>
+    /// <param name="cancellationToken">Cancels the wait.</param>
+    Task<RecoveryResult?> ProcessRecoverAsync(ProcessRecoverParams parameters, CancellationToken cancellationToken);
+
+    /// <summary>Lists claims with their owners, oldest first.</summary>
+    /// <param name="parameters">The filter.</param>
+    /// <param name="cancellationToken">Cancels the wait.</param>
+    Task<IReadOnlyList<ClaimInfo>> ClaimsListAsync(ClaimsListParams parameters, CancellationToken cancellationToken);
+
+    /// <summary>Releases or fails chosen claims whatever their owner (the operator's escape hatch).</summary>
+    /// <param name="parameters">The claims and the action.</param>
+    /// <param name="cancellationToken">Cancels the wait.</param>
+    Task<RecoveryResult> ClaimsRecoverAsync(ClaimsRecoverParams parameters, CancellationToken cancellationToken);
 }

@@ -9,7 +9,8 @@ namespace Keel.Storage;
 /// <param name="Priority">Smaller runs first.</param>
 /// <param name="MaxAttempts">Attempts allowed.</param>
 /// <param name="ScheduledAt">Run no earlier than this; null or past means ready now.</param>
-public sealed record NewJob(string Kind, string Queue, string Args, int Priority, int MaxAttempts, DateTimeOffset? ScheduledAt);
+/// <param name="MaxWorkerLosses">Lost workers the job survives before recovery fails it; 0 fails it at the first loss.</param>
+public sealed record NewJob(string Kind, string Queue, string Args, int Priority, int MaxAttempts, DateTimeOffset? ScheduledAt, int MaxWorkerLosses = 2);
 
 /// <summary>Parameters of <see cref="IKeelStorage.JobsInsertAsync"/>.</summary>
 /// <param name="Jobs">The jobs, in order.</param>

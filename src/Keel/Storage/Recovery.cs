@@ -1,0 +1,117 @@
+namespace Keel.Storage;
+
+/// <summary>Why a claim's worker is considered lost; recorded with the job so an operator sees what happened.</summary>
+/// <param name="Code">A stable code: <c>process-exited</c>, <c>heartbeat-expired</c>, <c>session-ended</c>, <c>process-missing</c> or <c>operator</c>.</param>
+/// <param name="Description">A sentence for people, e.g. "heartbeat expired: last heartbeat 2030-01-01T12:00:00Z, 35 s before pruning".</param>
+public sealed record WorkerLostCause(string Code, string Description)
+{
+    /// <summary>The exception type name stored for a lost worker.</summary>
+    public const string ExceptionType = "Keel.WorkerLostException";
+
+    /// <summary>The message stored with the failure.</summary>
+    public string Message => "worker lost: " + Description;
+}
+
+/// <summary>A registered process as stored.</summary>
+/// <param name="Id">The row id.</param>
+/// <param name="Name">The unique name.</param>
+/// <param name="Kind">Worker, Dispatcher, Scheduler or Supervisor.</param>
+/// <param name="Pid">The OS process id.</param>
+/// <param name="Hostname">The host.</param>
+/// <param name="StartedAt">When the OS process started.</param>
+/// <param name="SupervisorId">Its supervisor's row id, if any.</param>
+/// <param name="LastHeartbeatAt">Its last heartbeat.</param>
+/// <param name="HeartbeatAge">How long ago that was, by the database clock.</param>
+/// <param name="Metadata">JSON: queues, threads…</param>
+/// <param name="Claims">How many jobs it holds.</param>
+public sealed record ProcessInfo(
+    long Id,
+    string Name,
+    string Kind,
+    int Pid,
+    string Hostname,
+    DateTimeOffset StartedAt,
+    long? SupervisorId,
+    DateTimeOffset LastHeartbeatAt,
+    TimeSpan HeartbeatAge,
+    string Metadata,
+    int Claims);
+
+/// <summary>Parameters of <see cref="IKeelStorage.ProcessesListAsync"/>.</summary>
+/// <param name="StaleAfter">When set, only processes whose heartbeat is older than this.</param>
+/// <param name="Now">The time; null means the database clock.</param>
+public sealed record ProcessesListParams(TimeSpan? StaleAfter, DateTimeOffset? Now);
+
+/// <summary>Parameters of <see cref="IKeelStorage.ProcessRecoverAsync"/>.</summary>
+/// <param name="ProcessId">The process to prune.</param>
+/// <param name="StaleAfter">
+/// When set, prune only if the heartbeat is still older than this once the row is locked (a heartbeat that
+/// landed meanwhile saves it); null prunes unconditionally (the process is known dead).
+/// </param>
+/// <param name="Cause">Why, recorded on each recovered job.</param>
+/// <param name="Now">The time; null means the database clock.</param>
+public sealed record ProcessRecoverParams(long ProcessId, TimeSpan? StaleAfter, WorkerLostCause Cause, DateTimeOffset? Now);
+
+/// <summary>What recovering claims did.</summary>
+/// <param name="Retried">Jobs put back to ready (the lost run counted as an attempt).</param>
+/// <param name="Failed">Jobs failed with a <c>WorkerLostException</c> (policy, losses or attempts spent).</param>
+/// <param name="Released">Jobs put back to ready without counting an attempt (operator release).</param>
+public sealed record RecoveryResult(int Retried, int Failed, int Released = 0)
+{
+    /// <summary>Nothing recovered.</summary>
+    public static RecoveryResult None { get; } = new(0, 0);
+
+    /// <summary>Every job recovered.</summary>
+    public int Total => Retried + Failed + Released;
+}
+
+/// <summary>A claim with its owner, for operators.</summary>
+/// <param name="ClaimId">The claim id.</param>
+/// <param name="JobId">The job id.</param>
+/// <param name="Kind">The job kind.</param>
+/// <param name="Queue">The queue.</param>
+/// <param name="Attempt">The attempt the claim runs.</param>
+/// <param name="ClaimedAt">When it was claimed.</param>
+/// <param name="ClaimAge">How long ago, by the database clock.</param>
+/// <param name="ProcessId">The owner's row id.</param>
+/// <param name="ProcessName">The owner's name.</param>
+/// <param name="Hostname">The owner's host.</param>
+/// <param name="Pid">The owner's OS pid.</param>
+/// <param name="HeartbeatAge">How long since the owner's last heartbeat.</param>
+public sealed record ClaimInfo(
+    long ClaimId,
+    long JobId,
+    string Kind,
+    string Queue,
+    int Attempt,
+    DateTimeOffset ClaimedAt,
+    TimeSpan ClaimAge,
+    long ProcessId,
+    string ProcessName,
+    string Hostname,
+    int Pid,
+    TimeSpan HeartbeatAge);
+
+/// <summary>Parameters of <see cref="IKeelStorage.ClaimsListAsync"/>.</summary>
+/// <param name="ProcessId">Only this process's claims, when set.</param>
+/// <param name="StaleAfter">Only claims whose owner's heartbeat is older than this, when set.</param>
+/// <param name="Limit">The most rows, oldest claims first.</param>
+/// <param name="Now">The time; null means the database clock.</param>
+public sealed record ClaimsListParams(long? ProcessId, TimeSpan? StaleAfter, int Limit, DateTimeOffset? Now);
+
+/// <summary>What an operator does with chosen claims.</summary>
+public enum ClaimAction
+{
+    /// <summary>Back to ready; the interrupted run is not counted as an attempt.</summary>
+    Release,
+
+    /// <summary>Failed with a <c>WorkerLostException</c>.</summary>
+    Fail,
+}
+
+/// <summary>Parameters of <see cref="IKeelStorage.ClaimsRecoverAsync"/>.</summary>
+/// <param name="ClaimIds">The claims, whoever owns them.</param>
+/// <param name="Action">Release or fail.</param>
+/// <param name="Cause">Recorded with failed jobs.</param>
+/// <param name="Now">The time; null means the database clock.</param>
+public sealed record ClaimsRecoverParams(IReadOnlyList<long> ClaimIds, ClaimAction Action, WorkerLostCause Cause, DateTimeOffset? Now);
