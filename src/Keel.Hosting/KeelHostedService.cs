@@ -47,6 +47,12 @@ internal sealed class KeelHostedService(
             _loops.Add(Task.Run(() => worker.RunAsync(_stopping.Token), CancellationToken.None));
         }
 
+        if (options.RunMaintenance)
+        {
+            var maintenance = new Maintenance(storage, options, loggerFactory.CreateLogger("Keel.Maintenance"), clock, () => workers.Select(w => w.ProcessId).ToHashSet());
+            _loops.Add(Task.Run(() => maintenance.RunAsync(_stopping.Token), CancellationToken.None));
+        }
+
         if (options.Dispatcher.Enabled)
         {
             var dispatcher = new Dispatcher(storage, signal, options.Dispatcher, loggerFactory.CreateLogger("Keel.Dispatcher"), clock);

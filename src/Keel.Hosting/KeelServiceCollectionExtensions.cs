@@ -38,6 +38,7 @@ public static class KeelServiceCollectionExtensions
         services.TryAddSingleton(builder.Registry);
         services.TryAddSingleton(sp => builder.StorageFactory?.Invoke(sp) ?? StorageFromOptions.Create(sp.GetRequiredService<IOptions<KeelOptions>>().Value, sp));
         services.TryAddSingleton<IKeelClient, KeelClient>();
+        services.TryAddSingleton<IKeelAdmin, KeelAdmin>();
         services.TryAddSingleton(sp => new JobExecutor(sp, sp.GetRequiredService<JobRegistry>(), sp.GetRequiredService<IOptions<KeelOptions>>().Value));
         services.AddHostedService(sp => new KeelHostedService(
             sp.GetRequiredService<IKeelStorage>(),

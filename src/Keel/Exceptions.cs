@@ -71,3 +71,30 @@ public sealed class JobTimeoutException : Exception
     {
     }
 }
+
+/// <summary>
+/// The worker running a job was lost (process exited or was killed, heartbeat expired, database session ended,
+/// process missing). Keel records this as the job's error when recovery fails it; the message names the cause.
+/// </summary>
+public sealed class WorkerLostException : Exception
+{
+    /// <summary>Creates the exception.</summary>
+    public WorkerLostException()
+    {
+    }
+
+    /// <summary>Creates the exception.</summary>
+    /// <param name="message">The cause.</param>
+    public WorkerLostException(string message)
+        : base(message)
+    {
+    }
+
+    /// <summary>Creates the exception.</summary>
+    /// <param name="message">The cause.</param>
+    /// <param name="innerException">The underlying error.</param>
+    public WorkerLostException(string message, Exception innerException)
+        : base(message, innerException)
+    {
+    }
+}

@@ -29,6 +29,21 @@ public sealed class KeelOptions
     /// <summary>The dispatcher that moves due scheduled jobs (delays and retries) to ready.</summary>
     public DispatcherOptions Dispatcher { get; set; } = new();
 
+    /// <summary>How often every registered process proves it is alive. Default 5 s.</summary>
+    public TimeSpan HeartbeatInterval { get; set; } = TimeSpan.FromSeconds(5);
+
+    /// <summary>
+    /// A process whose last heartbeat is older than this is considered dead: it is pruned and its claims
+    /// recovered. At least twice <see cref="HeartbeatInterval"/>. Default 30 s.
+    /// </summary>
+    public TimeSpan AliveThreshold { get; set; } = TimeSpan.FromSeconds(30);
+
+    /// <summary>How often maintenance looks for dead processes. Independent of the threshold. Default 5 s.</summary>
+    public TimeSpan PruneInterval { get; set; } = TimeSpan.FromSeconds(5);
+
+    /// <summary>Run maintenance (pruning dead processes, recovering their claims) in this process. Default true.</summary>
+    public bool RunMaintenance { get; set; } = true;
+
     /// <summary>How long a stopping process lets running jobs finish before cancelling them and releasing their claims.</summary>
     public TimeSpan ShutdownTimeout { get; set; } = TimeSpan.FromSeconds(25);
 

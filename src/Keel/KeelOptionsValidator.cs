@@ -17,6 +17,21 @@ public sealed class KeelOptionsValidator : IValidateOptions<KeelOptions>
             errors.Add($"{root}:ShutdownTimeout must not be negative (was {options.ShutdownTimeout})");
         }
 
+        if (options.HeartbeatInterval < TimeSpan.FromMilliseconds(10))
+        {
+            errors.Add($"{root}:HeartbeatInterval must be at least 00:00:00.010 (was {options.HeartbeatInterval})");
+        }
+
+        if (options.AliveThreshold < options.HeartbeatInterval * 2)
+        {
+            errors.Add($"{root}:AliveThreshold must be at least twice {root}:HeartbeatInterval (was {options.AliveThreshold} with a heartbeat of {options.HeartbeatInterval}), or live processes would be pruned between two heartbeats");
+        }
+
+        if (options.PruneInterval < TimeSpan.FromMilliseconds(10))
+        {
+            errors.Add($"{root}:PruneInterval must be at least 00:00:00.010 (was {options.PruneInterval})");
+        }
+
         for (var i = 0; i < options.Workers.Count; i++)
         {
             var worker = options.Workers[i];

@@ -46,4 +46,16 @@ internal static partial class Log
 
     [LoggerMessage(EventId = 3002, Level = LogLevel.Information, Message = "Schema migrated on {Engine}: version {Version}")]
     public static partial void SchemaMigrated(ILogger logger, string engine, int version);
+
+    [LoggerMessage(EventId = 3003, Level = LogLevel.Warning, Message = "Pruned process {ProcessName} ({ProcessId}): {Cause}; {Retried} jobs back to ready, {Failed} failed. {Description}")]
+    public static partial void ProcessPruned(ILogger logger, string processName, long processId, string cause, int retried, int failed, string description);
+
+    [LoggerMessage(EventId = 3004, Level = LogLevel.Error, Message = "Maintenance error; next pass in {Delay}")]
+    public static partial void MaintenanceError(ILogger logger, Exception exception, TimeSpan delay);
+
+    [LoggerMessage(EventId = 3005, Level = LogLevel.Warning, Message = "Process {ProcessName} ({ProcessId}) could not heartbeat for {Elapsed}, over the alive threshold; cancelling its jobs, since it may have been pruned")]
+    public static partial void HeartbeatLost(ILogger logger, string processName, long processId, TimeSpan elapsed);
+
+    [LoggerMessage(EventId = 3006, Level = LogLevel.Warning, Message = "Heartbeat of {ProcessName} ({ProcessId}) failed")]
+    public static partial void HeartbeatFailed(ILogger logger, Exception exception, string processName, long processId);
 }

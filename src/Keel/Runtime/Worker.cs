@@ -23,6 +23,7 @@ internal sealed class Worker
     private readonly Lock _runningGate = new();
     private CancellationTokenSource _jobsCancellation = new();
     private Completer? _completer;
+    private long _lostProcessId;
 
     public Worker(IKeelStorage storage, JobExecutor executor, JobSignal signal, KeelOptions options, WorkerOptions worker, ILogger logger, KeelClock clock)
     {
@@ -62,6 +63,9 @@ internal sealed class Worker
     {
         _signal.Subscribe(_wakeup);
         _completer = new Completer(_storage, _logger, _clock, _options.PreserveFinishedJobs);
+        // The heartbeat outlives the stop request: a worker draining its jobs must not look dead.
+        using var heartbeatStop = new CancellationTokenSource();
+        var heartbeat = Task.Run(() => HeartbeatLoopAsync(heartbeatStop.Token), CancellationToken.None);
         try
         {
             await RegisterAsync(stoppingToken);
@@ -75,6 +79,8 @@ internal sealed class Worker
         {
             _signal.Unsubscribe(_wakeup);
             await ShutdownAsync();
+            await heartbeatStop.CancelAsync();
+            await heartbeat;
         }
     }
 
@@ -114,37 +120,36 @@ internal sealed class Worker
         while (!stoppingToken.IsCancellationRequested)
         {
             _wakeup.Reset();
-            var full = false;
-            var pruned = false;
-            try
+            var lost = Interlocked.Exchange(ref _lostProcessId, 0);
+            var pruned = lost != 0 && lost == ProcessId;
+            var full = true;
+            if (!pruned)
             {
-                var free = _worker.Threads - RunningCount;
-                if (free > 0)
+                try
                 {
-                    var claimed = await RunOnceAsync(stoppingToken);
-                    full = claimed == free;
-                    if (full)
+                    var free = _worker.Threads - RunningCount;
+                    if (free > 0)
                     {
-                        continue; // There may be more: look again at once, as soon as a slot is free.
+                        full = await RunOnceAsync(stoppingToken) == free;
+                        if (full)
+                        {
+                            continue; // There may be more: look again as soon as a slot is free.
+                        }
                     }
-                }
-                else
-                {
-                    full = true;
-                }
 
-                errorDelay = TimeSpan.FromMilliseconds(100);
-            }
-            catch (ProcessGoneException)
-            {
-                pruned = true;
-            }
-            catch (Exception e) when (!stoppingToken.IsCancellationRequested)
-            {
-                Log.WorkerLoopError(_logger, e, Name, errorDelay);
-                await Task.Delay(errorDelay, stoppingToken);
-                errorDelay = TimeSpan.FromTicks(Math.Min(errorDelay.Ticks * 2, TimeSpan.FromSeconds(10).Ticks));
-                continue;
+                    errorDelay = TimeSpan.FromMilliseconds(100);
+                }
+                catch (ProcessGoneException)
+                {
+                    pruned = true;
+                }
+                catch (Exception e) when (!stoppingToken.IsCancellationRequested)
+                {
+                    Log.WorkerLoopError(_logger, e, Name, errorDelay);
+                    await Task.Delay(errorDelay, stoppingToken);
+                    errorDelay = TimeSpan.FromTicks(Math.Min(errorDelay.Ticks * 2, TimeSpan.FromSeconds(10).Ticks));
+                    continue;
+                }
             }
 
             if (pruned)
@@ -162,7 +167,7 @@ internal sealed class Worker
                 continue;
             }
 
-            // Idle: a local enqueue or a finishing job (when full) sets the wakeup; otherwise poll again later.
+            // Idle: a local enqueue, a finishing job (when full) or a lost heartbeat sets the wakeup; else poll later.
             await _wakeup.WaitAsync(full ? Timeout.InfiniteTimeSpan : _worker.PollingInterval, stoppingToken);
         }
     }
@@ -245,6 +250,62 @@ internal sealed class Worker
         }
     }
 
+    /// <summary>
+    /// Beats every <see cref="KeelOptions.HeartbeatInterval"/>. A missing row means we were pruned; failing to beat for
+    /// longer than <see cref="KeelOptions.AliveThreshold"/> means we may have been. Either way the loop is told to
+    /// cancel its jobs (their results would be rejected) and start over under a new registration.
+    /// </summary>
+    private async Task HeartbeatLoopAsync(CancellationToken cancellationToken)
+    {
+        var lastBeat = _clock.TimeProvider.GetTimestamp();
+        while (!cancellationToken.IsCancellationRequested)
+        {
+            try
+            {
+                await Task.Delay(_options.HeartbeatInterval, _clock.TimeProvider, cancellationToken);
+            }
+            catch (OperationCanceledException)
+            {
+                return;
+            }
+
+            var processId = ProcessId;
+            if (processId == 0)
+            {
+                continue;
+            }
+
+            try
+            {
+                if (await _storage.ProcessHeartbeatAsync(new ProcessHeartbeatParams(processId, _clock.StorageNow), cancellationToken))
+                {
+                    lastBeat = _clock.TimeProvider.GetTimestamp();
+                }
+                else
+                {
+                    Interlocked.Exchange(ref _lostProcessId, processId);
+                    _wakeup.Set();
+                }
+            }
+            catch (Exception e) when (!cancellationToken.IsCancellationRequested)
+            {
+                Log.HeartbeatFailed(_logger, e, Name, processId);
+                var silent = _clock.TimeProvider.GetElapsedTime(lastBeat);
+                if (silent > _options.AliveThreshold)
+                {
+                    Log.HeartbeatLost(_logger, Name, processId, silent);
+                    Interlocked.Exchange(ref _lostProcessId, processId);
+                    _wakeup.Set();
+                    lastBeat = _clock.TimeProvider.GetTimestamp();
+                }
+            }
+            catch (OperationCanceledException)
+            {
+                return;
+            }
+        }
+    }
+
     private async Task RegisterAsync(CancellationToken cancellationToken)
     {
         var metadata = JsonSerializer.Serialize(new { queues = _worker.EffectiveQueues, threads = _worker.Threads, pollingIntervalMs = _worker.PollingInterval.TotalMilliseconds });
@@ -269,6 +330,17 @@ internal sealed class Worker
         await WaitForRunningAsync(Timeout.InfiniteTimeSpan);
         _jobsCancellation = new CancellationTokenSource();
         cancelled.Dispose();
+
+        // When we only lost contact, our old row may still be there: hand its claims back before starting over.
+        try
+        {
+            await _storage.ProcessDeregisterAsync(new ProcessDeregisterParams(ProcessId, _clock.StorageNow), stoppingToken);
+        }
+        catch (Exception e) when (!stoppingToken.IsCancellationRequested && _storage.IsTransient(e))
+        {
+            // Still unreachable: maintenance recovers the old row's claims once its heartbeat expires.
+        }
+
         await RegisterAsync(stoppingToken);
     }
 

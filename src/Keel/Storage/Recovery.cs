@@ -90,7 +90,13 @@ public sealed record ClaimInfo(
     string ProcessName,
     string Hostname,
     int Pid,
-    TimeSpan HeartbeatAge);
+    TimeSpan HeartbeatAge)
+{
+    /// <summary>True when the owner's heartbeat is older than <paramref name="aliveThreshold"/>: the owner is probably dead.</summary>
+    /// <param name="aliveThreshold">The configured alive threshold.</param>
+    /// <returns>Whether the claim is stale.</returns>
+    public bool IsStale(TimeSpan aliveThreshold) => HeartbeatAge > aliveThreshold;
+}
 
 /// <summary>Parameters of <see cref="IKeelStorage.ClaimsListAsync"/>.</summary>
 /// <param name="ProcessId">Only this process's claims, when set.</param>

@@ -1,0 +1,119 @@
+using System.Diagnostics;
+using System.Globalization;
+using Keel.Storage;
+using Microsoft.Extensions.Logging;
+
+namespace Keel.Runtime;
+
+/// <summary>A process maintenance pruned, and what became of its claims.</summary>
+/// <param name="Process">The process as it was.</param>
+/// <param name="Cause">Why it was considered dead.</param>
+/// <param name="Recovery">What happened to its jobs.</param>
+public sealed record PrunedProcess(ProcessInfo Process, WorkerLostCause Cause, RecoveryResult Recovery);
+
+/// <summary>
+/// Finds dead processes and recovers their claims: every <see cref="KeelOptions.PruneInterval"/>, processes whose
+/// heartbeat is older than <see cref="KeelOptions.AliveThreshold"/>, and — without waiting for the threshold —
+/// processes on this host whose pid no longer runs (pid plus start time, so a reused pid is not mistaken for it).
+/// </summary>
+internal sealed class Maintenance(IKeelStorage storage, KeelOptions options, ILogger logger, KeelClock clock, Func<IReadOnlySet<long>> ownProcesses)
+{
+    public async Task RunAsync(CancellationToken stoppingToken)
+    {
+        while (!stoppingToken.IsCancellationRequested)
+        {
+            try
+            {
+                await RunOnceAsync(stoppingToken);
+            }
+            catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
+            {
+                return;
+            }
+            catch (Exception e)
+            {
+                Log.MaintenanceError(logger, e, options.PruneInterval);
+            }
+
+            try
+            {
+                await Task.Delay(options.PruneInterval, clock.TimeProvider, stoppingToken);
+            }
+            catch (OperationCanceledException)
+            {
+                return;
+            }
+        }
+    }
+
+    /// <summary>One pass: prunes every dead process found and recovers its claims.</summary>
+    public async Task<IReadOnlyList<PrunedProcess>> RunOnceAsync(CancellationToken cancellationToken)
+    {
+        var own = ownProcesses();
+        var pruned = new List<PrunedProcess>();
+        var processes = await storage.ProcessesListAsync(new ProcessesListParams(null, clock.StorageNow), cancellationToken);
+        foreach (var process in processes.Where(p => !own.Contains(p.Id)))
+        {
+            WorkerLostCause cause;
+            TimeSpan? staleAfter;
+            if (process.HeartbeatAge > options.AliveThreshold)
+            {
+                cause = new WorkerLostCause("heartbeat-expired", string.Create(CultureInfo.InvariantCulture, $"heartbeat expired: {process.Kind} {process.Name} (pid {process.Pid} on {process.Hostname}) last beat at {process.LastHeartbeatAt:O}, {process.HeartbeatAge.TotalSeconds:0.#} s ago, over the {options.AliveThreshold.TotalSeconds:0.#} s threshold"));
+                staleAfter = options.AliveThreshold;
+            }
+            else if (IsDeadOnThisHost(process))
+            {
+                cause = new WorkerLostCause("process-missing", string.Create(CultureInfo.InvariantCulture, $"process missing: {process.Kind} {process.Name} (pid {process.Pid}) no longer runs on {process.Hostname}"));
+                staleAfter = null;
+            }
+            else
+            {
+                continue;
+            }
+
+            var recovery = await StorageRetry.RunAsync(
+                storage,
+                logger,
+                "prune process",
+                ct => storage.ProcessRecoverAsync(new ProcessRecoverParams(process.Id, staleAfter, cause, clock.StorageNow), ct),
+                cancellationToken);
+            if (recovery is not null)
+            {
+                Log.ProcessPruned(logger, process.Name, process.Id, cause.Code, recovery.Retried, recovery.Failed, cause.Description);
+                pruned.Add(new PrunedProcess(process, cause, recovery));
+            }
+        }
+
+        return pruned;
+    }
+
+    /// <summary>True when the row names this host and its pid is gone or belongs to a younger process.</summary>
+    internal static bool IsDeadOnThisHost(ProcessInfo process)
+    {
+        if (!string.Equals(process.Hostname, ProcessIdentity.Hostname, StringComparison.Ordinal))
+        {
+            return false;
+        }
+
+        try
+        {
+            using var running = Process.GetProcessById(process.Pid);
+            if (running.HasExited)
+            {
+                return true;
+            }
+
+            var startedAt = new DateTimeOffset(running.StartTime.ToUniversalTime(), TimeSpan.Zero);
+            // A pid reused by a later process starts after the row's process did; allow for clock rounding.
+            return (startedAt - process.StartedAt).Duration() > TimeSpan.FromSeconds(2);
+        }
+        catch (ArgumentException)
+        {
+            return true; // No process has this pid.
+        }
+        catch (InvalidOperationException)
+        {
+            return true;
+        }
+    }
+}
