@@ -272,6 +272,132 @@ internal static class PostgreSqlStatements
 
     public const string ProcessHeartbeat = "UPDATE keel_processes SET last_heartbeat_at = coalesce(@now, now()) WHERE id = @process_id";
 
-    /// <summary>Runs after <see cref="ClaimsReleaseAll"/> in the same transaction.</summary>
+    /// <summary>Runs after <see cref="ClaimsReleaseAll"/> (or <see cref="ProcessRecoverClaims"/>) in the same transaction.</summary>
     public const string ProcessDelete = "DELETE FROM keel_processes WHERE id = @process_id";
+
+    /// <summary>
+    /// Processes with their heartbeat age and claim count, by id; only those older than <c>@stale_after</c>
+    /// when it is not null.
+    /// </summary>
+    public const string ProcessesList = """
+        SELECT p.id, p.name, p.kind, p.pid, p.hostname, p.started_at, p.supervisor_id, p.last_heartbeat_at,
+               coalesce(@now, now()) - p.last_heartbeat_at AS heartbeat_age, p.metadata::text,
+               (SELECT count(*) FROM keel_claimed_executions c WHERE c.process_id = p.id) AS claims
+        FROM keel_processes p
+        WHERE @stale_after::interval IS NULL OR p.last_heartbeat_at < coalesce(@now, now()) - @stale_after
+        ORDER BY p.id
+        """;
+
+    /// <summary>
+    /// Locks a process row for pruning, skipping it when another pruner (or a heartbeat) holds it, and
+    /// re-checks staleness under the lock. No row means: do not prune.
+    /// </summary>
+    public const string ProcessRecoverLock = """
+        SELECT id
+        FROM keel_processes
+        WHERE id = @process_id
+          AND (@stale_after::interval IS NULL OR last_heartbeat_at < coalesce(@now, now()) - @stale_after)
+        FOR UPDATE SKIP LOCKED
+        """;
+
+    /// <summary>
+    /// Recovers every claim of a locked process with each job's worker-lost policy: the lost run counts as an
+    /// attempt and a loss, an error naming the cause is recorded, and the job goes back to ready or, when its
+    /// losses exceed <c>max_worker_losses</c> or its attempts are spent, to failed. Returns (retried, failed,
+    /// notified). Runs after <see cref="ProcessRecoverLock"/> and before <see cref="ProcessDelete"/>.
+    /// </summary>
+    public const string ProcessRecoverClaims = """
+        WITH lost AS (
+            DELETE FROM keel_claimed_executions
+            WHERE process_id = @process_id
+            RETURNING job_id, attempt
+        ),
+        upd AS (
+            UPDATE keel_jobs j
+            SET attempts = l.attempt, worker_losses = j.worker_losses + 1
+            FROM lost l
+            WHERE j.id = l.job_id
+            RETURNING j.id, j.queue, j.priority, l.attempt,
+                      (j.worker_losses > j.max_worker_losses OR l.attempt >= j.max_attempts) AS give_up
+        ),
+        error AS (
+            INSERT INTO keel_job_errors (job_id, attempt, exception_type, message, stack_trace, cause, occurred_at)
+            SELECT id, attempt, @exception_type, @message, NULL, @cause, coalesce(@now, now())
+            FROM upd
+        ),
+        failed AS (
+            INSERT INTO keel_failed_executions (job_id, exception_type, message, stack_trace, attempt, cause, created_at)
+            SELECT id, @exception_type, @message, NULL, attempt, @cause, coalesce(@now, now())
+            FROM upd
+            WHERE give_up
+            RETURNING job_id
+        ),
+        ready AS (
+            INSERT INTO keel_ready_executions (job_id, queue, priority, created_at)
+            SELECT id, queue, priority, coalesce(@now, now())
+            FROM upd
+            WHERE NOT give_up
+            RETURNING queue
+        )
+        SELECT (SELECT count(*) FROM ready),
+               (SELECT count(*) FROM failed),
+               (SELECT count(*) FROM (SELECT pg_notify('keel_jobs', q.queue) FROM (SELECT DISTINCT queue FROM ready) q) x)
+        """;
+
+    /// <summary>
+    /// Claims with their jobs and owners, oldest first, optionally of one process and/or of owners whose
+    /// heartbeat is older than <c>@stale_after</c>.
+    /// </summary>
+    public const string ClaimsList = """
+        SELECT c.id, c.job_id, j.kind, j.queue, c.attempt, c.claimed_at, coalesce(@now, now()) - c.claimed_at AS claim_age,
+               p.id, p.name, p.hostname, p.pid, coalesce(@now, now()) - p.last_heartbeat_at AS heartbeat_age
+        FROM keel_claimed_executions c
+        JOIN keel_jobs j ON j.id = c.job_id
+        JOIN keel_processes p ON p.id = c.process_id
+        WHERE (@process_id::bigint IS NULL OR c.process_id = @process_id)
+          AND (@stale_after::interval IS NULL OR p.last_heartbeat_at < coalesce(@now, now()) - @stale_after)
+        ORDER BY c.claimed_at, c.id
+        LIMIT @limit
+        """;
+
+    /// <summary>
+    /// Puts chosen claims back to ready whatever their owner (attempts and losses unchanged). Returns
+    /// (released, notified).
+    /// </summary>
+    public const string ClaimsRecoverRelease = """
+        WITH released AS (
+            DELETE FROM keel_claimed_executions c
+            WHERE c.id = ANY(@claim_ids)
+        """ + ReleaseTail;
+
+    /// <summary>
+    /// Fails chosen claims whatever their owner: the run counts as an attempt, and an error and a failed
+    /// execution name the cause. Returns the number failed.
+    /// </summary>
+    public const string ClaimsRecoverFail = """
+        WITH lost AS (
+            DELETE FROM keel_claimed_executions
+            WHERE id = ANY(@claim_ids)
+            RETURNING job_id, attempt
+        ),
+        upd AS (
+            UPDATE keel_jobs j
+            SET attempts = l.attempt
+            FROM lost l
+            WHERE j.id = l.job_id
+            RETURNING j.id, l.attempt
+        ),
+        error AS (
+            INSERT INTO keel_job_errors (job_id, attempt, exception_type, message, stack_trace, cause, occurred_at)
+            SELECT id, attempt, @exception_type, @message, NULL, @cause, coalesce(@now, now())
+            FROM upd
+        ),
+        failed AS (
+            INSERT INTO keel_failed_executions (job_id, exception_type, message, stack_trace, attempt, cause, created_at)
+            SELECT id, @exception_type, @message, NULL, attempt, @cause, coalesce(@now, now())
+            FROM upd
+            RETURNING job_id
+        )
+        SELECT count(*) FROM failed
+        """;
 }

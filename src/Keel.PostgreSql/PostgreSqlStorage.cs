@@ -490,6 +490,154 @@ public sealed class PostgreSqlStorage : IKeelStorage, IAsyncDisposable, IDisposa
         return released;
     }
 
+    /// <inheritdoc />
+    public async Task<IReadOnlyList<ProcessInfo>> ProcessesListAsync(ProcessesListParams parameters, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(parameters);
+        await using var connection = await _dataSource.OpenConnectionAsync(cancellationToken).ConfigureAwait(false);
+        await using var command = new NpgsqlCommand(PostgreSqlStatements.ProcessesList, connection);
+        command.Parameters.Add(Interval("stale_after", parameters.StaleAfter));
+        command.Parameters.Add(Now(parameters.Now));
+
+        var list = new List<ProcessInfo>();
+        await using var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
+        while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
+        {
+            list.Add(new ProcessInfo(
+                reader.GetInt64(0),
+                reader.GetString(1),
+                reader.GetString(2),
+                reader.GetInt32(3),
+                reader.GetString(4),
+                reader.GetFieldValue<DateTimeOffset>(5),
+                reader.IsDBNull(6) ? null : reader.GetInt64(6),
+                reader.GetFieldValue<DateTimeOffset>(7),
+                Age(reader, 8),
+                reader.GetString(9),
+                checked((int)reader.GetInt64(10))));
+        }
+
+        return list;
+    }
+
+    /// <inheritdoc />
+    public async Task<RecoveryResult?> ProcessRecoverAsync(ProcessRecoverParams parameters, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(parameters);
+        ArgumentNullException.ThrowIfNull(parameters.Cause);
+        await using var connection = await _dataSource.OpenConnectionAsync(cancellationToken).ConfigureAwait(false);
+        await using var transaction = await connection.BeginTransactionAsync(cancellationToken).ConfigureAwait(false);
+
+        // The row lock decides who prunes: a concurrent pruner (or a heartbeat) holding it makes this call
+        // skip, and a heartbeat that landed before the lock makes the staleness re-check fail.
+        await using (var command = new NpgsqlCommand(PostgreSqlStatements.ProcessRecoverLock, connection, transaction))
+        {
+            command.Parameters.Add(new NpgsqlParameter<long>("process_id", NpgsqlDbType.Bigint) { TypedValue = parameters.ProcessId });
+            command.Parameters.Add(Interval("stale_after", parameters.StaleAfter));
+            command.Parameters.Add(Now(parameters.Now));
+            if (await command.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false) is null)
+            {
+                await transaction.RollbackAsync(cancellationToken).ConfigureAwait(false);
+                return null;
+            }
+        }
+
+        int retried;
+        int failed;
+        await using (var command = new NpgsqlCommand(PostgreSqlStatements.ProcessRecoverClaims, connection, transaction))
+        {
+            command.Parameters.Add(new NpgsqlParameter<long>("process_id", NpgsqlDbType.Bigint) { TypedValue = parameters.ProcessId });
+            AddCause(command.Parameters, parameters.Cause);
+            command.Parameters.Add(Now(parameters.Now));
+            await using var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
+            await reader.ReadAsync(cancellationToken).ConfigureAwait(false);
+            retried = checked((int)reader.GetInt64(0));
+            failed = checked((int)reader.GetInt64(1));
+        }
+
+        // The claims' foreign key is ON DELETE RESTRICT: the row can only go once they are recovered above.
+        await using (var command = new NpgsqlCommand(PostgreSqlStatements.ProcessDelete, connection, transaction))
+        {
+            command.Parameters.Add(new NpgsqlParameter<long>("process_id", NpgsqlDbType.Bigint) { TypedValue = parameters.ProcessId });
+            await command.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
+        }
+
+        await transaction.CommitAsync(cancellationToken).ConfigureAwait(false);
+        return new RecoveryResult(retried, failed);
+    }
+
+    /// <inheritdoc />
+    public async Task<IReadOnlyList<ClaimInfo>> ClaimsListAsync(ClaimsListParams parameters, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(parameters);
+        if (parameters.Limit <= 0)
+        {
+            return [];
+        }
+
+        await using var connection = await _dataSource.OpenConnectionAsync(cancellationToken).ConfigureAwait(false);
+        await using var command = new NpgsqlCommand(PostgreSqlStatements.ClaimsList, connection);
+        command.Parameters.Add(new NpgsqlParameter("process_id", NpgsqlDbType.Bigint) { Value = (object?)parameters.ProcessId ?? DBNull.Value });
+        command.Parameters.Add(Interval("stale_after", parameters.StaleAfter));
+        command.Parameters.Add(new NpgsqlParameter<int>("limit", NpgsqlDbType.Integer) { TypedValue = parameters.Limit });
+        command.Parameters.Add(Now(parameters.Now));
+
+        var list = new List<ClaimInfo>();
+        await using var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
+        while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
+        {
+            list.Add(new ClaimInfo(
+                reader.GetInt64(0),
+                reader.GetInt64(1),
+                reader.GetString(2),
+                reader.GetString(3),
+                reader.GetInt32(4),
+                reader.GetFieldValue<DateTimeOffset>(5),
+                Age(reader, 6),
+                reader.GetInt64(7),
+                reader.GetString(8),
+                reader.GetString(9),
+                reader.GetInt32(10),
+                Age(reader, 11)));
+        }
+
+        return list;
+    }
+
+    /// <inheritdoc />
+    public async Task<RecoveryResult> ClaimsRecoverAsync(ClaimsRecoverParams parameters, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(parameters);
+        ArgumentNullException.ThrowIfNull(parameters.ClaimIds);
+        ArgumentNullException.ThrowIfNull(parameters.Cause);
+        if (parameters.ClaimIds.Count == 0)
+        {
+            return RecoveryResult.None;
+        }
+
+        var release = parameters.Action switch
+        {
+            ClaimAction.Release => true,
+            ClaimAction.Fail => false,
+            _ => throw new ArgumentOutOfRangeException(nameof(parameters), parameters.Action, "ClaimsRecoverParams.Action must be Release or Fail"),
+        };
+
+        await using var connection = await _dataSource.OpenConnectionAsync(cancellationToken).ConfigureAwait(false);
+        await using var command = new NpgsqlCommand(
+            release ? PostgreSqlStatements.ClaimsRecoverRelease : PostgreSqlStatements.ClaimsRecoverFail,
+            connection);
+        command.Parameters.Add(new NpgsqlParameter<long[]>("claim_ids", NpgsqlDbType.Array | NpgsqlDbType.Bigint) { TypedValue = [.. parameters.ClaimIds] });
+        command.Parameters.Add(Now(parameters.Now));
+        if (!release)
+        {
+            AddCause(command.Parameters, parameters.Cause);
+        }
+
+        await using var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
+        var n = await reader.ReadAsync(cancellationToken).ConfigureAwait(false) ? checked((int)reader.GetInt64(0)) : 0;
+        return release ? new RecoveryResult(0, 0, Released: n) : new RecoveryResult(0, n);
+    }
+
     /// <summary>Disposes the data source when this store created it.</summary>
     /// <returns>A task completing once done.</returns>
     public ValueTask DisposeAsync() => _ownsDataSource ? _dataSource.DisposeAsync() : ValueTask.CompletedTask;
@@ -540,6 +688,23 @@ public sealed class PostgreSqlStorage : IKeelStorage, IAsyncDisposable, IDisposa
 
     private static NpgsqlParameter Time(string name, DateTimeOffset? value)
         => new(name, NpgsqlDbType.TimestampTz) { Value = value is { } v ? v.ToUniversalTime() : DBNull.Value };
+
+    private static NpgsqlParameter Interval(string name, TimeSpan? value)
+        => new(name, NpgsqlDbType.Interval) { Value = value is { } v ? v : DBNull.Value };
+
+    private static TimeSpan Age(DbDataReader reader, int ordinal)
+    {
+        // The caller's Now may be earlier than a stored time; an age is never negative.
+        var age = reader.GetFieldValue<TimeSpan>(ordinal);
+        return age < TimeSpan.Zero ? TimeSpan.Zero : age;
+    }
+
+    private static void AddCause(NpgsqlParameterCollection parameters, WorkerLostCause cause)
+    {
+        parameters.Add(new NpgsqlParameter<string>("exception_type", NpgsqlDbType.Text) { TypedValue = WorkerLostCause.ExceptionType });
+        parameters.Add(new NpgsqlParameter<string>("message", NpgsqlDbType.Text) { TypedValue = cause.Message });
+        parameters.Add(new NpgsqlParameter<string>("cause", NpgsqlDbType.Text) { TypedValue = cause.Code });
+    }
 
     private static DateTimeOffset? NullableTime(DbDataReader reader, int ordinal)
         => reader.IsDBNull(ordinal) ? null : reader.GetFieldValue<DateTimeOffset>(ordinal);
