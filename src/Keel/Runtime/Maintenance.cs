@@ -113,7 +113,11 @@ internal sealed class Maintenance(IKeelStorage storage, KeelOptions options, ILo
         }
         catch (InvalidOperationException)
         {
-            return true;
+            return true; // It exited while we looked.
+        }
+        catch (System.ComponentModel.Win32Exception)
+        {
+            return true; // Its /proc entry vanished while we read it: it exited.
         }
     }
 }

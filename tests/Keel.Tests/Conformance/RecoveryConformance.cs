@@ -203,8 +203,9 @@ public abstract class RecoveryConformance : IAsyncLifetime
     [Fact]
     public async Task A_process_on_this_host_whose_pid_is_gone_is_pruned_without_waiting_for_its_heartbeat()
     {
-        using var exited = Process.Start(new ProcessStartInfo("true") { UseShellExecute = false })!;
+        using var exited = Process.Start(new ProcessStartInfo("sleep", "60") { UseShellExecute = false })!;
         var startedAt = new DateTimeOffset(exited.StartTime.ToUniversalTime(), TimeSpan.Zero);
+        exited.Kill();
         await exited.WaitForExitAsync();
         var gone = await RegisterAsync(TimeSpan.Zero, Environment.MachineName, exited.Id, startedAt);
         var reused = await RegisterAsync(TimeSpan.Zero, Environment.MachineName, Environment.ProcessId, DateTimeOffset.UtcNow.AddDays(-30));
