@@ -257,12 +257,7 @@ public sealed partial class SqliteStorage
                 }
                 else if (retryAt <= now)
                 {
-                    await using var ready = Command(connection, transaction, SqliteStatements.ReadyInsert);
-                    ready.Parameters.AddWithValue("@job_id", jobId);
-                    ready.Parameters.AddWithValue("@queue", queue);
-                    ready.Parameters.AddWithValue("@priority", priority);
-                    ready.Parameters.AddWithValue("@now", now);
-                    await ready.ExecuteNonQueryAsync(cancellationToken);
+                    await InsertReadyAsync(connection, transaction, jobId, queue, priority, now, cancellationToken);
                 }
                 else
                 {
