@@ -148,6 +148,11 @@ public sealed partial class SqliteStorage
             cancellationToken);
     }
 
+    /// <inheritdoc />
+    /// <remarks>SQLite has no sessions; same-host processes are checked by pid instead.</remarks>
+    public Task<IReadOnlyList<long>> ProcessesSessionEndedAsync(ProcessesSessionParams parameters, CancellationToken cancellationToken)
+        => Task.FromResult<IReadOnlyList<long>>([]);
+
     /// <summary>Applies each lost job's policy: back to ready as a counted attempt, or failed when losses or attempts are spent.</summary>
     private static async Task<RecoveryResult> RecoverLostAsync(SqliteConnection connection, SqliteTransaction transaction, List<(long JobId, long Attempt)> lost, WorkerLostCause cause, long now, CancellationToken cancellationToken)
     {

@@ -109,4 +109,12 @@ public interface IKeelStorage
     /// <param name="parameters">The claims and the action.</param>
     /// <param name="cancellationToken">Cancels the wait.</param>
     Task<RecoveryResult> ClaimsRecoverAsync(ClaimsRecoverParams parameters, CancellationToken cancellationToken);
+    /// <summary>
+    /// Of <paramref name="parameters"/>' processes, those whose database session has ended although their row
+    /// remains: on PostgreSQL each registered process holds a session-level advisory lock on a dedicated
+    /// connection, so a lock that can be taken means its session is gone. Engines without sessions return none.
+    /// </summary>
+    /// <param name="parameters">The candidates.</param>
+    /// <param name="cancellationToken">Cancels the wait.</param>
+    Task<IReadOnlyList<long>> ProcessesSessionEndedAsync(ProcessesSessionParams parameters, CancellationToken cancellationToken);
 }

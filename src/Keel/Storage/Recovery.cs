@@ -121,3 +121,11 @@ public enum ClaimAction
 /// <param name="Cause">Recorded with failed jobs.</param>
 /// <param name="Now">The time; null means the database clock.</param>
 public sealed record ClaimsRecoverParams(IReadOnlyList<long> ClaimIds, ClaimAction Action, WorkerLostCause Cause, DateTimeOffset? Now);
+
+/// <summary>Parameters of <see cref="IKeelStorage.ProcessesSessionEndedAsync"/>.</summary>
+/// <param name="ProcessIds">The processes to check.</param>
+/// <param name="MinimumServerUptime">
+/// Report nothing while the database server has been up for less than this: right after a restart every
+/// session has ended, but live processes are still reconnecting and re-taking their locks.
+/// </param>
+public sealed record ProcessesSessionParams(IReadOnlyList<long> ProcessIds, TimeSpan MinimumServerUptime);
