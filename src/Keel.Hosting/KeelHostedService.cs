@@ -7,8 +7,9 @@ using Microsoft.Extensions.Logging;
 namespace Keel.Hosting;
 
 /// <summary>
-/// In-process mode: checks the schema and job kinds at start, then runs the configured workers and the
-/// dispatcher until the host stops, and stops them gracefully within the host's shutdown timeout.
+/// Runs Keel's roles inside a host. In-process mode (no <see cref="KeelRole"/>): every configured worker, the
+/// dispatcher and maintenance. Process mode child: just the role its supervisor gave it. Checks the schema and
+/// job kinds first, and stops everything gracefully within the host's shutdown timeout.
 /// </summary>
 internal sealed class KeelHostedService(
     IKeelStorage storage,
@@ -17,12 +18,12 @@ internal sealed class KeelHostedService(
     JobSignal signal,
     KeelOptions options,
     ILoggerFactory loggerFactory,
-    KeelClock clock) : IHostedService
+    KeelClock clock,
+    IHostApplicationLifetime lifetime,
+    KeelRole? role) : IHostedService
 {
     private readonly CancellationTokenSource _stopping = new();
     private readonly List<Task> _loops = [];
-
-    public IReadOnlyList<Worker> Workers { get; private set; } = [];
 
     public async Task StartAsync(CancellationToken cancellationToken)
     {
@@ -32,31 +33,48 @@ internal sealed class KeelHostedService(
             throw new InvalidOperationException("Keel job options are invalid: " + string.Join("; ", registryErrors));
         }
 
-        await SchemaGate.EnsureAsync(storage, options.AutoMigrate, loggerFactory.CreateLogger("Keel.Schema"), cancellationToken);
-        if (!options.ProcessJobs)
+        // In process mode the supervisor migrates once, before any child starts; children only check.
+        var migrate = options.AutoMigrate && role is null or { Kind: KeelRoleKind.Supervisor };
+        await SchemaGate.EnsureAsync(storage, migrate, loggerFactory.CreateLogger("Keel.Schema"), cancellationToken);
+        if (!options.ProcessJobs || role is { Kind: KeelRoleKind.Supervisor })
         {
+            return;
+        }
+
+        if (role is not null)
+        {
+            StartChildRole(role);
             return;
         }
 
         var workers = options.EffectiveWorkers
             .Select(w => new Worker(storage, executor, signal, options, w, loggerFactory.CreateLogger("Keel.Worker"), clock))
             .ToList();
-        Workers = workers;
         foreach (var worker in workers)
         {
-            _loops.Add(Task.Run(() => worker.RunAsync(_stopping.Token), CancellationToken.None));
+            Run(worker.RunAsync);
+        }
+
+        Dispatcher? dispatcher = null;
+        if (options.Dispatcher.Enabled)
+        {
+            dispatcher = new Dispatcher(storage, signal, options, loggerFactory.CreateLogger("Keel.Dispatcher"), clock);
+            Run(dispatcher.RunAsync);
         }
 
         if (options.RunMaintenance)
         {
-            var maintenance = new Maintenance(storage, options, loggerFactory.CreateLogger("Keel.Maintenance"), clock, () => workers.Select(w => w.ProcessId).ToHashSet());
-            _loops.Add(Task.Run(() => maintenance.RunAsync(_stopping.Token), CancellationToken.None));
-        }
+            var maintenance = new Maintenance(storage, options, loggerFactory.CreateLogger("Keel.Maintenance"), clock, () =>
+            {
+                var own = workers.Select(w => w.ProcessId).ToHashSet();
+                if (dispatcher is not null)
+                {
+                    own.Add(dispatcher.ProcessId);
+                }
 
-        if (options.Dispatcher.Enabled)
-        {
-            var dispatcher = new Dispatcher(storage, signal, options.Dispatcher, loggerFactory.CreateLogger("Keel.Dispatcher"), clock);
-            _loops.Add(Task.Run(() => dispatcher.RunAsync(_stopping.Token), CancellationToken.None));
+                return own;
+            });
+            Run(maintenance.RunAsync);
         }
     }
 
@@ -77,4 +95,23 @@ internal sealed class KeelHostedService(
             _stopping.Dispose();
         }
     }
+
+    private void StartChildRole(KeelRole child)
+    {
+        var identity = new ProcessIdentityInfo(child.Kind.ToString(), child.Name, child.SupervisorId);
+        // A pruned child stops; its supervisor starts a fresh process rather than this one registering anew.
+        void Stop() => lifetime.StopApplication();
+        if (child.Kind == KeelRoleKind.Worker)
+        {
+            var entry = options.EffectiveWorkers[child.WorkerIndex];
+            Run(new Worker(storage, executor, signal, options, entry, loggerFactory.CreateLogger("Keel.Worker"), clock, identity, Stop).RunAsync);
+        }
+        else
+        {
+            Run(new Dispatcher(storage, signal, options, loggerFactory.CreateLogger("Keel.Dispatcher"), clock, identity, Stop).RunAsync);
+        }
+    }
+
+    private void Run(Func<CancellationToken, Task> loop)
+        => _loops.Add(Task.Run(() => loop(_stopping.Token), CancellationToken.None));
 }

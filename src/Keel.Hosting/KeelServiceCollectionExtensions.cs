@@ -47,7 +47,9 @@ public static class KeelServiceCollectionExtensions
             sp.GetRequiredService<JobSignal>(),
             sp.GetRequiredService<IOptions<KeelOptions>>().Value,
             sp.GetRequiredService<ILoggerFactory>(),
-            sp.GetRequiredService<KeelClock>()));
+            sp.GetRequiredService<KeelClock>(),
+            sp.GetRequiredService<IHostApplicationLifetime>(),
+            sp.GetService<KeelRole>()));
         return builder;
     }
 }

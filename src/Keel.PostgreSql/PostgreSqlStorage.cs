@@ -708,4 +708,8 @@ public sealed class PostgreSqlStorage : IKeelStorage, IAsyncDisposable, IDisposa
 
     private static DateTimeOffset? NullableTime(DbDataReader reader, int ordinal)
         => reader.IsDBNull(ordinal) ? null : reader.GetFieldValue<DateTimeOffset>(ordinal);
+
+    /// <inheritdoc />
+    public Task<IReadOnlyList<long>> ProcessesSessionEndedAsync(ProcessesSessionParams parameters, CancellationToken cancellationToken)
+        => Task.FromResult<IReadOnlyList<long>>([]); // TEMP stub, replaced by the advisory-lock implementation.
 }

@@ -41,6 +41,12 @@ public sealed class KeelOptions
     /// <summary>How often maintenance looks for dead processes. Independent of the threshold. Default 5 s.</summary>
     public TimeSpan PruneInterval { get; set; } = TimeSpan.FromSeconds(5);
 
+    /// <summary>
+    /// Process mode: how long a child process may take to register before its supervisor kills and replaces it
+    /// (a child stuck while starting). Default 30 s.
+    /// </summary>
+    public TimeSpan ProcessStartTimeout { get; set; } = TimeSpan.FromSeconds(30);
+
     /// <summary>Run maintenance (pruning dead processes, recovering their claims) in this process. Default true.</summary>
     public bool RunMaintenance { get; set; } = true;
 

@@ -27,6 +27,11 @@ public sealed class KeelOptionsValidator : IValidateOptions<KeelOptions>
             errors.Add($"{root}:AliveThreshold must be at least twice {root}:HeartbeatInterval (was {options.AliveThreshold} with a heartbeat of {options.HeartbeatInterval}), or live processes would be pruned between two heartbeats");
         }
 
+        if (options.ProcessStartTimeout < TimeSpan.FromSeconds(1))
+        {
+            errors.Add($"{root}:ProcessStartTimeout must be at least 00:00:01 (was {options.ProcessStartTimeout})");
+        }
+
         if (options.PruneInterval < TimeSpan.FromMilliseconds(10))
         {
             errors.Add($"{root}:PruneInterval must be at least 00:00:00.010 (was {options.PruneInterval})");

@@ -58,4 +58,22 @@ internal static partial class Log
 
     [LoggerMessage(EventId = 3006, Level = LogLevel.Warning, Message = "Heartbeat of {ProcessName} ({ProcessId}) failed")]
     public static partial void HeartbeatFailed(ILogger logger, Exception exception, string processName, long processId);
+
+    [LoggerMessage(EventId = 4001, Level = LogLevel.Information, Message = "Started {Role} as {ProcessName} (pid {Pid})")]
+    public static partial void ChildStarted(ILogger logger, string role, string processName, int pid);
+
+    [LoggerMessage(EventId = 4002, Level = LogLevel.Warning, Message = "{Role} {ProcessName} (pid {Pid}) {How}")]
+    public static partial void ChildExited(ILogger logger, string role, string processName, int pid, string how);
+
+    [LoggerMessage(EventId = 4003, Level = LogLevel.Warning, Message = "Killing {Role} {ProcessName} (pid {Pid}): {Reason}")]
+    public static partial void ChildKilled(ILogger logger, string role, string processName, int pid, string reason);
+
+    [LoggerMessage(EventId = 4006, Level = LogLevel.Information, Message = "{Role} {ProcessName} (pid {Pid}) stopped cleanly")]
+    public static partial void ChildStopped(ILogger logger, string role, string processName, int pid);
+
+    [LoggerMessage(EventId = 4004, Level = LogLevel.Error, Message = "Supervisor error")]
+    public static partial void SupervisorError(ILogger logger, Exception exception);
+
+    [LoggerMessage(EventId = 4005, Level = LogLevel.Information, Message = "Supervisor stopping: sending {Signal} to {Children} children and waiting for them")]
+    public static partial void SupervisorStopping(ILogger logger, string signal, int children);
 }

@@ -1,26 +1,92 @@
+using System.Text.Json;
 using Keel.Storage;
 using Microsoft.Extensions.Logging;
 
 namespace Keel.Runtime;
 
 /// <summary>Moves due scheduled jobs (delayed enqueues and retries after backoff) to ready, a batch at a time.</summary>
-internal sealed class Dispatcher(IKeelStorage storage, JobSignal signal, DispatcherOptions options, ILogger logger, KeelClock clock)
+internal sealed class Dispatcher
 {
+    private readonly IKeelStorage _storage;
+    private readonly JobSignal _signal;
+    private readonly DispatcherOptions _options;
+    private readonly ILogger _logger;
+    private readonly KeelClock _clock;
+    private readonly ProcessRegistration _registration;
+    private readonly Action? _onPruned;
+    private long _lostProcessId;
+
+    public Dispatcher(IKeelStorage storage, JobSignal signal, KeelOptions options, ILogger logger, KeelClock clock, ProcessIdentityInfo? identity = null, Action? onPruned = null)
+    {
+        _storage = storage;
+        _signal = signal;
+        _options = options.Dispatcher;
+        _logger = logger;
+        _clock = clock;
+        _onPruned = onPruned;
+        _registration = new ProcessRegistration(storage, options, logger, clock, identity ?? ProcessIdentityInfo.New("Dispatcher"), () => JsonSerializer.Serialize(new { batchSize = _options.BatchSize, pollingIntervalMs = _options.PollingInterval.TotalMilliseconds }));
+        _registration.Lost += id => Interlocked.Exchange(ref _lostProcessId, id);
+    }
+
+    /// <summary>The current process row id; 0 before registration.</summary>
+    public long ProcessId => _registration.Id;
+
     public async Task RunAsync(CancellationToken stoppingToken)
+    {
+        using var heartbeatStop = new CancellationTokenSource();
+        var heartbeat = Task.Run(() => _registration.HeartbeatAsync(heartbeatStop.Token), CancellationToken.None);
+        try
+        {
+            await _registration.RegisterAsync(stoppingToken);
+            await LoopAsync(stoppingToken);
+        }
+        catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
+        {
+        }
+        finally
+        {
+            await heartbeatStop.CancelAsync();
+            await heartbeat;
+            try
+            {
+                await _registration.DeregisterAsync(TimeSpan.FromSeconds(5));
+            }
+#pragma warning disable CA1031 // Shutdown goes on; a leftover row is pruned by maintenance.
+            catch (Exception e)
+#pragma warning restore CA1031
+            {
+                Log.DispatcherError(_logger, e, TimeSpan.Zero);
+            }
+        }
+    }
+
+    private async Task LoopAsync(CancellationToken stoppingToken)
     {
         var errorDelay = TimeSpan.FromMilliseconds(100);
         while (!stoppingToken.IsCancellationRequested)
         {
             try
             {
+                var lost = Interlocked.Exchange(ref _lostProcessId, 0);
+                if (lost != 0 && lost == _registration.Id)
+                {
+                    if (_onPruned is not null)
+                    {
+                        _onPruned();
+                        return;
+                    }
+
+                    await _registration.RegisterAnewAsync(stoppingToken);
+                }
+
                 var moved = await RunOnceAsync(stoppingToken);
                 errorDelay = TimeSpan.FromMilliseconds(100);
-                if (moved >= options.BatchSize)
+                if (moved >= _options.BatchSize)
                 {
                     continue; // A full batch: there may be more due right now.
                 }
 
-                await Task.Delay(options.PollingInterval, clock.TimeProvider, stoppingToken);
+                await Task.Delay(_options.PollingInterval, _clock.TimeProvider, stoppingToken);
             }
             catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
             {
@@ -28,16 +94,8 @@ internal sealed class Dispatcher(IKeelStorage storage, JobSignal signal, Dispatc
             }
             catch (Exception e)
             {
-                Log.DispatcherError(logger, e, errorDelay);
-                try
-                {
-                    await Task.Delay(errorDelay, stoppingToken);
-                }
-                catch (OperationCanceledException)
-                {
-                    return;
-                }
-
+                Log.DispatcherError(_logger, e, errorDelay);
+                await Task.Delay(errorDelay, stoppingToken);
                 errorDelay = TimeSpan.FromTicks(Math.Min(errorDelay.Ticks * 2, TimeSpan.FromSeconds(10).Ticks));
             }
         }
@@ -47,15 +105,15 @@ internal sealed class Dispatcher(IKeelStorage storage, JobSignal signal, Dispatc
     public async Task<int> RunOnceAsync(CancellationToken cancellationToken)
     {
         var moved = await StorageRetry.RunAsync(
-            storage,
-            logger,
+            _storage,
+            _logger,
             "dispatch scheduled jobs",
-            ct => storage.ScheduledDispatchAsync(new ScheduledDispatchParams(options.BatchSize, clock.StorageNow), ct),
+            ct => _storage.ScheduledDispatchAsync(new ScheduledDispatchParams(_options.BatchSize, _clock.StorageNow), ct),
             cancellationToken);
         if (moved > 0)
         {
-            Log.ScheduledDispatched(logger, moved);
-            signal.Notify();
+            Log.ScheduledDispatched(_logger, moved);
+            _signal.Notify();
         }
 
         return moved;

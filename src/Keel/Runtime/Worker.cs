@@ -22,10 +22,14 @@ internal sealed class Worker
     private readonly Dictionary<long, Task> _running = [];
     private readonly Lock _runningGate = new();
     private CancellationTokenSource _jobsCancellation = new();
+    private readonly ProcessRegistration _registration;
+    private readonly Action? _onPruned;
     private Completer? _completer;
     private long _lostProcessId;
 
-    public Worker(IKeelStorage storage, JobExecutor executor, JobSignal signal, KeelOptions options, WorkerOptions worker, ILogger logger, KeelClock clock)
+    // onPruned, in process mode: what to do instead of registering anew when this worker learns it was pruned
+    // (stop the process, so its supervisor starts a fresh one). Null in in-process mode.
+    public Worker(IKeelStorage storage, JobExecutor executor, JobSignal signal, KeelOptions options, WorkerOptions worker, ILogger logger, KeelClock clock, ProcessIdentityInfo? identity = null, Action? onPruned = null)
     {
         _storage = storage;
         _executor = executor;
@@ -35,13 +39,19 @@ internal sealed class Worker
         _queues = [.. worker.EffectiveQueues.Select(QueueFilter.Parse)];
         _logger = logger;
         _clock = clock;
-        Name = ProcessIdentity.NewName("Worker");
+        _onPruned = onPruned;
+        _registration = new ProcessRegistration(storage, options, logger, clock, identity ?? ProcessIdentityInfo.New("Worker"), Metadata);
+        _registration.Lost += id =>
+        {
+            Interlocked.Exchange(ref _lostProcessId, id);
+            _wakeup.Set();
+        };
     }
 
-    public string Name { get; }
+    public string Name => _registration.Name;
 
     /// <summary>The current process row id; 0 before registration.</summary>
-    public long ProcessId { get; private set; }
+    public long ProcessId => _registration.Id;
 
     public int RunningCount
     {
@@ -65,10 +75,10 @@ internal sealed class Worker
         _completer = new Completer(_storage, _logger, _clock, _options.PreserveFinishedJobs);
         // The heartbeat outlives the stop request: a worker draining its jobs must not look dead.
         using var heartbeatStop = new CancellationTokenSource();
-        var heartbeat = Task.Run(() => HeartbeatLoopAsync(heartbeatStop.Token), CancellationToken.None);
+        var heartbeat = Task.Run(() => _registration.HeartbeatAsync(heartbeatStop.Token), CancellationToken.None);
         try
         {
-            await RegisterAsync(stoppingToken);
+            await _registration.RegisterAsync(stoppingToken);
             Log.WorkerStarted(_logger, Name, ProcessId, string.Join(',', _worker.EffectiveQueues), _worker.Threads);
             await LoopAsync(stoppingToken);
         }
@@ -250,77 +260,12 @@ internal sealed class Worker
         }
     }
 
-    /// <summary>
-    /// Beats every <see cref="KeelOptions.HeartbeatInterval"/>. A missing row means we were pruned; failing to beat for
-    /// longer than <see cref="KeelOptions.AliveThreshold"/> means we may have been. Either way the loop is told to
-    /// cancel its jobs (their results would be rejected) and start over under a new registration.
-    /// </summary>
-    private async Task HeartbeatLoopAsync(CancellationToken cancellationToken)
-    {
-        var lastBeat = _clock.TimeProvider.GetTimestamp();
-        while (!cancellationToken.IsCancellationRequested)
-        {
-            try
-            {
-                await Task.Delay(_options.HeartbeatInterval, _clock.TimeProvider, cancellationToken);
-            }
-            catch (OperationCanceledException)
-            {
-                return;
-            }
-
-            var processId = ProcessId;
-            if (processId == 0)
-            {
-                continue;
-            }
-
-            try
-            {
-                if (await _storage.ProcessHeartbeatAsync(new ProcessHeartbeatParams(processId, _clock.StorageNow), cancellationToken))
-                {
-                    lastBeat = _clock.TimeProvider.GetTimestamp();
-                }
-                else
-                {
-                    Interlocked.Exchange(ref _lostProcessId, processId);
-                    _wakeup.Set();
-                }
-            }
-            catch (Exception e) when (!cancellationToken.IsCancellationRequested)
-            {
-                Log.HeartbeatFailed(_logger, e, Name, processId);
-                var silent = _clock.TimeProvider.GetElapsedTime(lastBeat);
-                if (silent > _options.AliveThreshold)
-                {
-                    Log.HeartbeatLost(_logger, Name, processId, silent);
-                    Interlocked.Exchange(ref _lostProcessId, processId);
-                    _wakeup.Set();
-                    lastBeat = _clock.TimeProvider.GetTimestamp();
-                }
-            }
-            catch (OperationCanceledException)
-            {
-                return;
-            }
-        }
-    }
-
-    private async Task RegisterAsync(CancellationToken cancellationToken)
-    {
-        var metadata = JsonSerializer.Serialize(new { queues = _worker.EffectiveQueues, threads = _worker.Threads, pollingIntervalMs = _worker.PollingInterval.TotalMilliseconds });
-        ProcessId = await StorageRetry.RunAsync(
-            _storage,
-            _logger,
-            "register process",
-            ct => _storage.ProcessRegisterAsync(new ProcessRegisterParams(Name, "Worker", ProcessIdentity.Pid, ProcessIdentity.Hostname, ProcessIdentity.StartedAt, null, metadata, _clock.StorageNow), ct),
-            cancellationToken);
-        Log.ProcessRegistered(_logger, Name, ProcessId, "Worker", ProcessIdentity.Pid, ProcessIdentity.Hostname);
-    }
+    private string Metadata() => JsonSerializer.Serialize(new { queues = _worker.EffectiveQueues, threads = _worker.Threads, pollingIntervalMs = _worker.PollingInterval.TotalMilliseconds });
 
     /// <summary>
     /// Our row was pruned: someone else has recovered (or will recover) our claims, so every running job's
-    /// result would be rejected. Cancel them, wait for them, and carry on under a new registration.
+    /// result would be rejected. Cancel them, wait for them, and carry on under a new registration (in process
+    /// mode: stop, and let the supervisor start a fresh process).
     /// </summary>
     private async Task RecoverFromPruneAsync(CancellationToken stoppingToken)
     {
@@ -330,18 +275,13 @@ internal sealed class Worker
         await WaitForRunningAsync(Timeout.InfiniteTimeSpan);
         _jobsCancellation = new CancellationTokenSource();
         cancelled.Dispose();
-
-        // When we only lost contact, our old row may still be there: hand its claims back before starting over.
-        try
+        if (_onPruned is not null)
         {
-            await _storage.ProcessDeregisterAsync(new ProcessDeregisterParams(ProcessId, _clock.StorageNow), stoppingToken);
-        }
-        catch (Exception e) when (!stoppingToken.IsCancellationRequested && _storage.IsTransient(e))
-        {
-            // Still unreachable: maintenance recovers the old row's claims once its heartbeat expires.
+            _onPruned();
+            await Task.Delay(Timeout.Infinite, stoppingToken);
         }
 
-        await RegisterAsync(stoppingToken);
+        await _registration.RegisterAnewAsync(stoppingToken);
     }
 
     private async Task ShutdownAsync()
@@ -356,24 +296,15 @@ internal sealed class Worker
 
         await _completer!.DrainAsync(TimeSpan.FromSeconds(10));
         var released = 0;
-        if (ProcessId != 0)
+        try
         {
-            using var deregisterTimeout = new CancellationTokenSource(TimeSpan.FromSeconds(10));
-            try
-            {
-                released = await StorageRetry.RunAsync(
-                    _storage,
-                    _logger,
-                    "deregister process",
-                    ct => _storage.ProcessDeregisterAsync(new ProcessDeregisterParams(ProcessId, _clock.StorageNow), ct),
-                    deregisterTimeout.Token);
-            }
+            released = await _registration.DeregisterAsync(TimeSpan.FromSeconds(10));
+        }
 #pragma warning disable CA1031 // Shutdown goes on: the row is pruned and its claims recovered by maintenance.
-            catch (Exception e)
+        catch (Exception e)
 #pragma warning restore CA1031
-            {
-                Log.WorkerLoopError(_logger, e, Name, TimeSpan.Zero);
-            }
+        {
+            Log.WorkerLoopError(_logger, e, Name, TimeSpan.Zero);
         }
 
         Log.WorkerStopped(_logger, Name, ProcessId, released);

@@ -1,0 +1,15 @@
+// A real Keel application in process mode, driven by the process tests: they start it, kill its children and
+// read the database and the run log afterwards.
+using Keel;
+using Keel.Hosting;
+using Keel.TestApp;
+
+return await KeelApp.RunAsync(args, builder =>
+{
+    RunLog.Path = builder.Configuration["Test:RunLog"];
+    builder.Services.AddKeel(keel => keel
+        .AddJob<RecordedJob>()
+        .AddJob<StubbornJob>()
+        .AddJob<SuicideJob>()
+        .AddJob<ChaosJob>(job => job.MaxWorkerLosses = 1000));
+});
