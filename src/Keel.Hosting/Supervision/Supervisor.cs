@@ -56,7 +56,16 @@ internal sealed class Supervisor
             while (!stopping.IsCancellationRequested && !immediate.IsCancellationRequested)
             {
                 _wakeup.Reset();
-                await SuperviseOnceAsync(stopping);
+                try
+                {
+                    await SuperviseOnceAsync(stopping);
+                }
+                catch (Exception e) when (!stopping.IsCancellationRequested)
+                {
+                    // The database may be down: keep watching children; maintenance recovers what this pass could not.
+                    Log.SupervisorError(_logger, e);
+                }
+
                 if (_clock.TimeProvider.GetTimestamp() >= nextMaintenance)
                 {
                     await RunMaintenanceAsync(stopping);
@@ -204,8 +213,9 @@ internal sealed class Supervisor
                 continue;
             }
 
+            // A pruned child notices at its next heartbeat and exits by itself; one that does not is a zombie.
             child.MissingSince ??= now;
-            if (_clock.TimeProvider.GetElapsedTime(child.MissingSince.Value) > _options.HeartbeatInterval * 2 + TimeSpan.FromSeconds(1))
+            if (_clock.TimeProvider.GetElapsedTime(child.MissingSince.Value) > _options.AliveThreshold + (_options.HeartbeatInterval * 2))
             {
                 Log.ChildKilled(_logger, child.Spec.ToString(), child.Name, child.Pid, "its process row is gone but it keeps running");
                 Posix.Signal(child.Pid, Posix.SIGKILL);

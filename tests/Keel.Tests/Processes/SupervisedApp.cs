@@ -1,0 +1,236 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Runtime.InteropServices;
+using System.Text;
+using Keel.Storage;
+using Keel.Tests.Infrastructure;
+
+namespace Keel.Tests.Processes;
+
+/// <summary>
+/// The test app (tests/Keel.TestApp) running for real in process mode: a supervisor OS process with worker and
+/// dispatcher children. Tests signal its processes by pid and read the outcome from the database and the run log.
+/// </summary>
+public sealed partial class SupervisedApp : IAsyncDisposable
+{
+    public const int SIGKILL = 9;
+    public const int SIGTERM = 15;
+    public const int SIGCONT = 18;
+    public const int SIGSTOP = 19;
+
+    private readonly StringBuilder _output = new();
+    private readonly HashSet<int> _seenPids = [];
+
+    private SupervisedApp(TestDatabase db, Process supervisor, string runLog)
+    {
+        Db = db;
+        Supervisor = supervisor;
+        RunLogPath = runLog;
+    }
+
+    public TestDatabase Db { get; }
+
+    public Process Supervisor { get; }
+
+    public string RunLogPath { get; }
+
+    public string Output
+    {
+        get
+        {
+            lock (_output)
+            {
+                return _output.ToString();
+            }
+        }
+    }
+
+    /// <summary>Fast liveness so recovery paths finish within a test: 200 ms heartbeats, a 1.2 s threshold.</summary>
+    public static Dictionary<string, string> FastSettings(int workerProcesses = 2, int threads = 4) => new()
+    {
+        ["Keel:HeartbeatInterval"] = "00:00:00.200",
+        ["Keel:AliveThreshold"] = "00:00:01.200",
+        ["Keel:PruneInterval"] = "00:00:00.200",
+        ["Keel:ShutdownTimeout"] = "00:00:05",
+        ["Keel:Workers:0:Processes"] = workerProcesses.ToString(CultureInfo.InvariantCulture),
+        ["Keel:Workers:0:Threads"] = threads.ToString(CultureInfo.InvariantCulture),
+        ["Keel:Workers:0:PollingInterval"] = "00:00:00.050",
+        ["Keel:Dispatcher:PollingInterval"] = "00:00:00.100",
+        ["Logging:LogLevel:Default"] = "Warning",
+        ["Logging:LogLevel:Keel"] = "Information",
+    };
+
+    public static async Task<SupervisedApp> StartAsync(TestDatabase db, IDictionary<string, string> settings)
+    {
+        var runLog = Path.Combine(Path.GetTempPath(), "keel-runlog-" + Guid.NewGuid().ToString("N") + ".txt");
+        var info = new ProcessStartInfo(Path.Combine(AppContext.BaseDirectory, "Keel.TestApp"))
+        {
+            UseShellExecute = false,
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+            RedirectStandardInput = true,
+        };
+        info.ArgumentList.Add("start");
+        info.ArgumentList.Add($"--Keel:Database={db.ConnectionString}");
+        info.ArgumentList.Add($"--Test:RunLog={runLog}");
+        foreach (var (key, value) in settings)
+        {
+            info.ArgumentList.Add($"--{key}={value}");
+        }
+
+        var process = Process.Start(info)!;
+        var app = new SupervisedApp(db, process, runLog);
+        process.OutputDataReceived += (_, e) => app.Append(e.Data);
+        process.ErrorDataReceived += (_, e) => app.Append(e.Data);
+        process.BeginOutputReadLine();
+        process.BeginErrorReadLine();
+        return app;
+    }
+
+    public async Task<IReadOnlyList<ProcessInfo>> ProcessesAsync()
+    {
+        var rows = await Db.Storage.ProcessesListAsync(new ProcessesListParams(null, null), default);
+        lock (_seenPids)
+        {
+            foreach (var row in rows.Where(r => r.Hostname == Environment.MachineName))
+            {
+                _seenPids.Add(row.Pid);
+            }
+        }
+
+        return rows;
+    }
+
+    /// <summary>Waits until <paramref name="workers"/> worker rows and a dispatcher row are registered.</summary>
+    public async Task<IReadOnlyList<ProcessInfo>> WaitForWorkersAsync(int workers, TimeSpan? timeout = null)
+    {
+        IReadOnlyList<ProcessInfo> rows = [];
+        await Eventually.WaitUntilAsync(
+            async () =>
+            {
+                if (Supervisor.HasExited)
+                {
+                    throw new InvalidOperationException($"the supervisor exited with {Supervisor.ExitCode}:\n{Output}");
+                }
+
+                rows = await ProcessesAsync();
+                return rows.Count(r => r.Kind == "Worker") == workers && rows.Any(r => r.Kind == "Dispatcher");
+            },
+            timeout ?? TimeSpan.FromSeconds(60),
+            $"{workers} workers and a dispatcher register");
+        return [.. rows.Where(r => r.Kind == "Worker")];
+    }
+
+    /// <summary>The run log: one (what, job, attempt, pid, unix ms) per line.</summary>
+    public IReadOnlyList<(string What, long JobId, int Attempt, int Pid, long At)> RunLog()
+    {
+        if (!File.Exists(RunLogPath))
+        {
+            return [];
+        }
+
+        using var stream = new FileStream(RunLogPath, FileMode.Open, FileAccess.Read, FileShare.ReadWrite);
+        using var reader = new StreamReader(stream);
+        var lines = new List<(string, long, int, int, long)>();
+        while (reader.ReadLine() is { } line)
+        {
+            var p = line.Split(' ');
+            if (p.Length == 5)
+            {
+                lines.Add((p[0], long.Parse(p[1], CultureInfo.InvariantCulture), int.Parse(p[2], CultureInfo.InvariantCulture), int.Parse(p[3], CultureInfo.InvariantCulture), long.Parse(p[4], CultureInfo.InvariantCulture)));
+            }
+        }
+
+        return lines;
+    }
+
+    public static bool Signal(int pid, int signal) => Kill(pid, signal) == 0;
+
+    /// <summary>True while <paramref name="pid"/> runs (a zombie awaiting its reaper counts as gone).</summary>
+    public static bool IsAlive(int pid)
+    {
+        try
+        {
+            var stat = File.ReadAllText($"/proc/{pid}/stat");
+            var state = stat[(stat.LastIndexOf(')') + 2)..][0];
+            return state is not ('Z' or 'X');
+        }
+        catch (IOException)
+        {
+            return false;
+        }
+    }
+
+    /// <summary>SIGTERM to the supervisor; waits for it to exit and returns its exit code.</summary>
+    public async Task<int> StopAsync(TimeSpan? timeout = null)
+    {
+        Signal(Supervisor.Id, SIGTERM);
+        await Supervisor.WaitForExitAsync().WaitAsync(timeout ?? TimeSpan.FromSeconds(60));
+        return Supervisor.ExitCode;
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        try
+        {
+            if (!Supervisor.HasExited)
+            {
+                Signal(Supervisor.Id, SIGKILL);
+                await Supervisor.WaitForExitAsync().WaitAsync(TimeSpan.FromSeconds(10));
+            }
+        }
+        catch (TimeoutException)
+        {
+        }
+
+        // Children stop on their own when the supervisor's pipe closes; kill any we saw that linger (by pid, never by name).
+        int[] pids;
+        lock (_seenPids)
+        {
+            pids = [.. _seenPids];
+        }
+
+        foreach (var pid in pids.Where(p => p != Environment.ProcessId && IsTestApp(p)))
+        {
+            Signal(pid, SIGCONT);
+            Signal(pid, SIGKILL);
+        }
+
+        Supervisor.Dispose();
+        try
+        {
+            File.Delete(RunLogPath);
+        }
+        catch (IOException)
+        {
+        }
+    }
+
+    private static bool IsTestApp(int pid)
+    {
+        try
+        {
+            return File.ReadAllText($"/proc/{pid}/cmdline").Contains("Keel.TestApp", StringComparison.Ordinal);
+        }
+        catch (IOException)
+        {
+            return false;
+        }
+    }
+
+    private void Append(string? line)
+    {
+        if (line is null)
+        {
+            return;
+        }
+
+        lock (_output)
+        {
+            _output.AppendLine(line);
+        }
+    }
+
+    [LibraryImport("libc", EntryPoint = "kill")]
+    private static partial int Kill(int pid, int signal);
+}
