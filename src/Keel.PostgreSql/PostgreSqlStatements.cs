@@ -272,6 +272,54 @@ internal static class PostgreSqlStatements
 
     public const string ProcessHeartbeat = "UPDATE keel_processes SET last_heartbeat_at = coalesce(@now, now()) WHERE id = @process_id";
 
+    /// <summary>
+    /// The first key of every process's session lock, "KEEL". Process locks use the two-int4 form
+    /// <c>pg_advisory_lock(int, int)</c>, a key space PostgreSQL keeps apart from the single-bigint form
+    /// (<see cref="MigrationLockKey"/>); the second key is the process id's low 32 bits.
+    /// </summary>
+    public const int SessionLockNamespace = 0x4B45454C;
+
+    /// <summary>
+    /// Takes a new process's session lock, inside its registration transaction on its dedicated connection.
+    /// Never waits: false means another session holds the key (a colliding id), and the registration retries
+    /// with a new row so that every committed row is covered by its own lock.
+    /// </summary>
+    public const string ProcessSessionLock = "SELECT pg_try_advisory_lock(@namespace, @key)";
+
+    /// <summary>
+    /// A heartbeat on a dedicated connection that does not hold its session lock (it reconnected): re-takes the
+    /// lock only when the row still exists (RETURNING runs for an updated row only). No row means the process
+    /// was pruned; false means another session holds the key for now, so the next heartbeat tries again.
+    /// </summary>
+    public const string ProcessHeartbeatRelock = """
+        UPDATE keel_processes SET last_heartbeat_at = coalesce(@now, now())
+        WHERE id = @process_id
+        RETURNING pg_try_advisory_lock(@namespace, @key)
+        """;
+
+    /// <summary>Releases whatever session locks a dedicated connection holds (only its process's) before it is closed.</summary>
+    public const string ProcessSessionUnlock = "SELECT pg_advisory_unlock_all()";
+
+    /// <summary>
+    /// Of the candidates whose row remains, those whose session lock can be taken: their session is gone (a
+    /// deregistered process has no row, and a registration not yet committed is not visible). Each lock this takes is
+    /// released by the same statement (the CASE guarantees unlock runs exactly for the locks taken), so the pooled
+    /// session never keeps one. Nothing is probed while the server has been up for less than
+    /// <c>@minimum_uptime</c> (a one-time filter, evaluated before any lock is tried).
+    /// </summary>
+    public const string ProcessesSessionEnded = """
+        WITH probe AS MATERIALIZED (
+            SELECT c.id, c.key, pg_try_advisory_lock(@namespace, c.key) AS taken
+            FROM unnest(@process_ids, @keys) AS c(id, key)
+            WHERE now() - pg_postmaster_start_time() >= @minimum_uptime
+              AND EXISTS (SELECT 1 FROM keel_processes p WHERE p.id = c.id)
+        )
+        SELECT id
+        FROM probe
+        WHERE CASE WHEN taken THEN pg_advisory_unlock(@namespace, key) ELSE false END
+        ORDER BY id
+        """;
+
     /// <summary>Runs after <see cref="ClaimsReleaseAll"/> (or <see cref="ProcessRecoverClaims"/>) in the same transaction.</summary>
     public const string ProcessDelete = "DELETE FROM keel_processes WHERE id = @process_id";
 

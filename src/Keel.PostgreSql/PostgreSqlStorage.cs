@@ -11,7 +11,12 @@ namespace Keel.PostgreSql;
 /// hot-path operation is a single statement (one round trip), and finalizing calls are fenced by the claim row.
 /// All SQL lives in <see cref="PostgreSqlStatements"/>.
 /// </summary>
-public sealed class PostgreSqlStorage : IKeelStorage, IAsyncDisposable, IDisposable
+/// <remarks>
+/// Each process registered through this store keeps a dedicated connection from <see cref="DataSource"/> (so it
+/// counts against the pool size) holding a session-level advisory lock until it is deregistered, pruned or this
+/// store is disposed: see <see cref="ProcessesSessionEndedAsync"/>.
+/// </remarks>
+public sealed partial class PostgreSqlStorage : IKeelStorage, IAsyncDisposable, IDisposable
 {
     private static readonly Lazy<IReadOnlyList<MigrationScript>> Migrations =
         new(() => MigrationScript.LoadEmbedded(typeof(PostgreSqlStorage).Assembly));
@@ -436,35 +441,6 @@ public sealed class PostgreSqlStorage : IKeelStorage, IAsyncDisposable, IDisposa
     }
 
     /// <inheritdoc />
-    public async Task<long> ProcessRegisterAsync(ProcessRegisterParams parameters, CancellationToken cancellationToken)
-    {
-        ArgumentNullException.ThrowIfNull(parameters);
-        await using var connection = await _dataSource.OpenConnectionAsync(cancellationToken).ConfigureAwait(false);
-        await using var command = new NpgsqlCommand(PostgreSqlStatements.ProcessRegister, connection);
-        var p = command.Parameters;
-        p.Add(new NpgsqlParameter<string>("name", NpgsqlDbType.Text) { TypedValue = parameters.Name });
-        p.Add(new NpgsqlParameter<string>("kind", NpgsqlDbType.Text) { TypedValue = parameters.Kind });
-        p.Add(new NpgsqlParameter<int>("pid", NpgsqlDbType.Integer) { TypedValue = parameters.Pid });
-        p.Add(new NpgsqlParameter<string>("hostname", NpgsqlDbType.Text) { TypedValue = parameters.Hostname });
-        p.Add(new NpgsqlParameter<DateTimeOffset>("started_at", NpgsqlDbType.TimestampTz) { TypedValue = parameters.ProcessStartedAt.ToUniversalTime() });
-        p.Add(new NpgsqlParameter("supervisor_id", NpgsqlDbType.Bigint) { Value = (object?)parameters.SupervisorId ?? DBNull.Value });
-        p.Add(new NpgsqlParameter<string>("metadata", NpgsqlDbType.Text) { TypedValue = string.IsNullOrEmpty(parameters.Metadata) ? "{}" : parameters.Metadata });
-        p.Add(Now(parameters.Now));
-        return (long)(await command.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false))!;
-    }
-
-    /// <inheritdoc />
-    public async Task<bool> ProcessHeartbeatAsync(ProcessHeartbeatParams parameters, CancellationToken cancellationToken)
-    {
-        ArgumentNullException.ThrowIfNull(parameters);
-        await using var connection = await _dataSource.OpenConnectionAsync(cancellationToken).ConfigureAwait(false);
-        await using var command = new NpgsqlCommand(PostgreSqlStatements.ProcessHeartbeat, connection);
-        command.Parameters.Add(new NpgsqlParameter<long>("process_id", NpgsqlDbType.Bigint) { TypedValue = parameters.ProcessId });
-        command.Parameters.Add(Now(parameters.Now));
-        return await command.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false) == 1;
-    }
-
-    /// <inheritdoc />
     public async Task<int> ProcessDeregisterAsync(ProcessDeregisterParams parameters, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(parameters);
@@ -481,12 +457,17 @@ public sealed class PostgreSqlStorage : IKeelStorage, IAsyncDisposable, IDisposa
         batch.BatchCommands.Add(release);
         batch.BatchCommands.Add(delete);
 
-        await using var reader = await batch.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
-        var released = await reader.ReadAsync(cancellationToken).ConfigureAwait(false) ? checked((int)reader.GetInt64(0)) : 0;
-        while (await reader.NextResultAsync(cancellationToken).ConfigureAwait(false))
+        int released;
+        await using (var reader = await batch.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false))
         {
+            released = await reader.ReadAsync(cancellationToken).ConfigureAwait(false) ? checked((int)reader.GetInt64(0)) : 0;
+            while (await reader.NextResultAsync(cancellationToken).ConfigureAwait(false))
+            {
+            }
         }
 
+        // The row is gone: close the dedicated connection, which releases the process's session lock.
+        await DropSessionAsync(parameters.ProcessId).ConfigureAwait(false);
         return released;
     }
 
@@ -563,6 +544,9 @@ public sealed class PostgreSqlStorage : IKeelStorage, IAsyncDisposable, IDisposa
         }
 
         await transaction.CommitAsync(cancellationToken).ConfigureAwait(false);
+
+        // Pruned one of our own (its heartbeat would have found the row gone anyway): release its lock now.
+        await DropSessionAsync(parameters.ProcessId).ConfigureAwait(false);
         return new RecoveryResult(retried, failed);
     }
 
@@ -638,13 +622,37 @@ public sealed class PostgreSqlStorage : IKeelStorage, IAsyncDisposable, IDisposa
         return release ? new RecoveryResult(0, 0, Released: n) : new RecoveryResult(0, n);
     }
 
-    /// <summary>Disposes the data source when this store created it.</summary>
+    /// <summary>
+    /// Closes every process's dedicated connection (releasing its session lock: a process still registered then
+    /// reads as session-ended), then disposes the data source when this store created it.
+    /// </summary>
     /// <returns>A task completing once done.</returns>
-    public ValueTask DisposeAsync() => _ownsDataSource ? _dataSource.DisposeAsync() : ValueTask.CompletedTask;
+    public async ValueTask DisposeAsync()
+    {
+        _disposed = true;
+        foreach (var processId in _sessions.Keys)
+        {
+            await DropSessionAsync(processId).ConfigureAwait(false);
+        }
 
-    /// <summary>Disposes the data source when this store created it.</summary>
+        if (_ownsDataSource)
+        {
+            await _dataSource.DisposeAsync().ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>
+    /// Closes every process's dedicated connection (releasing its session lock), then disposes the data source
+    /// when this store created it.
+    /// </summary>
     public void Dispose()
     {
+        _disposed = true;
+        foreach (var processId in _sessions.Keys)
+        {
+            DropSession(processId);
+        }
+
         if (_ownsDataSource)
         {
             _dataSource.Dispose();

@@ -89,8 +89,15 @@ public sealed class TestDatabase : IAsyncDisposable
         ? TimeEncoding.ToMicros(value).ToString(CultureInfo.InvariantCulture)
         : "'" + value.UtcDateTime.ToString("yyyy-MM-dd HH:mm:ss.ffffff", CultureInfo.InvariantCulture) + "+00'";
 
-    public ValueTask DisposeAsync()
+    public async ValueTask DisposeAsync()
     {
+        // Closes the PostgreSQL store's dedicated process connections (and its pool) so tests do not pile up
+        // sessions on the shared server.
+        if (Storage is IAsyncDisposable disposable)
+        {
+            await disposable.DisposeAsync();
+        }
+
         if (Engine == Engine.Sqlite)
         {
             SqliteConnection.ClearAllPools();
@@ -105,8 +112,6 @@ public sealed class TestDatabase : IAsyncDisposable
                 }
             }
         }
-
-        return ValueTask.CompletedTask;
     }
 }
 
