@@ -716,8 +716,4 @@ public sealed partial class PostgreSqlStorage : IKeelStorage, IAsyncDisposable, 
 
     private static DateTimeOffset? NullableTime(DbDataReader reader, int ordinal)
         => reader.IsDBNull(ordinal) ? null : reader.GetFieldValue<DateTimeOffset>(ordinal);
-
-    /// <inheritdoc />
-    public Task<IReadOnlyList<long>> ProcessesSessionEndedAsync(ProcessesSessionParams parameters, CancellationToken cancellationToken)
-        => Task.FromResult<IReadOnlyList<long>>([]); // TEMP stub, replaced by the advisory-lock implementation.
 }

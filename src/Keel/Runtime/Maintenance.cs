@@ -14,7 +14,8 @@ public sealed record PrunedProcess(ProcessInfo Process, WorkerLostCause Cause, R
 /// <summary>
 /// Finds dead processes and recovers their claims: every <see cref="KeelOptions.PruneInterval"/>, processes whose
 /// heartbeat is older than <see cref="KeelOptions.AliveThreshold"/>, and — without waiting for the threshold —
-/// processes on this host whose pid no longer runs (pid plus start time, so a reused pid is not mistaken for it).
+/// processes whose database session has ended (PostgreSQL advisory locks) and processes on this host whose pid no
+/// longer runs (pid plus start time, so a reused pid is not mistaken for it).
 /// </summary>
 internal sealed class Maintenance(IKeelStorage storage, KeelOptions options, ILogger logger, KeelClock clock, Func<IReadOnlySet<long>> ownProcesses)
 {
@@ -51,8 +52,11 @@ internal sealed class Maintenance(IKeelStorage storage, KeelOptions options, ILo
     {
         var own = ownProcesses();
         var pruned = new List<PrunedProcess>();
-        var processes = await storage.ProcessesListAsync(new ProcessesListParams(null, clock.StorageNow), cancellationToken);
-        foreach (var process in processes.Where(p => !own.Contains(p.Id)))
+        var processes = (await storage.ProcessesListAsync(new ProcessesListParams(null, clock.StorageNow), cancellationToken)).Where(p => !own.Contains(p.Id)).ToList();
+        var sessionEnded = processes.Count == 0
+            ? []
+            : (await storage.ProcessesSessionEndedAsync(new ProcessesSessionParams([.. processes.Select(p => p.Id)], options.AliveThreshold), cancellationToken)).ToHashSet();
+        foreach (var process in processes)
         {
             WorkerLostCause cause;
             TimeSpan? staleAfter;
@@ -60,6 +64,11 @@ internal sealed class Maintenance(IKeelStorage storage, KeelOptions options, ILo
             {
                 cause = new WorkerLostCause("heartbeat-expired", string.Create(CultureInfo.InvariantCulture, $"heartbeat expired: {process.Kind} {process.Name} (pid {process.Pid} on {process.Hostname}) last beat at {process.LastHeartbeatAt:O}, {process.HeartbeatAge.TotalSeconds:0.#} s ago, over the {options.AliveThreshold.TotalSeconds:0.#} s threshold"));
                 staleAfter = options.AliveThreshold;
+            }
+            else if (sessionEnded.Contains(process.Id))
+            {
+                cause = new WorkerLostCause("session-ended", string.Create(CultureInfo.InvariantCulture, $"session ended: the database session of {process.Kind} {process.Name} (pid {process.Pid} on {process.Hostname}) is gone"));
+                staleAfter = null;
             }
             else if (IsDeadOnThisHost(process))
             {

@@ -109,6 +109,26 @@ public sealed class PostgreSqlSessionLivenessTests : IAsyncLifetime
     private static ProcessRegisterParams Registration()
         => new("worker-" + Guid.NewGuid().ToString("N")[..10], "Worker", 4242, "test-host", DateTimeOffset.UtcNow, null, "{}", null);
 
+    [Fact]
+    public async Task Maintenance_prunes_a_process_whose_session_ended_without_waiting_for_its_heartbeat()
+    {
+        // Right after a server start, session checks are off (everyone is reconnecting): wait out the guard.
+        var uptime = await _db.ScalarAsync("SELECT (extract(epoch from now() - pg_postmaster_start_time()) * 1000)::bigint");
+        await Task.Delay(TimeSpan.FromMilliseconds(Math.Max(0, 1100 - uptime)));
+        var dead = await RegisterAsync();
+        await Storage.JobsInsertAsync(new JobsInsertParams([new NewJob("test", "default", "{}", 0, 5, null)], null), default);
+        await Storage.JobsClaimAsync(new JobsClaimParams(dead, QueueFilter.All, 1, null), default);
+        await TerminateAsync(dead);
+
+        var options = new KeelOptions { HeartbeatInterval = TimeSpan.FromMilliseconds(100), AliveThreshold = TimeSpan.FromSeconds(1) };
+        var maintenance = new Keel.Runtime.Maintenance(_observer, options, Microsoft.Extensions.Logging.Abstractions.NullLogger.Instance, new Keel.Runtime.KeelClock(TimeProvider.System), () => new HashSet<long>());
+        var pruned = Assert.Single(await maintenance.RunOnceAsync(default));
+
+        Assert.Equal((dead, "session-ended", 1), (pruned.Process.Id, pruned.Cause.Code, pruned.Recovery.Retried));
+        Assert.True(pruned.Process.HeartbeatAge < options.AliveThreshold, "pruned on its session, not its heartbeat");
+        Assert.Equal(1, await _db.ScalarAsync("SELECT count(*) FROM keel_ready_executions"));
+    }
+
     private static async Task<IReadOnlyList<long>> EndedAsync(IKeelStorage storage, params long[] ids)
         => await storage.ProcessesSessionEndedAsync(new ProcessesSessionParams(ids, TimeSpan.Zero), default);
 
