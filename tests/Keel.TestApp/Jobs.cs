@@ -4,24 +4,28 @@ using System.Runtime.InteropServices;
 namespace Keel.TestApp;
 
 /// <summary>
-/// Appends "start|end job attempt pid unix-ms" lines to a file shared by every process; each line is one
-/// append-mode write, so lines from different processes never interleave.
+/// Appends "start|end job attempt pid unix-ms" lines to a file of this process's own inside the run-log folder
+/// (processes never share a file, so no line is ever lost to a concurrent write), flushed line by line so a
+/// process killed with SIGKILL has already recorded what it started.
 /// </summary>
 public static class RunLog
 {
-    public static string? Path { get; set; }
+    private static readonly Lock Gate = new();
+
+    public static string? Folder { get; set; }
 
     public static void Write(string what, JobContext context)
     {
-        if (Path is null)
+        if (Folder is null)
         {
             return;
         }
 
         var line = string.Create(CultureInfo.InvariantCulture, $"{what} {context.JobId} {context.Attempt} {Environment.ProcessId} {DateTimeOffset.UtcNow.ToUnixTimeMilliseconds()}\n");
-        using var stream = new FileStream(Path, FileMode.Append, FileAccess.Write, FileShare.ReadWrite | FileShare.Delete);
-        var bytes = System.Text.Encoding.UTF8.GetBytes(line);
-        stream.Write(bytes, 0, bytes.Length);
+        lock (Gate)
+        {
+            File.AppendAllText(System.IO.Path.Combine(Folder, $"{Environment.ProcessId}.log"), line);
+        }
     }
 }
 

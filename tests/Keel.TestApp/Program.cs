@@ -6,7 +6,7 @@ using Keel.TestApp;
 
 return await KeelApp.RunAsync(args, builder =>
 {
-    RunLog.Path = builder.Configuration["Test:RunLog"];
+    RunLog.Folder = builder.Configuration["Test:RunLog"];
     builder.Services.AddKeel(keel => keel
         .AddJob<RecordedJob>()
         .AddJob<StubbornJob>()

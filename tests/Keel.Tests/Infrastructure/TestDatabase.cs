@@ -35,6 +35,15 @@ public sealed class TestDatabase : IAsyncDisposable
 
     public IKeelStorage Storage { get; }
 
+    /// <summary>A fresh migrated database on a server of the test's own (one it may stop and restart).</summary>
+    public static async Task<TestDatabase> CreateOnAsync(PostgresServer server)
+    {
+        var connectionString = await server.CreateDatabaseAsync();
+        var database = new TestDatabase(Engine.PostgreSql, connectionString, new PostgreSqlStorage(new PostgreSqlStorageOptions { ConnectionString = connectionString }));
+        await database.Storage.MigrateAsync(CancellationToken.None);
+        return database;
+    }
+
     public static async Task<TestDatabase> CreateAsync(Engine engine, bool migrate = true, TimeProvider? timeProvider = null)
     {
         TestDatabase database;

@@ -62,7 +62,8 @@ public sealed partial class SupervisedApp : IAsyncDisposable
 
     public static async Task<SupervisedApp> StartAsync(TestDatabase db, IDictionary<string, string> settings)
     {
-        var runLog = Path.Combine(Path.GetTempPath(), "keel-runlog-" + Guid.NewGuid().ToString("N") + ".txt");
+        var runLog = Path.Combine(Path.GetTempPath(), "keel-runlog-" + Guid.NewGuid().ToString("N"));
+        Directory.CreateDirectory(runLog);
         var info = new ProcessStartInfo(Path.Combine(AppContext.BaseDirectory, "Keel.TestApp"))
         {
             UseShellExecute = false,
@@ -124,24 +125,22 @@ public sealed partial class SupervisedApp : IAsyncDisposable
     /// <summary>The run log: one (what, job, attempt, pid, unix ms) per line.</summary>
     public IReadOnlyList<(string What, long JobId, int Attempt, int Pid, long At)> RunLog()
     {
-        if (!File.Exists(RunLogPath))
+        var lines = new List<(string What, long JobId, int Attempt, int Pid, long At)>();
+        foreach (var file in Directory.EnumerateFiles(RunLogPath, "*.log"))
         {
-            return [];
-        }
-
-        using var stream = new FileStream(RunLogPath, FileMode.Open, FileAccess.Read, FileShare.ReadWrite);
-        using var reader = new StreamReader(stream);
-        var lines = new List<(string, long, int, int, long)>();
-        while (reader.ReadLine() is { } line)
-        {
-            var p = line.Split(' ');
-            if (p.Length == 5)
+            using var stream = new FileStream(file, FileMode.Open, FileAccess.Read, FileShare.ReadWrite);
+            using var reader = new StreamReader(stream);
+            while (reader.ReadLine() is { } line)
             {
-                lines.Add((p[0], long.Parse(p[1], CultureInfo.InvariantCulture), int.Parse(p[2], CultureInfo.InvariantCulture), int.Parse(p[3], CultureInfo.InvariantCulture), long.Parse(p[4], CultureInfo.InvariantCulture)));
+                var p = line.Split(' ');
+                if (p.Length == 5)
+                {
+                    lines.Add((p[0], long.Parse(p[1], CultureInfo.InvariantCulture), int.Parse(p[2], CultureInfo.InvariantCulture), int.Parse(p[3], CultureInfo.InvariantCulture), long.Parse(p[4], CultureInfo.InvariantCulture)));
+                }
             }
         }
 
-        return lines;
+        return [.. lines.OrderBy(l => l.At)];
     }
 
     public static bool Signal(int pid, int signal) => Kill(pid, signal) == 0;
@@ -199,7 +198,7 @@ public sealed partial class SupervisedApp : IAsyncDisposable
         Supervisor.Dispose();
         try
         {
-            File.Delete(RunLogPath);
+            Directory.Delete(RunLogPath, recursive: true);
         }
         catch (IOException)
         {

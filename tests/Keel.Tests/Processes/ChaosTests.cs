@@ -1,0 +1,143 @@
+using Keel.Storage;
+using Keel.Testing;
+using Keel.Tests.Infrastructure;
+using Xunit.Abstractions;
+
+namespace Keel.Tests.Processes;
+
+/// <summary>
+/// The bounded chaos test: thousands of jobs, three worker processes, and random SIGKILL and SIGSTOP/SIGCONT every
+/// few hundred milliseconds. At the end every job is finished exactly once in the database, no claim is left, and
+/// repeated executions stay within kills × threads.
+/// </summary>
+[Collection(RealProcesses.Name)]
+public abstract class ChaosTests(ITestOutputHelper output) : IAsyncLifetime
+{
+    private const int Jobs = 5000;
+    private const int Threads = 4;
+
+    protected abstract Engine Engine { get; }
+
+    protected TestDatabase Db { get; private set; } = null!;
+
+    public async Task InitializeAsync() => Db = await TestDatabase.CreateAsync(Engine);
+
+    public async Task DisposeAsync() => await Db.DisposeAsync();
+
+    [Fact]
+    public async Task Every_job_finishes_exactly_once_under_random_kills_and_freezes()
+    {
+        await Db.Storage.JobsInsertAsync(new JobsInsertParams([.. Enumerable.Range(0, Jobs).Select(i => new NewJob("chaos", "default", $"{{\"milliseconds\":{5 + (i % 20)}}}", 0, 1000, null, 1000))], null), default);
+        await using var app = await SupervisedApp.StartAsync(Db, SupervisedApp.FastSettings(workerProcesses: 3, threads: Threads));
+        await app.WaitForWorkersAsync(3);
+
+        var random = new Random(20261127);
+        var kills = 0;
+        var freezes = 0;
+        var frozen = new List<(int Pid, DateTime Until)>();
+        var chaosEnds = DateTime.UtcNow.AddSeconds(20);
+        while (DateTime.UtcNow < chaosEnds && await Db.ScalarAsync("SELECT count(*) FROM keel_jobs WHERE finished_at IS NULL") > 0)
+        {
+            await Task.Delay(random.Next(200, 500));
+            foreach (var thawed in frozen.Where(f => f.Until <= DateTime.UtcNow).ToList())
+            {
+                SupervisedApp.Signal(thawed.Pid, SupervisedApp.SIGCONT);
+                frozen.Remove(thawed);
+            }
+
+            var workers = (await app.ProcessesAsync()).Where(p => p.Kind == "Worker" && frozen.TrueForAll(f => f.Pid != p.Pid) && SupervisedApp.IsAlive(p.Pid)).ToList();
+            if (workers.Count == 0)
+            {
+                continue;
+            }
+
+            var victim = workers[random.Next(workers.Count)];
+            if (random.Next(2) == 0)
+            {
+                SupervisedApp.Signal(victim.Pid, SupervisedApp.SIGKILL);
+                kills++;
+            }
+            else
+            {
+                SupervisedApp.Signal(victim.Pid, SupervisedApp.SIGSTOP);
+                frozen.Add((victim.Pid, DateTime.UtcNow.AddMilliseconds(random.Next(300, 2500))));
+                freezes++;
+            }
+        }
+
+        foreach (var (pid, _) in frozen)
+        {
+            SupervisedApp.Signal(pid, SupervisedApp.SIGCONT);
+        }
+
+        await Eventually.WaitUntilAsync(async () => await Db.ScalarAsync("SELECT count(*) FROM keel_jobs WHERE finished_at IS NOT NULL") == Jobs, TimeSpan.FromSeconds(90), $"all {Jobs} jobs finish");
+        Assert.Equal(0, await app.StopAsync());
+
+        var starts = app.RunLog().Where(l => l.What == "start").ToList();
+        var repeated = starts.Count - starts.Select(s => s.JobId).Distinct().Count();
+        output.WriteLine($"{Engine}: {Jobs} jobs, {kills} SIGKILLs, {freezes} SIGSTOP/SIGCONTs, {starts.Count} executions, {repeated} repeated (bound {(kills + freezes) * Threads})");
+
+        Assert.Equal(Jobs, starts.Select(s => s.JobId).Distinct().Count());
+        Assert.Equal(Jobs, await Db.ScalarAsync("SELECT count(*) FROM keel_jobs WHERE finished_at IS NOT NULL"));
+        Assert.Equal(0, await Db.ScalarAsync("SELECT count(*) FROM keel_failed_executions"));
+        Assert.Equal(0, await Db.ScalarAsync("SELECT count(*) FROM keel_claimed_executions"));
+        Assert.Equal(0, await Db.ScalarAsync("SELECT count(*) FROM keel_ready_executions"));
+        Assert.Equal(0, await Db.ScalarAsync("SELECT count(*) FROM keel_processes"));
+        Assert.True(kills + freezes > 0, "the chaos loop must have hit something");
+        Assert.True(repeated <= (kills + freezes) * Threads, $"{repeated} repeated executions exceed {(kills + freezes) * Threads}");
+    }
+}
+
+public sealed class SqliteChaosTests(ITestOutputHelper output) : ChaosTests(output)
+{
+    protected override Engine Engine => Engine.Sqlite;
+}
+
+public sealed class PostgreSqlChaosTests(ITestOutputHelper output) : ChaosTests(output)
+{
+    protected override Engine Engine => Engine.PostgreSql;
+}
+
+/// <summary>PostgreSQL restarted in the middle of a run, on a server of the test's own: every job still finishes.</summary>
+[Collection(RealProcesses.Name)]
+public sealed class PostgreSqlRestartTests(ITestOutputHelper output)
+{
+    [Fact]
+    public async Task Every_job_finishes_when_PostgreSQL_restarts_mid_run()
+    {
+        const int jobs = 600;
+        await using var server = await PostgresServer.StartAsync();
+        await using var db = await TestDatabase.CreateOnAsync(server);
+        await db.Storage.JobsInsertAsync(new JobsInsertParams([.. Enumerable.Range(0, jobs).Select(_ => new NewJob("chaos", "default", "{\"milliseconds\":20}", 0, 1000, null, 1000))], null), default);
+        await using var app = await SupervisedApp.StartAsync(db, SupervisedApp.FastSettings(workerProcesses: 2, threads: 2));
+        await app.WaitForWorkersAsync(2);
+        await Eventually.WaitUntilAsync(async () => await db.ScalarAsync("SELECT count(*) FROM keel_jobs WHERE finished_at IS NOT NULL") >= 50, TimeSpan.FromSeconds(60), "the run gets going");
+
+        await server.StopAsync();
+        await Task.Delay(TimeSpan.FromSeconds(3));
+        await server.StartAgainAsync();
+        Assert.False(app.Supervisor.HasExited, "the supervisor survives the outage");
+
+        await Eventually.WaitUntilAsync(
+            async () =>
+            {
+                try
+                {
+                    return await db.ScalarAsync("SELECT count(*) FROM keel_jobs WHERE finished_at IS NOT NULL") == jobs;
+                }
+                catch (Npgsql.NpgsqlException)
+                {
+                    return false;
+                }
+            },
+            TimeSpan.FromSeconds(120),
+            $"all {jobs} jobs finish after the restart");
+        Assert.Equal(0, await app.StopAsync());
+
+        var starts = app.RunLog().Where(l => l.What == "start").ToList();
+        output.WriteLine($"{jobs} jobs, {starts.Count} executions across a PostgreSQL restart");
+        Assert.Equal(jobs, starts.Select(s => s.JobId).Distinct().Count());
+        Assert.Equal(0, await db.ScalarAsync("SELECT count(*) FROM keel_failed_executions"));
+        Assert.Equal(0, await db.ScalarAsync("SELECT count(*) FROM keel_claimed_executions"));
+    }
+}
