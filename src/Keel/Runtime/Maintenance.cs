@@ -65,6 +65,11 @@ internal sealed class Maintenance(IKeelStorage storage, KeelOptions options, ILo
                 cause = new WorkerLostCause("heartbeat-expired", string.Create(CultureInfo.InvariantCulture, $"heartbeat expired: {process.Kind} {process.Name} (pid {process.Pid} on {process.Hostname}) last beat at {process.LastHeartbeatAt:O}, {process.HeartbeatAge.TotalSeconds:0.#} s ago, over the {options.AliveThreshold.TotalSeconds:0.#} s threshold"));
                 staleAfter = options.AliveThreshold;
             }
+            else if (process.SupervisorId is { } supervisor && own.Contains(supervisor))
+            {
+                // Our own child: its exit reaches us with the exit code or signal, a better cause than a lost session.
+                continue;
+            }
             else if (sessionEnded.Contains(process.Id))
             {
                 cause = new WorkerLostCause("session-ended", string.Create(CultureInfo.InvariantCulture, $"session ended: the database session of {process.Kind} {process.Name} (pid {process.Pid} on {process.Hostname}) is gone"));

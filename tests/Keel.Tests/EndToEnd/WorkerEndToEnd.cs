@@ -262,7 +262,7 @@ public abstract class WorkerEndToEnd : IAsyncLifetime
         var recorder = new Recorder();
         using var host = await KeelHost.StartAsync(Db, recorder, o => o.Workers.Add(KeelHost.Worker(2, "a", "b*")));
         await Eventually.WaitUntilAsync(async () => await Db.ScalarAsync("SELECT count(*) FROM keel_processes WHERE kind = 'Worker'") == 1, Patience, "the worker registers");
-        Assert.Equal(Environment.ProcessId, await Db.ScalarAsync("SELECT pid FROM keel_processes"));
+        Assert.Equal(Environment.ProcessId, await Db.ScalarAsync("SELECT pid FROM keel_processes WHERE kind = 'Worker'"));
         await host.StopAsync();
         Assert.Equal(0, await Db.ScalarAsync("SELECT count(*) FROM keel_processes"));
     }
@@ -277,7 +277,7 @@ public abstract class WorkerEndToEnd : IAsyncLifetime
             worker.PollingInterval = TimeSpan.FromHours(1);
             o.Workers.Add(worker);
         });
-        await Eventually.WaitUntilAsync(async () => await Db.ScalarAsync("SELECT count(*) FROM keel_processes") == 1, Patience, "the worker registers");
+        await Eventually.WaitUntilAsync(async () => await Db.ScalarAsync("SELECT count(*) FROM keel_processes WHERE kind = 'Worker'") == 1, Patience, "the worker registers");
         await Task.Delay(200); // Let the first poll come back empty: from here on only a wake-up can find the job.
         var id = await Client(host).EnqueueAsync<CountingJob, CountArgs>(new CountArgs(1));
         await Eventually.WaitUntilAsync(async () => (await Client(host).GetJobAsync(id))!.State == JobState.Finished, TimeSpan.FromSeconds(30), "the woken worker runs the job");
@@ -289,13 +289,13 @@ public abstract class WorkerEndToEnd : IAsyncLifetime
     {
         var recorder = new Recorder();
         using var host = await KeelHost.StartAsync(Db, recorder);
-        await Eventually.WaitUntilAsync(async () => await Db.ScalarAsync("SELECT count(*) FROM keel_processes") == 1, Patience, "the worker registers");
-        var first = await Db.ScalarAsync("SELECT id FROM keel_processes");
+        await Eventually.WaitUntilAsync(async () => await Db.ScalarAsync("SELECT count(*) FROM keel_processes WHERE kind = 'Worker'") == 1, Patience, "the worker registers");
+        var first = await Db.ScalarAsync("SELECT id FROM keel_processes WHERE kind = 'Worker'");
         await Db.ExecuteAsync("DELETE FROM keel_processes");
 
         var id = await Client(host).EnqueueAsync<CountingJob, CountArgs>(new CountArgs(1));
         await Eventually.WaitUntilAsync(async () => (await Client(host).GetJobAsync(id))!.State == JobState.Finished, Patience, "the job runs under the new registration");
-        var second = await Db.ScalarAsync("SELECT id FROM keel_processes");
+        var second = await Db.ScalarAsync("SELECT id FROM keel_processes WHERE kind = 'Worker'");
         Assert.NotEqual(first, second);
         await host.StopAsync();
         Assert.Equal(0, await Db.ScalarAsync("SELECT count(*) FROM keel_processes"));
