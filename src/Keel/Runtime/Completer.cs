@@ -12,7 +12,7 @@ namespace Keel.Runtime;
 internal sealed class Completer
 {
     private const int MaxBatch = 1000;
-    private readonly Channel<(long ProcessId, ClaimRef Claim)> _channel = Channel.CreateUnbounded<(long, ClaimRef)>(new UnboundedChannelOptions { SingleReader = true });
+    private readonly Channel<Completion> _channel = Channel.CreateUnbounded<Completion>(new UnboundedChannelOptions { SingleReader = true });
     private readonly IKeelStorage _storage;
     private readonly ILogger _logger;
     private readonly KeelClock _clock;
@@ -32,7 +32,20 @@ internal sealed class Completer
     /// <summary>Called for each rejected completion: the claim was no longer held.</summary>
     public Action<long, ClaimRef>? Rejected { get; set; }
 
-    public void Post(long processId, ClaimRef claim) => _channel.Writer.TryWrite((processId, claim));
+    /// <summary>
+    /// Queues a completion; the task ends once it is written (or rejected, or abandoned at shutdown). A worker keeps
+    /// the job's slot until then, so it never holds more claims than it has threads: a crash loses at most that many.
+    /// </summary>
+    public Task CompleteAsync(long processId, ClaimRef claim)
+    {
+        var completion = new Completion(processId, claim, new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously));
+        if (!_channel.Writer.TryWrite(completion))
+        {
+            completion.Done.TrySetResult(); // Draining already finished: the claim stays and is released or recovered.
+        }
+
+        return completion.Done.Task;
+    }
 
     /// <summary>
     /// Writes everything posted so far and stops. After <paramref name="timeout"/> (the database is down, say) it
@@ -58,28 +71,46 @@ internal sealed class Completer
 
     private async Task RunAsync()
     {
-        var batch = new List<(long ProcessId, ClaimRef Claim)>(MaxBatch);
-        while (await _channel.Reader.WaitToReadAsync())
+        var batch = new List<Completion>(MaxBatch);
+        try
         {
-            batch.Clear();
-            while (batch.Count < MaxBatch && _channel.Reader.TryRead(out var item))
+            while (await _channel.Reader.WaitToReadAsync())
             {
-                batch.Add(item);
-            }
-
-            foreach (var group in batch.GroupBy(item => item.ProcessId))
-            {
-                try
+                batch.Clear();
+                while (batch.Count < MaxBatch && _channel.Reader.TryRead(out var item))
                 {
-                    await WriteAsync(group.Key, group.Select(item => item.Claim).ToList());
+                    batch.Add(item);
                 }
-                catch (Exception) when (_abandon.IsCancellationRequested)
+
+                foreach (var group in batch.GroupBy(item => item.ProcessId))
                 {
-                    return;
+                    await WriteAsync(group.Key, [.. group.Select(item => item.Claim)]);
+                    foreach (var item in group)
+                    {
+                        item.Done.TrySetResult();
+                    }
                 }
             }
         }
+        catch (Exception) when (_abandon.IsCancellationRequested)
+        {
+        }
+        finally
+        {
+            // Whatever was not written stays claimed in the database (released or recovered later); never leave a waiter hanging.
+            foreach (var item in batch)
+            {
+                item.Done.TrySetResult();
+            }
+
+            while (_channel.Reader.TryRead(out var item))
+            {
+                item.Done.TrySetResult();
+            }
+        }
     }
+
+    private sealed record Completion(long ProcessId, ClaimRef Claim, TaskCompletionSource Done);
 
     private async Task WriteAsync(long processId, List<ClaimRef> claims)
     {

@@ -209,7 +209,7 @@ internal sealed class Worker
             switch (outcome.Result)
             {
                 case RunResult.Succeeded:
-                    _completer!.Post(processId, job.Ref);
+                    await _completer!.CompleteAsync(processId, job.Ref);
                     break;
                 case RunResult.Failed:
                     await FailAsync(processId, job, outcome);
