@@ -61,6 +61,7 @@ public static class KeelApp
         var builder = Host.CreateApplicationBuilder(args);
         configure(builder);
         builder.Services.AddSingleton(new KeelRole(KeelRoleKind.Supervisor, 0, string.Empty, null));
+        builder.Services.AddSingleton<IHostLifetime, KeelLifetime>();
         using var host = builder.Build();
         using var immediate = new CancellationTokenSource();
         // SIGQUIT: exit at once; children are told to quit too and their claims are recovered like any crash's.
@@ -111,6 +112,7 @@ public static class KeelApp
         var builder = Host.CreateApplicationBuilder(args[(separator + 1)..]);
         configure(builder);
         builder.Services.AddSingleton(role);
+        builder.Services.AddSingleton<IHostLifetime, KeelLifetime>();
         using var host = builder.Build();
         // SIGQUIT: exit at once, without releasing anything; the supervisor recovers the claims when it sees the exit.
         using var quit = PosixSignalRegistration.Create(PosixSignal.SIGQUIT, context =>

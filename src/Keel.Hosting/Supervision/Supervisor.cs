@@ -169,6 +169,7 @@ internal sealed class Supervisor
             if (recovery is not null)
             {
                 Log.ProcessPruned(_logger, row.Name, row.Id, cause.Code, recovery.Retried, recovery.Failed, cause.Description);
+                KeelMetrics.RecordRecovery(cause.Code, recovery);
             }
         }
 

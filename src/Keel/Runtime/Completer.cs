@@ -131,6 +131,7 @@ internal sealed class Completer
                     foreach (var claim in claims.Where(c => !held.Contains(c.ClaimId)))
                     {
                         Log.LateResultRejected(_logger, claim.JobId, claim.ClaimId, processId);
+                        KeelMetrics.LateResultsRejected.Add(1, new KeyValuePair<string, object?>("keel.result", "finished"));
                         Rejected?.Invoke(processId, claim);
                     }
                 }

@@ -94,6 +94,7 @@ internal sealed class Maintenance(IKeelStorage storage, KeelOptions options, ILo
             if (recovery is not null)
             {
                 Log.ProcessPruned(logger, process.Name, process.Id, cause.Code, recovery.Retried, recovery.Failed, cause.Description);
+                KeelMetrics.RecordRecovery(cause.Code, recovery);
                 pruned.Add(new PrunedProcess(process, cause, recovery));
             }
         }

@@ -249,6 +249,7 @@ internal sealed class Worker
         if (!held)
         {
             Log.LateResultRejected(_logger, job.JobId, job.ClaimId, processId);
+            KeelMetrics.LateResultsRejected.Add(1, new KeyValuePair<string, object?>("keel.result", "failed"));
         }
         else if (retryAt is { } at)
         {

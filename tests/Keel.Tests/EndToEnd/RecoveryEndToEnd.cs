@@ -36,8 +36,10 @@ public abstract class RecoveryEndToEnd : IAsyncLifetime
         Assert.Equal(2, stranded.Count);
 
         var recorder = new Recorder();
+        using var recoveries = new MetricRecorder("keel.job.worker_lost");
         using var host = await KeelHost.StartAsync(Db, recorder, FastLiveness);
         await Eventually.WaitUntilAsync(async () => await Db.ScalarAsync("SELECT count(*) FROM keel_jobs WHERE finished_at IS NOT NULL") == 2, Patience, "both stranded jobs finish");
+        Assert.True(recoveries.Sum("keel.cause", "heartbeat-expired") >= 2, "recoveries are counted by cause");
         await host.StopAsync();
 
         foreach (var claim in stranded)
@@ -67,6 +69,7 @@ public abstract class RecoveryEndToEnd : IAsyncLifetime
     public async Task A_late_result_from_a_run_whose_claim_was_taken_away_is_rejected_and_the_job_ends_once()
     {
         var recorder = new Recorder();
+        using var rejected = new MetricRecorder("keel.job.late_results.rejected");
         using var host = await KeelHost.StartAsync(Db, recorder, o => o.Workers.Add(KeelHost.Worker(2)));
         var client = host.Services.GetRequiredService<IKeelClient>();
         var admin = host.Services.GetRequiredService<IKeelAdmin>();
@@ -83,6 +86,7 @@ public abstract class RecoveryEndToEnd : IAsyncLifetime
         // The first run's result came back after its claim was released: rejected, never written. The job ran
         // twice (at least once) but has exactly one terminal outcome.
         Assert.Equal(2, recorder.Runs[id]);
+        Assert.True(rejected.Sum("keel.result", "finished") >= 1, "the rejected late result is counted");
         var job = (await client.GetJobAsync(id))!;
         Assert.Equal((JobState.Finished, 1), (job.State, job.Attempts));
         Assert.Equal(0, await Db.ScalarAsync("SELECT count(*) FROM keel_failed_executions"));

@@ -177,6 +177,38 @@ public abstract class ProcessRecoveryTests(ITestOutputHelper output) : IAsyncLif
         await Eventually.WaitUntilAsync(() => Task.FromResult(workers.All(w => !SupervisedApp.IsAlive(w.Pid))), Patience, "the orphaned children exit");
     }
 
+    [Fact]
+    public async Task SIGQUIT_makes_the_supervisor_exit_at_once_and_the_next_start_recovers_what_it_left_claimed()
+    {
+        long id;
+        await using (var first = await SupervisedApp.StartAsync(Db, SupervisedApp.FastSettings(workerProcesses: 1, threads: 1)))
+        {
+            await first.WaitForWorkersAsync(1);
+            id = await InsertAsync("recorded", 30_000);
+            await OwnerPidAsync(first, id);
+            Assert.True(SupervisedApp.Signal(first.Supervisor.Id, 3));
+            await first.Supervisor.WaitForExitAsync().WaitAsync(TimeSpan.FromSeconds(10));
+            Assert.Equal(131, first.Supervisor.ExitCode);
+        }
+
+        // Nothing released the claim: the worker quit at once. The next supervisor on this host sees the pid is gone.
+        Assert.Equal(JobState.Claimed, (await JobAsync(id)).State);
+        await using var second = await SupervisedApp.StartAsync(Db, SupervisedApp.FastSettings(workerProcesses: 1, threads: 1));
+        await Eventually.WaitUntilAsync(async () => (await JobAsync(id)).State != JobState.Claimed || (await JobAsync(id)).Errors.Count > 0, Patience, "the abandoned claim is recovered");
+        var job = await JobAsync(id);
+        Assert.Equal(WorkerLostCause.ExceptionType, Assert.Single(job.Errors).ExceptionType);
+        Assert.Equal((1, 1), (job.Attempts, job.WorkerLosses));
+    }
+
+    [Fact]
+    public async Task A_SIGTERM_while_the_children_are_still_starting_is_honoured()
+    {
+        await using var app = await SupervisedApp.StartAsync(Db, SupervisedApp.FastSettings(workerProcesses: 2, threads: 2));
+        await Eventually.WaitUntilAsync(async () => (await app.ProcessesAsync()).Any(p => p.Kind == "Supervisor"), Patience, "the supervisor registers");
+        Assert.Equal(0, await app.StopAsync(TimeSpan.FromSeconds(60)));
+        Assert.Equal(0, await Db.ScalarAsync("SELECT count(*) FROM keel_processes"));
+    }
+
     private async Task<string> CauseAsync(long jobId)
     {
         await using var connection = await Db.OpenAsync();

@@ -64,13 +64,17 @@ public sealed partial class SupervisedApp : IAsyncDisposable
     {
         var runLog = Path.Combine(Path.GetTempPath(), "keel-runlog-" + Guid.NewGuid().ToString("N"));
         Directory.CreateDirectory(runLog);
-        var info = new ProcessStartInfo(Path.Combine(AppContext.BaseDirectory, "Keel.TestApp"))
+        // Through env(1) with SIGINT and SIGQUIT reset to their defaults: a shell that started the test run in the
+        // background may have left them ignored, and an ignored signal stays ignored across exec.
+        var info = new ProcessStartInfo("/usr/bin/env")
         {
             UseShellExecute = false,
             RedirectStandardOutput = true,
             RedirectStandardError = true,
             RedirectStandardInput = true,
         };
+        info.ArgumentList.Add("--default-signal=INT,QUIT");
+        info.ArgumentList.Add(Path.Combine(AppContext.BaseDirectory, "Keel.TestApp"));
         info.ArgumentList.Add("start");
         info.ArgumentList.Add($"--Keel:Database={db.ConnectionString}");
         info.ArgumentList.Add($"--Test:RunLog={runLog}");
