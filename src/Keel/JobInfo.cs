@@ -20,6 +20,9 @@ public enum JobState
 
     /// <summary>Ran to completion.</summary>
     Finished,
+
+    /// <summary>Removed from the queue by a person (discard, cancel, clear) or a policy (a full concurrency limit set to discard).</summary>
+    Discarded,
 }
 
 /// <summary>A job as stored, with its state and error history.</summary>
@@ -60,6 +63,15 @@ public sealed record JobInfo
 
     /// <summary>When it finished.</summary>
     public DateTimeOffset? FinishedAt { get; init; }
+
+    /// <summary>When it was discarded.</summary>
+    public DateTimeOffset? DiscardedAt { get; init; }
+
+    /// <summary>Its concurrency key (<c>kind/key</c>), when its kind limits concurrency.</summary>
+    public string? ConcurrencyKey { get; init; }
+
+    /// <summary>Its uniqueness key (<c>kind/key</c>), when it was enqueued with one.</summary>
+    public string? UniqueKey { get; init; }
 
     /// <summary>The process holding the claim, while <see cref="State"/> is <see cref="JobState.Claimed"/>.</summary>
     public long? ClaimedByProcessId { get; init; }

@@ -5,6 +5,19 @@ namespace Keel.Storage;
 /// with one parameters record each. Every operation that finalizes a job is fenced by its claim: it
 /// changes nothing unless the claim row still exists and belongs to the caller's process.
 /// </summary>
+/// <remarks>
+/// <para><b>Concurrency limits.</b> A job with a <see cref="NewJob.ConcurrencyKey"/> holds a permit of its key's
+/// semaphore (<c>keel_semaphores</c>: free permits in <c>value</c>, the limit in <c>limit_value</c>) exactly while it is
+/// ready or claimed. It takes one when it becomes ready (insert when due, dispatch of a due scheduled job, retry of a
+/// failed job); with none free it becomes blocked (or, with <see cref="NewJob.DiscardOnConflict"/> at insert,
+/// discarded). It keeps its permit when released back to ready (graceful stop, operator release, a lost worker retried).
+/// It gives the permit back when it leaves ready/claimed any other way — finished, failed for good, scheduled for a
+/// retry, discarded — and the next blocked job of the key (by priority, then id) is promoted to ready in that permit.
+/// The release and promotion may run in their own transaction right after the finalizing one commits (a crash in
+/// between only delays promotion until <see cref="ConcurrencyMaintainAsync"/>; it can never exceed the limit).</para>
+/// <para><b>Uniqueness.</b> A job with a <see cref="NewJob.UniqueKey"/> owns its <c>keel_unique_keys</c> row while ready,
+/// scheduled, blocked or claimed; the row goes when the job finishes, fails for good or is discarded.</para>
+/// </remarks>
 public interface IKeelStorage
 {
     /// <summary>A short engine name: <c>sqlite</c> or <c>postgresql</c>.</summary>
@@ -26,7 +39,12 @@ public interface IKeelStorage
     /// <param name="cancellationToken">Cancels the wait.</param>
     Task<int> SchemaVersionAsync(CancellationToken cancellationToken);
 
-    /// <summary>Inserts jobs in one round trip: ready when due, scheduled otherwise. Returns ids in input order.</summary>
+    /// <summary>
+    /// Inserts jobs — in one round trip when none uses a concurrency or uniqueness key: ready when due (blocked when
+    /// its concurrency limit is full, or discarded if so chosen), scheduled otherwise. Returns ids in input order;
+    /// a job whose uniqueness key is taken (by a live job, or by an earlier job of the same call) is not inserted and
+    /// its position holds the existing job's id.
+    /// </summary>
     /// <param name="parameters">The jobs, and optionally the caller's connection and transaction.</param>
     /// <param name="cancellationToken">Cancels the wait.</param>
     Task<IReadOnlyList<long>> JobsInsertAsync(JobsInsertParams parameters, CancellationToken cancellationToken);
@@ -117,4 +135,50 @@ public interface IKeelStorage
     /// <param name="parameters">The candidates.</param>
     /// <param name="cancellationToken">Cancels the wait.</param>
     Task<IReadOnlyList<long>> ProcessesSessionEndedAsync(ProcessesSessionParams parameters, CancellationToken cancellationToken);
+    /// <summary>
+    /// Retries failed jobs (given ids, or those matching a filter), at most <see cref="JobsSelectionParams.BatchSize"/>
+    /// per call: the failed execution goes, attempts and worker losses start over (the error history stays), and the
+    /// job becomes ready — taking a concurrency permit, or blocked when none is free. Returns how many were retried.
+    /// </summary>
+    /// <param name="parameters">Which jobs.</param>
+    /// <param name="cancellationToken">Cancels the wait.</param>
+    Task<int> JobsRetryAsync(JobsSelectionParams parameters, CancellationToken cancellationToken);
+
+    /// <summary>
+    /// Discards jobs in the allowed states (ready, scheduled, blocked, failed — never claimed), at most a batch per
+    /// call: their execution row goes, <c>discarded_at</c> is set, a held concurrency permit is released and the next
+    /// blocked job promoted, the uniqueness key freed. Returns how many were discarded.
+    /// </summary>
+    /// <param name="parameters">Which jobs, and which states may be discarded.</param>
+    /// <param name="cancellationToken">Cancels the wait.</param>
+    Task<int> JobsDiscardAsync(JobsSelectionParams parameters, CancellationToken cancellationToken);
+
+    /// <summary>Makes a scheduled job due now (subject to its limit) or a blocked job ready now (bypassing it). False when it is neither.</summary>
+    /// <param name="parameters">The job.</param>
+    /// <param name="cancellationToken">Cancels the wait.</param>
+    Task<bool> JobRunNowAsync(JobRunNowParams parameters, CancellationToken cancellationToken);
+
+    /// <summary>Every queue that has jobs in any live state or is paused, with its counts, ordered by name.</summary>
+    /// <param name="now">The time for ages; null means the database clock.</param>
+    /// <param name="cancellationToken">Cancels the wait.</param>
+    Task<IReadOnlyList<QueueInfo>> QueuesListAsync(DateTimeOffset? now, CancellationToken cancellationToken);
+
+    /// <summary>Pauses a queue (workers skip it; its jobs stay) or resumes it. Idempotent.</summary>
+    /// <param name="parameters">The queue and what to do.</param>
+    /// <param name="cancellationToken">Cancels the wait.</param>
+    Task QueuePauseAsync(QueuePauseParams parameters, CancellationToken cancellationToken);
+
+    /// <summary>Deletes finished and discarded jobs older than a cutoff, a batch per call. Returns how many were deleted.</summary>
+    /// <param name="parameters">The cutoff and batch size.</param>
+    /// <param name="cancellationToken">Cancels the wait.</param>
+    Task<int> JobsClearFinishedAsync(JobsClearFinishedParams parameters, CancellationToken cancellationToken);
+
+    /// <summary>
+    /// Repairs concurrency permits: for keys whose semaphore expired or is missing while jobs are blocked on them, the
+    /// free permits are recomputed from the jobs actually ready or claimed (so a lost release can never let the limit
+    /// be exceeded), and blocked jobs are promoted into the free permits. Returns how many jobs were promoted.
+    /// </summary>
+    /// <param name="parameters">Batch size and time.</param>
+    /// <param name="cancellationToken">Cancels the wait.</param>
+    Task<int> ConcurrencyMaintainAsync(ConcurrencyMaintainParams parameters, CancellationToken cancellationToken);
 }

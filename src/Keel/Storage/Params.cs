@@ -10,7 +10,29 @@ namespace Keel.Storage;
 /// <param name="MaxAttempts">Attempts allowed.</param>
 /// <param name="ScheduledAt">Run no earlier than this; null or past means ready now.</param>
 /// <param name="MaxWorkerLosses">Lost workers the job survives before recovery fails it; 0 fails it at the first loss.</param>
-public sealed record NewJob(string Kind, string Queue, string Args, int Priority, int MaxAttempts, DateTimeOffset? ScheduledAt, int MaxWorkerLosses = 2);
+public sealed record NewJob(string Kind, string Queue, string Args, int Priority, int MaxAttempts, DateTimeOffset? ScheduledAt, int MaxWorkerLosses = 2)
+{
+    /// <summary>
+    /// When set, at most <see cref="ConcurrencyLimit"/> jobs with this key are ready or claimed at once: the job takes
+    /// a permit when it becomes ready, and waits as a blocked execution when none is free.
+    /// </summary>
+    public string? ConcurrencyKey { get; init; }
+
+    /// <summary>Permits for <see cref="ConcurrencyKey"/>.</summary>
+    public int ConcurrencyLimit { get; init; } = 1;
+
+    /// <summary>How long a permit (and a blocked wait) lasts before maintenance re-checks it.</summary>
+    public TimeSpan ConcurrencyDuration { get; init; } = TimeSpan.FromMinutes(15);
+
+    /// <summary>On a full limit, discard the job instead of blocking it.</summary>
+    public bool DiscardOnConflict { get; init; }
+
+    /// <summary>
+    /// When set, no second job with this key may be ready, scheduled, blocked or claimed: inserting one returns the
+    /// existing job's id instead.
+    /// </summary>
+    public string? UniqueKey { get; init; }
+}
 
 /// <summary>Parameters of <see cref="IKeelStorage.JobsInsertAsync"/>.</summary>
 /// <param name="Jobs">The jobs, in order.</param>
