@@ -18,8 +18,10 @@ internal static class SqliteStatements
     public const string MigrationRecord = "INSERT INTO keel_schema_migrations (version, name, applied_at) VALUES (@version, @name, @now)";
 
     public const string JobInsert = """
-        INSERT INTO keel_jobs (queue, kind, args, priority, scheduled_at, max_attempts, max_worker_losses, created_at)
-        VALUES (@queue, @kind, @args, @priority, @scheduled_at, @max_attempts, @max_worker_losses, @now)
+        INSERT INTO keel_jobs (queue, kind, args, priority, scheduled_at, max_attempts, max_worker_losses, unique_key,
+                               concurrency_key, concurrency_limit, concurrency_duration_ms, created_at)
+        VALUES (@queue, @kind, @args, @priority, @scheduled_at, @max_attempts, @max_worker_losses, @unique_key,
+                @concurrency_key, @concurrency_limit, @concurrency_duration_ms, @now)
         RETURNING id
         """;
 
@@ -58,11 +60,11 @@ internal static class SqliteStatements
 
     public const string ClaimDelete = "DELETE FROM keel_claimed_executions WHERE id = @claim_id AND process_id = @process_id RETURNING job_id, attempt";
 
-    public const string JobFinish = "UPDATE keel_jobs SET finished_at = @now, attempts = @attempt WHERE id = @job_id";
+    public const string JobFinish = "UPDATE keel_jobs SET finished_at = @now, attempts = @attempt WHERE id = @job_id RETURNING concurrency_key, unique_key";
 
-    public const string JobDelete = "DELETE FROM keel_jobs WHERE id = @job_id";
+    public const string JobDelete = "DELETE FROM keel_jobs WHERE id = @job_id RETURNING concurrency_key, NULL";
 
-    public const string JobAttemptUpdate = "UPDATE keel_jobs SET attempts = @attempt, scheduled_at = coalesce(@scheduled_at, scheduled_at) WHERE id = @job_id RETURNING queue, priority";
+    public const string JobAttemptUpdate = "UPDATE keel_jobs SET attempts = @attempt, scheduled_at = coalesce(@scheduled_at, scheduled_at) WHERE id = @job_id RETURNING queue, priority, concurrency_key";
 
     public const string JobErrorInsert = """
         INSERT INTO keel_job_errors (job_id, attempt, exception_type, message, stack_trace, cause, occurred_at)
@@ -89,7 +91,8 @@ internal static class SqliteStatements
 
     public const string JobSelect = """
         SELECT j.id, j.kind, j.queue, j.args, j.priority, j.attempts, j.max_attempts, j.worker_losses, j.created_at, j.finished_at,
-               f.job_id IS NOT NULL, c.process_id, c.claimed_at, r.job_id IS NOT NULL, s.scheduled_at, b.job_id IS NOT NULL, j.scheduled_at
+               f.job_id IS NOT NULL, c.process_id, c.claimed_at, r.job_id IS NOT NULL, s.scheduled_at, b.job_id IS NOT NULL, j.scheduled_at,
+               j.discarded_at, j.concurrency_key, j.unique_key
         FROM keel_jobs j
         LEFT JOIN keel_failed_executions f ON f.job_id = j.id
         LEFT JOIN keel_claimed_executions c ON c.job_id = j.id

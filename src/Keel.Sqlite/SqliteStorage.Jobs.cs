@@ -30,10 +30,19 @@ public sealed partial class SqliteStorage
             throw new ArgumentException($"the transaction is a {parameters.Transaction.GetType().Name}, not a SqliteTransaction", nameof(parameters));
         }
 
-        return await InsertJobsAsync(connection, (SqliteTransaction?)parameters.Transaction, parameters, cancellationToken);
+        if (parameters.Transaction is SqliteTransaction callers)
+        {
+            return await InsertJobsAsync(connection, callers, parameters, cancellationToken);
+        }
+
+        // An autocommit connection: the jobs and their execution rows still go in together.
+        await using var own = connection.BeginTransaction(deferred: false);
+        var ids = await InsertJobsAsync(connection, own, parameters, cancellationToken);
+        await own.CommitAsync(cancellationToken);
+        return ids;
     }
 
-    private async Task<IReadOnlyList<long>> InsertJobsAsync(SqliteConnection connection, SqliteTransaction? transaction, JobsInsertParams parameters, CancellationToken cancellationToken)
+    private async Task<IReadOnlyList<long>> InsertJobsAsync(SqliteConnection connection, SqliteTransaction transaction, JobsInsertParams parameters, CancellationToken cancellationToken)
     {
         var now = Micros(parameters.Now);
         await using var insertJob = Command(connection, transaction, SqliteStatements.JobInsert);
@@ -44,13 +53,11 @@ public sealed partial class SqliteStorage
         var scheduledAt = insertJob.Parameters.Add("@scheduled_at", SqliteType.Integer);
         var maxAttempts = insertJob.Parameters.Add("@max_attempts", SqliteType.Integer);
         var maxWorkerLosses = insertJob.Parameters.Add("@max_worker_losses", SqliteType.Integer);
+        var uniqueKey = insertJob.Parameters.Add("@unique_key", SqliteType.Text);
+        var concurrencyKey = insertJob.Parameters.Add("@concurrency_key", SqliteType.Text);
+        var concurrencyLimit = insertJob.Parameters.Add("@concurrency_limit", SqliteType.Integer);
+        var concurrencyDuration = insertJob.Parameters.Add("@concurrency_duration_ms", SqliteType.Integer);
         insertJob.Parameters.AddWithValue("@now", now);
-
-        await using var insertReady = Command(connection, transaction, SqliteStatements.ReadyInsert);
-        var readyJob = insertReady.Parameters.Add("@job_id", SqliteType.Integer);
-        var readyQueue = insertReady.Parameters.Add("@queue", SqliteType.Text);
-        var readyPriority = insertReady.Parameters.Add("@priority", SqliteType.Integer);
-        insertReady.Parameters.AddWithValue("@now", now);
 
         await using var insertScheduled = Command(connection, transaction, SqliteStatements.ScheduledInsert);
         var scheduledJob = insertScheduled.Parameters.Add("@job_id", SqliteType.Integer);
@@ -63,6 +70,12 @@ public sealed partial class SqliteStorage
         for (var i = 0; i < ids.Length; i++)
         {
             var job = parameters.Jobs[i];
+            if (job.UniqueKey is not null && await UniqueOwnerAsync(connection, transaction, job.UniqueKey, cancellationToken) is { } owner)
+            {
+                ids[i] = owner; // A live job (or an earlier one of this call) holds the key: no second job.
+                continue;
+            }
+
             long? at = job.ScheduledAt is { } s ? TimeEncoding.ToMicros(s) : null;
             queue.Value = job.Queue;
             kind.Value = job.Kind;
@@ -71,8 +84,20 @@ public sealed partial class SqliteStorage
             scheduledAt.Value = (object?)at ?? DBNull.Value;
             maxAttempts.Value = job.MaxAttempts;
             maxWorkerLosses.Value = job.MaxWorkerLosses;
+            uniqueKey.Value = (object?)job.UniqueKey ?? DBNull.Value;
+            concurrencyKey.Value = (object?)job.ConcurrencyKey ?? DBNull.Value;
+            concurrencyLimit.Value = job.ConcurrencyKey is null ? DBNull.Value : job.ConcurrencyLimit;
+            concurrencyDuration.Value = job.ConcurrencyKey is null ? DBNull.Value : (long)job.ConcurrencyDuration.TotalMilliseconds;
             var id = Convert.ToInt64(await insertJob.ExecuteScalarAsync(cancellationToken), CultureInfo.InvariantCulture);
             ids[i] = id;
+            if (job.UniqueKey is not null)
+            {
+                await using var take = Command(connection, transaction, UniqueKeyTake);
+                take.Parameters.AddWithValue("@key", job.UniqueKey);
+                take.Parameters.AddWithValue("@job_id", id);
+                await take.ExecuteNonQueryAsync(cancellationToken);
+            }
+
             if (at is { } due && due > now)
             {
                 scheduledJob.Value = id;
@@ -83,14 +108,19 @@ public sealed partial class SqliteStorage
             }
             else
             {
-                readyJob.Value = id;
-                readyQueue.Value = job.Queue;
-                readyPriority.Value = job.Priority;
-                await insertReady.ExecuteNonQueryAsync(cancellationToken);
+                var routing = new JobRouting(id, job.Queue, job.Priority, job.ConcurrencyKey, job.ConcurrencyLimit, (long)(job.ConcurrencyDuration.TotalMilliseconds * 1000));
+                await MakeDueAsync(connection, transaction, routing, job.DiscardOnConflict, now, cancellationToken);
             }
         }
 
         return ids;
+    }
+
+    private static async Task<long?> UniqueOwnerAsync(SqliteConnection connection, SqliteTransaction transaction, string key, CancellationToken cancellationToken)
+    {
+        await using var select = Command(connection, transaction, UniqueKeyOwner);
+        select.Parameters.AddWithValue("@key", key);
+        return await select.ExecuteScalarAsync(cancellationToken) is long owner ? owner : null;
     }
 
     /// <inheritdoc />
@@ -181,6 +211,8 @@ public sealed partial class SqliteStorage
                 var attempt = finish.Parameters.Add("@attempt", SqliteType.Integer);
                 finish.Parameters.AddWithValue("@now", Micros(parameters.Now));
 
+
+                var now = Micros(parameters.Now);
                 var accepted = new List<long>(parameters.Claims.Count);
                 foreach (var claim in parameters.Claims)
                 {
@@ -203,7 +235,19 @@ public sealed partial class SqliteStorage
 
                     jobId.Value = deletedJob.Value;
                     attempt.Value = deletedAttempt;
-                    await finish.ExecuteNonQueryAsync(cancellationToken);
+                    bool limited, unique;
+                    await using (var reader = await finish.ExecuteReaderAsync(cancellationToken))
+                    {
+                        await reader.ReadAsync(cancellationToken);
+                        (limited, unique) = (!reader.IsDBNull(0), !reader.IsDBNull(1));
+                    }
+
+                    // Only jobs with a concurrency or uniqueness key pay for releasing them.
+                    if (limited || unique)
+                    {
+                        await LeaveAsync(connection, transaction, deletedJob.Value, terminal: true, now, cancellationToken);
+                    }
+
                     accepted.Add(claim.ClaimId);
                 }
 
@@ -239,6 +283,7 @@ public sealed partial class SqliteStorage
                 long? retryAt = parameters.RetryAt is { } r ? TimeEncoding.ToMicros(r) : null;
                 string queue;
                 long priority;
+                bool limited;
                 await using (var update = Command(connection, transaction, SqliteStatements.JobAttemptUpdate))
                 {
                     update.Parameters.AddWithValue("@attempt", attempt);
@@ -248,12 +293,29 @@ public sealed partial class SqliteStorage
                     await reader.ReadAsync(cancellationToken);
                     queue = reader.GetString(0);
                     priority = reader.GetInt64(1);
+                    limited = !reader.IsDBNull(2);
                 }
 
                 await InsertErrorAsync(connection, transaction, jobId, attempt, parameters.Failure, cause: null, now, cancellationToken);
                 if (retryAt is null)
                 {
                     await InsertFailedAsync(connection, transaction, jobId, attempt, parameters.Failure, cause: null, now, cancellationToken);
+                    await LeaveAsync(connection, transaction, jobId, terminal: true, now, cancellationToken);
+                }
+                else if (limited)
+                {
+                    // A limited job gives its permit back while it waits; the dispatcher takes one again when it is due.
+                    await using (var scheduled = Command(connection, transaction, SqliteStatements.ScheduledInsert))
+                    {
+                        scheduled.Parameters.AddWithValue("@job_id", jobId);
+                        scheduled.Parameters.AddWithValue("@queue", queue);
+                        scheduled.Parameters.AddWithValue("@priority", priority);
+                        scheduled.Parameters.AddWithValue("@scheduled_at", retryAt.Value);
+                        scheduled.Parameters.AddWithValue("@now", now);
+                        await scheduled.ExecuteNonQueryAsync(cancellationToken);
+                    }
+
+                    await LeaveAsync(connection, transaction, jobId, terminal: false, now, cancellationToken);
                 }
                 else if (retryAt <= now)
                 {
@@ -355,7 +417,9 @@ public sealed partial class SqliteStorage
             var finishedAt = NullableTime(r, 9);
             var failed = r.GetBoolean(10);
             var claimed = !r.IsDBNull(11);
+            var discardedAt = NullableTime(r, 17);
             var state = finishedAt is not null ? JobState.Finished
+                : discardedAt is not null ? JobState.Discarded
                 : failed ? JobState.Failed
                 : claimed ? JobState.Claimed
                 : r.GetBoolean(13) ? JobState.Ready
@@ -378,6 +442,9 @@ public sealed partial class SqliteStorage
                 ClaimedByProcessId = claimed ? r.GetInt64(11) : null,
                 ClaimedAt = claimed ? Time(r, 12) : null,
                 ScheduledAt = NullableTime(r, 14) ?? NullableTime(r, 16),
+                DiscardedAt = discardedAt,
+                ConcurrencyKey = r.IsDBNull(18) ? null : r.GetString(18),
+                UniqueKey = r.IsDBNull(19) ? null : r.GetString(19),
             };
         }
 
@@ -415,17 +482,10 @@ public sealed partial class SqliteStorage
                     }
                 }
 
-                await using var ready = Command(connection, transaction, SqliteStatements.ReadyInsert);
-                var jobId = ready.Parameters.Add("@job_id", SqliteType.Integer);
-                var queue = ready.Parameters.Add("@queue", SqliteType.Text);
-                var priority = ready.Parameters.Add("@priority", SqliteType.Integer);
-                ready.Parameters.AddWithValue("@now", now);
+                // A limited job takes its permit now, when it becomes due, not when it was scheduled.
                 foreach (var row in due)
                 {
-                    jobId.Value = row.JobId;
-                    queue.Value = row.Queue;
-                    priority.Value = row.Priority;
-                    await ready.ExecuteNonQueryAsync(cancellationToken);
+                    await MakeDueAsync(connection, transaction, await RoutingAsync(connection, transaction, row.JobId, cancellationToken), discardOnConflict: false, now, cancellationToken);
                 }
 
                 return due.Count;

@@ -140,6 +140,7 @@ public sealed partial class SqliteStorage
                         var failure = new FailureRecord(WorkerLostCause.ExceptionType, parameters.Cause.Message, null);
                         await InsertErrorAsync(connection, transaction, jobId, attempt, failure, parameters.Cause.Code, now, cancellationToken);
                         await InsertFailedAsync(connection, transaction, jobId, attempt, failure, parameters.Cause.Code, now, cancellationToken);
+                        await LeaveAsync(connection, transaction, jobId, terminal: true, now, cancellationToken);
                     }
                 }
 
@@ -177,6 +178,7 @@ public sealed partial class SqliteStorage
             if (giveUp)
             {
                 await InsertFailedAsync(connection, transaction, jobId, attempt, failure, cause.Code, now, cancellationToken);
+                await LeaveAsync(connection, transaction, jobId, terminal: true, now, cancellationToken);
                 failed++;
             }
             else

@@ -45,4 +45,62 @@ public interface IKeelAdmin
     /// <param name="cancellationToken">Cancels the wait.</param>
     /// <returns>The processes pruned.</returns>
     Task<IReadOnlyList<PrunedProcess>> PruneDeadProcessesAsync(CancellationToken cancellationToken = default);
+
+    /// <summary>Every queue with jobs or a pause, with per-state counts, the oldest ready job's age and the paused flag.</summary>
+    /// <param name="cancellationToken">Cancels the wait.</param>
+    /// <returns>The queues, by name.</returns>
+    Task<IReadOnlyList<QueueInfo>> ListQueuesAsync(CancellationToken cancellationToken = default);
+
+    /// <summary>Pauses a queue: its jobs stay, every worker skips it from its next poll on.</summary>
+    /// <param name="queue">The queue name.</param>
+    /// <param name="cancellationToken">Cancels the wait.</param>
+    /// <returns>A task.</returns>
+    Task PauseQueueAsync(string queue, CancellationToken cancellationToken = default);
+
+    /// <summary>Resumes a paused queue; workers pick its jobs up within a polling interval.</summary>
+    /// <param name="queue">The queue name.</param>
+    /// <param name="cancellationToken">Cancels the wait.</param>
+    /// <returns>A task.</returns>
+    Task ResumeQueueAsync(string queue, CancellationToken cancellationToken = default);
+
+    /// <summary>Discards every ready job of a queue, in batches.</summary>
+    /// <param name="queue">The queue name.</param>
+    /// <param name="cancellationToken">Cancels the wait.</param>
+    /// <returns>How many jobs were discarded.</returns>
+    Task<long> ClearQueueAsync(string queue, CancellationToken cancellationToken = default);
+
+    /// <summary>
+    /// Retries failed jobs — the given ids, or every failed job matching <paramref name="filter"/> — in batches:
+    /// attempts start over and each job becomes ready (or blocked by its concurrency limit).
+    /// </summary>
+    /// <param name="jobIds">These failed jobs; null to use the filter.</param>
+    /// <param name="filter">Queue, kind, exception type, failure time; null matches every failed job.</param>
+    /// <param name="progress">Receives the running total after each batch.</param>
+    /// <param name="cancellationToken">Cancels between batches.</param>
+    /// <returns>How many jobs were retried.</returns>
+    Task<long> RetryJobsAsync(IReadOnlyList<long>? jobIds, JobFilter? filter = null, IProgress<long>? progress = null, CancellationToken cancellationToken = default);
+
+    /// <summary>
+    /// Discards jobs — the given ids, or those matching <paramref name="filter"/> — that are ready, scheduled, blocked or
+    /// failed (limit it with <paramref name="states"/>); running jobs are never discarded (fail or release their claim).
+    /// </summary>
+    /// <param name="jobIds">These jobs; null to use the filter.</param>
+    /// <param name="filter">The filter; null matches every job.</param>
+    /// <param name="states">Which states to discard; null means ready, scheduled, blocked and failed.</param>
+    /// <param name="progress">Receives the running total after each batch.</param>
+    /// <param name="cancellationToken">Cancels between batches.</param>
+    /// <returns>How many jobs were discarded.</returns>
+    Task<long> DiscardJobsAsync(IReadOnlyList<long>? jobIds, JobFilter? filter = null, IReadOnlyCollection<JobState>? states = null, IProgress<long>? progress = null, CancellationToken cancellationToken = default);
+
+    /// <summary>Cancels a job that has not started: ready, scheduled or blocked. False when it is in another state.</summary>
+    /// <param name="jobId">The job.</param>
+    /// <param name="cancellationToken">Cancels the wait.</param>
+    /// <returns>Whether it was cancelled (discarded).</returns>
+    Task<bool> CancelJobAsync(long jobId, CancellationToken cancellationToken = default);
+
+    /// <summary>Runs a scheduled job now (subject to its concurrency limit) or a blocked job now (bypassing it).</summary>
+    /// <param name="jobId">The job.</param>
+    /// <param name="cancellationToken">Cancels the wait.</param>
+    /// <returns>False when the job is neither scheduled nor blocked.</returns>
+    Task<bool> RunJobNowAsync(long jobId, CancellationToken cancellationToken = default);
 }

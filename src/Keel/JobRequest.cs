@@ -17,6 +17,12 @@ public sealed record EnqueueOptions
 
     /// <summary>Attempts before the job fails for good; the kind's default when null.</summary>
     public int? MaxAttempts { get; init; }
+
+    /// <summary>
+    /// A uniqueness key: while a job of this kind with this key is ready, scheduled, blocked or running, enqueueing
+    /// another returns the existing job's id instead of creating one. Scoped to the job kind.
+    /// </summary>
+    public string? UniqueKey { get; init; }
 }
 
 /// <summary>One job to enqueue: its kind, its arguments and the per-enqueue options.</summary>

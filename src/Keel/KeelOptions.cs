@@ -20,6 +20,12 @@ public sealed class KeelOptions
     /// <summary>Keep finished jobs (with their finish time) instead of deleting them. Default true.</summary>
     public bool PreserveFinishedJobs { get; set; } = true;
 
+    /// <summary>
+    /// How long finished and discarded jobs are kept before maintenance deletes them, in batches. Default one day;
+    /// null keeps them forever. Failed jobs are kept until retried or discarded.
+    /// </summary>
+    public TimeSpan? ClearFinishedJobsAfter { get; set; } = TimeSpan.FromDays(1);
+
     /// <summary>Run workers and the dispatcher in this process. False makes this process enqueue only.</summary>
     public bool ProcessJobs { get; set; } = true;
 

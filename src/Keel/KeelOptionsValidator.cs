@@ -27,6 +27,11 @@ public sealed class KeelOptionsValidator : IValidateOptions<KeelOptions>
             errors.Add($"{root}:AliveThreshold must be at least twice {root}:HeartbeatInterval (was {options.AliveThreshold} with a heartbeat of {options.HeartbeatInterval}), or live processes would be pruned between two heartbeats");
         }
 
+        if (options.ClearFinishedJobsAfter is { } keep && keep < TimeSpan.Zero)
+        {
+            errors.Add($"{root}:ClearFinishedJobsAfter must not be negative (was {keep})");
+        }
+
         if (options.ProcessStartTimeout < TimeSpan.FromSeconds(1))
         {
             errors.Add($"{root}:ProcessStartTimeout must be at least 00:00:01 (was {options.ProcessStartTimeout})");

@@ -76,4 +76,10 @@ internal static partial class Log
 
     [LoggerMessage(EventId = 4005, Level = LogLevel.Information, Message = "Supervisor stopping: sending {Signal} to {Children} children and waiting for them")]
     public static partial void SupervisorStopping(ILogger logger, string signal, int children);
+
+    [LoggerMessage(EventId = 3007, Level = LogLevel.Information, Message = "Retention: deleted {Count} finished or discarded jobs older than {Keep}")]
+    public static partial void FinishedJobsCleared(ILogger logger, long count, TimeSpan keep);
+
+    [LoggerMessage(EventId = 2003, Level = LogLevel.Debug, Message = "Concurrency maintenance promoted {Count} blocked jobs")]
+    public static partial void BlockedPromoted(ILogger logger, int count);
 }

@@ -92,6 +92,11 @@ internal sealed class JobRegistry
                 errors.Add($"job kind '{job.Kind}': Backoff needs 0 <= Base <= Max and Jitter in [0, 1] (was Base {o.Backoff.Base}, Max {o.Backoff.Max}, Jitter {o.Backoff.Jitter})");
             }
 
+            if (o.Concurrency is { } c && (c.Limit < 1 || c.Duration <= TimeSpan.Zero))
+            {
+                errors.Add($"job kind '{job.Kind}': a concurrency limit needs Limit >= 1 and a positive Duration (was Limit {c.Limit}, Duration {c.Duration})");
+            }
+
             foreach (var type in o.DiscardOn.Where(t => !typeof(Exception).IsAssignableFrom(t)))
             {
                 errors.Add($"job kind '{job.Kind}': DiscardOn lists {type.FullName}, which is not an exception type");

@@ -110,9 +110,17 @@ internal sealed class Dispatcher
             "dispatch scheduled jobs",
             ct => _storage.ScheduledDispatchAsync(new ScheduledDispatchParams(_options.BatchSize, _clock.StorageNow), ct),
             cancellationToken);
-        if (moved > 0)
+        // Limits repair themselves here: expired permits are recomputed from the jobs that really hold them.
+        var promoted = await StorageRetry.RunAsync(
+            _storage,
+            _logger,
+            "concurrency maintenance",
+            ct => _storage.ConcurrencyMaintainAsync(new ConcurrencyMaintainParams(_options.BatchSize, _clock.StorageNow), ct),
+            cancellationToken);
+        if (moved > 0 || promoted > 0)
         {
             Log.ScheduledDispatched(_logger, moved);
+            Log.BlockedPromoted(_logger, promoted);
             _signal.Notify();
         }
 

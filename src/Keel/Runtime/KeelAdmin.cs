@@ -5,7 +5,7 @@ using Microsoft.Extensions.Options;
 namespace Keel.Runtime;
 
 /// <summary>The <see cref="IKeelAdmin"/> over the store.</summary>
-internal sealed class KeelAdmin(IKeelStorage storage, IOptions<KeelOptions> options, ILoggerFactory loggerFactory, KeelClock clock) : IKeelAdmin
+internal sealed class KeelAdmin(IKeelStorage storage, IOptions<KeelOptions> options, ILoggerFactory loggerFactory, KeelClock clock, JobSignal signal) : IKeelAdmin
 {
     private static readonly WorkerLostCause OperatorPrune = new("operator", "pruned by an operator");
 
@@ -32,4 +32,78 @@ internal sealed class KeelAdmin(IKeelStorage storage, IOptions<KeelOptions> opti
 
     public Task<IReadOnlyList<PrunedProcess>> PruneDeadProcessesAsync(CancellationToken cancellationToken = default)
         => new Maintenance(storage, options.Value, loggerFactory.CreateLogger("Keel.Maintenance"), clock, static () => new HashSet<long>()).RunOnceAsync(cancellationToken);
+
+    private const int BatchSize = 500;
+
+    public Task<IReadOnlyList<QueueInfo>> ListQueuesAsync(CancellationToken cancellationToken = default)
+        => storage.QueuesListAsync(clock.StorageNow, cancellationToken);
+
+    public Task PauseQueueAsync(string queue, CancellationToken cancellationToken = default)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(queue);
+        return storage.QueuePauseAsync(new QueuePauseParams(queue, true, clock.StorageNow), cancellationToken);
+    }
+
+    public async Task ResumeQueueAsync(string queue, CancellationToken cancellationToken = default)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(queue);
+        await storage.QueuePauseAsync(new QueuePauseParams(queue, false, clock.StorageNow), cancellationToken);
+        signal.Notify();
+    }
+
+    public Task<long> ClearQueueAsync(string queue, CancellationToken cancellationToken = default)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(queue);
+        return DiscardJobsAsync(null, new JobFilter(Queue: queue), [JobState.Ready], null, cancellationToken);
+    }
+
+    public async Task<long> RetryJobsAsync(IReadOnlyList<long>? jobIds, JobFilter? filter = null, IProgress<long>? progress = null, CancellationToken cancellationToken = default)
+    {
+        var total = await InBatchesAsync(jobIds, ct => storage.JobsRetryAsync(new JobsSelectionParams(jobIds, filter, null, BatchSize, clock.StorageNow), ct), progress, cancellationToken);
+        if (total > 0)
+        {
+            signal.Notify();
+        }
+
+        return total;
+    }
+
+    public Task<long> DiscardJobsAsync(IReadOnlyList<long>? jobIds, JobFilter? filter = null, IReadOnlyCollection<JobState>? states = null, IProgress<long>? progress = null, CancellationToken cancellationToken = default)
+        => InBatchesAsync(jobIds, ct => storage.JobsDiscardAsync(new JobsSelectionParams(jobIds, filter, states, BatchSize, clock.StorageNow), ct), progress, cancellationToken);
+
+    public async Task<bool> CancelJobAsync(long jobId, CancellationToken cancellationToken = default)
+        => await storage.JobsDiscardAsync(new JobsSelectionParams([jobId], null, [JobState.Ready, JobState.Scheduled, JobState.Blocked], 1, clock.StorageNow), cancellationToken) == 1;
+
+    public async Task<bool> RunJobNowAsync(long jobId, CancellationToken cancellationToken = default)
+    {
+        var ran = await storage.JobRunNowAsync(new JobRunNowParams(jobId, clock.StorageNow), cancellationToken);
+        if (ran)
+        {
+            signal.Notify();
+        }
+
+        return ran;
+    }
+
+    /// <summary>Calls a batch operation until it reports nothing left (ids: until they are all handled).</summary>
+    private static async Task<long> InBatchesAsync(IReadOnlyList<long>? jobIds, Func<CancellationToken, Task<int>> batch, IProgress<long>? progress, CancellationToken cancellationToken)
+    {
+        if (jobIds is { Count: 0 })
+        {
+            return 0;
+        }
+
+        long total = 0;
+        while (true)
+        {
+            cancellationToken.ThrowIfCancellationRequested();
+            var done = await batch(cancellationToken);
+            total += done;
+            progress?.Report(total);
+            if (done < BatchSize || (jobIds is not null && total >= jobIds.Count))
+            {
+                return total;
+            }
+        }
+    }
 }

@@ -77,7 +77,43 @@ internal sealed class KeelClient(IKeelStorage storage, JobRegistry registry, IOp
 
         var args = JsonSerializer.Serialize(request.Args, request.ArgsType, options.Value.JsonSerializerOptions);
         var scheduledAt = enqueue.ScheduledAt ?? (enqueue.Delay is { } delay ? now + delay : null);
+        if (enqueue.UniqueKey is { Length: 0 })
+        {
+            throw new ArgumentException($"enqueue of {descriptor.Kind} has an empty UniqueKey; leave it null for no uniqueness", nameof(request));
+        }
+
         var maxWorkerLosses = descriptor.Options.OnWorkerLost == WorkerLostPolicy.Fail ? 0 : descriptor.Options.MaxWorkerLosses;
-        return new NewJob(descriptor.Kind, queue, args, enqueue.Priority ?? descriptor.Options.Priority, maxAttempts, scheduledAt, maxWorkerLosses);
+        var job = new NewJob(descriptor.Kind, queue, args, enqueue.Priority ?? descriptor.Options.Priority, maxAttempts, scheduledAt, maxWorkerLosses)
+        {
+            UniqueKey = enqueue.UniqueKey is { } unique ? $"{descriptor.Kind}/{unique}" : null,
+        };
+        return descriptor.Options.Concurrency is { } limit ? WithConcurrency(job, descriptor.Kind, limit, request.Args) : job;
+    }
+
+    /// <summary>Adds the kind's concurrency key (<c>kind/key</c>, computed from the arguments) and its terms.</summary>
+    internal static NewJob WithConcurrency(NewJob job, string kind, ConcurrencyOptions limit, object? args)
+    {
+        string key;
+        try
+        {
+            key = limit.Key(args);
+        }
+        catch (Exception e) when (e is not OutOfMemoryException)
+        {
+            throw new ArgumentException($"the concurrency key of job kind '{kind}' could not be computed from its arguments: {e.Message}", nameof(args), e);
+        }
+
+        if (string.IsNullOrEmpty(key))
+        {
+            throw new ArgumentException($"the concurrency key of job kind '{kind}' is empty for these arguments", nameof(args));
+        }
+
+        return job with
+        {
+            ConcurrencyKey = $"{kind}/{key}",
+            ConcurrencyLimit = limit.Limit,
+            ConcurrencyDuration = limit.Duration,
+            DiscardOnConflict = limit.OnConflict == ConcurrencyConflict.Discard,
+        };
     }
 }

@@ -47,9 +47,49 @@ internal sealed class Maintenance(IKeelStorage storage, KeelOptions options, ILo
         }
     }
 
-    /// <summary>One pass: prunes every dead process found and recovers its claims.</summary>
+    private static readonly TimeSpan RetentionInterval = TimeSpan.FromMinutes(1);
+    private long _nextRetention;
+
+    /// <summary>
+    /// Deletes finished and discarded jobs older than <see cref="KeelOptions.ClearFinishedJobsAfter"/>, a batch at a
+    /// time (at most 20 batches a pass, so one pass never holds the database for long). Returns how many were deleted.
+    /// </summary>
+    public async Task<long> ClearFinishedJobsAsync(CancellationToken cancellationToken)
+    {
+        if (options.ClearFinishedJobsAfter is not { } keep)
+        {
+            return 0;
+        }
+
+        const int batchSize = 500;
+        long deleted = 0;
+        for (var batch = 0; batch < 20; batch++)
+        {
+            var count = await storage.JobsClearFinishedAsync(new JobsClearFinishedParams(keep, batchSize, clock.StorageNow), cancellationToken);
+            deleted += count;
+            if (count < batchSize)
+            {
+                break;
+            }
+        }
+
+        if (deleted > 0)
+        {
+            Log.FinishedJobsCleared(logger, deleted, keep);
+        }
+
+        return deleted;
+    }
+
+    /// <summary>One pass: prunes every dead process found and recovers its claims (and, once a minute, applies retention).</summary>
     public async Task<IReadOnlyList<PrunedProcess>> RunOnceAsync(CancellationToken cancellationToken)
     {
+        if (clock.TimeProvider.GetTimestamp() >= _nextRetention)
+        {
+            _nextRetention = clock.TimeProvider.GetTimestamp() + (long)(RetentionInterval.TotalSeconds * clock.TimeProvider.TimestampFrequency);
+            await ClearFinishedJobsAsync(cancellationToken);
+        }
+
         var own = ownProcesses();
         var pruned = new List<PrunedProcess>();
         var processes = (await storage.ProcessesListAsync(new ProcessesListParams(null, clock.StorageNow), cancellationToken)).Where(p => !own.Contains(p.Id)).ToList();

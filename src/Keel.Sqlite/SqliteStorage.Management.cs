@@ -1,0 +1,381 @@
+using System.Globalization;
+using Keel.Storage;
+using Microsoft.Data.Sqlite;
+
+namespace Keel.Sqlite;
+
+/// <summary>Operator actions and maintenance: retry, discard, run now, queues, retention, concurrency repair.</summary>
+public sealed partial class SqliteStorage
+{
+    private const string JobStateExpression = """
+        CASE WHEN j.finished_at IS NOT NULL THEN 'Finished'
+             WHEN j.discarded_at IS NOT NULL THEN 'Discarded'
+             WHEN f.job_id IS NOT NULL THEN 'Failed'
+             WHEN EXISTS (SELECT 1 FROM keel_claimed_executions c WHERE c.job_id = j.id) THEN 'Claimed'
+             WHEN EXISTS (SELECT 1 FROM keel_ready_executions r WHERE r.job_id = j.id) THEN 'Ready'
+             WHEN EXISTS (SELECT 1 FROM keel_scheduled_executions s WHERE s.job_id = j.id) THEN 'Scheduled'
+             WHEN EXISTS (SELECT 1 FROM keel_blocked_executions b WHERE b.job_id = j.id) THEN 'Blocked'
+        END
+        """;
+
+    private const string SelectionFilter = """
+        (@ids IS NULL OR j.id IN (SELECT value FROM json_each(@ids)))
+        AND (@queue IS NULL OR j.queue = @queue)
+        AND (@kind IS NULL OR j.kind = @kind)
+        AND (@exception_type IS NULL OR f.exception_type = @exception_type)
+        AND (@failed_after IS NULL OR f.created_at >= @failed_after)
+        AND (@failed_before IS NULL OR f.created_at < @failed_before)
+        """;
+
+    private const string RetryCandidates = "SELECT j.id FROM keel_failed_executions f JOIN keel_jobs j ON j.id = f.job_id WHERE " + SelectionFilter + " ORDER BY f.created_at, j.id LIMIT @limit";
+
+    private const string DiscardCandidates = "SELECT j.id, state FROM (SELECT j.id, " + JobStateExpression + " AS state FROM keel_jobs j LEFT JOIN keel_failed_executions f ON f.job_id = j.id WHERE " + SelectionFilter + ") j WHERE state IN (SELECT value FROM json_each(@states)) ORDER BY j.id LIMIT @limit";
+
+    private const string RetryReset = "UPDATE keel_jobs SET attempts = 0, worker_losses = 0 WHERE id = @job_id RETURNING unique_key";
+
+    private const string ExecutionsDelete = """
+        DELETE FROM keel_ready_executions WHERE job_id = @job_id;
+        DELETE FROM keel_scheduled_executions WHERE job_id = @job_id;
+        DELETE FROM keel_blocked_executions WHERE job_id = @job_id;
+        DELETE FROM keel_failed_executions WHERE job_id = @job_id;
+        """;
+
+    private const string ScheduledDeleteOne = "DELETE FROM keel_scheduled_executions WHERE job_id = @job_id";
+
+    private const string BlockedDeleteOne = "DELETE FROM keel_blocked_executions WHERE job_id = @job_id RETURNING concurrency_key";
+
+    private const string SemaphoreTake = "UPDATE keel_semaphores SET value = max(0, value - 1), updated_at = @now WHERE key = @key";
+
+    private const string QueuesSelect = """
+        WITH names AS (
+            SELECT queue FROM keel_ready_executions
+            UNION SELECT queue FROM keel_scheduled_executions
+            UNION SELECT queue FROM keel_blocked_executions
+            UNION SELECT j.queue FROM keel_claimed_executions c JOIN keel_jobs j ON j.id = c.job_id
+            UNION SELECT j.queue FROM keel_failed_executions f JOIN keel_jobs j ON j.id = f.job_id
+            UNION SELECT queue FROM keel_pauses)
+        SELECT n.queue,
+               (SELECT count(*) FROM keel_ready_executions r WHERE r.queue = n.queue),
+               (SELECT count(*) FROM keel_scheduled_executions s WHERE s.queue = n.queue),
+               (SELECT count(*) FROM keel_claimed_executions c JOIN keel_jobs j ON j.id = c.job_id WHERE j.queue = n.queue),
+               (SELECT count(*) FROM keel_blocked_executions b WHERE b.queue = n.queue),
+               (SELECT count(*) FROM keel_failed_executions f JOIN keel_jobs j ON j.id = f.job_id WHERE j.queue = n.queue),
+               (SELECT min(r.created_at) FROM keel_ready_executions r WHERE r.queue = n.queue),
+               EXISTS (SELECT 1 FROM keel_pauses p WHERE p.queue = n.queue)
+        FROM names n
+        ORDER BY n.queue
+        """;
+
+    private const string PauseInsert = "INSERT OR IGNORE INTO keel_pauses (queue, created_at) VALUES (@queue, @now)";
+
+    private const string PauseDelete = "DELETE FROM keel_pauses WHERE queue = @queue";
+
+    private const string FinishedDelete = """
+        DELETE FROM keel_jobs WHERE id IN (
+            SELECT id FROM (
+                SELECT id FROM keel_jobs WHERE finished_at < @cutoff
+                UNION ALL
+                SELECT id FROM keel_jobs WHERE discarded_at < @cutoff)
+            LIMIT @limit)
+        """;
+
+    private const string ConcurrencyKeysToRepair = """
+        SELECT key FROM keel_semaphores WHERE expires_at < @now
+        UNION
+        SELECT b.concurrency_key FROM keel_blocked_executions b
+        WHERE b.expires_at < @now OR NOT EXISTS (SELECT 1 FROM keel_semaphores s WHERE s.key = b.concurrency_key)
+        LIMIT @limit
+        """;
+
+    private const string ConcurrencyHolders = """
+        SELECT count(*), max(j.concurrency_limit), max(j.concurrency_duration_ms) FROM keel_jobs j
+        WHERE j.concurrency_key = @key
+          AND (EXISTS (SELECT 1 FROM keel_ready_executions r WHERE r.job_id = j.id)
+               OR EXISTS (SELECT 1 FROM keel_claimed_executions c WHERE c.job_id = j.id))
+        """;
+
+    private const string ConcurrencyKeyTerms = "SELECT max(concurrency_limit), max(concurrency_duration_ms) FROM keel_jobs WHERE concurrency_key = @key AND finished_at IS NULL AND discarded_at IS NULL";
+
+    private const string BlockedRefresh = "UPDATE keel_blocked_executions SET expires_at = @expires_at WHERE concurrency_key = @key";
+
+    /// <inheritdoc />
+    public Task<int> JobsRetryAsync(JobsSelectionParams parameters, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(parameters);
+        return WriteAsync(
+            async (connection, transaction) =>
+            {
+                var now = Micros(parameters.Now);
+                var ids = await SelectIdsAsync(connection, transaction, RetryCandidates, parameters, null, cancellationToken);
+                foreach (var id in ids)
+                {
+                    await using (var delete = Command(connection, transaction, "DELETE FROM keel_failed_executions WHERE job_id = @job_id"))
+                    {
+                        delete.Parameters.AddWithValue("@job_id", id);
+                        await delete.ExecuteNonQueryAsync(cancellationToken);
+                    }
+
+                    await using (var reset = Command(connection, transaction, RetryReset))
+                    {
+                        reset.Parameters.AddWithValue("@job_id", id);
+                        if (await reset.ExecuteScalarAsync(cancellationToken) is string uniqueKey)
+                        {
+                            await using var take = Command(connection, transaction, UniqueKeyTake);
+                            take.Parameters.AddWithValue("@key", uniqueKey);
+                            take.Parameters.AddWithValue("@job_id", id);
+                            await take.ExecuteNonQueryAsync(cancellationToken);
+                        }
+                    }
+
+                    await MakeDueAsync(connection, transaction, await RoutingAsync(connection, transaction, id, cancellationToken), discardOnConflict: false, now, cancellationToken);
+                }
+
+                return ids.Count;
+            },
+            cancellationToken);
+    }
+
+    /// <inheritdoc />
+    public Task<int> JobsDiscardAsync(JobsSelectionParams parameters, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(parameters);
+        var states = (parameters.States ?? [JobState.Ready, JobState.Scheduled, JobState.Blocked, JobState.Failed])
+            .Where(s => s is JobState.Ready or JobState.Scheduled or JobState.Blocked or JobState.Failed)
+            .Select(s => s.ToString())
+            .ToList();
+        return WriteAsync(
+            async (connection, transaction) =>
+            {
+                var now = Micros(parameters.Now);
+                var candidates = new List<(long Id, string State)>();
+                await using (var select = Command(connection, transaction, DiscardCandidates))
+                {
+                    BindSelection(select, parameters);
+                    select.Parameters.AddWithValue("@states", "[" + string.Join(',', states.Select(s => "\"" + s + "\"")) + "]");
+                    await using var r = await select.ExecuteReaderAsync(cancellationToken);
+                    while (await r.ReadAsync(cancellationToken))
+                    {
+                        candidates.Add((r.GetInt64(0), r.GetString(1)));
+                    }
+                }
+
+                foreach (var (id, state) in candidates)
+                {
+                    await ExecuteForJobAsync(connection, transaction, ExecutionsDelete, id, now, cancellationToken);
+                    await ExecuteForJobAsync(connection, transaction, JobDiscard, id, now, cancellationToken);
+                    await ExecuteForJobAsync(connection, transaction, UniqueKeyFree, id, now, cancellationToken);
+                    if (state == nameof(JobState.Ready))
+                    {
+                        var routing = await RoutingAsync(connection, transaction, id, cancellationToken);
+                        if (routing.Key is not null)
+                        {
+                            await ReleasePermitAsync(connection, transaction, routing, now, cancellationToken);
+                        }
+                    }
+                }
+
+                return candidates.Count;
+            },
+            cancellationToken);
+    }
+
+    /// <inheritdoc />
+    public Task<bool> JobRunNowAsync(JobRunNowParams parameters, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(parameters);
+        return WriteAsync(
+            async (connection, transaction) =>
+            {
+                var now = Micros(parameters.Now);
+                await using (var scheduled = Command(connection, transaction, ScheduledDeleteOne))
+                {
+                    scheduled.Parameters.AddWithValue("@job_id", parameters.JobId);
+                    if (await scheduled.ExecuteNonQueryAsync(cancellationToken) == 1)
+                    {
+                        await MakeDueAsync(connection, transaction, await RoutingAsync(connection, transaction, parameters.JobId, cancellationToken), discardOnConflict: false, now, cancellationToken);
+                        return true;
+                    }
+                }
+
+                string? key;
+                await using (var blocked = Command(connection, transaction, BlockedDeleteOne))
+                {
+                    blocked.Parameters.AddWithValue("@job_id", parameters.JobId);
+                    await using var r = await blocked.ExecuteReaderAsync(cancellationToken);
+                    if (!await r.ReadAsync(cancellationToken))
+                    {
+                        return false;
+                    }
+
+                    key = r.GetString(0);
+                }
+
+                // An operator's override: ready now, whatever the limit; it holds a permit like any ready job.
+                await using (var take = Command(connection, transaction, SemaphoreTake))
+                {
+                    take.Parameters.AddWithValue("@key", key);
+                    take.Parameters.AddWithValue("@now", now);
+                    await take.ExecuteNonQueryAsync(cancellationToken);
+                }
+
+                var routing = await RoutingAsync(connection, transaction, parameters.JobId, cancellationToken);
+                await InsertReadyAsync(connection, transaction, routing.JobId, routing.Queue, routing.Priority, now, cancellationToken);
+                return true;
+            },
+            cancellationToken);
+    }
+
+    /// <inheritdoc />
+    public async Task<IReadOnlyList<QueueInfo>> QueuesListAsync(DateTimeOffset? now, CancellationToken cancellationToken)
+    {
+        var at = Micros(now);
+        await using var connection = await OpenAsync(cancellationToken);
+        await using var select = Command(connection, null, QueuesSelect);
+        await using var r = await select.ExecuteReaderAsync(cancellationToken);
+        var queues = new List<QueueInfo>();
+        while (await r.ReadAsync(cancellationToken))
+        {
+            TimeSpan? oldest = r.IsDBNull(6) ? null : Age(at, r.GetInt64(6));
+            queues.Add(new QueueInfo(r.GetString(0), r.GetInt64(1), r.GetInt64(2), r.GetInt64(3), r.GetInt64(4), r.GetInt64(5), oldest, r.GetBoolean(7)));
+        }
+
+        return queues;
+    }
+
+    /// <inheritdoc />
+    public Task QueuePauseAsync(QueuePauseParams parameters, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(parameters);
+        return WriteAsync(
+            async (connection, transaction) =>
+            {
+                await using var command = Command(connection, transaction, parameters.Paused ? PauseInsert : PauseDelete);
+                command.Parameters.AddWithValue("@queue", parameters.Queue);
+                command.Parameters.AddWithValue("@now", Micros(parameters.Now));
+                return await command.ExecuteNonQueryAsync(cancellationToken);
+            },
+            cancellationToken);
+    }
+
+    /// <inheritdoc />
+    public Task<int> JobsClearFinishedAsync(JobsClearFinishedParams parameters, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(parameters);
+        return WriteAsync(
+            async (connection, transaction) =>
+            {
+                await using var delete = Command(connection, transaction, FinishedDelete);
+                delete.Parameters.AddWithValue("@cutoff", Micros(parameters.Now) - (parameters.OlderThan.Ticks / 10));
+                delete.Parameters.AddWithValue("@limit", parameters.BatchSize);
+                return await delete.ExecuteNonQueryAsync(cancellationToken);
+            },
+            cancellationToken);
+    }
+
+    /// <inheritdoc />
+    public Task<int> ConcurrencyMaintainAsync(ConcurrencyMaintainParams parameters, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(parameters);
+        return WriteAsync(
+            async (connection, transaction) =>
+            {
+                var now = Micros(parameters.Now);
+                var keys = new List<string>();
+                await using (var select = Command(connection, transaction, ConcurrencyKeysToRepair))
+                {
+                    select.Parameters.AddWithValue("@now", now);
+                    select.Parameters.AddWithValue("@limit", parameters.BatchSize);
+                    await using var r = await select.ExecuteReaderAsync(cancellationToken);
+                    while (await r.ReadAsync(cancellationToken))
+                    {
+                        keys.Add(r.GetString(0));
+                    }
+                }
+
+                var promoted = 0;
+                foreach (var key in keys)
+                {
+                    promoted += await RepairKeyAsync(connection, transaction, key, now, cancellationToken);
+                }
+
+                return promoted;
+            },
+            cancellationToken);
+    }
+
+    /// <summary>
+    /// Recomputes a key's free permits from the jobs that really hold one (ready or claimed), so a lost release can
+    /// only ever delay a blocked job, never let the limit be exceeded; then promotes into the free permits.
+    /// </summary>
+    private static async Task<int> RepairKeyAsync(SqliteConnection connection, SqliteTransaction transaction, string key, long now, CancellationToken cancellationToken)
+    {
+        long holders;
+        int limit;
+        long durationMicros;
+        await using (var count = Command(connection, transaction, ConcurrencyHolders))
+        {
+            count.Parameters.AddWithValue("@key", key);
+            await using var r = await count.ExecuteReaderAsync(cancellationToken);
+            await r.ReadAsync(cancellationToken);
+            holders = r.GetInt64(0);
+        }
+
+        await using (var terms = Command(connection, transaction, ConcurrencyKeyTerms))
+        {
+            terms.Parameters.AddWithValue("@key", key);
+            await using var r = await terms.ExecuteReaderAsync(cancellationToken);
+            await r.ReadAsync(cancellationToken);
+            limit = r.IsDBNull(0) ? 1 : r.GetInt32(0);
+            durationMicros = (r.IsDBNull(1) ? 900_000 : r.GetInt64(1)) * 1000;
+        }
+
+        var (existing, storedLimit) = await SemaphoreAsync(connection, transaction, key, cancellationToken);
+        if (existing is not null)
+        {
+            limit = storedLimit;
+        }
+
+        var free = (int)Math.Max(0, limit - holders);
+        var promoted = await PromoteAsync(connection, transaction, key, free, now, cancellationToken);
+        await WriteSemaphoreAsync(connection, transaction, existing is null ? SemaphoreInsert : SemaphoreUpdate, key, free - promoted, limit, now + durationMicros, now, cancellationToken);
+        await using (var refresh = Command(connection, transaction, BlockedRefresh))
+        {
+            refresh.Parameters.AddWithValue("@key", key);
+            refresh.Parameters.AddWithValue("@expires_at", now + durationMicros);
+            await refresh.ExecuteNonQueryAsync(cancellationToken);
+        }
+
+        return promoted;
+    }
+
+    private static async Task<List<long>> SelectIdsAsync(SqliteConnection connection, SqliteTransaction transaction, string sql, JobsSelectionParams parameters, string? states, CancellationToken cancellationToken)
+    {
+        await using var select = Command(connection, transaction, sql);
+        BindSelection(select, parameters);
+        if (states is not null)
+        {
+            select.Parameters.AddWithValue("@states", states);
+        }
+
+        var ids = new List<long>();
+        await using var r = await select.ExecuteReaderAsync(cancellationToken);
+        while (await r.ReadAsync(cancellationToken))
+        {
+            ids.Add(r.GetInt64(0));
+        }
+
+        return ids;
+    }
+
+    private static void BindSelection(SqliteCommand command, JobsSelectionParams parameters)
+    {
+        var filter = parameters.Filter ?? new JobFilter();
+        command.Parameters.AddWithValue("@ids", parameters.JobIds is null ? DBNull.Value : JsonArray(parameters.JobIds));
+        command.Parameters.AddWithValue("@queue", (object?)filter.Queue ?? DBNull.Value);
+        command.Parameters.AddWithValue("@kind", (object?)filter.Kind ?? DBNull.Value);
+        command.Parameters.AddWithValue("@exception_type", (object?)filter.ExceptionType ?? DBNull.Value);
+        command.Parameters.AddWithValue("@failed_after", filter.FailedAfter is { } a ? TimeEncoding.ToMicros(a) : DBNull.Value);
+        command.Parameters.AddWithValue("@failed_before", filter.FailedBefore is { } b ? TimeEncoding.ToMicros(b) : DBNull.Value);
+        command.Parameters.AddWithValue("@limit", Math.Max(1, parameters.BatchSize));
+    }
+}
