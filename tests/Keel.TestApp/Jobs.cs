@@ -81,3 +81,15 @@ public sealed class ChaosJob : IJob<SleepArgs>
         RunLog.Write("end", context);
     }
 }
+
+/// <summary>At most one at a time across every worker process ("limited/shared", limit 1).</summary>
+[Job("limited", MaxAttempts = 10)]
+public sealed class LimitedJob : IJob<SleepArgs>
+{
+    public async Task PerformAsync(SleepArgs args, JobContext context, CancellationToken cancellationToken)
+    {
+        RunLog.Write("start", context);
+        await Task.Delay(args.Milliseconds, cancellationToken);
+        RunLog.Write("end", context);
+    }
+}

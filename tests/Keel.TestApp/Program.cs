@@ -11,5 +11,6 @@ return await KeelApp.RunAsync(args, builder =>
         .AddJob<RecordedJob>()
         .AddJob<StubbornJob>()
         .AddJob<SuicideJob>()
-        .AddJob<ChaosJob>(job => job.MaxWorkerLosses = 1000));
+        .AddJob<ChaosJob>(job => job.MaxWorkerLosses = 1000)
+        .AddJob<LimitedJob>(job => job.LimitConcurrency<SleepArgs>(_ => "shared", limit: 1)));
 });

@@ -209,6 +209,58 @@ public abstract class ProcessRecoveryTests(ITestOutputHelper output) : IAsyncLif
         Assert.Equal(0, await Db.ScalarAsync("SELECT count(*) FROM keel_processes"));
     }
 
+    [Fact]
+    public async Task A_concurrency_limit_of_one_is_never_exceeded_even_when_a_holder_is_killed()
+    {
+        const int jobs = 50;
+        await using var app = await SupervisedApp.StartAsync(Db, SupervisedApp.FastSettings(workerProcesses: 2, threads: 2));
+        await app.WaitForWorkersAsync(2);
+        var limited = Enumerable.Range(0, jobs).Select(_ => new NewJob("limited", "default", "{\"milliseconds\":60}", 0, 10, null, 5)
+        {
+            ConcurrencyKey = "limited/shared",
+            ConcurrencyLimit = 1,
+            ConcurrencyDuration = TimeSpan.FromMinutes(5),
+        });
+        var ids = await Db.Storage.JobsInsertAsync(new JobsInsertParams([.. limited], null), default);
+        Assert.Equal(jobs - 1, await Db.ScalarAsync("SELECT count(*) FROM keel_blocked_executions"));
+
+        // Kill whichever worker holds the permit in the middle of a run.
+        await Eventually.WaitUntilAsync(() => Task.FromResult(app.RunLog().Count(l => l.What == "end") >= 10), Patience, "some jobs finish");
+        long holder = 0;
+        var pid = 0;
+        await Eventually.WaitUntilAsync(
+            () =>
+            {
+                var log = app.RunLog();
+                var running = log.Where(l => l.What == "start" && !log.Any(e => e.What == "end" && e.JobId == l.JobId && e.Attempt == l.Attempt)).ToList();
+                (holder, pid) = running.Count == 1 ? (running[0].JobId, running[0].Pid) : (0, 0);
+                return Task.FromResult(holder != 0);
+            },
+            Patience,
+            "a limited job is running");
+        Assert.True(SupervisedApp.Signal(pid, SupervisedApp.SIGKILL));
+
+        await Eventually.WaitUntilAsync(async () => await Db.ScalarAsync("SELECT count(*) FROM keel_jobs WHERE finished_at IS NOT NULL") == jobs, Patience, "every limited job finishes");
+        await AssertCleanStopAsync(app);
+
+        // Each run lasts from its start to its end, or — for the killed run — to the job's next start.
+        var log = app.RunLog();
+        var runs = log.Where(l => l.What == "start").Select(start =>
+        {
+            var end = log.FirstOrDefault(l => l.What == "end" && l.JobId == start.JobId && l.Attempt == start.Attempt && l.Pid == start.Pid);
+            var next = log.FirstOrDefault(l => l.What == "start" && l.JobId == start.JobId && l.At >= start.At && l != start);
+            return (start.JobId, From: start.At, To: end.JobId != 0 ? end.At : next.At);
+        }).OrderBy(r => r.From).ToList();
+        for (var i = 1; i < runs.Count; i++)
+        {
+            Assert.True(runs[i].From >= runs[i - 1].To, $"job {runs[i].JobId} started at {runs[i].From} while job {runs[i - 1].JobId} ran until {runs[i - 1].To}");
+        }
+
+        Assert.Equal(jobs, runs.Select(r => r.JobId).Distinct().Count());
+        Assert.Contains(runs, r => r.JobId == holder);
+        Assert.Equal(0, await Db.ScalarAsync("SELECT count(*) FROM keel_blocked_executions"));
+    }
+
     private async Task<string> CauseAsync(long jobId)
     {
         await using var connection = await Db.OpenAsync();
