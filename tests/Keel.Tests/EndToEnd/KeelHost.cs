@@ -29,7 +29,8 @@ public static class KeelHost
                 .AddJob<AlwaysFailsJob>()
                 .AddJob<DiscardingJob>()
                 .AddJob<SleepingJob>()
-                .AddJob<TimingOutJob>();
+                .AddJob<TimingOutJob>()
+                .AddJob<PerAccountJob>(o => o.LimitConcurrency<AccountArgs>(a => a.Account.ToString(System.Globalization.CultureInfo.InvariantCulture), limit: 1));
             k.Configure(o =>
             {
                 o.Dispatcher.PollingInterval = TimeSpan.FromMilliseconds(50);

@@ -104,3 +104,23 @@ public sealed class TimingOutJob(Recorder recorder) : IJob<SleepArgs>
         }
     }
 }
+
+public sealed record AccountArgs(int Account, int Milliseconds);
+
+/// <summary>One run at a time per account.</summary>
+[Job("per-account")]
+public sealed class PerAccountJob(Recorder recorder) : IJob<AccountArgs>
+{
+    public async Task PerformAsync(AccountArgs args, JobContext context, CancellationToken cancellationToken)
+    {
+        recorder.Enter(context);
+        try
+        {
+            await Task.Delay(args.Milliseconds, cancellationToken);
+        }
+        finally
+        {
+            recorder.Leave();
+        }
+    }
+}
