@@ -100,7 +100,7 @@ public static class KeelApp
 
     private static async Task<int> RunChildAsync(string[] args, Action<HostApplicationBuilder> configure, CancellationToken cancellationToken)
     {
-        // __keel-child <Worker|Dispatcher> <index> <name> <supervisorId> -- <forwarded args>
+        // __keel-child <Worker|Dispatcher|Scheduler> <index> <name> <supervisorId> -- <forwarded args>
         var separator = Array.IndexOf(args, "--");
         if (args.Length < 5 || separator != 5 || !Enum.TryParse<KeelRoleKind>(args[1], out var kind))
         {

@@ -62,6 +62,14 @@ internal sealed class KeelHostedService(
             Run(dispatcher.RunAsync);
         }
 
+        // Like Solid Queue, a scheduler runs only when there are static tasks, unless Scheduler:Enabled says otherwise.
+        Scheduler? scheduler = null;
+        if (SchedulerOptions.ShouldRun(options))
+        {
+            scheduler = new Scheduler(storage, registry, signal, options, loggerFactory.CreateLogger("Keel.Scheduler"), clock);
+            Run(scheduler.RunAsync);
+        }
+
         if (options.RunMaintenance)
         {
             var maintenance = new Maintenance(storage, options, loggerFactory.CreateLogger("Keel.Maintenance"), clock, () =>
@@ -70,6 +78,11 @@ internal sealed class KeelHostedService(
                 if (dispatcher is not null)
                 {
                     own.Add(dispatcher.ProcessId);
+                }
+
+                if (scheduler is not null)
+                {
+                    own.Add(scheduler.ProcessId);
                 }
 
                 return own;
@@ -105,6 +118,10 @@ internal sealed class KeelHostedService(
         {
             var entry = options.EffectiveWorkers[child.WorkerIndex];
             Run(new Worker(storage, executor, signal, options, entry, loggerFactory.CreateLogger("Keel.Worker"), clock, identity, Stop).RunAsync);
+        }
+        else if (child.Kind == KeelRoleKind.Scheduler)
+        {
+            Run(new Scheduler(storage, registry, signal, options, loggerFactory.CreateLogger("Keel.Scheduler"), clock, identity, Stop).RunAsync);
         }
         else
         {

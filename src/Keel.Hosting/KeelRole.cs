@@ -8,6 +8,9 @@ internal enum KeelRoleKind
 
     /// <summary>The supervisor's own host: it only checks (and migrates) the schema; the supervisor runs beside it.</summary>
     Supervisor,
+
+    /// <summary>The scheduler enqueuing recurring tasks.</summary>
+    Scheduler,
 }
 
 /// <summary>

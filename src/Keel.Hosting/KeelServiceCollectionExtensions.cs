@@ -32,6 +32,7 @@ public static class KeelServiceCollectionExtensions
             Options.DefaultName,
             options => sp.GetService<IConfiguration>()?.GetSection(KeelOptions.SectionName).Bind(options)));
         services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<KeelOptions>, KeelOptionsValidator>());
+        services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<KeelOptions>, RecurringKindsValidator>());
         services.TryAddSingleton(TimeProvider.System);
         services.TryAddSingleton(sp => new KeelClock(sp.GetRequiredService<TimeProvider>()));
         services.TryAddSingleton<JobSignal>();
@@ -39,6 +40,7 @@ public static class KeelServiceCollectionExtensions
         services.TryAddSingleton(sp => builder.StorageFactory?.Invoke(sp) ?? StorageFromOptions.Create(sp.GetRequiredService<IOptions<KeelOptions>>().Value, sp));
         services.TryAddSingleton<IKeelClient, KeelClient>();
         services.TryAddSingleton<IKeelAdmin, KeelAdmin>();
+        services.TryAddSingleton<IKeelRecurring, KeelRecurring>();
         services.TryAddSingleton(sp => new JobExecutor(sp, sp.GetRequiredService<JobRegistry>(), sp.GetRequiredService<IOptions<KeelOptions>>().Value));
         services.AddHostedService(sp => new KeelHostedService(
             sp.GetRequiredService<IKeelStorage>(),

@@ -35,6 +35,15 @@ public sealed class KeelOptions
     /// <summary>The dispatcher that moves due scheduled jobs (delays and retries) to ready.</summary>
     public DispatcherOptions Dispatcher { get; set; } = new();
 
+    /// <summary>The scheduler that enqueues recurring tasks.</summary>
+    public SchedulerOptions Scheduler { get; set; } = new();
+
+    /// <summary>
+    /// Static recurring tasks, keyed by task key (<c>Keel:Recurring:&lt;key&gt;:Schedule</c>…). Synchronised to the
+    /// database when a scheduler starts: a task removed from here is removed there. Empty by default.
+    /// </summary>
+    public IDictionary<string, RecurringTaskOptions> Recurring { get; } = new Dictionary<string, RecurringTaskOptions>(StringComparer.Ordinal);
+
     /// <summary>How often every registered process proves it is alive. Default 5 s.</summary>
     public TimeSpan HeartbeatInterval { get; set; } = TimeSpan.FromSeconds(5);
 

@@ -84,6 +84,31 @@ public sealed class KeelOptionsValidator : IValidateOptions<KeelOptions>
             errors.Add($"{root}:Dispatcher:PollingInterval must be between 00:00:00.010 and 01:00:00 (was {options.Dispatcher.PollingInterval})");
         }
 
+        errors.AddRange(ValidateRecurring(options));
+
         return errors.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(errors);
+    }
+
+    private static IEnumerable<string> ValidateRecurring(KeelOptions options)
+    {
+        const string root = KeelOptions.SectionName;
+        var scheduler = options.Scheduler;
+        if (scheduler.PollingInterval < TimeSpan.FromMilliseconds(10) || scheduler.PollingInterval > TimeSpan.FromHours(1))
+        {
+            yield return $"{root}:Scheduler:PollingInterval must be between 00:00:00.010 and 01:00:00 (was {scheduler.PollingInterval})";
+        }
+
+        if (scheduler.MisfireThreshold < scheduler.PollingInterval)
+        {
+            yield return $"{root}:Scheduler:MisfireThreshold must be at least {root}:Scheduler:PollingInterval (was {scheduler.MisfireThreshold} with a polling interval of {scheduler.PollingInterval})";
+        }
+
+        foreach (var (key, task) in options.Recurring)
+        {
+            foreach (var error in Runtime.RecurringTasks.Validate($"{root}:Recurring:{key}", key, task))
+            {
+                yield return error;
+            }
+        }
     }
 }

@@ -3,10 +3,10 @@ using System.Reflection;
 
 namespace Keel.Hosting.Supervision;
 
-/// <summary>What a child runs: one worker entry (by index) or the dispatcher.</summary>
+/// <summary>What a child runs: one worker entry (by index), the dispatcher or the scheduler.</summary>
 internal sealed record ChildSpec(KeelRoleKind Kind, int WorkerIndex)
 {
-    public override string ToString() => Kind == KeelRoleKind.Worker ? $"worker[{WorkerIndex}]" : "dispatcher";
+    public override string ToString() => Kind == KeelRoleKind.Worker ? $"worker[{WorkerIndex}]" : Kind == KeelRoleKind.Scheduler ? "scheduler" : "dispatcher";
 }
 
 /// <summary>One running child OS process and what the supervisor knows of it.</summary>

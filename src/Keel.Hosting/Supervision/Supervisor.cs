@@ -305,5 +305,10 @@ internal sealed class Supervisor
         {
             yield return new ChildSpec(KeelRoleKind.Dispatcher, 0);
         }
+
+        if (SchedulerOptions.ShouldRun(options))
+        {
+            yield return new ChildSpec(KeelRoleKind.Scheduler, 0);
+        }
     }
 }

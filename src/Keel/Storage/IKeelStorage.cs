@@ -86,6 +86,40 @@ public interface IKeelStorage
     /// <param name="cancellationToken">Cancels the wait.</param>
     Task<int> ScheduledDispatchAsync(ScheduledDispatchParams parameters, CancellationToken cancellationToken);
 
+    /// <summary>
+    /// Makes the static recurring tasks match <see cref="RecurringTasksSyncParams.Tasks"/> in one transaction: upserts
+    /// each (as static) and deletes every other static task. Dynamic tasks are left alone unless a static task takes
+    /// their key. Returns how many static tasks were deleted.
+    /// </summary>
+    /// <param name="parameters">The static tasks.</param>
+    /// <param name="cancellationToken">Cancels the wait.</param>
+    Task<int> RecurringTasksSyncAsync(RecurringTasksSyncParams parameters, CancellationToken cancellationToken);
+
+    /// <summary>Adds or replaces a dynamic recurring task. Returns false (and changes nothing) when a static task has the key.</summary>
+    /// <param name="parameters">The task.</param>
+    /// <param name="cancellationToken">Cancels the wait.</param>
+    Task<bool> RecurringTaskUpsertAsync(RecurringTaskUpsertParams parameters, CancellationToken cancellationToken);
+
+    /// <summary>Deletes a dynamic recurring task (its execution history stays). Returns false when there is no such dynamic task.</summary>
+    /// <param name="parameters">The key.</param>
+    /// <param name="cancellationToken">Cancels the wait.</param>
+    Task<bool> RecurringTaskDeleteAsync(RecurringTaskDeleteParams parameters, CancellationToken cancellationToken);
+
+    /// <summary>Lists recurring tasks by key, each with its newest recorded run.</summary>
+    /// <param name="parameters">The filter.</param>
+    /// <param name="cancellationToken">Cancels the wait.</param>
+    Task<IReadOnlyList<RecurringTaskInfo>> RecurringTasksListAsync(RecurringTasksListParams parameters, CancellationToken cancellationToken);
+
+    /// <summary>
+    /// Enqueues the job of one run of a recurring task at most once, in one transaction: records the unique
+    /// (task key, run time) row, and only if it was not already recorded inserts the job (ready or scheduled, as
+    /// <see cref="JobsInsertAsync"/>) and links it. Returns the new job id, or null when another scheduler already
+    /// enqueued that run. The record has no foreign key to the job, so deleting the job later does not re-open the run.
+    /// </summary>
+    /// <param name="parameters">The task, the run time and the job.</param>
+    /// <param name="cancellationToken">Cancels the wait.</param>
+    Task<long?> RecurringEnqueueAsync(RecurringEnqueueParams parameters, CancellationToken cancellationToken);
+
     /// <summary>Registers a process row and returns its id.</summary>
     /// <param name="parameters">What the process is.</param>
     /// <param name="cancellationToken">Cancels the wait.</param>
