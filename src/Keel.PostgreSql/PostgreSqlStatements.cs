@@ -109,6 +109,37 @@ internal static class PostgreSqlStatements
     /// <summary>Claims from queues starting with a literal prefix (no LIKE wildcards).</summary>
     public const string JobsClaimPrefix = ClaimHead + "\n          starts_with(r.queue, @queue) AND\n" + ClaimTail;
 
+
+    /// <summary>
+    /// CTEs giving permits back inside a finalizing statement, for the jobs listed by a preceding <c>gave</c>
+    /// CTE (one row per job, column <c>concurrency_key</c>): locks the keys' semaphore rows in key order, then adds
+    /// one permit per job, never above the limit (a double release creates none, #689). Doing this in the statement
+    /// that takes the job out of ready/claimed makes the holder count and the permit count change together under the
+    /// row lock, so a concurrent <see cref="SemaphoreRecount"/> can never count a permit twice; promoting blocked
+    /// jobs into the permits runs after commit (<see cref="SemaphorePromote"/>).
+    /// </summary>
+    private const string GiveBack = """
+        give AS MATERIALIZED (
+            SELECT concurrency_key AS key, count(*) AS n
+            FROM gave
+            WHERE concurrency_key IS NOT NULL
+            GROUP BY concurrency_key
+        ),
+        give_locked AS MATERIALIZED (
+            SELECT s.key
+            FROM keel_semaphores s
+            WHERE s.key IN (SELECT key FROM give)
+            ORDER BY s.key COLLATE "C"
+            FOR UPDATE
+        ),
+        given AS (
+            UPDATE keel_semaphores s
+            SET value = least(s.limit_value, s.value + g.n), updated_at = coalesce(@now, now())
+            FROM give g
+            WHERE s.key = g.key AND s.key IN (SELECT key FROM give_locked)
+        )
+        """;
+
     private const string CompleteHead = """
         WITH done AS (
             DELETE FROM keel_claimed_executions c
@@ -118,7 +149,11 @@ internal static class PostgreSqlStatements
         ),
         """;
 
-    /// <summary>Completes held claims and keeps the jobs with <c>finished_at</c>; returns the claim ids that were held.</summary>
+    /// <summary>
+    /// Completes held claims and keeps the jobs with <c>finished_at</c>, freeing their uniqueness keys and giving
+    /// their permits back (<see cref="GiveBack"/>); returns the claim ids that were held, each with its job's
+    /// concurrency key and permit duration (null when unlimited) so the caller can promote blocked jobs after commit.
+    /// </summary>
     public const string JobsCompletePreserve = CompleteHead + """
 
         finished AS (
@@ -126,24 +161,51 @@ internal static class PostgreSqlStatements
             SET finished_at = coalesce(@now, now()), attempts = d.attempt
             FROM done d
             WHERE j.id = d.job_id
+            RETURNING j.id, j.concurrency_key, j.concurrency_duration_ms
+        ),
+        gave AS (
+            SELECT concurrency_key FROM finished
+        ),
+        """ + GiveBack + "," + """
+        unkeyed AS (
+            DELETE FROM keel_unique_keys u
+            USING done d
+            WHERE u.job_id = d.job_id
         )
-        SELECT id FROM done
+        SELECT d.id, f.concurrency_key, f.concurrency_duration_ms
+        FROM done d
+        LEFT JOIN finished f ON f.id = d.job_id
         """;
 
-    /// <summary>Completes held claims and deletes the jobs; returns the claim ids that were held.</summary>
+    /// <summary>
+    /// Completes held claims and deletes the jobs (their uniqueness keys go by cascade), giving their permits back
+    /// (<see cref="GiveBack"/>); returns the claim ids that were held, each with its job's concurrency key and permit
+    /// duration (null when unlimited) so the caller can promote blocked jobs after commit.
+    /// </summary>
     public const string JobsCompleteDelete = CompleteHead + """
 
         removed AS (
             DELETE FROM keel_jobs j
             USING done d
             WHERE j.id = d.job_id
-        )
-        SELECT id FROM done
+            RETURNING j.id, j.concurrency_key, j.concurrency_duration_ms
+        ),
+        gave AS (
+            SELECT concurrency_key FROM removed
+        ),
+        """ + GiveBack + """
+
+        SELECT d.id, r.concurrency_key, r.concurrency_duration_ms
+        FROM done d
+        LEFT JOIN removed r ON r.id = d.job_id
         """;
 
     /// <summary>
-    /// Records a failed attempt under its claim, then fails the job for good (no retry time), makes it ready
-    /// (retry due now) or schedules it. Returns (claims deleted, queues notified).
+    /// Records a failed attempt under its claim, then fails the job for good (no retry time, freeing its uniqueness
+    /// key), makes it ready (retry due now, unlimited jobs only) or schedules it (a job with a concurrency key always
+    /// goes through scheduled, so the dispatcher acquires a permit again); either way a job with a key gives its
+    /// permit back. Returns (claims deleted, queues notified, concurrency key, permit duration): the caller promotes
+    /// blocked jobs of the key after commit.
     /// </summary>
     public const string JobFail = """
         WITH released AS (
@@ -156,13 +218,22 @@ internal static class PostgreSqlStatements
             SET attempts = r.attempt, scheduled_at = coalesce(@retry_at, j.scheduled_at)
             FROM released r
             WHERE j.id = r.job_id
-            RETURNING j.id, j.queue, j.priority, r.attempt
+            RETURNING j.id, j.queue, j.priority, r.attempt, j.concurrency_key, j.concurrency_duration_ms
         ),
         error AS (
             INSERT INTO keel_job_errors (job_id, attempt, exception_type, message, stack_trace, cause, occurred_at)
             SELECT id, attempt, @exception_type, @message, @stack_trace, NULL, coalesce(@now, now())
             FROM job
         ),
+        unkeyed AS (
+            DELETE FROM keel_unique_keys u
+            USING job
+            WHERE u.job_id = job.id AND @retry_at IS NULL
+        ),
+        gave AS (
+            SELECT concurrency_key FROM job
+        ),
+        """ + GiveBack + "," + """
         failed AS (
             INSERT INTO keel_failed_executions (job_id, exception_type, message, stack_trace, attempt, cause, created_at)
             SELECT id, @exception_type, @message, @stack_trace, attempt, NULL, coalesce(@now, now())
@@ -173,17 +244,19 @@ internal static class PostgreSqlStatements
             INSERT INTO keel_ready_executions (job_id, queue, priority, created_at)
             SELECT id, queue, priority, coalesce(@now, now())
             FROM job
-            WHERE @retry_at <= coalesce(@now, now())
+            WHERE @retry_at <= coalesce(@now, now()) AND concurrency_key IS NULL
             RETURNING queue
         ),
         scheduled AS (
             INSERT INTO keel_scheduled_executions (job_id, queue, priority, scheduled_at, created_at)
             SELECT id, queue, priority, @retry_at, coalesce(@now, now())
             FROM job
-            WHERE @retry_at > coalesce(@now, now())
+            WHERE @retry_at > coalesce(@now, now()) OR (@retry_at IS NOT NULL AND concurrency_key IS NOT NULL)
         )
         SELECT (SELECT count(*) FROM released),
-               (SELECT count(*) FROM (SELECT pg_notify('keel_jobs', queue) FROM ready) x)
+               (SELECT count(*) FROM (SELECT pg_notify('keel_jobs', queue) FROM ready) x),
+               (SELECT concurrency_key FROM job),
+               (SELECT concurrency_duration_ms FROM job)
         """;
 
     private const string ReleaseTail = """
@@ -218,7 +291,7 @@ internal static class PostgreSqlStatements
     /// <summary>One job with the facts that decide its state.</summary>
     public const string JobGet = """
         SELECT j.id, j.kind, j.queue, j.args::text, j.priority, j.attempts, j.max_attempts, j.worker_losses,
-               j.created_at, j.scheduled_at, j.finished_at,
+               j.created_at, j.scheduled_at, j.finished_at, j.discarded_at, j.concurrency_key, j.unique_key,
                EXISTS (SELECT 1 FROM keel_failed_executions f WHERE f.job_id = j.id) AS failed,
                c.process_id, c.claimed_at, c.id IS NOT NULL AS claimed,
                EXISTS (SELECT 1 FROM keel_ready_executions r WHERE r.job_id = j.id) AS ready,
@@ -238,20 +311,27 @@ internal static class PostgreSqlStatements
         ORDER BY id
         """;
 
-    /// <summary>Moves due scheduled jobs to ready, oldest first. Returns (moved, notified).</summary>
+    /// <summary>
+    /// Locks up to a batch of due scheduled jobs, oldest first, and moves those without a concurrency key to ready.
+    /// Returns (moved, notified, ids of the locked jobs with a key): the caller runs <see cref="JobAcquire"/> for each
+    /// of those in the same transaction. They come ordered by key, then dispatch order, so that concurrent
+    /// dispatchers take semaphore row locks in one global order (no deadlock between them) while each key still
+    /// acquires in (scheduled_at, priority, job_id) order.
+    /// </summary>
     public const string ScheduledDispatch = """
         WITH due AS MATERIALIZED (
-            SELECT job_id
-            FROM keel_scheduled_executions
-            WHERE scheduled_at <= coalesce(@now, now())
-            ORDER BY scheduled_at, priority, job_id
+            SELECT s.job_id, s.scheduled_at, s.priority,
+                   (SELECT j.concurrency_key FROM keel_jobs j WHERE j.id = s.job_id) AS concurrency_key
+            FROM keel_scheduled_executions s
+            WHERE s.scheduled_at <= coalesce(@now, now())
+            ORDER BY s.scheduled_at, s.priority, s.job_id
             LIMIT @limit
-            FOR UPDATE SKIP LOCKED
+            FOR UPDATE OF s SKIP LOCKED
         ),
         moved AS (
             DELETE FROM keel_scheduled_executions s
             USING due d
-            WHERE s.job_id = d.job_id
+            WHERE s.job_id = d.job_id AND d.concurrency_key IS NULL
             RETURNING s.job_id, s.queue, s.priority
         ),
         ready AS (
@@ -261,7 +341,9 @@ internal static class PostgreSqlStatements
             RETURNING queue
         )
         SELECT (SELECT count(*) FROM ready),
-               (SELECT count(*) FROM (SELECT pg_notify('keel_jobs', q.queue) FROM (SELECT DISTINCT queue FROM ready) q) x)
+               (SELECT count(*) FROM (SELECT pg_notify('keel_jobs', q.queue) FROM (SELECT DISTINCT queue FROM ready) q) x),
+               (SELECT array_agg(job_id ORDER BY concurrency_key COLLATE "C", scheduled_at, priority, job_id)
+                FROM due WHERE concurrency_key IS NOT NULL)
         """;
 
     public const string ProcessRegister = """
@@ -350,9 +432,12 @@ internal static class PostgreSqlStatements
 
     /// <summary>
     /// Recovers every claim of a locked process with each job's worker-lost policy: the lost run counts as an
-    /// attempt and a loss, an error naming the cause is recorded, and the job goes back to ready or, when its
-    /// losses exceed <c>max_worker_losses</c> or its attempts are spent, to failed. Returns (retried, failed,
-    /// notified). Runs after <see cref="ProcessRecoverLock"/> and before <see cref="ProcessDelete"/>.
+    /// attempt and a loss, an error naming the cause is recorded, and the job goes back to ready (keeping its
+    /// concurrency permit and uniqueness key) or, when its losses exceed <c>max_worker_losses</c> or its attempts
+    /// are spent, to failed (freeing its uniqueness key and giving its permit back). Returns (retried, failed,
+    /// notified, concurrency keys of the failed jobs, their permit durations) — the caller promotes blocked jobs of
+    /// those keys after commit. Runs after
+    /// <see cref="ProcessRecoverLock"/> and before <see cref="ProcessDelete"/>.
     /// </summary>
     public const string ProcessRecoverClaims = """
         WITH lost AS (
@@ -365,9 +450,18 @@ internal static class PostgreSqlStatements
             SET attempts = l.attempt, worker_losses = j.worker_losses + 1
             FROM lost l
             WHERE j.id = l.job_id
-            RETURNING j.id, j.queue, j.priority, l.attempt,
+            RETURNING j.id, j.queue, j.priority, l.attempt, j.concurrency_key, j.concurrency_duration_ms,
                       (j.worker_losses > j.max_worker_losses OR l.attempt >= j.max_attempts) AS give_up
         ),
+        unkeyed AS (
+            DELETE FROM keel_unique_keys u
+            USING upd
+            WHERE u.job_id = upd.id AND upd.give_up
+        ),
+        gave AS (
+            SELECT concurrency_key FROM upd WHERE give_up
+        ),
+        """ + GiveBack + "," + """
         error AS (
             INSERT INTO keel_job_errors (job_id, attempt, exception_type, message, stack_trace, cause, occurred_at)
             SELECT id, attempt, @exception_type, @message, NULL, @cause, coalesce(@now, now())
@@ -389,7 +483,9 @@ internal static class PostgreSqlStatements
         )
         SELECT (SELECT count(*) FROM ready),
                (SELECT count(*) FROM failed),
-               (SELECT count(*) FROM (SELECT pg_notify('keel_jobs', q.queue) FROM (SELECT DISTINCT queue FROM ready) q) x)
+               (SELECT count(*) FROM (SELECT pg_notify('keel_jobs', q.queue) FROM (SELECT DISTINCT queue FROM ready) q) x),
+               (SELECT array_agg(concurrency_key ORDER BY id) FROM upd WHERE give_up AND concurrency_key IS NOT NULL),
+               (SELECT array_agg(coalesce(concurrency_duration_ms, 0) ORDER BY id) FROM upd WHERE give_up AND concurrency_key IS NOT NULL)
         """;
 
     /// <summary>
@@ -419,8 +515,9 @@ internal static class PostgreSqlStatements
         """ + ReleaseTail;
 
     /// <summary>
-    /// Fails chosen claims whatever their owner: the run counts as an attempt, and an error and a failed
-    /// execution name the cause. Returns the number failed.
+    /// Fails chosen claims whatever their owner: the run counts as an attempt, an error and a failed execution
+    /// name the cause, the uniqueness keys go and the permits are given back. Returns (failed, concurrency keys of
+    /// the failed jobs, their permit durations) — the caller promotes blocked jobs of those keys after commit.
     /// </summary>
     public const string ClaimsRecoverFail = """
         WITH lost AS (
@@ -433,8 +530,17 @@ internal static class PostgreSqlStatements
             SET attempts = l.attempt
             FROM lost l
             WHERE j.id = l.job_id
-            RETURNING j.id, l.attempt
+            RETURNING j.id, l.attempt, j.concurrency_key, j.concurrency_duration_ms
         ),
+        unkeyed AS (
+            DELETE FROM keel_unique_keys u
+            USING upd
+            WHERE u.job_id = upd.id
+        ),
+        gave AS (
+            SELECT concurrency_key FROM upd
+        ),
+        """ + GiveBack + "," + """
         error AS (
             INSERT INTO keel_job_errors (job_id, attempt, exception_type, message, stack_trace, cause, occurred_at)
             SELECT id, attempt, @exception_type, @message, NULL, @cause, coalesce(@now, now())
@@ -446,6 +552,549 @@ internal static class PostgreSqlStatements
             FROM upd
             RETURNING job_id
         )
-        SELECT count(*) FROM failed
+        SELECT (SELECT count(*) FROM failed),
+               (SELECT array_agg(concurrency_key ORDER BY id) FROM upd WHERE concurrency_key IS NOT NULL),
+               (SELECT array_agg(coalesce(concurrency_duration_ms, 0) ORDER BY id) FROM upd WHERE concurrency_key IS NOT NULL)
+        """;
+
+    /// <summary>The permit duration used when a job or semaphore carries none (15 minutes, in milliseconds).</summary>
+    public const long DefaultConcurrencyDurationMs = 900_000;
+
+    /// <summary>
+    /// Inserts one job of a call that uses concurrency or uniqueness keys (inside the call's transaction). When its
+    /// uniqueness key is taken the job is not inserted; otherwise it is inserted and tries to take its key
+    /// (<c>ON CONFLICT DO NOTHING</c> waits for a concurrent enqueue of the same key to finish). A job without a
+    /// concurrency key becomes ready when due; a job not yet due becomes scheduled (it acquires when dispatched); a
+    /// due job with a concurrency key gets no execution row here: the caller runs <see cref="JobAcquire"/> once its
+    /// uniqueness is settled. Returns (existing job id, new job id, whether the key was taken, needs acquire, notified).
+    /// </summary>
+    public const string JobInsertOne = """
+        WITH existing AS (
+            SELECT job_id FROM keel_unique_keys WHERE key = @unique_key
+        ),
+        job AS (
+            INSERT INTO keel_jobs (queue, kind, args, priority, scheduled_at, max_attempts, max_worker_losses,
+                                   concurrency_key, concurrency_limit, concurrency_duration_ms, unique_key, created_at)
+            SELECT @queue, @kind, @args::json, @priority, @scheduled_at, @max_attempts, @max_worker_losses,
+                   @concurrency_key, @concurrency_limit, @concurrency_duration_ms, @unique_key, coalesce(@now, now())
+            WHERE NOT EXISTS (SELECT 1 FROM existing)
+            RETURNING id, queue, priority, scheduled_at, concurrency_key,
+                      (scheduled_at IS NULL OR scheduled_at <= coalesce(@now, now())) AS due
+        ),
+        owned AS (
+            INSERT INTO keel_unique_keys (key, job_id)
+            SELECT @unique_key, id FROM job WHERE @unique_key::text IS NOT NULL
+            ON CONFLICT (key) DO NOTHING
+            RETURNING job_id
+        ),
+        ready AS (
+            INSERT INTO keel_ready_executions (job_id, queue, priority, created_at)
+            SELECT id, queue, priority, coalesce(@now, now())
+            FROM job
+            WHERE due AND concurrency_key IS NULL
+            RETURNING queue
+        ),
+        scheduled AS (
+            INSERT INTO keel_scheduled_executions (job_id, queue, priority, scheduled_at, created_at)
+            SELECT id, queue, priority, scheduled_at, coalesce(@now, now())
+            FROM job
+            WHERE NOT due
+        )
+        SELECT (SELECT job_id FROM existing),
+               (SELECT id FROM job),
+               EXISTS (SELECT 1 FROM owned),
+               coalesce((SELECT due AND concurrency_key IS NOT NULL FROM job), false),
+               (SELECT count(*) FROM (SELECT pg_notify('keel_jobs', queue) FROM ready) x)
+        """;
+
+    /// <summary>
+    /// After <see cref="JobInsertOne"/> lost its uniqueness key to a concurrent enqueue: when the winner still holds
+    /// the key, deletes the job just inserted (its execution rows go by cascade); when the key was freed meanwhile,
+    /// tries to take it again. Returns (winner's job id, whether the key was taken now).
+    /// </summary>
+    public const string JobUniqueResolve = """
+        WITH winner AS (
+            SELECT job_id FROM keel_unique_keys WHERE key = @unique_key
+        ),
+        dropped AS (
+            DELETE FROM keel_jobs
+            WHERE id = @job_id AND EXISTS (SELECT 1 FROM winner)
+        ),
+        retaken AS (
+            INSERT INTO keel_unique_keys (key, job_id)
+            SELECT @unique_key, @job_id
+            WHERE NOT EXISTS (SELECT 1 FROM winner)
+            ON CONFLICT (key) DO NOTHING
+            RETURNING job_id
+        )
+        SELECT (SELECT job_id FROM winner), EXISTS (SELECT 1 FROM retaken)
+        """;
+
+    /// <summary>
+    /// Makes a job with a concurrency key ready by taking a permit of its key, reading the key, limit and duration
+    /// stored with the job. The upsert takes the semaphore's row lock whether or not a permit is free (a false
+    /// <c>ON CONFLICT … WHERE</c> still locks the row), so a releaser, which locks the same row before it looks for
+    /// blocked jobs, sees a blocked row written here (#456). No permit: the job becomes blocked, or with
+    /// <c>@discard</c> it is discarded and its uniqueness key freed. A scheduled row of the job is removed.
+    /// Returns (ready, blocked, discarded, notified).
+    /// </summary>
+    public const string JobAcquire = """
+        WITH job AS (
+            SELECT id, queue, priority, concurrency_key,
+                   greatest(coalesce(concurrency_limit, 1), 1) AS lim,
+                   coalesce(concurrency_duration_ms, 900000) AS dur
+            FROM keel_jobs
+            WHERE id = @job_id AND concurrency_key IS NOT NULL
+        ),
+        acquired AS (
+            INSERT INTO keel_semaphores AS s (key, value, limit_value, expires_at, created_at, updated_at)
+            SELECT concurrency_key, lim - 1, lim, coalesce(@now, now()) + dur * interval '1 millisecond',
+                   coalesce(@now, now()), coalesce(@now, now())
+            FROM job
+            ON CONFLICT (key) DO UPDATE
+            SET value = s.value - 1, limit_value = EXCLUDED.limit_value,
+                expires_at = EXCLUDED.expires_at, updated_at = EXCLUDED.updated_at
+            WHERE s.value > 0
+            RETURNING s.value
+        ),
+        unscheduled AS (
+            DELETE FROM keel_scheduled_executions WHERE job_id = @job_id
+        ),
+        ready AS (
+            INSERT INTO keel_ready_executions (job_id, queue, priority, created_at)
+            SELECT id, queue, priority, coalesce(@now, now())
+            FROM job
+            WHERE EXISTS (SELECT 1 FROM acquired)
+            RETURNING queue
+        ),
+        blocked AS (
+            INSERT INTO keel_blocked_executions (job_id, queue, priority, concurrency_key, expires_at, created_at)
+            SELECT id, queue, priority, concurrency_key, coalesce(@now, now()) + dur * interval '1 millisecond', coalesce(@now, now())
+            FROM job
+            WHERE NOT EXISTS (SELECT 1 FROM acquired) AND NOT @discard
+            RETURNING job_id
+        ),
+        discarded AS (
+            UPDATE keel_jobs j
+            SET discarded_at = coalesce(@now, now())
+            FROM job
+            WHERE j.id = job.id AND NOT EXISTS (SELECT 1 FROM acquired) AND @discard
+            RETURNING j.id
+        ),
+        unkeyed AS (
+            DELETE FROM keel_unique_keys u
+            USING discarded d
+            WHERE u.job_id = d.id
+        )
+        SELECT (SELECT count(*) FROM ready),
+               (SELECT count(*) FROM blocked),
+               (SELECT count(*) FROM discarded),
+               (SELECT count(*) FROM (SELECT pg_notify('keel_jobs', queue) FROM ready) x)
+        """;
+
+    /// <summary>
+    /// The first statement of a permit release or repair: locks the key's semaphore row so that the next statement
+    /// (a fresh snapshot, in the same transaction) sees every blocked job committed by an enqueuer that held it.
+    /// </summary>
+    public const string SemaphoreLock = "SELECT value FROM keel_semaphores WHERE key = @key FOR UPDATE";
+
+    /// <summary>
+    /// Promotes blocked jobs of <c>@key</c> (by priority, then id, skipping locked ones) into the free permits
+    /// computed by the head's <c>sem(key, free)</c> and <c>fallback(ms)</c> CTEs, then stores the remaining permits
+    /// and a fresh expiry. Returns (promoted, notified).
+    /// </summary>
+    private const string PromoteTail = """
+
+        picked AS MATERIALIZED (
+            SELECT b.job_id
+            FROM keel_blocked_executions b
+            WHERE b.concurrency_key = @key
+            ORDER BY b.priority, b.job_id
+            LIMIT coalesce((SELECT greatest(free, 0) FROM sem), 0)
+            FOR UPDATE SKIP LOCKED
+        ),
+        promoted AS (
+            DELETE FROM keel_blocked_executions b
+            USING picked p
+            WHERE b.job_id = p.job_id
+            RETURNING b.job_id, b.queue, b.priority
+        ),
+        ready AS (
+            INSERT INTO keel_ready_executions (job_id, queue, priority, created_at)
+            SELECT job_id, queue, priority, coalesce(@now, now())
+            FROM promoted
+            RETURNING job_id, queue
+        ),
+        updated AS (
+            UPDATE keel_semaphores s
+            SET value = greatest(sem.free - (SELECT count(*) FROM ready), 0),
+                expires_at = coalesce(@now, now()) + coalesce(
+                    (SELECT max(j.concurrency_duration_ms) FROM ready r JOIN keel_jobs j ON j.id = r.job_id),
+                    (SELECT ms FROM fallback),
+                    900000) * interval '1 millisecond',
+                updated_at = coalesce(@now, now())
+            FROM sem
+            WHERE s.key = sem.key
+        )
+        SELECT (SELECT count(*) FROM ready),
+               (SELECT count(*) FROM (SELECT pg_notify('keel_jobs', q.queue) FROM (SELECT DISTINCT queue FROM ready) q) x)
+        """;
+
+    /// <summary>
+    /// Promotes blocked jobs of a key locked by <see cref="SemaphoreLock"/> into its free permits (given back by the
+    /// finalizing statement, see <see cref="GiveBack"/>).
+    /// </summary>
+    public const string SemaphorePromote = """
+        WITH sem AS (
+            SELECT key, least(limit_value, value) AS free
+            FROM keel_semaphores
+            WHERE key = @key
+        ),
+        fallback AS (
+            SELECT @duration_ms::bigint AS ms
+        ),
+        """ + PromoteTail;
+
+    /// <summary>
+    /// Maintenance, first statement: locks the key's semaphore row, creating it (no free permit yet, the limit taken
+    /// from the blocked jobs) when blocked jobs wait on a key that has none.
+    /// </summary>
+    public const string SemaphoreEnsure = """
+        INSERT INTO keel_semaphores AS s (key, value, limit_value, expires_at, created_at, updated_at)
+        SELECT @key, 0,
+               greatest(coalesce((SELECT max(j.concurrency_limit)
+                                  FROM keel_blocked_executions b JOIN keel_jobs j ON j.id = b.job_id
+                                  WHERE b.concurrency_key = @key), 1), 1),
+               coalesce(@now, now()), coalesce(@now, now()), coalesce(@now, now())
+        ON CONFLICT (key) DO UPDATE SET updated_at = EXCLUDED.updated_at
+        """;
+
+    /// <summary>
+    /// Maintenance, second statement: recomputes a locked key's free permits from the jobs actually holding one
+    /// (ready or claimed), so a lost release can neither leak nor exceed the limit, and promotes blocked jobs into them.
+    /// </summary>
+    public const string SemaphoreRecount = """
+        WITH holders AS (
+            SELECT count(*) AS n
+            FROM keel_jobs j
+            WHERE j.concurrency_key = @key
+              AND (EXISTS (SELECT 1 FROM keel_ready_executions r WHERE r.job_id = j.id)
+                   OR EXISTS (SELECT 1 FROM keel_claimed_executions c WHERE c.job_id = j.id))
+        ),
+        sem AS (
+            SELECT key, greatest(limit_value - (SELECT n FROM holders), 0) AS free
+            FROM keel_semaphores
+            WHERE key = @key
+        ),
+        fallback AS (
+            SELECT max(j.concurrency_duration_ms) AS ms
+            FROM keel_blocked_executions b JOIN keel_jobs j ON j.id = b.job_id
+            WHERE b.concurrency_key = @key
+        ),
+        """ + PromoteTail;
+
+    /// <summary>
+    /// Maintenance, third statement: gives the key's still-blocked jobs whose wait expired a new expiry (so the next
+    /// pass does not pick the key again before its semaphore expires).
+    /// </summary>
+    public const string BlockedRefresh = """
+        UPDATE keel_blocked_executions b
+        SET expires_at = coalesce(@now, now()) + coalesce(j.concurrency_duration_ms, 900000) * interval '1 millisecond'
+        FROM keel_jobs j
+        WHERE j.id = b.job_id AND b.concurrency_key = @key AND b.expires_at < coalesce(@now, now())
+        """;
+
+    /// <summary>
+    /// Maintenance, last statement: deletes the semaphore of a key nobody holds or waits for (the recount found every
+    /// permit free); the next acquire creates it again.
+    /// </summary>
+    public const string SemaphoreCollect = """
+        DELETE FROM keel_semaphores s
+        WHERE s.key = @key AND s.value >= s.limit_value
+          AND NOT EXISTS (SELECT 1 FROM keel_blocked_executions b WHERE b.concurrency_key = @key)
+        """;
+
+    /// <summary>
+    /// Keys maintenance repairs: an expired semaphore, blocked jobs whose wait expired, or blocked jobs whose key
+    /// has no semaphore.
+    /// </summary>
+    public const string ConcurrencyMaintainKeys = """
+        SELECT k.key
+        FROM (
+            (SELECT s.key FROM keel_semaphores s
+             WHERE s.expires_at < coalesce(@now, now())
+             ORDER BY s.expires_at
+             LIMIT @limit)
+            UNION
+            (SELECT DISTINCT b.concurrency_key FROM keel_blocked_executions b
+             WHERE b.expires_at < coalesce(@now, now())
+             LIMIT @limit)
+            UNION
+            (SELECT DISTINCT b.concurrency_key FROM keel_blocked_executions b
+             WHERE NOT EXISTS (SELECT 1 FROM keel_semaphores s WHERE s.key = b.concurrency_key)
+             LIMIT @limit)
+        ) k
+        ORDER BY k.key
+        LIMIT @limit
+        """;
+
+    /// <summary>Selection by ids or by queue and kind, for the execution row <c>x</c> joined with its job <c>j</c>.</summary>
+    private const string SelectionFilter = """
+        (@job_ids::bigint[] IS NULL OR x.job_id = ANY(@job_ids))
+                  AND (@queue::text IS NULL OR j.queue = @queue)
+                  AND (@kind::text IS NULL OR j.kind = @kind)
+        """;
+
+    /// <summary>The failure filter, for a failed execution <c>x</c>.</summary>
+    private const string FailureFilter = """
+        (@exception_type::text IS NULL OR x.exception_type = @exception_type)
+                  AND (@failed_after::timestamptz IS NULL OR x.created_at >= @failed_after)
+                  AND (@failed_before::timestamptz IS NULL OR x.created_at < @failed_before)
+        """;
+
+    /// <summary>For states that have no failure: the failure filter must be unset.</summary>
+    private const string NoFailureFilter = """
+        @exception_type::text IS NULL AND @failed_after::timestamptz IS NULL AND @failed_before::timestamptz IS NULL
+        """;
+
+    /// <summary>
+    /// Retries up to a batch of failed jobs, oldest failure first, skipping failed rows locked by another caller:
+    /// deletes the failed execution, resets attempts and worker losses (the error history stays), takes the
+    /// uniqueness key again when it is free, and makes unlimited jobs ready. Returns (retried, notified, ids of the
+    /// retried jobs with a concurrency key, ordered by key and then oldest failure, as in <see cref="ScheduledDispatch"/>):
+    /// the caller runs <see cref="JobAcquire"/> for each in the same transaction.
+    /// </summary>
+    public const string JobsRetry = """
+        WITH picked AS MATERIALIZED (
+            SELECT x.job_id, x.created_at
+            FROM keel_failed_executions x
+            JOIN keel_jobs j ON j.id = x.job_id
+            WHERE
+        """ + SelectionFilter + "\n          AND " + FailureFilter + """
+
+            ORDER BY x.created_at, x.job_id
+            LIMIT @batch
+            FOR UPDATE OF x SKIP LOCKED
+        ),
+        gone AS (
+            DELETE FROM keel_failed_executions f
+            USING picked p
+            WHERE f.job_id = p.job_id
+            RETURNING f.job_id
+        ),
+        reset AS (
+            UPDATE keel_jobs j
+            SET attempts = 0, worker_losses = 0
+            FROM gone g
+            WHERE j.id = g.job_id
+            RETURNING j.id, j.queue, j.priority, j.concurrency_key, j.unique_key
+        ),
+        rekeyed AS (
+            INSERT INTO keel_unique_keys (key, job_id)
+            SELECT unique_key, id FROM reset WHERE unique_key IS NOT NULL ORDER BY id
+            ON CONFLICT DO NOTHING
+        ),
+        ready AS (
+            INSERT INTO keel_ready_executions (job_id, queue, priority, created_at)
+            SELECT id, queue, priority, coalesce(@now, now())
+            FROM reset
+            WHERE concurrency_key IS NULL
+            RETURNING queue
+        )
+        SELECT (SELECT count(*) FROM reset),
+               (SELECT count(*) FROM (SELECT pg_notify('keel_jobs', q.queue) FROM (SELECT DISTINCT queue FROM ready) q) x),
+               (SELECT array_agg(r.id ORDER BY r.concurrency_key COLLATE "C", p.created_at, r.id)
+                FROM reset r JOIN picked p ON p.job_id = r.id
+                WHERE r.concurrency_key IS NOT NULL)
+        """;
+
+    /// <summary>
+    /// Discards up to a batch of jobs (lowest ids first) in the allowed states, locking their execution rows with
+    /// SKIP LOCKED (a row being claimed or dispatched is left alone): deletes the execution row, sets
+    /// <c>discarded_at</c>, frees the uniqueness key, gives back the permits of discarded READY jobs (only those held
+    /// one). Returns (discarded, concurrency keys of those ready jobs, their permit durations) — the caller promotes
+    /// blocked jobs of those keys after commit.
+    /// </summary>
+    public const string JobsDiscard = """
+        WITH r AS MATERIALIZED (
+            SELECT x.job_id, 'ready'::text AS state
+            FROM keel_ready_executions x JOIN keel_jobs j ON j.id = x.job_id
+            WHERE @ready AND
+        """ + SelectionFilter + "\n          AND " + NoFailureFilter + """
+
+            ORDER BY x.job_id LIMIT @batch
+            FOR UPDATE OF x SKIP LOCKED
+        ),
+        s AS MATERIALIZED (
+            SELECT x.job_id, 'scheduled'::text AS state
+            FROM keel_scheduled_executions x JOIN keel_jobs j ON j.id = x.job_id
+            WHERE @scheduled AND
+        """ + SelectionFilter + "\n          AND " + NoFailureFilter + """
+
+            ORDER BY x.job_id LIMIT @batch
+            FOR UPDATE OF x SKIP LOCKED
+        ),
+        b AS MATERIALIZED (
+            SELECT x.job_id, 'blocked'::text AS state
+            FROM keel_blocked_executions x JOIN keel_jobs j ON j.id = x.job_id
+            WHERE @blocked AND
+        """ + SelectionFilter + "\n          AND " + NoFailureFilter + """
+
+            ORDER BY x.job_id LIMIT @batch
+            FOR UPDATE OF x SKIP LOCKED
+        ),
+        f AS MATERIALIZED (
+            SELECT x.job_id, 'failed'::text AS state
+            FROM keel_failed_executions x JOIN keel_jobs j ON j.id = x.job_id
+            WHERE @failed AND
+        """ + SelectionFilter + "\n          AND " + FailureFilter + """
+
+            ORDER BY x.job_id LIMIT @batch
+            FOR UPDATE OF x SKIP LOCKED
+        ),
+        picked AS MATERIALIZED (
+            SELECT job_id, state
+            FROM (SELECT * FROM r UNION ALL SELECT * FROM s UNION ALL SELECT * FROM b UNION ALL SELECT * FROM f) u
+            ORDER BY job_id
+            LIMIT @batch
+        ),
+        del_r AS (
+            DELETE FROM keel_ready_executions x USING picked p
+            WHERE x.job_id = p.job_id AND p.state = 'ready'
+            RETURNING x.job_id
+        ),
+        del_s AS (
+            DELETE FROM keel_scheduled_executions x USING picked p
+            WHERE x.job_id = p.job_id AND p.state = 'scheduled'
+            RETURNING x.job_id
+        ),
+        del_b AS (
+            DELETE FROM keel_blocked_executions x USING picked p
+            WHERE x.job_id = p.job_id AND p.state = 'blocked'
+            RETURNING x.job_id
+        ),
+        del_f AS (
+            DELETE FROM keel_failed_executions x USING picked p
+            WHERE x.job_id = p.job_id AND p.state = 'failed'
+            RETURNING x.job_id
+        ),
+        gone AS (
+            SELECT job_id, true AS held FROM del_r
+            UNION ALL SELECT job_id, false FROM del_s
+            UNION ALL SELECT job_id, false FROM del_b
+            UNION ALL SELECT job_id, false FROM del_f
+        ),
+        upd AS (
+            UPDATE keel_jobs j
+            SET discarded_at = coalesce(@now, now())
+            FROM gone g
+            WHERE j.id = g.job_id
+            RETURNING j.id, j.concurrency_key, j.concurrency_duration_ms, g.held
+        ),
+        unkeyed AS (
+            DELETE FROM keel_unique_keys u
+            USING gone g
+            WHERE u.job_id = g.job_id
+        ),
+        gave AS (
+            SELECT concurrency_key FROM upd WHERE held
+        ),
+        """ + GiveBack + """
+        SELECT (SELECT count(*) FROM upd),
+               (SELECT array_agg(concurrency_key ORDER BY id) FROM upd WHERE held AND concurrency_key IS NOT NULL),
+               (SELECT array_agg(coalesce(concurrency_duration_ms, 0) ORDER BY id) FROM upd WHERE held AND concurrency_key IS NOT NULL)
+        """;
+
+    /// <summary>
+    /// Runs a job now: a scheduled job without a concurrency key, or any blocked job (bypassing its limit: the
+    /// semaphore is not consulted), becomes ready. Returns (was scheduled, was blocked, has a concurrency key,
+    /// notified): a scheduled job with a key still needs <see cref="JobAcquire"/> in the same transaction.
+    /// </summary>
+    public const string JobRunNow = """
+        WITH sched AS (
+            DELETE FROM keel_scheduled_executions WHERE job_id = @job_id RETURNING job_id
+        ),
+        blk AS (
+            DELETE FROM keel_blocked_executions WHERE job_id = @job_id RETURNING job_id
+        ),
+        job AS (
+            SELECT j.id, j.queue, j.priority, j.concurrency_key,
+                   EXISTS (SELECT 1 FROM sched) AS was_scheduled,
+                   EXISTS (SELECT 1 FROM blk) AS was_blocked
+            FROM keel_jobs j
+            WHERE j.id = @job_id
+        ),
+        ready AS (
+            INSERT INTO keel_ready_executions (job_id, queue, priority, created_at)
+            SELECT id, queue, priority, coalesce(@now, now())
+            FROM job
+            WHERE was_blocked OR (was_scheduled AND concurrency_key IS NULL)
+            RETURNING queue
+        )
+        SELECT coalesce((SELECT was_scheduled FROM job), false),
+               coalesce((SELECT was_blocked FROM job), false),
+               coalesce((SELECT concurrency_key IS NOT NULL FROM job), false),
+               (SELECT count(*) FROM (SELECT pg_notify('keel_jobs', queue) FROM ready) x)
+        """;
+
+    /// <summary>
+    /// Every queue with jobs in a live state or a pause, with counts per state, the oldest ready job's age and the
+    /// pause flag, ordered by name (byte order). Each execution table is grouped on its own (ready, scheduled and
+    /// blocked carry the queue; claimed and failed join their jobs).
+    /// </summary>
+    public const string QueuesList = """
+        WITH counts AS (
+            SELECT queue, count(*) AS ready, 0::bigint AS scheduled, 0::bigint AS claimed, 0::bigint AS blocked,
+                   0::bigint AS failed, min(created_at) AS oldest
+            FROM keel_ready_executions GROUP BY queue
+            UNION ALL
+            SELECT queue, 0, count(*), 0, 0, 0, NULL FROM keel_scheduled_executions GROUP BY queue
+            UNION ALL
+            SELECT j.queue, 0, 0, count(*), 0, 0, NULL
+            FROM keel_claimed_executions c JOIN keel_jobs j ON j.id = c.job_id GROUP BY j.queue
+            UNION ALL
+            SELECT queue, 0, 0, 0, count(*), 0, NULL FROM keel_blocked_executions GROUP BY queue
+            UNION ALL
+            SELECT j.queue, 0, 0, 0, 0, count(*), NULL
+            FROM keel_failed_executions f JOIN keel_jobs j ON j.id = f.job_id GROUP BY j.queue
+            UNION ALL
+            SELECT queue, 0, 0, 0, 0, 0, NULL FROM keel_pauses
+        )
+        SELECT c.queue, sum(c.ready)::bigint, sum(c.scheduled)::bigint, sum(c.claimed)::bigint,
+               sum(c.blocked)::bigint, sum(c.failed)::bigint,
+               coalesce(@now, now()) - min(c.oldest),
+               EXISTS (SELECT 1 FROM keel_pauses p WHERE p.queue = c.queue)
+        FROM counts c
+        GROUP BY c.queue
+        ORDER BY c.queue COLLATE "C"
+        """;
+
+    public const string QueuePause = """
+        INSERT INTO keel_pauses (queue, created_at) VALUES (@queue, coalesce(@now, now()))
+        ON CONFLICT (queue) DO NOTHING
+        """;
+
+    /// <summary>Resumes a queue and wakes its workers.</summary>
+    public const string QueueResume = """
+        WITH resumed AS (
+            DELETE FROM keel_pauses WHERE queue = @queue
+        )
+        SELECT pg_notify('keel_jobs', @queue)
+        """;
+
+    /// <summary>
+    /// Deletes up to a batch of jobs finished or discarded before the cutoff, skipping locked rows; their
+    /// executions, errors and uniqueness keys go by cascade (recurring executions have no foreign key and stay).
+    /// </summary>
+    public const string JobsClearFinished = """
+        DELETE FROM keel_jobs
+        WHERE id IN (
+            SELECT id
+            FROM keel_jobs
+            WHERE finished_at < coalesce(@now, now()) - @older_than
+               OR discarded_at < coalesce(@now, now()) - @older_than
+            LIMIT @batch
+            FOR UPDATE SKIP LOCKED
+        )
         """;
 }

@@ -159,6 +159,10 @@ public sealed partial class PostgreSqlStorage : IKeelStorage, IAsyncDisposable, 
         }
 
         var (callerConnection, callerTransaction) = CallerConnection(parameters.Connection, parameters.Transaction);
+        if (UsesKeys(jobs))
+        {
+            return await JobsInsertKeyedAsync(jobs, parameters.Now, callerConnection, callerTransaction, cancellationToken).ConfigureAwait(false);
+        }
 
         var queues = new string[jobs.Count];
         var kinds = new string[jobs.Count];
@@ -295,16 +299,27 @@ public sealed partial class PostgreSqlStorage : IKeelStorage, IAsyncDisposable, 
         command.Parameters.Add(new NpgsqlParameter<long[]>("claim_ids", NpgsqlDbType.Array | NpgsqlDbType.Bigint) { TypedValue = claimIds });
         command.Parameters.Add(new NpgsqlParameter<long[]>("job_ids", NpgsqlDbType.Array | NpgsqlDbType.Bigint) { TypedValue = jobIds });
         command.Parameters.Add(new NpgsqlParameter<long>("process_id", NpgsqlDbType.Bigint) { TypedValue = parameters.ProcessId });
-        if (parameters.PreserveFinishedJobs)
-        {
-            command.Parameters.Add(Now(parameters.Now));
-        }
+        command.Parameters.Add(Now(parameters.Now));
 
         var done = new List<long>(claims.Count);
-        await using var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
-        while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
+        List<PermitRelease>? releases = null;
+        await using (var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false))
         {
-            done.Add(reader.GetInt64(0));
+            while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
+            {
+                done.Add(reader.GetInt64(0));
+                if (!reader.IsDBNull(1))
+                {
+                    (releases ??= []).Add(new PermitRelease(reader.GetString(1), reader.IsDBNull(2) ? null : reader.GetInt64(2)));
+                }
+            }
+        }
+
+        // The statement gave the finished jobs' permits back; once it committed, promote blocked jobs into them
+        // (a failed promotion must not undo a finished job).
+        if (releases is not null)
+        {
+            await PromoteAfterCommitAsync(releases, parameters.Now, cancellationToken).ConfigureAwait(false);
         }
 
         return done;
@@ -327,8 +342,24 @@ public sealed partial class PostgreSqlStorage : IKeelStorage, IAsyncDisposable, 
         p.Add(Time("retry_at", parameters.RetryAt));
         p.Add(Now(parameters.Now));
 
-        await using var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
-        return await reader.ReadAsync(cancellationToken).ConfigureAwait(false) && reader.GetInt64(0) > 0;
+        bool held;
+        PermitRelease? release = null;
+        await using (var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false))
+        {
+            held = await reader.ReadAsync(cancellationToken).ConfigureAwait(false) && reader.GetInt64(0) > 0;
+            if (held && !reader.IsDBNull(2))
+            {
+                release = new PermitRelease(reader.GetString(2), reader.IsDBNull(3) ? null : reader.GetInt64(3));
+            }
+        }
+
+        // Failed for good or scheduled for a retry, the job gave its permit back: promote the next blocked job.
+        if (release is { } r)
+        {
+            await PromoteAfterCommitAsync([r], parameters.Now, cancellationToken).ConfigureAwait(false);
+        }
+
+        return held;
     }
 
     /// <inheritdoc />
@@ -374,15 +405,19 @@ public sealed partial class PostgreSqlStorage : IKeelStorage, IAsyncDisposable, 
         }
 
         var finishedAt = NullableTime(reader, 10);
-        var failed = reader.GetBoolean(11);
-        var claimedBy = reader.IsDBNull(12) ? (long?)null : reader.GetInt64(12);
-        var claimedAt = NullableTime(reader, 13);
-        var claimed = reader.GetBoolean(14);
-        var ready = reader.GetBoolean(15);
-        var scheduledFor = NullableTime(reader, 16);
-        var scheduled = reader.GetBoolean(17);
-        var blocked = reader.GetBoolean(18);
+        var discardedAt = NullableTime(reader, 11);
+        var concurrencyKey = reader.IsDBNull(12) ? null : reader.GetString(12);
+        var uniqueKey = reader.IsDBNull(13) ? null : reader.GetString(13);
+        var failed = reader.GetBoolean(14);
+        var claimedBy = reader.IsDBNull(15) ? (long?)null : reader.GetInt64(15);
+        var claimedAt = NullableTime(reader, 16);
+        var claimed = reader.GetBoolean(17);
+        var ready = reader.GetBoolean(18);
+        var scheduledFor = NullableTime(reader, 19);
+        var scheduled = reader.GetBoolean(20);
+        var blocked = reader.GetBoolean(21);
         var state = finishedAt is not null ? JobState.Finished
+            : discardedAt is not null ? JobState.Discarded
             : failed ? JobState.Failed
             : claimed ? JobState.Claimed
             : ready ? JobState.Ready
@@ -404,6 +439,9 @@ public sealed partial class PostgreSqlStorage : IKeelStorage, IAsyncDisposable, 
             CreatedAt = reader.GetFieldValue<DateTimeOffset>(8),
             ScheduledAt = state == JobState.Scheduled ? scheduledFor : NullableTime(reader, 9),
             FinishedAt = finishedAt,
+            DiscardedAt = discardedAt,
+            ConcurrencyKey = concurrencyKey,
+            UniqueKey = uniqueKey,
             ClaimedByProcessId = state == JobState.Claimed ? claimedBy : null,
             ClaimedAt = state == JobState.Claimed ? claimedAt : null,
         };
@@ -433,11 +471,29 @@ public sealed partial class PostgreSqlStorage : IKeelStorage, IAsyncDisposable, 
         }
 
         await using var connection = await _dataSource.OpenConnectionAsync(cancellationToken).ConfigureAwait(false);
-        await using var command = new NpgsqlCommand(PostgreSqlStatements.ScheduledDispatch, connection);
-        command.Parameters.Add(new NpgsqlParameter<int>("limit", NpgsqlDbType.Integer) { TypedValue = parameters.BatchSize });
-        command.Parameters.Add(Now(parameters.Now));
-        await using var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
-        return await reader.ReadAsync(cancellationToken).ConfigureAwait(false) ? checked((int)reader.GetInt64(0)) : 0;
+        await using var transaction = await connection.BeginTransactionAsync(cancellationToken).ConfigureAwait(false);
+        int moved;
+        long[]? limited;
+        await using (var command = new NpgsqlCommand(PostgreSqlStatements.ScheduledDispatch, connection, transaction))
+        {
+            command.Parameters.Add(new NpgsqlParameter<int>("limit", NpgsqlDbType.Integer) { TypedValue = parameters.BatchSize });
+            command.Parameters.Add(Now(parameters.Now));
+            await using var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
+            await reader.ReadAsync(cancellationToken).ConfigureAwait(false);
+            moved = checked((int)reader.GetInt64(0));
+            limited = reader.IsDBNull(2) ? null : reader.GetFieldValue<long[]>(2);
+        }
+
+        // Due jobs with a concurrency key (still locked by the statement above) take a permit or become blocked,
+        // key by key, each key in dispatch order; either way they left scheduled.
+        if (limited is { Length: > 0 })
+        {
+            var outcome = await AcquireAsync(connection, transaction, limited, discard: false, parameters.Now, cancellationToken).ConfigureAwait(false);
+            moved += outcome.Ready + outcome.Blocked;
+        }
+
+        await transaction.CommitAsync(cancellationToken).ConfigureAwait(false);
+        return moved;
     }
 
     /// <inheritdoc />
@@ -525,6 +581,7 @@ public sealed partial class PostgreSqlStorage : IKeelStorage, IAsyncDisposable, 
 
         int retried;
         int failed;
+        List<PermitRelease>? releases;
         await using (var command = new NpgsqlCommand(PostgreSqlStatements.ProcessRecoverClaims, connection, transaction))
         {
             command.Parameters.Add(new NpgsqlParameter<long>("process_id", NpgsqlDbType.Bigint) { TypedValue = parameters.ProcessId });
@@ -534,6 +591,7 @@ public sealed partial class PostgreSqlStorage : IKeelStorage, IAsyncDisposable, 
             await reader.ReadAsync(cancellationToken).ConfigureAwait(false);
             retried = checked((int)reader.GetInt64(0));
             failed = checked((int)reader.GetInt64(1));
+            releases = ReadReleases(reader, 3, 4);
         }
 
         // The claims' foreign key is ON DELETE RESTRICT: the row can only go once they are recovered above.
@@ -547,6 +605,13 @@ public sealed partial class PostgreSqlStorage : IKeelStorage, IAsyncDisposable, 
 
         // Pruned one of our own (its heartbeat would have found the row gone anyway): release its lock now.
         await DropSessionAsync(parameters.ProcessId).ConfigureAwait(false);
+
+        // Jobs failed for good gave their permits back (jobs put back to ready keep theirs): promote blocked jobs.
+        if (releases is not null)
+        {
+            await PromoteAfterCommitAsync(releases, parameters.Now, cancellationToken).ConfigureAwait(false);
+        }
+
         return new RecoveryResult(retried, failed);
     }
 
@@ -617,8 +682,23 @@ public sealed partial class PostgreSqlStorage : IKeelStorage, IAsyncDisposable, 
             AddCause(command.Parameters, parameters.Cause);
         }
 
-        await using var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
-        var n = await reader.ReadAsync(cancellationToken).ConfigureAwait(false) ? checked((int)reader.GetInt64(0)) : 0;
+        int n;
+        List<PermitRelease>? releases = null;
+        await using (var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false))
+        {
+            n = await reader.ReadAsync(cancellationToken).ConfigureAwait(false) ? checked((int)reader.GetInt64(0)) : 0;
+            if (!release && n > 0)
+            {
+                releases = ReadReleases(reader, 1, 2);
+            }
+        }
+
+        // Failed jobs gave their permits back (released ones, back to ready, keep theirs): promote blocked jobs.
+        if (releases is not null)
+        {
+            await PromoteAfterCommitAsync(releases, parameters.Now, cancellationToken).ConfigureAwait(false);
+        }
+
         return release ? new RecoveryResult(0, 0, Released: n) : new RecoveryResult(0, n);
     }
 

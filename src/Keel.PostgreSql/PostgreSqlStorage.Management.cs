@@ -1,0 +1,195 @@
+using Keel.Storage;
+using Npgsql;
+using NpgsqlTypes;
+
+namespace Keel.PostgreSql;
+
+/// <summary>Operator actions: retry, discard, run now, queue listing and pausing, retention.</summary>
+public sealed partial class PostgreSqlStorage
+{
+    private static readonly JobState[] DefaultDiscardStates = [JobState.Ready, JobState.Scheduled, JobState.Blocked, JobState.Failed];
+
+    /// <inheritdoc />
+    public async Task<int> JobsRetryAsync(JobsSelectionParams parameters, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(parameters);
+        if (parameters.BatchSize <= 0 || parameters.JobIds is { Count: 0 })
+        {
+            return 0;
+        }
+
+        await using var connection = await _dataSource.OpenConnectionAsync(cancellationToken).ConfigureAwait(false);
+        await using var transaction = await connection.BeginTransactionAsync(cancellationToken).ConfigureAwait(false);
+        int retried;
+        long[]? limited;
+        await using (var command = new NpgsqlCommand(PostgreSqlStatements.JobsRetry, connection, transaction))
+        {
+            AddSelection(command.Parameters, parameters);
+            await using var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
+            await reader.ReadAsync(cancellationToken).ConfigureAwait(false);
+            retried = checked((int)reader.GetInt64(0));
+            limited = reader.IsDBNull(2) ? null : reader.GetFieldValue<long[]>(2);
+        }
+
+        // Jobs with a concurrency key become ready only with a permit, else blocked (never discarded on a retry).
+        if (limited is { Length: > 0 })
+        {
+            await AcquireAsync(connection, transaction, limited, discard: false, parameters.Now, cancellationToken).ConfigureAwait(false);
+        }
+
+        await transaction.CommitAsync(cancellationToken).ConfigureAwait(false);
+        return retried;
+    }
+
+    /// <inheritdoc />
+    /// <remarks>
+    /// States other than ready, scheduled, blocked and failed in <see cref="JobsSelectionParams.States"/> are
+    /// ignored: claimed, finished and discarded jobs are never discarded. The failure filters
+    /// (<see cref="JobFilter.ExceptionType"/>, <see cref="JobFilter.FailedAfter"/>, <see cref="JobFilter.FailedBefore"/>)
+    /// match failed jobs only. Rows locked by a concurrent claim, dispatch or retry are skipped.
+    /// </remarks>
+    public async Task<int> JobsDiscardAsync(JobsSelectionParams parameters, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(parameters);
+        if (parameters.BatchSize <= 0 || parameters.JobIds is { Count: 0 })
+        {
+            return 0;
+        }
+
+        var states = parameters.States ?? DefaultDiscardStates;
+        await using var connection = await _dataSource.OpenConnectionAsync(cancellationToken).ConfigureAwait(false);
+        await using var command = new NpgsqlCommand(PostgreSqlStatements.JobsDiscard, connection);
+        AddSelection(command.Parameters, parameters);
+        command.Parameters.Add(new NpgsqlParameter<bool>("ready", NpgsqlDbType.Boolean) { TypedValue = states.Contains(JobState.Ready) });
+        command.Parameters.Add(new NpgsqlParameter<bool>("scheduled", NpgsqlDbType.Boolean) { TypedValue = states.Contains(JobState.Scheduled) });
+        command.Parameters.Add(new NpgsqlParameter<bool>("blocked", NpgsqlDbType.Boolean) { TypedValue = states.Contains(JobState.Blocked) });
+        command.Parameters.Add(new NpgsqlParameter<bool>("failed", NpgsqlDbType.Boolean) { TypedValue = states.Contains(JobState.Failed) });
+
+        int discarded;
+        List<PermitRelease>? releases;
+        await using (var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false))
+        {
+            await reader.ReadAsync(cancellationToken).ConfigureAwait(false);
+            discarded = checked((int)reader.GetInt64(0));
+            releases = ReadReleases(reader, 1, 2);
+        }
+
+        // Only discarded READY jobs held a permit (the statement gave it back): promote the next blocked jobs.
+        if (releases is not null)
+        {
+            await PromoteAfterCommitAsync(releases, parameters.Now, cancellationToken).ConfigureAwait(false);
+        }
+
+        return discarded;
+    }
+
+    /// <inheritdoc />
+    public async Task<bool> JobRunNowAsync(JobRunNowParams parameters, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(parameters);
+        await using var connection = await _dataSource.OpenConnectionAsync(cancellationToken).ConfigureAwait(false);
+        await using var transaction = await connection.BeginTransactionAsync(cancellationToken).ConfigureAwait(false);
+        bool wasScheduled;
+        bool wasBlocked;
+        bool limited;
+        await using (var command = new NpgsqlCommand(PostgreSqlStatements.JobRunNow, connection, transaction))
+        {
+            command.Parameters.Add(new NpgsqlParameter<long>("job_id", NpgsqlDbType.Bigint) { TypedValue = parameters.JobId });
+            command.Parameters.Add(Now(parameters.Now));
+            await using var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
+            await reader.ReadAsync(cancellationToken).ConfigureAwait(false);
+            wasScheduled = reader.GetBoolean(0);
+            wasBlocked = reader.GetBoolean(1);
+            limited = reader.GetBoolean(2);
+        }
+
+        if (!wasScheduled && !wasBlocked)
+        {
+            await transaction.RollbackAsync(cancellationToken).ConfigureAwait(false);
+            return false;
+        }
+
+        // A scheduled job with a concurrency key is due now, subject to its limit (a blocked one bypassed it above).
+        if (wasScheduled && limited)
+        {
+            await AcquireAsync(connection, transaction, [parameters.JobId], discard: false, parameters.Now, cancellationToken).ConfigureAwait(false);
+        }
+
+        await transaction.CommitAsync(cancellationToken).ConfigureAwait(false);
+        return true;
+    }
+
+    /// <inheritdoc />
+    public async Task<IReadOnlyList<QueueInfo>> QueuesListAsync(DateTimeOffset? now, CancellationToken cancellationToken)
+    {
+        await using var connection = await _dataSource.OpenConnectionAsync(cancellationToken).ConfigureAwait(false);
+        await using var command = new NpgsqlCommand(PostgreSqlStatements.QueuesList, connection);
+        command.Parameters.Add(Now(now));
+        var list = new List<QueueInfo>();
+        await using var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
+        while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
+        {
+            list.Add(new QueueInfo(
+                reader.GetString(0),
+                reader.GetInt64(1),
+                reader.GetInt64(2),
+                reader.GetInt64(3),
+                reader.GetInt64(4),
+                reader.GetInt64(5),
+                reader.IsDBNull(6) ? null : Age(reader, 6),
+                reader.GetBoolean(7)));
+        }
+
+        return list;
+    }
+
+    /// <inheritdoc />
+    public async Task QueuePauseAsync(QueuePauseParams parameters, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(parameters);
+        ArgumentNullException.ThrowIfNull(parameters.Queue);
+        await using var connection = await _dataSource.OpenConnectionAsync(cancellationToken).ConfigureAwait(false);
+        await using var command = new NpgsqlCommand(parameters.Paused ? PostgreSqlStatements.QueuePause : PostgreSqlStatements.QueueResume, connection);
+        command.Parameters.Add(new NpgsqlParameter<string>("queue", NpgsqlDbType.Text) { TypedValue = parameters.Queue });
+        if (parameters.Paused)
+        {
+            command.Parameters.Add(Now(parameters.Now));
+        }
+
+        await command.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <inheritdoc />
+    public async Task<int> JobsClearFinishedAsync(JobsClearFinishedParams parameters, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(parameters);
+        if (parameters.BatchSize <= 0)
+        {
+            return 0;
+        }
+
+        await using var connection = await _dataSource.OpenConnectionAsync(cancellationToken).ConfigureAwait(false);
+        await using var command = new NpgsqlCommand(PostgreSqlStatements.JobsClearFinished, connection);
+        command.Parameters.Add(new NpgsqlParameter<TimeSpan>("older_than", NpgsqlDbType.Interval) { TypedValue = parameters.OlderThan });
+        command.Parameters.Add(new NpgsqlParameter<int>("batch", NpgsqlDbType.Integer) { TypedValue = parameters.BatchSize });
+        command.Parameters.Add(Now(parameters.Now));
+        return await command.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>Binds a selection: the ids, or (when there are none) the filter; plus the batch size and time.</summary>
+    private static void AddSelection(NpgsqlParameterCollection p, JobsSelectionParams parameters)
+    {
+        var filter = parameters.JobIds is null ? parameters.Filter : null;
+        p.Add(new NpgsqlParameter("job_ids", NpgsqlDbType.Array | NpgsqlDbType.Bigint)
+        {
+            Value = parameters.JobIds is { } ids ? ids.ToArray() : DBNull.Value,
+        });
+        p.Add(NullableText("queue", filter?.Queue));
+        p.Add(NullableText("kind", filter?.Kind));
+        p.Add(NullableText("exception_type", filter?.ExceptionType));
+        p.Add(Time("failed_after", filter?.FailedAfter));
+        p.Add(Time("failed_before", filter?.FailedBefore));
+        p.Add(new NpgsqlParameter<int>("batch", NpgsqlDbType.Integer) { TypedValue = parameters.BatchSize });
+        p.Add(Now(parameters.Now));
+    }
+}
