@@ -53,7 +53,7 @@ internal sealed class KeelRecurring(IKeelStorage storage, JobRegistry registry, 
             ?? throw new InvalidOperationException($"there is no recurring task '{key}'");
         var descriptor = registry.FindByKind(info.Task.Kind)
             ?? throw new InvalidOperationException($"recurring task '{key}' enqueues kind '{info.Task.Kind}', which is not registered in this application");
-        var job = RecurringTasks.NewJob(info.Task, descriptor);
+        var job = RecurringTasks.NewJob(info.Task, descriptor, options.Value.JsonSerializerOptions);
 
         // Recorded as a run at the current time, which no tick shares in practice; on the rare clash, a microsecond later.
         var runAt = clock.UtcNow;

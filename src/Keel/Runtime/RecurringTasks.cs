@@ -111,12 +111,15 @@ internal static class RecurringTasks
         }
     }
 
-    /// <summary>The job one run of <paramref name="task"/> enqueues: the task's queue, priority and attempts, else the kind's.</summary>
-    public static NewJob NewJob(RecurringTask task, JobDescriptor? descriptor)
+    /// <summary>
+    /// The job one run of <paramref name="task"/> enqueues: the task's queue, priority and attempts, else the kind's;
+    /// and the kind's concurrency limit, keyed from the task's arguments like any enqueue.
+    /// </summary>
+    public static NewJob NewJob(RecurringTask task, JobDescriptor? descriptor, JsonSerializerOptions json)
     {
         var kindOptions = descriptor?.Options ?? new JobOptions();
         var maxWorkerLosses = kindOptions.OnWorkerLost == WorkerLostPolicy.Fail ? 0 : kindOptions.MaxWorkerLosses;
-        return new NewJob(
+        var job = new NewJob(
             task.Kind,
             task.Queue ?? kindOptions.Queue,
             task.Args,
@@ -124,6 +127,13 @@ internal static class RecurringTasks
             task.MaxAttempts ?? kindOptions.MaxAttempts,
             ScheduledAt: null,
             maxWorkerLosses);
+        if (descriptor?.Options.Concurrency is not { } limit)
+        {
+            return job;
+        }
+
+        var args = JsonSerializer.Deserialize(string.IsNullOrWhiteSpace(task.Args) ? "{}" : task.Args, descriptor.ArgsType, json);
+        return KeelClient.WithConcurrency(job, task.Kind, limit, args);
     }
 }
 

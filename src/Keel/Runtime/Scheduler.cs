@@ -205,7 +205,7 @@ internal sealed class Scheduler
         else
         {
             fresh.Schedule = schedule;
-            fresh.Job = RecurringTasks.NewJob(task, descriptor);
+            fresh.Job = RecurringTasks.NewJob(task, descriptor, _options.JsonSerializerOptions);
         }
 
         _tasks[task.Key] = fresh;
