@@ -159,6 +159,43 @@ public abstract class LimitsConformance : IAsyncLifetime
     }
 
     [Fact]
+    public async Task Enqueues_racing_releases_never_strand_a_blocked_job_nor_exceed_the_limit()
+    {
+        const int jobs = 60;
+        var process = await RegisterAsync();
+        var enqueued = 0;
+        var finished = 0;
+        var maxActive = 0L;
+        var producer = Task.Run(async () =>
+        {
+            for (var i = 0; i < jobs; i++)
+            {
+                await Storage.JobsInsertAsync(new JobsInsertParams([Limited(key: "k/race", limit: 1)], null), default);
+                Interlocked.Increment(ref enqueued);
+            }
+        });
+        var consumer = Task.Run(async () =>
+        {
+            var deadline = DateTime.UtcNow.AddSeconds(60);
+            while (Volatile.Read(ref finished) < jobs && DateTime.UtcNow < deadline)
+            {
+                maxActive = Math.Max(maxActive, await Db.ScalarAsync("SELECT (SELECT count(*) FROM keel_ready_executions) + (SELECT count(*) FROM keel_claimed_executions)"));
+                var claimed = await Storage.JobsClaimAsync(new JobsClaimParams(process, QueueFilter.All, 5, null), default);
+                foreach (var claim in claimed)
+                {
+                    await Storage.JobsCompleteAsync(new JobsCompleteParams(process, [claim.Ref], null, true), default);
+                    Interlocked.Increment(ref finished);
+                }
+            }
+        });
+        await Task.WhenAll(producer, consumer);
+        Assert.Equal(jobs, finished);
+        Assert.True(maxActive <= 1, $"{maxActive} jobs of a limit-1 key were ready or running at once");
+        Assert.Equal(0, await Db.ScalarAsync("SELECT count(*) FROM keel_blocked_executions"));
+        await AssertPermitsWithinLimitAsync();
+    }
+
+    [Fact]
     public async Task Failed_jobs_are_retried_by_id_or_by_filter_with_their_attempts_reset()
     {
         var ids = await InsertAsync(

@@ -22,7 +22,7 @@ public static class KeelHost
         {
             if (!useDatabaseSetting)
             {
-                k.UseStorage(_ => db.Storage);
+                k.UseStorage(_ => db.NewStorage());
             }
 
             k.AddJob<CountingJob>()

@@ -103,7 +103,7 @@ public abstract class ManagementEndToEnd : IAsyncLifetime
             await workers.StopAsync();
         }
 
-        var retried = await admin.RetryJobsAsync(null, new JobFilter(Kind: "always-fails", ExceptionType: typeof(InvalidOperationException).FullName), new Progress<long>(progress.Add));
+        var retried = await admin.RetryJobsAsync(null, new JobFilter(Kind: "always-fails", ExceptionType: typeof(InvalidOperationException).FullName), new ListProgress(progress));
         Assert.Equal(600, retried);
         Assert.Equal(600, progress[^1]);
         Assert.Equal(600, await Db.ScalarAsync("SELECT count(*) FROM keel_ready_executions"));
@@ -127,6 +127,12 @@ public abstract class ManagementEndToEnd : IAsyncLifetime
         Assert.Null(await Client(host).GetJobAsync(done));
         Assert.Equal(JobState.Failed, (await Client(host).GetJobAsync(failed))!.State);
     }
+}
+
+/// <summary>Records progress synchronously (Progress&lt;T&gt; posts to the thread pool and may report late).</summary>
+internal sealed class ListProgress(List<long> values) : IProgress<long>
+{
+    public void Report(long value) => values.Add(value);
 }
 
 public sealed class SqliteManagementEndToEnd : ManagementEndToEnd

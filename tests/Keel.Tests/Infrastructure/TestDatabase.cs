@@ -68,6 +68,11 @@ public sealed class TestDatabase : IAsyncDisposable
         return database;
     }
 
+    /// <summary>A separate store on the same database, as another host would have (a host disposes the store it owns).</summary>
+    public IKeelStorage NewStorage() => Engine == Engine.Sqlite
+        ? new SqliteStorage(new SqliteStorageOptions { ConnectionString = ConnectionString })
+        : new PostgreSqlStorage(new PostgreSqlStorageOptions { ConnectionString = ConnectionString });
+
     public async Task<DbConnection> OpenAsync()
     {
         DbConnection connection = Engine == Engine.Sqlite
