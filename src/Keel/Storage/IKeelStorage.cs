@@ -215,4 +215,9 @@ public interface IKeelStorage
     /// <param name="parameters">Batch size and time.</param>
     /// <param name="cancellationToken">Cancels the wait.</param>
     Task<int> ConcurrencyMaintainAsync(ConcurrencyMaintainParams parameters, CancellationToken cancellationToken);
+
+    /// <summary>Lists jobs newest first (by id), filtered by state, queue, kind, error and time, a page at a time.</summary>
+    /// <param name="parameters">The filter and page.</param>
+    /// <param name="cancellationToken">Cancels the wait.</param>
+    Task<IReadOnlyList<JobSummary>> JobsListAsync(JobsListParams parameters, CancellationToken cancellationToken);
 }

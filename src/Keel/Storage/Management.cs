@@ -58,3 +58,39 @@ public sealed record JobsClearFinishedParams(TimeSpan OlderThan, int BatchSize, 
 /// <param name="BatchSize">The most keys one call repairs.</param>
 /// <param name="Now">The time; null means the database clock.</param>
 public sealed record ConcurrencyMaintainParams(int BatchSize, DateTimeOffset? Now);
+
+/// <summary>Parameters of <see cref="IKeelStorage.JobsListAsync"/>: newest first, paged by id.</summary>
+/// <param name="State">Only jobs in this state.</param>
+/// <param name="Filter">Queue, kind, exception type (of failed jobs), failure time.</param>
+/// <param name="CreatedBefore">Only jobs enqueued before this time.</param>
+/// <param name="CreatedAfter">Only jobs enqueued at or after this time.</param>
+/// <param name="BeforeId">The next page: only jobs with a smaller id than the last one shown.</param>
+/// <param name="Limit">The page size.</param>
+public sealed record JobsListParams(JobState? State, JobFilter? Filter, DateTimeOffset? CreatedBefore, DateTimeOffset? CreatedAfter, long? BeforeId, int Limit);
+
+/// <summary>One line of a job list.</summary>
+/// <param name="Id">The job id.</param>
+/// <param name="Kind">The kind.</param>
+/// <param name="Queue">The queue.</param>
+/// <param name="State">The state.</param>
+/// <param name="Priority">The priority.</param>
+/// <param name="Attempts">Attempts used.</param>
+/// <param name="CreatedAt">When it was enqueued.</param>
+/// <param name="ScheduledAt">When it may run, if scheduled.</param>
+/// <param name="FinishedAt">When it finished or was discarded.</param>
+/// <param name="ErrorType">The last error's exception type, for failed jobs.</param>
+/// <param name="ErrorMessage">The last error's message, for failed jobs.</param>
+/// <param name="ProcessId">The claiming process, for jobs in progress.</param>
+public sealed record JobSummary(
+    long Id,
+    string Kind,
+    string Queue,
+    JobState State,
+    int Priority,
+    int Attempts,
+    DateTimeOffset CreatedAt,
+    DateTimeOffset? ScheduledAt,
+    DateTimeOffset? FinishedAt,
+    string? ErrorType,
+    string? ErrorMessage,
+    long? ProcessId);

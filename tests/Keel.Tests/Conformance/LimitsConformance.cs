@@ -261,6 +261,29 @@ public abstract class LimitsConformance : IAsyncLifetime
     }
 
     [Fact]
+    public async Task Jobs_are_listed_newest_first_by_state_and_filter_a_page_at_a_time()
+    {
+        var ids = await InsertAsync(
+            new NewJob("a", "q1", "{}", 0, 1, null), new NewJob("a", "q1", "{}", 0, 1, null), new NewJob("b", "q2", "{}", 0, 1, T0.AddHours(1)),
+            new NewJob("b", "q2", "{}", 0, 1, null), new NewJob("a", "q2", "{}", 0, 1, null));
+        var process = await RegisterAsync();
+        var claimed = await Storage.JobsClaimAsync(new JobsClaimParams(process, QueueFilter.Parse("q1"), 2, T0), default);
+        await Storage.JobFailAsync(new JobFailParams(process, claimed[0].Ref, new FailureRecord("System.TimeoutException", "slow", null), null, T0), default);
+
+        var all = await Storage.JobsListAsync(new JobsListParams(null, null, null, null, null, 10), default);
+        Assert.Equal(ids.Reverse(), all.Select(j => j.Id));
+        Assert.Equal([JobState.Ready, JobState.Ready, JobState.Scheduled, JobState.Claimed, JobState.Failed], all.Select(j => j.State));
+        var failed = Assert.Single(await Storage.JobsListAsync(new JobsListParams(JobState.Failed, null, null, null, null, 10), default));
+        Assert.Equal(("System.TimeoutException", "slow"), (failed.ErrorType, failed.ErrorMessage));
+        Assert.Equal(process, Assert.Single(await Storage.JobsListAsync(new JobsListParams(JobState.Claimed, null, null, null, null, 10), default)).ProcessId);
+        Assert.Equal(T0.AddHours(1), Assert.Single(await Storage.JobsListAsync(new JobsListParams(JobState.Scheduled, null, null, null, null, 10), default)).ScheduledAt);
+        Assert.Equal([ids[4], ids[3]], (await Storage.JobsListAsync(new JobsListParams(JobState.Ready, new JobFilter(Queue: "q2"), null, null, null, 10), default)).Select(j => j.Id));
+        Assert.Equal([ids[4], ids[1]], (await Storage.JobsListAsync(new JobsListParams(null, new JobFilter(Kind: "a"), null, null, null, 2), default)).Select(j => j.Id));
+        Assert.Equal([ids[0]], (await Storage.JobsListAsync(new JobsListParams(null, new JobFilter(Kind: "a"), null, null, ids[1], 2), default)).Select(j => j.Id));
+        Assert.Empty(await Storage.JobsListAsync(new JobsListParams(null, null, T0.AddSeconds(-1), null, null, 10), default));
+    }
+
+    [Fact]
     public async Task Retention_deletes_finished_and_discarded_jobs_older_than_the_cutoff_in_batches()
     {
         var ids = await InsertAsync(new NewJob("t", "q", "{}", 0, 3, null), new NewJob("t", "q", "{}", 0, 3, null), new NewJob("t", "q", "{}", 0, 3, null), new NewJob("t", "q", "{}", 0, 3, null));

@@ -1,0 +1,76 @@
+using Keel.Storage;
+using Npgsql;
+using NpgsqlTypes;
+
+namespace Keel.PostgreSql;
+
+public sealed partial class PostgreSqlStorage
+{
+    private const string JobsListSelect = """
+        SELECT id, kind, queue, state, priority, attempts, created_at, scheduled_time, coalesce(finished_at, discarded_at), exception_type, message, process_id
+        FROM (
+            SELECT j.id, j.kind, j.queue, j.priority, j.attempts, j.created_at, j.finished_at, j.discarded_at, f.exception_type, f.message,
+                   c.process_id, coalesce(s.scheduled_at, j.scheduled_at) AS scheduled_time,
+                   CASE WHEN j.finished_at IS NOT NULL THEN 'Finished'
+                        WHEN j.discarded_at IS NOT NULL THEN 'Discarded'
+                        WHEN f.job_id IS NOT NULL THEN 'Failed'
+                        WHEN c.job_id IS NOT NULL THEN 'Claimed'
+                        WHEN r.job_id IS NOT NULL THEN 'Ready'
+                        WHEN s.job_id IS NOT NULL THEN 'Scheduled'
+                        WHEN b.job_id IS NOT NULL THEN 'Blocked'
+                   END AS state
+            FROM keel_jobs j
+            LEFT JOIN keel_failed_executions f ON f.job_id = j.id
+            LEFT JOIN keel_claimed_executions c ON c.job_id = j.id
+            LEFT JOIN keel_ready_executions r ON r.job_id = j.id
+            LEFT JOIN keel_scheduled_executions s ON s.job_id = j.id
+            LEFT JOIN keel_blocked_executions b ON b.job_id = j.id
+            WHERE (@before_id::bigint IS NULL OR j.id < @before_id)
+              AND (@queue::text IS NULL OR j.queue = @queue)
+              AND (@kind::text IS NULL OR j.kind = @kind)
+              AND (@exception_type::text IS NULL OR f.exception_type = @exception_type)
+              AND (@failed_after::timestamptz IS NULL OR f.created_at >= @failed_after)
+              AND (@failed_before::timestamptz IS NULL OR f.created_at < @failed_before)
+              AND (@created_after::timestamptz IS NULL OR j.created_at >= @created_after)
+              AND (@created_before::timestamptz IS NULL OR j.created_at < @created_before)
+        ) AS listed
+        WHERE (@state::text IS NULL OR state = @state)
+        ORDER BY id DESC
+        LIMIT @limit
+        """;
+
+    /// <inheritdoc />
+    public async Task<IReadOnlyList<JobSummary>> JobsListAsync(JobsListParams parameters, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(parameters);
+        var filter = parameters.Filter ?? new JobFilter();
+        await using var connection = await _dataSource.OpenConnectionAsync(cancellationToken).ConfigureAwait(false);
+        await using var command = new NpgsqlCommand(JobsListSelect, connection);
+        var p = command.Parameters;
+        p.Add(new NpgsqlParameter("state", NpgsqlDbType.Text) { Value = parameters.State is { } s ? s.ToString() : DBNull.Value });
+        p.Add(new NpgsqlParameter("before_id", NpgsqlDbType.Bigint) { Value = (object?)parameters.BeforeId ?? DBNull.Value });
+        p.Add(new NpgsqlParameter("queue", NpgsqlDbType.Text) { Value = (object?)filter.Queue ?? DBNull.Value });
+        p.Add(new NpgsqlParameter("kind", NpgsqlDbType.Text) { Value = (object?)filter.Kind ?? DBNull.Value });
+        p.Add(new NpgsqlParameter("exception_type", NpgsqlDbType.Text) { Value = (object?)filter.ExceptionType ?? DBNull.Value });
+        p.Add(Time("failed_after", filter.FailedAfter));
+        p.Add(Time("failed_before", filter.FailedBefore));
+        p.Add(Time("created_after", parameters.CreatedAfter));
+        p.Add(Time("created_before", parameters.CreatedBefore));
+        p.Add(new NpgsqlParameter("limit", NpgsqlDbType.Integer) { Value = Math.Max(1, parameters.Limit) });
+        await using var r = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
+        var jobs = new List<JobSummary>();
+        while (await r.ReadAsync(cancellationToken).ConfigureAwait(false))
+        {
+            jobs.Add(new JobSummary(
+                r.GetInt64(0), r.GetString(1), r.GetString(2), Enum.Parse<JobState>(r.GetString(3)), r.GetInt32(4), r.GetInt32(5),
+                r.GetFieldValue<DateTimeOffset>(6),
+                r.IsDBNull(7) ? null : r.GetFieldValue<DateTimeOffset>(7),
+                r.IsDBNull(8) ? null : r.GetFieldValue<DateTimeOffset>(8),
+                r.IsDBNull(9) ? null : r.GetString(9),
+                r.IsDBNull(10) ? null : r.GetString(10),
+                r.IsDBNull(11) ? null : r.GetInt64(11)));
+        }
+
+        return jobs;
+    }
+}
