@@ -35,28 +35,21 @@ public static class KeelApp
             return await RunChildAsync(args, configure, cancellationToken);
         }
 
-        var command = args.Length == 0 || args[0].StartsWith('-') ? "start" : args[0];
-        var rest = args.Length == 0 || args[0].StartsWith('-') ? args : args[1..];
-        switch (command)
+        if (args.Length == 0 || args[0] == "start")
         {
-            case "start":
-                return await RunSupervisorAsync(rest, configure, cancellationToken);
-            case "help":
-                await Console.Out.WriteLineAsync(Usage);
-                return 0;
-            default:
-                await Console.Error.WriteLineAsync($"keel: unknown command '{command}'.\n{Usage}");
-                return 2;
+            return await RunSupervisorAsync(args.Length == 0 ? args : args[1..], configure, cancellationToken);
         }
+
+        if (args[0].StartsWith("--Keel:", StringComparison.OrdinalIgnoreCase))
+        {
+            return await RunSupervisorAsync(args, configure, cancellationToken);
+        }
+
+        // Every other command is the keel command line, against this application's configuration.
+        return await Cli.KeelCli.RunAsync(args, configure, cancellationToken: cancellationToken);
     }
 
-    private const string Usage = """
-        usage: <program> [start] [--Keel:Key=value ...]
-          start   run a supervisor with its worker and dispatcher child processes (the default)
-          help    show this text
-        """;
-
-    private static async Task<int> RunSupervisorAsync(string[] args, Action<HostApplicationBuilder> configure, CancellationToken cancellationToken)
+    internal static async Task<int> RunSupervisorAsync(string[] args, Action<HostApplicationBuilder> configure, CancellationToken cancellationToken)
     {
         var builder = Host.CreateApplicationBuilder(args);
         configure(builder);

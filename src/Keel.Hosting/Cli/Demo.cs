@@ -1,0 +1,164 @@
+using System.Diagnostics;
+using System.Globalization;
+using Keel.Registry;
+using Keel.Storage;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+
+namespace Keel.Hosting.Cli;
+
+/// <summary>
+/// <c>keel demo</c>: migrates a database, starts a real supervisor with two worker processes, a dispatcher and a
+/// scheduler, enqueues quick, slow, flaky, scheduled and recurring jobs plus one that kills its own worker, shows
+/// progress and recoveries live, and ends with a summary.
+/// </summary>
+internal static class Demo
+{
+    private static readonly TimeSpan Deadline = TimeSpan.FromSeconds(120);
+
+    public static async Task<int> RunAsync(string? database, Action<HostApplicationBuilder> configure, TextWriter output, TextWriter error, CancellationToken cancellationToken)
+    {
+        var folder = Environment.CurrentDirectory;
+        database ??= Path.Combine(folder, "keel-demo.db");
+        var sqlite = !StorageFromOptions.IsPostgreSql(database);
+        if (sqlite)
+        {
+            foreach (var suffix in new[] { string.Empty, "-wal", "-shm" })
+            {
+                File.Delete(database + suffix);
+            }
+        }
+
+        var killLog = Path.Combine(Path.GetTempPath(), $"keel-demo-kills-{Environment.ProcessId}.log");
+        File.Delete(killLog);
+        string[] settings =
+        [
+            $"--Keel:Database={database}",
+            "--Keel:Workers:0:Processes=2",
+            "--Keel:Workers:0:Threads=5",
+            "--Keel:Workers:0:PollingInterval=00:00:00.200",
+            "--Keel:Dispatcher:PollingInterval=00:00:00.200",
+            "--Keel:HeartbeatInterval=00:00:01",
+            "--Keel:AliveThreshold=00:00:05",
+            "--Keel:PruneInterval=00:00:01",
+            "--Keel:ShutdownTimeout=00:00:05",
+            "--Keel:Recurring:demo-tick:Kind=" + DemoJobs.TickKind,
+            "--Keel:Recurring:demo-tick:Schedule=*/5 * * * * *",
+            "--Keel:Recurring:demo-tick:Args={\"number\":0,\"milliseconds\":0}",
+            $"--Demo:KillLog={killLog}",
+            "--Logging:LogLevel:Default=Error",
+        ];
+
+        return await CliContext.RunAsync(database, configure, output, error, async context =>
+        {
+            if (context.Services.GetRequiredService<JobRegistry>().FindByKind(DemoJobs.CrashKind) is null)
+            {
+                throw new UsageException("this application does not register the demo jobs: run the demo from the keel tool (dotnet run --project src/Keel.Cli -- demo), or call AddDemoJobs()");
+            }
+
+            await context.Storage.MigrateAsync(cancellationToken);
+            await output.WriteLineAsync($"Keel demo on {(sqlite ? "SQLite " + database : "PostgreSQL")}: starting a supervisor with 2 worker processes, a dispatcher and a scheduler…");
+            using var stop = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+            var supervisor = Task.Run(() => KeelApp.RunSupervisorAsync(settings, configure, stop.Token), CancellationToken.None);
+            try
+            {
+                return await RunDemoAsync(context, output, killLog, supervisor, cancellationToken);
+            }
+            finally
+            {
+                await output.WriteLineAsync("stopping the supervisor and its children…");
+                await stop.CancelAsync();
+                await supervisor;
+                File.Delete(killLog);
+            }
+        });
+    }
+
+    private static async Task<int> RunDemoAsync(CliContext context, TextWriter output, string killLog, Task supervisor, CancellationToken cancellationToken)
+    {
+        var watch = Stopwatch.StartNew();
+        while ((await context.Admin.ListProcessesAsync(cancellationToken)).Count(p => p.Kind == "Worker") < 2)
+        {
+            if (supervisor.IsCompleted || watch.Elapsed > TimeSpan.FromSeconds(60))
+            {
+                throw new InvalidOperationException("the demo's worker processes did not start");
+            }
+
+            await Task.Delay(200, cancellationToken);
+        }
+
+        var requests = new List<JobRequest>();
+        requests.AddRange(Enumerable.Range(1, 20).Select(i => JobRequest.Create<DemoQuickJob, DemoArgs>(new DemoArgs(i, 50 + (i * 37 % 150)))));
+        requests.AddRange(Enumerable.Range(1, 3).Select(i => JobRequest.Create<DemoSlowJob, DemoArgs>(new DemoArgs(i, 3000))));
+        requests.AddRange(Enumerable.Range(1, 4).Select(i => JobRequest.Create<DemoFlakyJob, DemoArgs>(new DemoArgs(i, 0))));
+        requests.Add(JobRequest.Create<DemoCrashJob, DemoArgs>(new DemoArgs(1, 0)));
+        requests.Add(JobRequest.Create<DemoQuickJob, DemoArgs>(new DemoArgs(21, 50), new EnqueueOptions { Delay = TimeSpan.FromSeconds(4) }));
+        var ids = await context.Client.EnqueueManyAsync(requests, cancellationToken);
+        await output.WriteLineAsync($"enqueued {ids.Count} jobs: 20 quick, 3 slow (3 s), 4 flaky (fail, then retry), 1 scheduled 4 s ahead, 1 that kills its own worker; plus a recurring job every 5 s");
+
+        var reported = new HashSet<long>();
+        var recoveries = new List<(long JobId, TimeSpan Took, string Cause)>();
+        IReadOnlyList<JobInfo> jobs = [];
+        var ticks = 0;
+        var lastLine = TimeSpan.Zero;
+        while (watch.Elapsed < Deadline && !supervisor.IsCompleted)
+        {
+            jobs = [.. (await Task.WhenAll(ids.Select(id => context.Client.GetJobAsync(id, cancellationToken)))).Select(j => j!)];
+            ticks = (await context.Storage.JobsListAsync(new JobsListParams(null, new JobFilter(Kind: DemoJobs.TickKind), null, null, null, 1000), cancellationToken)).Count;
+            foreach (var job in jobs.Where(j => j.Errors.Any(e => e.ExceptionType == WorkerLostCause.ExceptionType) && reported.Add(j.Id)))
+            {
+                var lost = job.Errors.First(e => e.ExceptionType == WorkerLostCause.ExceptionType);
+                var killedAt = KillTime(killLog, lost.OccurredAt);
+                var took = killedAt is { } k ? lost.OccurredAt - k : TimeSpan.Zero;
+                recoveries.Add((job.Id, took, lost.Message));
+                var who = job.Kind == DemoJobs.CrashKind ? $"job {job.Id} killed its own worker process" : $"job {job.Id} was running on that worker";
+                await output.WriteLineAsync($"  ⚡ {who}; Keel recovered it {took.TotalMilliseconds:0} ms after the kill and put it back to ready ({lost.Message})");
+            }
+
+            var done = jobs.All(j => j.State is JobState.Finished or JobState.Failed) && ticks >= 2;
+            if (done || watch.Elapsed - lastLine >= TimeSpan.FromSeconds(1))
+            {
+                lastLine = watch.Elapsed;
+                await output.WriteLineAsync(string.Create(CultureInfo.InvariantCulture,
+                    $"[{watch.Elapsed.TotalSeconds,5:0.0}s] ready {Count(jobs, JobState.Ready)} | in progress {Count(jobs, JobState.Claimed)} | scheduled {Count(jobs, JobState.Scheduled)} | finished {Count(jobs, JobState.Finished)} | failed {Count(jobs, JobState.Failed)} | retried {jobs.Count(j => j.Attempts > 1)} | recovered {recoveries.Count} | recurring runs {ticks}"));
+            }
+
+            if (done)
+            {
+                break;
+            }
+
+            await Task.Delay(250, cancellationToken);
+        }
+
+        var finished = Count(jobs, JobState.Finished);
+        await output.WriteLineAsync();
+        await output.WriteLineAsync($"Summary after {watch.Elapsed.TotalSeconds:0.0}s: {finished} of {ids.Count} jobs finished, {Count(jobs, JobState.Failed)} failed, {jobs.Count(j => j.Attempts > 1)} retried, {recoveries.Count} recovered from a killed worker, {ticks} recurring runs.");
+        foreach (var (jobId, took, _) in recoveries)
+        {
+            await output.WriteLineAsync($"  job {jobId}: back to ready {took.TotalMilliseconds:0} ms after its worker was killed");
+        }
+
+        await output.WriteLineAsync("Look around: keel status, keel jobs list, keel jobs show <id> (with --database " + (context.Storage.Engine == "sqlite" ? "keel-demo.db" : "…") + ")");
+        return finished == ids.Count && recoveries.Count >= 1 && ticks >= 2 ? ExitCodes.Success : ExitCodes.Failure;
+    }
+
+    private static int Count(IReadOnlyList<JobInfo> jobs, JobState state) => jobs.Count(j => j.State == state);
+
+    /// <summary>The last kill the crash job recorded before <paramref name="recoveredAt"/>: every job of that worker died with it.</summary>
+    private static DateTimeOffset? KillTime(string killLog, DateTimeOffset recoveredAt)
+    {
+        if (!File.Exists(killLog))
+        {
+            return null;
+        }
+
+        return File.ReadAllLines(killLog)
+            .Select(line => line.Split(' '))
+            .Where(parts => parts.Length == 2)
+            .Select(parts => DateTimeOffset.FromUnixTimeMilliseconds(long.Parse(parts[1], CultureInfo.InvariantCulture)))
+            .Where(at => at <= recoveredAt.AddMilliseconds(5))
+            .Select(at => (DateTimeOffset?)at)
+            .LastOrDefault();
+    }
+}

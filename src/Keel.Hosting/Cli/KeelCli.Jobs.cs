@@ -1,0 +1,273 @@
+using System.CommandLine;
+using Keel.Storage;
+using Spectre.Console;
+
+namespace Keel.Hosting.Cli;
+
+public static partial class KeelCli
+{
+    private static readonly Option<string?> StateOption = new("--state") { Description = "ready, scheduled, blocked, claimed (in progress), failed, finished or discarded" };
+    private static readonly Option<string?> QueueOption = new("--queue") { Description = "Only this queue" };
+    private static readonly Option<string?> KindOption = new("--kind") { Description = "Only this job kind" };
+    private static readonly Option<string?> ErrorTypeOption = new("--error-type") { Description = "Only failed jobs whose last exception has this type (full name)" };
+    private static readonly Option<string?> OlderThanOption = new("--older-than") { Description = "Only jobs enqueued (or, with --error-type/failed, failed) longer ago than this: 90s, 15m, 2h, 7d" };
+    private static readonly Option<string?> NewerThanOption = new("--newer-than") { Description = "Only jobs enqueued (or failed) more recently than this" };
+
+    private static Command JobsCommand(Io io)
+    {
+        var jobs = new Command("jobs", "List, show, retry and discard jobs");
+        jobs.Subcommands.Add(JobsListCommand(io));
+        jobs.Subcommands.Add(JobsShowCommand(io));
+        jobs.Subcommands.Add(JobsBulkCommand(io, "retry", "Retry failed jobs: the given ids, or --all matching the filters", retry: true));
+        jobs.Subcommands.Add(JobsBulkCommand(io, "discard", "Discard ready, scheduled, blocked or failed jobs: the given ids, or --all matching the filters", retry: false));
+        return jobs;
+    }
+
+    private static void AddFilters(Command command)
+    {
+        command.Options.Add(QueueOption);
+        command.Options.Add(KindOption);
+        command.Options.Add(ErrorTypeOption);
+        command.Options.Add(OlderThanOption);
+        command.Options.Add(NewerThanOption);
+    }
+
+    private static JobState? ParseState(string? text)
+    {
+        if (text is null)
+        {
+            return null;
+        }
+
+        var normalized = text.Trim().Replace("-", "", StringComparison.Ordinal).Replace("_", "", StringComparison.Ordinal).ToUpperInvariant();
+        if (normalized is "INPROGRESS" or "RUNNING")
+        {
+            return JobState.Claimed;
+        }
+
+        return Enum.TryParse<JobState>(normalized, ignoreCase: true, out var state) && Enum.IsDefined(state)
+            ? state
+            : throw new UsageException($"'{text}' is not a job state: use ready, scheduled, blocked, claimed, failed, finished or discarded");
+    }
+
+    private static Command JobsListCommand(Io io)
+    {
+        var command = new Command("list", "List jobs, newest first");
+        var limit = new Option<int>("--limit") { Description = "Page size", DefaultValueFactory = _ => 50 };
+        var before = new Option<long?>("--before") { Description = "Next page: only jobs with an id below this one" };
+        command.Options.Add(StateOption);
+        AddFilters(command);
+        command.Options.Add(limit);
+        command.Options.Add(before);
+        command.Options.Add(JsonOption);
+        return WithAction(command, io, async (parse, context, ct) =>
+        {
+            await context.RequireSchemaAsync(ct);
+            var state = ParseState(parse.GetValue(StateOption));
+            var now = DateTimeOffset.UtcNow;
+            var older = parse.GetValue(OlderThanOption) is { } o ? now - Durations.Parse(o) : (DateTimeOffset?)null;
+            var newer = parse.GetValue(NewerThanOption) is { } n ? now - Durations.Parse(n) : (DateTimeOffset?)null;
+            var filter = new JobFilter(parse.GetValue(QueueOption), parse.GetValue(KindOption), parse.GetValue(ErrorTypeOption));
+            var page = await context.Storage.JobsListAsync(new JobsListParams(state, filter, older, newer, parse.GetValue(before), Math.Clamp(parse.GetValue(limit), 1, 10_000)), ct);
+            if (parse.GetValue(JsonOption))
+            {
+                context.WriteJson(new { jobs = page, next = page.Count > 0 ? page[^1].Id : (long?)null });
+                return ExitCodes.Success;
+            }
+
+            if (page.Count == 0)
+            {
+                await context.Error.WriteLineAsync("keel: no job matches");
+                return ExitCodes.NotFound;
+            }
+
+            var table = new Table().AddColumns("id", "state", "kind", "queue", "attempts", "enqueued", "last error");
+            foreach (var job in page)
+            {
+                table.AddRow(job.Id.ToString(Inv), StateMarkup(job.State), Markup.Escape(job.Kind), Markup.Escape(job.Queue), job.Attempts.ToString(Inv), job.CreatedAt.ToString("u", Inv), Markup.Escape(job.ErrorType is null ? "" : $"{job.ErrorType}: {Truncate(job.ErrorMessage, 60)}"));
+            }
+
+            context.Console.Write(table);
+            await context.Out.WriteLineAsync($"{page.Count} jobs; next page: --before {page[^1].Id}");
+            return ExitCodes.Success;
+        });
+    }
+
+    private static Command JobsShowCommand(Io io)
+    {
+        var command = new Command("show", "Show one job: arguments, attempts, errors with stack traces, timeline");
+        var id = new Argument<long>("id") { Description = "The job id" };
+        command.Arguments.Add(id);
+        command.Options.Add(JsonOption);
+        return WithAction(command, io, async (parse, context, ct) =>
+        {
+            await context.RequireSchemaAsync(ct);
+            var job = await context.Client.GetJobAsync(parse.GetValue(id), ct) ?? throw new NotFoundException($"there is no job {parse.GetValue(id)}");
+            if (parse.GetValue(JsonOption))
+            {
+                context.WriteJson(job);
+                return ExitCodes.Success;
+            }
+
+            var grid = new Grid().AddColumn().AddColumn();
+            grid.AddRow("job", job.Id.ToString(Inv));
+            grid.AddRow("state", StateMarkup(job.State));
+            grid.AddRow("kind", Markup.Escape(job.Kind));
+            grid.AddRow("queue", Markup.Escape(job.Queue));
+            grid.AddRow("priority", job.Priority.ToString(Inv));
+            grid.AddRow("attempts", $"{job.Attempts} of {job.MaxAttempts} (lost workers: {job.WorkerLosses})");
+            grid.AddRow("arguments", Markup.Escape(job.Args));
+            if (job.ClaimedByProcessId is { } owner)
+            {
+                grid.AddRow("running on", $"process {owner} since {job.ClaimedAt:u}");
+            }
+
+            context.Console.Write(grid);
+            var timeline = new List<(DateTimeOffset At, string What)> { (job.CreatedAt, "enqueued") };
+            if (job.ScheduledAt is { } at)
+            {
+                timeline.Add((at, "scheduled for"));
+            }
+
+            timeline.AddRange(job.Errors.Select(e => (e.OccurredAt, $"attempt {e.Attempt} failed: {e.ExceptionType}: {e.Message}")));
+            if (job.FinishedAt is { } finished)
+            {
+                timeline.Add((finished, "finished"));
+            }
+
+            if (job.DiscardedAt is { } discarded)
+            {
+                timeline.Add((discarded, "discarded"));
+            }
+
+            await context.Out.WriteLineAsync();
+            foreach (var (when, what) in timeline.OrderBy(t => t.At))
+            {
+                await context.Out.WriteLineAsync($"  {when:u}  {what}");
+            }
+
+            foreach (var error in job.Errors.Where(e => e.StackTrace is not null))
+            {
+                await context.Out.WriteLineAsync($"\nattempt {error.Attempt}: {error.ExceptionType}\n{error.StackTrace}");
+            }
+
+            return ExitCodes.Success;
+        });
+    }
+
+    private static Command JobsBulkCommand(Io io, string name, string description, bool retry)
+    {
+        var command = new Command(name, description);
+        var ids = new Argument<long[]>("ids") { Description = "Job ids", Arity = ArgumentArity.ZeroOrMore };
+        var all = new Option<bool>("--all") { Description = "Every job matching the filters" };
+        command.Arguments.Add(ids);
+        command.Options.Add(all);
+        if (!retry)
+        {
+            command.Options.Add(StateOption);
+        }
+
+        AddFilters(command);
+        command.Options.Add(YesOption);
+        command.Options.Add(JsonOption);
+        return WithAction(command, io, async (parse, context, ct) =>
+        {
+            await context.RequireSchemaAsync(ct);
+            var chosen = parse.GetValue(ids) ?? [];
+            var everything = parse.GetValue(all);
+            if (chosen.Length == 0 && !everything)
+            {
+                throw new UsageException($"name the jobs to {name}, or pass --all (with filters)");
+            }
+
+            if (chosen.Length > 0 && everything)
+            {
+                throw new UsageException("give job ids or --all, not both");
+            }
+
+            var now = DateTimeOffset.UtcNow;
+            var filter = new JobFilter(
+                parse.GetValue(QueueOption),
+                parse.GetValue(KindOption),
+                parse.GetValue(ErrorTypeOption),
+                parse.GetValue(NewerThanOption) is { } n ? now - Durations.Parse(n) : null,
+                parse.GetValue(OlderThanOption) is { } o ? now - Durations.Parse(o) : null);
+            JobState[]? states = !retry && ParseState(parse.GetValue(StateOption)) is { } state ? [state] : null;
+            if (everything)
+            {
+                await ConfirmAsync(parse, context, $"{(retry ? "Retry" : "Discard")} every {(retry ? "failed " : "")}job matching {Describe(filter, states)}?");
+            }
+
+            long done = 0;
+            var progress = new Progress(total => done = total, parse.GetValue(JsonOption) ? null : context.Error, retry ? "retried" : "discarded");
+            var count = retry
+                ? await context.Admin.RetryJobsAsync(chosen.Length > 0 ? chosen : null, everything ? filter : null, progress, ct)
+                : await context.Admin.DiscardJobsAsync(chosen.Length > 0 ? chosen : null, everything ? filter : null, states, progress, ct);
+            if (parse.GetValue(JsonOption))
+            {
+                context.WriteJson(new { action = name, count });
+            }
+            else
+            {
+                await context.Out.WriteLineAsync($"{(retry ? "retried" : "discarded")} {count} jobs");
+            }
+
+            return count == 0
+                ? throw new NotFoundException(chosen.Length > 0 ? $"none of the given jobs could be {(retry ? "retried (only failed jobs can)" : "discarded (running, finished or discarded jobs cannot)")}" : $"no job matches {Describe(filter, states)}")
+                : ExitCodes.Success;
+        });
+    }
+
+    private static string Describe(JobFilter filter, IReadOnlyCollection<JobState>? states)
+    {
+        var parts = new List<string>();
+        if (states is { Count: > 0 })
+        {
+            parts.Add("state " + string.Join('/', states));
+        }
+
+        if (filter.Queue is not null)
+        {
+            parts.Add($"queue '{filter.Queue}'");
+        }
+
+        if (filter.Kind is not null)
+        {
+            parts.Add($"kind '{filter.Kind}'");
+        }
+
+        if (filter.ExceptionType is not null)
+        {
+            parts.Add($"error type '{filter.ExceptionType}'");
+        }
+
+        if (filter.FailedAfter is not null || filter.FailedBefore is not null)
+        {
+            parts.Add("the failure time window");
+        }
+
+        return parts.Count == 0 ? "no filter (all)" : string.Join(", ", parts);
+    }
+
+    private static string StateMarkup(JobState state) => state switch
+    {
+        JobState.Failed => "[red]failed[/]",
+        JobState.Finished => "[green]finished[/]",
+        JobState.Claimed => "[blue]in progress[/]",
+        JobState.Blocked => "[yellow]blocked[/]",
+        JobState.Discarded => "[grey]discarded[/]",
+        _ => state.ToString().ToLowerInvariant(),
+    };
+
+    private static string Truncate(string? text, int length) => text is null ? "" : text.Length <= length ? text : text[..length] + "…";
+
+    /// <summary>Reports bulk progress on stderr, one line per batch, so stdout stays clean for scripts.</summary>
+    private sealed class Progress(Action<long> record, TextWriter? writer, string verb) : IProgress<long>
+    {
+        public void Report(long value)
+        {
+            record(value);
+            writer?.WriteLine($"  … {verb} {value}");
+        }
+    }
+}

@@ -1,0 +1,208 @@
+using System.Diagnostics;
+using System.Text.Json;
+using Keel.Hosting;
+using Keel.Hosting.Cli;
+using Keel.Storage;
+using Keel.Tests.EndToEnd;
+using Keel.Tests.Infrastructure;
+
+namespace Keel.Tests.Cli;
+
+/// <summary>Every keel command, in-process, against every engine: exit codes, JSON shapes, effects in the database.</summary>
+public abstract class CliTests : IAsyncLifetime
+{
+    protected abstract Engine Engine { get; }
+
+    protected TestDatabase Db { get; private set; } = null!;
+
+    public async Task InitializeAsync() => Db = await TestDatabase.CreateAsync(Engine);
+
+    public async Task DisposeAsync() => await Db.DisposeAsync();
+
+    private async Task<(int Code, string Out, string Err)> KeelAsync(params string[] args)
+    {
+        using var output = new StringWriter();
+        using var error = new StringWriter();
+        var code = await KeelCli.RunAsync(
+            [.. args, "--database", Db.ConnectionString],
+            builder => builder.Services.AddKeel(k => k.AddJob<CountingJob>().AddJob<AlwaysFailsJob>()),
+            output,
+            error);
+        return (code, output.ToString(), error.ToString());
+    }
+
+    private static JsonElement Json(string text) => JsonDocument.Parse(text).RootElement;
+
+    private async Task<long> RegisterAsync(TimeSpan heartbeatAge)
+        => await Db.Storage.ProcessRegisterAsync(new ProcessRegisterParams("worker-" + Guid.NewGuid().ToString("N")[..8], "Worker", 4242, "elsewhere", DateTimeOffset.UtcNow.AddHours(-1), null, "{}", DateTimeOffset.UtcNow - heartbeatAge), default);
+
+    private async Task<IReadOnlyList<long>> InsertAsync(string queue, int count, string kind = "count")
+        => await Db.Storage.JobsInsertAsync(new JobsInsertParams([.. Enumerable.Range(0, count).Select(i => new NewJob(kind, queue, "{\"n\":" + i + "}", 0, 5, null))], null), default);
+
+    [Fact]
+    public async Task Migrate_and_check_report_the_schema_and_their_exit_codes()
+    {
+        await using var fresh = await TestDatabase.CreateAsync(Engine, migrate: false);
+        using var output = new StringWriter();
+        using var error = new StringWriter();
+        Action<Microsoft.Extensions.Hosting.HostApplicationBuilder> app = b => b.Services.AddKeel();
+        Assert.Equal(ExitCodes.SchemaMismatch, await KeelCli.RunAsync(["check", "--database", fresh.ConnectionString], app, output, error));
+        Assert.Contains("no Keel schema", error.ToString(), StringComparison.Ordinal);
+        Assert.Equal(ExitCodes.SchemaMismatch, await KeelCli.RunAsync(["status", "--database", fresh.ConnectionString], app, output, error));
+        Assert.Equal(ExitCodes.Success, await KeelCli.RunAsync(["migrate", "--json", "--database", fresh.ConnectionString], app, output, error));
+        var migrated = Json(output.ToString());
+        Assert.Equal((0, fresh.Storage.LatestSchemaVersion), (migrated.GetProperty("from").GetInt32(), migrated.GetProperty("to").GetInt32()));
+        Assert.Equal(ExitCodes.Success, await KeelCli.RunAsync(["check", "--database", fresh.ConnectionString], app, output, error));
+    }
+
+    [Fact]
+    public async Task Status_lists_queues_and_processes_as_json()
+    {
+        await InsertAsync("mail", 3);
+        var stale = await RegisterAsync(TimeSpan.FromMinutes(5));
+        var (code, output, _) = await KeelAsync("status", "--json");
+        Assert.Equal(0, code);
+        var json = Json(output);
+        var mail = json.GetProperty("queues").EnumerateArray().Single(q => q.GetProperty("name").GetString() == "mail");
+        Assert.Equal(3, mail.GetProperty("ready").GetInt64());
+        Assert.False(mail.GetProperty("paused").GetBoolean());
+        var process = json.GetProperty("processes").EnumerateArray().Single();
+        Assert.Equal((stale, true), (process.GetProperty("id").GetInt64(), process.GetProperty("stale").GetBoolean()));
+
+        var (tableCode, table, _) = await KeelAsync("status");
+        Assert.Equal(0, tableCode);
+        Assert.Contains("mail", table, StringComparison.Ordinal);
+        Assert.Contains("stale", table, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Jobs_are_listed_shown_retried_and_discarded()
+    {
+        var ids = await InsertAsync("default", 3, kind: "always-fails");
+        var process = await RegisterAsync(TimeSpan.Zero);
+        foreach (var claim in await Db.Storage.JobsClaimAsync(new JobsClaimParams(process, QueueFilter.All, 2, null), default))
+        {
+            await Db.Storage.JobFailAsync(new JobFailParams(process, claim.Ref, new FailureRecord("System.TimeoutException", "too slow", "at Work()"), null, null), default);
+        }
+
+        var (code, output, _) = await KeelAsync("jobs", "list", "--state", "failed", "--json");
+        Assert.Equal(0, code);
+        var failed = Json(output).GetProperty("jobs").EnumerateArray().ToList();
+        Assert.Equal(2, failed.Count);
+        Assert.Equal("Failed", failed[0].GetProperty("state").GetString());
+        Assert.Equal("System.TimeoutException", failed[0].GetProperty("errorType").GetString());
+
+        (code, output, _) = await KeelAsync("jobs", "show", ids[0].ToString(System.Globalization.CultureInfo.InvariantCulture));
+        Assert.Equal(0, code);
+        Assert.Contains("too slow", output, StringComparison.Ordinal);
+        Assert.Contains("at Work()", output, StringComparison.Ordinal);
+        Assert.Equal(ExitCodes.NotFound, (await KeelAsync("jobs", "show", "987654")).Code);
+        Assert.Equal(ExitCodes.NotFound, (await KeelAsync("jobs", "list", "--queue", "nope")).Code);
+
+        (code, output, _) = await KeelAsync("jobs", "retry", "--all", "--error-type", "System.TimeoutException", "--yes", "--json");
+        Assert.Equal(0, code);
+        Assert.Equal(2, Json(output).GetProperty("count").GetInt64());
+        Assert.Equal(JobState.Ready, (await Db.Storage.JobGetAsync(ids[0], default))!.State);
+        Assert.Equal(ExitCodes.NotFound, (await KeelAsync("jobs", "retry", "--all", "--yes")).Code);
+        Assert.Equal(ExitCodes.Usage, (await KeelAsync("jobs", "retry")).Code);
+
+        (code, _, _) = await KeelAsync("jobs", "discard", ids[2].ToString(System.Globalization.CultureInfo.InvariantCulture));
+        Assert.Equal(0, code);
+        Assert.Equal(JobState.Discarded, (await Db.Storage.JobGetAsync(ids[2], default))!.State);
+        Assert.Equal(ExitCodes.Usage, (await KeelAsync("jobs", "list", "--state", "sleeping")).Code);
+    }
+
+    [Fact]
+    public async Task Claims_are_listed_with_staleness_then_released_or_failed()
+    {
+        var dead = await RegisterAsync(TimeSpan.FromMinutes(5));
+        var alive = await RegisterAsync(TimeSpan.Zero);
+        await InsertAsync("default", 3);
+        await Db.Storage.JobsClaimAsync(new JobsClaimParams(dead, QueueFilter.All, 2, null), default);
+        var kept = (await Db.Storage.JobsClaimAsync(new JobsClaimParams(alive, QueueFilter.All, 1, null), default))[0];
+
+        var (code, output, _) = await KeelAsync("claims", "list", "--json");
+        Assert.Equal(0, code);
+        var claims = Json(output).GetProperty("claims").EnumerateArray().ToList();
+        Assert.Equal(3, claims.Count);
+        Assert.Equal(2, claims.Count(c => c.GetProperty("stale").GetBoolean()));
+
+        (code, output, _) = await KeelAsync("claims", "release", "--stale", "--yes", "--json");
+        Assert.Equal(0, code);
+        Assert.Equal(2, Json(output).GetProperty("released").GetInt32());
+        Assert.Equal(ExitCodes.NotFound, (await KeelAsync("claims", "release", "--stale", "--yes")).Code);
+
+        (code, _, _) = await KeelAsync("claims", "fail", kept.ClaimId.ToString(System.Globalization.CultureInfo.InvariantCulture), "--reason", "stuck");
+        Assert.Equal(0, code);
+        var job = (await Db.Storage.JobGetAsync(kept.JobId, default))!;
+        Assert.Equal(JobState.Failed, job.State);
+        Assert.Contains("stuck", job.Errors[^1].Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Processes_are_listed_and_pruned()
+    {
+        var dead = await RegisterAsync(TimeSpan.FromMinutes(5));
+        await InsertAsync("default", 1);
+        await Db.Storage.JobsClaimAsync(new JobsClaimParams(dead, QueueFilter.All, 1, null), default);
+        var (code, output, _) = await KeelAsync("processes", "list", "--json");
+        Assert.Equal(0, code);
+        Assert.Equal(1, Json(output).GetProperty("processes").EnumerateArray().Single().GetProperty("claims").GetInt32());
+        (code, output, _) = await KeelAsync("processes", "prune", dead.ToString(System.Globalization.CultureInfo.InvariantCulture), "--json");
+        Assert.Equal(0, code);
+        Assert.Equal(1, Json(output).GetProperty("retried").GetInt32());
+        Assert.Equal(ExitCodes.NotFound, (await KeelAsync("processes", "prune", dead.ToString(System.Globalization.CultureInfo.InvariantCulture))).Code);
+    }
+
+    [Fact]
+    public async Task Queues_are_paused_resumed_and_cleared()
+    {
+        await InsertAsync("it's;50%_off", 4);
+        Assert.Equal(0, (await KeelAsync("queues", "pause", "it's;50%_off")).Code);
+        Assert.True((await Db.Storage.QueuesListAsync(null, default)).Single().Paused);
+        Assert.Equal(0, (await KeelAsync("queues", "resume", "it's;50%_off")).Code);
+        Assert.False((await Db.Storage.QueuesListAsync(null, default)).Single().Paused);
+        var (code, output, _) = await KeelAsync("queues", "clear", "it's;50%_off", "--yes", "--json");
+        Assert.Equal(0, code);
+        Assert.Equal(4, Json(output).GetProperty("discarded").GetInt64());
+    }
+
+    [Fact]
+    public async Task Recurring_tasks_are_listed_and_run_now()
+    {
+        await Db.Storage.RecurringTaskUpsertAsync(new RecurringTaskUpsertParams(new RecurringTask("nightly", "count", "{\"n\":1}", "0 2 * * *", null, null, null, null, RecurringCatchUp.Skip, 1, false, null), null), default);
+        var (code, output, _) = await KeelAsync("recurring", "list", "--json");
+        Assert.Equal(0, code);
+        Assert.Contains("nightly", output, StringComparison.Ordinal);
+        (code, output, _) = await KeelAsync("recurring", "run", "nightly", "--json");
+        Assert.Equal(0, code);
+        var jobId = Json(output).GetProperty("jobId").GetInt64();
+        Assert.Equal(JobState.Ready, (await Db.Storage.JobGetAsync(jobId, default))!.State);
+        Assert.Equal(ExitCodes.NotFound, (await KeelAsync("recurring", "run", "missing")).Code);
+    }
+
+    [Fact]
+    public async Task Bad_input_gives_one_line_on_stderr_and_a_documented_exit_code()
+    {
+        Assert.Equal(ExitCodes.Usage, (await KeelAsync("jobs", "frobnicate")).Code);
+        using var output = new StringWriter();
+        using var error = new StringWriter();
+        Action<Microsoft.Extensions.Hosting.HostApplicationBuilder> app = b => b.Services.AddKeel();
+        Assert.Equal(ExitCodes.InvalidConfiguration, await KeelCli.RunAsync(["status", "--database", "Host=127.0.0.1;Port=notaport"], app, output, error));
+        Assert.Equal(ExitCodes.DatabaseUnreachable, await KeelCli.RunAsync(["status", "--database", "Host=127.0.0.1;Port=1;Timeout=2"], app, output, error));
+        // A SQLite file that does not exist is a database without Keel's schema (migrate creates it).
+        Assert.Equal(ExitCodes.SchemaMismatch, await KeelCli.RunAsync(["status", "--database", "/nonexistent-dir/x/keel.db"], app, output, error));
+        Assert.DoesNotContain("   at ", error.ToString(), StringComparison.Ordinal);
+        Assert.All(error.ToString().Split('\n', StringSplitOptions.RemoveEmptyEntries), line => Assert.StartsWith("keel: ", line, StringComparison.Ordinal));
+    }
+}
+
+public sealed class SqliteCliTests : CliTests
+{
+    protected override Engine Engine => Engine.Sqlite;
+}
+
+public sealed class PostgreSqlCliTests : CliTests
+{
+    protected override Engine Engine => Engine.PostgreSql;
+}
