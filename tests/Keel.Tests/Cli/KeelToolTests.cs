@@ -1,0 +1,102 @@
+using System.Diagnostics;
+using System.Text.Json;
+using Keel.Hosting.Cli;
+using Keel.Storage;
+using Keel.Tests.Infrastructure;
+using Keel.Tests.Processes;
+using Xunit.Abstractions;
+
+namespace Keel.Tests.Cli;
+
+/// <summary>The real keel executable: the demo from start to summary, and commands through a real process.</summary>
+[Collection(RealProcesses.Name)]
+public sealed class KeelToolTests(ITestOutputHelper log) : IDisposable
+{
+    private readonly string _folder = Directory.CreateTempSubdirectory("keel-tool-").FullName;
+
+    private async Task<(int Code, string Out, string Err)> KeelAsync(params string[] args)
+    {
+        var info = new ProcessStartInfo("dotnet")
+        {
+            WorkingDirectory = _folder,
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+            RedirectStandardInput = true,
+            UseShellExecute = false,
+        };
+        info.ArgumentList.Add(Path.Combine(AppContext.BaseDirectory, "Keel.Cli.dll"));
+        foreach (var arg in args)
+        {
+            info.ArgumentList.Add(arg);
+        }
+
+        using var process = Process.Start(info)!;
+        process.StandardInput.Close(); // nobody at the keyboard: confirmations must be refused, not waited for
+        var output = process.StandardOutput.ReadToEndAsync();
+        var error = process.StandardError.ReadToEndAsync();
+        try
+        {
+            await process.WaitForExitAsync().WaitAsync(TimeSpan.FromSeconds(150));
+        }
+        catch (TimeoutException)
+        {
+            process.Kill(entireProcessTree: true);
+            throw;
+        }
+
+        log.WriteLine($"keel {string.Join(' ', args)} → {process.ExitCode}\n{await output}\n{await error}");
+        return (process.ExitCode, await output, await error);
+    }
+
+    [Fact]
+    public async Task The_demo_runs_on_sqlite_and_accounts_for_every_job()
+    {
+        var (code, output, error) = await KeelAsync("demo");
+        Assert.True(code == 0, $"demo exited {code}: {output}\n{error}");
+        Assert.Contains("29 of 29 jobs finished, 0 failed", output, StringComparison.Ordinal);
+        Assert.Contains("killed its own worker process", output, StringComparison.Ordinal);
+
+        // The demo's database is left for exploring: the commands work on it through the real executable.
+        var (listCode, list, _) = await KeelAsync("jobs", "list", "--database", "keel-demo.db", "--state", "finished", "--limit", "100", "--json");
+        Assert.Equal(0, listCode);
+        Assert.True(JsonDocument.Parse(list).RootElement.GetProperty("jobs").GetArrayLength() >= 29);
+        var (statusCode, status, _) = await KeelAsync("status", "--database", "keel-demo.db");
+        Assert.Equal(0, statusCode);
+        Assert.Contains("Processes", status, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task The_demo_runs_on_postgresql()
+    {
+        var server = await SharedPostgres.GetAsync();
+        var database = await server.CreateDatabaseAsync();
+        var (code, output, error) = await KeelAsync("demo", "--postgres", database);
+        Assert.True(code == 0, $"demo exited {code}: {output}\n{error}");
+        Assert.Contains("29 of 29 jobs finished, 0 failed", output, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Bulk_actions_ask_for_confirmation_and_refuse_without_a_terminal()
+    {
+        var path = Path.Combine(_folder, "confirm.db");
+        Assert.Equal(0, (await KeelAsync("migrate", "--database", path)).Code);
+        var (code, _, error) = await KeelAsync("queues", "clear", "default", "--database", path);
+        Assert.Equal(ExitCodes.Usage, code);
+        Assert.Contains("pass --yes", error, StringComparison.Ordinal);
+        Assert.Equal(ExitCodes.InvalidConfiguration, (await KeelAsync("status")).Code); // no database anywhere
+        var (unknown, _, unknownError) = await KeelAsync("jobs", "show", "42", "--database", path);
+        Assert.Equal(ExitCodes.NotFound, unknown);
+        Assert.Equal("keel: there is no job 42", unknownError.Trim());
+    }
+
+    public void Dispose()
+    {
+        try
+        {
+            Directory.Delete(_folder, recursive: true);
+        }
+        catch (IOException)
+        {
+        }
+    }
+}
