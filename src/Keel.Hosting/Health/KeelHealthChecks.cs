@@ -83,7 +83,7 @@ internal static class KeelHealthChecks
 
     internal sealed record Definition(string Name, string[] Tags, HealthStatus FailureStatus, Func<IKeelStorage, KeelOptions, KeelClock, IHealthCheck> Create);
 
-    /// <summary>The store answers a trivial query (the schema version).</summary>
+    /// <summary>The store answers a trivial query (the schema version), and has Keel's schema.</summary>
     private sealed class DatabaseCheck(IKeelStorage storage) : IHealthCheck
     {
         public async Task<HealthCheckResult> CheckHealthAsync(HealthCheckContext context, CancellationToken cancellationToken = default)
@@ -91,6 +91,12 @@ internal static class KeelHealthChecks
             try
             {
                 var version = await storage.SchemaVersionAsync(cancellationToken);
+                if (version == 0)
+                {
+                    // A missing SQLite file reads as version 0 too: either way Keel cannot run here.
+                    return new HealthCheckResult(context.Registration.FailureStatus, "the database has no Keel schema (missing, or never migrated); run keel migrate or enable AutoMigrate");
+                }
+
                 return HealthCheckResult.Healthy(string.Create(CultureInfo.InvariantCulture, $"database reachable (schema version {version})"));
             }
             catch (Exception e) when (!cancellationToken.IsCancellationRequested)
