@@ -76,10 +76,17 @@ public sealed class KeelOptions
     public TimeSpan TelemetryRefreshInterval { get; set; } = TimeSpan.FromSeconds(15);
 
     /// <summary>
-    /// Process mode: the local port (on 127.0.0.1) where the supervisor serves <c>/healthz/live</c> and
+    /// Process mode: the port (on <see cref="HealthCheckHost"/>) where the supervisor serves <c>/healthz/live</c> and
     /// <c>/healthz/ready</c> for Kubernetes probes. Null (the default) serves nothing.
     /// </summary>
     public int? HealthCheckPort { get; set; }
+
+    /// <summary>
+    /// The address the supervisor's health endpoint binds with <see cref="HealthCheckPort"/>. Default <c>127.0.0.1</c>
+    /// (loopback only); <c>*</c> binds every interface, which Kubernetes <c>httpGet</c> probes need (they connect to
+    /// the pod's IP).
+    /// </summary>
+    public string HealthCheckHost { get; set; } = "127.0.0.1";
 
     /// <summary>
     /// The number of stale claims (owner's heartbeat older than <see cref="AliveThreshold"/>) at which the

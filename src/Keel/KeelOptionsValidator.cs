@@ -52,6 +52,11 @@ public sealed class KeelOptionsValidator : IValidateOptions<KeelOptions>
             errors.Add($"{root}:HealthCheckPort must be between 1 and 65535 (was {port})");
         }
 
+        if (string.IsNullOrWhiteSpace(options.HealthCheckHost) || options.HealthCheckHost.Contains('/', StringComparison.Ordinal))
+        {
+            errors.Add($"{root}:HealthCheckHost must be a host name, an IP address or * (was '{options.HealthCheckHost}')");
+        }
+
         if (options.StaleClaimsDegradedThreshold < 1)
         {
             errors.Add($"{root}:StaleClaimsDegradedThreshold must be at least 1 (was {options.StaleClaimsDegradedThreshold})");

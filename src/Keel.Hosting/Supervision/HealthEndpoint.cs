@@ -11,7 +11,8 @@ namespace Keel.Hosting.Supervision;
 
 /// <summary>
 /// Process mode's probe endpoint: <c>GET /healthz/live</c> runs the checks tagged <c>live</c>, <c>GET /healthz/ready</c>
-/// those tagged <c>ready</c>, on <c>http://127.0.0.1:{port}/</c> (System.Net.HttpListener; no ASP.NET Core). Healthy
+/// those tagged <c>ready</c>, on <c>http://{HealthCheckHost}:{port}/</c> (System.Net.HttpListener; no ASP.NET Core;
+/// loopback by default). Healthy
 /// and degraded answer 200, unhealthy 503; the body is a small JSON report.
 /// </summary>
 internal sealed class HealthEndpoint : IAsyncDisposable
@@ -31,7 +32,7 @@ internal sealed class HealthEndpoint : IAsyncDisposable
         _options = options;
         _clock = clock;
         _logger = logger;
-        _prefix = string.Create(CultureInfo.InvariantCulture, $"http://127.0.0.1:{port}/");
+        _prefix = string.Create(CultureInfo.InvariantCulture, $"http://{options.HealthCheckHost}:{port}/");
         _listener.Prefixes.Add(_prefix);
     }
 
