@@ -88,6 +88,7 @@ internal sealed class KeelHostedService(
                 return own;
             });
             Run(maintenance.RunAsync);
+            Run(new TelemetrySnapshotRefresher(storage, options, loggerFactory.CreateLogger("Keel.Telemetry"), clock).RunAsync);
         }
     }
 

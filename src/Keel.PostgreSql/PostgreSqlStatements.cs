@@ -34,13 +34,13 @@ internal static class PostgreSqlStatements
     /// </summary>
     public const string JobsInsert = """
         WITH input AS (
-            SELECT t.queue, t.kind, t.args, t.priority, t.scheduled_at, t.max_attempts, t.max_worker_losses, t.ord
-            FROM unnest(@queues, @kinds, @args, @priorities, @scheduled_ats, @max_attempts, @max_worker_losses)
-                 WITH ORDINALITY AS t(queue, kind, args, priority, scheduled_at, max_attempts, max_worker_losses, ord)
+            SELECT t.queue, t.kind, t.args, t.priority, t.scheduled_at, t.max_attempts, t.max_worker_losses, t.trace_parent, t.ord
+            FROM unnest(@queues, @kinds, @args, @priorities, @scheduled_ats, @max_attempts, @max_worker_losses, @trace_parents)
+                 WITH ORDINALITY AS t(queue, kind, args, priority, scheduled_at, max_attempts, max_worker_losses, trace_parent, ord)
         ),
         inserted AS (
-            INSERT INTO keel_jobs (queue, kind, args, priority, scheduled_at, max_attempts, max_worker_losses, created_at)
-            SELECT queue, kind, args::json, priority, scheduled_at, max_attempts, max_worker_losses, coalesce(@now, now())
+            INSERT INTO keel_jobs (queue, kind, args, priority, scheduled_at, max_attempts, max_worker_losses, trace_parent, created_at)
+            SELECT queue, kind, args::json, priority, scheduled_at, max_attempts, max_worker_losses, trace_parent, coalesce(@now, now())
             FROM input
             ORDER BY ord
             RETURNING id, queue, priority, scheduled_at
@@ -84,7 +84,7 @@ internal static class PostgreSqlStatements
             DELETE FROM keel_ready_executions r
             USING picked p
             WHERE r.job_id = p.job_id
-            RETURNING r.job_id
+            RETURNING r.job_id, r.created_at
         ),
         claimed AS (
             INSERT INTO keel_claimed_executions (job_id, process_id, attempt, claimed_at)
@@ -94,9 +94,10 @@ internal static class PostgreSqlStatements
             RETURNING id, job_id, attempt, claimed_at
         )
         SELECT c.id, c.job_id, j.kind, j.queue, j.args::text, j.priority, c.attempt, j.max_attempts,
-               j.worker_losses, j.created_at, c.claimed_at
+               j.worker_losses, j.created_at, c.claimed_at, t.created_at, j.trace_parent
         FROM claimed c
         JOIN keel_jobs j ON j.id = c.job_id
+        JOIN taken t ON t.job_id = c.job_id
         ORDER BY j.priority, c.job_id
         """;
 
@@ -574,9 +575,9 @@ internal static class PostgreSqlStatements
         ),
         job AS (
             INSERT INTO keel_jobs (queue, kind, args, priority, scheduled_at, max_attempts, max_worker_losses,
-                                   concurrency_key, concurrency_limit, concurrency_duration_ms, unique_key, created_at)
+                                   concurrency_key, concurrency_limit, concurrency_duration_ms, unique_key, trace_parent, created_at)
             SELECT @queue, @kind, @args::json, @priority, @scheduled_at, @max_attempts, @max_worker_losses,
-                   @concurrency_key, @concurrency_limit, @concurrency_duration_ms, @unique_key, coalesce(@now, now())
+                   @concurrency_key, @concurrency_limit, @concurrency_duration_ms, @unique_key, @trace_parent, coalesce(@now, now())
             WHERE NOT EXISTS (SELECT 1 FROM existing)
             RETURNING id, queue, priority, scheduled_at, concurrency_key,
                       (scheduled_at IS NULL OR scheduled_at <= coalesce(@now, now())) AS due

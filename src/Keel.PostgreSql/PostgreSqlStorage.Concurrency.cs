@@ -192,6 +192,7 @@ public sealed partial class PostgreSqlStorage
                 Value = limited ? Math.Max(1L, (long)Math.Ceiling(job.ConcurrencyDuration.TotalMilliseconds)) : DBNull.Value,
             });
             p.Add(NullableText("unique_key", job.UniqueKey));
+            p.Add(NullableText("trace_parent", job.TraceParent));
             p.Add(Now(now));
 
             await using var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);

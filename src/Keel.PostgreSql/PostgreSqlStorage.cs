@@ -171,6 +171,7 @@ public sealed partial class PostgreSqlStorage : IKeelStorage, IAsyncDisposable, 
         var scheduledAts = new DateTimeOffset?[jobs.Count];
         var maxAttempts = new int[jobs.Count];
         var maxWorkerLosses = new int[jobs.Count];
+        var traceParents = new string?[jobs.Count];
         for (var i = 0; i < jobs.Count; i++)
         {
             var job = jobs[i];
@@ -181,6 +182,7 @@ public sealed partial class PostgreSqlStorage : IKeelStorage, IAsyncDisposable, 
             scheduledAts[i] = job.ScheduledAt?.ToUniversalTime();
             maxAttempts[i] = job.MaxAttempts;
             maxWorkerLosses[i] = job.MaxWorkerLosses;
+            traceParents[i] = job.TraceParent;
         }
 
         NpgsqlConnection? owned = null;
@@ -196,6 +198,7 @@ public sealed partial class PostgreSqlStorage : IKeelStorage, IAsyncDisposable, 
             p.Add(new NpgsqlParameter<DateTimeOffset?[]>("scheduled_ats", NpgsqlDbType.Array | NpgsqlDbType.TimestampTz) { TypedValue = scheduledAts });
             p.Add(new NpgsqlParameter<int[]>("max_attempts", NpgsqlDbType.Array | NpgsqlDbType.Integer) { TypedValue = maxAttempts });
             p.Add(new NpgsqlParameter<int[]>("max_worker_losses", NpgsqlDbType.Array | NpgsqlDbType.Integer) { TypedValue = maxWorkerLosses });
+            p.Add(new NpgsqlParameter<string?[]>("trace_parents", NpgsqlDbType.Array | NpgsqlDbType.Text) { TypedValue = traceParents });
             p.Add(Now(parameters.Now));
 
             var ids = new List<long>(jobs.Count);
@@ -261,7 +264,11 @@ public sealed partial class PostgreSqlStorage : IKeelStorage, IAsyncDisposable, 
                     MaxAttempts: reader.GetInt32(7),
                     WorkerLosses: reader.GetInt32(8),
                     CreatedAt: reader.GetFieldValue<DateTimeOffset>(9),
-                    ClaimedAt: reader.GetFieldValue<DateTimeOffset>(10)));
+                    ClaimedAt: reader.GetFieldValue<DateTimeOffset>(10))
+                {
+                    ReadyAt = reader.GetFieldValue<DateTimeOffset>(11),
+                    TraceParent = reader.IsDBNull(12) ? null : reader.GetString(12),
+                });
             }
 
             return claimed;

@@ -19,9 +19,9 @@ internal static class SqliteStatements
 
     public const string JobInsert = """
         INSERT INTO keel_jobs (queue, kind, args, priority, scheduled_at, max_attempts, max_worker_losses, unique_key,
-                               concurrency_key, concurrency_limit, concurrency_duration_ms, created_at)
+                               concurrency_key, concurrency_limit, concurrency_duration_ms, trace_parent, created_at)
         VALUES (@queue, @kind, @args, @priority, @scheduled_at, @max_attempts, @max_worker_losses, @unique_key,
-                @concurrency_key, @concurrency_limit, @concurrency_duration_ms, @now)
+                @concurrency_key, @concurrency_limit, @concurrency_duration_ms, @trace_parent, @now)
         RETURNING id
         """;
 
@@ -49,10 +49,11 @@ internal static class SqliteStatements
         RETURNING id, job_id, attempt
         """;
 
-    public const string ReadyDeleteMany = "DELETE FROM keel_ready_executions WHERE job_id IN (SELECT value FROM json_each(@job_ids))";
+    public const string ReadyDeleteMany = "DELETE FROM keel_ready_executions WHERE job_id IN (SELECT value FROM json_each(@job_ids)) RETURNING job_id, created_at";
 
     public const string ClaimedJobsSelect = """
-        SELECT c.id, j.id, j.kind, j.queue, j.args, j.priority, c.attempt, j.max_attempts, j.worker_losses, j.created_at, c.claimed_at
+        SELECT c.id, j.id, j.kind, j.queue, j.args, j.priority, c.attempt, j.max_attempts, j.worker_losses, j.created_at, c.claimed_at,
+               j.trace_parent
         FROM keel_claimed_executions c JOIN keel_jobs j ON j.id = c.job_id
         WHERE c.id IN (SELECT value FROM json_each(@claim_ids))
         ORDER BY j.priority, j.id

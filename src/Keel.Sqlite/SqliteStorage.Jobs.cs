@@ -57,6 +57,7 @@ public sealed partial class SqliteStorage
         var concurrencyKey = insertJob.Parameters.Add("@concurrency_key", SqliteType.Text);
         var concurrencyLimit = insertJob.Parameters.Add("@concurrency_limit", SqliteType.Integer);
         var concurrencyDuration = insertJob.Parameters.Add("@concurrency_duration_ms", SqliteType.Integer);
+        var traceParent = insertJob.Parameters.Add("@trace_parent", SqliteType.Text);
         insertJob.Parameters.AddWithValue("@now", now);
 
         await using var insertScheduled = Command(connection, transaction, SqliteStatements.ScheduledInsert);
@@ -88,6 +89,7 @@ public sealed partial class SqliteStorage
             concurrencyKey.Value = (object?)job.ConcurrencyKey ?? DBNull.Value;
             concurrencyLimit.Value = job.ConcurrencyKey is null ? DBNull.Value : job.ConcurrencyLimit;
             concurrencyDuration.Value = job.ConcurrencyKey is null ? DBNull.Value : (long)job.ConcurrencyDuration.TotalMilliseconds;
+            traceParent.Value = (object?)job.TraceParent ?? DBNull.Value;
             var id = Convert.ToInt64(await insertJob.ExecuteScalarAsync(cancellationToken), CultureInfo.InvariantCulture);
             ids[i] = id;
             if (job.UniqueKey is not null)
@@ -164,10 +166,16 @@ public sealed partial class SqliteStorage
                         return (IReadOnlyList<ClaimedJob>)[];
                     }
 
+                    // The ready rows say when each job became ready: the claim time minus that is its queue latency.
+                    var readyAt = new Dictionary<long, DateTimeOffset>(jobIds.Count);
                     await using (var delete = Command(connection, transaction, SqliteStatements.ReadyDeleteMany))
                     {
                         delete.Parameters.AddWithValue("@job_ids", JsonArray(jobIds));
-                        await delete.ExecuteNonQueryAsync(cancellationToken);
+                        await using var deleted = await delete.ExecuteReaderAsync(cancellationToken);
+                        while (await deleted.ReadAsync(cancellationToken))
+                        {
+                            readyAt[deleted.GetInt64(0)] = Time(deleted, 1);
+                        }
                     }
 
                     var claimed = new List<ClaimedJob>(claimIds.Count);
@@ -176,9 +184,14 @@ public sealed partial class SqliteStorage
                     await using var rows = await select.ExecuteReaderAsync(cancellationToken);
                     while (await rows.ReadAsync(cancellationToken))
                     {
+                        var jobId = rows.GetInt64(1);
                         claimed.Add(new ClaimedJob(
-                            rows.GetInt64(0), rows.GetInt64(1), rows.GetString(2), rows.GetString(3), rows.GetString(4),
-                            rows.GetInt32(5), rows.GetInt32(6), rows.GetInt32(7), rows.GetInt32(8), Time(rows, 9), Time(rows, 10)));
+                            rows.GetInt64(0), jobId, rows.GetString(2), rows.GetString(3), rows.GetString(4),
+                            rows.GetInt32(5), rows.GetInt32(6), rows.GetInt32(7), rows.GetInt32(8), Time(rows, 9), Time(rows, 10))
+                        {
+                            ReadyAt = readyAt.TryGetValue(jobId, out var ready) ? ready : null,
+                            TraceParent = rows.IsDBNull(11) ? null : rows.GetString(11),
+                        });
                     }
 
                     return claimed;

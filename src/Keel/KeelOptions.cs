@@ -68,6 +68,32 @@ public sealed class KeelOptions
     /// <summary>How long a stopping process lets running jobs finish before cancelling them and releasing their claims.</summary>
     public TimeSpan ShutdownTimeout { get; set; } = TimeSpan.FromSeconds(25);
 
+    /// <summary>
+    /// How often the process running maintenance (in-process host or supervisor) reads the queue, claim and process
+    /// state the observable gauges report (<c>keel.queue.depth</c>, <c>keel.claim.stale</c>…). It reads only while
+    /// something listens to those gauges. Default 15 s; zero turns the gauges off.
+    /// </summary>
+    public TimeSpan TelemetryRefreshInterval { get; set; } = TimeSpan.FromSeconds(15);
+
+    /// <summary>
+    /// Process mode: the port (on <see cref="HealthCheckHost"/>) where the supervisor serves <c>/healthz/live</c> and
+    /// <c>/healthz/ready</c> for Kubernetes probes. Null (the default) serves nothing.
+    /// </summary>
+    public int? HealthCheckPort { get; set; }
+
+    /// <summary>
+    /// The address the supervisor's health endpoint binds with <see cref="HealthCheckPort"/>. Default <c>127.0.0.1</c>
+    /// (loopback only); <c>*</c> binds every interface, which Kubernetes <c>httpGet</c> probes need (they connect to
+    /// the pod's IP).
+    /// </summary>
+    public string HealthCheckHost { get; set; } = "127.0.0.1";
+
+    /// <summary>
+    /// The number of stale claims (owner's heartbeat older than <see cref="AliveThreshold"/>) at which the
+    /// <c>keel-stale-claims</c> health check reports degraded. Default 1.
+    /// </summary>
+    public int StaleClaimsDegradedThreshold { get; set; } = 1;
+
     /// <summary>How JSON arguments are written and read. Defaults to <see cref="JsonSerializerDefaults.Web"/>.</summary>
     public JsonSerializerOptions JsonSerializerOptions { get; set; } = new(JsonSerializerDefaults.Web);
 

@@ -42,6 +42,26 @@ public sealed class KeelOptionsValidator : IValidateOptions<KeelOptions>
             errors.Add($"{root}:PruneInterval must be at least 00:00:00.010 (was {options.PruneInterval})");
         }
 
+        if (options.TelemetryRefreshInterval < TimeSpan.Zero)
+        {
+            errors.Add($"{root}:TelemetryRefreshInterval must not be negative (was {options.TelemetryRefreshInterval})");
+        }
+
+        if (options.HealthCheckPort is { } port && port is < 1 or > 65535)
+        {
+            errors.Add($"{root}:HealthCheckPort must be between 1 and 65535 (was {port})");
+        }
+
+        if (string.IsNullOrWhiteSpace(options.HealthCheckHost) || options.HealthCheckHost.Contains('/', StringComparison.Ordinal))
+        {
+            errors.Add($"{root}:HealthCheckHost must be a host name, an IP address or * (was '{options.HealthCheckHost}')");
+        }
+
+        if (options.StaleClaimsDegradedThreshold < 1)
+        {
+            errors.Add($"{root}:StaleClaimsDegradedThreshold must be at least 1 (was {options.StaleClaimsDegradedThreshold})");
+        }
+
         for (var i = 0; i < options.Workers.Count; i++)
         {
             var worker = options.Workers[i];

@@ -80,6 +80,27 @@ internal static partial class Log
     [LoggerMessage(EventId = 3007, Level = LogLevel.Information, Message = "Retention: deleted {Count} finished or discarded jobs older than {Keep}")]
     public static partial void FinishedJobsCleared(ILogger logger, long count, TimeSpan keep);
 
+    [LoggerMessage(EventId = 1011, Level = LogLevel.Debug, Message = "Job {JobId} ({Kind}) finished on attempt {Attempt}")]
+    public static partial void JobFinished(ILogger logger, long jobId, string kind, int attempt);
+
+    [LoggerMessage(EventId = 3008, Level = LogLevel.Information, Message = "Process {ProcessName} ({ProcessId}) deregistered; {Released} claims released back to ready")]
+    public static partial void ProcessDeregistered(ILogger logger, string processName, long processId, int released);
+
+    [LoggerMessage(EventId = 3009, Level = LogLevel.Warning, Message = "Claims recovered by an operator: {Released} released, {Retried} back to ready as an attempt, {Failed} failed. {Description}")]
+    public static partial void ClaimsRecoveredByOperator(ILogger logger, int released, int retried, int failed, string description);
+
+    [LoggerMessage(EventId = 3010, Level = LogLevel.Information, Message = "{Count} jobs discarded by an operator")]
+    public static partial void JobsDiscardedByOperator(ILogger logger, long count);
+
+    [LoggerMessage(EventId = 6001, Level = LogLevel.Warning, Message = "Telemetry snapshot refresh failed; the gauges keep the previous values until the next refresh in {Delay}")]
+    public static partial void TelemetrySnapshotFailed(ILogger logger, Exception exception, TimeSpan delay);
+
+    [LoggerMessage(EventId = 6002, Level = LogLevel.Information, Message = "Health endpoints /healthz/live and /healthz/ready listening on {Prefix}")]
+    public static partial void HealthEndpointListening(ILogger logger, string prefix);
+
+    [LoggerMessage(EventId = 6003, Level = LogLevel.Error, Message = "Health endpoint error on {Prefix}")]
+    public static partial void HealthEndpointError(ILogger logger, Exception exception, string prefix);
+
     [LoggerMessage(EventId = 2003, Level = LogLevel.Debug, Message = "Concurrency maintenance promoted {Count} blocked jobs")]
     public static partial void BlockedPromoted(ILogger logger, int count);
 }

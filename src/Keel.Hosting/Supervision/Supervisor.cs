@@ -24,12 +24,14 @@ internal sealed class Supervisor
     private readonly Wakeup _wakeup = new();
     private readonly ProcessRegistration _registration;
     private readonly Maintenance _maintenance;
+    private readonly ILoggerFactory _loggerFactory;
 
     public Supervisor(IKeelStorage storage, KeelOptions options, ILoggerFactory loggerFactory, KeelClock clock, IReadOnlyList<string> forwardedArgs)
     {
         _storage = storage;
         _options = options;
         _logger = loggerFactory.CreateLogger("Keel.Supervisor");
+        _loggerFactory = loggerFactory;
         _clock = clock;
         _forwardedArgs = forwardedArgs;
         Specs = [.. BuildSpecs(options)];
@@ -49,6 +51,9 @@ internal sealed class Supervisor
         var heartbeat = Task.Run(() => _registration.HeartbeatAsync(heartbeatStop.Token), CancellationToken.None);
         _registration.Lost += OnLost;
         void OnLost(long lostId) => _ = ReRegisterAsync(stopping);
+        // Telemetry: probes on the configured local port, and the snapshot the observable gauges report.
+        await using var health = _options.HealthCheckPort is { } port ? HealthEndpoint.Start(_storage, _options, _clock, _loggerFactory.CreateLogger("Keel.Health"), port) : null;
+        var telemetry = Task.Run(() => new TelemetrySnapshotRefresher(_storage, _options, _loggerFactory.CreateLogger("Keel.Telemetry"), _clock).RunAsync(heartbeatStop.Token), CancellationToken.None);
         try
         {
             await _registration.RegisterAsync(stopping);
@@ -92,6 +97,7 @@ internal sealed class Supervisor
 
             await heartbeatStop.CancelAsync();
             await heartbeat;
+            await telemetry;
             if (!immediate.IsCancellationRequested)
             {
                 try

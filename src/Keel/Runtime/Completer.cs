@@ -35,13 +35,14 @@ internal sealed class Completer
     /// <summary>
     /// Queues a completion; the task ends once it is written (or rejected, or abandoned at shutdown). A worker keeps
     /// the job's slot until then, so it never holds more claims than it has threads: a crash loses at most that many.
+    /// The result is true when the completion was written, false when it was rejected or abandoned.
     /// </summary>
-    public Task CompleteAsync(long processId, ClaimRef claim)
+    public Task<bool> CompleteAsync(long processId, ClaimRef claim)
     {
-        var completion = new Completion(processId, claim, new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously));
+        var completion = new Completion(processId, claim, new TaskCompletionSource<bool>(TaskCreationOptions.RunContinuationsAsynchronously));
         if (!_channel.Writer.TryWrite(completion))
         {
-            completion.Done.TrySetResult(); // Draining already finished: the claim stays and is released or recovered.
+            completion.Done.TrySetResult(false); // Draining already finished: the claim stays and is released or recovered.
         }
 
         return completion.Done.Task;
@@ -84,10 +85,10 @@ internal sealed class Completer
 
                 foreach (var group in batch.GroupBy(item => item.ProcessId))
                 {
-                    await WriteAsync(group.Key, [.. group.Select(item => item.Claim)]);
+                    var accepted = await WriteAsync(group.Key, [.. group.Select(item => item.Claim)]);
                     foreach (var item in group)
                     {
-                        item.Done.TrySetResult();
+                        item.Done.TrySetResult(accepted.Contains(item.Claim.ClaimId));
                     }
                 }
             }
@@ -100,19 +101,19 @@ internal sealed class Completer
             // Whatever was not written stays claimed in the database (released or recovered later); never leave a waiter hanging.
             foreach (var item in batch)
             {
-                item.Done.TrySetResult();
+                item.Done.TrySetResult(false);
             }
 
             while (_channel.Reader.TryRead(out var item))
             {
-                item.Done.TrySetResult();
+                item.Done.TrySetResult(false);
             }
         }
     }
 
-    private sealed record Completion(long ProcessId, ClaimRef Claim, TaskCompletionSource Done);
+    private sealed record Completion(long ProcessId, ClaimRef Claim, TaskCompletionSource<bool> Done);
 
-    private async Task WriteAsync(long processId, List<ClaimRef> claims)
+    private async Task<HashSet<long>> WriteAsync(long processId, List<ClaimRef> claims)
     {
         var delay = TimeSpan.FromMilliseconds(50);
         while (true)
@@ -125,9 +126,9 @@ internal sealed class Completer
                     "complete jobs",
                     ct => _storage.JobsCompleteAsync(new JobsCompleteParams(processId, claims, _clock.StorageNow, _preserveFinishedJobs), ct),
                     _abandon.Token);
+                var held = accepted.ToHashSet();
                 if (accepted.Count != claims.Count)
                 {
-                    var held = accepted.ToHashSet();
                     foreach (var claim in claims.Where(c => !held.Contains(c.ClaimId)))
                     {
                         Log.LateResultRejected(_logger, claim.JobId, claim.ClaimId, processId);
@@ -136,7 +137,7 @@ internal sealed class Completer
                     }
                 }
 
-                return;
+                return held;
             }
 #pragma warning disable CA1031 // A completion must never be dropped: keep trying; the claim keeps the job safe meanwhile.
             catch (Exception e) when (!_abandon.IsCancellationRequested)

@@ -18,17 +18,40 @@ internal sealed class KeelAdmin(IKeelStorage storage, IOptions<KeelOptions> opti
         return storage.ClaimsListAsync(new ClaimsListParams(processId, staleOnly ? options.Value.AliveThreshold : null, limit, clock.StorageNow), cancellationToken);
     }
 
+    private readonly ILogger _logger = loggerFactory.CreateLogger("Keel.Maintenance");
+
     public Task<RecoveryResult> ReleaseClaimsAsync(IReadOnlyList<long> claimIds, CancellationToken cancellationToken = default)
-        => storage.ClaimsRecoverAsync(new ClaimsRecoverParams(claimIds, ClaimAction.Release, new WorkerLostCause("operator", "released by an operator"), clock.StorageNow), cancellationToken);
+        => RecoverClaimsAsync(new ClaimsRecoverParams(claimIds, ClaimAction.Release, new WorkerLostCause("operator", "released by an operator"), clock.StorageNow), cancellationToken);
 
     public Task<RecoveryResult> FailClaimsAsync(IReadOnlyList<long> claimIds, string reason, CancellationToken cancellationToken = default)
     {
         ArgumentException.ThrowIfNullOrWhiteSpace(reason);
-        return storage.ClaimsRecoverAsync(new ClaimsRecoverParams(claimIds, ClaimAction.Fail, new WorkerLostCause("operator", "failed by an operator: " + reason), clock.StorageNow), cancellationToken);
+        return RecoverClaimsAsync(new ClaimsRecoverParams(claimIds, ClaimAction.Fail, new WorkerLostCause("operator", "failed by an operator: " + reason), clock.StorageNow), cancellationToken);
     }
 
-    public Task<RecoveryResult?> PruneProcessAsync(long processId, CancellationToken cancellationToken = default)
-        => storage.ProcessRecoverAsync(new ProcessRecoverParams(processId, null, OperatorPrune, clock.StorageNow), cancellationToken);
+    public async Task<RecoveryResult?> PruneProcessAsync(long processId, CancellationToken cancellationToken = default)
+    {
+        var recovery = await storage.ProcessRecoverAsync(new ProcessRecoverParams(processId, null, OperatorPrune, clock.StorageNow), cancellationToken);
+        if (recovery is not null)
+        {
+            Log.ProcessPruned(_logger, processId.ToString(System.Globalization.CultureInfo.InvariantCulture), processId, OperatorPrune.Code, recovery.Retried, recovery.Failed, OperatorPrune.Description);
+            KeelMetrics.RecordRecovery(OperatorPrune.Code, recovery);
+        }
+
+        return recovery;
+    }
+
+    private async Task<RecoveryResult> RecoverClaimsAsync(ClaimsRecoverParams parameters, CancellationToken cancellationToken)
+    {
+        var recovery = await storage.ClaimsRecoverAsync(parameters, cancellationToken);
+        if (recovery.Total > 0)
+        {
+            Log.ClaimsRecoveredByOperator(_logger, recovery.Released, recovery.Retried, recovery.Failed, parameters.Cause.Description);
+            KeelMetrics.RecordRecovery(parameters.Cause.Code, recovery);
+        }
+
+        return recovery;
+    }
 
     public Task<IReadOnlyList<PrunedProcess>> PruneDeadProcessesAsync(CancellationToken cancellationToken = default)
         => new Maintenance(storage, options.Value, loggerFactory.CreateLogger("Keel.Maintenance"), clock, static () => new HashSet<long>()).RunOnceAsync(cancellationToken);
@@ -68,11 +91,28 @@ internal sealed class KeelAdmin(IKeelStorage storage, IOptions<KeelOptions> opti
         return total;
     }
 
-    public Task<long> DiscardJobsAsync(IReadOnlyList<long>? jobIds, JobFilter? filter = null, IReadOnlyCollection<JobState>? states = null, IProgress<long>? progress = null, CancellationToken cancellationToken = default)
-        => InBatchesAsync(jobIds, ct => storage.JobsDiscardAsync(new JobsSelectionParams(jobIds, filter, states, BatchSize, clock.StorageNow), ct), progress, cancellationToken);
+    public async Task<long> DiscardJobsAsync(IReadOnlyList<long>? jobIds, JobFilter? filter = null, IReadOnlyCollection<JobState>? states = null, IProgress<long>? progress = null, CancellationToken cancellationToken = default)
+    {
+        var discarded = await InBatchesAsync(jobIds, ct => storage.JobsDiscardAsync(new JobsSelectionParams(jobIds, filter, states, BatchSize, clock.StorageNow), ct), progress, cancellationToken);
+        RecordDiscarded(discarded);
+        return discarded;
+    }
 
     public async Task<bool> CancelJobAsync(long jobId, CancellationToken cancellationToken = default)
-        => await storage.JobsDiscardAsync(new JobsSelectionParams([jobId], null, [JobState.Ready, JobState.Scheduled, JobState.Blocked], 1, clock.StorageNow), cancellationToken) == 1;
+    {
+        var cancelled = await storage.JobsDiscardAsync(new JobsSelectionParams([jobId], null, [JobState.Ready, JobState.Scheduled, JobState.Blocked], 1, clock.StorageNow), cancellationToken) == 1;
+        RecordDiscarded(cancelled ? 1 : 0);
+        return cancelled;
+    }
+
+    private void RecordDiscarded(long count)
+    {
+        if (count > 0)
+        {
+            KeelMetrics.Discarded.Add(count, new KeyValuePair<string, object?>("keel.reason", "operator"));
+            Log.JobsDiscardedByOperator(_logger, count);
+        }
+    }
 
     public async Task<bool> RunJobNowAsync(long jobId, CancellationToken cancellationToken = default)
     {

@@ -1,4 +1,5 @@
 using System.Data.Common;
+using System.Diagnostics;
 using System.Text.Json;
 using Keel.Registry;
 using Keel.Storage;
@@ -39,13 +40,79 @@ internal sealed class KeelClient(IKeelStorage storage, JobRegistry registry, IOp
             jobs[i] = ToNewJob(requests[i], now);
         }
 
-        var ids = await storage.JobsInsertAsync(new JobsInsertParams(jobs, clock.StorageNow, connection, transaction), cancellationToken);
+        using var activity = StartEnqueue(jobs);
+        var traceParent = KeelTracing.TraceParentOf(activity ?? Activity.Current);
+        if (traceParent is not null)
+        {
+            for (var i = 0; i < jobs.Length; i++)
+            {
+                jobs[i] = jobs[i] with { TraceParent = traceParent };
+            }
+        }
+
+        IReadOnlyList<long> ids;
+        try
+        {
+            ids = await storage.JobsInsertAsync(new JobsInsertParams(jobs, clock.StorageNow, connection, transaction), cancellationToken);
+        }
+        catch (Exception e)
+        {
+            activity?.SetStatus(ActivityStatusCode.Error, e.Message);
+            throw;
+        }
+
+        if (activity is { IsAllDataRequested: true } && ids.Count == 1)
+        {
+            activity.SetTag("keel.job.id", ids[0]);
+        }
+
+        if (KeelMetrics.Enqueued.Enabled)
+        {
+            foreach (var job in jobs)
+            {
+                KeelMetrics.Enqueued.Add(1, KeelMetrics.QueueTag(job.Queue), KeelMetrics.KindTag(job.Kind));
+            }
+        }
+
         if (Array.Exists(jobs, j => j.ScheduledAt is null || j.ScheduledAt <= now))
         {
             signal.Notify();
         }
 
         return ids;
+    }
+
+    /// <summary>The producer span of one enqueue call: <c>enqueue {kind}</c> (or <c>enqueue</c> for a mixed batch).</summary>
+    private static Activity? StartEnqueue(NewJob[] jobs)
+    {
+        if (!KeelTracing.Source.HasListeners())
+        {
+            return null;
+        }
+
+        var kind = jobs[0].Kind;
+        var sameKind = Array.TrueForAll(jobs, j => j.Kind == kind);
+        var activity = KeelTracing.Source.StartActivity(sameKind ? "enqueue " + kind : "enqueue", ActivityKind.Producer);
+        if (activity is { IsAllDataRequested: true })
+        {
+            if (sameKind)
+            {
+                activity.SetTag("keel.kind", kind);
+            }
+
+            var queue = jobs[0].Queue;
+            if (Array.TrueForAll(jobs, j => j.Queue == queue))
+            {
+                activity.SetTag("keel.queue", queue);
+                activity.SetTag("messaging.destination.name", queue);
+            }
+
+            activity.SetTag("keel.job.count", jobs.Length);
+            activity.SetTag("messaging.system", "keel");
+            activity.SetTag("messaging.operation.type", "send");
+        }
+
+        return activity;
     }
 
     private NewJob ToNewJob(JobRequest request, DateTimeOffset now)

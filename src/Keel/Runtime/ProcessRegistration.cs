@@ -19,6 +19,7 @@ internal sealed record ProcessIdentityInfo(string Kind, string Name, long? Super
 /// </summary>
 internal sealed class ProcessRegistration(IKeelStorage storage, KeelOptions options, ILogger logger, KeelClock clock, ProcessIdentityInfo identity, Func<string> metadata)
 {
+    private readonly HeartbeatTracker _tracker = HeartbeatTracker.For(storage);
     private int _generation;
 
     public string Name => Generation == 0 ? identity.Name : $"{identity.Name}-{Generation}";
@@ -43,6 +44,7 @@ internal sealed class ProcessRegistration(IKeelStorage storage, KeelOptions opti
             "register process",
             ct => storage.ProcessRegisterAsync(new ProcessRegisterParams(name, identity.Kind, ProcessIdentity.Pid, ProcessIdentity.Hostname, ProcessIdentity.StartedAt, identity.SupervisorId, metadata(), clock.StorageNow), ct),
             cancellationToken);
+        _tracker.Beat(this, name, Id, clock.TimeProvider.GetTimestamp());
         Log.ProcessRegistered(logger, name, Id, identity.Kind, ProcessIdentity.Pid, ProcessIdentity.Hostname);
     }
 
@@ -70,13 +72,16 @@ internal sealed class ProcessRegistration(IKeelStorage storage, KeelOptions opti
             return 0;
         }
 
+        _tracker.Remove(this);
         using var deadline = new CancellationTokenSource(timeout);
-        return await StorageRetry.RunAsync(
+        var released = await StorageRetry.RunAsync(
             storage,
             logger,
             "deregister process",
             ct => storage.ProcessDeregisterAsync(new ProcessDeregisterParams(Id, clock.StorageNow), ct),
             deadline.Token);
+        Log.ProcessDeregistered(logger, Name, Id, released);
+        return released;
     }
 
     /// <summary>Beats until <paramref name="cancellationToken"/> is cancelled.</summary>
@@ -105,6 +110,7 @@ internal sealed class ProcessRegistration(IKeelStorage storage, KeelOptions opti
                 if (await storage.ProcessHeartbeatAsync(new ProcessHeartbeatParams(id, clock.StorageNow), cancellationToken))
                 {
                     lastBeat = clock.TimeProvider.GetTimestamp();
+                    _tracker.Beat(this, Name, id, lastBeat);
                 }
                 else
                 {

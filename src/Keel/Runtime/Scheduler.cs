@@ -266,6 +266,7 @@ internal sealed class Scheduler
             {
                 enqueued++;
                 Log.RecurringEnqueued(_logger, task.Key, id, runAt);
+                KeelMetrics.Enqueued.Add(1, KeelMetrics.QueueTag(state.Job!.Queue), KeelMetrics.KindTag(state.Job.Kind), new("keel.source", "recurring"));
             }
 
             state.Cursor = runAt;

@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using System.Text.Json;
 using Keel.Storage;
 using Microsoft.Extensions.Logging;
@@ -114,6 +115,7 @@ internal sealed class Worker
                 cancellationToken);
             foreach (var job in claimed)
             {
+                RecordClaimed(job);
                 Start(job);
             }
 
@@ -200,21 +202,56 @@ internal sealed class Worker
         }
     }
 
+    private static void RecordClaimed(ClaimedJob job)
+    {
+        if (KeelMetrics.Claimed.Enabled)
+        {
+            KeelMetrics.Claimed.Add(1, KeelMetrics.QueueTag(job.Queue), KeelMetrics.KindTag(job.Kind));
+        }
+
+        if (job.ReadyAt is { } readyAt && KeelMetrics.QueueLatency.Enabled)
+        {
+            var latency = Math.Max(0, (job.ClaimedAt - readyAt).TotalSeconds);
+            KeelMetrics.QueueLatency.Record(latency, KeelMetrics.QueueTag(job.Queue), KeelMetrics.KindTag(job.Kind));
+        }
+    }
+
     private async Task RunJobAsync(ClaimedJob job)
     {
         var processId = ProcessId;
+        using var activity = KeelTracing.StartPerform(job);
         try
         {
+            var started = _clock.TimeProvider.GetTimestamp();
             var outcome = await _executor.RunAsync(job, _jobsCancellation.Token);
+            if (KeelMetrics.Duration.Enabled)
+            {
+                KeelMetrics.Duration.Record(
+                    _clock.TimeProvider.GetElapsedTime(started).TotalSeconds,
+                    KeelMetrics.QueueTag(job.Queue),
+                    KeelMetrics.KindTag(job.Kind),
+                    new("keel.outcome", outcome.Result switch { RunResult.Succeeded => "succeeded", RunResult.Failed => "failed", _ => "interrupted" }));
+            }
+
             switch (outcome.Result)
             {
                 case RunResult.Succeeded:
-                    await _completer!.CompleteAsync(processId, job.Ref);
+                    if (await _completer!.CompleteAsync(processId, job.Ref))
+                    {
+                        KeelMetrics.Finished.Add(1, KeelMetrics.QueueTag(job.Queue), KeelMetrics.KindTag(job.Kind));
+                        Log.JobFinished(_logger, job.JobId, job.Kind, job.Attempt);
+                    }
+
+                    activity?.SetTag("keel.outcome", "succeeded");
                     break;
                 case RunResult.Failed:
+                    activity?.SetStatus(ActivityStatusCode.Error, outcome.Error?.Message);
+                    activity?.SetTag("error.type", outcome.Error?.GetType().FullName);
+                    activity?.SetTag("keel.outcome", "failed");
                     await FailAsync(processId, job, outcome);
                     break;
                 default:
+                    activity?.SetTag("keel.outcome", "interrupted");
                     Log.JobInterrupted(_logger, job.JobId, job.Kind);
                     break; // The claim is released with the rest at shutdown.
             }
@@ -223,6 +260,7 @@ internal sealed class Worker
         catch (Exception e)
 #pragma warning restore CA1031
         {
+            activity?.SetStatus(ActivityStatusCode.Error, e.Message);
             Log.WorkerLoopError(_logger, e, Name, TimeSpan.Zero);
         }
         finally
@@ -253,10 +291,12 @@ internal sealed class Worker
         }
         else if (retryAt is { } at)
         {
+            KeelMetrics.Retried.Add(1, KeelMetrics.QueueTag(job.Queue), KeelMetrics.KindTag(job.Kind));
             Log.JobRetrying(_logger, error, job.JobId, job.Kind, job.Attempt, at);
         }
         else
         {
+            KeelMetrics.Failed.Add(1, KeelMetrics.QueueTag(job.Queue), KeelMetrics.KindTag(job.Kind), new("error.type", error.GetType().FullName));
             Log.JobFailed(_logger, error, job.JobId, job.Kind, job.Attempt);
         }
     }

@@ -27,4 +27,13 @@ public sealed record ClaimedJob(
 {
     /// <summary>The reference a finalizing call passes to prove it still holds the claim.</summary>
     public ClaimRef Ref => new(ClaimId, JobId, Attempt);
+
+    /// <summary>
+    /// When the job became ready (its ready-execution row was written: at enqueue, dispatch, promotion or release);
+    /// null when the store does not say. <see cref="ClaimedAt"/> minus this is the queue latency.
+    /// </summary>
+    public DateTimeOffset? ReadyAt { get; init; }
+
+    /// <summary>The W3C <c>traceparent</c> of the activity that enqueued the job, if there was one.</summary>
+    public string? TraceParent { get; init; }
 }

@@ -32,6 +32,12 @@ public sealed record NewJob(string Kind, string Queue, string Args, int Priority
     /// existing job's id instead.
     /// </summary>
     public string? UniqueKey { get; init; }
+
+    /// <summary>
+    /// The W3C <c>traceparent</c> of the enqueuing activity, stored with the job so its perform span can link to it;
+    /// null when nothing was being traced.
+    /// </summary>
+    public string? TraceParent { get; init; }
 }
 
 /// <summary>Parameters of <see cref="IKeelStorage.JobsInsertAsync"/>.</summary>
