@@ -55,6 +55,8 @@ internal sealed class KeelHostedService(
             Run(worker.RunAsync);
         }
 
+        ListenForJobs();
+
         Dispatcher? dispatcher = null;
         if (options.Dispatcher.Enabled)
         {
@@ -119,6 +121,7 @@ internal sealed class KeelHostedService(
         {
             var entry = options.EffectiveWorkers[child.WorkerIndex];
             Run(new Worker(storage, executor, signal, options, entry, loggerFactory.CreateLogger("Keel.Worker"), clock, identity, Stop).RunAsync);
+            ListenForJobs();
         }
         else if (child.Kind == KeelRoleKind.Scheduler)
         {
@@ -127,6 +130,15 @@ internal sealed class KeelHostedService(
         else
         {
             Run(new Dispatcher(storage, signal, options, loggerFactory.CreateLogger("Keel.Dispatcher"), clock, identity, Stop).RunAsync);
+        }
+    }
+
+    /// <summary>Wakes this process's workers on the store's notifications (PostgreSQL LISTEN/NOTIFY), when it has them.</summary>
+    private void ListenForJobs()
+    {
+        if (storage is IJobNotifications notifications)
+        {
+            Run(new NotificationListener(notifications, signal, loggerFactory.CreateLogger("Keel.Worker")).RunAsync);
         }
     }
 

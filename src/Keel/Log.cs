@@ -103,4 +103,7 @@ internal static partial class Log
 
     [LoggerMessage(EventId = 2003, Level = LogLevel.Debug, Message = "Concurrency maintenance promoted {Count} blocked jobs")]
     public static partial void BlockedPromoted(ILogger logger, int count);
+
+    [LoggerMessage(EventId = 1012, Level = LogLevel.Warning, Message = "Listening for job notifications failed; reconnecting in {Delay} (workers keep polling meanwhile)")]
+    public static partial void NotificationListenerError(ILogger logger, Exception exception, TimeSpan delay);
 }

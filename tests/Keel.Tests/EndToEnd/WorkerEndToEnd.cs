@@ -285,6 +285,34 @@ public abstract class WorkerEndToEnd : IAsyncLifetime
     }
 
     [Fact]
+    public async Task An_enqueue_from_another_host_wakes_an_idle_worker_on_engines_that_notify()
+    {
+        var recorder = new Recorder();
+        using var worker = await KeelHost.StartAsync(Db, recorder, o =>
+        {
+            var entry = KeelHost.Worker(2);
+            entry.PollingInterval = TimeSpan.FromHours(1);
+            o.Workers.Add(entry);
+        });
+        using var producer = KeelHost.Build(Db, new Recorder(), o => o.ProcessJobs = false);
+        await Eventually.WaitUntilAsync(async () => await Db.ScalarAsync("SELECT count(*) FROM keel_processes WHERE kind = 'Worker'") == 1, Patience, "the worker registers");
+        await Task.Delay(300); // the first poll has come back empty; the worker now sleeps for an hour unless woken
+        var id = await Client(producer).EnqueueAsync<CountingJob, CountArgs>(new CountArgs(1));
+        if (Engine == Engine.PostgreSql)
+        {
+            await Eventually.WaitUntilAsync(async () => (await Client(worker).GetJobAsync(id))!.State == JobState.Finished, TimeSpan.FromSeconds(30), "LISTEN/NOTIFY wakes the other host's worker");
+        }
+        else
+        {
+            // SQLite has no cross-process notification: the job waits for the next poll.
+            await Task.Delay(500);
+            Assert.Equal(JobState.Ready, (await Client(worker).GetJobAsync(id))!.State);
+        }
+
+        await worker.StopAsync();
+    }
+
+    [Fact]
     public async Task A_worker_whose_process_row_was_pruned_registers_anew_and_keeps_working()
     {
         var recorder = new Recorder();

@@ -1,0 +1,17 @@
+namespace Keel.Storage;
+
+/// <summary>
+/// A store that can tell this process when another process made jobs ready (PostgreSQL: LISTEN/NOTIFY), so idle
+/// workers wake at once instead of waiting for their next poll. Polling stays the fallback.
+/// </summary>
+public interface IJobNotifications
+{
+    /// <summary>
+    /// Listens until <paramref name="cancellationToken"/> is cancelled, calling <paramref name="onJobsReady"/> with
+    /// the queue name of each notification. Throws when the connection fails; the caller reconnects.
+    /// </summary>
+    /// <param name="onJobsReady">Called for every notification, with its queue.</param>
+    /// <param name="cancellationToken">Stops listening.</param>
+    /// <returns>A task that ends when listening stops.</returns>
+    Task ListenAsync(Action<string> onJobsReady, CancellationToken cancellationToken);
+}
