@@ -16,6 +16,19 @@ public sealed class Recorder
 
     public int MaxConcurrent => Volatile.Read(ref _maxRunning);
 
+    /// <summary>The most runs seen at once per key (e.g. per account), for checking concurrency limits.</summary>
+    public ConcurrentDictionary<string, int> MaxConcurrentByKey { get; } = new();
+
+    private ConcurrentDictionary<string, int> RunningByKey { get; } = new();
+
+    public void EnterKey(string key)
+    {
+        var now = RunningByKey.AddOrUpdate(key, 1, (_, n) => n + 1);
+        MaxConcurrentByKey.AddOrUpdate(key, now, (_, max) => Math.Max(max, now));
+    }
+
+    public void LeaveKey(string key) => RunningByKey.AddOrUpdate(key, 0, (_, n) => n - 1);
+
     public int Total => Runs.Values.Sum();
 
     public void Enter(JobContext context)
@@ -113,6 +126,8 @@ public sealed class PerAccountJob(Recorder recorder) : IJob<AccountArgs>
 {
     public async Task PerformAsync(AccountArgs args, JobContext context, CancellationToken cancellationToken)
     {
+        var key = args.Account.ToString(System.Globalization.CultureInfo.InvariantCulture);
+        recorder.EnterKey(key);
         recorder.Enter(context);
         try
         {
@@ -121,6 +136,7 @@ public sealed class PerAccountJob(Recorder recorder) : IJob<AccountArgs>
         finally
         {
             recorder.Leave();
+            recorder.LeaveKey(key);
         }
     }
 }
