@@ -1,0 +1,204 @@
+using System.Globalization;
+using Keel.Hosting;
+using Keel.PostgreSql;
+using Keel.Sqlite;
+using Keel.Testing;
+using Microsoft.Data.Sqlite;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+using Npgsql;
+
+namespace Keel.Bench;
+
+/// <summary>One engine under test: hands out a fresh, empty database per run.</summary>
+public abstract class BenchEngine : IAsyncDisposable
+{
+    public abstract string Name { get; }
+
+    public bool IsPostgres => Name == "postgres";
+
+    /// <summary>A fresh database (SQLite file path or PostgreSQL connection string).</summary>
+    public abstract Task<string> NewDatabaseAsync();
+
+    /// <summary>Removes a database handed out by <see cref="NewDatabaseAsync"/>.</summary>
+    public abstract Task DropDatabaseAsync(string database);
+
+    /// <summary>Engine version and the settings that matter for durability and speed.</summary>
+    public abstract Task<IReadOnlyList<KeyValuePair<string, string>>> DescribeAsync();
+
+    public abstract ValueTask DisposeAsync();
+
+    public static async Task<BenchEngine> CreateAsync(string name, string? connection)
+        => name switch
+        {
+            "sqlite" => new SqliteEngine(),
+            "postgres" => await PostgresEngine.StartAsync(connection),
+            _ => throw new ArgumentException($"unknown engine '{name}': use sqlite or postgres"),
+        };
+
+    /// <summary>
+    /// A host with Keel. <paramref name="processJobs"/> false gives a client-only host (it still migrates on start);
+    /// otherwise <paramref name="workers"/> worker entries of <paramref name="threads"/> threads each, every other option
+    /// at Keel's defaults (1 s polling, dispatcher on, maintenance on).
+    /// </summary>
+    public IHost BuildHost(string database, bool processJobs, int workers = 1, int threads = 10)
+    {
+        var builder = Host.CreateApplicationBuilder(new HostApplicationBuilderSettings { DisableDefaults = true });
+        builder.Services.AddKeel(k =>
+        {
+            if (IsPostgres)
+            {
+                k.UsePostgreSql(database);
+            }
+            else
+            {
+                k.UseSqlite(database);
+            }
+
+            k.AddJob<NoopJob>().AddJob<LatencyJob>();
+            k.Configure(o =>
+            {
+                o.ProcessJobs = processJobs;
+                for (var i = 0; i < workers; i++)
+                {
+                    o.Workers.Add(new WorkerOptions { Threads = threads });
+                }
+            });
+        });
+        return builder.Build();
+    }
+}
+
+public sealed class SqliteEngine : BenchEngine
+{
+    private readonly string _folder = Directory.CreateTempSubdirectory("keel-bench-").FullName;
+    private int _count;
+
+    public override string Name => "sqlite";
+
+    public override Task<string> NewDatabaseAsync()
+        => Task.FromResult(Path.Combine(_folder, $"run-{Interlocked.Increment(ref _count)}.db"));
+
+    public override Task DropDatabaseAsync(string database)
+    {
+        SqliteConnection.ClearAllPools();
+        foreach (var suffix in new[] { "", "-wal", "-shm" })
+        {
+            try
+            {
+                File.Delete(database + suffix);
+            }
+            catch (IOException)
+            {
+            }
+        }
+
+        return Task.CompletedTask;
+    }
+
+    public override async Task<IReadOnlyList<KeyValuePair<string, string>>> DescribeAsync()
+    {
+        await using var connection = new SqliteConnection("Data Source=:memory:");
+        await connection.OpenAsync();
+        await using var command = connection.CreateCommand();
+        command.CommandText = "SELECT sqlite_version()";
+        var version = (string)(await command.ExecuteScalarAsync())!;
+        return
+        [
+            new("version", "SQLite " + version),
+            new("journal_mode", "WAL (set by Keel)"),
+            new("synchronous", "NORMAL (Keel's default)"),
+            new("file", "fresh temp file per run in " + _folder),
+        ];
+    }
+
+    public override ValueTask DisposeAsync()
+    {
+        SqliteConnection.ClearAllPools();
+        try
+        {
+            Directory.Delete(_folder, recursive: true);
+        }
+        catch (IOException)
+        {
+        }
+
+        return ValueTask.CompletedTask;
+    }
+}
+
+public sealed class PostgresEngine : BenchEngine
+{
+    private readonly PostgresServer? _server;
+    private readonly string _admin;
+
+    private PostgresEngine(PostgresServer? server, string admin)
+    {
+        _server = server;
+        _admin = admin;
+    }
+
+    public override string Name => "postgres";
+
+    public static async Task<PostgresEngine> StartAsync(string? connection)
+    {
+        if (connection is not null)
+        {
+            return new PostgresEngine(null, connection);
+        }
+
+        var server = await PostgresServer.StartAsync(new PostgresServerOptions
+        {
+            Settings = new Dictionary<string, string>(PostgresServerOptions.DurableSettings, StringComparer.Ordinal),
+        });
+        return new PostgresEngine(server, server.ConnectionString);
+    }
+
+    public override async Task<string> NewDatabaseAsync()
+    {
+        var name = "keel_bench_" + Guid.NewGuid().ToString("N")[..12];
+        await ExecuteAsync($"CREATE DATABASE \"{name}\"");
+        return new NpgsqlConnectionStringBuilder(_admin) { Database = name }.ConnectionString;
+    }
+
+    public override async Task DropDatabaseAsync(string database)
+    {
+        NpgsqlConnection.ClearAllPools();
+        var name = new NpgsqlConnectionStringBuilder(database).Database!;
+        await ExecuteAsync($"DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)");
+    }
+
+    public override async Task<IReadOnlyList<KeyValuePair<string, string>>> DescribeAsync()
+    {
+        var result = new List<KeyValuePair<string, string>>();
+        await using var connection = new NpgsqlConnection(new NpgsqlConnectionStringBuilder(_admin) { Pooling = false }.ConnectionString);
+        await connection.OpenAsync();
+        foreach (var setting in new[] { "server_version", "fsync", "synchronous_commit", "full_page_writes", "shared_buffers", "wal_level", "max_connections" })
+        {
+            await using var command = connection.CreateCommand();
+            command.CommandText = "SHOW " + setting;
+            result.Add(new(setting, Convert.ToString(await command.ExecuteScalarAsync(), CultureInfo.InvariantCulture) ?? "?"));
+        }
+
+        result.Add(new("server", _server is null ? "given by --connection" : "throwaway server started by the bench (durable settings)"));
+        return result;
+    }
+
+    public override async ValueTask DisposeAsync()
+    {
+        NpgsqlConnection.ClearAllPools();
+        if (_server is not null)
+        {
+            await _server.DisposeAsync();
+        }
+    }
+
+    private async Task ExecuteAsync(string sql)
+    {
+        await using var connection = new NpgsqlConnection(new NpgsqlConnectionStringBuilder(_admin) { Pooling = false }.ConnectionString);
+        await connection.OpenAsync();
+        await using var command = connection.CreateCommand();
+        command.CommandText = sql;
+        await command.ExecuteNonQueryAsync();
+    }
+}

@@ -1,0 +1,146 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Text.Json;
+using Keel.Bench;
+
+// keel-bench <scenario|all> [--engine sqlite|postgres|both] [--jobs N] [--workers W] [--threads T] [--runs R]
+//            [--connection CS] [--json out.json] [--smoke] [--big]
+const string Usage = "usage: Keel.Bench <enqueue|throughput|latency|backlog|all> [--engine sqlite|postgres|both] [--jobs N] [--workers W] [--threads T] [--runs R] [--connection CS] [--json out.json] [--smoke] [--big]";
+CultureInfo.DefaultThreadCurrentCulture = CultureInfo.InvariantCulture;
+CultureInfo.CurrentCulture = CultureInfo.InvariantCulture;
+
+string? scenario = null, engineArg = null, connection = null, json = null;
+int? jobs = null;
+int workers = 1, threads = 10, runs = 3;
+bool smoke = false, big = false;
+try
+{
+    for (var i = 0; i < args.Length; i++)
+    {
+        string Next() => i + 1 < args.Length ? args[++i] : throw new ArgumentException($"{args[i]} needs a value");
+        int NextInt() => int.TryParse(Next(), NumberStyles.Integer, CultureInfo.InvariantCulture, out var v) && v > 0 ? v : throw new ArgumentException($"{args[i - 1]} needs a positive integer");
+        switch (args[i])
+        {
+            case "--engine": engineArg = Next(); break;
+            case "--jobs": jobs = NextInt(); break;
+            case "--workers": workers = NextInt(); break;
+            case "--threads": threads = NextInt(); break;
+            case "--runs": runs = NextInt(); break;
+            case "--connection": connection = Next(); break;
+            case "--json": json = Next(); break;
+            case "--smoke": smoke = true; break;
+            case "--big": big = true; break;
+            case "-h" or "--help": Console.WriteLine(Usage); return 0;
+            default:
+                if (args[i].StartsWith('-') || scenario is not null)
+                {
+                    throw new ArgumentException($"unexpected argument '{args[i]}'");
+                }
+
+                scenario = args[i];
+                break;
+        }
+    }
+
+    if (scenario is null || (scenario != "all" && !Scenarios.All.Contains(scenario)))
+    {
+        throw new ArgumentException(scenario is null ? "no scenario given" : $"unknown scenario '{scenario}'");
+    }
+
+    if (engineArg is not (null or "sqlite" or "postgres" or "both"))
+    {
+        throw new ArgumentException($"unknown engine '{engineArg}'");
+    }
+}
+catch (ArgumentException e)
+{
+    await Console.Error.WriteLineAsync("keel-bench: " + e.Message);
+    await Console.Error.WriteLineAsync(Usage);
+    return 2;
+}
+
+if (smoke)
+{
+    runs = 1;
+}
+
+var settings = new BenchSettings(jobs, workers, threads, runs, smoke, big);
+var scenarios = scenario == "all" ? Scenarios.All : [scenario];
+string[] engines = engineArg is null or "both" ? ["sqlite", "postgres"] : [engineArg];
+var total = Stopwatch.StartNew();
+var report = new List<object>();
+var failed = false;
+
+Console.WriteLine($"Keel.Bench: {string.Join(", ", scenarios)} on {string.Join(", ", engines)}; {runs} run(s) each{(smoke ? " (smoke sizes)" : "")}");
+Console.WriteLine($"machine: {Environment.ProcessorCount} cores, .NET {Environment.Version}, {System.Runtime.InteropServices.RuntimeInformation.OSDescription}");
+Console.WriteLine("the bench and the workers share one process; PostgreSQL (if any) runs on the same machine");
+foreach (var engineName in engines)
+{
+    BenchEngine? engine = null;
+    try
+    {
+        engine = await BenchEngine.CreateAsync(engineName, connection);
+        var description = await engine.DescribeAsync();
+        Console.WriteLine();
+        Console.WriteLine($"== {engineName}: " + string.Join(", ", description.Select(d => $"{d.Key}={d.Value}")));
+        var rows = new List<(string Scenario, string Metric, string Unit, List<double> Values)>();
+        foreach (var name in scenarios)
+        {
+            for (var run = 1; run <= runs; run++)
+            {
+                var watch = Stopwatch.StartNew();
+                Console.Write($"   {name} run {run}/{runs} ... ");
+                var samples = await Scenarios.RunOnceAsync(name, engine, settings);
+                Console.WriteLine($"{watch.Elapsed.TotalSeconds:F1} s: " + string.Join("; ", samples.Select(x => $"{x.Value:N1} {x.Unit}")));
+                foreach (var sample in samples)
+                {
+                    var row = rows.FindIndex(r => r.Scenario == name && r.Metric == sample.Metric);
+                    if (row < 0)
+                    {
+                        rows.Add((name, sample.Metric, sample.Unit, [sample.Value]));
+                    }
+                    else
+                    {
+                        rows[row].Values.Add(sample.Value);
+                    }
+                }
+            }
+        }
+
+        Console.WriteLine();
+        Console.WriteLine($"| engine | scenario | metric | median | min–max | unit |");
+        Console.WriteLine($"|---|---|---|---:|---:|---|");
+        foreach (var (name, metric, unit, values) in rows)
+        {
+            var sorted = values.Order().ToArray();
+            var median = sorted.Length % 2 == 1 ? sorted[sorted.Length / 2] : (sorted[sorted.Length / 2 - 1] + sorted[sorted.Length / 2]) / 2;
+            var format = unit == "jobs/s" ? "N0" : unit == "x" ? "F2" : "F1";
+            Console.WriteLine($"| {engineName} | {name} | {metric} | {median.ToString(format, CultureInfo.InvariantCulture)} | {sorted[0].ToString(format, CultureInfo.InvariantCulture)}–{sorted[^1].ToString(format, CultureInfo.InvariantCulture)} | {unit} |");
+            report.Add(new { engine = engineName, scenario = name, metric, unit, median, min = sorted[0], max = sorted[^1], values });
+        }
+
+        report.Add(new { engine = engineName, settings = description.ToDictionary(d => d.Key, d => d.Value) });
+    }
+    catch (Exception e)
+    {
+        failed = true;
+        Console.WriteLine();
+        await Console.Error.WriteLineAsync($"keel-bench: {engineName} failed: {e}");
+    }
+    finally
+    {
+        if (engine is not null)
+        {
+            await engine.DisposeAsync();
+        }
+    }
+}
+
+if (json is not null)
+{
+    await File.WriteAllTextAsync(json, JsonSerializer.Serialize(report, new JsonSerializerOptions { WriteIndented = true }));
+}
+
+Console.WriteLine();
+Console.WriteLine($"keel-bench: {(failed ? "FAILED" : "ok")} in {total.Elapsed.TotalSeconds:F1} s");
+return failed ? 1 : 0;
