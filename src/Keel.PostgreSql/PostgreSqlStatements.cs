@@ -75,7 +75,9 @@ internal static class PostgreSqlStatements
         """;
 
     private const string ClaimTail = """
-              NOT EXISTS (SELECT 1 FROM keel_pauses p WHERE p.queue = r.queue)
+              -- The paused queues are read once (an init plan), not probed per row: with a per-row NOT EXISTS the
+              -- planner sorted the whole backlog on every claim instead of walking the poll index (5x slower at 100k).
+              r.queue <> ALL (ARRAY(SELECT p.queue FROM keel_pauses p))
             ORDER BY r.priority, r.job_id
             LIMIT @limit
             FOR UPDATE OF r SKIP LOCKED
