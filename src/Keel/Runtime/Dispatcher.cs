@@ -31,34 +31,8 @@ internal sealed class Dispatcher
     /// <summary>The current process row id; 0 before registration.</summary>
     public long ProcessId => _registration.Id;
 
-    public async Task RunAsync(CancellationToken stoppingToken)
-    {
-        using var heartbeatStop = new CancellationTokenSource();
-        var heartbeat = Task.Run(() => _registration.HeartbeatAsync(heartbeatStop.Token), CancellationToken.None);
-        try
-        {
-            await _registration.RegisterAsync(stoppingToken);
-            await LoopAsync(stoppingToken);
-        }
-        catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
-        {
-        }
-        finally
-        {
-            await heartbeatStop.CancelAsync();
-            await heartbeat;
-            try
-            {
-                await _registration.DeregisterAsync(TimeSpan.FromSeconds(5));
-            }
-#pragma warning disable CA1031 // Shutdown goes on; a leftover row is pruned by maintenance.
-            catch (Exception e)
-#pragma warning restore CA1031
-            {
-                Log.DispatcherError(_logger, e, TimeSpan.Zero);
-            }
-        }
-    }
+    public Task RunAsync(CancellationToken stoppingToken)
+        => _registration.RunAsync(LoopAsync, e => Log.DispatcherError(_logger, e, TimeSpan.Zero), stoppingToken);
 
     private async Task LoopAsync(CancellationToken stoppingToken)
     {

@@ -84,6 +84,39 @@ internal sealed class ProcessRegistration(IKeelStorage storage, KeelOptions opti
         return released;
     }
 
+    /// <summary>
+    /// The life of a role that holds no claims (dispatcher, scheduler): register, heartbeat, run
+    /// <paramref name="loop"/> until stopped, deregister. A failed deregistration is reported and left to maintenance.
+    /// </summary>
+    public async Task RunAsync(Func<CancellationToken, Task> loop, Action<Exception> onDeregisterError, CancellationToken stoppingToken)
+    {
+        using var heartbeatStop = new CancellationTokenSource();
+        var heartbeat = Task.Run(() => HeartbeatAsync(heartbeatStop.Token), CancellationToken.None);
+        try
+        {
+            await RegisterAsync(stoppingToken);
+            await loop(stoppingToken);
+        }
+        catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
+        {
+        }
+        finally
+        {
+            await heartbeatStop.CancelAsync();
+            await heartbeat;
+            try
+            {
+                await DeregisterAsync(TimeSpan.FromSeconds(5));
+            }
+#pragma warning disable CA1031 // Shutdown goes on; a leftover row is pruned by maintenance.
+            catch (Exception e)
+#pragma warning restore CA1031
+            {
+                onDeregisterError(e);
+            }
+        }
+    }
+
     /// <summary>Beats until <paramref name="cancellationToken"/> is cancelled.</summary>
     public async Task HeartbeatAsync(CancellationToken cancellationToken)
     {

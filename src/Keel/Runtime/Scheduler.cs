@@ -47,34 +47,8 @@ internal sealed class Scheduler
     /// <summary>The current process row id; 0 before registration.</summary>
     public long ProcessId => _registration.Id;
 
-    public async Task RunAsync(CancellationToken stoppingToken)
-    {
-        using var heartbeatStop = new CancellationTokenSource();
-        var heartbeat = Task.Run(() => _registration.HeartbeatAsync(heartbeatStop.Token), CancellationToken.None);
-        try
-        {
-            await _registration.RegisterAsync(stoppingToken);
-            await LoopAsync(stoppingToken);
-        }
-        catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
-        {
-        }
-        finally
-        {
-            await heartbeatStop.CancelAsync();
-            await heartbeat;
-            try
-            {
-                await _registration.DeregisterAsync(TimeSpan.FromSeconds(5));
-            }
-#pragma warning disable CA1031 // Shutdown goes on; a leftover row is pruned by maintenance.
-            catch (Exception e)
-#pragma warning restore CA1031
-            {
-                Log.SchedulerError(_logger, e, TimeSpan.Zero);
-            }
-        }
-    }
+    public Task RunAsync(CancellationToken stoppingToken)
+        => _registration.RunAsync(LoopAsync, e => Log.SchedulerError(_logger, e, TimeSpan.Zero), stoppingToken);
 
     /// <summary>Makes the stored static tasks match the configured ones (a task removed from configuration is removed).</summary>
     public async Task SyncStaticTasksAsync(CancellationToken cancellationToken)
