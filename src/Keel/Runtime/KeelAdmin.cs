@@ -94,22 +94,23 @@ internal sealed class KeelAdmin(IKeelStorage storage, IOptions<KeelOptions> opti
     public async Task<long> DiscardJobsAsync(IReadOnlyList<long>? jobIds, JobFilter? filter = null, IReadOnlyCollection<JobState>? states = null, IProgress<long>? progress = null, CancellationToken cancellationToken = default)
     {
         var discarded = await InBatchesAsync(jobIds, ct => storage.JobsDiscardAsync(new JobsSelectionParams(jobIds, filter, states, BatchSize, clock.StorageNow), ct), progress, cancellationToken);
-        RecordDiscarded(discarded);
+        RecordDiscarded(discarded, filter?.Queue);
         return discarded;
     }
 
     public async Task<bool> CancelJobAsync(long jobId, CancellationToken cancellationToken = default)
     {
         var cancelled = await storage.JobsDiscardAsync(new JobsSelectionParams([jobId], null, [JobState.Ready, JobState.Scheduled, JobState.Blocked], 1, clock.StorageNow), cancellationToken) == 1;
-        RecordDiscarded(cancelled ? 1 : 0);
+        RecordDiscarded(cancelled ? 1 : 0, null);
         return cancelled;
     }
 
-    private void RecordDiscarded(long count)
+    private void RecordDiscarded(long count, string? queue)
     {
         if (count > 0)
         {
-            KeelMetrics.Discarded.Add(count, new KeyValuePair<string, object?>("keel.reason", "operator"));
+            // The queue is known when a whole queue (or a queue filter) was discarded; it is not looked up per job.
+            KeelMetrics.Discarded.Add(count, new KeyValuePair<string, object?>("keel.reason", "operator"), new KeyValuePair<string, object?>("keel.queue", queue));
             Log.JobsDiscardedByOperator(_logger, count);
         }
     }
