@@ -143,5 +143,20 @@ internal sealed class KeelHostedService(
     }
 
     private void Run(Func<CancellationToken, Task> loop)
-        => _loops.Add(Task.Run(() => loop(_stopping.Token), CancellationToken.None));
+    {
+        var token = _stopping.Token;
+        _loops.Add(Task.Run(
+            async () =>
+            {
+                try
+                {
+                    await loop(token);
+                }
+                catch (OperationCanceledException) when (token.IsCancellationRequested)
+                {
+                    // A loop that ends by throwing on the stop request has stopped; that is not a failure to report.
+                }
+            },
+            CancellationToken.None));
+    }
 }

@@ -28,6 +28,10 @@ internal sealed class TelemetrySnapshotRefresher(IKeelStorage storage, KeelOptio
                 {
                     await RefreshAsync(stoppingToken);
                 }
+                catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
+                {
+                    return; // Stopping mid-refresh is a normal stop, not an error.
+                }
                 catch (Exception e) when (!stoppingToken.IsCancellationRequested)
                 {
                     Log.TelemetrySnapshotFailed(logger, e, interval);
