@@ -14,7 +14,6 @@ internal sealed class Dispatcher
     private readonly KeelClock _clock;
     private readonly ProcessRegistration _registration;
     private readonly Action? _onPruned;
-    private long _lostProcessId;
 
     public Dispatcher(IKeelStorage storage, JobSignal signal, KeelOptions options, ILogger logger, KeelClock clock, ProcessIdentityInfo? identity = null, Action? onPruned = null)
     {
@@ -25,7 +24,6 @@ internal sealed class Dispatcher
         _clock = clock;
         _onPruned = onPruned;
         _registration = new ProcessRegistration(storage, options, logger, clock, identity ?? ProcessIdentityInfo.New("Dispatcher"), () => JsonSerializer.Serialize(new { batchSize = _options.BatchSize, pollingIntervalMs = _options.PollingInterval.TotalMilliseconds }));
-        _registration.Lost += id => Interlocked.Exchange(ref _lostProcessId, id);
     }
 
     /// <summary>The current process row id; 0 before registration.</summary>
@@ -41,16 +39,9 @@ internal sealed class Dispatcher
         {
             try
             {
-                var lost = Interlocked.Exchange(ref _lostProcessId, 0);
-                if (lost != 0 && lost == _registration.Id)
+                if (await _registration.HandleLostAsync(_onPruned, stoppingToken))
                 {
-                    if (_onPruned is not null)
-                    {
-                        _onPruned();
-                        return;
-                    }
-
-                    await _registration.RegisterAnewAsync(stoppingToken);
+                    return;
                 }
 
                 var moved = await RunOnceAsync(stoppingToken);

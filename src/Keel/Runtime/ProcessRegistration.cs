@@ -21,6 +21,7 @@ internal sealed class ProcessRegistration(IKeelStorage storage, KeelOptions opti
 {
     private readonly HeartbeatTracker _tracker = HeartbeatTracker.For(storage);
     private int _generation;
+    private long _lostId;
 
     public string Name => Generation == 0 ? identity.Name : $"{identity.Name}-{Generation}";
 
@@ -46,6 +47,29 @@ internal sealed class ProcessRegistration(IKeelStorage storage, KeelOptions opti
             cancellationToken);
         _tracker.Beat(this, name, Id, clock.TimeProvider.GetTimestamp());
         Log.ProcessRegistered(logger, name, Id, identity.Kind, ProcessIdentity.Pid, ProcessIdentity.Hostname);
+    }
+
+    /// <summary>
+    /// For roles that hold no claims: acts on a row the heartbeat found lost. Returns true when the role must stop
+    /// (process mode: <paramref name="onPruned"/> stops the process so its supervisor starts a fresh one); otherwise
+    /// registers anew and returns false.
+    /// </summary>
+    public async Task<bool> HandleLostAsync(Action? onPruned, CancellationToken cancellationToken)
+    {
+        var lost = Interlocked.Exchange(ref _lostId, 0);
+        if (lost == 0 || lost != Id)
+        {
+            return false;
+        }
+
+        if (onPruned is not null)
+        {
+            onPruned();
+            return true;
+        }
+
+        await RegisterAnewAsync(cancellationToken);
+        return false;
     }
 
     /// <summary>Hands back what the old row still holds (when only contact was lost) and registers under a new name.</summary>
@@ -147,6 +171,7 @@ internal sealed class ProcessRegistration(IKeelStorage storage, KeelOptions opti
                 }
                 else
                 {
+                    Interlocked.Exchange(ref _lostId, id);
                     Lost?.Invoke(id);
                 }
             }
@@ -161,6 +186,7 @@ internal sealed class ProcessRegistration(IKeelStorage storage, KeelOptions opti
                 if (silent > options.AliveThreshold)
                 {
                     Log.HeartbeatLost(logger, Name, id, silent);
+                    Interlocked.Exchange(ref _lostId, id);
                     Lost?.Invoke(id);
                     lastBeat = clock.TimeProvider.GetTimestamp();
                 }

@@ -28,7 +28,6 @@ internal sealed class Scheduler
     private readonly ProcessRegistration _registration;
     private readonly Action? _onPruned;
     private readonly Dictionary<string, TaskState> _tasks = new(StringComparer.Ordinal);
-    private long _lostProcessId;
     private bool _synced;
 
     public Scheduler(IKeelStorage storage, JobRegistry registry, JobSignal signal, KeelOptions options, ILogger logger, KeelClock clock, ProcessIdentityInfo? identity = null, Action? onPruned = null)
@@ -41,7 +40,6 @@ internal sealed class Scheduler
         _clock = clock;
         _onPruned = onPruned;
         _registration = new ProcessRegistration(storage, options, logger, clock, identity ?? ProcessIdentityInfo.New("Scheduler"), () => JsonSerializer.Serialize(new { staticTasks = options.Recurring.Keys.Order(StringComparer.Ordinal), pollingIntervalMs = options.Scheduler.PollingInterval.TotalMilliseconds }));
-        _registration.Lost += id => Interlocked.Exchange(ref _lostProcessId, id);
     }
 
     /// <summary>The current process row id; 0 before registration.</summary>
@@ -70,16 +68,9 @@ internal sealed class Scheduler
         {
             try
             {
-                var lost = Interlocked.Exchange(ref _lostProcessId, 0);
-                if (lost != 0 && lost == _registration.Id)
+                if (await _registration.HandleLostAsync(_onPruned, stoppingToken))
                 {
-                    if (_onPruned is not null)
-                    {
-                        _onPruned();
-                        return;
-                    }
-
-                    await _registration.RegisterAnewAsync(stoppingToken);
+                    return;
                 }
 
                 if (!_synced)
