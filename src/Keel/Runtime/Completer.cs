@@ -33,15 +33,26 @@ internal sealed class Completer
     public Action<long, ClaimRef>? Rejected { get; set; }
 
     /// <summary>
+    /// Called once after each written batch, after every job's <c>onWritten</c>: a worker wakes once per batch and
+    /// claims for all the slots it got back in one statement, instead of once per job in many small ones.
+    /// </summary>
+    public Action? BatchWritten { get; set; }
+
+    /// <summary>
     /// Queues a completion; the task ends once it is written (or rejected, or abandoned at shutdown). A worker keeps
     /// the job's slot until then, so it never holds more claims than it has threads: a crash loses at most that many.
     /// The result is true when the completion was written, false when it was rejected or abandoned.
     /// </summary>
-    public Task<bool> CompleteAsync(long processId, ClaimRef claim)
+    /// <param name="processId">The process holding the claim.</param>
+    /// <param name="claim">The claim.</param>
+    /// <param name="onWritten">Run on the completer's loop as soon as the completion is written or rejected (before
+    /// <see cref="BatchWritten"/>): where a worker gives the job's slot back.</param>
+    public Task<bool> CompleteAsync(long processId, ClaimRef claim, Action? onWritten = null)
     {
-        var completion = new Completion(processId, claim, new TaskCompletionSource<bool>(TaskCreationOptions.RunContinuationsAsynchronously));
+        var completion = new Completion(processId, claim, onWritten, new TaskCompletionSource<bool>(TaskCreationOptions.RunContinuationsAsynchronously));
         if (!_channel.Writer.TryWrite(completion))
         {
+            onWritten?.Invoke();
             completion.Done.TrySetResult(false); // Draining already finished: the claim stays and is released or recovered.
         }
 
@@ -77,6 +88,8 @@ internal sealed class Completer
         {
             while (await _channel.Reader.WaitToReadAsync())
             {
+                // Jobs claimed together finish together: let the ones already scheduled post theirs first.
+                await Task.Yield();
                 batch.Clear();
                 while (batch.Count < MaxBatch && _channel.Reader.TryRead(out var item))
                 {
@@ -88,9 +101,13 @@ internal sealed class Completer
                     var accepted = await WriteAsync(group.Key, [.. group.Select(item => item.Claim)]);
                     foreach (var item in group)
                     {
+                        item.OnWritten?.Invoke();
                         item.Done.TrySetResult(accepted.Contains(item.Claim.ClaimId));
                     }
                 }
+
+                batch.Clear();
+                BatchWritten?.Invoke();
             }
         }
         catch (Exception) when (_abandon.IsCancellationRequested)
@@ -101,17 +118,19 @@ internal sealed class Completer
             // Whatever was not written stays claimed in the database (released or recovered later); never leave a waiter hanging.
             foreach (var item in batch)
             {
+                item.OnWritten?.Invoke();
                 item.Done.TrySetResult(false);
             }
 
             while (_channel.Reader.TryRead(out var item))
             {
+                item.OnWritten?.Invoke();
                 item.Done.TrySetResult(false);
             }
         }
     }
 
-    private sealed record Completion(long ProcessId, ClaimRef Claim, TaskCompletionSource<bool> Done);
+    private sealed record Completion(long ProcessId, ClaimRef Claim, Action? OnWritten, TaskCompletionSource<bool> Done);
 
     private async Task<HashSet<long>> WriteAsync(long processId, List<ClaimRef> claims)
     {

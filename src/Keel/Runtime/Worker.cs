@@ -73,7 +73,7 @@ internal sealed class Worker
     public async Task RunAsync(CancellationToken stoppingToken)
     {
         _signal.Subscribe(_wakeup);
-        _completer = new Completer(_storage, _logger, _clock, _options.PreserveFinishedJobs);
+        _completer = new Completer(_storage, _logger, _clock, _options.PreserveFinishedJobs) { BatchWritten = _wakeup.Set };
         // The heartbeat outlives the stop request: a worker draining its jobs must not look dead.
         using var heartbeatStop = new CancellationTokenSource();
         var heartbeat = Task.Run(() => _registration.HeartbeatAsync(heartbeatStop.Token), CancellationToken.None);
@@ -236,7 +236,7 @@ internal sealed class Worker
             switch (outcome.Result)
             {
                 case RunResult.Succeeded:
-                    if (await _completer!.CompleteAsync(processId, job.Ref))
+                    if (await _completer!.CompleteAsync(processId, job.Ref, () => ReleaseSlot(job.ClaimId)))
                     {
                         KeelMetrics.Finished.Add(1, KeelMetrics.QueueTag(job.Queue), KeelMetrics.KindTag(job.Kind));
                         Log.JobFinished(_logger, job.JobId, job.Kind, job.Attempt);
@@ -265,12 +265,20 @@ internal sealed class Worker
         }
         finally
         {
-            lock (_runningGate)
+            if (ReleaseSlot(job.ClaimId))
             {
-                _running.Remove(job.ClaimId);
+                _wakeup.Set();
             }
+        }
+    }
 
-            _wakeup.Set();
+    // A successful job's slot comes back from the completer's loop once its completion is written, all of a
+    // batch's together (then one wakeup); every other outcome gives it back here, when the run ends.
+    private bool ReleaseSlot(long claimId)
+    {
+        lock (_runningGate)
+        {
+            return _running.Remove(claimId);
         }
     }
 
