@@ -39,6 +39,18 @@ internal sealed class Completer
     public Action? BatchWritten { get; set; }
 
     /// <summary>
+    /// Asked before each write with the process and the number of slots the batch frees: the claim to make in the
+    /// same round trip (<see cref="IKeelStorage.JobsCompleteAndClaimAsync"/>), or null for none.
+    /// </summary>
+    public Func<long, int, JobsClaimParams?>? ClaimAlong { get; set; }
+
+    /// <summary>
+    /// Called once for every claim <see cref="ClaimAlong"/> asked for, after the batch's <c>onWritten</c> calls, with
+    /// the jobs it claimed (empty when the combined write failed and the completions were written alone).
+    /// </summary>
+    public Action<JobsClaimParams, IReadOnlyList<ClaimedJob>>? ClaimedAlong { get; set; }
+
+    /// <summary>
     /// Queues a completion; the task ends once it is written (or rejected, or abandoned at shutdown). A worker keeps
     /// the job's slot until then, so it never holds more claims than it has threads: a crash loses at most that many.
     /// The result is true when the completion was written, false when it was rejected or abandoned.
@@ -98,10 +110,30 @@ internal sealed class Completer
 
                 foreach (var group in batch.GroupBy(item => item.ProcessId))
                 {
-                    var accepted = await WriteAsync(group.Key, [.. group.Select(item => item.Claim)]);
+                    var claims = group.Select(item => item.Claim).ToList();
+                    var along = ClaimAlong?.Invoke(group.Key, claims.Count);
+                    HashSet<long> accepted = [];
+                    IReadOnlyList<ClaimedJob> claimed = [];
+                    try
+                    {
+                        (accepted, claimed) = await WriteAsync(group.Key, claims, along);
+                    }
+                    finally
+                    {
+                        // Slots first, then the jobs claimed into them: the worker never counts more than it has.
+                        foreach (var item in group)
+                        {
+                            item.OnWritten?.Invoke();
+                        }
+
+                        if (along is not null)
+                        {
+                            ClaimedAlong?.Invoke(along, claimed);
+                        }
+                    }
+
                     foreach (var item in group)
                     {
-                        item.OnWritten?.Invoke();
                         item.Done.TrySetResult(accepted.Contains(item.Claim.ClaimId));
                     }
                 }
@@ -132,7 +164,26 @@ internal sealed class Completer
 
     private sealed record Completion(long ProcessId, ClaimRef Claim, Action? OnWritten, TaskCompletionSource<bool> Done);
 
-    private async Task<HashSet<long>> WriteAsync(long processId, List<ClaimRef> claims)
+    private async Task<(HashSet<long> Accepted, IReadOnlyList<ClaimedJob> Claimed)> WriteAsync(long processId, List<ClaimRef> claims, JobsClaimParams? along)
+    {
+        if (along is not null)
+        {
+            try
+            {
+                var result = await _storage.JobsCompleteAndClaimAsync(new JobsCompleteParams(processId, claims, _clock.StorageNow, _preserveFinishedJobs), along, _abandon.Token);
+                return (Held(processId, claims, result.Completed), result.Claimed);
+            }
+#pragma warning disable CA1031 // Nothing was written: write the completions alone, with their retries; the claim can wait.
+            catch (Exception) when (!_abandon.IsCancellationRequested)
+#pragma warning restore CA1031
+            {
+            }
+        }
+
+        return (await CompleteAsync(processId, claims), []);
+    }
+
+    private async Task<HashSet<long>> CompleteAsync(long processId, List<ClaimRef> claims)
     {
         var delay = TimeSpan.FromMilliseconds(50);
         while (true)
@@ -145,18 +196,7 @@ internal sealed class Completer
                     "complete jobs",
                     ct => _storage.JobsCompleteAsync(new JobsCompleteParams(processId, claims, _clock.StorageNow, _preserveFinishedJobs), ct),
                     _abandon.Token);
-                var held = accepted.ToHashSet();
-                if (accepted.Count != claims.Count)
-                {
-                    foreach (var claim in claims.Where(c => !held.Contains(c.ClaimId)))
-                    {
-                        Log.LateResultRejected(_logger, claim.JobId, claim.ClaimId, processId);
-                        KeelMetrics.LateResultsRejected.Add(1, new KeyValuePair<string, object?>("keel.result", "finished"));
-                        Rejected?.Invoke(processId, claim);
-                    }
-                }
-
-                return held;
+                return Held(processId, claims, accepted);
             }
 #pragma warning disable CA1031 // A completion must never be dropped: keep trying; the claim keeps the job safe meanwhile.
             catch (Exception e) when (!_abandon.IsCancellationRequested)
@@ -167,5 +207,21 @@ internal sealed class Completer
                 delay = TimeSpan.FromTicks(Math.Min(delay.Ticks * 2, TimeSpan.FromSeconds(5).Ticks));
             }
         }
+    }
+
+    private HashSet<long> Held(long processId, List<ClaimRef> claims, IReadOnlyList<long> accepted)
+    {
+        var held = accepted.ToHashSet();
+        if (accepted.Count != claims.Count)
+        {
+            foreach (var claim in claims.Where(c => !held.Contains(c.ClaimId)))
+            {
+                Log.LateResultRejected(_logger, claim.JobId, claim.ClaimId, processId);
+                KeelMetrics.LateResultsRejected.Add(1, new KeyValuePair<string, object?>("keel.result", "finished"));
+                Rejected?.Invoke(processId, claim);
+            }
+        }
+
+        return held;
     }
 }
