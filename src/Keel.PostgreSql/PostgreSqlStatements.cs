@@ -85,14 +85,14 @@ internal static class PostgreSqlStatements
             LIMIT @limit
             FOR UPDATE OF r SKIP LOCKED
         ),
+        -- Rows are taken and jobs read by primary key through an array of ids, which keeps the planner on the index
+        -- whatever its estimates (and in the cached generic plan): joins against the CTEs let it pick hash joins over
+        -- sequential scans of keel_ready_executions and keel_jobs (4x slower at 20,000 jobs).
         taken AS MATERIALIZED (
             DELETE FROM keel_ready_executions r
-            USING picked p
-            WHERE r.job_id = p.job_id
+            WHERE r.job_id = ANY (ARRAY(SELECT p.job_id FROM picked p))
             RETURNING r.job_id, r.created_at
         ),
-        -- The jobs are read once, by primary key: an array of ids keeps the planner on the index. A join against the
-        -- CTE let it pick a hash join over a sequential scan of keel_jobs, twice per claim (4x slower at 20,000 jobs).
         jobs AS MATERIALIZED (
             SELECT j.id, j.kind, j.queue, j.args, j.priority, j.attempts, j.max_attempts, j.worker_losses, j.created_at, j.trace_parent
             FROM keel_jobs j

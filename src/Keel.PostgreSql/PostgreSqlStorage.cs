@@ -35,7 +35,7 @@ public sealed partial class PostgreSqlStorage : IKeelStorage, IAsyncDisposable, 
             throw new ArgumentException("PostgreSqlStorageOptions.ConnectionString is empty; set it to an Npgsql connection string", nameof(options));
         }
 
-        _dataSource = NpgsqlDataSource.Create(options.ConnectionString);
+        _dataSource = NpgsqlDataSource.Create(WithKeelDefaults(options.ConnectionString));
         _ownsDataSource = true;
     }
 
@@ -230,11 +230,13 @@ public sealed partial class PostgreSqlStorage : IKeelStorage, IAsyncDisposable, 
         }
 
         await using var connection = await _dataSource.OpenConnectionAsync(cancellationToken).ConfigureAwait(false);
-        await using var command = new NpgsqlCommand(ClaimSql(parameters), connection);
+        await using var batch = HotPathBatch(connection);
+        var command = new NpgsqlBatchCommand(ClaimSql(parameters));
         AddClaimParameters(command.Parameters, parameters);
+        batch.BatchCommands.Add(command);
         try
         {
-            await using var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
+            await using var reader = await batch.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
             return await ReadClaimedAsync(reader, parameters.Limit, cancellationToken).ConfigureAwait(false);
         }
         catch (PostgresException e) when (IsProcessGone(e))
@@ -254,11 +256,13 @@ public sealed partial class PostgreSqlStorage : IKeelStorage, IAsyncDisposable, 
         }
 
         await using var connection = await _dataSource.OpenConnectionAsync(cancellationToken).ConfigureAwait(false);
-        await using var command = new NpgsqlCommand(CompleteSql(parameters), connection);
+        await using var batch = HotPathBatch(connection);
+        var command = new NpgsqlBatchCommand(CompleteSql(parameters));
         AddCompleteParameters(command.Parameters, parameters);
+        batch.BatchCommands.Add(command);
         List<PermitRelease> releases = [];
         List<long> done;
-        await using (var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false))
+        await using (var reader = await batch.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false))
         {
             done = await ReadCompletedAsync(reader, parameters.Claims.Count, releases, cancellationToken).ConfigureAwait(false);
         }
@@ -296,7 +300,7 @@ public sealed partial class PostgreSqlStorage : IKeelStorage, IAsyncDisposable, 
         }
 
         await using var connection = await _dataSource.OpenConnectionAsync(cancellationToken).ConfigureAwait(false);
-        await using var batch = new NpgsqlBatch(connection);
+        await using var batch = HotPathBatch(connection);
         var completeCommand = new NpgsqlBatchCommand(CompleteSql(complete));
         AddCompleteParameters(completeCommand.Parameters, complete);
         var claimCommand = new NpgsqlBatchCommand(ClaimSql(claim));
@@ -325,6 +329,36 @@ public sealed partial class PostgreSqlStorage : IKeelStorage, IAsyncDisposable, 
         }
 
         return new CompleteAndClaimResult(done, claimed);
+    }
+
+    /// <summary>
+    /// A batch for the claim and completion statements, whose cached generic plans are right whatever the row
+    /// estimates (ids go through arrays, filters hide from the estimate): the batch first tells the server to use
+    /// them, so a prepared statement (<see cref="WithKeelDefaults"/>) skips planning, which cost as much as running
+    /// it (the server's custom-plan heuristic kept re-planning). The pool's reset on return restores the setting.
+    /// </summary>
+    private static NpgsqlBatch HotPathBatch(NpgsqlConnection connection)
+    {
+        var batch = new NpgsqlBatch(connection);
+        batch.BatchCommands.Add(new NpgsqlBatchCommand("SET plan_cache_mode = force_generic_plan"));
+        return batch;
+    }
+
+    /// <summary>
+    /// Keel's own pool prepares its frequent statements (Npgsql's automatic preparation) unless the connection
+    /// string decides otherwise.
+    /// </summary>
+    internal static string WithKeelDefaults(string connectionString)
+    {
+        var builder = new NpgsqlConnectionStringBuilder(connectionString);
+        if (!connectionString.Contains("Auto Prepare", StringComparison.OrdinalIgnoreCase)
+            && !connectionString.Contains("AutoPrepare", StringComparison.OrdinalIgnoreCase))
+        {
+            builder.MaxAutoPrepare = 32;
+            builder.AutoPrepareMinUsages = 2;
+        }
+
+        return builder.ConnectionString;
     }
 
     private static bool IsProcessGone(PostgresException e)

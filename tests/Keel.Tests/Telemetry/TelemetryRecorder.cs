@@ -60,8 +60,13 @@ public sealed class ActivityRecorder : IDisposable
 
     public ConcurrentQueue<Activity> Stopped { get; } = new();
 
-    public Activity? Find(string name, long jobId)
-        => Stopped.FirstOrDefault(a => a.DisplayName == name && Equals(a.GetTagItem("keel.job.id"), jobId));
+    /// <summary>
+    /// The span of this job. Tests run in parallel, each on its own database, so job ids repeat across tests: give
+    /// the test's own queue to tell them apart.
+    /// </summary>
+    public Activity? Find(string name, long jobId, string? queue = null)
+        => Stopped.FirstOrDefault(a => a.DisplayName == name && Equals(a.GetTagItem("keel.job.id"), jobId)
+            && (queue is null || Equals(a.GetTagItem("keel.queue"), queue)));
 
     public void Dispose() => _listener.Dispose();
 }

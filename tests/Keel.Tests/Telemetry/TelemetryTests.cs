@@ -168,23 +168,24 @@ public abstract class TelemetryTests : IAsyncLifetime
         using var host = KeelHost.Build(Db, new Recorder(), o => o.Workers.Add(KeelHost.Worker(2)));
         await host.StartAsync();
         long id;
+        var queue = UniqueQueue();
         ActivityTraceId requestTrace;
         using (var request = TestSource.StartActivity("request"))
         {
             Assert.NotNull(request);
             requestTrace = request.TraceId;
-            id = await Client(host).EnqueueAsync(JobRequest.Create<CountingJob, CountArgs>(new CountArgs(1), new EnqueueOptions { Queue = UniqueQueue() }));
+            id = await Client(host).EnqueueAsync(JobRequest.Create<CountingJob, CountArgs>(new CountArgs(1), new EnqueueOptions { Queue = queue }));
         }
 
-        await Eventually.WaitUntilAsync(() => Task.FromResult(activities.Find("perform count", id) is not null), Patience, "the perform span stopped");
+        await Eventually.WaitUntilAsync(() => Task.FromResult(activities.Find("perform count", id, queue) is not null), Patience, "the perform span stopped");
         await host.StopAsync();
 
-        var enqueue = activities.Find("enqueue count", id);
+        var enqueue = activities.Find("enqueue count", id, queue);
         Assert.NotNull(enqueue);
         Assert.Equal(ActivityKind.Producer, enqueue.Kind);
         Assert.Equal(requestTrace, enqueue.TraceId);
 
-        var perform = activities.Find("perform count", id)!;
+        var perform = activities.Find("perform count", id, queue)!;
         Assert.Equal(ActivityKind.Consumer, perform.Kind);
         Assert.NotEqual(requestTrace, perform.TraceId);
         var link = Assert.Single(perform.Links);
