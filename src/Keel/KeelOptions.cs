@@ -53,8 +53,15 @@ public sealed class KeelOptions
     /// </summary>
     public TimeSpan AliveThreshold { get; set; } = TimeSpan.FromSeconds(30);
 
-    /// <summary>How often maintenance looks for dead processes. Independent of the threshold. Default 5 s.</summary>
+    /// <summary>How often maintenance looks for processes whose heartbeat expired. Independent of the threshold. Default 5 s.</summary>
     public TimeSpan PruneInterval { get; set; } = TimeSpan.FromSeconds(5);
+
+    /// <summary>
+    /// How often maintenance checks the cheap, certain signs of death: a process whose PostgreSQL session ended, or
+    /// whose pid no longer runs on this host. A process found gone is pruned at once, so a kill -9 or an OOM kill
+    /// is recovered within about this long even without a supervisor. Default 1 s.
+    /// </summary>
+    public TimeSpan LivenessCheckInterval { get; set; } = TimeSpan.FromSeconds(1);
 
     /// <summary>
     /// Process mode: how long a child process may take to register before its supervisor kills and replaces it

@@ -42,6 +42,11 @@ public sealed class KeelOptionsValidator : IValidateOptions<KeelOptions>
             errors.Add($"{root}:PruneInterval must be at least 00:00:00.010 (was {options.PruneInterval})");
         }
 
+        if (options.LivenessCheckInterval < TimeSpan.FromMilliseconds(10))
+        {
+            errors.Add($"{root}:LivenessCheckInterval must be at least 00:00:00.010 (was {options.LivenessCheckInterval})");
+        }
+
         if (options.TelemetryRefreshInterval < TimeSpan.Zero)
         {
             errors.Add($"{root}:TelemetryRefreshInterval must not be negative (was {options.TelemetryRefreshInterval})");

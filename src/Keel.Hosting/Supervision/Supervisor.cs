@@ -74,7 +74,7 @@ internal sealed class Supervisor
                 if (_clock.TimeProvider.GetTimestamp() >= nextMaintenance)
                 {
                     await RunMaintenanceAsync(stopping);
-                    nextMaintenance = _clock.TimeProvider.GetTimestamp() + (long)(_options.PruneInterval.TotalSeconds * _clock.TimeProvider.TimestampFrequency);
+                    nextMaintenance = _clock.TimeProvider.GetTimestamp() + (long)(_maintenance.Cadence.TotalSeconds * _clock.TimeProvider.TimestampFrequency);
                 }
 
                 using var either = CancellationTokenSource.CreateLinkedTokenSource(stopping, immediate);
@@ -234,11 +234,11 @@ internal sealed class Supervisor
     {
         try
         {
-            await _maintenance.RunOnceAsync(cancellationToken);
+            await _maintenance.RunDueAsync(cancellationToken);
         }
         catch (Exception e) when (!cancellationToken.IsCancellationRequested)
         {
-            Log.MaintenanceError(_logger, e, _options.PruneInterval);
+            Log.MaintenanceError(_logger, e, _maintenance.Cadence);
         }
     }
 

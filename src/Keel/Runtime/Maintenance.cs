@@ -25,7 +25,7 @@ internal sealed class Maintenance(IKeelStorage storage, KeelOptions options, ILo
         {
             try
             {
-                await RunOnceAsync(stoppingToken);
+                await RunDueAsync(stoppingToken);
             }
             catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
             {
@@ -33,18 +33,39 @@ internal sealed class Maintenance(IKeelStorage storage, KeelOptions options, ILo
             }
             catch (Exception e)
             {
-                Log.MaintenanceError(logger, e, options.PruneInterval);
+                Log.MaintenanceError(logger, e, Cadence);
             }
 
             try
             {
-                await Task.Delay(options.PruneInterval, clock.TimeProvider, stoppingToken);
+                await Task.Delay(Cadence, clock.TimeProvider, stoppingToken);
             }
             catch (OperationCanceledException)
             {
                 return;
             }
         }
+    }
+
+    /// <summary>How often <see cref="RunDueAsync"/> should be called.</summary>
+    public TimeSpan Cadence => options.LivenessCheckInterval < options.PruneInterval ? options.LivenessCheckInterval : options.PruneInterval;
+
+    private long _nextHeartbeatPass;
+
+    /// <summary>
+    /// One pass at the <see cref="Cadence"/>: always prunes processes whose session ended or whose pid is gone; every
+    /// <see cref="KeelOptions.PruneInterval"/> also those whose heartbeat expired (and applies retention once a minute).
+    /// </summary>
+    public Task<IReadOnlyList<PrunedProcess>> RunDueAsync(CancellationToken cancellationToken)
+    {
+        var now = clock.TimeProvider.GetTimestamp();
+        var heartbeats = now >= _nextHeartbeatPass;
+        if (heartbeats)
+        {
+            _nextHeartbeatPass = now + (long)(options.PruneInterval.TotalSeconds * clock.TimeProvider.TimestampFrequency);
+        }
+
+        return RunOnceAsync(cancellationToken, heartbeats);
     }
 
     private static readonly TimeSpan RetentionInterval = TimeSpan.FromMinutes(1);
@@ -82,9 +103,11 @@ internal sealed class Maintenance(IKeelStorage storage, KeelOptions options, ILo
     }
 
     /// <summary>One pass: prunes every dead process found and recovers its claims (and, once a minute, applies retention).</summary>
-    public async Task<IReadOnlyList<PrunedProcess>> RunOnceAsync(CancellationToken cancellationToken)
+    /// <param name="cancellationToken">Stops the pass.</param>
+    /// <param name="heartbeats">False: only the certain signs (session ended, pid gone); heartbeat expiry and retention wait.</param>
+    public async Task<IReadOnlyList<PrunedProcess>> RunOnceAsync(CancellationToken cancellationToken, bool heartbeats = true)
     {
-        if (clock.TimeProvider.GetTimestamp() >= _nextRetention)
+        if (heartbeats && clock.TimeProvider.GetTimestamp() >= _nextRetention)
         {
             _nextRetention = clock.TimeProvider.GetTimestamp() + (long)(RetentionInterval.TotalSeconds * clock.TimeProvider.TimestampFrequency);
             await ClearFinishedJobsAsync(cancellationToken);
@@ -102,6 +125,11 @@ internal sealed class Maintenance(IKeelStorage storage, KeelOptions options, ILo
             TimeSpan? staleAfter;
             if (process.HeartbeatAge > options.AliveThreshold)
             {
+                if (!heartbeats)
+                {
+                    continue; // The full pass prunes it, with the threshold re-checked under the row lock.
+                }
+
                 cause = new WorkerLostCause("heartbeat-expired", string.Create(CultureInfo.InvariantCulture, $"heartbeat expired: {process.Kind} {process.Name} (pid {process.Pid} on {process.Hostname}) last beat at {process.LastHeartbeatAt:O}, {process.HeartbeatAge.TotalSeconds:0.#} s ago, over the {options.AliveThreshold.TotalSeconds:0.#} s threshold"));
                 staleAfter = options.AliveThreshold;
             }

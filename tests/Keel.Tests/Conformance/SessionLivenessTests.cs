@@ -129,6 +129,34 @@ public sealed class PostgreSqlSessionLivenessTests : IAsyncLifetime
         Assert.Equal(1, await _db.ScalarAsync("SELECT count(*) FROM keel_ready_executions"));
     }
 
+    [Fact]
+    public async Task Running_maintenance_checks_sessions_every_liveness_interval_not_every_prune_interval()
+    {
+        var uptime = await _db.ScalarAsync("SELECT (extract(epoch from now() - pg_postmaster_start_time()) * 1000)::bigint");
+        await Task.Delay(TimeSpan.FromMilliseconds(Math.Max(0, 1100 - uptime)));
+        // The threshold doubles as the server-uptime guard of session checks: short, so the fresh test server passes it.
+        var options = new KeelOptions { HeartbeatInterval = TimeSpan.FromMilliseconds(100), AliveThreshold = TimeSpan.FromSeconds(1), PruneInterval = TimeSpan.FromHours(1), LivenessCheckInterval = TimeSpan.FromMilliseconds(100) };
+        var maintenance = new Keel.Runtime.Maintenance(_observer, options, Microsoft.Extensions.Logging.Abstractions.NullLogger.Instance, new Keel.Runtime.KeelClock(TimeProvider.System), () => new HashSet<long>());
+        using var stop = new CancellationTokenSource();
+        var running = maintenance.RunAsync(stop.Token);
+        try
+        {
+            await Task.Delay(300); // The first pass (heartbeats included) is behind us; the next is an hour away.
+            var dead = await RegisterAsync();
+            await Storage.JobsInsertAsync(new JobsInsertParams([new NewJob("test", "default", "{}", 0, 5, null)], null), default);
+            await Storage.JobsClaimAsync(new JobsClaimParams(dead, QueueFilter.All, 1, null), default);
+            await TerminateAsync(dead);
+
+            await Eventually.WaitUntilAsync(async () => await _db.ScalarAsync("SELECT count(*) FROM keel_ready_executions") == 1, TimeSpan.FromSeconds(10), "the claim of the process whose session ended is back in ready");
+            Assert.Equal(0, await _db.ScalarAsync($"SELECT count(*) FROM keel_processes WHERE id = {dead.ToString(CultureInfo.InvariantCulture)}"));
+        }
+        finally
+        {
+            await stop.CancelAsync();
+            await running;
+        }
+    }
+
     private static async Task<IReadOnlyList<long>> EndedAsync(IKeelStorage storage, params long[] ids)
         => await storage.ProcessesSessionEndedAsync(new ProcessesSessionParams(ids, TimeSpan.Zero), default);
 

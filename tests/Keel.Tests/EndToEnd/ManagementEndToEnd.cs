@@ -28,6 +28,26 @@ public abstract class ManagementEndToEnd : IAsyncLifetime
         => Eventually.WaitUntilAsync(async () => (await Client(host).GetJobAsync(id))!.State == state, Patience, $"job {id} is {state}");
 
     [Fact]
+    public async Task Between_prune_intervals_maintenance_leaves_expired_heartbeats_for_the_next_full_pass()
+    {
+        var options = new KeelOptions { PruneInterval = TimeSpan.FromHours(1), LivenessCheckInterval = TimeSpan.FromMilliseconds(100) };
+        var maintenance = new Maintenance(Db.Storage, options, NullLogger.Instance, new KeelClock(TimeProvider.System), () => new HashSet<long>());
+        Assert.Empty(await maintenance.RunDueAsync(default)); // The first pass is a full one.
+
+        // Alive by every certain sign (this very process, its session open) but silent for an hour.
+        using var self = System.Diagnostics.Process.GetCurrentProcess();
+        var stale = await Db.Storage.ProcessRegisterAsync(
+            new ProcessRegisterParams("worker-stale", "Worker", Environment.ProcessId, ProcessIdentity.Hostname, new DateTimeOffset(self.StartTime.ToUniversalTime(), TimeSpan.Zero), null, "{}", DateTimeOffset.UtcNow.AddHours(-1)),
+            default);
+
+        Assert.Empty(await maintenance.RunDueAsync(default));
+        Assert.Equal(1, await Db.ScalarAsync("SELECT count(*) FROM keel_processes"));
+
+        var pruned = Assert.Single(await maintenance.RunOnceAsync(default));
+        Assert.Equal((stale, "heartbeat-expired"), (pruned.Process.Id, pruned.Cause.Code));
+    }
+
+    [Fact]
     public async Task A_per_key_limit_runs_one_job_per_account_at_a_time_and_different_accounts_in_parallel()
     {
         var recorder = new Recorder();
