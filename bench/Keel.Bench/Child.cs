@@ -13,12 +13,14 @@ namespace Keel.Bench;
 /// The bench's own child processes, started from this same executable:
 /// <c>__enqueue keel|hangfire DATABASE WARMUP JOBS</c> enqueues latency jobs one every 20 ms from a process of its own;
 /// <c>__app start --Keel:…</c> is a Keel application in process mode (supervisor, whose worker children come back as
-/// <c>__keel-child …</c>), running <see cref="SleepJob"/> for the recovery scenario.
+/// <c>__keel-child …</c>), running <see cref="SleepJob"/> for the recovery scenario; <c>__host --Keel:…</c> is the same
+/// jobs in a plain generic host with AddKeel, no supervisor.
 /// </summary>
 public static partial class Child
 {
     public const string Enqueue = "__enqueue";
     public const string App = "__app";
+    public const string Host = "__host";
 
     public const int SIGKILL = 9;
     public const int SIGTERM = 15;
@@ -26,7 +28,7 @@ public static partial class Child
     public const int SIGSTOP = 19;
 
     public static bool IsChildCommand(string[] args)
-        => args.Length > 0 && args[0] is Enqueue or App or KeelApp.ChildCommand;
+        => args.Length > 0 && args[0] is Enqueue or App or Host or KeelApp.ChildCommand;
 
     public static async Task<int> RunAsync(string[] args)
     {
@@ -35,12 +37,40 @@ public static partial class Child
             return await EnqueueLatencyJobsAsync(args[1], args[2], int.Parse(args[3], CultureInfo.InvariantCulture), int.Parse(args[4], CultureInfo.InvariantCulture));
         }
 
+        if (args[0] == Host)
+        {
+            return await RunPlainHostAsync(args[1..]);
+        }
+
         // __app <KeelApp args> for the supervisor; __keel-child … as KeelApp starts its children.
         return await KeelApp.RunAsync(args[0] == App ? args[1..] : args, builder =>
         {
             SleepJob.RunLogFolder = builder.Configuration["Bench:RunLog"];
             builder.Services.AddKeel(k => k.AddJob<SleepJob>());
         });
+    }
+
+    /// <summary>A generic host with AddKeel (worker and dispatcher in this process), configured from the arguments.</summary>
+    private static async Task<int> RunPlainHostAsync(string[] args)
+    {
+        var builder = Microsoft.Extensions.Hosting.Host.CreateApplicationBuilder(args);
+        SleepJob.RunLogFolder = builder.Configuration["Bench:RunLog"];
+        builder.Services.AddKeel(k => k.AddJob<SleepJob>());
+        using var host = builder.Build();
+        var lifetime = host.Services.GetRequiredService<IHostApplicationLifetime>();
+        _ = Task.Run(async () =>
+        {
+            // Stop when the bench is gone: the stdin pipe from it reaches end-of-file.
+            await using var stdin = Console.OpenStandardInput();
+            var buffer = new byte[64];
+            while (await stdin.ReadAsync(buffer) > 0)
+            {
+            }
+
+            lifetime.StopApplication();
+        });
+        await host.RunAsync();
+        return 0;
     }
 
     private static async Task<int> EnqueueLatencyJobsAsync(string system, string database, int warmup, int jobs)

@@ -8,11 +8,13 @@ namespace Keel.Bench;
 
 /// <summary>
 /// Crash recovery with real processes: a Keel application in process mode (this executable as <c>__app start</c>:
-/// a supervisor with two worker child processes of 10 threads and a dispatcher child) runs jobs that sleep 30 s.
+/// a supervisor with two worker child processes of 25 threads and a dispatcher child) runs jobs that sleep 30 s.
 /// The bench SIGKILLs the worker process holding the most of them and measures, for each of its jobs, the time from
 /// the signal until the job starts again in another process (read from the run log the jobs write, timestamps on the
 /// machine's one monotonic clock). Then the same for a worker frozen with SIGSTOP (it is resumed afterwards).
-/// Both with Keel's default liveness settings and with the fast ones the process tests use.
+/// Both with Keel's default liveness settings and with the fast ones the process tests use. 25 threads per process
+/// (at most ~12 jobs are in flight) leave the surviving process room for every recovered job, so the times measure
+/// recovery, not a wait for a free slot or for the replacement process to start.
 /// </summary>
 public static class Recovery
 {
@@ -27,11 +29,17 @@ public static class Recovery
             "--Keel:AliveThreshold=00:00:01.200",
             "--Keel:PruneInterval=00:00:00.200",
         ]),
+        ["standalone"] = ("standalone hosts (no supervisor), defaults", []),
     };
 
     public static async Task<List<Sample>> RunAsync(BenchEngine engine, BenchSettings s)
     {
-        string[] variants = s.Smoke ? ["fast"] : s.Recovery == "both" ? ["defaults", "fast"] : [s.Recovery];
+        string[] variants = s.Smoke ? ["fast"] : s.Recovery switch
+        {
+            "defaults" => ["defaults", "standalone"],
+            "fast" => ["fast"],
+            _ => ["defaults", "standalone", "fast"],
+        };
         var samples = new List<Sample>();
         foreach (var variant in variants)
         {
@@ -47,52 +55,115 @@ public static class Recovery
         var jobsPerPhase = s.Smoke ? 2 : 6;
         var database = await engine.NewDatabaseAsync();
         var runLog = Directory.CreateTempSubdirectory("keel-bench-runlog-").FullName;
-        ChildHandle? supervisor = null;
+        var apps = new Apps();
         try
         {
             using var client = engine.BuildHost(database, processJobs: false);
-            await client.StartAsync(); // migrates, so the supervisor and the bench agree on the schema from the start
+            await client.StartAsync(); // migrates, so the app and the bench agree on the schema from the start
             var keel = client.Services.GetRequiredService<IKeelClient>();
             var storage = client.Services.GetRequiredService<IKeelStorage>();
-
-            supervisor = Child.Start(
+            string[] common =
             [
-                Child.App, "start",
                 $"--Keel:Database={database}",
                 $"--Bench:RunLog={runLog}",
-                "--Keel:Workers:0:Processes=2",
-                "--Keel:Workers:0:Threads=10",
+                "--Keel:Workers:0:Threads=25",
                 "--Keel:ShutdownTimeout=00:00:05",
                 "--Logging:LogLevel:Default=Warning",
                 .. extra,
-            ]);
-            await WaitForWorkersAsync(storage, supervisor, exclude: null);
+            ];
+
+            if (variant == "standalone")
+            {
+                // Two plain hosts (AddKeel in a generic host, worker and dispatcher in-process), no supervisor: only
+                // the survivor's maintenance (or, on PostgreSQL, the dead session) tells that the killed one is gone.
+                apps.Add(Child.Start([Child.Host, .. common]));
+                apps.Add(Child.Start([Child.Host, .. common]));
+                await WaitForWorkersAsync(storage, apps, exclude: null);
+                var lost = await InterruptAsync(keel, storage, apps, runLog, jobsPerPhase, Child.SIGKILL);
+                await apps.StopAsync();
+                await client.StopAsync();
+                return
+                [
+                    new($"{label}: kill -9, job starts again in another process, p50", "ms", Scenarios.Percentile(lost.Times, 0.5)),
+                    new($"{label}: kill -9, max", "ms", lost.Times[^1]),
+                    new($"{label}: kill -9, jobs in flight in the killed process", "jobs", lost.Times.Length),
+                ];
+            }
+
+            apps.Add(Child.Start([Child.App, "start", "--Keel:Workers:0:Processes=2", .. common]));
+            await WaitForWorkersAsync(storage, apps, exclude: null);
 
             // kill -9 of a worker process with jobs in flight
-            var killed = await InterruptAsync(keel, storage, supervisor, runLog, jobsPerPhase, Child.SIGKILL);
-            await WaitForWorkersAsync(storage, supervisor, exclude: killed.Pid); // the supervisor replaced it
+            var killed = await InterruptAsync(keel, storage, apps, runLog, jobsPerPhase, Child.SIGKILL);
+            await WaitForWorkersAsync(storage, apps, exclude: killed.Pid); // the supervisor replaced it
 
             // SIGSTOP of a worker process with jobs in flight; resumed once its jobs run elsewhere
-            var frozen = await InterruptAsync(keel, storage, supervisor, runLog, jobsPerPhase, Child.SIGSTOP);
+            var frozen = await InterruptAsync(keel, storage, apps, runLog, jobsPerPhase, Child.SIGSTOP);
 
-            await StopAsync(supervisor);
+            await apps.StopAsync();
             await client.StopAsync();
             return
             [
-                new($"{label}: kill -9, job starts again in another process, p50 ({killed.Times.Length} jobs)", "ms", Scenarios.Percentile(killed.Times, 0.5)),
+                new($"{label}: kill -9, job starts again in another process, p50", "ms", Scenarios.Percentile(killed.Times, 0.5)),
                 new($"{label}: kill -9, max", "ms", killed.Times[^1]),
-                new($"{label}: SIGSTOP, job starts again in another process, p50 ({frozen.Times.Length} jobs)", "ms", Scenarios.Percentile(frozen.Times, 0.5)),
+                new($"{label}: kill -9, jobs in flight in the killed process", "jobs", killed.Times.Length),
+                new($"{label}: SIGSTOP, job starts again in another process, p50", "ms", Scenarios.Percentile(frozen.Times, 0.5)),
                 new($"{label}: SIGSTOP, max", "ms", frozen.Times[^1]),
+                new($"{label}: SIGSTOP, jobs in flight in the frozen process", "jobs", frozen.Times.Length),
             ];
         }
-        catch (Exception e) when (supervisor is not null && e is TimeoutException or InvalidOperationException)
+        catch (Exception e) when (e is TimeoutException or InvalidOperationException)
         {
-            throw new InvalidOperationException($"recovery ({variant}) failed: {e.Message}\nthe app's output:\n{supervisor.Output}", e);
+            throw new InvalidOperationException($"recovery ({variant}) failed: {e.Message}\nthe app's output:\n{apps.Output}", e);
         }
         finally
         {
-            CleanUp(supervisor, runLog);
+            CleanUp(apps, runLog);
             await engine.DropDatabaseAsync(database);
+        }
+    }
+
+    /// <summary>The app processes the bench started for one variant, and the pids it signalled on purpose.</summary>
+    private sealed class Apps
+    {
+        private readonly List<ChildHandle> _handles = [];
+
+        public HashSet<int> Signalled { get; } = [];
+
+        public IReadOnlyList<ChildHandle> Handles => _handles;
+
+        public string Output => string.Join("\n---\n", _handles.Select(h => h.Output));
+
+        public void Add(ChildHandle handle) => _handles.Add(handle);
+
+        /// <summary>Throws when an app process the bench did not signal has exited.</summary>
+        public void ThrowIfBroken(string what)
+        {
+            foreach (var h in _handles.Where(h => h.Process.HasExited && !Signalled.Contains(h.Process.Id)))
+            {
+                throw new InvalidOperationException($"app process {h.Process.Id} exited with {h.Process.ExitCode} while waiting until {what}");
+            }
+        }
+
+        /// <summary>SIGTERM to each app process still running (a supervisor's children stop with it); SIGKILL after 30 s.</summary>
+        public async Task StopAsync()
+        {
+            foreach (var h in _handles.Where(h => !h.Process.HasExited))
+            {
+                Child.Signal(h.Process.Id, Child.SIGTERM);
+            }
+
+            foreach (var h in _handles)
+            {
+                try
+                {
+                    await h.Process.WaitForExitAsync().WaitAsync(TimeSpan.FromSeconds(30));
+                }
+                catch (TimeoutException)
+                {
+                    h.Kill();
+                }
+            }
         }
     }
 
@@ -101,7 +172,7 @@ public static class Recovery
     /// process running the most jobs, and returns its pid and, for each of its jobs, ms from the signal until the job
     /// started again in another process (sorted).
     /// </summary>
-    private static async Task<(int Pid, double[] Times)> InterruptAsync(IKeelClient keel, IKeelStorage storage, ChildHandle supervisor, string runLog, int count, int signal)
+    private static async Task<(int Pid, double[] Times)> InterruptAsync(IKeelClient keel, IKeelStorage storage, Apps apps, string runLog, int count, int signal)
     {
         var ids = new List<long>();
         for (var i = 0; i < count; i++)
@@ -109,7 +180,7 @@ public static class Recovery
             ids.Add(await keel.EnqueueAsync(JobRequest.Create<SleepJob, SleepArgs>(new SleepArgs(SleepMilliseconds))));
         }
 
-        await WaitUntilAsync(() => ids.All(id => ReadRunLog(runLog).Any(l => l.JobId == id)), TimeSpan.FromSeconds(60), supervisor, "the jobs start");
+        await WaitUntilAsync(() => ids.All(id => ReadRunLog(runLog).Any(l => l.JobId == id)), TimeSpan.FromSeconds(60), apps, "the jobs start");
 
         // Every job in flight (this phase's and any earlier one's, each by its latest start) by process.
         var live = (await storage.ProcessesListAsync(new ProcessesListParams(null, null), CancellationToken.None))
@@ -118,6 +189,7 @@ public static class Recovery
         var victim = inFlight.GroupBy(l => l.Pid).OrderByDescending(g => g.Count()).First();
         var victimJobs = victim.Select(l => l.JobId).ToHashSet();
 
+        apps.Signalled.Add(victim.Key);
         var signalledAt = Stopwatch.GetTimestamp();
         if (!Child.Signal(victim.Key, signal))
         {
@@ -134,7 +206,7 @@ public static class Recovery
                     return victimJobs.All(id => log.Any(l => l.JobId == id && l.Pid != victim.Key && l.At > signalledAt));
                 },
                 patience,
-                supervisor,
+                apps,
                 $"the {victimJobs.Count} jobs of pid {victim.Key} start again elsewhere");
         }
         finally
@@ -154,7 +226,7 @@ public static class Recovery
         return (victim.Key, times);
     }
 
-    private static async Task WaitForWorkersAsync(IKeelStorage storage, ChildHandle supervisor, int? exclude)
+    private static async Task WaitForWorkersAsync(IKeelStorage storage, Apps apps, int? exclude)
         => await WaitUntilAsync(
             async () =>
             {
@@ -162,21 +234,18 @@ public static class Recovery
                 return rows.Count(r => r.Kind == "Worker" && r.Pid != exclude && Child.IsAlive(r.Pid)) == 2 && rows.Any(r => r.Kind == "Dispatcher");
             },
             TimeSpan.FromSeconds(90),
-            supervisor,
+            apps,
             "two worker processes and a dispatcher register");
 
-    private static Task WaitUntilAsync(Func<bool> condition, TimeSpan timeout, ChildHandle supervisor, string what)
-        => WaitUntilAsync(() => Task.FromResult(condition()), timeout, supervisor, what);
+    private static Task WaitUntilAsync(Func<bool> condition, TimeSpan timeout, Apps apps, string what)
+        => WaitUntilAsync(() => Task.FromResult(condition()), timeout, apps, what);
 
-    private static async Task WaitUntilAsync(Func<Task<bool>> condition, TimeSpan timeout, ChildHandle supervisor, string what)
+    private static async Task WaitUntilAsync(Func<Task<bool>> condition, TimeSpan timeout, Apps apps, string what)
     {
         var watch = Stopwatch.StartNew();
         while (!await condition())
         {
-            if (supervisor.Process.HasExited)
-            {
-                throw new InvalidOperationException($"the supervisor exited with {supervisor.Process.ExitCode} while waiting until {what}");
-            }
+            apps.ThrowIfBroken(what);
 
             if (watch.Elapsed > timeout)
             {
@@ -187,27 +256,17 @@ public static class Recovery
         }
     }
 
-    /// <summary>SIGTERM to the supervisor (its children stop with it); SIGKILL after 30 s.</summary>
-    private static async Task StopAsync(ChildHandle supervisor)
-    {
-        Child.Signal(supervisor.Process.Id, Child.SIGTERM);
-        try
-        {
-            await supervisor.Process.WaitForExitAsync().WaitAsync(TimeSpan.FromSeconds(30));
-        }
-        catch (TimeoutException)
-        {
-            supervisor.Kill();
-        }
-    }
-
     /// <summary>
-    /// Kills the supervisor if still running, then any child that wrote to this run's log or is still running with
+    /// Kills the app processes if still running, then any child that wrote to this run's log or is still running with
     /// this run's log folder on its command line: by pid, after checking /proc/pid/cmdline, never by name.
     /// </summary>
-    private static void CleanUp(ChildHandle? supervisor, string runLog)
+    private static void CleanUp(Apps apps, string runLog)
     {
-        supervisor?.Dispose();
+        foreach (var handle in apps.Handles)
+        {
+            handle.Dispose();
+        }
+
         var pids = new HashSet<int>();
         try
         {
