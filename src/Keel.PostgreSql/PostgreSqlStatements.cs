@@ -77,28 +77,37 @@ internal static class PostgreSqlStatements
     private const string ClaimTail = """
               -- The paused queues are read once (an init plan), not probed per row: with a per-row NOT EXISTS the
               -- planner sorted the whole backlog on every claim instead of walking the poll index (5x slower at 100k).
-              r.queue <> ALL (ARRAY(SELECT p.queue FROM keel_pauses p))
+              -- The coalesce (a no-op: the array is never null) hides the filter from the row estimate: once
+              -- keel_pauses was analyzed empty, the planner estimated that one ready row passes `<> ALL`, and sorted
+              -- a sequential scan of the whole backlog again on every claim.
+              coalesce(r.queue <> ALL (ARRAY(SELECT p.queue FROM keel_pauses p)), true)
             ORDER BY r.priority, r.job_id
             LIMIT @limit
             FOR UPDATE OF r SKIP LOCKED
         ),
-        taken AS (
+        taken AS MATERIALIZED (
             DELETE FROM keel_ready_executions r
             USING picked p
             WHERE r.job_id = p.job_id
             RETURNING r.job_id, r.created_at
         ),
+        -- The jobs are read once, by primary key: an array of ids keeps the planner on the index. A join against the
+        -- CTE let it pick a hash join over a sequential scan of keel_jobs, twice per claim (4x slower at 20,000 jobs).
+        jobs AS MATERIALIZED (
+            SELECT j.id, j.kind, j.queue, j.args, j.priority, j.attempts, j.max_attempts, j.worker_losses, j.created_at, j.trace_parent
+            FROM keel_jobs j
+            WHERE j.id = ANY (ARRAY(SELECT t.job_id FROM taken t))
+        ),
         claimed AS (
             INSERT INTO keel_claimed_executions (job_id, process_id, attempt, claimed_at)
             SELECT j.id, @process_id, j.attempts + 1, coalesce(@now, now())
-            FROM taken t
-            JOIN keel_jobs j ON j.id = t.job_id
+            FROM jobs j
             RETURNING id, job_id, attempt, claimed_at
         )
         SELECT c.id, c.job_id, j.kind, j.queue, j.args::text, j.priority, c.attempt, j.max_attempts,
                j.worker_losses, j.created_at, c.claimed_at, t.created_at, j.trace_parent
         FROM claimed c
-        JOIN keel_jobs j ON j.id = c.job_id
+        JOIN jobs j ON j.id = c.job_id
         JOIN taken t ON t.job_id = c.job_id
         ORDER BY j.priority, c.job_id
         """;

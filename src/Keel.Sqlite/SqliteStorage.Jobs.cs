@@ -134,74 +134,102 @@ public sealed partial class SqliteStorage
             return [];
         }
 
+        try
+        {
+            return await WriteAsync((connection, transaction) => ClaimAsync(connection, transaction, parameters, cancellationToken), cancellationToken);
+        }
+        catch (SqliteException e) when (e.SqliteExtendedErrorCode == 787)
+        {
+            throw new ProcessGoneException($"process {parameters.ProcessId} is no longer registered; it was pruned, so it may not claim", e);
+        }
+    }
+
+    /// <summary>Both in one <c>BEGIN IMMEDIATE</c> transaction: one commit per batch of jobs instead of two.</summary>
+    /// <inheritdoc />
+    public async Task<CompleteAndClaimResult> JobsCompleteAndClaimAsync(JobsCompleteParams complete, JobsClaimParams claim, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(complete);
+        ArgumentNullException.ThrowIfNull(claim);
+        if (complete.ProcessId != claim.ProcessId)
+        {
+            throw new ArgumentException("the completions and the claim must be of the same process", nameof(claim));
+        }
+
+        try
+        {
+            return await WriteAsync(
+                async (connection, transaction) =>
+                {
+                    var completed = await CompleteAsync(connection, transaction, complete, cancellationToken);
+                    var claimed = claim.Limit <= 0 ? [] : await ClaimAsync(connection, transaction, claim, cancellationToken);
+                    return new CompleteAndClaimResult(completed, claimed);
+                },
+                cancellationToken);
+        }
+        catch (SqliteException e) when (e.SqliteExtendedErrorCode == 787)
+        {
+            throw new ProcessGoneException($"process {claim.ProcessId} is no longer registered; it was pruned, so it may not claim", e);
+        }
+    }
+
+    private async Task<IReadOnlyList<ClaimedJob>> ClaimAsync(SqliteConnection connection, SqliteTransaction transaction, JobsClaimParams parameters, CancellationToken cancellationToken)
+    {
         var filter = parameters.Queue.Kind switch
         {
             QueueMatch.All => SqliteStatements.ClaimFilterAll,
             QueueMatch.Exact => SqliteStatements.ClaimFilterExact,
             _ => SqliteStatements.ClaimFilterPrefix,
         };
-        try
+        var claimIds = new List<long>(parameters.Limit);
+        var jobIds = new List<long>(parameters.Limit);
+        await using (var claim = Command(connection, transaction, SqliteStatements.ClaimInsertTemplate.Replace("{filter}", filter, StringComparison.Ordinal)))
         {
-            return await WriteAsync(
-                async (connection, transaction) =>
-                {
-                    var claimIds = new List<long>(parameters.Limit);
-                    var jobIds = new List<long>(parameters.Limit);
-                    await using (var claim = Command(connection, transaction, SqliteStatements.ClaimInsertTemplate.Replace("{filter}", filter, StringComparison.Ordinal)))
-                    {
-                        claim.Parameters.AddWithValue("@process_id", parameters.ProcessId);
-                        claim.Parameters.AddWithValue("@now", Micros(parameters.Now));
-                        claim.Parameters.AddWithValue("@limit", parameters.Limit);
-                        claim.Parameters.AddWithValue("@queue", parameters.Queue.Value);
-                        await using var reader = await claim.ExecuteReaderAsync(cancellationToken);
-                        while (await reader.ReadAsync(cancellationToken))
-                        {
-                            claimIds.Add(reader.GetInt64(0));
-                            jobIds.Add(reader.GetInt64(1));
-                        }
-                    }
-
-                    if (claimIds.Count == 0)
-                    {
-                        return (IReadOnlyList<ClaimedJob>)[];
-                    }
-
-                    // The ready rows say when each job became ready: the claim time minus that is its queue latency.
-                    var readyAt = new Dictionary<long, DateTimeOffset>(jobIds.Count);
-                    await using (var delete = Command(connection, transaction, SqliteStatements.ReadyDeleteMany))
-                    {
-                        delete.Parameters.AddWithValue("@job_ids", JsonArray(jobIds));
-                        await using var deleted = await delete.ExecuteReaderAsync(cancellationToken);
-                        while (await deleted.ReadAsync(cancellationToken))
-                        {
-                            readyAt[deleted.GetInt64(0)] = Time(deleted, 1);
-                        }
-                    }
-
-                    var claimed = new List<ClaimedJob>(claimIds.Count);
-                    await using var select = Command(connection, transaction, SqliteStatements.ClaimedJobsSelect);
-                    select.Parameters.AddWithValue("@claim_ids", JsonArray(claimIds));
-                    await using var rows = await select.ExecuteReaderAsync(cancellationToken);
-                    while (await rows.ReadAsync(cancellationToken))
-                    {
-                        var jobId = rows.GetInt64(1);
-                        claimed.Add(new ClaimedJob(
-                            rows.GetInt64(0), jobId, rows.GetString(2), rows.GetString(3), rows.GetString(4),
-                            rows.GetInt32(5), rows.GetInt32(6), rows.GetInt32(7), rows.GetInt32(8), Time(rows, 9), Time(rows, 10))
-                        {
-                            ReadyAt = readyAt.TryGetValue(jobId, out var ready) ? ready : null,
-                            TraceParent = rows.IsDBNull(11) ? null : rows.GetString(11),
-                        });
-                    }
-
-                    return claimed;
-                },
-                cancellationToken);
+            claim.Parameters.AddWithValue("@process_id", parameters.ProcessId);
+            claim.Parameters.AddWithValue("@now", Micros(parameters.Now));
+            claim.Parameters.AddWithValue("@limit", parameters.Limit);
+            claim.Parameters.AddWithValue("@queue", parameters.Queue.Value);
+            await using var reader = await claim.ExecuteReaderAsync(cancellationToken);
+            while (await reader.ReadAsync(cancellationToken))
+            {
+                claimIds.Add(reader.GetInt64(0));
+                jobIds.Add(reader.GetInt64(1));
+            }
         }
-        catch (SqliteException e) when (e.SqliteExtendedErrorCode == 787)
+
+        if (claimIds.Count == 0)
         {
-            throw new ProcessGoneException($"process {parameters.ProcessId} is no longer registered; it was pruned, so it may not claim", e);
+            return (IReadOnlyList<ClaimedJob>)[];
         }
+
+        // The ready rows say when each job became ready: the claim time minus that is its queue latency.
+        var readyAt = new Dictionary<long, DateTimeOffset>(jobIds.Count);
+        await using (var delete = Command(connection, transaction, SqliteStatements.ReadyDeleteMany))
+        {
+            delete.Parameters.AddWithValue("@job_ids", JsonArray(jobIds));
+            await using var deleted = await delete.ExecuteReaderAsync(cancellationToken);
+            while (await deleted.ReadAsync(cancellationToken))
+            {
+                readyAt[deleted.GetInt64(0)] = Time(deleted, 1);
+            }
+        }
+
+        var claimed = new List<ClaimedJob>(claimIds.Count);
+        await using var select = Command(connection, transaction, SqliteStatements.ClaimedJobsSelect);
+        select.Parameters.AddWithValue("@claim_ids", JsonArray(claimIds));
+        await using var rows = await select.ExecuteReaderAsync(cancellationToken);
+        while (await rows.ReadAsync(cancellationToken))
+        {
+            var jobId = rows.GetInt64(1);
+            claimed.Add(new ClaimedJob(
+                rows.GetInt64(0), jobId, rows.GetString(2), rows.GetString(3), rows.GetString(4),
+                rows.GetInt32(5), rows.GetInt32(6), rows.GetInt32(7), rows.GetInt32(8), Time(rows, 9), Time(rows, 10))
+            {
+                ReadyAt = readyAt.TryGetValue(jobId, out var ready) ? ready : null,
+                TraceParent = rows.IsDBNull(11) ? null : rows.GetString(11),
+            });
+        }
+
+        return claimed;
     }
 
     /// <inheritdoc />
@@ -213,60 +241,60 @@ public sealed partial class SqliteStorage
             return [];
         }
 
-        return await WriteAsync(
-            async (connection, transaction) =>
+        return await WriteAsync((connection, transaction) => CompleteAsync(connection, transaction, parameters, cancellationToken), cancellationToken);
+    }
+
+    private async Task<IReadOnlyList<long>> CompleteAsync(SqliteConnection connection, SqliteTransaction transaction, JobsCompleteParams parameters, CancellationToken cancellationToken)
+    {
+        await using var delete = Command(connection, transaction, SqliteStatements.ClaimDelete);
+        var claimId = delete.Parameters.Add("@claim_id", SqliteType.Integer);
+        delete.Parameters.AddWithValue("@process_id", parameters.ProcessId);
+        await using var finish = Command(connection, transaction, parameters.PreserveFinishedJobs ? SqliteStatements.JobFinish : SqliteStatements.JobDelete);
+        var jobId = finish.Parameters.Add("@job_id", SqliteType.Integer);
+        var attempt = finish.Parameters.Add("@attempt", SqliteType.Integer);
+        finish.Parameters.AddWithValue("@now", Micros(parameters.Now));
+
+
+        var now = Micros(parameters.Now);
+        var accepted = new List<long>(parameters.Claims.Count);
+        foreach (var claim in parameters.Claims)
+        {
+            claimId.Value = claim.ClaimId;
+            long? deletedJob = null;
+            long deletedAttempt = 0;
+            await using (var reader = await delete.ExecuteReaderAsync(cancellationToken))
             {
-                await using var delete = Command(connection, transaction, SqliteStatements.ClaimDelete);
-                var claimId = delete.Parameters.Add("@claim_id", SqliteType.Integer);
-                delete.Parameters.AddWithValue("@process_id", parameters.ProcessId);
-                await using var finish = Command(connection, transaction, parameters.PreserveFinishedJobs ? SqliteStatements.JobFinish : SqliteStatements.JobDelete);
-                var jobId = finish.Parameters.Add("@job_id", SqliteType.Integer);
-                var attempt = finish.Parameters.Add("@attempt", SqliteType.Integer);
-                finish.Parameters.AddWithValue("@now", Micros(parameters.Now));
-
-
-                var now = Micros(parameters.Now);
-                var accepted = new List<long>(parameters.Claims.Count);
-                foreach (var claim in parameters.Claims)
+                if (await reader.ReadAsync(cancellationToken))
                 {
-                    claimId.Value = claim.ClaimId;
-                    long? deletedJob = null;
-                    long deletedAttempt = 0;
-                    await using (var reader = await delete.ExecuteReaderAsync(cancellationToken))
-                    {
-                        if (await reader.ReadAsync(cancellationToken))
-                        {
-                            deletedJob = reader.GetInt64(0);
-                            deletedAttempt = reader.GetInt64(1);
-                        }
-                    }
-
-                    if (deletedJob is null)
-                    {
-                        continue; // The claim was recovered by someone else: this late result must change nothing.
-                    }
-
-                    jobId.Value = deletedJob.Value;
-                    attempt.Value = deletedAttempt;
-                    bool limited, unique;
-                    await using (var reader = await finish.ExecuteReaderAsync(cancellationToken))
-                    {
-                        await reader.ReadAsync(cancellationToken);
-                        (limited, unique) = (!reader.IsDBNull(0), !reader.IsDBNull(1));
-                    }
-
-                    // Only jobs with a concurrency or uniqueness key pay for releasing them.
-                    if (limited || unique)
-                    {
-                        await LeaveAsync(connection, transaction, deletedJob.Value, terminal: true, now, cancellationToken);
-                    }
-
-                    accepted.Add(claim.ClaimId);
+                    deletedJob = reader.GetInt64(0);
+                    deletedAttempt = reader.GetInt64(1);
                 }
+            }
 
-                return (IReadOnlyList<long>)accepted;
-            },
-            cancellationToken);
+            if (deletedJob is null)
+            {
+                continue; // The claim was recovered by someone else: this late result must change nothing.
+            }
+
+            jobId.Value = deletedJob.Value;
+            attempt.Value = deletedAttempt;
+            bool limited, unique;
+            await using (var reader = await finish.ExecuteReaderAsync(cancellationToken))
+            {
+                await reader.ReadAsync(cancellationToken);
+                (limited, unique) = (!reader.IsDBNull(0), !reader.IsDBNull(1));
+            }
+
+            // Only jobs with a concurrency or uniqueness key pay for releasing them.
+            if (limited || unique)
+            {
+                await LeaveAsync(connection, transaction, deletedJob.Value, terminal: true, now, cancellationToken);
+            }
+
+            accepted.Add(claim.ClaimId);
+        }
+
+        return accepted;
     }
 
     /// <inheritdoc />

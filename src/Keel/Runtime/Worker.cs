@@ -27,6 +27,8 @@ internal sealed class Worker
     private readonly Action? _onPruned;
     private Completer? _completer;
     private long _lostProcessId;
+    private int _reserved; // Slots promised to a claim made along with a completion batch, not yet filled.
+    private volatile bool _claiming;
 
     // onPruned, in process mode: what to do instead of registering anew when this worker learns it was pruned
     // (stop the process, so its supervisor starts a fresh one). Null in in-process mode.
@@ -65,6 +67,17 @@ internal sealed class Worker
         }
     }
 
+    private int FreeSlots
+    {
+        get
+        {
+            lock (_runningGate)
+            {
+                return _worker.Threads - _running.Count - _reserved;
+            }
+        }
+    }
+
     /// <summary>
     /// Registers, then claims and runs jobs until <paramref name="stoppingToken"/> is cancelled; then stops claiming,
     /// lets running jobs finish for <see cref="KeelOptions.ShutdownTimeout"/>, cancels the rest, releases their
@@ -73,7 +86,12 @@ internal sealed class Worker
     public async Task RunAsync(CancellationToken stoppingToken)
     {
         _signal.Subscribe(_wakeup);
-        _completer = new Completer(_storage, _logger, _clock, _options.PreserveFinishedJobs);
+        _completer = new Completer(_storage, _logger, _clock, _options.PreserveFinishedJobs)
+        {
+            BatchWritten = _wakeup.Set,
+            ClaimAlong = ClaimAlong,
+            ClaimedAlong = ClaimedAlong,
+        };
         // The heartbeat outlives the stop request: a worker draining its jobs must not look dead.
         using var heartbeatStop = new CancellationTokenSource();
         var heartbeat = Task.Run(() => _registration.HeartbeatAsync(heartbeatStop.Token), CancellationToken.None);
@@ -81,6 +99,8 @@ internal sealed class Worker
         {
             await _registration.RegisterAsync(stoppingToken);
             Log.WorkerStarted(_logger, Name, ProcessId, string.Join(',', _worker.EffectiveQueues), _worker.Threads);
+            _claiming = true;
+            using var stopClaiming = stoppingToken.Register(() => _claiming = false);
             await LoopAsync(stoppingToken);
         }
         catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
@@ -98,7 +118,7 @@ internal sealed class Worker
     /// <summary>Claims once, up to the free slots, and starts the claimed jobs. Returns how many were claimed.</summary>
     public async Task<int> RunOnceAsync(CancellationToken cancellationToken)
     {
-        var free = _worker.Threads - RunningCount;
+        var free = FreeSlots;
         var claimedTotal = 0;
         foreach (var queue in _queues)
         {
@@ -139,7 +159,7 @@ internal sealed class Worker
             {
                 try
                 {
-                    var free = _worker.Threads - RunningCount;
+                    var free = FreeSlots;
                     if (free > 0)
                     {
                         full = await RunOnceAsync(stoppingToken) == free;
@@ -184,6 +204,51 @@ internal sealed class Worker
         }
     }
 
+    /// <summary>
+    /// The claim to make in the round trip that writes a batch of completions: the slots the batch frees plus any
+    /// idle ones, reserved until <see cref="ClaimedAlong"/>, from the first queue entry (the loop serves the others
+    /// when that one runs dry). None while stopping, or once the registration may have been lost.
+    /// </summary>
+    private JobsClaimParams? ClaimAlong(long processId, int freed)
+    {
+        if (!_claiming || processId != ProcessId || Interlocked.Read(ref _lostProcessId) != 0)
+        {
+            return null;
+        }
+
+        int limit;
+        lock (_runningGate)
+        {
+            limit = freed + Math.Max(0, _worker.Threads - _running.Count - _reserved);
+            _reserved += limit;
+        }
+
+        return new JobsClaimParams(processId, _queues[0], limit, _clock.StorageNow);
+    }
+
+    private void ClaimedAlong(JobsClaimParams claim, IReadOnlyList<ClaimedJob> jobs)
+    {
+        lock (_runningGate)
+        {
+            _reserved -= claim.Limit;
+            foreach (var job in jobs)
+            {
+                _running[job.ClaimId] = Task.CompletedTask;
+            }
+        }
+
+        foreach (var job in jobs)
+        {
+            RecordClaimed(job);
+            Launch(job);
+        }
+
+        if (jobs.Count < claim.Limit)
+        {
+            _wakeup.Set(); // That queue ran dry: let the loop look at the others, or poll.
+        }
+    }
+
     private void Start(ClaimedJob job)
     {
         // Count the slot before the job can finish, so a fast job never leaves a stale entry behind.
@@ -192,6 +257,11 @@ internal sealed class Worker
             _running[job.ClaimId] = Task.CompletedTask;
         }
 
+        Launch(job);
+    }
+
+    private void Launch(ClaimedJob job)
+    {
         var task = Task.Run(() => RunJobAsync(job));
         lock (_runningGate)
         {
@@ -236,7 +306,7 @@ internal sealed class Worker
             switch (outcome.Result)
             {
                 case RunResult.Succeeded:
-                    if (await _completer!.CompleteAsync(processId, job.Ref))
+                    if (await _completer!.CompleteAsync(processId, job.Ref, () => ReleaseSlot(job.ClaimId)))
                     {
                         KeelMetrics.Finished.Add(1, KeelMetrics.QueueTag(job.Queue), KeelMetrics.KindTag(job.Kind));
                         Log.JobFinished(_logger, job.JobId, job.Kind, job.Attempt);
@@ -265,12 +335,20 @@ internal sealed class Worker
         }
         finally
         {
-            lock (_runningGate)
+            if (ReleaseSlot(job.ClaimId))
             {
-                _running.Remove(job.ClaimId);
+                _wakeup.Set();
             }
+        }
+    }
 
-            _wakeup.Set();
+    // A successful job's slot comes back from the completer's loop once its completion is written, all of a
+    // batch's together (then one wakeup); every other outcome gives it back here, when the run ends.
+    private bool ReleaseSlot(long claimId)
+    {
+        lock (_runningGate)
+        {
+            return _running.Remove(claimId);
         }
     }
 

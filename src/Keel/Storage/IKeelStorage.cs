@@ -64,6 +64,24 @@ public interface IKeelStorage
     Task<IReadOnlyList<long>> JobsCompleteAsync(JobsCompleteParams parameters, CancellationToken cancellationToken);
 
     /// <summary>
+    /// Completes held claims, then claims again for the slots they free: what a busy worker does after each batch.
+    /// The completions are written first, so the process never holds more claims than the caller's limit allows.
+    /// An engine may do both in one round trip and one transaction (PostgreSQL does: half the commits per job);
+    /// the default runs <see cref="JobsCompleteAsync"/> and then <see cref="JobsClaimAsync"/>.
+    /// </summary>
+    /// <param name="complete">The claims to complete.</param>
+    /// <param name="claim">The claim to make after them (same process).</param>
+    /// <param name="cancellationToken">Cancels the wait.</param>
+    /// <returns>The claim ids that were still held, and the jobs claimed.</returns>
+    /// <exception cref="ProcessGoneException">The process's row no longer exists (nothing was written).</exception>
+    async Task<CompleteAndClaimResult> JobsCompleteAndClaimAsync(JobsCompleteParams complete, JobsClaimParams claim, CancellationToken cancellationToken)
+    {
+        var completed = await JobsCompleteAsync(complete, cancellationToken).ConfigureAwait(false);
+        var claimed = await JobsClaimAsync(claim, cancellationToken).ConfigureAwait(false);
+        return new CompleteAndClaimResult(completed, claimed);
+    }
+
+    /// <summary>
     /// Records a failed attempt under its claim: schedules a retry when <see cref="JobFailParams.RetryAt"/> is
     /// set, otherwise moves the job to failed. Returns false when the claim was no longer held.
     /// </summary>

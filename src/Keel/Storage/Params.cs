@@ -119,6 +119,11 @@ public readonly record struct ClaimRef(long ClaimId, long JobId, int Attempt);
 /// <param name="PreserveFinishedJobs">Keep finished jobs (with <c>finished_at</c>) rather than delete them.</param>
 public sealed record JobsCompleteParams(long ProcessId, IReadOnlyList<ClaimRef> Claims, DateTimeOffset? Now, bool PreserveFinishedJobs);
 
+/// <summary>The result of <see cref="IKeelStorage.JobsCompleteAndClaimAsync"/>.</summary>
+/// <param name="Completed">The claim ids that were still held (and are now finished).</param>
+/// <param name="Claimed">The jobs claimed after them.</param>
+public sealed record CompleteAndClaimResult(IReadOnlyList<long> Completed, IReadOnlyList<ClaimedJob> Claimed);
+
 /// <summary>A failure as stored.</summary>
 /// <param name="ExceptionType">The exception's full type name.</param>
 /// <param name="Message">The message.</param>

@@ -189,6 +189,47 @@ public abstract class StorageConformance : IAsyncLifetime
     }
 
     [Fact]
+    public async Task Complete_and_claim_writes_held_completions_and_claims_into_the_freed_slots()
+    {
+        var ids = await InsertAsync(Job(priority: 0), Job(priority: 0), Job(priority: 1), Job(priority: 2), Job(priority: 3), Job(priority: 4));
+        var owner = await RegisterAsync();
+        var other = await RegisterAsync();
+        var mine = await ClaimAsync(owner, 2);
+        var theirs = Assert.Single(await ClaimAsync(other, 1));
+
+        var result = await Storage.JobsCompleteAndClaimAsync(
+            new JobsCompleteParams(owner, [.. mine.Select(c => c.Ref), theirs.Ref], T0.AddSeconds(1), true),
+            new JobsClaimParams(owner, QueueFilter.All, 2, T0.AddSeconds(1)),
+            default);
+
+        Assert.Equal(mine.Select(c => c.ClaimId).Order(), result.Completed.Order());
+        Assert.Equal([ids[3], ids[4]], result.Claimed.Select(c => c.JobId)); // Next by priority, after the foreign claim's job.
+        Assert.All(mine, c => Assert.Equal(JobState.Finished, Storage.JobGetAsync(c.JobId, default).Result!.State));
+        Assert.Equal(JobState.Claimed, (await Storage.JobGetAsync(theirs.JobId, default))!.State);
+        Assert.Equal(owner, (await Storage.JobGetAsync(ids[3], default))!.ClaimedByProcessId);
+        Assert.Equal(3, await Db.ScalarAsync("SELECT count(*) FROM keel_claimed_executions"));
+        Assert.Equal(1, await Db.ScalarAsync("SELECT count(*) FROM keel_ready_executions"));
+    }
+
+    [Fact]
+    public async Task Complete_and_claim_by_a_pruned_process_finishes_nothing_and_claims_nothing()
+    {
+        await InsertAsync(Job(), Job());
+        var owner = await RegisterAsync();
+        var claim = Assert.Single(await ClaimAsync(owner, 1));
+        await Storage.ProcessRecoverAsync(new ProcessRecoverParams(owner, null, new WorkerLostCause("process-exited", "killed"), T0), default);
+
+        await Assert.ThrowsAsync<ProcessGoneException>(() => Storage.JobsCompleteAndClaimAsync(
+            new JobsCompleteParams(owner, [claim.Ref], T0, true),
+            new JobsClaimParams(owner, QueueFilter.All, 2, T0),
+            default));
+
+        Assert.NotEqual(JobState.Finished, (await Storage.JobGetAsync(claim.JobId, default))!.State);
+        Assert.Equal(0, await Db.ScalarAsync("SELECT count(*) FROM keel_claimed_executions"));
+        Assert.Equal(2, await Db.ScalarAsync("SELECT count(*) FROM keel_ready_executions"));
+    }
+
+    [Fact]
     public async Task Complete_deletes_jobs_when_finished_jobs_are_not_preserved()
     {
         await InsertAsync(Job(), Job());

@@ -32,7 +32,21 @@ public abstract class WorkerEndToEnd : IAsyncLifetime
         var ids = await Client(host).EnqueueManyAsync([.. Enumerable.Range(0, 1000).Select(i => JobRequest.Create<CountingJob, CountArgs>(new CountArgs(i)))]);
         await host.StartAsync();
 
+        // Claims are taken with completions in one round trip; the worker must still never hold more than its threads.
+        using var sampling = new CancellationTokenSource();
+        var mostClaimsHeld = Task.Run(async () =>
+        {
+            long most = 0;
+            while (!sampling.IsCancellationRequested)
+            {
+                most = Math.Max(most, await Db.ScalarAsync("SELECT count(*) FROM keel_claimed_executions"));
+            }
+
+            return most;
+        });
         await WaitForCountAsync("SELECT count(*) FROM keel_jobs WHERE finished_at IS NOT NULL", 1000);
+        await sampling.CancelAsync();
+        Assert.InRange(await mostClaimsHeld, 1, 4);
         await host.StopAsync();
 
         Assert.Equal(1000, ids.Distinct().Count());
