@@ -8,7 +8,7 @@ using Keel.Storage;
 
 namespace Keel.Bench;
 
-/// <summary>Every claim statement a host ran: its duration (ms) and how many jobs it brought.</summary>
+/// <summary>Every claim round trip a host made: its duration (ms) and how many jobs it brought.</summary>
 public sealed class ClaimStats
 {
     public ConcurrentQueue<(double Milliseconds, int Jobs)> Claims { get; } = new();
@@ -21,8 +21,9 @@ public interface ITimedPostgresStorage : IKeelStorage, IJobNotifications, IAsync
 public interface ITimedSqliteStorage : IKeelStorage;
 
 /// <summary>
-/// Decorates the real store and times each <see cref="IKeelStorage.JobsClaimAsync"/> call (one claim statement,
-/// its round trip included); every other call goes straight through. Used by the backlog scenario only.
+/// Decorates the real store and times each claim round trip: <see cref="IKeelStorage.JobsClaimAsync"/> and
+/// <see cref="IKeelStorage.JobsCompleteAndClaimAsync"/> (a busy worker's completion batch and its next claim in one
+/// round trip); every other call goes straight through. Used by the backlog scenario only.
 /// </summary>
 public class ClaimTimingProxy : DispatchProxy
 {
@@ -56,6 +57,12 @@ public class ClaimTimingProxy : DispatchProxy
             return TimeAsync((Task<IReadOnlyList<ClaimedJob>>)Call(targetMethod, args)!, started);
         }
 
+        if (targetMethod.Name == nameof(IKeelStorage.JobsCompleteAndClaimAsync))
+        {
+            var started = Stopwatch.GetTimestamp();
+            return TimeBothAsync((Task<CompleteAndClaimResult>)Call(targetMethod, args)!, started);
+        }
+
         return Call(targetMethod, args);
     }
 
@@ -64,6 +71,13 @@ public class ClaimTimingProxy : DispatchProxy
         var jobs = await claim;
         _stats.Claims.Enqueue((Stopwatch.GetElapsedTime(started).TotalMilliseconds, jobs.Count));
         return jobs;
+    }
+
+    private async Task<CompleteAndClaimResult> TimeBothAsync(Task<CompleteAndClaimResult> call, long started)
+    {
+        var result = await call;
+        _stats.Claims.Enqueue((Stopwatch.GetElapsedTime(started).TotalMilliseconds, result.Claimed.Count));
+        return result;
     }
 
     private object? Call(MethodInfo method, object?[]? args)

@@ -91,8 +91,9 @@ public static class Scenarios
     }
 
     /// <summary>
-    /// Drains each backlog size in a fresh database, timing every claim statement of the worker (its round trip
-    /// included) through a decorated store: how long a claim takes with that many jobs waiting, and how many it brings.
+    /// Drains each backlog size in a fresh database, timing every claim round trip of the worker (a claim alone, or a
+    /// completion batch and the claim after it in one round trip) through a decorated store: how long a claim takes
+    /// with that many jobs waiting, and how many jobs it brings.
     /// </summary>
     private static async Task<List<Sample>> BacklogAsync(BenchEngine engine, BenchSettings s)
     {
@@ -109,9 +110,9 @@ public static class Scenarios
             samples.Add(new($"{size:N0} waiting, {s.Workers} worker(s) x {s.Threads} threads", "jobs/s", rate));
             if (full.Length > 0)
             {
-                samples.Add(new($"{size:N0} waiting: claim statement p50 (claims that brought jobs)", "ms", Percentile(full, 0.50)));
-                samples.Add(new($"{size:N0} waiting: claim statement p95", "ms", Percentile(full, 0.95)));
-                samples.Add(new($"{size:N0} waiting: claim statement p99", "ms", Percentile(full, 0.99)));
+                samples.Add(new($"{size:N0} waiting: claim round trip p50 (claims that brought jobs)", "ms", Percentile(full, 0.50)));
+                samples.Add(new($"{size:N0} waiting: claim round trip p95", "ms", Percentile(full, 0.95)));
+                samples.Add(new($"{size:N0} waiting: claim round trip p99", "ms", Percentile(full, 0.99)));
                 samples.Add(new($"{size:N0} waiting: jobs per claim (mean)", "jobs", all.Where(c => c.Jobs > 0).Average(c => c.Jobs)));
             }
         }
