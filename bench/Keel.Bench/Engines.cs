@@ -39,14 +39,22 @@ public abstract class BenchEngine : IAsyncDisposable
     /// <summary>
     /// A host with Keel. <paramref name="processJobs"/> false gives a client-only host (it still migrates on start);
     /// otherwise <paramref name="workers"/> worker entries of <paramref name="threads"/> threads each, every other option
-    /// at Keel's defaults (1 s polling, dispatcher on, maintenance on).
+    /// at Keel's defaults (1 s polling, dispatcher on, maintenance on). <paramref name="claims"/>, if given, records every claim statement.
     /// </summary>
-    public IHost BuildHost(string database, bool processJobs, int workers = 1, int threads = 10)
+    public IHost BuildHost(string database, bool processJobs, int workers = 1, int threads = 10, ClaimStats? claims = null)
+        => BuildHost(IsPostgres, database, processJobs, workers, threads, claims);
+
+    /// <inheritdoc cref="BuildHost(string, bool, int, int, ClaimStats?)"/>
+    public static IHost BuildHost(bool postgres, string database, bool processJobs, int workers = 1, int threads = 10, ClaimStats? claims = null)
     {
         var builder = Host.CreateApplicationBuilder(new HostApplicationBuilderSettings { DisableDefaults = true });
         builder.Services.AddKeel(k =>
         {
-            if (IsPostgres)
+            if (claims is not null)
+            {
+                k.UseStorage(sp => ClaimTimingProxy.Create(postgres, database, sp, claims));
+            }
+            else if (postgres)
             {
                 k.UsePostgreSql(database);
             }
@@ -55,7 +63,7 @@ public abstract class BenchEngine : IAsyncDisposable
                 k.UseSqlite(database);
             }
 
-            k.AddJob<NoopJob>().AddJob<LatencyJob>();
+            k.AddJob<NoopJob>().AddJob<LatencyJob>().AddJob<SleepJob>();
             k.Configure(o =>
             {
                 o.ProcessJobs = processJobs;

@@ -16,7 +16,10 @@ public sealed class NoopJob : IJob<NoopArgs>
     }
 }
 
-/// <summary>A Stopwatch timestamp taken by the bench just before it enqueued the job (same process).</summary>
+/// <summary>
+/// A Stopwatch timestamp taken just before the job was enqueued, by the bench or by its enqueuer child process: on
+/// Linux Stopwatch reads CLOCK_MONOTONIC, one clock for every process on the machine.
+/// </summary>
 public sealed record LatencyArgs(long EnqueuedTimestamp, bool Warmup);
 
 /// <summary>Records enqueue→start of PerformAsync.</summary>
@@ -47,5 +50,57 @@ public static class Counters
     {
         Interlocked.Exchange(ref Performed, 0);
         Latencies = new ConcurrentQueue<double>();
+    }
+}
+
+public sealed record SleepArgs(int Milliseconds);
+
+/// <summary>
+/// A long job for the recovery scenario (run in child processes): appends "start job attempt pid timestamp" to the
+/// run log of its own process (flushed at once, so a process killed with SIGKILL has recorded what it started), then
+/// sleeps, honouring cancellation. The timestamp is <see cref="Stopwatch.GetTimestamp"/>: CLOCK_MONOTONIC on Linux,
+/// one clock for every process on the machine, so the bench compares it with its own.
+/// </summary>
+[Job("bench.sleep")]
+public sealed class SleepJob : IJob<SleepArgs>
+{
+    public static string? RunLogFolder { get; set; }
+
+    private static readonly Lock Gate = new();
+
+    public async Task PerformAsync(SleepArgs args, JobContext context, CancellationToken cancellationToken)
+    {
+        if (RunLogFolder is not null)
+        {
+            var line = string.Create(System.Globalization.CultureInfo.InvariantCulture, $"start {context.JobId} {context.Attempt} {Environment.ProcessId} {Stopwatch.GetTimestamp()}\n");
+            lock (Gate)
+            {
+                File.AppendAllText(Path.Combine(RunLogFolder, $"{Environment.ProcessId}.log"), line);
+            }
+        }
+
+        await Task.Delay(args.Milliseconds, cancellationToken);
+    }
+}
+
+/// <summary>Hangfire's jobs: static methods (no activator involved) that count themselves like Keel's.</summary>
+public static class HangfireJobs
+{
+    public static void Noop(int n)
+    {
+        _ = n;
+        Interlocked.Increment(ref Counters.Performed);
+    }
+
+    /// <summary>Records enqueue→start from a <see cref="Stopwatch"/> timestamp taken just before the enqueue.</summary>
+    public static void Latency(long enqueuedTimestamp, bool warmup)
+    {
+        var elapsed = Stopwatch.GetElapsedTime(enqueuedTimestamp);
+        if (!warmup)
+        {
+            Counters.Latencies.Enqueue(elapsed.TotalMilliseconds);
+        }
+
+        Interlocked.Increment(ref Counters.Performed);
     }
 }

@@ -4,15 +4,21 @@ using System.Text.Json;
 using Keel.Bench;
 
 // keel-bench <scenario|all> [--engine sqlite|postgres|both] [--jobs N] [--workers W] [--threads T] [--runs R]
-//            [--connection CS] [--json out.json] [--smoke] [--big]
-const string Usage = "usage: Keel.Bench <enqueue|throughput|latency|backlog|all> [--engine sqlite|postgres|both] [--jobs N] [--workers W] [--threads T] [--runs R] [--connection CS] [--json out.json] [--smoke] [--big]";
+//            [--connection CS] [--json out.json] [--smoke] [--big] [--backlog N,N,…] [--recovery fast|defaults|both]
+const string Usage = "usage: Keel.Bench <enqueue|throughput|latency|backlog|hangfire|recovery|all> [--engine sqlite|postgres|both] [--jobs N] [--workers W] [--threads T] [--runs R] [--connection CS] [--json out.json] [--smoke] [--big] [--backlog N,N,...] [--recovery fast|defaults|both]";
 CultureInfo.DefaultThreadCurrentCulture = CultureInfo.InvariantCulture;
 CultureInfo.CurrentCulture = CultureInfo.InvariantCulture;
+if (Child.IsChildCommand(args))
+{
+    return await Child.RunAsync(args); // the bench's own child processes (enqueuer, process-mode Keel app)
+}
 
 string? scenario = null, engineArg = null, connection = null, json = null;
 int? jobs = null;
 int workers = 1, threads = 10, runs = 3;
 bool smoke = false, big = false;
+int[]? backlog = null;
+string recovery = "both";
 try
 {
     for (var i = 0; i < args.Length; i++)
@@ -30,6 +36,17 @@ try
             case "--json": json = Next(); break;
             case "--smoke": smoke = true; break;
             case "--big": big = true; break;
+            case "--backlog":
+                backlog = [.. Next().Split(',').Select(v => int.TryParse(v.Replace("_", "", StringComparison.Ordinal), NumberStyles.Integer, CultureInfo.InvariantCulture, out var n) && n > 0 ? n : throw new ArgumentException("--backlog needs positive integers separated by commas"))];
+                break;
+            case "--recovery":
+                recovery = Next();
+                if (recovery is not ("fast" or "defaults" or "both"))
+                {
+                    throw new ArgumentException("--recovery needs fast, defaults or both");
+                }
+
+                break;
             case "-h" or "--help": Console.WriteLine(Usage); return 0;
             default:
                 if (args[i].StartsWith('-') || scenario is not null)
@@ -64,7 +81,7 @@ if (smoke)
     runs = 1;
 }
 
-var settings = new BenchSettings(jobs, workers, threads, runs, smoke, big);
+var settings = new BenchSettings(jobs, workers, threads, runs, smoke, big, backlog, recovery);
 var scenarios = scenario == "all" ? Scenarios.All : [scenario];
 string[] engines = engineArg is null or "both" ? ["sqlite", "postgres"] : [engineArg];
 var total = Stopwatch.StartNew();
@@ -73,7 +90,7 @@ var failed = false;
 
 Console.WriteLine($"Keel.Bench: {string.Join(", ", scenarios)} on {string.Join(", ", engines)}; {runs} run(s) each{(smoke ? " (smoke sizes)" : "")}");
 Console.WriteLine($"machine: {Environment.ProcessorCount} cores, .NET {Environment.Version}, {System.Runtime.InteropServices.RuntimeInformation.OSDescription}");
-Console.WriteLine("the bench and the workers share one process; PostgreSQL (if any) runs on the same machine");
+Console.WriteLine("the bench and the workers share one process, except for the enqueuer child (latency, hangfire) and the process-mode app (recovery); PostgreSQL (if any) runs on the same machine");
 foreach (var engineName in engines)
 {
     BenchEngine? engine = null;
@@ -86,6 +103,12 @@ foreach (var engineName in engines)
         var rows = new List<(string Scenario, string Metric, string Unit, List<double> Values)>();
         foreach (var name in scenarios)
         {
+            if (!Scenarios.Supports(name, engine))
+            {
+                Console.WriteLine($"   {name}: skipped on {engineName} (Hangfire is measured on PostgreSQL only)");
+                continue;
+            }
+
             for (var run = 1; run <= runs; run++)
             {
                 var watch = Stopwatch.StartNew();

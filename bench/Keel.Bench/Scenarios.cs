@@ -8,11 +8,13 @@ namespace Keel.Bench;
 /// <summary>What one run of a scenario measured: metric name → value (with its unit in the name's table entry).</summary>
 public sealed record Sample(string Metric, string Unit, double Value);
 
-public sealed record BenchSettings(int? Jobs, int Workers, int Threads, int Runs, bool Smoke, bool Big);
+public sealed record BenchSettings(int? Jobs, int Workers, int Threads, int Runs, bool Smoke, bool Big, int[]? Backlog = null, string Recovery = "both");
 
 public static class Scenarios
 {
-    public static readonly string[] All = ["enqueue", "throughput", "latency", "backlog"];
+    public static readonly string[] All = ["enqueue", "throughput", "latency", "backlog", "hangfire", "recovery"];
+
+    public static bool Supports(string scenario, BenchEngine engine) => scenario != "hangfire" || engine.IsPostgres;
 
     public static Task<List<Sample>> RunOnceAsync(string scenario, BenchEngine engine, BenchSettings s) => scenario switch
     {
@@ -20,6 +22,8 @@ public static class Scenarios
         "throughput" => ThroughputAsync(engine, s),
         "latency" => LatencyAsync(engine, s),
         "backlog" => BacklogAsync(engine, s),
+        "hangfire" => HangfireAsync(engine, s),
+        "recovery" => Recovery.RunAsync(engine, s),
         _ => throw new ArgumentException($"unknown scenario '{scenario}'"),
     };
 
@@ -86,19 +90,36 @@ public static class Scenarios
         return [new($"{jobs:N0} no-op jobs, {s.Workers} worker(s) x {s.Threads} threads", "jobs/s", rate)];
     }
 
+    /// <summary>
+    /// Drains each backlog size in a fresh database, timing every claim round trip of the worker (a claim alone, or a
+    /// completion batch and the claim after it in one round trip) through a decorated store: how long a claim takes
+    /// with that many jobs waiting, and how many jobs it brings.
+    /// </summary>
     private static async Task<List<Sample>> BacklogAsync(BenchEngine engine, BenchSettings s)
     {
-        int[] sizes = s.Smoke ? [200, 2_000] : s.Big ? [10_000, 100_000, 1_000_000] : [10_000, 100_000];
+        int[] sizes = s.Backlog ?? (s.Smoke ? [200, 2_000] : s.Big ? [10_000, 100_000, 1_000_000] : [10_000, 100_000]);
         var samples = new List<Sample>();
+        var rates = new List<double>();
         foreach (var size in sizes)
         {
-            var rate = await DrainAsync(engine, s, size);
+            var claims = new ClaimStats();
+            var rate = await DrainAsync(engine, s, size, claims);
+            rates.Add(rate);
+            var all = claims.Claims.ToArray();
+            var full = all.Where(c => c.Jobs > 0).Select(c => c.Milliseconds).Order().ToArray();
             samples.Add(new($"{size:N0} waiting, {s.Workers} worker(s) x {s.Threads} threads", "jobs/s", rate));
+            if (full.Length > 0)
+            {
+                samples.Add(new($"{size:N0} waiting: claim round trip p50 (claims that brought jobs)", "ms", Percentile(full, 0.50)));
+                samples.Add(new($"{size:N0} waiting: claim round trip p95", "ms", Percentile(full, 0.95)));
+                samples.Add(new($"{size:N0} waiting: claim round trip p99", "ms", Percentile(full, 0.99)));
+                samples.Add(new($"{size:N0} waiting: jobs per claim (mean)", "jobs", all.Where(c => c.Jobs > 0).Average(c => c.Jobs)));
+            }
         }
 
         for (var i = 1; i < sizes.Length; i++)
         {
-            samples.Add(new($"ratio {sizes[i]:N0} / {sizes[0]:N0}", "x", samples[i].Value / samples[0].Value));
+            samples.Add(new($"ratio {sizes[i]:N0} / {sizes[0]:N0}", "x", rates[i] / rates[0]));
         }
 
         return samples;
@@ -109,7 +130,7 @@ public static class Scenarios
     /// jobs/s from its start until every job is finished in the database (the jobs' own counter is polled every 50 ms;
     /// once it reaches the total, the database is polled until nothing is ready or claimed).
     /// </summary>
-    private static async Task<double> DrainAsync(BenchEngine engine, BenchSettings s, int jobs)
+    public static async Task<double> DrainAsync(BenchEngine engine, BenchSettings s, int jobs, ClaimStats? claims = null)
     {
         var database = await engine.NewDatabaseAsync();
         try
@@ -118,9 +139,10 @@ public static class Scenarios
             {
                 await client.StartAsync();
                 var keel = client.Services.GetRequiredService<IKeelClient>();
-                for (var done = 0; done < jobs; done += 1_000)
+                var batchSize = jobs >= 100_000 ? 5_000 : 1_000;
+                for (var done = 0; done < jobs; done += batchSize)
                 {
-                    var batch = Math.Min(1_000, jobs - done);
+                    var batch = Math.Min(batchSize, jobs - done);
                     await keel.EnqueueManyAsync(Enumerable.Range(done, batch).Select(Noop).ToList());
                 }
 
@@ -128,7 +150,7 @@ public static class Scenarios
             }
 
             Counters.Reset();
-            using var host = engine.BuildHost(database, processJobs: true, s.Workers, s.Threads);
+            using var host = engine.BuildHost(database, processJobs: true, s.Workers, s.Threads, claims);
             var storage = host.Services.GetRequiredService<IKeelStorage>();
             var watch = Stopwatch.StartNew();
             await host.StartAsync();
@@ -180,46 +202,158 @@ public static class Scenarios
         }
     }
 
-    /// <summary>An idle host; the bench enqueues one job every 20 ms (same process) and each job records enqueue→start.</summary>
+    /// <summary>
+    /// An idle host (Keel's defaults); one job every 20 ms, enqueued first by an enqueuer child process (the issue's
+    /// measurement: the worker learns of the job through the database), then by the bench's own process (Keel's local
+    /// wake-up). Each job records enqueue→start of PerformAsync.
+    /// </summary>
     private static async Task<List<Sample>> LatencyAsync(BenchEngine engine, BenchSettings s)
     {
-        var jobs = s.Jobs ?? (s.Smoke ? 50 : 500);
+        var jobs = s.Jobs ?? (s.Smoke ? 20 : 500);
+        var other = await KeelLatencyAsync(engine, s, jobs, crossProcess: true);
+        var same = await KeelLatencyAsync(engine, s, jobs, crossProcess: false);
+        return
+        [
+            new($"other process: enqueue->start p50 ({jobs} jobs at ~50/s)", "ms", Percentile(other, 0.50)),
+            new("other process: enqueue->start p95", "ms", Percentile(other, 0.95)),
+            new("other process: enqueue->start p99", "ms", Percentile(other, 0.99)),
+            new("other process: enqueue->start max", "ms", other[^1]),
+            new($"same process: enqueue->start p50 ({jobs} jobs at ~50/s)", "ms", Percentile(same, 0.50)),
+            new("same process: enqueue->start p95", "ms", Percentile(same, 0.95)),
+            new("same process: enqueue->start p99", "ms", Percentile(same, 0.99)),
+            new("same process: enqueue->start max", "ms", same[^1]),
+        ];
+    }
+
+    /// <summary>The sorted enqueue→start latencies (ms) of <paramref name="jobs"/> jobs after 20 warm-up jobs.</summary>
+    public static async Task<double[]> KeelLatencyAsync(BenchEngine engine, BenchSettings s, int jobs, bool crossProcess)
+    {
+        const int warmup = 20;
         var database = await engine.NewDatabaseAsync();
         try
         {
             Counters.Reset();
             using var host = engine.BuildHost(database, processJobs: true, s.Workers, s.Threads);
             await host.StartAsync();
-            var client = host.Services.GetRequiredService<IKeelClient>();
             await Task.Delay(s.Smoke ? 200 : 1_000);
-            const int warmup = 20;
-            using var timer = new PeriodicTimer(TimeSpan.FromMilliseconds(20));
-            for (var i = 0; i < warmup + jobs; i++)
+            if (crossProcess)
             {
-                await timer.WaitForNextTickAsync();
-                await client.EnqueueAsync(JobRequest.Create<LatencyJob, LatencyArgs>(new LatencyArgs(Stopwatch.GetTimestamp(), i < warmup)));
+                await Child.RunEnqueuerAsync("keel", database, warmup, jobs);
             }
-
-            var deadline = Stopwatch.StartNew();
-            while (Interlocked.Read(ref Counters.Performed) < warmup + jobs)
+            else
             {
-                if (deadline.Elapsed > TimeSpan.FromSeconds(60))
+                var client = host.Services.GetRequiredService<IKeelClient>();
+                using var timer = new PeriodicTimer(TimeSpan.FromMilliseconds(20));
+                for (var i = 0; i < warmup + jobs; i++)
                 {
-                    throw new TimeoutException($"only {Counters.Performed} of {warmup + jobs} latency jobs started");
+                    await timer.WaitForNextTickAsync();
+                    await client.EnqueueAsync(JobRequest.Create<LatencyJob, LatencyArgs>(new LatencyArgs(Stopwatch.GetTimestamp(), i < warmup)));
                 }
-
-                await Task.Delay(50);
             }
 
+            await WaitForPerformedAsync(warmup + jobs, "latency");
             await host.StopAsync();
             var sorted = Counters.Latencies.Order().ToArray();
-            return
-            [
-                new($"enqueue->start p50 ({jobs} jobs at ~50/s)", "ms", Percentile(sorted, 0.50)),
-                new("enqueue->start p95", "ms", Percentile(sorted, 0.95)),
-                new("enqueue->start p99", "ms", Percentile(sorted, 0.99)),
-                new("enqueue->start max", "ms", sorted[^1]),
-            ];
+            if (sorted[0] < 0)
+            {
+                throw new InvalidOperationException($"a negative enqueue->start time ({sorted[0]:F3} ms): the processes do not share a clock");
+            }
+
+            return sorted;
+        }
+        finally
+        {
+            await engine.DropDatabaseAsync(database);
+        }
+    }
+
+    /// <summary>Waits until the jobs' counter reaches <paramref name="total"/> (60 s at most).</summary>
+    public static async Task WaitForPerformedAsync(int total, string what)
+    {
+        var deadline = Stopwatch.StartNew();
+        while (Interlocked.Read(ref Counters.Performed) < total)
+        {
+            if (deadline.Elapsed > TimeSpan.FromSeconds(60))
+            {
+                throw new TimeoutException($"{what}: only {Interlocked.Read(ref Counters.Performed)} of {total} jobs started within 60 s");
+            }
+
+            await Task.Delay(50);
+        }
+    }
+
+    /// <summary>
+    /// The same workloads on Keel and on Hangfire (PostgreSQL storage), workload by workload in the same run and on the
+    /// same server, each in a fresh database; Hangfire gets as many workers as Keel has threads in all.
+    /// </summary>
+    private static async Task<List<Sample>> HangfireAsync(BenchEngine engine, BenchSettings s)
+    {
+        var jobs = s.Jobs ?? (s.Smoke ? 100 : 10_000);
+        var single = Math.Min(jobs, s.Smoke ? 50 : 2_000);
+        var latencyJobs = s.Smoke ? 20 : 500;
+        var workerCount = s.Workers * s.Threads;
+        var samples = new List<Sample>();
+        void Compare(string metric, string unit, double keel, double hangfire, string better)
+        {
+            samples.Add(new(metric + ": Keel", unit, keel));
+            samples.Add(new(metric + ": Hangfire", unit, hangfire));
+            samples.Add(new(metric + $": Keel/Hangfire ({better})", "x", keel / hangfire));
+        }
+
+        // Enqueue: one by one through each client, then the bulk in one transaction.
+        var (keelSingle, keelBulk) = await KeelEnqueueAsync(engine, single, jobs);
+        var (hangfireSingle, hangfireBulk) = await HangfireBench.EnqueueAsync(engine, single, jobs);
+        Compare($"enqueue one by one ({single:N0})", "jobs/s", keelSingle, hangfireSingle, ">1: Keel faster");
+        Compare($"enqueue bulk, one transaction ({jobs:N0})", "jobs/s", keelBulk, hangfireBulk, ">1: Keel faster");
+
+        // Throughput: burn down pre-enqueued no-op jobs.
+        var keelRate = await DrainAsync(engine, s, jobs);
+        var hangfireRate = await HangfireBench.DrainAsync(engine, jobs, workerCount);
+        Compare($"throughput, {jobs:N0} no-op jobs, {workerCount} workers/threads", "jobs/s", keelRate, hangfireRate, ">1: Keel faster");
+
+        // Latency: an idle system, one job every 20 ms, from another process and from the same process (smoke: the
+        // other process only, to keep CI's run short).
+        foreach (var crossProcess in s.Smoke ? new[] { true } : [true, false])
+        {
+            var where = crossProcess ? "other process" : "same process";
+            var keel = await KeelLatencyAsync(engine, s, latencyJobs, crossProcess);
+            var hangfire = await HangfireBench.LatencyAsync(engine, latencyJobs, workerCount, crossProcess, s.Smoke);
+            foreach (var p in new[] { 0.50, 0.95, 0.99 })
+            {
+                Compare($"latency, {where}: enqueue->start p{p * 100:0} ({latencyJobs} jobs at ~50/s)", "ms", Percentile(keel, p), Percentile(hangfire, p), "<1: Keel faster");
+            }
+        }
+
+        return samples;
+    }
+
+    /// <summary>(one by one jobs/s, bulk jobs/s) for Keel: <c>EnqueueAsync</c> each, then one <c>EnqueueManyAsync</c> (one transaction).</summary>
+    private static async Task<(double Single, double Bulk)> KeelEnqueueAsync(BenchEngine engine, int single, int bulk)
+    {
+        var database = await engine.NewDatabaseAsync();
+        try
+        {
+            using var host = engine.BuildHost(database, processJobs: false);
+            await host.StartAsync();
+            var client = host.Services.GetRequiredService<IKeelClient>();
+            for (var i = 0; i < 50; i++)
+            {
+                await client.EnqueueAsync(Noop(i)); // warm-up: JIT, connection pool
+            }
+
+            var watch = Stopwatch.StartNew();
+            for (var i = 0; i < single; i++)
+            {
+                await client.EnqueueAsync(Noop(i));
+            }
+
+            var singleRate = single / watch.Elapsed.TotalSeconds;
+            var requests = Enumerable.Range(0, bulk).Select(Noop).ToList();
+            watch.Restart();
+            await client.EnqueueManyAsync(requests);
+            var bulkRate = bulk / watch.Elapsed.TotalSeconds;
+            await host.StopAsync();
+            return (singleRate, bulkRate);
         }
         finally
         {
