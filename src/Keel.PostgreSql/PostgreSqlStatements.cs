@@ -148,7 +148,7 @@ internal static class PostgreSqlStatements
             DELETE FROM keel_claimed_executions c
             USING unnest(@claim_ids, @job_ids) AS t(claim_id, job_id)
             WHERE c.id = t.claim_id AND c.job_id = t.job_id AND c.process_id = @process_id
-            RETURNING c.id, c.job_id, c.attempt
+            RETURNING c.id, c.job_id, c.attempt, c.claimed_at
         ),
         """;
 
@@ -161,7 +161,7 @@ internal static class PostgreSqlStatements
 
         finished AS (
             UPDATE keel_jobs j
-            SET finished_at = coalesce(@now, now()), attempts = d.attempt
+            SET finished_at = coalesce(@now, now()), started_at = d.claimed_at, attempts = d.attempt
             FROM done d
             WHERE j.id = d.job_id
             RETURNING j.id, j.concurrency_key, j.concurrency_duration_ms

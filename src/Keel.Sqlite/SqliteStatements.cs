@@ -59,9 +59,9 @@ internal static class SqliteStatements
         ORDER BY j.priority, j.id
         """;
 
-    public const string ClaimDelete = "DELETE FROM keel_claimed_executions WHERE id = @claim_id AND process_id = @process_id RETURNING job_id, attempt";
+    public const string ClaimDelete = "DELETE FROM keel_claimed_executions WHERE id = @claim_id AND process_id = @process_id RETURNING job_id, attempt, claimed_at";
 
-    public const string JobFinish = "UPDATE keel_jobs SET finished_at = @now, attempts = @attempt WHERE id = @job_id RETURNING concurrency_key, unique_key";
+    public const string JobFinish = "UPDATE keel_jobs SET finished_at = @now, started_at = @started_at, attempts = @attempt WHERE id = @job_id RETURNING concurrency_key, unique_key";
 
     public const string JobDelete = "DELETE FROM keel_jobs WHERE id = @job_id RETURNING concurrency_key, NULL";
 
