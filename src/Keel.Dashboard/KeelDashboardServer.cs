@@ -65,15 +65,8 @@ public static class KeelDashboardServer
             await output.WriteLineAsync($"Keel dashboard: {address}/  (Ctrl+C to stop)");
         }
 
-        try
-        {
-            await Task.Delay(Timeout.Infinite, cancellationToken);
-        }
-        catch (OperationCanceledException)
-        {
-        }
-
-        await app.StopAsync(CancellationToken.None);
+        // Stops on the command's token or on SIGTERM/Ctrl+C, which the web host's own lifetime receives.
+        await app.WaitForShutdownAsync(cancellationToken);
     }
 
     private static async Task RequireSchemaAsync(IKeelStorage storage, CancellationToken cancellationToken)
