@@ -1,5 +1,5 @@
 // Dashboard speed: fills a database with a million jobs, serves the dashboard over it and times every page.
-//   dotnet run -c Release --project bench/Keel.DashboardBench -- [sqlite|postgresql|all] [--jobs 1000000] [--requests 20] [--spread-hours 24] [--smoke]
+//   dotnet run -c Release --project bench/Keel.DashboardBench -- [sqlite|postgresql|all] [--jobs 1000000] [--requests 20] [--spread-hours 24] [--smoke] [--hold]
 // Prints median, p95 and max milliseconds per page (client-side, over loopback HTTP). PostgreSQL is a throwaway
 // server started by Keel.Testing (KEEL_TEST_POSTGRES names an existing one).
 using System.Diagnostics;
@@ -10,6 +10,7 @@ var engines = new List<string>();
 long jobs = 1_000_000;
 var requests = 20;
 var spread = TimeSpan.FromHours(24);
+var hold = false;
 for (var i = 0; i < args.Length; i++)
 {
     switch (args[i])
@@ -28,6 +29,9 @@ for (var i = 0; i < args.Length; i++)
             break;
         case "--spread-hours":
             spread = TimeSpan.FromHours(double.Parse(args[++i], CultureInfo.InvariantCulture));
+            break;
+        case "--hold":
+            hold = true; // keep the database until Enter, to look at query plans
             break;
         case "--smoke":
             jobs = 20_000;
@@ -56,6 +60,12 @@ foreach (var engine in engines)
     await using var server = await DashboardServer.StartAsync(engine, target.Database);
     var result = await PageTimer.RunAsync(server.BaseUrl, jobs, requests);
     failures += result;
+    if (hold)
+    {
+        Console.WriteLine($"database: {target.Database} — press Enter to drop it");
+        Console.ReadLine();
+    }
+
     Console.WriteLine();
 }
 

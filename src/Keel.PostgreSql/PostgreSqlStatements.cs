@@ -238,8 +238,8 @@ internal static class PostgreSqlStatements
         ),
         """ + GiveBack + "," + """
         failed AS (
-            INSERT INTO keel_failed_executions (job_id, exception_type, message, stack_trace, attempt, cause, created_at)
-            SELECT id, @exception_type, @message, @stack_trace, attempt, NULL, coalesce(@now, now())
+            INSERT INTO keel_failed_executions (job_id, exception_type, message, stack_trace, attempt, cause, created_at, queue)
+            SELECT id, @exception_type, @message, @stack_trace, attempt, NULL, coalesce(@now, now()), queue
             FROM job
             WHERE @retry_at IS NULL
         ),
@@ -471,8 +471,8 @@ internal static class PostgreSqlStatements
             FROM upd
         ),
         failed AS (
-            INSERT INTO keel_failed_executions (job_id, exception_type, message, stack_trace, attempt, cause, created_at)
-            SELECT id, @exception_type, @message, NULL, attempt, @cause, coalesce(@now, now())
+            INSERT INTO keel_failed_executions (job_id, exception_type, message, stack_trace, attempt, cause, created_at, queue)
+            SELECT id, @exception_type, @message, NULL, attempt, @cause, coalesce(@now, now()), queue
             FROM upd
             WHERE give_up
             RETURNING job_id
@@ -533,7 +533,7 @@ internal static class PostgreSqlStatements
             SET attempts = l.attempt
             FROM lost l
             WHERE j.id = l.job_id
-            RETURNING j.id, l.attempt, j.concurrency_key, j.concurrency_duration_ms
+            RETURNING j.id, j.queue, l.attempt, j.concurrency_key, j.concurrency_duration_ms
         ),
         unkeyed AS (
             DELETE FROM keel_unique_keys u
@@ -550,8 +550,8 @@ internal static class PostgreSqlStatements
             FROM upd
         ),
         failed AS (
-            INSERT INTO keel_failed_executions (job_id, exception_type, message, stack_trace, attempt, cause, created_at)
-            SELECT id, @exception_type, @message, NULL, attempt, @cause, coalesce(@now, now())
+            INSERT INTO keel_failed_executions (job_id, exception_type, message, stack_trace, attempt, cause, created_at, queue)
+            SELECT id, @exception_type, @message, NULL, attempt, @cause, coalesce(@now, now()), queue
             FROM upd
             RETURNING job_id
         )
@@ -1058,8 +1058,7 @@ internal static class PostgreSqlStatements
             UNION ALL
             SELECT queue, 0, 0, 0, count(*), 0, NULL FROM keel_blocked_executions GROUP BY queue
             UNION ALL
-            SELECT j.queue, 0, 0, 0, 0, count(*), NULL
-            FROM keel_failed_executions f JOIN keel_jobs j ON j.id = f.job_id GROUP BY j.queue
+            SELECT queue, 0, 0, 0, 0, count(*), NULL FROM keel_failed_executions GROUP BY queue
             UNION ALL
             SELECT queue, 0, 0, 0, 0, 0, NULL FROM keel_pauses
         )

@@ -41,12 +41,13 @@ public sealed partial class PostgreSqlStorage
 
     // With a state, the list walks that state's own table (or, for finished and discarded jobs, the jobs table)
     // backwards by job id, so a page costs a short index walk at any table size instead of a state computed per job.
+    // The page key is a plain bound (the largest id for the first page), so the plan is the same for every page.
     private const string StateListColumns = """
         SELECT j.id, j.kind, j.queue, @state::text, j.priority, j.attempts, j.created_at, {0}, coalesce(j.finished_at, j.discarded_at), {1}, {2}, {3}, j.concurrency_key
         """;
 
     private const string StateListFilter = """
-          AND (@queue::text IS NULL OR j.queue = @queue)
+          AND (@queue::text IS NULL OR {queue}.queue = @queue)
           AND (@kind::text IS NULL OR j.kind = @kind)
           AND (@created_after::timestamptz IS NULL OR j.created_at >= @created_after)
           AND (@created_before::timestamptz IS NULL OR j.created_at < @created_before)
@@ -59,25 +60,28 @@ public sealed partial class PostgreSqlStorage
 
     private static readonly Dictionary<JobState, string> StateListSelects = new()
     {
-        [JobState.Ready] = ExecutionList("keel_ready_executions", "j.scheduled_at", "NULL", "NULL", "NULL::bigint") + NotFailedFilter + ListTail,
-        [JobState.Scheduled] = ExecutionList("keel_scheduled_executions", "e.scheduled_at", "NULL", "NULL", "NULL::bigint") + NotFailedFilter + ListTail,
-        [JobState.Blocked] = ExecutionList("keel_blocked_executions", "j.scheduled_at", "NULL", "NULL", "NULL::bigint") + NotFailedFilter + ListTail,
-        [JobState.Claimed] = ExecutionList("keel_claimed_executions", "j.scheduled_at", "NULL", "NULL", "e.process_id") + NotFailedFilter + ListTail,
-        [JobState.Failed] = ExecutionList("keel_failed_executions", "j.scheduled_at", "e.exception_type", "e.message", "NULL::bigint") + """
+        [JobState.Ready] = ExecutionList("keel_ready_executions", "e", "j.scheduled_at", "NULL", "NULL", "NULL::bigint") + NotFailedFilter + ListTail,
+        [JobState.Scheduled] = ExecutionList("keel_scheduled_executions", "e", "e.scheduled_at", "NULL", "NULL", "NULL::bigint") + NotFailedFilter + ListTail,
+        [JobState.Blocked] = ExecutionList("keel_blocked_executions", "e", "j.scheduled_at", "NULL", "NULL", "NULL::bigint") + NotFailedFilter + ListTail,
+        [JobState.Claimed] = ExecutionList("keel_claimed_executions", "j", "j.scheduled_at", "NULL", "NULL", "e.process_id") + NotFailedFilter + ListTail,
+        [JobState.Failed] = ExecutionList("keel_failed_executions", "e", "j.scheduled_at", "e.exception_type", "e.message", "NULL::bigint") + """
 
               AND (@exception_type::text IS NULL OR e.exception_type = @exception_type)
               AND (@failed_after::timestamptz IS NULL OR e.created_at >= @failed_after)
               AND (@failed_before::timestamptz IS NULL OR e.created_at < @failed_before)
             """ + ListTail,
         [JobState.Finished] = string.Format(System.Globalization.CultureInfo.InvariantCulture, StateListColumns, "j.scheduled_at", "NULL", "NULL", "NULL::bigint")
-            + " FROM keel_jobs j WHERE j.finished_at IS NOT NULL AND (@before_id::bigint IS NULL OR j.id < @before_id)\n" + StateListFilter + NotFailedFilter + " ORDER BY j.id DESC LIMIT @limit",
+            + " FROM keel_jobs j WHERE j.finished_at IS NOT NULL AND j.id < @before_key\n" + Filter("j") + NotFailedFilter + " ORDER BY j.id DESC LIMIT @limit",
         [JobState.Discarded] = string.Format(System.Globalization.CultureInfo.InvariantCulture, StateListColumns, "j.scheduled_at", "NULL", "NULL", "NULL::bigint")
-            + " FROM keel_jobs j WHERE j.discarded_at IS NOT NULL AND j.finished_at IS NULL AND (@before_id::bigint IS NULL OR j.id < @before_id)\n" + StateListFilter + NotFailedFilter + " ORDER BY j.id DESC LIMIT @limit",
+            + " FROM keel_jobs j WHERE j.discarded_at IS NOT NULL AND j.finished_at IS NULL AND j.id < @before_key\n" + Filter("j") + NotFailedFilter + " ORDER BY j.id DESC LIMIT @limit",
     };
 
-    private static string ExecutionList(string table, string scheduled, string errorType, string message, string process)
+    // Execution tables that carry the queue (all but claims) are filtered on their own column, not the job's.
+    private static string Filter(string queueAlias) => StateListFilter.Replace("{queue}", queueAlias, StringComparison.Ordinal);
+
+    private static string ExecutionList(string table, string queueAlias, string scheduled, string errorType, string message, string process)
         => string.Format(System.Globalization.CultureInfo.InvariantCulture, StateListColumns, scheduled, errorType, message, process)
-            + $" FROM {table} e JOIN keel_jobs j ON j.id = e.job_id WHERE (@before_id::bigint IS NULL OR e.job_id < @before_id)\n" + StateListFilter;
+            + $" FROM {table} e JOIN keel_jobs j ON j.id = e.job_id WHERE e.job_id < @before_key\n" + Filter(queueAlias);
 
     /// <inheritdoc />
     public async Task<IReadOnlyList<JobSummary>> JobsListAsync(JobsListParams parameters, CancellationToken cancellationToken)
@@ -89,6 +93,7 @@ public sealed partial class PostgreSqlStorage
         var p = command.Parameters;
         p.Add(new NpgsqlParameter("state", NpgsqlDbType.Text) { Value = parameters.State is { } s ? s.ToString() : DBNull.Value });
         p.Add(new NpgsqlParameter("before_id", NpgsqlDbType.Bigint) { Value = (object?)parameters.BeforeId ?? DBNull.Value });
+        p.Add(new NpgsqlParameter("before_key", NpgsqlDbType.Bigint) { Value = parameters.BeforeId ?? long.MaxValue });
         p.Add(new NpgsqlParameter("queue", NpgsqlDbType.Text) { Value = (object?)filter.Queue ?? DBNull.Value });
         p.Add(new NpgsqlParameter("kind", NpgsqlDbType.Text) { Value = (object?)filter.Kind ?? DBNull.Value });
         p.Add(new NpgsqlParameter("exception_type", NpgsqlDbType.Text) { Value = (object?)filter.ExceptionType ?? DBNull.Value });

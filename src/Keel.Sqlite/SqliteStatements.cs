@@ -73,8 +73,8 @@ internal static class SqliteStatements
         """;
 
     public const string FailedInsert = """
-        INSERT INTO keel_failed_executions (job_id, exception_type, message, stack_trace, attempt, cause, created_at)
-        VALUES (@job_id, @exception_type, @message, @stack_trace, @attempt, @cause, @now)
+        INSERT INTO keel_failed_executions (job_id, exception_type, message, stack_trace, attempt, cause, created_at, queue)
+        VALUES (@job_id, @exception_type, @message, @stack_trace, @attempt, @cause, @now, (SELECT queue FROM keel_jobs WHERE id = @job_id))
         """;
 
     public const string ClaimsDeleteAllOfProcess = "DELETE FROM keel_claimed_executions WHERE process_id = @process_id RETURNING job_id";
