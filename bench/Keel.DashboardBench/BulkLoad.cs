@@ -54,8 +54,8 @@ internal static class BulkLoad
         await ExecuteAsync(connection, "INSERT INTO keel_scheduled_executions (job_id, queue, priority, scheduled_at, created_at) SELECT id, queue, priority, scheduled_at, created_at FROM keel_jobs WHERE id % 1000 BETWEEN 980 AND 994", count, start, spread, now);
         await ExecuteAsync(connection, $"INSERT INTO keel_blocked_executions (job_id, queue, priority, concurrency_key, expires_at, created_at) SELECT id, queue, priority, concurrency_key, {t.Now("+", "900")}, created_at FROM keel_jobs WHERE id % 1000 BETWEEN 995 AND 998", count, start, spread, now);
         await ExecuteAsync(connection, $"""
-            INSERT INTO keel_failed_executions (job_id, exception_type, message, stack_trace, attempt, cause, created_at)
-            SELECT id, {ErrorType.Replace("job_id", "id", StringComparison.Ordinal)}, 'the payment gateway did not answer within 30 s (order ' || id || ')', '{StackTrace}', 5, NULL, {t.Plus("created_at", 3.0)}
+            INSERT INTO keel_failed_executions (job_id, exception_type, message, stack_trace, attempt, cause, created_at, queue)
+            SELECT id, {ErrorType.Replace("job_id", "id", StringComparison.Ordinal)}, 'the payment gateway did not answer within 30 s (order ' || id || ')', '{StackTrace}', 5, NULL, {t.Plus("created_at", 3.0)}, queue
             FROM keel_jobs WHERE id % 1000 BETWEEN 900 AND 919
             """, count, start, spread, now);
         // Every failed job failed five times; one job in fifty of the finished ones failed once before succeeding.

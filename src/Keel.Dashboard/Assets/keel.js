@@ -19,6 +19,13 @@
       }
     });
   });
+  document.querySelectorAll("button[data-confirm]").forEach(function (button) {
+    button.addEventListener("click", function (event) {
+      if (!window.confirm(button.dataset.confirm)) {
+        event.preventDefault();
+      }
+    });
+  });
 
   // Auto-refresh, remembered per browser; paused while a form is being filled or rows are selected.
   var toggle = document.getElementById("auto-refresh");

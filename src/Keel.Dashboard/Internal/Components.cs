@@ -52,6 +52,40 @@ internal static class Components
         return new Raw(html.ToString());
     }
 
+    /// <summary>
+    /// The one form a table's row buttons submit (<see cref="RowButton"/>): the token and the return address once per
+    /// page instead of once per button, which keeps a 500-row page small.
+    /// </summary>
+    public static Raw RowActionsForm(DashboardContext context, params (string Name, string Value)[] fields)
+    {
+        if (!context.CanAct)
+        {
+            return new Raw(string.Empty);
+        }
+
+        var html = new HtmlWriter();
+        html.Add($"<form id=\"row-actions\" method=\"post\" action=\"{context.Base}/actions/none\">{context.AntiforgeryField()}<input type=\"hidden\" name=\"return\" value=\"{context.Here}\">");
+        foreach (var (name, value) in fields)
+        {
+            html.Add($"<input type=\"hidden\" name=\"{name}\" value=\"{value}\">");
+        }
+
+        html.Raw("</form>");
+        return new Raw(html.ToString());
+    }
+
+    /// <summary>A row's button: submits <see cref="RowActionsForm"/> to <paramref name="action"/> with one name and value.</summary>
+    public static Raw RowButton(DashboardContext context, string action, string label, string name, string value, string css = "", string? confirm = null)
+    {
+        if (!context.CanAct)
+        {
+            return new Raw(string.Empty);
+        }
+
+        var confirmAttribute = confirm is null ? string.Empty : $" data-confirm=\"{HtmlWriter.Encode(confirm)}\"";
+        return new Raw($"<button type=\"submit\" form=\"row-actions\" formaction=\"{HtmlWriter.Encode(context.Base)}/actions/{HtmlWriter.Encode(action)}\" name=\"{HtmlWriter.Encode(name)}\" value=\"{HtmlWriter.Encode(value)}\" class=\"{HtmlWriter.Encode(css)}\"{confirmAttribute}>{HtmlWriter.Encode(label)}</button>");
+    }
+
     /// <summary>An inline SVG bar chart of one value per bucket, with the peak labelled and a tooltip per bar.</summary>
     public static Raw BarChart(string title, string id, IReadOnlyList<JobActivityPoint> points, Func<double, string> label, string css)
     {

@@ -53,6 +53,7 @@ internal static class InProgressPage
         }
         else
         {
+            html.Add($"{Components.RowActionsForm(context)}");
             html.Raw("<table class=\"claims\"><thead><tr><th>Job</th><th>Kind</th><th>Queue</th><th class=\"num\">Attempt</th><th>Running for</th><th>Process</th><th>Heartbeat</th><th></th>");
             html.Raw(context.CanAct ? "<th></th></tr></thead><tbody>" : "</tr></thead><tbody>");
             foreach (var claim in shown)
@@ -70,7 +71,7 @@ internal static class InProgressPage
                 {
                     var id = claim.ClaimId.ToString(CultureInfo.InvariantCulture);
                     html.Add($"""
-                        <td class="actions">{Components.ActionButton(context, "release", "Release", [("claim", id)], "secondary", $"Put job {claim.JobId} back to ready? If its worker is still running it, the job may run twice.")}{Components.ActionButton(context, "fail", "Fail", [("claim", id)], "danger", $"Mark job {claim.JobId} failed?")}</td>
+                        <td class="actions">{Components.RowButton(context, "release", "Release", "claim", id, "secondary", $"Put job {claim.JobId} back to ready? If its worker is still running it, the job may run twice.")} {Components.RowButton(context, "fail", "Fail", "claim", id, "danger", $"Mark job {claim.JobId} failed?")}</td>
                         """);
                 }
 

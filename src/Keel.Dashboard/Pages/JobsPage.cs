@@ -124,6 +124,11 @@ internal static class JobsPage
     private static void Table(DashboardContext context, HtmlWriter html, JobState state, IReadOnlyList<JobSummary> jobs, bool bulk)
     {
         var now = context.Now;
+        if (state is JobState.Scheduled or JobState.Blocked or JobState.Failed)
+        {
+            html.Add($"{Components.RowActionsForm(context, ("state", States.Slug(state)))}");
+        }
+
         html.Raw("<table class=\"jobs\"><thead><tr>");
         if (bulk)
         {
@@ -175,16 +180,8 @@ internal static class JobsPage
             if (context.CanAct && state is JobState.Scheduled or JobState.Blocked or JobState.Failed)
             {
                 html.Raw("<td class=\"actions\">");
-                if (state == JobState.Failed)
-                {
-                    html.Add($"{Components.ActionButton(context, "retry", "Retry", [("ids", id)])}");
-                }
-                else
-                {
-                    html.Add($"{Components.ActionButton(context, "run-now", "Run now", [("id", id)])}");
-                }
-
-                html.Add($"{Components.ActionButton(context, "discard", "Discard", [("ids", id), ("state", States.Slug(state))], "danger", $"Discard job {id}?")}");
+                html.Add($"{(state == JobState.Failed ? Components.RowButton(context, "retry", "Retry", "ids", id) : Components.RowButton(context, "run-now", "Run now", "id", id))} ");
+                html.Add($"{Components.RowButton(context, "discard", "Discard", "ids", id, "danger", $"Discard job {id}?")}");
                 html.Raw("</td>");
             }
 
