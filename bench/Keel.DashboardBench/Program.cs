@@ -60,6 +60,8 @@ foreach (var engine in engines)
     await using var server = await DashboardServer.StartAsync(engine, target.Database);
     var result = await PageTimer.RunAsync(server.BaseUrl, jobs, requests);
     failures += result;
+    Console.WriteLine();
+    await StorageTimer.RunAsync(target.Storage, requests);
     if (hold)
     {
         Console.WriteLine($"database: {target.Database} — press Enter to drop it");

@@ -18,15 +18,16 @@ public sealed partial class PostgreSqlStorage
                (SELECT count(*) FROM (SELECT 1 FROM keel_jobs WHERE discarded_at IS NOT NULL AND finished_at IS NULL LIMIT @limit) x)
         """;
 
+    // date_part (double precision), not extract (numeric since PostgreSQL 14): a third of the time over an hour's rows.
     private const string ActivitySelect = """
-        SELECT 'f', floor(extract(epoch FROM finished_at - @since) / @bucket)::int AS bucket, count(*),
+        SELECT 'f', floor(date_part('epoch', finished_at - @since) / @bucket)::int AS bucket, count(*),
                avg(CASE WHEN started_at IS NULL THEN NULL
-                        ELSE greatest(0, extract(epoch FROM started_at - greatest(created_at, coalesce(scheduled_at, created_at)))) END)::float8
+                        ELSE greatest(0, date_part('epoch', started_at - greatest(created_at, coalesce(scheduled_at, created_at)))) END)
         FROM keel_jobs
         WHERE finished_at >= @since AND finished_at < @until
         GROUP BY bucket
         UNION ALL
-        SELECT 'e', floor(extract(epoch FROM occurred_at - @since) / @bucket)::int AS bucket, count(*), NULL
+        SELECT 'e', floor(date_part('epoch', occurred_at - @since) / @bucket)::int AS bucket, count(*), NULL
         FROM keel_job_errors
         WHERE occurred_at >= @since AND occurred_at < @until
         GROUP BY bucket

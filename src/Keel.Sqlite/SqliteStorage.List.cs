@@ -69,9 +69,10 @@ public sealed partial class SqliteStorage
     // Execution tables that carry the queue (all but claims) are filtered on their own column, not the job's.
     private static string Filter(string queueAlias) => StateListFilter.Replace("{queue}", queueAlias, StringComparison.Ordinal);
 
+    // The bound is repeated on the jobs side so that a merge join walks the jobs key from the page, not from the newest job.
     private static string ExecutionList(string table, string queueAlias, string scheduled, string errorType, string message, string process)
         => string.Format(System.Globalization.CultureInfo.InvariantCulture, StateListColumns, scheduled, errorType, message, process)
-            + $" FROM {table} e JOIN keel_jobs j ON j.id = e.job_id WHERE e.job_id < @before_key\n" + Filter(queueAlias);
+            + $" FROM {table} e JOIN keel_jobs j ON j.id = e.job_id WHERE e.job_id < @before_key AND j.id < @before_key\n" + Filter(queueAlias);
 
     /// <inheritdoc />
     public async Task<IReadOnlyList<JobSummary>> JobsListAsync(JobsListParams parameters, CancellationToken cancellationToken)
