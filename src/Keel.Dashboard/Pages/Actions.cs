@@ -34,109 +34,109 @@ internal static class Actions
                 context.RedirectBack(returnUrl, $"Resumed queue {Value("queue")}.");
                 return;
             case "retry":
-            {
-                var ids = Ids(form);
-                if (ids.Count > 1 && !confirmed)
                 {
-                    await ConfirmAsync(context, form, $"Retry {ids.Count} failed jobs?", "Retry them");
+                    var ids = Ids(form);
+                    if (ids.Count > 1 && !confirmed)
+                    {
+                        await ConfirmAsync(context, form, $"Retry {ids.Count} failed jobs?", "Retry them");
+                        return;
+                    }
+
+                    var retried = await context.Admin.RetryJobsAsync(ids, cancellationToken: context.Aborted);
+                    context.RedirectBack(returnUrl, Retried(retried));
                     return;
                 }
-
-                var retried = await context.Admin.RetryJobsAsync(ids, cancellationToken: context.Aborted);
-                context.RedirectBack(returnUrl, Retried(retried));
-                return;
-            }
 
             case "discard":
-            {
-                var ids = Ids(form);
-                var state = States.Parse(Value("state"));
-                if (state is JobState.Claimed or JobState.Finished or JobState.Discarded)
                 {
-                    throw new DashboardException(400, $"{States.Label(state).ToLowerInvariant()} jobs cannot be discarded");
-                }
+                    var ids = Ids(form);
+                    var state = States.Parse(Value("state"));
+                    if (state is JobState.Claimed or JobState.Finished or JobState.Discarded)
+                    {
+                        throw new DashboardException(400, $"{States.Label(state).ToLowerInvariant()} jobs cannot be discarded");
+                    }
 
-                if (ids.Count > 1 && !confirmed)
-                {
-                    await ConfirmAsync(context, form, $"Discard {ids.Count} {States.Label(state).ToLowerInvariant()} jobs? They will not run.", "Discard them");
+                    if (ids.Count > 1 && !confirmed)
+                    {
+                        await ConfirmAsync(context, form, $"Discard {ids.Count} {States.Label(state).ToLowerInvariant()} jobs? They will not run.", "Discard them");
+                        return;
+                    }
+
+                    var discarded = await context.Admin.DiscardJobsAsync(ids, states: [state], cancellationToken: context.Aborted);
+                    context.RedirectBack(returnUrl, Discarded(discarded));
                     return;
                 }
-
-                var discarded = await context.Admin.DiscardJobsAsync(ids, states: [state], cancellationToken: context.Aborted);
-                context.RedirectBack(returnUrl, Discarded(discarded));
-                return;
-            }
 
             case "bulk":
                 await BulkAsync(context, form, Value("op"), confirmed, returnUrl);
                 return;
             case "run-now":
-            {
-                var id = DashboardContext.ParseId(Value("id"), "job");
-                if (!await context.Admin.RunJobNowAsync(id, context.Aborted))
                 {
-                    throw new DashboardException(409, $"Job {id} is neither scheduled nor blocked (any more), so it cannot be run now.");
-                }
+                    var id = DashboardContext.ParseId(Value("id"), "job");
+                    if (!await context.Admin.RunJobNowAsync(id, context.Aborted))
+                    {
+                        throw new DashboardException(409, $"Job {id} is neither scheduled nor blocked (any more), so it cannot be run now.");
+                    }
 
-                context.RedirectBack(returnUrl, $"Job {id} is ready to run now.");
-                return;
-            }
-
-            case "release":
-            {
-                var claim = DashboardContext.ParseId(Value("claim"), "claim");
-                var released = await context.Admin.ReleaseClaimsAsync([claim], context.Aborted);
-                if (released.Total == 0)
-                {
-                    throw new DashboardException(409, $"Claim {claim} no longer exists: its job finished, failed or was recovered meanwhile.");
-                }
-
-                context.RedirectBack(returnUrl, "Released the job back to ready.");
-                return;
-            }
-
-            case "fail":
-            {
-                var claim = DashboardContext.ParseId(Value("claim"), "claim");
-                var failed = await context.Admin.FailClaimsAsync([claim], Optional("reason") ?? "failed from the dashboard", context.Aborted);
-                if (failed.Total == 0)
-                {
-                    throw new DashboardException(409, $"Claim {claim} no longer exists: its job finished, failed or was recovered meanwhile.");
-                }
-
-                context.RedirectBack(returnUrl, "Marked the job failed.");
-                return;
-            }
-
-            case "release-stale":
-            {
-                var stale = await context.Admin.ListClaimsAsync(staleOnly: true, cancellationToken: context.Aborted);
-                if (!confirmed)
-                {
-                    await ConfirmAsync(context, form, $"Release {stale.Count} stale claims back to ready? Their processes have stopped heartbeating.", "Release them");
+                    context.RedirectBack(returnUrl, $"Job {id} is ready to run now.");
                     return;
                 }
 
-                var released = stale.Count == 0 ? Storage.RecoveryResult.None : await context.Admin.ReleaseClaimsAsync([.. stale.Select(c => c.ClaimId)], context.Aborted);
-                context.RedirectBack(returnUrl, $"Released {released.Total} stale claims.");
-                return;
-            }
+            case "release":
+                {
+                    var claim = DashboardContext.ParseId(Value("claim"), "claim");
+                    var released = await context.Admin.ReleaseClaimsAsync([claim], context.Aborted);
+                    if (released.Total == 0)
+                    {
+                        throw new DashboardException(409, $"Claim {claim} no longer exists: its job finished, failed or was recovered meanwhile.");
+                    }
+
+                    context.RedirectBack(returnUrl, "Released the job back to ready.");
+                    return;
+                }
+
+            case "fail":
+                {
+                    var claim = DashboardContext.ParseId(Value("claim"), "claim");
+                    var failed = await context.Admin.FailClaimsAsync([claim], Optional("reason") ?? "failed from the dashboard", context.Aborted);
+                    if (failed.Total == 0)
+                    {
+                        throw new DashboardException(409, $"Claim {claim} no longer exists: its job finished, failed or was recovered meanwhile.");
+                    }
+
+                    context.RedirectBack(returnUrl, "Marked the job failed.");
+                    return;
+                }
+
+            case "release-stale":
+                {
+                    var stale = await context.Admin.ListClaimsAsync(staleOnly: true, cancellationToken: context.Aborted);
+                    if (!confirmed)
+                    {
+                        await ConfirmAsync(context, form, $"Release {stale.Count} stale claims back to ready? Their processes have stopped heartbeating.", "Release them");
+                        return;
+                    }
+
+                    var released = stale.Count == 0 ? Storage.RecoveryResult.None : await context.Admin.ReleaseClaimsAsync([.. stale.Select(c => c.ClaimId)], context.Aborted);
+                    context.RedirectBack(returnUrl, $"Released {released.Total} stale claims.");
+                    return;
+                }
 
             case "recurring-run":
-            {
-                var key = Value("key");
-                try
                 {
-                    var job = await context.Recurring.RunNowAsync(key, context.Aborted);
-                    context.RedirectBack(returnUrl, $"Enqueued job {job} for recurring task {key}.");
-                }
-                catch (InvalidOperationException e)
-                {
-                    throw new DashboardException(409, "Cannot run it now: " + e.Message);
-                }
+                    var key = Value("key");
+                    try
+                    {
+                        var job = await context.Recurring.RunNowAsync(key, context.Aborted);
+                        context.RedirectBack(returnUrl, $"Enqueued job {job} for recurring task {key}.");
+                    }
+                    catch (InvalidOperationException e)
+                    {
+                        throw new DashboardException(409, "Cannot run it now: " + e.Message);
+                    }
 
-                return;
-            }
+                    return;
+                }
 
             default:
                 throw new DashboardException(400, $"unknown action '{action}'");
@@ -156,41 +156,41 @@ internal static class Actions
         {
             case "retry-selected":
             case "discard-selected":
-            {
-                var ids = Ids(form);
-                var retry = op == "retry-selected";
-                if (ids.Count > 1 && !confirmed)
                 {
-                    await ConfirmAsync(context, form, retry ? $"Retry {ids.Count} selected failed jobs?" : $"Discard {ids.Count} selected failed jobs? They will not run again.", retry ? "Retry them" : "Discard them");
+                    var ids = Ids(form);
+                    var retry = op == "retry-selected";
+                    if (ids.Count > 1 && !confirmed)
+                    {
+                        await ConfirmAsync(context, form, retry ? $"Retry {ids.Count} selected failed jobs?" : $"Discard {ids.Count} selected failed jobs? They will not run again.", retry ? "Retry them" : "Discard them");
+                        return;
+                    }
+
+                    var done = retry
+                        ? await context.Admin.RetryJobsAsync(ids, cancellationToken: context.Aborted)
+                        : await context.Admin.DiscardJobsAsync(ids, states: [JobState.Failed], cancellationToken: context.Aborted);
+                    context.RedirectBack(returnUrl, retry ? Retried(done) : Discarded(done));
                     return;
                 }
-
-                var done = retry
-                    ? await context.Admin.RetryJobsAsync(ids, cancellationToken: context.Aborted)
-                    : await context.Admin.DiscardJobsAsync(ids, states: [JobState.Failed], cancellationToken: context.Aborted);
-                context.RedirectBack(returnUrl, retry ? Retried(done) : Discarded(done));
-                return;
-            }
 
             case "retry-all":
             case "discard-all":
-            {
-                var retry = op == "retry-all";
-                if (!confirmed)
                 {
-                    // Counting stops early: the page says "1,000+" rather than walking every failed job.
-                    var matching = await context.Storage.JobsListAsync(query.List(null, ConfirmCountLimit + 1), context.Aborted);
-                    var count = Format.Count(matching.Count, ConfirmCountLimit);
-                    await ConfirmAsync(context, form, $"{(retry ? "Retry" : "Discard")} all {count} failed jobs matching: {query.Describe()}?", retry ? "Retry all" : "Discard all");
+                    var retry = op == "retry-all";
+                    if (!confirmed)
+                    {
+                        // Counting stops early: the page says "1,000+" rather than walking every failed job.
+                        var matching = await context.Storage.JobsListAsync(query.List(null, ConfirmCountLimit + 1), context.Aborted);
+                        var count = Format.Count(matching.Count, ConfirmCountLimit);
+                        await ConfirmAsync(context, form, $"{(retry ? "Retry" : "Discard")} all {count} failed jobs matching: {query.Describe()}?", retry ? "Retry all" : "Discard all");
+                        return;
+                    }
+
+                    var done = retry
+                        ? await context.Admin.RetryJobsAsync(null, query.Filter, cancellationToken: context.Aborted)
+                        : await context.Admin.DiscardJobsAsync(null, query.Filter, [JobState.Failed], cancellationToken: context.Aborted);
+                    context.RedirectBack(returnUrl, retry ? Retried(done) : Discarded(done));
                     return;
                 }
-
-                var done = retry
-                    ? await context.Admin.RetryJobsAsync(null, query.Filter, cancellationToken: context.Aborted)
-                    : await context.Admin.DiscardJobsAsync(null, query.Filter, [JobState.Failed], cancellationToken: context.Aborted);
-                context.RedirectBack(returnUrl, retry ? Retried(done) : Discarded(done));
-                return;
-            }
 
             default:
                 throw new DashboardException(400, $"unknown bulk action '{op}'");

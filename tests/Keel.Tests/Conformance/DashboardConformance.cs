@@ -86,6 +86,10 @@ public abstract class DashboardConformance : IAsyncLifetime
         Assert.Equal([ready[2], ready[1]], secondPage.Select(j => j.Id));
         Assert.Equal([ready[4], ready[2], ready[0]], (await Storage.JobsListAsync(new JobsListParams(JobState.Ready, new JobFilter(Kind: "even"), null, null, null, 10), default)).Select(j => j.Id));
         Assert.All(firstPage, j => Assert.Equal(JobState.Ready, j.State));
+        Assert.Equal(ready.Reverse(), (await Storage.JobsListAsync(new JobsListParams(JobState.Ready, new JobFilter(Queue: "a"), null, null, null, 10), default)).Select(j => j.Id));
+        Assert.Empty(await Storage.JobsListAsync(new JobsListParams(JobState.Ready, new JobFilter(Queue: "b"), null, null, null, 10), default));
+        Assert.Equal([failed[1].JobId, failed[0].JobId], (await Storage.JobsListAsync(new JobsListParams(JobState.Failed, new JobFilter(Queue: "b"), null, null, null, 10), default)).Select(j => j.Id));
+        Assert.Equal(2, Assert.Single(await Storage.QueuesListAsync(null, default), q => q.Name == "b").Failed);
 
         var timeouts = await Storage.JobsListAsync(new JobsListParams(JobState.Failed, new JobFilter(ExceptionType: "System.TimeoutException"), null, null, null, 10), default);
         Assert.Equal((failed[0].JobId, "System.TimeoutException", "slow"), (Assert.Single(timeouts).Id, timeouts[0].ErrorType, timeouts[0].ErrorMessage));
