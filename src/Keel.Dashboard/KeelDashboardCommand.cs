@@ -18,7 +18,7 @@ public static class KeelDashboardCommand
     public static Command Create(KeelCliCommandContext context)
     {
         ArgumentNullException.ThrowIfNull(context);
-        var urls = new Option<string>("--urls") { Description = $"Where to listen (default {DefaultUrls}); requests from other machines are refused", DefaultValueFactory = _ => DefaultUrls };
+        var urls = new Option<string>("--urls") { Description = "Where to listen; requests from other machines are refused", DefaultValueFactory = _ => DefaultUrls };
         var readOnly = new Option<bool>("--read-only") { Description = "Show everything, change nothing: no action buttons, every POST refused" };
         var command = new Command("dashboard", "Serve the web dashboard for this database (jobs, queues, processes, recurring tasks; retry, discard, pause…)");
         command.Options.Add(urls);

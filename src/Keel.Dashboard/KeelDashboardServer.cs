@@ -28,7 +28,9 @@ public static class KeelDashboardServer
         ArgumentException.ThrowIfNullOrWhiteSpace(urls);
         var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions { Args = [], ContentRootPath = AppContext.BaseDirectory });
         builder.WebHost.UseUrls(urls);
-        builder.Logging.ClearProviders().AddSimpleConsole(o => o.SingleLine = true).SetMinimumLevel(LogLevel.Warning);
+        // Warnings and errors only; a failed start is reported once, as one line, by the command (not as the host's stack trace).
+        builder.Logging.ClearProviders().AddSimpleConsole(o => o.SingleLine = true).SetMinimumLevel(LogLevel.Warning)
+            .AddFilter("Microsoft.Extensions.Hosting.Internal.Host", LogLevel.None);
         // The dashboard reads through the application's own Keel services; the application itself is never started.
         builder.Services.AddSingleton(keelServices.GetRequiredService<IKeelStorage>());
         builder.Services.AddSingleton(keelServices.GetRequiredService<IKeelAdmin>());
@@ -58,7 +60,16 @@ public static class KeelDashboardServer
         ArgumentNullException.ThrowIfNull(output);
         await RequireSchemaAsync(keelServices.GetRequiredService<IKeelStorage>(), cancellationToken);
         await using var app = Create(keelServices, urls, configure);
-        await app.StartAsync(cancellationToken);
+        try
+        {
+            await app.StartAsync(cancellationToken);
+        }
+        catch (Exception e) when (e is IOException or InvalidOperationException or FormatException or UriFormatException)
+        {
+            // Said as what it is (a port in use, a malformed address), not as a database problem; no inner exception,
+            // so the command line's error classification cannot mistake a socket error for an unreachable database.
+            throw new InvalidOperationException($"cannot listen on {urls}: {e.Message}");
+        }
         var addresses = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()?.Addresses ?? [];
         foreach (var address in addresses)
         {

@@ -45,6 +45,16 @@ public abstract class DashboardBrowserTests(BrowserFixture browser)
         var (context, page) = await OpenAsync(app);
         await using (context)
         {
+            // A blocked inline style or script (the Content-Security-Policy allows none) or a script error shows here.
+            var consoleErrors = new List<string>();
+            page.Console += (_, message) =>
+            {
+                if (message.Type == "error")
+                {
+                    consoleErrors.Add(message.Text);
+                }
+            };
+            page.PageError += (_, error) => consoleErrors.Add(error);
             await page.GotoAsync("/keel/");
             await Expect(page.Locator("h1")).ToHaveTextAsync("Overview");
             await Expect(page.Locator(".card-value[data-state=ready]")).ToHaveTextAsync("2"); // the email and the first sync
@@ -93,6 +103,7 @@ public abstract class DashboardBrowserTests(BrowserFixture browser)
             await page.GotoAsync("/keel/recurring");
             await Expect(page.Locator("tr[data-task=nightly-report]")).ToContainTextAsync("0 2 * * *");
             await Expect(page.Locator("tr[data-task=nightly-report]")).ToContainTextAsync("never");
+            Assert.Empty(consoleErrors);
         }
     }
 

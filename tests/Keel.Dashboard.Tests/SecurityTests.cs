@@ -143,6 +143,21 @@ public sealed partial class SecurityTests
     }
 
     [Fact]
+    public async Task The_redaction_hook_decides_what_the_job_page_shows_of_the_arguments()
+    {
+        await using var app = await DashboardApp.StartAsync(Engine.Sqlite, o => o.RedactArgs = (job, args) => job.Kind == "emails.welcome"
+            ? System.Text.Json.Nodes.JsonNode.Parse(args)!.AsObject().Also(a => a["apiKey"] = "***").ToJsonString()
+            : args);
+        var id = await app.Seed.ReadyAsync("ada@example.com");
+        using var client = NewClient(app);
+        var html = await client.GetStringAsync($"/keel/job/{id}");
+        Assert.Contains("ada@example.com", html, StringComparison.Ordinal);
+        Assert.Contains("***", html, StringComparison.Ordinal);
+        Assert.DoesNotContain("sk_live_51Hsecret", html, StringComparison.Ordinal);
+        Assert.Contains("sk_live_51Hsecret", (await app.Client.GetJobAsync(id))!.Args, StringComparison.Ordinal); // stored as is
+    }
+
+    [Fact]
     public async Task The_pages_forbid_inline_script_and_framing()
     {
         await using var app = await DashboardApp.StartAsync(Engine.Sqlite);
@@ -151,5 +166,14 @@ public sealed partial class SecurityTests
         var policy = string.Join(' ', response.Headers.GetValues("Content-Security-Policy"));
         Assert.Contains("default-src 'self'", policy, StringComparison.Ordinal);
         Assert.Contains("frame-ancestors 'none'", policy, StringComparison.Ordinal);
+    }
+}
+
+internal static class JsonObjectExtensions
+{
+    public static System.Text.Json.Nodes.JsonObject Also(this System.Text.Json.Nodes.JsonObject value, Action<System.Text.Json.Nodes.JsonObject> change)
+    {
+        change(value);
+        return value;
     }
 }

@@ -25,6 +25,7 @@ internal static class Layout
             <meta charset="utf-8">
             <meta name="viewport" content="width=device-width, initial-scale=1">
             <title>{title} · Keel</title>
+            <link rel="icon" href="data:,">
             <link rel="stylesheet" href="{context.Base}/assets/keel.css">
             <script src="{context.Base}/assets/keel.js" defer></script>
             </head>
