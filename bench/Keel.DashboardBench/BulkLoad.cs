@@ -58,7 +58,7 @@ internal static class BulkLoad
             SELECT id, {ErrorType.Replace("job_id", "id", StringComparison.Ordinal)}, 'the payment gateway did not answer within 30 s (order ' || id || ')', '{StackTrace}', 5, NULL, {t.Plus("created_at", 3.0)}, queue
             FROM keel_jobs WHERE id % 1000 BETWEEN 900 AND 919
             """, count, start, spread, now);
-        // Every failed job failed five times; one job in fifty of the finished ones failed once before succeeding.
+        // Each failed job keeps the error of its last (fifth) attempt; one finished job in fifty failed once before succeeding.
         await ExecuteAsync(connection, $"""
             INSERT INTO keel_job_errors (job_id, attempt, exception_type, message, stack_trace, cause, occurred_at)
             SELECT job_id, attempt, exception_type, message, stack_trace, cause, created_at FROM keel_failed_executions
