@@ -47,6 +47,15 @@ public sealed class UnitTests
     [Fact]
     public void An_unknown_remote_address_is_not_loopback() => Assert.False(DashboardEndpoints.IsLoopback(null));
 
+    [Fact]
+    public async Task Mounting_without_AddKeelDashboard_says_what_to_call()
+    {
+        var builder = Microsoft.AspNetCore.Builder.WebApplication.CreateSlimBuilder();
+        await using var app = builder.Build();
+        var error = Assert.Throws<InvalidOperationException>(() => app.MapKeelDashboard("/keel"));
+        Assert.Contains("AddKeelDashboard()", error.Message, StringComparison.Ordinal);
+    }
+
     [Theory]
     [InlineData("2026-11-27T03:05", "2026-11-27T03:05:00.0000000+00:00")]
     [InlineData("2026-11-27T03:05:09+02:00", "2026-11-27T01:05:09.0000000+00:00")]
