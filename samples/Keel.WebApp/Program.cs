@@ -1,8 +1,10 @@
 // Keel in an ASP.NET Core app: POST /orders enqueues a job inside the request's trace; workers run in-process.
 // OpenTelemetry exports Keel's metrics and traces to the console; set Telemetry:Prometheus to true to also serve
-// a Prometheus scraping endpoint at /metrics. Health checks: /healthz/live and /healthz/ready.
-// Run it with: dotnet run --project samples/Keel.WebApp   then   curl -X POST localhost:5000/orders
+// a Prometheus scraping endpoint at /metrics. Health checks: /healthz/live and /healthz/ready. The Keel dashboard is
+// at /keel (from this machine only, as no authorization policy is configured).
+// Run it with: dotnet run --project samples/Keel.WebApp   then   curl -X POST localhost:5000/orders   and open localhost:5000/keel
 using Keel;
+using Keel.Dashboard;
 using Keel.Hosting;
 using Keel.WebApp;
 using Microsoft.AspNetCore.Diagnostics.HealthChecks;
@@ -14,6 +16,7 @@ var builder = WebApplication.CreateBuilder(args);
 var prometheus = builder.Configuration.GetValue<bool>("Telemetry:Prometheus");
 
 builder.Services.AddKeel(keel => keel.AddJob<FulfilOrder>());
+builder.Services.AddKeelDashboard();
 builder.Services.AddHealthChecks().AddKeel();
 builder.Services.AddOpenTelemetry()
     .ConfigureResource(resource => resource.AddService("keel-web-app"))
@@ -44,6 +47,7 @@ app.MapGet("/jobs/{id:long}", async (long id, IKeelClient keel, CancellationToke
 
 app.MapHealthChecks("/healthz/live", new HealthCheckOptions { Predicate = check => check.Tags.Contains(KeelHealthChecksBuilderExtensions.LiveTag) });
 app.MapHealthChecks("/healthz/ready", new HealthCheckOptions { Predicate = check => check.Tags.Contains(KeelHealthChecksBuilderExtensions.ReadyTag) });
+app.MapKeelDashboard("/keel");
 if (prometheus)
 {
     app.MapPrometheusScrapingEndpoint(); // GET /metrics

@@ -26,10 +26,20 @@ public static class KeelApp
     /// <param name="configure">Configures the host: call <c>builder.Services.AddKeel(…)</c> here.</param>
     /// <param name="cancellationToken">Stops the run gracefully.</param>
     /// <returns>0 on success; 2 for a usage error; 1 when start-up failed.</returns>
-    public static async Task<int> RunAsync(string[] args, Action<HostApplicationBuilder> configure, CancellationToken cancellationToken = default)
+    public static Task<int> RunAsync(string[] args, Action<HostApplicationBuilder> configure, CancellationToken cancellationToken = default)
+        => RunAsync(args, configure, [], cancellationToken);
+
+    /// <summary>Runs the command in <paramref name="args"/>, with extra <c>keel</c> commands from other packages; returns the process exit code.</summary>
+    /// <param name="args">The program's arguments: a command, then configuration overrides such as <c>--Keel:Database=keel.db</c>.</param>
+    /// <param name="configure">Configures the host: call <c>builder.Services.AddKeel(…)</c> here.</param>
+    /// <param name="commands">Extra commands of the command line, e.g. <c>KeelDashboardCommand.Create</c> for <c>dashboard</c>.</param>
+    /// <param name="cancellationToken">Stops the run gracefully.</param>
+    /// <returns>0 on success; 2 for a usage error; 1 when start-up failed.</returns>
+    public static async Task<int> RunAsync(string[] args, Action<HostApplicationBuilder> configure, IReadOnlyList<Cli.KeelCliCommand> commands, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(args);
         ArgumentNullException.ThrowIfNull(configure);
+        ArgumentNullException.ThrowIfNull(commands);
         if (args.Length > 0 && args[0] == ChildCommand)
         {
             return await RunChildAsync(args, configure, cancellationToken);
@@ -46,7 +56,7 @@ public static class KeelApp
         }
 
         // Every other command is the keel command line, against this application's configuration.
-        return await Cli.KeelCli.RunAsync(args, configure, cancellationToken: cancellationToken);
+        return await Cli.KeelCli.RunAsync(args, configure, commands, cancellationToken: cancellationToken);
     }
 
     internal static async Task<int> RunSupervisorAsync(string[] args, Action<HostApplicationBuilder> configure, CancellationToken cancellationToken)

@@ -157,7 +157,7 @@ internal static class PostgreSqlStatements
             DELETE FROM keel_claimed_executions c
             USING unnest(@claim_ids, @job_ids) AS t(claim_id, job_id)
             WHERE c.id = t.claim_id AND c.job_id = t.job_id AND c.process_id = @process_id
-            RETURNING c.id, c.job_id, c.attempt
+            RETURNING c.id, c.job_id, c.attempt, c.claimed_at
         ),
         """;
 
@@ -170,7 +170,7 @@ internal static class PostgreSqlStatements
 
         finished AS (
             UPDATE keel_jobs j
-            SET finished_at = coalesce(@now, now()), attempts = d.attempt
+            SET finished_at = coalesce(@now, now()), started_at = d.claimed_at, attempts = d.attempt
             FROM done d
             WHERE j.id = d.job_id
             RETURNING j.id, j.concurrency_key, j.concurrency_duration_ms
@@ -247,8 +247,8 @@ internal static class PostgreSqlStatements
         ),
         """ + GiveBack + "," + """
         failed AS (
-            INSERT INTO keel_failed_executions (job_id, exception_type, message, stack_trace, attempt, cause, created_at)
-            SELECT id, @exception_type, @message, @stack_trace, attempt, NULL, coalesce(@now, now())
+            INSERT INTO keel_failed_executions (job_id, exception_type, message, stack_trace, attempt, cause, created_at, queue)
+            SELECT id, @exception_type, @message, @stack_trace, attempt, NULL, coalesce(@now, now()), queue
             FROM job
             WHERE @retry_at IS NULL
         ),
@@ -480,8 +480,8 @@ internal static class PostgreSqlStatements
             FROM upd
         ),
         failed AS (
-            INSERT INTO keel_failed_executions (job_id, exception_type, message, stack_trace, attempt, cause, created_at)
-            SELECT id, @exception_type, @message, NULL, attempt, @cause, coalesce(@now, now())
+            INSERT INTO keel_failed_executions (job_id, exception_type, message, stack_trace, attempt, cause, created_at, queue)
+            SELECT id, @exception_type, @message, NULL, attempt, @cause, coalesce(@now, now()), queue
             FROM upd
             WHERE give_up
             RETURNING job_id
@@ -542,7 +542,7 @@ internal static class PostgreSqlStatements
             SET attempts = l.attempt
             FROM lost l
             WHERE j.id = l.job_id
-            RETURNING j.id, l.attempt, j.concurrency_key, j.concurrency_duration_ms
+            RETURNING j.id, j.queue, l.attempt, j.concurrency_key, j.concurrency_duration_ms
         ),
         unkeyed AS (
             DELETE FROM keel_unique_keys u
@@ -559,8 +559,8 @@ internal static class PostgreSqlStatements
             FROM upd
         ),
         failed AS (
-            INSERT INTO keel_failed_executions (job_id, exception_type, message, stack_trace, attempt, cause, created_at)
-            SELECT id, @exception_type, @message, NULL, attempt, @cause, coalesce(@now, now())
+            INSERT INTO keel_failed_executions (job_id, exception_type, message, stack_trace, attempt, cause, created_at, queue)
+            SELECT id, @exception_type, @message, NULL, attempt, @cause, coalesce(@now, now()), queue
             FROM upd
             RETURNING job_id
         )
@@ -1067,8 +1067,7 @@ internal static class PostgreSqlStatements
             UNION ALL
             SELECT queue, 0, 0, 0, count(*), 0, NULL FROM keel_blocked_executions GROUP BY queue
             UNION ALL
-            SELECT j.queue, 0, 0, 0, 0, count(*), NULL
-            FROM keel_failed_executions f JOIN keel_jobs j ON j.id = f.job_id GROUP BY j.queue
+            SELECT queue, 0, 0, 0, 0, count(*), NULL FROM keel_failed_executions GROUP BY queue
             UNION ALL
             SELECT queue, 0, 0, 0, 0, 0, NULL FROM keel_pauses
         )

@@ -59,9 +59,9 @@ internal static class SqliteStatements
         ORDER BY j.priority, j.id
         """;
 
-    public const string ClaimDelete = "DELETE FROM keel_claimed_executions WHERE id = @claim_id AND process_id = @process_id RETURNING job_id, attempt";
+    public const string ClaimDelete = "DELETE FROM keel_claimed_executions WHERE id = @claim_id AND process_id = @process_id RETURNING job_id, attempt, claimed_at";
 
-    public const string JobFinish = "UPDATE keel_jobs SET finished_at = @now, attempts = @attempt WHERE id = @job_id RETURNING concurrency_key, unique_key";
+    public const string JobFinish = "UPDATE keel_jobs SET finished_at = @now, started_at = @started_at, attempts = @attempt WHERE id = @job_id RETURNING concurrency_key, unique_key";
 
     public const string JobDelete = "DELETE FROM keel_jobs WHERE id = @job_id RETURNING concurrency_key, NULL";
 
@@ -73,8 +73,8 @@ internal static class SqliteStatements
         """;
 
     public const string FailedInsert = """
-        INSERT INTO keel_failed_executions (job_id, exception_type, message, stack_trace, attempt, cause, created_at)
-        VALUES (@job_id, @exception_type, @message, @stack_trace, @attempt, @cause, @now)
+        INSERT INTO keel_failed_executions (job_id, exception_type, message, stack_trace, attempt, cause, created_at, queue)
+        VALUES (@job_id, @exception_type, @message, @stack_trace, @attempt, @cause, @now, (SELECT queue FROM keel_jobs WHERE id = @job_id))
         """;
 
     public const string ClaimsDeleteAllOfProcess = "DELETE FROM keel_claimed_executions WHERE process_id = @process_id RETURNING job_id";

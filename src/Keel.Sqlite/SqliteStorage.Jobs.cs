@@ -252,8 +252,8 @@ public sealed partial class SqliteStorage
         await using var finish = Command(connection, transaction, parameters.PreserveFinishedJobs ? SqliteStatements.JobFinish : SqliteStatements.JobDelete);
         var jobId = finish.Parameters.Add("@job_id", SqliteType.Integer);
         var attempt = finish.Parameters.Add("@attempt", SqliteType.Integer);
+        var startedAt = parameters.PreserveFinishedJobs ? finish.Parameters.Add("@started_at", SqliteType.Integer) : null;
         finish.Parameters.AddWithValue("@now", Micros(parameters.Now));
-
 
         var now = Micros(parameters.Now);
         var accepted = new List<long>(parameters.Claims.Count);
@@ -262,12 +262,14 @@ public sealed partial class SqliteStorage
             claimId.Value = claim.ClaimId;
             long? deletedJob = null;
             long deletedAttempt = 0;
+            long claimedAt = 0;
             await using (var reader = await delete.ExecuteReaderAsync(cancellationToken))
             {
                 if (await reader.ReadAsync(cancellationToken))
                 {
                     deletedJob = reader.GetInt64(0);
                     deletedAttempt = reader.GetInt64(1);
+                    claimedAt = reader.GetInt64(2);
                 }
             }
 
@@ -278,6 +280,7 @@ public sealed partial class SqliteStorage
 
             jobId.Value = deletedJob.Value;
             attempt.Value = deletedAttempt;
+            startedAt?.Value = claimedAt;
             bool limited, unique;
             await using (var reader = await finish.ExecuteReaderAsync(cancellationToken))
             {

@@ -46,25 +46,30 @@ public sealed partial class SqliteStorage
 
     private const string SemaphoreTake = "UPDATE keel_semaphores SET value = max(0, value - 1), updated_at = @now WHERE key = @key";
 
+    // One pass over each execution table, grouped (failed executions carry their queue since schema 4), rather than
+    // counting per queue name: with a million jobs the per-name counts walked the jobs table once per queue.
     private const string QueuesSelect = """
-        WITH names AS (
-            SELECT queue FROM keel_ready_executions
-            UNION SELECT queue FROM keel_scheduled_executions
-            UNION SELECT queue FROM keel_blocked_executions
-            UNION SELECT j.queue FROM keel_claimed_executions c JOIN keel_jobs j ON j.id = c.job_id
-            UNION SELECT j.queue FROM keel_failed_executions f JOIN keel_jobs j ON j.id = f.job_id
-            UNION SELECT queue FROM keel_pauses)
-        SELECT n.queue,
-               (SELECT count(*) FROM keel_ready_executions r WHERE r.queue = n.queue),
-               (SELECT count(*) FROM keel_scheduled_executions s WHERE s.queue = n.queue),
-               (SELECT count(*) FROM keel_claimed_executions c JOIN keel_jobs j ON j.id = c.job_id WHERE j.queue = n.queue),
-               (SELECT count(*) FROM keel_blocked_executions b WHERE b.queue = n.queue),
-               (SELECT count(*) FROM keel_failed_executions f JOIN keel_jobs j ON j.id = f.job_id WHERE j.queue = n.queue),
-               (SELECT min(r.created_at) FROM keel_ready_executions r WHERE r.queue = n.queue),
-               EXISTS (SELECT 1 FROM keel_pauses p WHERE p.queue = n.queue)
-        FROM names n
-        ORDER BY n.queue
+        WITH counts AS (
+            SELECT queue, count(*) AS ready, 0 AS scheduled, 0 AS claimed, 0 AS blocked, 0 AS failed, min(created_at) AS oldest
+            FROM keel_ready_executions GROUP BY queue
+            UNION ALL
+            SELECT queue, 0, count(*), 0, 0, 0, NULL FROM keel_scheduled_executions GROUP BY queue
+            UNION ALL
+            SELECT (SELECT j.queue FROM keel_jobs j WHERE j.id = c.job_id) AS queue, 0, 0, count(*), 0, 0, NULL
+            FROM keel_claimed_executions c GROUP BY 1
+            UNION ALL
+            SELECT queue, 0, 0, 0, count(*), 0, NULL FROM keel_blocked_executions GROUP BY queue
+            UNION ALL
+            SELECT queue, 0, 0, 0, 0, count(*), NULL FROM keel_failed_executions GROUP BY queue
+            UNION ALL
+            SELECT queue, 0, 0, 0, 0, 0, NULL FROM keel_pauses)
+        SELECT c.queue, sum(c.ready), sum(c.scheduled), sum(c.claimed), sum(c.blocked), sum(c.failed), min(c.oldest),
+               EXISTS (SELECT 1 FROM keel_pauses p WHERE p.queue = c.queue)
+        FROM counts c
+        GROUP BY c.queue
+        ORDER BY c.queue
         """;
+
 
     private const string PauseInsert = "INSERT OR IGNORE INTO keel_pauses (queue, created_at) VALUES (@queue, @now)";
 

@@ -5,7 +5,7 @@ namespace Keel.Hosting.Cli;
 
 /// <summary>
 /// The <c>keel</c> commands — migrate, check, status, jobs, claims, processes, queues, recurring, demo — shared by
-/// the <c>keel</c> tool and <see cref="KeelApp.RunAsync"/> in your own program.
+/// the <c>keel</c> tool and <c>KeelApp.RunAsync</c> in your own program.
 /// </summary>
 public static partial class KeelCli
 {
@@ -26,10 +26,22 @@ public static partial class KeelCli
     /// <param name="error">Standard error; the console when null.</param>
     /// <param name="cancellationToken">Cancels the command.</param>
     /// <returns>The exit code.</returns>
-    public static async Task<int> RunAsync(string[] args, Action<HostApplicationBuilder> configure, TextWriter? output = null, TextWriter? error = null, CancellationToken cancellationToken = default)
+    public static Task<int> RunAsync(string[] args, Action<HostApplicationBuilder> configure, TextWriter? output = null, TextWriter? error = null, CancellationToken cancellationToken = default)
+        => RunAsync(args, configure, [], output, error, cancellationToken);
+
+    /// <summary>Runs a <c>keel</c> command line with commands added by other packages; returns the exit code.</summary>
+    /// <param name="args">The arguments, e.g. <c>dashboard --urls http://127.0.0.1:5005</c>.</param>
+    /// <param name="configure">Configures the application (job kinds, store); the same callback the application's host uses.</param>
+    /// <param name="commands">Extra commands, e.g. <c>KeelDashboardCommand.Create</c> from Keel.Dashboard.</param>
+    /// <param name="output">Standard output; the console when null.</param>
+    /// <param name="error">Standard error; the console when null.</param>
+    /// <param name="cancellationToken">Cancels the command.</param>
+    /// <returns>The exit code.</returns>
+    public static async Task<int> RunAsync(string[] args, Action<HostApplicationBuilder> configure, IReadOnlyList<KeelCliCommand> commands, TextWriter? output = null, TextWriter? error = null, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(args);
         ArgumentNullException.ThrowIfNull(configure);
+        ArgumentNullException.ThrowIfNull(commands);
         var io = new Io(output ?? Console.Out, error ?? Console.Error, configure);
         var root = new RootCommand("keel: run, inspect and repair a Keel job database");
         root.Options.Add(DatabaseOption);
@@ -43,6 +55,11 @@ public static partial class KeelCli
         root.Subcommands.Add(QueuesCommand(io));
         root.Subcommands.Add(RecurringCommand(io));
         root.Subcommands.Add(DemoCommand(io));
+        var context = new KeelCliCommandContext((parse, action, ct) => io.RunAsync(parse, cli => action(cli.Services, cli.Out, ct)));
+        foreach (var command in commands)
+        {
+            root.Subcommands.Add(command(context));
+        }
 
         var parse = root.Parse(args);
         if (parse.Errors.Count > 0)

@@ -238,4 +238,20 @@ public interface IKeelStorage
     /// <param name="parameters">The filter and page.</param>
     /// <param name="cancellationToken">Cancels the wait.</param>
     Task<IReadOnlyList<JobSummary>> JobsListAsync(JobsListParams parameters, CancellationToken cancellationToken);
+
+    /// <summary>
+    /// Counts jobs per state, each count stopping at <see cref="JobsCountParams.Limit"/> + 1 so that a huge table costs
+    /// no more than a capped index walk: a count above the limit means "more than the limit".
+    /// </summary>
+    /// <param name="parameters">The cap.</param>
+    /// <param name="cancellationToken">Cancels the wait.</param>
+    Task<JobCounts> JobsCountAsync(JobsCountParams parameters, CancellationToken cancellationToken);
+
+    /// <summary>
+    /// Jobs finished, attempts failed and the mean queue latency (run start minus due time) per time bucket, for
+    /// charts; read through the finished-time and error-time indexes, so its cost follows the window's volume.
+    /// </summary>
+    /// <param name="parameters">The window and bucket size.</param>
+    /// <param name="cancellationToken">Cancels the wait.</param>
+    Task<IReadOnlyList<JobActivityBucket>> JobsActivityAsync(JobsActivityParams parameters, CancellationToken cancellationToken);
 }

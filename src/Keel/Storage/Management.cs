@@ -81,6 +81,7 @@ public sealed record JobsListParams(JobState? State, JobFilter? Filter, DateTime
 /// <param name="ErrorType">The last error's exception type, for failed jobs.</param>
 /// <param name="ErrorMessage">The last error's message, for failed jobs.</param>
 /// <param name="ProcessId">The claiming process, for jobs in progress.</param>
+/// <param name="ConcurrencyKey">Its concurrency key (<c>kind/key</c>), when its kind limits concurrency.</param>
 public sealed record JobSummary(
     long Id,
     string Kind,
@@ -93,4 +94,5 @@ public sealed record JobSummary(
     DateTimeOffset? FinishedAt,
     string? ErrorType,
     string? ErrorMessage,
-    long? ProcessId);
+    long? ProcessId,
+    string? ConcurrencyKey = null);

@@ -89,6 +89,44 @@ public sealed class KeelToolTests(ITestOutputHelper log) : IDisposable
         Assert.Equal("keel: there is no job 42", unknownError.Trim());
     }
 
+    [Fact]
+    public async Task The_dashboard_command_serves_the_database_until_sigterm()
+    {
+        var path = Path.Combine(_folder, "dashboard.db");
+        Assert.Equal(ExitCodes.SchemaMismatch, (await KeelAsync("dashboard", "--database", path, "--urls", "http://127.0.0.1:0")).Code); // not migrated
+        Assert.Equal(0, (await KeelAsync("migrate", "--database", path)).Code);
+
+        var info = new ProcessStartInfo("dotnet") { WorkingDirectory = _folder, RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+        foreach (var arg in new[] { Path.Combine(AppContext.BaseDirectory, "Keel.Cli.dll"), "dashboard", "--database", path, "--urls", "http://127.0.0.1:0", "--read-only" })
+        {
+            info.ArgumentList.Add(arg);
+        }
+
+        using var process = Process.Start(info)!;
+        try
+        {
+            // "Keel dashboard: http://127.0.0.1:41234/  (Ctrl+C to stop)"
+            var line = await process.StandardOutput.ReadLineAsync().WaitAsync(TimeSpan.FromSeconds(60));
+            Assert.StartsWith("Keel dashboard: http://127.0.0.1:", line, StringComparison.Ordinal);
+            var url = line!.Split(' ')[2];
+            using var http = new HttpClient();
+            var overview = await http.GetStringAsync(url);
+            Assert.Contains("<h1>Overview</h1>", overview, StringComparison.Ordinal);
+            Assert.Contains("read-only", overview, StringComparison.Ordinal);
+
+            Assert.True(Keel.Hosting.Supervision.Posix.Signal(process.Id, Keel.Hosting.Supervision.Posix.SIGTERM));
+            await process.WaitForExitAsync().WaitAsync(TimeSpan.FromSeconds(30));
+            Assert.Equal(0, process.ExitCode);
+        }
+        finally
+        {
+            if (!process.HasExited)
+            {
+                process.Kill(entireProcessTree: true);
+            }
+        }
+    }
+
     public void Dispose()
     {
         try

@@ -1,0 +1,37 @@
+using System.CommandLine;
+using Keel.Hosting.Cli;
+
+namespace Keel.Dashboard;
+
+/// <summary>
+/// <c>keel dashboard</c>: serves the dashboard for the database given by <c>--database</c>. Add it to your own
+/// program's command line with <c>KeelApp.RunAsync(args, configure, [KeelDashboardCommand.Create])</c>.
+/// </summary>
+public static class KeelDashboardCommand
+{
+    /// <summary>The default address: loopback only, like the dashboard's own default policy.</summary>
+    public const string DefaultUrls = "http://127.0.0.1:5005";
+
+    /// <summary>Builds the <c>dashboard</c> command.</summary>
+    /// <param name="context">Runs it against the application's Keel services.</param>
+    /// <returns>The command.</returns>
+    public static Command Create(KeelCliCommandContext context)
+    {
+        ArgumentNullException.ThrowIfNull(context);
+        var urls = new Option<string>("--urls") { Description = "Where to listen; requests from other machines are refused", DefaultValueFactory = _ => DefaultUrls };
+        var readOnly = new Option<bool>("--read-only") { Description = "Show everything, change nothing: no action buttons, every POST refused" };
+        var command = new Command("dashboard", "Serve the web dashboard for this database (jobs, queues, processes, recurring tasks; retry, discard, pause…)");
+        command.Options.Add(urls);
+        command.Options.Add(readOnly);
+        command.SetAction((parse, ct) => context.RunAsync(
+            parse,
+            async (services, output, token) =>
+            {
+                var isReadOnly = parse.GetValue(readOnly);
+                await KeelDashboardServer.RunAsync(services, parse.GetValue(urls) ?? DefaultUrls, output, o => o.ReadOnly = isReadOnly, token);
+                return ExitCodes.Success;
+            },
+            ct));
+        return command;
+    }
+}

@@ -1,0 +1,167 @@
+using System.Globalization;
+using System.Text.Json;
+using Keel.Dashboard.Internal;
+
+namespace Keel.Dashboard.Pages;
+
+/// <summary>One job: its fields, arguments (after the redaction hook), attempts, errors with stack traces, timeline and actions.</summary>
+internal static class JobPage
+{
+    private static readonly JsonSerializerOptions Indented = new() { WriteIndented = true };
+
+    public static async Task RenderAsync(DashboardContext context)
+    {
+        var id = DashboardContext.ParseId(context.Http.Request.RouteValues["id"] as string, "job");
+        var job = await context.Storage.JobGetAsync(id, context.Aborted)
+            ?? throw new DashboardException(404, $"There is no job {id}: it never existed, or it finished and was deleted (finished jobs are kept for ClearFinishedJobsAfter).");
+        var now = context.Now;
+        var html = new HtmlWriter();
+        html.Add($"<h1>Job {job.Id} <code>{job.Kind}</code> {Components.Badge(job.State)}</h1>");
+        Actions(context, html, job);
+
+        html.Raw("<div class=\"columns\"><section><h2>Details</h2><dl class=\"fields\">");
+        Field(html, "Queue", new Raw($"<a href=\"{HtmlWriter.Encode(context.Url("/jobs/ready", ("queue", job.Queue)))}\">{HtmlWriter.Encode(job.Queue)}</a>"));
+        Field(html, "Priority", job.Priority.ToString(CultureInfo.InvariantCulture));
+        Field(html, "Attempts", $"{job.Attempts} of {job.MaxAttempts}");
+        Field(html, "Worker losses", job.WorkerLosses.ToString(CultureInfo.InvariantCulture));
+        Field(html, "Enqueued", Components.Time(job.CreatedAt, now));
+        if (job.ScheduledAt is { } scheduled)
+        {
+            Field(html, "Scheduled for", Components.Time(scheduled, now));
+        }
+
+        if (job.ClaimedByProcessId is { } process)
+        {
+            Field(html, "Running on", new Raw($"<a href=\"{HtmlWriter.Encode(context.Url("/processes"))}#process-{process}\">process {process}</a> since {Components.Time(job.ClaimedAt, now).Value}"));
+        }
+
+        if (job.FinishedAt is { } finished)
+        {
+            Field(html, "Finished", Components.Time(finished, now));
+        }
+
+        if (job.DiscardedAt is { } discarded)
+        {
+            Field(html, "Discarded", Components.Time(discarded, now));
+        }
+
+        if (job.ConcurrencyKey is { } concurrencyKey)
+        {
+            Field(html, "Concurrency key", new Raw($"<code>{HtmlWriter.Encode(concurrencyKey)}</code>"));
+        }
+
+        if (job.UniqueKey is { } uniqueKey)
+        {
+            Field(html, "Unique key", new Raw($"<code>{HtmlWriter.Encode(uniqueKey)}</code>"));
+        }
+
+        html.Raw("</dl></section><section><h2>Timeline</h2><ol class=\"timeline\">");
+        foreach (var (at, text) in Timeline(job).OrderBy(e => e.At))
+        {
+            html.Add($"<li><span class=\"when\">{Format.Time(at)}</span> {text}</li>");
+        }
+
+        html.Raw("</ol></section></div>");
+
+        var args = context.Options.RedactArgs is { } redact ? redact(job, job.Args) : job.Args;
+        html.Add($"<section><h2>Arguments</h2><pre class=\"args\" id=\"args\">{Pretty(args)}</pre></section>");
+
+        html.Add($"<section><h2>Errors <span class=\"count\">{job.Errors.Count}</span></h2>");
+        if (job.Errors.Count == 0)
+        {
+            html.Raw("<p class=\"muted\">No attempt failed.</p>");
+        }
+
+        foreach (var error in job.Errors.Reverse())
+        {
+            html.Add($"""
+                <article class="error-entry"><header>Attempt {error.Attempt} · <code>{error.ExceptionType}</code> · {Components.Time(error.OccurredAt, now)}</header>
+                <p class="error-message">{error.Message}</p>
+                """);
+            if (!string.IsNullOrEmpty(error.StackTrace))
+            {
+                html.Add($"<details><summary>Stack trace</summary><pre class=\"stack\">{error.StackTrace}</pre></details>");
+            }
+
+            html.Raw("</article>");
+        }
+
+        html.Raw("</section>");
+        await context.WritePageAsync($"Job {job.Id}", States.Slug(job.State), html);
+    }
+
+    private static void Actions(DashboardContext context, HtmlWriter html, JobInfo job)
+    {
+        if (!context.CanAct)
+        {
+            return;
+        }
+
+        var id = job.Id.ToString(CultureInfo.InvariantCulture);
+        html.Raw("<p class=\"job-actions\">");
+        switch (job.State)
+        {
+            case JobState.Failed:
+                html.Add($"{Components.ActionButton(context, "retry", "Retry", [("ids", id)])}{Components.ActionButton(context, "discard", "Discard", [("ids", id), ("state", "failed")], "danger", $"Discard job {id}?")}");
+                break;
+            case JobState.Scheduled:
+            case JobState.Blocked:
+                html.Add($"{Components.ActionButton(context, "run-now", "Run now", [("id", id)])}{Components.ActionButton(context, "discard", "Discard", [("ids", id), ("state", States.Slug(job.State))], "danger", $"Discard job {id}?")}");
+                break;
+            case JobState.Ready:
+                html.Add($"{Components.ActionButton(context, "discard", "Discard", [("ids", id), ("state", "ready")], "danger", $"Discard job {id}?")}");
+                break;
+            case JobState.Claimed:
+                html.Add($"<a href=\"{context.Base}/jobs/in-progress\">Release or fail it on the in-progress page</a>");
+                break;
+        }
+
+        html.Raw("</p>");
+    }
+
+    private static IEnumerable<(DateTimeOffset At, string Text)> Timeline(JobInfo job)
+    {
+        yield return (job.CreatedAt, $"enqueued on queue {job.Queue}");
+        if (job.ScheduledAt is { } scheduled && scheduled > job.CreatedAt)
+        {
+            yield return (scheduled, "due");
+        }
+
+        foreach (var error in job.Errors)
+        {
+            yield return (error.OccurredAt, $"attempt {error.Attempt} failed: {error.ExceptionType}");
+        }
+
+        if (job.ClaimedAt is { } claimed)
+        {
+            yield return (claimed, $"claimed by process {job.ClaimedByProcessId} (attempt {job.Attempts + 1})");
+        }
+
+        if (job.FinishedAt is { } finished)
+        {
+            yield return (finished, "finished");
+        }
+
+        if (job.DiscardedAt is { } discarded)
+        {
+            yield return (discarded, "discarded");
+        }
+    }
+
+    private static void Field(HtmlWriter html, string name, string value) => html.Add($"<dt>{name}</dt><dd>{value}</dd>");
+
+    private static void Field(HtmlWriter html, string name, Raw value) => html.Add($"<dt>{name}</dt><dd>{value}</dd>");
+
+    private static string Pretty(string json)
+    {
+        try
+        {
+            using var document = JsonDocument.Parse(json);
+            return JsonSerializer.Serialize(document.RootElement, Indented);
+        }
+        catch (JsonException)
+        {
+            return json; // Not JSON (a redaction hook may return any text): shown as is.
+        }
+    }
+}

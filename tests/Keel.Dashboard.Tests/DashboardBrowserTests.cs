@@ -1,0 +1,400 @@
+using Keel.Dashboard.Tests.Infrastructure;
+using Keel.Storage;
+using Microsoft.Playwright;
+using static Microsoft.Playwright.Assertions;
+
+namespace Keel.Dashboard.Tests;
+
+/// <summary>
+/// The dashboard in a real Chromium against a real database: every page shows what is stored, and every action
+/// changes the database as it says (checked through Keel's own API afterwards).
+/// </summary>
+public abstract class DashboardBrowserTests(BrowserFixture browser)
+{
+    protected abstract Engine Engine { get; }
+
+    protected BrowserFixture Browser { get; } = browser;
+
+    /// <summary>A page in a fresh context; single-action confirm() dialogs are accepted, as a person would.</summary>
+    protected async Task<(IBrowserContext Context, IPage Page)> OpenAsync(DashboardApp app)
+    {
+        var context = await Browser.NewContextAsync(app);
+        var page = await context.NewPageAsync();
+        page.Dialog += async (_, dialog) => await dialog.AcceptAsync();
+        return (context, page);
+    }
+
+    private static async Task<JobState> StateAsync(DashboardApp app, long id) => (await app.Client.GetJobAsync(id))!.State;
+
+    [Fact]
+    public async Task Every_page_shows_what_is_stored()
+    {
+        await using var app = await DashboardApp.StartAsync(Engine);
+        var ready = await app.Seed.ReadyAsync("ada@example.com");
+        var scheduled = await app.Seed.ScheduledAsync("weekly-sales");
+        var (_, blocked) = await app.Seed.BlockedAsync(7);
+        var failed = (await app.Seed.FailedAsync(1))[0];
+        var finished = (await app.Seed.FinishedAsync(1))[0];
+        var discarded = await app.Seed.ReadyAsync("bob@example.com", "outbox");
+        await app.Admin.DiscardJobsAsync([discarded]);
+        var supervisor = await app.Seed.ProcessAsync("Supervisor", hostname: "lost-host");
+        var lost = await app.Seed.ProcessAsync(heartbeatAge: TimeSpan.FromMinutes(5), supervisor: supervisor, hostname: "lost-host", pid: 31337);
+        var claimed = (await app.Seed.ClaimedAsync(lost, "stuck"))[0];
+        await app.Seed.AddRecurringAsync("nightly-report");
+
+        var (context, page) = await OpenAsync(app);
+        await using (context)
+        {
+            // A blocked inline style or script (the Content-Security-Policy allows none) or a script error shows here.
+            var consoleErrors = new List<string>();
+            page.Console += (_, message) =>
+            {
+                if (message.Type == "error")
+                {
+                    consoleErrors.Add(message.Text);
+                }
+            };
+            page.PageError += (_, error) => consoleErrors.Add(error);
+            await page.GotoAsync("/keel/");
+            await Expect(page.Locator("h1")).ToHaveTextAsync("Overview");
+            await Expect(page.Locator(".card-value[data-state=ready]")).ToHaveTextAsync("2"); // the email and the first sync
+            await Expect(page.Locator(".card-value[data-state=scheduled]")).ToHaveTextAsync("1");
+            await Expect(page.Locator(".card-value[data-state=in-progress]")).ToHaveTextAsync("1");
+            await Expect(page.Locator(".card-value[data-state=blocked]")).ToHaveTextAsync("1");
+            await Expect(page.Locator(".card-value[data-state=failed]")).ToHaveTextAsync("1");
+            await Expect(page.Locator(".card-value[data-state=finished]")).ToHaveTextAsync("1");
+            await Expect(page.Locator(".card-value[data-state=discarded]")).ToHaveTextAsync("1");
+            await Expect(page.Locator("#chart-throughput")).ToContainTextAsync("1 finished in the last hour");
+            await Expect(page.Locator("#chart-failures")).ToContainTextAsync("1 failed attempts in the last hour");
+            await Expect(page.Locator("#chart-latency rect")).ToHaveCountAsync(60);
+
+            await page.GotoAsync("/keel/queues");
+            await Expect(page.Locator("tr[data-queue=mail]")).ToContainTextAsync("running");
+            await Expect(page.Locator("tr[data-queue=stuck] td").Nth(4)).ToHaveTextAsync("1");
+
+            foreach (var (slug, id, text, rows) in new[]
+            {
+                ("ready", ready, "emails.welcome", 2), ("scheduled", scheduled, "reports.build", 1), ("blocked", blocked, "accounts.sync/7", 1),
+                ("failed", failed, "System.TimeoutException", 1), ("finished", finished, "newsletters", 1), ("discarded", discarded, "outbox", 1),
+                ("in-progress", claimed.JobId, "stale", 1),
+            })
+            {
+                await page.GotoAsync($"/keel/jobs/{slug}");
+                await Expect(page.Locator($"tr[data-job='{id}']")).ToContainTextAsync(text);
+                await Expect(page.Locator("tbody tr")).ToHaveCountAsync(rows);
+            }
+
+            await page.GotoAsync("/keel/jobs/in-progress");
+            await Expect(page.Locator($"tr[data-job='{claimed.JobId}']")).ToContainTextAsync("pid 31337 on lost-host");
+
+            await page.GotoAsync($"/keel/job/{failed}");
+            await Expect(page.Locator("h1")).ToContainTextAsync("failed");
+            await Expect(page.Locator("article.error-entry")).ToContainTextAsync("the report server did not answer within 30 s");
+            await Expect(page.Locator("pre.stack")).ToContainTextAsync("ReportServer.RenderAsync");
+            await Expect(page.Locator("ol.timeline")).ToContainTextAsync("attempt 1 failed: System.TimeoutException");
+            await page.GotoAsync($"/keel/job/{ready}");
+            await Expect(page.Locator("#args")).ToContainTextAsync("ada@example.com");
+
+            await page.GotoAsync("/keel/processes");
+            await Expect(page.Locator($"tr[data-process='{lost}']")).ToContainTextAsync("stale");
+            await Expect(page.Locator($"tr[data-process='{lost}'] span.tree")).ToHaveCountAsync(1); // shown under its supervisor
+            await Expect(page.Locator($"tr[data-process='{supervisor}']")).ToContainTextAsync("Supervisor");
+
+            await page.GotoAsync("/keel/recurring");
+            await Expect(page.Locator("tr[data-task=nightly-report]")).ToContainTextAsync("0 2 * * *");
+            await Expect(page.Locator("tr[data-task=nightly-report]")).ToContainTextAsync("never");
+            Assert.Empty(consoleErrors);
+        }
+    }
+
+    [Fact]
+    public async Task Failed_jobs_filter_by_queue_kind_and_error_type()
+    {
+        await using var app = await DashboardApp.StartAsync(Engine);
+        var timeouts = await app.Seed.FailedAsync(2, "reports");
+        var refused = await app.Seed.FailedAsync(3, "billing", "System.Net.Http.HttpRequestException", "503 from the payment provider");
+        var (context, page) = await OpenAsync(app);
+        await using (context)
+        {
+            await page.GotoAsync("/keel/jobs/failed");
+            await Expect(page.Locator("tbody tr")).ToHaveCountAsync(5);
+
+            await page.FillAsync("input[name=queue]", "billing");
+            await page.ClickAsync("form.filters button[type=submit]");
+            await Expect(page.Locator("tbody tr")).ToHaveCountAsync(3);
+            foreach (var id in refused)
+            {
+                await Expect(page.Locator($"tr[data-job='{id}']")).ToBeVisibleAsync();
+            }
+
+            await page.FillAsync("input[name=queue]", string.Empty);
+            await page.FillAsync("input[name=error]", "System.TimeoutException");
+            await page.ClickAsync("form.filters button[type=submit]");
+            await Expect(page.Locator("tbody tr")).ToHaveCountAsync(2);
+            await Expect(page.Locator($"tr[data-job='{timeouts[0]}']")).ToBeVisibleAsync();
+
+            await page.GotoAsync("/keel/jobs/failed?kind=emails.welcome");
+            await Expect(page.Locator("p.empty")).ToContainTextAsync("match this filter");
+
+            var future = DateTimeOffset.UtcNow.AddDays(1).ToString("yyyy-MM-ddTHH:mm", System.Globalization.CultureInfo.InvariantCulture);
+            await page.GotoAsync($"/keel/jobs/failed?from={future}");
+            await Expect(page.Locator("p.empty")).ToBeVisibleAsync();
+        }
+    }
+
+    [Fact]
+    public async Task A_failed_job_is_retried_and_another_discarded_one_at_a_time()
+    {
+        await using var app = await DashboardApp.StartAsync(Engine);
+        var failed = await app.Seed.FailedAsync(2);
+        var (context, page) = await OpenAsync(app);
+        await using (context)
+        {
+            await page.GotoAsync("/keel/jobs/failed");
+            await page.ClickAsync($"tr[data-job='{failed[0]}'] button:has-text('Retry')");
+            await Expect(page.Locator("p.notice")).ToHaveTextAsync("Retried 1 job.");
+            Assert.Equal(JobState.Ready, await StateAsync(app, failed[0]));
+
+            await page.ClickAsync($"tr[data-job='{failed[1]}'] button:has-text('Discard')");
+            await Expect(page.Locator("p.notice")).ToHaveTextAsync("Discarded 1 job.");
+            Assert.Equal(JobState.Discarded, await StateAsync(app, failed[1]));
+            await Expect(page.Locator("tbody tr")).ToHaveCountAsync(0);
+        }
+    }
+
+    [Fact]
+    public async Task Bulk_actions_ask_for_confirmation_before_changing_anything()
+    {
+        await using var app = await DashboardApp.StartAsync(Engine);
+        var reports = await app.Seed.FailedAsync(3, "reports");
+        var billing = await app.Seed.FailedAsync(2, "billing", "System.InvalidOperationException", "card declined");
+        var (context, page) = await OpenAsync(app);
+        await using (context)
+        {
+            // A selection: two of the three report jobs.
+            await page.GotoAsync("/keel/jobs/failed?queue=reports");
+            await page.CheckAsync($"tr[data-job='{reports[0]}'] input[name=ids]");
+            await page.CheckAsync($"tr[data-job='{reports[1]}'] input[name=ids]");
+            await page.ClickAsync("#bulk button[value=retry-selected]");
+            await Expect(page.Locator("h1")).ToHaveTextAsync("Please confirm");
+            await Expect(page.Locator("p.question")).ToHaveTextAsync("Retry 2 selected failed jobs?");
+            Assert.Equal(JobState.Failed, await StateAsync(app, reports[0])); // nothing happens before the confirmation
+            await page.ClickAsync("#confirm");
+            await Expect(page.Locator("p.notice")).ToHaveTextAsync("Retried 2 jobs.");
+            Assert.Equal([JobState.Ready, JobState.Ready, JobState.Failed], [await StateAsync(app, reports[0]), await StateAsync(app, reports[1]), await StateAsync(app, reports[2])]);
+
+            // Everything matching a filter: the billing jobs only.
+            await page.GotoAsync("/keel/jobs/failed?queue=billing");
+            await page.ClickAsync("#bulk button[value=retry-all]");
+            await Expect(page.Locator("p.question")).ToHaveTextAsync("Retry all 2 failed jobs matching: queue = billing?");
+            await page.ClickAsync("#confirm");
+            await Expect(page.Locator("p.notice")).ToHaveTextAsync("Retried 2 jobs.");
+            Assert.All(billing, id => Assert.Equal(JobState.Ready, StateAsync(app, id).GetAwaiter().GetResult()));
+            Assert.Equal(JobState.Failed, await StateAsync(app, reports[2]));
+
+            // Select all (the script), then discard, confirmed.
+            var more = await app.Seed.FailedAsync(2, "reports");
+            await page.GotoAsync("/keel/jobs/failed");
+            await page.CheckAsync("input[data-select-all]");
+            await Expect(page.Locator("input[name=ids]:checked")).ToHaveCountAsync(3);
+            await page.ClickAsync("#bulk button[value=discard-selected]");
+            await Expect(page.Locator("p.question")).ToContainTextAsync("Discard 3 selected failed jobs?");
+            await page.ClickAsync("#confirm");
+            await Expect(page.Locator("p.notice")).ToHaveTextAsync("Discarded 3 jobs.");
+            Assert.All(more.Append(reports[2]), id => Assert.Equal(JobState.Discarded, StateAsync(app, id).GetAwaiter().GetResult()));
+        }
+    }
+
+    [Fact]
+    public async Task A_queue_is_paused_and_resumed()
+    {
+        await using var app = await DashboardApp.StartAsync(Engine);
+        await app.Seed.ReadyAsync();
+        var (context, page) = await OpenAsync(app);
+        await using (context)
+        {
+            await page.GotoAsync("/keel/queues");
+            await page.ClickAsync("tr[data-queue=mail] button:has-text('Pause')");
+            await Expect(page.Locator("p.notice")).ToHaveTextAsync("Paused queue mail.");
+            await Expect(page.Locator("tr[data-queue=mail]")).ToContainTextAsync("paused");
+            Assert.True((await app.Admin.ListQueuesAsync()).Single(q => q.Name == "mail").Paused);
+
+            await page.ClickAsync("tr[data-queue=mail] button:has-text('Resume')");
+            await Expect(page.Locator("p.notice")).ToHaveTextAsync("Resumed queue mail.");
+            Assert.False((await app.Admin.ListQueuesAsync()).Single(q => q.Name == "mail").Paused);
+        }
+    }
+
+    [Fact]
+    public async Task A_stale_claim_is_released_and_another_failed()
+    {
+        await using var app = await DashboardApp.StartAsync(Engine);
+        var lost = await app.Seed.ProcessAsync(heartbeatAge: TimeSpan.FromMinutes(10), hostname: "gone-host");
+        var alive = await app.Seed.ProcessAsync();
+        var stuck = (await app.Seed.ClaimedAsync(lost, "stuck"))[0];
+        var running = (await app.Seed.ClaimedAsync(alive, "busy"))[0];
+        var (context, page) = await OpenAsync(app);
+        await using (context)
+        {
+            await page.GotoAsync("/keel/jobs/in-progress");
+            await Expect(page.Locator($"tr[data-job='{stuck.JobId}'] .badge.stale")).ToBeVisibleAsync();
+            await Expect(page.Locator($"tr[data-job='{running.JobId}'] .badge.alive")).ToBeVisibleAsync();
+
+            await page.ClickAsync($"tr[data-job='{stuck.JobId}'] button:has-text('Release')");
+            await Expect(page.Locator("p.notice")).ToHaveTextAsync("Released the job back to ready.");
+            Assert.Equal(JobState.Ready, await StateAsync(app, stuck.JobId));
+            Assert.Equal([running.ClaimId], (await app.Admin.ListClaimsAsync()).Select(c => c.ClaimId));
+
+            await page.ClickAsync($"tr[data-job='{running.JobId}'] button:has-text('Fail')");
+            await Expect(page.Locator("p.notice")).ToHaveTextAsync("Marked the job failed.");
+            var failed = (await app.Client.GetJobAsync(running.JobId))!;
+            Assert.Equal(JobState.Failed, failed.State);
+            Assert.Contains("failed from the dashboard", failed.Errors[^1].Message, StringComparison.Ordinal);
+            await Expect(page.Locator("p.empty")).ToHaveTextAsync("No job is in progress.");
+        }
+    }
+
+    [Fact]
+    public async Task Scheduled_and_blocked_jobs_run_now_and_a_recurring_task_runs_now()
+    {
+        await using var app = await DashboardApp.StartAsync(Engine);
+        var scheduled = await app.Seed.ScheduledAsync();
+        var discardMe = await app.Seed.ScheduledAsync("monthly");
+        var (_, blocked) = await app.Seed.BlockedAsync(3);
+        await app.Seed.AddRecurringAsync("nightly-report");
+        var (context, page) = await OpenAsync(app);
+        await using (context)
+        {
+            await page.GotoAsync("/keel/jobs/scheduled");
+            await page.ClickAsync($"tr[data-job='{scheduled}'] button:has-text('Run now')");
+            await Expect(page.Locator("p.notice")).ToHaveTextAsync($"Job {scheduled} is ready to run now.");
+            Assert.Equal(JobState.Ready, await StateAsync(app, scheduled));
+            await page.ClickAsync($"tr[data-job='{discardMe}'] button:has-text('Discard')");
+            await Expect(page.Locator("p.notice")).ToHaveTextAsync("Discarded 1 job.");
+            Assert.Equal(JobState.Discarded, await StateAsync(app, discardMe));
+
+            await page.GotoAsync("/keel/jobs/blocked");
+            await Expect(page.Locator($"tr[data-job='{blocked}']")).ToContainTextAsync("accounts.sync/3");
+            await page.ClickAsync($"tr[data-job='{blocked}'] button:has-text('Run now')");
+            await Expect(page.Locator("p.notice")).ToHaveTextAsync($"Job {blocked} is ready to run now.");
+            Assert.Equal(JobState.Ready, await StateAsync(app, blocked));
+
+            await page.GotoAsync("/keel/recurring");
+            await page.ClickAsync("tr[data-task=nightly-report] button:has-text('Run now')");
+            await Expect(page.Locator("p.notice")).ToContainTextAsync("for recurring task nightly-report");
+            var task = (await app.Recurring.ListAsync()).Single();
+            var job = (await app.Client.GetJobAsync(task.LastJobId!.Value))!;
+            Assert.Equal(("reports.build", JobState.Ready), (job.Kind, job.State));
+            await Expect(page.Locator("tr[data-task=nightly-report]")).ToContainTextAsync($"job {job.Id}");
+        }
+    }
+
+    [Fact]
+    public async Task Job_lists_page_by_id_newest_first()
+    {
+        await using var app = await DashboardApp.StartAsync(Engine, o => o.PageSize = 5);
+        var ids = new List<long>();
+        for (var i = 0; i < 12; i++)
+        {
+            ids.Add(await app.Seed.ReadyAsync($"user{i}@example.com"));
+        }
+
+        ids.Reverse();
+        var (context, page) = await OpenAsync(app);
+        await using (context)
+        {
+            await page.GotoAsync("/keel/jobs/ready");
+            var seen = new List<long>();
+            for (var pageNumber = 0; pageNumber < 3; pageNumber++)
+            {
+                var rows = await page.Locator("tbody tr").EvaluateAllAsync<long[]>("rows => rows.map(r => Number(r.dataset.job))");
+                seen.AddRange(rows);
+                if (pageNumber < 2)
+                {
+                    await page.ClickAsync("a[rel=next]");
+                }
+            }
+
+            Assert.Equal(ids, seen);
+            await Expect(page.Locator("a[rel=next]")).ToHaveCountAsync(0);
+        }
+    }
+
+    [Fact]
+    public async Task Bad_input_gets_a_clear_message_and_no_stack_trace()
+    {
+        await using var app = await DashboardApp.StartAsync(Engine);
+        var (context, page) = await OpenAsync(app);
+        await using (context)
+        {
+            foreach (var (path, status, text) in new[]
+            {
+                ("/keel/job/abc", 400, "'abc' is not a job id"),
+                ("/keel/job/-5", 400, "not a job id"),
+                ("/keel/job/987654321", 404, "There is no job 987654321"),
+                ("/keel/jobs/sleeping", 400, "unknown job state 'sleeping'"),
+                ("/keel/jobs/failed?from=yesterday", 400, "'yesterday' in 'from' is not a date and time"),
+                ("/keel/jobs/ready?before=x1", 400, "'x1' is not a job id"),
+                ("/keel/jobs/ready?error=System.Exception", 400, "applies to failed jobs only"),
+            })
+            {
+                var response = await page.GotoAsync(path);
+                Assert.Equal(status, response!.Status);
+                await Expect(page.Locator("p.error-message")).ToContainTextAsync(text);
+                Assert.DoesNotContain("   at ", await page.ContentAsync(), StringComparison.Ordinal);
+            }
+        }
+    }
+}
+
+[Collection(BrowserCollection.Name)]
+public sealed class SqliteDashboardBrowserTests(BrowserFixture browser) : DashboardBrowserTests(browser)
+{
+    protected override Engine Engine => Engine.Sqlite;
+
+    /// <summary>The screenshots in docs/images: a realistic hour of history, a supervisor tree, a stale worker.</summary>
+    [Fact]
+    public async Task Screenshots_of_the_overview_and_in_progress_pages()
+    {
+        await using var app = await DashboardApp.StartAsync(Engine);
+        await app.Seed.HistoryAsync(DateTimeOffset.UtcNow);
+        var supervisor = await app.Seed.ProcessAsync("Supervisor", hostname: "web-1", pid: 2001, metadata: "{\"workers\":2}");
+        var worker1 = await app.Seed.ProcessAsync(supervisor: supervisor, hostname: "web-1", pid: 2002);
+        var worker2 = await app.Seed.ProcessAsync(supervisor: supervisor, hostname: "web-1", pid: 2003);
+        await app.Seed.ProcessAsync("Dispatcher", supervisor: supervisor, hostname: "web-1", pid: 2004, metadata: "{\"batch_size\":500}");
+        await app.Seed.ProcessAsync("Scheduler", supervisor: supervisor, hostname: "web-1", pid: 2005, metadata: "{}");
+        var frozen = await app.Seed.ProcessAsync(heartbeatAge: TimeSpan.FromSeconds(47), hostname: "web-2", pid: 1187);
+        await app.Seed.ClaimedAsync(worker1, "mail", 3, "emails.welcome", DateTimeOffset.UtcNow.AddSeconds(-4));
+        await app.Seed.ClaimedAsync(worker2, "reports", 2, "reports.build", DateTimeOffset.UtcNow.AddSeconds(-95));
+        await app.Seed.ClaimedAsync(frozen, "default", 2, "invoices.send", DateTimeOffset.UtcNow.AddMinutes(-3));
+        for (var i = 0; i < 40; i++)
+        {
+            await app.Seed.ReadyAsync($"user{i}@example.com");
+        }
+
+        await app.Seed.ScheduledAsync("weekly-sales");
+        await app.Seed.BlockedAsync(42);
+        await app.Seed.AddRecurringAsync("nightly-report");
+        await app.Admin.PauseQueueAsync("reports");
+
+        var (context, page) = await OpenAsync(app);
+        await using (context)
+        {
+            await page.GotoAsync("/keel/");
+            await Expect(page.Locator("#chart-throughput rect")).ToHaveCountAsync(60);
+            var overview = await Screenshots.SaveAsync(page, "dashboard-overview.png");
+            Assert.True(new FileInfo(overview).Length > 10_000);
+
+            await page.GotoAsync("/keel/jobs/in-progress");
+            await Expect(page.Locator(".badge.stale")).Not.ToHaveCountAsync(0);
+            var inProgress = await Screenshots.SaveAsync(page, "dashboard-in-progress.png");
+            Assert.True(new FileInfo(inProgress).Length > 10_000);
+        }
+    }
+}
+
+[Collection(BrowserCollection.Name)]
+public sealed class PostgreSqlDashboardBrowserTests(BrowserFixture browser) : DashboardBrowserTests(browser)
+{
+    protected override Engine Engine => Engine.PostgreSql;
+}
