@@ -112,6 +112,16 @@ internal static class PostgreSqlStatements
         ORDER BY j.priority, c.job_id
         """;
 
+    /// <summary>The hot execution tables with at least @threshold dead rows (statistics lag by up to a second).</summary>
+    public const string HotTablesDead = """
+        SELECT relname::text
+        FROM pg_stat_user_tables
+        WHERE schemaname = current_schema()
+          AND relname IN ('keel_ready_executions', 'keel_claimed_executions')
+          AND n_dead_tup >= @threshold
+        ORDER BY relname
+        """;
+
     /// <summary>Claims from every unpaused queue (served by the (priority, job_id) index).</summary>
     public const string JobsClaimAll = ClaimHead + "\n" + ClaimTail;
 

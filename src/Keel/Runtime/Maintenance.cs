@@ -65,10 +65,28 @@ internal sealed class Maintenance(IKeelStorage storage, KeelOptions options, ILo
             _nextHeartbeatPass = now + (long)(options.PruneInterval.TotalSeconds * clock.TimeProvider.TimestampFrequency);
         }
 
-        return RunOnceAsync(cancellationToken, heartbeats);
+        return heartbeats ? RunFullAsync(cancellationToken) : RunOnceAsync(cancellationToken, heartbeats: false);
+    }
+
+    private async Task<IReadOnlyList<PrunedProcess>> RunFullAsync(CancellationToken cancellationToken)
+    {
+        var pruned = await RunOnceAsync(cancellationToken);
+        try
+        {
+            await storage.HotTablesVacuumAsync(HotTablesDeadRowsThreshold, cancellationToken);
+        }
+        catch (Exception e) when (!cancellationToken.IsCancellationRequested)
+        {
+            Log.MaintenanceError(logger, e, options.PruneInterval); // Cleaning can wait for the next pass; pruning was done.
+        }
+
+        return pruned;
     }
 
     private static readonly TimeSpan RetentionInterval = TimeSpan.FromMinutes(1);
+
+    // A few seconds of a busy worker's deletes; small enough that the claim's index walk stays short.
+    internal const long HotTablesDeadRowsThreshold = 10_000;
     private long _nextRetention;
 
     /// <summary>

@@ -234,6 +234,17 @@ public interface IKeelStorage
     /// <param name="cancellationToken">Cancels the wait.</param>
     Task<int> ConcurrencyMaintainAsync(ConcurrencyMaintainParams parameters, CancellationToken cancellationToken);
 
+    /// <summary>
+    /// Cleans the hot execution tables when they carry many dead rows: every claim deletes a ready row and every
+    /// completion a claimed one, and until they are vacuumed the claim's index walk steps over them (PostgreSQL:
+    /// 200,000 jobs drained at a third of the speed of 20,000 before this). Returns the tables cleaned. An engine
+    /// without dead rows (SQLite) does nothing.
+    /// </summary>
+    /// <param name="deadRowsThreshold">Clean a table once it has at least this many dead rows.</param>
+    /// <param name="cancellationToken">Cancels the wait.</param>
+    Task<IReadOnlyList<string>> HotTablesVacuumAsync(long deadRowsThreshold, CancellationToken cancellationToken)
+        => Task.FromResult<IReadOnlyList<string>>([]);
+
     /// <summary>Lists jobs newest first (by id), filtered by state, queue, kind, error and time, a page at a time.</summary>
     /// <param name="parameters">The filter and page.</param>
     /// <param name="cancellationToken">Cancels the wait.</param>

@@ -230,6 +230,27 @@ public abstract class StorageConformance : IAsyncLifetime
     }
 
     [Fact]
+    public async Task Hot_tables_full_of_dead_rows_are_cleaned_and_clean_ones_left_alone()
+    {
+        var owner = await RegisterAsync();
+        Assert.Empty(await Storage.HotTablesVacuumAsync(10_000, default));
+        await Storage.JobsInsertAsync(new JobsInsertParams([.. Enumerable.Range(0, 12_000).Select(_ => Job())], T0), default);
+        Assert.Equal(12_000, (await ClaimAsync(owner, 12_000)).Count); // 12,000 ready rows deleted.
+        if (Engine == Engine.Sqlite)
+        {
+            Assert.Empty(await Storage.HotTablesVacuumAsync(10_000, default)); // No dead rows to clean on SQLite.
+            return;
+        }
+
+        const string Dead = "SELECT coalesce(max(n_dead_tup), 0) FROM pg_stat_user_tables WHERE relname = 'keel_ready_executions' AND schemaname = current_schema()";
+        await Eventually.WaitUntilAsync(async () => await Db.ScalarAsync(Dead) >= 10_000, TimeSpan.FromSeconds(15), "the statistics count the dead ready rows");
+
+        Assert.Equal(["keel_ready_executions"], await Storage.HotTablesVacuumAsync(10_000, default));
+        await Eventually.WaitUntilAsync(async () => await Db.ScalarAsync(Dead) < 10_000, TimeSpan.FromSeconds(15), "the vacuum removed the dead ready rows");
+        Assert.Equal(12_000, await Db.ScalarAsync("SELECT count(*) FROM keel_claimed_executions"));
+    }
+
+    [Fact]
     public async Task Complete_deletes_jobs_when_finished_jobs_are_not_preserved()
     {
         await InsertAsync(Job(), Job());
