@@ -37,6 +37,9 @@ internal static class SqliteStatements
     public const string ClaimFilterExact = "r.queue = @queue";
     public const string ClaimFilterPrefix = "substr(r.queue, 1, length(@queue)) = @queue";
 
+    /// <summary>Whether any job of the claim's queue selector is ready: read without the write lock.</summary>
+    public const string ReadyAnyTemplate = "SELECT EXISTS (SELECT 1 FROM keel_ready_executions r WHERE {filter})";
+
     public const string ClaimInsertTemplate = """
         INSERT INTO keel_claimed_executions (job_id, process_id, attempt, claimed_at)
         SELECT j.id, @process_id, j.attempts + 1, @now

@@ -134,6 +134,13 @@ public sealed partial class SqliteStorage
             return [];
         }
 
+        // An idle worker polls: look first without the write lock, so idle workers never queue for it (nor hold it
+        // when their process is frozen mid-poll). A job made ready just after the look is claimed on the next wake-up.
+        if (!await AnyReadyAsync(parameters, cancellationToken))
+        {
+            return [];
+        }
+
         try
         {
             return await WriteAsync((connection, transaction) => ClaimAsync(connection, transaction, parameters, cancellationToken), cancellationToken);
@@ -172,14 +179,24 @@ public sealed partial class SqliteStorage
         }
     }
 
+    private async Task<bool> AnyReadyAsync(JobsClaimParams parameters, CancellationToken cancellationToken)
+    {
+        await using var connection = await OpenAsync(cancellationToken);
+        await using var command = Command(connection, null, SqliteStatements.ReadyAnyTemplate.Replace("{filter}", ClaimFilter(parameters.Queue), StringComparison.Ordinal));
+        command.Parameters.AddWithValue("@queue", parameters.Queue.Value);
+        return Convert.ToInt64(await command.ExecuteScalarAsync(cancellationToken), System.Globalization.CultureInfo.InvariantCulture) != 0;
+    }
+
+    private static string ClaimFilter(QueueFilter queue) => queue.Kind switch
+    {
+        QueueMatch.All => SqliteStatements.ClaimFilterAll,
+        QueueMatch.Exact => SqliteStatements.ClaimFilterExact,
+        _ => SqliteStatements.ClaimFilterPrefix,
+    };
+
     private async Task<IReadOnlyList<ClaimedJob>> ClaimAsync(SqliteConnection connection, SqliteTransaction transaction, JobsClaimParams parameters, CancellationToken cancellationToken)
     {
-        var filter = parameters.Queue.Kind switch
-        {
-            QueueMatch.All => SqliteStatements.ClaimFilterAll,
-            QueueMatch.Exact => SqliteStatements.ClaimFilterExact,
-            _ => SqliteStatements.ClaimFilterPrefix,
-        };
+        var filter = ClaimFilter(parameters.Queue);
         var claimIds = new List<long>(parameters.Limit);
         var jobIds = new List<long>(parameters.Limit);
         await using (var claim = Command(connection, transaction, SqliteStatements.ClaimInsertTemplate.Replace("{filter}", filter, StringComparison.Ordinal)))
