@@ -237,6 +237,7 @@ public sealed partial class PostgreSqlStorage : IKeelStorage, IAsyncDisposable, 
         try
         {
             await using var reader = await batch.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
+            await SkipHotPathSettingAsync(reader, cancellationToken).ConfigureAwait(false);
             return await ReadClaimedAsync(reader, parameters.Limit, cancellationToken).ConfigureAwait(false);
         }
         catch (PostgresException e) when (IsProcessGone(e))
@@ -264,6 +265,7 @@ public sealed partial class PostgreSqlStorage : IKeelStorage, IAsyncDisposable, 
         List<long> done;
         await using (var reader = await batch.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false))
         {
+            await SkipHotPathSettingAsync(reader, cancellationToken).ConfigureAwait(false);
             done = await ReadCompletedAsync(reader, parameters.Claims.Count, releases, cancellationToken).ConfigureAwait(false);
         }
 
@@ -314,6 +316,7 @@ public sealed partial class PostgreSqlStorage : IKeelStorage, IAsyncDisposable, 
         try
         {
             await using var reader = await batch.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
+            await SkipHotPathSettingAsync(reader, cancellationToken).ConfigureAwait(false);
             done = await ReadCompletedAsync(reader, complete.Claims.Count, releases, cancellationToken).ConfigureAwait(false);
             await reader.NextResultAsync(cancellationToken).ConfigureAwait(false);
             claimed = await ReadClaimedAsync(reader, claim.Limit, cancellationToken).ConfigureAwait(false);
@@ -335,14 +338,20 @@ public sealed partial class PostgreSqlStorage : IKeelStorage, IAsyncDisposable, 
     /// A batch for the claim and completion statements, whose cached generic plans are right whatever the row
     /// estimates (ids go through arrays, filters hide from the estimate): the batch first tells the server to use
     /// them, so a prepared statement (<see cref="WithKeelDefaults"/>) skips planning, which cost as much as running
-    /// it (the server's custom-plan heuristic kept re-planning). The pool's reset on return restores the setting.
+    /// it (the server's custom-plan heuristic kept re-planning). The setting is local to the batch's transaction
+    /// (<c>set_config(…, true)</c>; a batch is one implicit transaction), so it never outlives the batch, even behind
+    /// a transaction-mode pooler. Its one-row result comes first: read the statements' results after
+    /// <see cref="SkipHotPathSettingAsync"/>.
     /// </summary>
     private static NpgsqlBatch HotPathBatch(NpgsqlConnection connection)
     {
         var batch = new NpgsqlBatch(connection);
-        batch.BatchCommands.Add(new NpgsqlBatchCommand("SET plan_cache_mode = force_generic_plan"));
+        batch.BatchCommands.Add(new NpgsqlBatchCommand("SELECT set_config('plan_cache_mode', 'force_generic_plan', true)"));
         return batch;
     }
+
+    private static Task<bool> SkipHotPathSettingAsync(NpgsqlDataReader reader, CancellationToken cancellationToken)
+        => reader.NextResultAsync(cancellationToken);
 
     /// <summary>
     /// Keel's own pool prepares its frequent statements (Npgsql's automatic preparation) unless the connection
