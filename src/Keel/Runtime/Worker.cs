@@ -237,15 +237,11 @@ internal sealed class Worker
             }
         }
 
+        // When that queue ran dry the loop looks at the others: the completer wakes it after every batch.
         foreach (var job in jobs)
         {
             RecordClaimed(job);
             Launch(job);
-        }
-
-        if (jobs.Count < claim.Limit)
-        {
-            _wakeup.Set(); // That queue ran dry: let the loop look at the others, or poll.
         }
     }
 

@@ -66,8 +66,8 @@ public interface IKeelStorage
     /// <summary>
     /// Completes held claims, then claims again for the slots they free: what a busy worker does after each batch.
     /// The completions are written first, so the process never holds more claims than the caller's limit allows.
-    /// An engine may do both in one round trip and one transaction (PostgreSQL does: half the commits per job);
-    /// the default runs <see cref="JobsCompleteAsync"/> and then <see cref="JobsClaimAsync"/>.
+    /// An engine may do both in one transaction (both built-in engines do, PostgreSQL in one round trip: half the
+    /// commits per job); the default runs <see cref="JobsCompleteAsync"/> and then <see cref="JobsClaimAsync"/>.
     /// </summary>
     /// <param name="complete">The claims to complete.</param>
     /// <param name="claim">The claim to make after them (same process).</param>
