@@ -1,3 +1,4 @@
+using Keel.Hosting;
 using Keel.Storage;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.DataProtection;
@@ -7,6 +8,7 @@ using Microsoft.AspNetCore.Hosting.Server.Features;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
 using Microsoft.Extensions.Options;
 
 namespace Keel.Dashboard;
@@ -35,7 +37,6 @@ public static class KeelDashboardServer
         builder.Services.AddSingleton(keelServices.GetRequiredService<IKeelStorage>());
         builder.Services.AddSingleton(keelServices.GetRequiredService<IKeelAdmin>());
         builder.Services.AddSingleton(keelServices.GetRequiredService<IKeelRecurring>());
-        builder.Services.AddSingleton(keelServices.GetRequiredService<IKeelClient>());
         builder.Services.AddSingleton(keelServices.GetRequiredService<IOptions<KeelOptions>>());
         builder.Services.AddSingleton(keelServices.GetService<TimeProvider>() ?? TimeProvider.System);
         builder.Services.AddKeelDashboard();
@@ -58,7 +59,7 @@ public static class KeelDashboardServer
     {
         ArgumentNullException.ThrowIfNull(keelServices);
         ArgumentNullException.ThrowIfNull(output);
-        await RequireSchemaAsync(keelServices.GetRequiredService<IKeelStorage>(), cancellationToken);
+        await SchemaGate.EnsureAsync(keelServices.GetRequiredService<IKeelStorage>(), autoMigrate: false, NullLogger.Instance, cancellationToken);
         await using var app = Create(keelServices, urls, configure);
         try
         {
@@ -78,16 +79,5 @@ public static class KeelDashboardServer
 
         // Stops on the command's token or on SIGTERM/Ctrl+C, which the web host's own lifetime receives.
         await app.WaitForShutdownAsync(cancellationToken);
-    }
-
-    private static async Task RequireSchemaAsync(IKeelStorage storage, CancellationToken cancellationToken)
-    {
-        var version = await storage.SchemaVersionAsync(cancellationToken);
-        if (version != storage.LatestSchemaVersion)
-        {
-            throw new KeelSchemaException(version == 0
-                ? $"the {storage.Engine} database has no Keel schema: run `keel migrate` first"
-                : $"the {storage.Engine} database is at Keel schema version {version}, this dashboard needs {storage.LatestSchemaVersion}: {(version < storage.LatestSchemaVersion ? "run `keel migrate`" : "use a newer Keel")}");
-        }
     }
 }

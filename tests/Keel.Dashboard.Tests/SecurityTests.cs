@@ -77,6 +77,25 @@ public sealed partial class SecurityTests
     }
 
     [Fact]
+    public async Task Mounted_at_the_root_neither_the_redirect_nor_the_confirmation_leads_to_another_host()
+    {
+        // `keel dashboard` serves at the root, where "//host/…" also starts with the base followed by a slash.
+        await using var app = await DashboardApp.StartAsync(Engine.Sqlite, prefix: "/");
+        var failed = (await app.Seed.FailedAsync(2)).Select(id => id.ToString(System.Globalization.CultureInfo.InvariantCulture)).ToArray();
+        using var client = NewClient(app);
+        var token = await TokenAsync(client, "/queues");
+
+        var redirect = await client.PostAsync("/actions/queue-pause", Form(("__RequestVerificationToken", token), ("queue", "mail"), ("return", "//evil.example/")));
+        Assert.StartsWith("/?notice=", redirect.Headers.Location!.OriginalString, StringComparison.Ordinal);
+
+        var confirm = await client.PostAsync("/actions/retry", Form(("__RequestVerificationToken", token), ("ids", failed[0]), ("ids", failed[1]), ("return", "//evil.example/")));
+        var html = await confirm.Content.ReadAsStringAsync();
+        Assert.Contains("Please confirm", html, StringComparison.Ordinal);
+        Assert.DoesNotContain("href=\"//evil.example/\"", html, StringComparison.Ordinal);
+        Assert.Contains("<a href=\"/\">Cancel</a>", html, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task Read_only_mode_shows_no_actions_and_refuses_every_post()
     {
         await using var app = await DashboardApp.StartAsync(Engine.Sqlite, o => o.ReadOnly = true);

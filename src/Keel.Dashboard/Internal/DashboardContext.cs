@@ -139,14 +139,20 @@ internal sealed class DashboardContext(HttpContext http, KeelDashboardOptions op
     /// <summary>After an action: back to where the form was (never elsewhere), with a notice.</summary>
     public void RedirectBack(string? returnUrl, string notice)
     {
-        var target = returnUrl is not null && returnUrl.StartsWith(Base + "/", StringComparison.Ordinal) && !returnUrl.StartsWith("//", StringComparison.Ordinal) && !returnUrl.Contains('\\', StringComparison.Ordinal)
-            ? returnUrl
-            : Base + "/";
-        target = RemoveNotice(target);
+        var target = RemoveNotice(SafeReturnUrl(returnUrl));
         target += (target.Contains('?', StringComparison.Ordinal) ? "&" : "?") + "notice=" + Uri.EscapeDataString(notice);
         Http.Response.StatusCode = StatusCodes.Status303SeeOther;
         Http.Response.Headers.Location = target;
     }
+
+    /// <summary>
+    /// A page of this dashboard to go back to: the posted address when it is one (never another host: <c>//host</c>
+    /// or a backslash would leave the site when the dashboard is mounted at the root), else the overview.
+    /// </summary>
+    public string SafeReturnUrl(string? returnUrl)
+        => returnUrl is not null && returnUrl.StartsWith(Base + "/", StringComparison.Ordinal) && !returnUrl.StartsWith("//", StringComparison.Ordinal) && !returnUrl.Contains('\\', StringComparison.Ordinal)
+            ? returnUrl
+            : Base + "/";
 
     private static string RemoveNotice(string url)
     {

@@ -218,8 +218,7 @@ internal static class Actions
     {
         var html = new HtmlWriter();
         var action = context.Http.Request.RouteValues["action"] as string;
-        var returnUrl = form["return"].ToString();
-        var cancel = returnUrl.StartsWith(context.Base + "/", StringComparison.Ordinal) ? returnUrl : context.Base + "/";
+        var cancel = context.SafeReturnUrl(form["return"].ToString());
         html.Add($"<h1>Please confirm</h1><form class=\"confirm\" method=\"post\" action=\"{context.Base}/actions/{action}\"><p class=\"question\">{question}</p>{context.AntiforgeryField()}<input type=\"hidden\" name=\"confirm\" value=\"yes\">");
         foreach (var (name, values) in form)
         {

@@ -35,11 +35,13 @@ public sealed class DashboardApp : IAsyncDisposable
 
     private readonly WebApplication _app;
     private readonly string? _sqlitePath;
+    private readonly string _prefix;
 
-    private DashboardApp(WebApplication app, string root, string? sqlitePath, Engine engine)
+    private DashboardApp(WebApplication app, string root, string? sqlitePath, Engine engine, string prefix)
     {
         _app = app;
         Root = root;
+        _prefix = prefix.TrimEnd('/');
         _sqlitePath = sqlitePath;
         Engine = engine;
         Seed = new Seed(Client, Storage, Recurring);
@@ -51,7 +53,7 @@ public sealed class DashboardApp : IAsyncDisposable
     public string Root { get; }
 
     /// <summary>The dashboard, e.g. <c>http://127.0.0.1:41234/keel</c>.</summary>
-    public string BaseUrl => Root + "/keel";
+    public string BaseUrl => Root + _prefix;
 
     public IKeelClient Client => _app.Services.GetRequiredService<IKeelClient>();
 
@@ -63,7 +65,7 @@ public sealed class DashboardApp : IAsyncDisposable
 
     public Seed Seed { get; }
 
-    public static async Task<DashboardApp> StartAsync(Engine engine, Action<KeelDashboardOptions>? configure = null, Action<IServiceCollection>? services = null)
+    public static async Task<DashboardApp> StartAsync(Engine engine, Action<KeelDashboardOptions>? configure = null, Action<IServiceCollection>? services = null, string prefix = "/keel")
     {
         string? sqlitePath = null;
         string database;
@@ -110,7 +112,7 @@ public sealed class DashboardApp : IAsyncDisposable
 
             return next(context);
         });
-        app.MapKeelDashboard("/keel", configure);
+        app.MapKeelDashboard(prefix, configure);
         try
         {
             await app.Services.GetRequiredService<IKeelStorage>().MigrateAsync(CancellationToken.None);
@@ -123,7 +125,7 @@ public sealed class DashboardApp : IAsyncDisposable
         }
 
         var root = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.Single();
-        return new DashboardApp(app, root, sqlitePath, engine);
+        return new DashboardApp(app, root, sqlitePath, engine, prefix);
     }
 
     public async ValueTask DisposeAsync()
