@@ -114,6 +114,8 @@ public static class KeelApp
         var role = new KeelRole(kind, int.Parse(args[2], CultureInfo.InvariantCulture), args[3], long.Parse(args[4], CultureInfo.InvariantCulture));
         var builder = Host.CreateApplicationBuilder(args[(separator + 1)..]);
         configure(builder);
+        // Every line a child logs names it (the scope below): children share their supervisor's console.
+        builder.Services.Configure<Microsoft.Extensions.Logging.Console.SimpleConsoleFormatterOptions>(o => o.IncludeScopes = true);
         builder.Services.AddSingleton(role);
         builder.Services.AddSingleton<IHostLifetime, KeelLifetime>();
         using var host = builder.Build();
@@ -125,7 +127,11 @@ public static class KeelApp
         });
         var lifetime = host.Services.GetRequiredService<IHostApplicationLifetime>();
         _ = WatchParentAsync(lifetime);
-        await host.RunAsync(cancellationToken);
+        using (host.Services.GetRequiredService<ILoggerFactory>().CreateLogger("Keel").BeginScope("{Role} {ProcessName} pid {Pid}", kind.ToString().ToLowerInvariant(), role.Name, Environment.ProcessId))
+        {
+            await host.RunAsync(cancellationToken);
+        }
+
         return 0;
     }
 

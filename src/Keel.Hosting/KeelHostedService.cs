@@ -36,6 +36,15 @@ internal sealed class KeelHostedService(
         // In process mode the supervisor migrates once, before any child starts; children only check.
         var migrate = options.AutoMigrate && role is null or { Kind: KeelRoleKind.Supervisor };
         await SchemaGate.EnsureAsync(storage, migrate, loggerFactory.CreateLogger("Keel.Schema"), cancellationToken);
+        if (role is null or { Kind: KeelRoleKind.Supervisor })
+        {
+            var startLogger = loggerFactory.CreateLogger("Keel");
+            foreach (var warning in await storage.StartupWarningsAsync(cancellationToken))
+            {
+                Log.StartupWarning(startLogger, warning);
+            }
+        }
+
         if (!options.ProcessJobs || role is { Kind: KeelRoleKind.Supervisor })
         {
             return;
@@ -120,7 +129,8 @@ internal sealed class KeelHostedService(
         if (child.Kind == KeelRoleKind.Worker)
         {
             var entry = options.EffectiveWorkers[child.WorkerIndex];
-            Run(new Worker(storage, executor, signal, options, entry, loggerFactory.CreateLogger("Keel.Worker"), clock, identity, Stop).RunAsync);
+            // Exiting at once is how a child stops a run that ignores its cancellation: its supervisor recovers the claims.
+            Run(new Worker(storage, executor, signal, options, entry, loggerFactory.CreateLogger("Keel.Worker"), clock, identity, Stop, Supervision.Posix.ExitNow).RunAsync);
             ListenForJobs();
         }
         else if (child.Kind == KeelRoleKind.Scheduler)
@@ -138,7 +148,7 @@ internal sealed class KeelHostedService(
     {
         if (storage is IJobNotifications notifications)
         {
-            Run(new NotificationListener(notifications, signal, loggerFactory.CreateLogger("Keel.Worker")).RunAsync);
+            Run(new NotificationListener(notifications, signal, loggerFactory.CreateLogger("Keel.Worker"), clock.TimeProvider).RunAsync);
         }
     }
 

@@ -33,6 +33,25 @@ public static class KeelServiceCollectionExtensions
             options => sp.GetService<IConfiguration>()?.GetSection(KeelOptions.SectionName).Bind(options)));
         services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<KeelOptions>, KeelOptionsValidator>());
         services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<KeelOptions>, RecurringKindsValidator>());
+        // The host's own stop timeout must cover Keel's whole graceful stop (DESIGN §2.6): the .NET default is 30 s.
+        services.AddOptions<HostOptions>().PostConfigure<IOptions<KeelOptions>>((host, keel) =>
+        {
+            KeelOptions options;
+            try
+            {
+                options = keel.Value;
+            }
+            catch (OptionsValidationException)
+            {
+                return; // Start-up fails on the same validation, with its message naming the key.
+            }
+
+            var needed = options.StopBudget + TimeSpan.FromSeconds(2);
+            if (host.ShutdownTimeout < needed)
+            {
+                host.ShutdownTimeout = needed;
+            }
+        });
         services.TryAddSingleton(TimeProvider.System);
         services.TryAddSingleton(sp => new KeelClock(sp.GetRequiredService<TimeProvider>()));
         services.TryAddSingleton<JobSignal>();

@@ -71,7 +71,15 @@ internal static class PostgreSqlStatements
         WITH picked AS MATERIALIZED (
             SELECT r.job_id
             FROM keel_ready_executions r
-            WHERE
+            WHERE NOT r.suspect AND
+        """;
+
+    /// <summary>A claim of suspects only, served by the partial index <c>keel_ready_suspects</c>.</summary>
+    private const string ClaimSuspectHead = """
+        WITH picked AS MATERIALIZED (
+            SELECT r.job_id
+            FROM keel_ready_executions r
+            WHERE r.suspect AND
         """;
 
     private const string ClaimTail = """
@@ -94,7 +102,7 @@ internal static class PostgreSqlStatements
             RETURNING r.job_id, r.created_at
         ),
         jobs AS MATERIALIZED (
-            SELECT j.id, j.kind, j.queue, j.args, j.priority, j.attempts, j.max_attempts, j.worker_losses, j.created_at, j.trace_parent
+            SELECT j.id, j.kind, j.queue, j.args, j.priority, j.attempts, j.max_attempts, j.worker_losses, j.created_at, j.trace_parent, j.suspect
             FROM keel_jobs j
             WHERE j.id = ANY (ARRAY(SELECT t.job_id FROM taken t))
         ),
@@ -105,7 +113,7 @@ internal static class PostgreSqlStatements
             RETURNING id, job_id, attempt, claimed_at
         )
         SELECT c.id, c.job_id, j.kind, j.queue, j.args::text, j.priority, c.attempt, j.max_attempts,
-               j.worker_losses, j.created_at, c.claimed_at, t.created_at, j.trace_parent
+               j.worker_losses, j.created_at, c.claimed_at, t.created_at, j.trace_parent, j.suspect
         FROM claimed c
         JOIN jobs j ON j.id = c.job_id
         JOIN taken t ON t.job_id = c.job_id
@@ -130,6 +138,15 @@ internal static class PostgreSqlStatements
 
     /// <summary>Claims from queues starting with a literal prefix (no LIKE wildcards).</summary>
     public const string JobsClaimPrefix = ClaimHead + "\n          starts_with(r.queue, @queue) AND\n" + ClaimTail;
+
+    /// <summary>Claims suspects from every unpaused queue.</summary>
+    public const string JobsClaimSuspectAll = ClaimSuspectHead + "\n" + ClaimTail;
+
+    /// <summary>Claims suspects from one queue.</summary>
+    public const string JobsClaimSuspectExact = ClaimSuspectHead + "\n          r.queue = @queue AND\n" + ClaimTail;
+
+    /// <summary>Claims suspects from queues starting with a literal prefix.</summary>
+    public const string JobsClaimSuspectPrefix = ClaimSuspectHead + "\n          starts_with(r.queue, @queue) AND\n" + ClaimTail;
 
 
     /// <summary>
@@ -180,7 +197,8 @@ internal static class PostgreSqlStatements
 
         finished AS (
             UPDATE keel_jobs j
-            SET finished_at = coalesce(@now, now()), started_at = d.claimed_at, attempts = d.attempt
+            SET finished_at = coalesce(@now, now()), started_at = d.claimed_at, attempts = d.attempt, finished_by = @runner,
+                suspect = false
             FROM done d
             WHERE j.id = d.job_id
             RETURNING j.id, j.concurrency_key, j.concurrency_duration_ms
@@ -233,11 +251,11 @@ internal static class PostgreSqlStatements
         WITH released AS (
             DELETE FROM keel_claimed_executions
             WHERE id = @claim_id AND job_id = @job_id AND process_id = @process_id
-            RETURNING job_id, attempt
+            RETURNING id, job_id, attempt, claimed_at
         ),
         job AS (
             UPDATE keel_jobs j
-            SET attempts = r.attempt, scheduled_at = coalesce(@retry_at, j.scheduled_at)
+            SET attempts = r.attempt, scheduled_at = coalesce(@retry_at, j.scheduled_at), suspect = false
             FROM released r
             WHERE j.id = r.job_id
             RETURNING j.id, j.queue, j.priority, r.attempt, j.concurrency_key, j.concurrency_duration_ms
@@ -246,6 +264,13 @@ internal static class PostgreSqlStatements
             INSERT INTO keel_job_errors (job_id, attempt, exception_type, message, stack_trace, cause, occurred_at)
             SELECT id, attempt, @exception_type, @message, @stack_trace, NULL, coalesce(@now, now())
             FROM job
+        ),
+        run AS (
+            INSERT INTO keel_job_runs (job_id, attempt, claim_id, runner, started_at, ended_at, outcome, cause, charged, detail)
+            SELECT r.job_id, r.attempt, r.id, @runner, r.claimed_at, coalesce(@now, now()), 'failed',
+                   CASE WHEN @retry_at IS NULL THEN 'failed-for-good' ELSE 'retry-scheduled' END, true,
+                   @exception_type || ': ' || @message
+            FROM released r
         ),
         unkeyed AS (
             DELETE FROM keel_unique_keys u
@@ -283,14 +308,20 @@ internal static class PostgreSqlStatements
 
     private const string ReleaseTail = """
 
-            RETURNING c.job_id
+            RETURNING c.id, c.job_id, c.attempt, c.claimed_at
         ),
         ready AS (
-            INSERT INTO keel_ready_executions (job_id, queue, priority, created_at)
-            SELECT j.id, j.queue, j.priority, coalesce(@now, now())
+            INSERT INTO keel_ready_executions (job_id, queue, priority, created_at, suspect)
+            SELECT j.id, j.queue, j.priority, coalesce(@now, now()), j.suspect
             FROM released r
             JOIN keel_jobs j ON j.id = r.job_id
             RETURNING queue
+        ),
+        run AS (
+            INSERT INTO keel_job_runs (job_id, attempt, claim_id, runner, started_at, ended_at, outcome, cause, charged, detail)
+            SELECT r.job_id, r.attempt, r.id, @runner, r.claimed_at, coalesce(@now, now()), @outcome, @cause, false, @detail
+            FROM released r
+            WHERE @outcome IS NOT NULL
         )
         SELECT (SELECT count(*) FROM ready),
                (SELECT count(*) FROM (SELECT pg_notify('keel_jobs', q.queue) FROM (SELECT DISTINCT queue FROM ready) q) x)
@@ -318,10 +349,29 @@ internal static class PostgreSqlStatements
                c.process_id, c.claimed_at, c.id IS NOT NULL AS claimed,
                EXISTS (SELECT 1 FROM keel_ready_executions r WHERE r.job_id = j.id) AS ready,
                s.scheduled_at AS scheduled_for, s.job_id IS NOT NULL AS scheduled,
-               EXISTS (SELECT 1 FROM keel_blocked_executions b WHERE b.job_id = j.id) AS blocked
+               EXISTS (SELECT 1 FROM keel_blocked_executions b WHERE b.job_id = j.id) AS blocked,
+               j.suspect, j.started_at, j.finished_by, c.id, c.attempt,
+               (SELECT json_build_object('process', p.id, 'name', p.name, 'pid', p.pid, 'host', p.hostname)::text
+                FROM keel_processes p WHERE p.id = c.process_id)
         FROM keel_jobs j
         LEFT JOIN keel_claimed_executions c ON c.job_id = j.id
         LEFT JOIN keel_scheduled_executions s ON s.job_id = j.id
+        WHERE j.id = @job_id
+        """;
+
+    /// <summary>A job's runs that did not finish it, oldest first.</summary>
+    public const string JobRuns = """
+        SELECT attempt, outcome, cause, charged, runner, started_at, ended_at, detail, shared_with, claim_id
+        FROM keel_job_runs
+        WHERE job_id = @job_id
+        ORDER BY id
+        """;
+
+    /// <summary>Adds a run to a job's history (a rejected late result, an abandoned run), if the job still exists.</summary>
+    public const string RunRecord = """
+        INSERT INTO keel_job_runs (job_id, attempt, claim_id, runner, started_at, ended_at, outcome, cause, charged, detail)
+        SELECT j.id, @attempt, @claim_id, @runner, @started_at, coalesce(@now, now()), @outcome, @cause, false, @detail
+        FROM keel_jobs j
         WHERE j.id = @job_id
         """;
 
@@ -368,13 +418,49 @@ internal static class PostgreSqlStatements
                 FROM due WHERE concurrency_key IS NOT NULL)
         """;
 
+    /// <summary>Registers a process with its first lease; <c>@liveness</c> is <c>session</c> when its session lock follows.</summary>
     public const string ProcessRegister = """
-        INSERT INTO keel_processes (name, kind, pid, hostname, started_at, supervisor_id, last_heartbeat_at, metadata, created_at)
-        VALUES (@name, @kind, @pid, @hostname, @started_at, @supervisor_id, coalesce(@now, now()), @metadata::json, coalesce(@now, now()))
+        INSERT INTO keel_processes (name, kind, pid, hostname, started_at, supervisor_id, last_heartbeat_at, metadata, created_at,
+                                    lease_expires_at, host_id, pid_start_ticks, liveness)
+        VALUES (@name, @kind, @pid, @hostname, @started_at, @supervisor_id, coalesce(@now, now()), @metadata::json, coalesce(@now, now()),
+                coalesce(@now, now()) + @lease, @host_id, @pid_start_ticks, @liveness)
         RETURNING id
         """;
 
-    public const string ProcessHeartbeat = "UPDATE keel_processes SET last_heartbeat_at = coalesce(@now, now()) WHERE id = @process_id";
+    /// <summary>A heartbeat: renews the lease from the database's now. No row: the process was pruned.</summary>
+    public const string ProcessHeartbeat = """
+        UPDATE keel_processes
+        SET last_heartbeat_at = coalesce(@now, now()), lease_expires_at = coalesce(@now, now()) + @lease
+        WHERE id = @process_id
+        RETURNING 1
+        """;
+
+    /// <summary>A heartbeat that also returns the claims the process holds, for a worker to reconcile with what it runs.</summary>
+    public const string ProcessHeartbeatWithClaims = """
+        UPDATE keel_processes
+        SET last_heartbeat_at = coalesce(@now, now()), lease_expires_at = coalesce(@now, now()) + @lease
+        WHERE id = @process_id
+        RETURNING (SELECT coalesce(array_agg(c.id ORDER BY c.id), '{}') FROM keel_claimed_executions c WHERE c.process_id = @process_id)
+        """;
+
+    /// <summary>Marks a process as stopping gracefully (its leftovers are recovered uncharged).</summary>
+    public const string ProcessStopping = "UPDATE keel_processes SET stopping_at = coalesce(@now, now()) WHERE id = @process_id";
+
+    /// <summary>Marks claims whose jobs ignored their cancellation, just before their process exits to be replaced.</summary>
+    public const string ClaimsMarkUnresponsive = """
+        UPDATE keel_claimed_executions SET unresponsive_at = coalesce(@now, now())
+        WHERE process_id = @process_id AND id = ANY(@claim_ids)
+        """;
+
+    /// <summary>Whether a process still holds a claim under a lease that has not expired.</summary>
+    public const string ClaimHeld = """
+        SELECT EXISTS (
+            SELECT 1
+            FROM keel_claimed_executions c
+            JOIN keel_processes p ON p.id = c.process_id
+            WHERE c.id = @claim_id AND c.job_id = @job_id AND c.process_id = @process_id
+              AND p.lease_expires_at > coalesce(@now, now()))
+        """;
 
     /// <summary>
     /// The first key of every process's session lock, "KEEL". Process locks use the two-int4 form
@@ -396,10 +482,21 @@ internal static class PostgreSqlStatements
     /// was pruned; false means another session holds the key for now, so the next heartbeat tries again.
     /// </summary>
     public const string ProcessHeartbeatRelock = """
-        UPDATE keel_processes SET last_heartbeat_at = coalesce(@now, now())
+        UPDATE keel_processes SET liveness = 'session'
         WHERE id = @process_id
         RETURNING pg_try_advisory_lock(@namespace, @key)
         """;
+
+    /// <summary>Which backend holds a process's session lock, if any (after a relock was refused).</summary>
+    public const string ProcessSessionHolder = """
+        SELECT pid FROM pg_locks
+        WHERE locktype = 'advisory' AND database = (SELECT oid FROM pg_database WHERE datname = current_database())
+          AND classid = @namespace::oid AND objid = (@key::bigint & 4294967295)::oid AND objsubid = 2 AND granted
+        LIMIT 1
+        """;
+
+    /// <summary>Ends a backend of our own that still holds our lock after its connection was given up (a black hole).</summary>
+    public const string ProcessSessionTerminate = "SELECT pg_terminate_backend(@pid)";
 
     /// <summary>Releases whatever session locks a dedicated connection holds (only its process's) before it is closed.</summary>
     public const string ProcessSessionUnlock = "SELECT pg_advisory_unlock_all()";
@@ -416,7 +513,7 @@ internal static class PostgreSqlStatements
             SELECT c.id, c.key, pg_try_advisory_lock(@namespace, c.key) AS taken
             FROM unnest(@process_ids, @keys) AS c(id, key)
             WHERE now() - pg_postmaster_start_time() >= @minimum_uptime
-              AND EXISTS (SELECT 1 FROM keel_processes p WHERE p.id = c.id)
+              AND EXISTS (SELECT 1 FROM keel_processes p WHERE p.id = c.id AND p.liveness = 'session')
         )
         SELECT id
         FROM probe
@@ -427,6 +524,9 @@ internal static class PostgreSqlStatements
     /// <summary>Runs after <see cref="ClaimsReleaseAll"/> (or <see cref="ProcessRecoverClaims"/>) in the same transaction.</summary>
     public const string ProcessDelete = "DELETE FROM keel_processes WHERE id = @process_id";
 
+    /// <summary>Deletes the rows a prune locked (after their claims were recovered, in the same transaction).</summary>
+    public const string ProcessesDelete = "DELETE FROM keel_processes WHERE id = ANY(@process_ids)";
+
     /// <summary>
     /// Processes with their heartbeat age and claim count, by id; only those older than <c>@stale_after</c>
     /// when it is not null.
@@ -434,7 +534,9 @@ internal static class PostgreSqlStatements
     public const string ProcessesList = """
         SELECT p.id, p.name, p.kind, p.pid, p.hostname, p.started_at, p.supervisor_id, p.last_heartbeat_at,
                coalesce(@now, now()) - p.last_heartbeat_at AS heartbeat_age, p.metadata::text,
-               (SELECT count(*) FROM keel_claimed_executions c WHERE c.process_id = p.id) AS claims
+               (SELECT count(*) FROM keel_claimed_executions c WHERE c.process_id = p.id) AS claims,
+               p.lease_expires_at, p.lease_expires_at - coalesce(@now, now()) AS lease_remaining, p.host_id, p.pid_start_ticks,
+               p.liveness, p.stopping_at
         FROM keel_processes p
         WHERE @stale_after::interval IS NULL OR p.last_heartbeat_at < coalesce(@now, now()) - @stale_after
         ORDER BY p.id
@@ -447,33 +549,52 @@ internal static class PostgreSqlStatements
     public const string ProcessRecoverLock = """
         SELECT id
         FROM keel_processes
-        WHERE id = @process_id
-          AND (@stale_after::interval IS NULL OR last_heartbeat_at < coalesce(@now, now()) - @stale_after)
+        WHERE id = ANY(@process_ids)
+          AND (NOT @lease_expired OR lease_expires_at < coalesce(@now, now()))
+        ORDER BY id
         FOR UPDATE SKIP LOCKED
         """;
 
     /// <summary>
-    /// Recovers every claim of a locked process with each job's worker-lost policy: the lost run counts as an
-    /// attempt and a loss, an error naming the cause is recorded, and the job goes back to ready (keeping its
-    /// concurrency permit and uniqueness key) or, when its losses exceed <c>max_worker_losses</c> or its attempts
-    /// are spent, to failed (freeing its uniqueness key and giving its permit back). Returns (retried, failed,
-    /// notified, concurrency keys of the failed jobs, their permit durations) — the caller promotes blocked jobs of
-    /// those keys after commit. Runs after
-    /// <see cref="ProcessRecoverLock"/> and before <see cref="ProcessDelete"/>.
+    /// Recovers every claim of the locked processes (one OS process's rows) and decides who is charged (DESIGN §2.5).
+    /// With <c>@blame</c> (the process died) and no graceful stop begun: a claim marked unresponsive is charged alone;
+    /// otherwise the only claim of the dying process is charged; claims that shared it are charged nothing and their
+    /// jobs become suspects (they run alone next time, so the next death names its culprit). A charged job counts the
+    /// attempt and a loss and goes back to ready, or fails with a <c>WorkerLostException</c> once its losses or attempts
+    /// are spent (freeing its uniqueness key and giving its permit back); an uncharged one goes back to ready as it was.
+    /// Every run is recorded in <c>keel_job_runs</c> with who ran it and what it shared the process with. Returns
+    /// (retried, failed, released, notified, concurrency keys of the failed jobs, their permit durations) — the caller
+    /// promotes blocked jobs of those keys after commit. Runs after <see cref="ProcessRecoverLock"/> and before
+    /// <see cref="ProcessesDelete"/>.
     /// </summary>
     public const string ProcessRecoverClaims = """
         WITH lost AS (
-            DELETE FROM keel_claimed_executions
-            WHERE process_id = @process_id
-            RETURNING job_id, attempt
+            DELETE FROM keel_claimed_executions c
+            WHERE c.process_id = ANY(@process_ids)
+            RETURNING c.id AS claim_id, c.job_id, c.attempt, c.claimed_at, c.process_id, c.unresponsive_at
+        ),
+        census AS (
+            SELECT count(*) AS n, count(unresponsive_at) AS stuck,
+                   @blame AND NOT EXISTS (SELECT 1 FROM keel_processes p WHERE p.id = ANY(@process_ids) AND p.stopping_at IS NOT NULL) AS blame
+            FROM lost
+        ),
+        decided AS (
+            SELECT l.claim_id, l.job_id, l.attempt, l.claimed_at, l.process_id,
+                   cs.blame AND CASE WHEN cs.stuck > 0 THEN l.unresponsive_at IS NOT NULL ELSE cs.n = 1 END AS charged,
+                   cs.blame AND cs.stuck = 0 AND cs.n > 1 AS suspected,
+                   (SELECT string_agg(o.job_id::text, ',' ORDER BY o.job_id) FROM lost o WHERE o.job_id <> l.job_id) AS shared_with
+            FROM lost l CROSS JOIN census cs
         ),
         upd AS (
             UPDATE keel_jobs j
-            SET attempts = l.attempt, worker_losses = j.worker_losses + 1
-            FROM lost l
-            WHERE j.id = l.job_id
-            RETURNING j.id, j.queue, j.priority, l.attempt, j.concurrency_key, j.concurrency_duration_ms,
-                      (j.worker_losses > j.max_worker_losses OR l.attempt >= j.max_attempts) AS give_up
+            SET attempts = CASE WHEN d.charged THEN d.attempt ELSE j.attempts END,
+                worker_losses = j.worker_losses + CASE WHEN d.charged THEN 1 ELSE 0 END,
+                suspect = j.suspect OR d.suspected OR d.charged
+            FROM decided d
+            WHERE j.id = d.job_id
+            RETURNING j.id, j.queue, j.priority, d.attempt, d.charged, d.claim_id, d.claimed_at, d.process_id, d.shared_with,
+                      j.suspect, j.concurrency_key, j.concurrency_duration_ms,
+                      (d.charged AND (j.worker_losses > j.max_worker_losses OR d.attempt >= j.max_attempts)) AS give_up
         ),
         unkeyed AS (
             DELETE FROM keel_unique_keys u
@@ -488,6 +609,15 @@ internal static class PostgreSqlStatements
             INSERT INTO keel_job_errors (job_id, attempt, exception_type, message, stack_trace, cause, occurred_at)
             SELECT id, attempt, @exception_type, @message, NULL, @cause, coalesce(@now, now())
             FROM upd
+            WHERE charged
+        ),
+        run AS (
+            INSERT INTO keel_job_runs (job_id, attempt, claim_id, runner, started_at, ended_at, outcome, cause, charged, detail, shared_with)
+            SELECT u.id, u.attempt, u.claim_id,
+                   (SELECT json_build_object('process', p.id, 'name', p.name, 'pid', p.pid, 'host', p.hostname)::text
+                    FROM keel_processes p WHERE p.id = u.process_id),
+                   u.claimed_at, coalesce(@now, now()), 'lost', @cause, u.charged, @message, u.shared_with
+            FROM upd u
         ),
         failed AS (
             INSERT INTO keel_failed_executions (job_id, exception_type, message, stack_trace, attempt, cause, created_at, queue)
@@ -497,14 +627,15 @@ internal static class PostgreSqlStatements
             RETURNING job_id
         ),
         ready AS (
-            INSERT INTO keel_ready_executions (job_id, queue, priority, created_at)
-            SELECT id, queue, priority, coalesce(@now, now())
+            INSERT INTO keel_ready_executions (job_id, queue, priority, created_at, suspect)
+            SELECT id, queue, priority, coalesce(@now, now()), suspect
             FROM upd
             WHERE NOT give_up
             RETURNING queue
         )
-        SELECT (SELECT count(*) FROM ready),
+        SELECT (SELECT count(*) FROM upd WHERE charged AND NOT give_up),
                (SELECT count(*) FROM failed),
+               (SELECT count(*) FROM upd WHERE NOT charged),
                (SELECT count(*) FROM (SELECT pg_notify('keel_jobs', q.queue) FROM (SELECT DISTINCT queue FROM ready) q) x),
                (SELECT array_agg(concurrency_key ORDER BY id) FROM upd WHERE give_up AND concurrency_key IS NOT NULL),
                (SELECT array_agg(coalesce(concurrency_duration_ms, 0) ORDER BY id) FROM upd WHERE give_up AND concurrency_key IS NOT NULL)
@@ -516,7 +647,8 @@ internal static class PostgreSqlStatements
     /// </summary>
     public const string ClaimsList = """
         SELECT c.id, c.job_id, j.kind, j.queue, c.attempt, c.claimed_at, coalesce(@now, now()) - c.claimed_at AS claim_age,
-               p.id, p.name, p.hostname, p.pid, coalesce(@now, now()) - p.last_heartbeat_at AS heartbeat_age
+               p.id, p.name, p.hostname, p.pid, coalesce(@now, now()) - p.last_heartbeat_at AS heartbeat_age,
+               p.lease_expires_at - coalesce(@now, now()) AS lease_remaining
         FROM keel_claimed_executions c
         JOIN keel_jobs j ON j.id = c.job_id
         JOIN keel_processes p ON p.id = c.process_id
@@ -545,7 +677,7 @@ internal static class PostgreSqlStatements
         WITH lost AS (
             DELETE FROM keel_claimed_executions
             WHERE id = ANY(@claim_ids)
-            RETURNING job_id, attempt
+            RETURNING id, job_id, attempt, claimed_at, process_id
         ),
         upd AS (
             UPDATE keel_jobs j
@@ -553,6 +685,14 @@ internal static class PostgreSqlStatements
             FROM lost l
             WHERE j.id = l.job_id
             RETURNING j.id, j.queue, l.attempt, j.concurrency_key, j.concurrency_duration_ms
+        ),
+        run AS (
+            INSERT INTO keel_job_runs (job_id, attempt, claim_id, runner, started_at, ended_at, outcome, cause, charged, detail)
+            SELECT l.job_id, l.attempt, l.id,
+                   (SELECT json_build_object('process', p.id, 'name', p.name, 'pid', p.pid, 'host', p.hostname)::text
+                    FROM keel_processes p WHERE p.id = l.process_id),
+                   l.claimed_at, coalesce(@now, now()), 'failed', @cause, true, @message
+            FROM lost l
         ),
         unkeyed AS (
             DELETE FROM keel_unique_keys u
@@ -906,7 +1046,7 @@ internal static class PostgreSqlStatements
         ),
         reset AS (
             UPDATE keel_jobs j
-            SET attempts = 0, worker_losses = 0
+            SET attempts = 0, worker_losses = 0, suspect = false
             FROM gone g
             WHERE j.id = g.job_id
             RETURNING j.id, j.queue, j.priority, j.concurrency_key, j.unique_key

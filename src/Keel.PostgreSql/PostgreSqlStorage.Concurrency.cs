@@ -27,7 +27,7 @@ public sealed partial class PostgreSqlStorage
             return 0;
         }
 
-        await using var connection = await _dataSource.OpenConnectionAsync(cancellationToken).ConfigureAwait(false);
+        await using var connection = await OpenAsync(cancellationToken).ConfigureAwait(false);
         var keys = new List<string>();
         await using (var command = new NpgsqlCommand(PostgreSqlStatements.ConcurrencyMaintainKeys, connection))
         {
@@ -139,7 +139,7 @@ public sealed partial class PostgreSqlStorage
         NpgsqlTransaction? ownTransaction = null;
         try
         {
-            var connection = callerConnection ?? (owned = await _dataSource.OpenConnectionAsync(cancellationToken).ConfigureAwait(false));
+            var connection = callerConnection ?? (owned = await OpenAsync(cancellationToken).ConfigureAwait(false));
             var transaction = callerTransaction ?? (ownTransaction = await connection.BeginTransactionAsync(cancellationToken).ConfigureAwait(false));
             var ids = new long[jobs.Count];
             for (var i = 0; i < jobs.Count; i++)
@@ -314,7 +314,7 @@ public sealed partial class PostgreSqlStorage
         }
 
         var promoted = 0;
-        await using var connection = await _dataSource.OpenConnectionAsync(cancellationToken).ConfigureAwait(false);
+        await using var connection = await OpenAsync(cancellationToken).ConfigureAwait(false);
         foreach (var (key, durationMs) in byKey)
         {
             await using var batch = new NpgsqlBatch(connection);

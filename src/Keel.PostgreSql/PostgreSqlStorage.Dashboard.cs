@@ -41,7 +41,7 @@ public sealed partial class PostgreSqlStorage
     {
         ArgumentNullException.ThrowIfNull(parameters);
         ArgumentOutOfRangeException.ThrowIfLessThan(parameters.Limit, 1);
-        await using var connection = await _dataSource.OpenConnectionAsync(cancellationToken).ConfigureAwait(false);
+        await using var connection = await OpenAsync(cancellationToken).ConfigureAwait(false);
         await using var command = new NpgsqlCommand(JobsCountSelect, connection);
         command.Parameters.Add(new NpgsqlParameter("limit", NpgsqlDbType.Integer) { Value = parameters.Limit + 1 });
         await using var r = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
@@ -64,7 +64,7 @@ public sealed partial class PostgreSqlStorage
         var finished = new long[parameters.Buckets];
         var failed = new long[parameters.Buckets];
         var latency = new double?[parameters.Buckets];
-        await using var connection = await _dataSource.OpenConnectionAsync(cancellationToken).ConfigureAwait(false);
+        await using var connection = await OpenAsync(cancellationToken).ConfigureAwait(false);
         await using var command = new NpgsqlCommand(ActivitySelect, connection);
         command.Parameters.Add(Time("since", parameters.Since));
         command.Parameters.Add(Time("until", parameters.Since + (parameters.BucketSize * parameters.Buckets)));

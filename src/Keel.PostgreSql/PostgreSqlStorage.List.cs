@@ -89,7 +89,7 @@ public sealed partial class PostgreSqlStorage
     {
         ArgumentNullException.ThrowIfNull(parameters);
         var filter = parameters.Filter ?? new JobFilter();
-        await using var connection = await _dataSource.OpenConnectionAsync(cancellationToken).ConfigureAwait(false);
+        await using var connection = await OpenAsync(cancellationToken).ConfigureAwait(false);
         await using var command = new NpgsqlCommand(parameters.State is { } state ? StateListSelects[state] : JobsListSelect, connection);
         var p = command.Parameters;
         p.Add(new NpgsqlParameter("state", NpgsqlDbType.Text) { Value = parameters.State is { } s ? s.ToString() : DBNull.Value });

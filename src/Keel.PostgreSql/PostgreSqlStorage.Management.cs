@@ -18,7 +18,7 @@ public sealed partial class PostgreSqlStorage
             return 0;
         }
 
-        await using var connection = await _dataSource.OpenConnectionAsync(cancellationToken).ConfigureAwait(false);
+        await using var connection = await OpenAsync(cancellationToken).ConfigureAwait(false);
         await using var transaction = await connection.BeginTransactionAsync(cancellationToken).ConfigureAwait(false);
         int retried;
         long[]? limited;
@@ -57,7 +57,7 @@ public sealed partial class PostgreSqlStorage
         }
 
         var states = parameters.States ?? DefaultDiscardStates;
-        await using var connection = await _dataSource.OpenConnectionAsync(cancellationToken).ConfigureAwait(false);
+        await using var connection = await OpenAsync(cancellationToken).ConfigureAwait(false);
         await using var command = new NpgsqlCommand(PostgreSqlStatements.JobsDiscard, connection);
         AddSelection(command.Parameters, parameters);
         command.Parameters.Add(new NpgsqlParameter<bool>("ready", NpgsqlDbType.Boolean) { TypedValue = states.Contains(JobState.Ready) });
@@ -87,7 +87,7 @@ public sealed partial class PostgreSqlStorage
     public async Task<bool> JobRunNowAsync(JobRunNowParams parameters, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(parameters);
-        await using var connection = await _dataSource.OpenConnectionAsync(cancellationToken).ConfigureAwait(false);
+        await using var connection = await OpenAsync(cancellationToken).ConfigureAwait(false);
         await using var transaction = await connection.BeginTransactionAsync(cancellationToken).ConfigureAwait(false);
         bool wasScheduled;
         bool wasBlocked;
@@ -122,7 +122,7 @@ public sealed partial class PostgreSqlStorage
     /// <inheritdoc />
     public async Task<IReadOnlyList<QueueInfo>> QueuesListAsync(DateTimeOffset? now, CancellationToken cancellationToken)
     {
-        await using var connection = await _dataSource.OpenConnectionAsync(cancellationToken).ConfigureAwait(false);
+        await using var connection = await OpenAsync(cancellationToken).ConfigureAwait(false);
         await using var command = new NpgsqlCommand(PostgreSqlStatements.QueuesList, connection);
         command.Parameters.Add(Now(now));
         var list = new List<QueueInfo>();
@@ -148,7 +148,7 @@ public sealed partial class PostgreSqlStorage
     {
         ArgumentNullException.ThrowIfNull(parameters);
         ArgumentNullException.ThrowIfNull(parameters.Queue);
-        await using var connection = await _dataSource.OpenConnectionAsync(cancellationToken).ConfigureAwait(false);
+        await using var connection = await OpenAsync(cancellationToken).ConfigureAwait(false);
         await using var command = new NpgsqlCommand(parameters.Paused ? PostgreSqlStatements.QueuePause : PostgreSqlStatements.QueueResume, connection);
         command.Parameters.Add(new NpgsqlParameter<string>("queue", NpgsqlDbType.Text) { TypedValue = parameters.Queue });
         if (parameters.Paused)
@@ -168,7 +168,7 @@ public sealed partial class PostgreSqlStorage
             return 0;
         }
 
-        await using var connection = await _dataSource.OpenConnectionAsync(cancellationToken).ConfigureAwait(false);
+        await using var connection = await OpenAsync(cancellationToken).ConfigureAwait(false);
         await using var command = new NpgsqlCommand(PostgreSqlStatements.JobsClearFinished, connection);
         command.Parameters.Add(new NpgsqlParameter<TimeSpan>("older_than", NpgsqlDbType.Interval) { TypedValue = parameters.OlderThan });
         command.Parameters.Add(new NpgsqlParameter<int>("batch", NpgsqlDbType.Integer) { TypedValue = parameters.BatchSize });

@@ -13,7 +13,7 @@ public sealed partial class PostgreSqlStorage
         ArgumentNullException.ThrowIfNull(parameters.Tasks);
         var tasks = parameters.Tasks;
         var keys = tasks.Select(t => t.Key).ToArray();
-        await using var connection = await _dataSource.OpenConnectionAsync(cancellationToken).ConfigureAwait(false);
+        await using var connection = await OpenAsync(cancellationToken).ConfigureAwait(false);
         await using var transaction = await connection.BeginTransactionAsync(cancellationToken).ConfigureAwait(false);
         if (tasks.Count > 0)
         {
@@ -51,7 +51,7 @@ public sealed partial class PostgreSqlStorage
         ArgumentNullException.ThrowIfNull(parameters);
         var task = parameters.Task;
         ArgumentNullException.ThrowIfNull(task);
-        await using var connection = await _dataSource.OpenConnectionAsync(cancellationToken).ConfigureAwait(false);
+        await using var connection = await OpenAsync(cancellationToken).ConfigureAwait(false);
         await using var command = new NpgsqlCommand(PostgreSqlRecurringStatements.DynamicUpsert, connection);
         var p = command.Parameters;
         p.Add(new NpgsqlParameter<string>("key", NpgsqlDbType.Text) { TypedValue = task.Key });
@@ -73,7 +73,7 @@ public sealed partial class PostgreSqlStorage
     public async Task<bool> RecurringTaskDeleteAsync(RecurringTaskDeleteParams parameters, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(parameters);
-        await using var connection = await _dataSource.OpenConnectionAsync(cancellationToken).ConfigureAwait(false);
+        await using var connection = await OpenAsync(cancellationToken).ConfigureAwait(false);
         await using var command = new NpgsqlCommand(PostgreSqlRecurringStatements.DynamicDelete, connection);
         command.Parameters.Add(new NpgsqlParameter<string>("key", NpgsqlDbType.Text) { TypedValue = parameters.Key });
         return await command.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false) > 0;
@@ -83,7 +83,7 @@ public sealed partial class PostgreSqlStorage
     public async Task<IReadOnlyList<RecurringTaskInfo>> RecurringTasksListAsync(RecurringTasksListParams parameters, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(parameters);
-        await using var connection = await _dataSource.OpenConnectionAsync(cancellationToken).ConfigureAwait(false);
+        await using var connection = await OpenAsync(cancellationToken).ConfigureAwait(false);
         await using var command = new NpgsqlCommand(PostgreSqlRecurringStatements.TasksList, connection);
         command.Parameters.Add(new NpgsqlParameter("key", NpgsqlDbType.Text) { Value = (object?)parameters.Key ?? DBNull.Value });
         var tasks = new List<RecurringTaskInfo>();
@@ -114,7 +114,7 @@ public sealed partial class PostgreSqlStorage
     {
         ArgumentNullException.ThrowIfNull(parameters);
         ArgumentNullException.ThrowIfNull(parameters.Job);
-        await using var connection = await _dataSource.OpenConnectionAsync(cancellationToken).ConfigureAwait(false);
+        await using var connection = await OpenAsync(cancellationToken).ConfigureAwait(false);
         await using var transaction = await connection.BeginTransactionAsync(cancellationToken).ConfigureAwait(false);
         long executionId;
         await using (var record = new NpgsqlCommand(PostgreSqlRecurringStatements.ExecutionInsert, connection, transaction))

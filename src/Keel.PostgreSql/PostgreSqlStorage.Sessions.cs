@@ -7,15 +7,19 @@ using NpgsqlTypes;
 namespace Keel.PostgreSql;
 
 /// <summary>
-/// Session liveness: every process registered through this store holds a session-level advisory lock on a
-/// dedicated connection, so another session that can take the lock knows the process's session is gone.
+/// Process rows, leases and session liveness. A process's lease is renewed by its heartbeat on any pooled connection.
+/// With session liveness, each process also holds a session-level advisory lock on a dedicated connection that does
+/// nothing but hold it and wait: a server that ends the session (terminated backend, crash-restart, failover, a proxy
+/// that closes) is noticed at once and the lock is taken again as soon as the server answers. Another session that
+/// can take the lock knows the process's session is gone; maintenance recovers its claims only once the lock has stayed
+/// free for a grace window (DESIGN §2.4: one probe of one connection is never proof of death).
 /// </summary>
 public sealed partial class PostgreSqlStorage
 {
     /// <summary>How many fresh rows a registration tries when its lock key is held by another session.</summary>
     private const int RegisterAttempts = 5;
 
-    private readonly ConcurrentDictionary<long, ProcessSession> _sessions = new();
+    private readonly ConcurrentDictionary<long, LivenessSession> _sessions = new();
     private volatile bool _disposed;
 
     /// <inheritdoc />
@@ -23,26 +27,25 @@ public sealed partial class PostgreSqlStorage
     {
         ArgumentNullException.ThrowIfNull(parameters);
         ObjectDisposedException.ThrowIf(_disposed, this);
+        await DataSourceAsync(cancellationToken).ConfigureAwait(false);
+        if (!UsesSessions)
+        {
+            await using var pooled = await OpenAsync(cancellationToken).ConfigureAwait(false);
+            await using var insert = RegisterCommand(pooled, null, parameters, "lease");
+            return (long)(await insert.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false))!;
+        }
+
         for (var attempt = 1; ; attempt++)
         {
             // One transaction on the connection that will hold the lock: the row becomes visible only once its
             // lock is held, so no other session ever sees the row without it.
-            var connection = await _dataSource.OpenConnectionAsync(cancellationToken).ConfigureAwait(false);
+            var connection = await OpenAsync(cancellationToken).ConfigureAwait(false);
             long id;
             try
             {
                 await using var transaction = await connection.BeginTransactionAsync(cancellationToken).ConfigureAwait(false);
-                await using (var command = new NpgsqlCommand(PostgreSqlStatements.ProcessRegister, connection, transaction))
+                await using (var command = RegisterCommand(connection, transaction, parameters, "session"))
                 {
-                    var p = command.Parameters;
-                    p.Add(new NpgsqlParameter<string>("name", NpgsqlDbType.Text) { TypedValue = parameters.Name });
-                    p.Add(new NpgsqlParameter<string>("kind", NpgsqlDbType.Text) { TypedValue = parameters.Kind });
-                    p.Add(new NpgsqlParameter<int>("pid", NpgsqlDbType.Integer) { TypedValue = parameters.Pid });
-                    p.Add(new NpgsqlParameter<string>("hostname", NpgsqlDbType.Text) { TypedValue = parameters.Hostname });
-                    p.Add(new NpgsqlParameter<DateTimeOffset>("started_at", NpgsqlDbType.TimestampTz) { TypedValue = parameters.ProcessStartedAt.ToUniversalTime() });
-                    p.Add(new NpgsqlParameter("supervisor_id", NpgsqlDbType.Bigint) { Value = (object?)parameters.SupervisorId ?? DBNull.Value });
-                    p.Add(new NpgsqlParameter<string>("metadata", NpgsqlDbType.Text) { TypedValue = string.IsNullOrEmpty(parameters.Metadata) ? "{}" : parameters.Metadata });
-                    p.Add(Now(parameters.Now));
                     id = (long)(await command.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false))!;
                 }
 
@@ -76,7 +79,9 @@ public sealed partial class PostgreSqlStorage
                 throw;
             }
 
-            _sessions[id] = new ProcessSession(id, connection);
+            var session = new LivenessSession(this, id, connection);
+            _sessions[id] = session;
+            session.Start();
             if (_disposed)
             {
                 await DropSessionAsync(id).ConfigureAwait(false);
@@ -88,82 +93,49 @@ public sealed partial class PostgreSqlStorage
     }
 
     /// <inheritdoc />
-    /// <remarks>
-    /// For a process registered through this store the heartbeat runs on its dedicated connection. When that
-    /// connection fails, it is closed and a new one replaces it, re-taking the lock only while the row still
-    /// exists; if the new one cannot be opened either, the error propagates (the caller retries) and the next
-    /// heartbeat reconnects. Returning false also closes the dedicated connection.
-    /// </remarks>
-    public async Task<bool> ProcessHeartbeatAsync(ProcessHeartbeatParams parameters, CancellationToken cancellationToken)
+    /// <remarks>On a pooled connection: the lease is the database's to keep, whichever connection renews it.</remarks>
+    public async Task<ProcessHeartbeatResult> ProcessHeartbeatAsync(ProcessHeartbeatParams parameters, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(parameters);
-        if (!_sessions.TryGetValue(parameters.ProcessId, out var session))
+        ProcessHeartbeatResult result;
+        await using (var connection = await OpenAsync(cancellationToken).ConfigureAwait(false))
         {
-            return await HeartbeatPooledAsync(parameters, cancellationToken).ConfigureAwait(false);
+            await using var command = new NpgsqlCommand(parameters.ReturnClaims ? PostgreSqlStatements.ProcessHeartbeatWithClaims : PostgreSqlStatements.ProcessHeartbeat, connection);
+            command.Parameters.Add(new NpgsqlParameter<long>("process_id", NpgsqlDbType.Bigint) { TypedValue = parameters.ProcessId });
+            command.Parameters.Add(new NpgsqlParameter<TimeSpan>("lease", NpgsqlDbType.Interval) { TypedValue = parameters.LeaseDuration });
+            command.Parameters.Add(Now(parameters.Now));
+            await using var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
+            result = !await reader.ReadAsync(cancellationToken).ConfigureAwait(false)
+                ? ProcessHeartbeatResult.Gone
+                : new ProcessHeartbeatResult(true, parameters.ReturnClaims ? reader.GetFieldValue<long[]>(0) : null);
         }
 
-        await session.Gate.WaitAsync(cancellationToken).ConfigureAwait(false);
-        try
+        if (!result.Alive)
         {
-            if (session.Closed)
-            {
-                return await HeartbeatPooledAsync(parameters, cancellationToken).ConfigureAwait(false);
-            }
-
-            if (session.Connection is { } existing)
-            {
-                try
-                {
-                    return await HeartbeatOnSessionAsync(session, existing, parameters, cancellationToken).ConfigureAwait(false);
-                }
-                catch (Exception e) when (e is not OperationCanceledException)
-                {
-                    // Broken (server restart, terminated backend, network): its lock is gone or going with it.
-                    session.Connection = null;
-                    session.Locked = false;
-                    await ReleaseConnectionAsync(existing).ConfigureAwait(false);
-                }
-            }
-
-            // After a server restart the pool may still hold idle connections to the old server: a fresh one
-            // that turns out dead is replaced once more before the error goes to the caller.
-            for (var attempt = 1; ; attempt++)
-            {
-                var fresh = await _dataSource.OpenConnectionAsync(cancellationToken).ConfigureAwait(false);
-                session.Connection = fresh;
-                try
-                {
-                    return await HeartbeatOnSessionAsync(session, fresh, parameters, cancellationToken).ConfigureAwait(false);
-                }
-                catch (Exception e) when (e is not OperationCanceledException && attempt == 1 && fresh.State != ConnectionState.Open)
-                {
-                    session.Connection = null;
-                    session.Locked = false;
-                    await ReleaseConnectionAsync(fresh).ConfigureAwait(false);
-                }
-                catch
-                {
-                    session.Connection = null;
-                    session.Locked = false;
-                    await ReleaseConnectionAsync(fresh).ConfigureAwait(false);
-                    throw;
-                }
-            }
+            await DropSessionAsync(parameters.ProcessId).ConfigureAwait(false); // Pruned: let its lock go.
         }
-        finally
-        {
-            session.Gate.Release();
-        }
+
+        return result;
+    }
+
+    /// <inheritdoc />
+    public async Task<bool> ProcessStoppingAsync(ProcessStoppingParams parameters, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(parameters);
+        await using var connection = await OpenAsync(cancellationToken).ConfigureAwait(false);
+        await using var command = new NpgsqlCommand(PostgreSqlStatements.ProcessStopping, connection);
+        command.Parameters.Add(new NpgsqlParameter<long>("process_id", NpgsqlDbType.Bigint) { TypedValue = parameters.ProcessId });
+        command.Parameters.Add(Now(parameters.Now));
+        return await command.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false) == 1;
     }
 
     /// <inheritdoc />
     /// <remarks>
     /// One statement on a pooled connection: each candidate's lock is tried and, when taken, released again in
-    /// the same statement. A process registered through this store (even this instance) reads as alive, since
-    /// its lock belongs to its dedicated session. Lock keys are the ids' low 32 bits, so two ids 2^32 apart
-    /// share a key: a dead process may then read as alive (its heartbeat expiry still catches it), never the
-    /// reverse, since registration refuses a key another session holds. A live process whose dedicated
-    /// connection just broke reads as ended until its next heartbeat reconnects it.
+    /// the same statement. Only rows registered with session liveness are probed. A process registered through this
+    /// store (even this instance) reads as alive, since its lock belongs to its dedicated session. Lock keys are the
+    /// ids' low 32 bits, so two ids 2^32 apart share a key: a dead process may then read as alive (its lease expiry
+    /// still catches it), never the reverse, since registration refuses a key another session holds.
     /// </remarks>
     public async Task<IReadOnlyList<long>> ProcessesSessionEndedAsync(ProcessesSessionParams parameters, CancellationToken cancellationToken)
     {
@@ -176,7 +148,7 @@ public sealed partial class PostgreSqlStorage
 
         var ids = parameters.ProcessIds.ToArray();
         var keys = Array.ConvertAll(ids, SessionLockKey);
-        await using var connection = await _dataSource.OpenConnectionAsync(cancellationToken).ConfigureAwait(false);
+        await using var connection = await OpenAsync(cancellationToken).ConfigureAwait(false);
         try
         {
             await using var command = new NpgsqlCommand(PostgreSqlStatements.ProcessesSessionEnded, connection);
@@ -194,10 +166,11 @@ public sealed partial class PostgreSqlStorage
 
             return ended;
         }
-        catch (Exception e) when (e is not OperationCanceledException && connection.State == ConnectionState.Open)
+        catch (Exception e) when (e is not OperationCanceledException && connection.State == ConnectionState.Open && Pooled is not true)
         {
             // A statement that failed halfway may have taken a lock without releasing it; never hand such a
-            // session back to the pool (it would make an ended process read as alive).
+            // session back to the pool (it would make an ended process read as alive). Behind a pooler the session
+            // is shared with others' work, whose locks an unlock-all would drop: there the lease decides anyway.
             await UnlockAllAsync(connection).ConfigureAwait(false);
             throw;
         }
@@ -206,119 +179,48 @@ public sealed partial class PostgreSqlStorage
     /// <summary>The second key of a process's session lock: its id's low 32 bits (the id itself below 2^31).</summary>
     internal static int SessionLockKey(long processId) => unchecked((int)processId);
 
+    /// <summary>True while this store holds the session lock of <paramref name="processId"/> (tests).</summary>
+    internal bool HoldsSession(long processId) => _sessions.TryGetValue(processId, out var session) && session.Locked;
+
+    private static NpgsqlCommand RegisterCommand(NpgsqlConnection connection, NpgsqlTransaction? transaction, ProcessRegisterParams parameters, string liveness)
+    {
+        var command = new NpgsqlCommand(PostgreSqlStatements.ProcessRegister, connection, transaction);
+        var p = command.Parameters;
+        p.Add(new NpgsqlParameter<string>("name", NpgsqlDbType.Text) { TypedValue = parameters.Name });
+        p.Add(new NpgsqlParameter<string>("kind", NpgsqlDbType.Text) { TypedValue = parameters.Kind });
+        p.Add(new NpgsqlParameter<int>("pid", NpgsqlDbType.Integer) { TypedValue = parameters.Pid });
+        p.Add(new NpgsqlParameter<string>("hostname", NpgsqlDbType.Text) { TypedValue = parameters.Hostname });
+        p.Add(new NpgsqlParameter<DateTimeOffset>("started_at", NpgsqlDbType.TimestampTz) { TypedValue = parameters.ProcessStartedAt.ToUniversalTime() });
+        p.Add(new NpgsqlParameter("supervisor_id", NpgsqlDbType.Bigint) { Value = (object?)parameters.SupervisorId ?? DBNull.Value });
+        p.Add(new NpgsqlParameter<string>("metadata", NpgsqlDbType.Text) { TypedValue = string.IsNullOrEmpty(parameters.Metadata) ? "{}" : parameters.Metadata });
+        p.Add(new NpgsqlParameter<TimeSpan>("lease", NpgsqlDbType.Interval) { TypedValue = parameters.LeaseDuration });
+        p.Add(new NpgsqlParameter("host_id", NpgsqlDbType.Text) { Value = (object?)parameters.HostId ?? DBNull.Value });
+        p.Add(new NpgsqlParameter("pid_start_ticks", NpgsqlDbType.Bigint) { Value = (object?)parameters.PidStartTicks ?? DBNull.Value });
+        p.Add(new NpgsqlParameter<string>("liveness", NpgsqlDbType.Text) { TypedValue = liveness });
+        p.Add(Now(parameters.Now));
+        return command;
+    }
+
     private static void AddSessionKey(NpgsqlParameterCollection parameters, long processId)
     {
         parameters.Add(new NpgsqlParameter<int>("namespace", NpgsqlDbType.Integer) { TypedValue = PostgreSqlStatements.SessionLockNamespace });
         parameters.Add(new NpgsqlParameter<int>("key", NpgsqlDbType.Integer) { TypedValue = SessionLockKey(processId) });
     }
 
-    private async Task<bool> HeartbeatPooledAsync(ProcessHeartbeatParams parameters, CancellationToken cancellationToken)
-    {
-        await using var connection = await _dataSource.OpenConnectionAsync(cancellationToken).ConfigureAwait(false);
-        await using var command = new NpgsqlCommand(PostgreSqlStatements.ProcessHeartbeat, connection);
-        command.Parameters.Add(new NpgsqlParameter<long>("process_id", NpgsqlDbType.Bigint) { TypedValue = parameters.ProcessId });
-        command.Parameters.Add(Now(parameters.Now));
-        return await command.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false) == 1;
-    }
-
-    /// <summary>Runs a heartbeat on a session's connection (the caller holds its gate); false closes the session.</summary>
-    private async Task<bool> HeartbeatOnSessionAsync(ProcessSession session, NpgsqlConnection connection, ProcessHeartbeatParams parameters, CancellationToken cancellationToken)
-    {
-        bool alive;
-        if (session.Locked)
-        {
-            await using var command = new NpgsqlCommand(PostgreSqlStatements.ProcessHeartbeat, connection);
-            command.Parameters.Add(new NpgsqlParameter<long>("process_id", NpgsqlDbType.Bigint) { TypedValue = parameters.ProcessId });
-            command.Parameters.Add(Now(parameters.Now));
-            alive = await command.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false) == 1;
-        }
-        else
-        {
-            await using var command = new NpgsqlCommand(PostgreSqlStatements.ProcessHeartbeatRelock, connection);
-            command.Parameters.Add(new NpgsqlParameter<long>("process_id", NpgsqlDbType.Bigint) { TypedValue = parameters.ProcessId });
-            command.Parameters.Add(Now(parameters.Now));
-            AddSessionKey(command.Parameters, parameters.ProcessId);
-            var locked = await command.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false);
-            alive = locked is bool;
-
-            // False: another session holds the key for now (a probe, or the old session not yet gone); the
-            // heartbeat still counts and the next one tries the lock again.
-            session.Locked = locked is true;
-        }
-
-        if (!alive)
-        {
-            _sessions.TryRemove(new KeyValuePair<long, ProcessSession>(session.ProcessId, session));
-            session.Closed = true;
-            session.Connection = null;
-            session.Locked = false;
-            await ReleaseConnectionAsync(connection).ConfigureAwait(false);
-        }
-
-        return alive;
-    }
-
     /// <summary>Closes a process's dedicated connection, releasing its lock; nothing when it has none here.</summary>
     private async Task DropSessionAsync(long processId)
     {
-        if (!_sessions.TryRemove(processId, out var session))
+        if (_sessions.TryRemove(processId, out var session))
         {
-            return;
-        }
-
-        await session.Gate.WaitAsync().ConfigureAwait(false);
-        try
-        {
-            session.Closed = true;
-            if (session.Connection is { } connection)
-            {
-                session.Connection = null;
-                session.Locked = false;
-                await ReleaseConnectionAsync(connection).ConfigureAwait(false);
-            }
-        }
-        finally
-        {
-            session.Gate.Release();
+            await session.CloseAsync().ConfigureAwait(false);
         }
     }
 
     private void DropSession(long processId)
     {
-        if (!_sessions.TryRemove(processId, out var session))
+        if (_sessions.TryRemove(processId, out var session))
         {
-            return;
-        }
-
-        session.Gate.Wait();
-        try
-        {
-            session.Closed = true;
-            if (session.Connection is { } connection)
-            {
-                session.Connection = null;
-                session.Locked = false;
-                try
-                {
-                    if (connection.State == ConnectionState.Open)
-                    {
-                        using var command = new NpgsqlCommand(PostgreSqlStatements.ProcessSessionUnlock, connection);
-                        command.ExecuteNonQuery();
-                    }
-                }
-                catch (Exception e) when (e is NpgsqlException or InvalidOperationException or IOException or TimeoutException)
-                {
-                    // Broken: the server ends the session, and its lock with it.
-                }
-                finally
-                {
-                    connection.Dispose();
-                }
-            }
-        }
-        finally
-        {
-            session.Gate.Release();
+            session.CloseAsync().AsTask().Wait(TimeSpan.FromSeconds(5));
         }
     }
 
@@ -345,26 +247,170 @@ public sealed partial class PostgreSqlStorage
     {
         try
         {
+            using var deadline = new CancellationTokenSource(TimeSpan.FromSeconds(5));
             await using var command = new NpgsqlCommand(PostgreSqlStatements.ProcessSessionUnlock, connection);
-            await command.ExecuteNonQueryAsync(CancellationToken.None).ConfigureAwait(false);
+            await command.ExecuteNonQueryAsync(deadline.Token).ConfigureAwait(false);
         }
-        catch (Exception e) when (e is NpgsqlException or InvalidOperationException or IOException or TimeoutException)
+        catch (Exception e) when (e is NpgsqlException or InvalidOperationException or IOException or TimeoutException or OperationCanceledException)
         {
             // Broken: the server ends the session, and its locks with it.
         }
     }
 
-    /// <summary>A registered process's dedicated connection; its gate serializes heartbeats and closing.</summary>
-    private sealed class ProcessSession(long processId, NpgsqlConnection connection)
+    /// <summary>
+    /// A registered process's dedicated connection: holds its session lock and waits on it, so that a session the
+    /// server ended is seen at once; then reconnects (backing off while the server is away) and takes the lock again
+    /// while the row exists. A backend of its own that still holds the lock after its connection was given up (the
+    /// network went silent, the server never saw it close) is terminated so the lock can be taken again.
+    /// </summary>
+    private sealed class LivenessSession(PostgreSqlStorage store, long processId, NpgsqlConnection connection)
     {
-        public long ProcessId { get; } = processId;
+        private readonly CancellationTokenSource _stop = new();
+        private NpgsqlConnection? _connection = connection;
+        private int _backendPid = connection.ProcessID;
+        private int _lostBackendPid;
+        private Task _loop = Task.CompletedTask;
 
-        public SemaphoreSlim Gate { get; } = new(1, 1);
+        public bool Locked => Volatile.Read(ref _connection) is not null;
 
-        public NpgsqlConnection? Connection { get; set; } = connection;
+        public void Start() => _loop = Task.Run(RunAsync);
 
-        public bool Locked { get; set; } = true;
+        public async ValueTask CloseAsync()
+        {
+            await _stop.CancelAsync().ConfigureAwait(false);
+            try
+            {
+                await _loop.WaitAsync(TimeSpan.FromSeconds(5)).ConfigureAwait(false);
+            }
+            catch (TimeoutException)
+            {
+            }
 
-        public bool Closed { get; set; }
+            if (Interlocked.Exchange(ref _connection, null) is { } open)
+            {
+                await ReleaseConnectionAsync(open).ConfigureAwait(false);
+            }
+
+            _stop.Dispose();
+        }
+
+        private async Task RunAsync()
+        {
+            var delay = TimeSpan.FromMilliseconds(50);
+            while (!_stop.IsCancellationRequested)
+            {
+                var current = Volatile.Read(ref _connection);
+                if (current is null)
+                {
+                    try
+                    {
+                        switch (await ReconnectAsync().ConfigureAwait(false))
+                        {
+                            case Relock.Gone:
+                                store._sessions.TryRemove(new KeyValuePair<long, LivenessSession>(processId, this));
+                                return;
+                            case Relock.Locked:
+                                delay = TimeSpan.FromMilliseconds(50);
+                                continue;
+                        }
+                    }
+                    catch (OperationCanceledException) when (_stop.IsCancellationRequested)
+                    {
+                        return;
+                    }
+#pragma warning disable CA1031 // The server is away: keep trying; the lease covers the process meanwhile.
+                    catch (Exception)
+#pragma warning restore CA1031
+                    {
+                    }
+
+                    try
+                    {
+                        await Task.Delay(delay, _stop.Token).ConfigureAwait(false);
+                    }
+                    catch (OperationCanceledException)
+                    {
+                        return;
+                    }
+
+                    delay = TimeSpan.FromTicks(Math.Min(delay.Ticks * 2, TimeSpan.FromSeconds(1).Ticks));
+                    continue;
+                }
+
+                try
+                {
+                    await current.WaitAsync(_stop.Token).ConfigureAwait(false);
+                }
+                catch (OperationCanceledException) when (_stop.IsCancellationRequested)
+                {
+                    return;
+                }
+#pragma warning disable CA1031 // Any error ends this session: the lock went with it; take it again.
+                catch (Exception)
+#pragma warning restore CA1031
+                {
+                    _lostBackendPid = _backendPid;
+                    if (Interlocked.CompareExchange(ref _connection, null, current) == current)
+                    {
+                        await current.DisposeAsync().ConfigureAwait(false);
+                    }
+                }
+            }
+        }
+
+        private async Task<Relock> ReconnectAsync()
+        {
+            var fresh = await store.OpenAsync(_stop.Token).ConfigureAwait(false);
+            try
+            {
+                object? locked;
+                await using (var command = new NpgsqlCommand(PostgreSqlStatements.ProcessHeartbeatRelock, fresh))
+                {
+                    command.Parameters.Add(new NpgsqlParameter<long>("process_id", NpgsqlDbType.Bigint) { TypedValue = processId });
+                    AddSessionKey(command.Parameters, processId);
+                    locked = await command.ExecuteScalarAsync(_stop.Token).ConfigureAwait(false);
+                }
+
+                if (locked is null)
+                {
+                    await ReleaseConnectionAsync(fresh).ConfigureAwait(false);
+                    return Relock.Gone; // Pruned: the heartbeat tells the process.
+                }
+
+                if (locked is true)
+                {
+                    _backendPid = fresh.ProcessID;
+                    Volatile.Write(ref _connection, fresh);
+                    return Relock.Locked;
+                }
+
+                // Someone holds the key: a probe for an instant, or a backend of ours the network cut off.
+                await using (var holder = new NpgsqlCommand(PostgreSqlStatements.ProcessSessionHolder, fresh))
+                {
+                    AddSessionKey(holder.Parameters, processId);
+                    if (await holder.ExecuteScalarAsync(_stop.Token).ConfigureAwait(false) is int pid && pid != 0 && pid == _lostBackendPid)
+                    {
+                        await using var terminate = new NpgsqlCommand(PostgreSqlStatements.ProcessSessionTerminate, fresh);
+                        terminate.Parameters.Add(new NpgsqlParameter<int>("pid", NpgsqlDbType.Integer) { TypedValue = pid });
+                        await terminate.ExecuteScalarAsync(_stop.Token).ConfigureAwait(false);
+                    }
+                }
+
+                await ReleaseConnectionAsync(fresh).ConfigureAwait(false);
+                return Relock.Later;
+            }
+            catch
+            {
+                await fresh.DisposeAsync().ConfigureAwait(false);
+                throw;
+            }
+        }
+
+        private enum Relock
+        {
+            Locked,
+            Later,
+            Gone,
+        }
     }
 }

@@ -22,7 +22,9 @@ public sealed partial class PostgreSqlStorage : IKeelStorage, IAsyncDisposable, 
         new(() => MigrationScript.LoadEmbedded(typeof(PostgreSqlStorage).Assembly));
 
     private readonly NpgsqlDataSource _dataSource;
+    private readonly NpgsqlDataSource? _unprepared;
     private readonly bool _ownsDataSource;
+    private readonly PostgreSqlLiveness _liveness;
 
     /// <summary>Creates a store that owns a pooled data source built from <paramref name="options"/>.</summary>
     /// <param name="options">The connection string.</param>
@@ -36,16 +38,22 @@ public sealed partial class PostgreSqlStorage : IKeelStorage, IAsyncDisposable, 
         }
 
         _dataSource = NpgsqlDataSource.Create(WithKeelDefaults(options.ConnectionString));
+        // Behind a transaction-mode pooler a prepared statement outlives the server connection it was prepared on:
+        // the same settings without preparing, chosen at the first call when a pooler answers.
+        _unprepared = IsPreparingChosen(options.ConnectionString) ? null : NpgsqlDataSource.Create(options.ConnectionString);
         _ownsDataSource = true;
+        _liveness = options.Liveness;
     }
 
     /// <summary>Creates a store on the caller's data source, which the caller keeps owning (and disposes).</summary>
     /// <param name="dataSource">The data source.</param>
-    public PostgreSqlStorage(NpgsqlDataSource dataSource)
+    /// <param name="liveness">How processes prove they are alive (see <see cref="PostgreSqlStorageOptions.Liveness"/>).</param>
+    public PostgreSqlStorage(NpgsqlDataSource dataSource, PostgreSqlLiveness liveness = PostgreSqlLiveness.Auto)
     {
         ArgumentNullException.ThrowIfNull(dataSource);
         _dataSource = dataSource;
         _ownsDataSource = false;
+        _liveness = liveness;
     }
 
     /// <inheritdoc />
@@ -54,8 +62,11 @@ public sealed partial class PostgreSqlStorage : IKeelStorage, IAsyncDisposable, 
     /// <inheritdoc />
     public int LatestSchemaVersion => Migrations.Value.Count;
 
-    /// <summary>The data source every operation takes its connections from.</summary>
-    public NpgsqlDataSource DataSource => _dataSource;
+    /// <summary>
+    /// The data source operations take their connections from: the one built from the connection string, or, once a
+    /// transaction-mode pooler was detected, its twin that prepares nothing.
+    /// </summary>
+    public NpgsqlDataSource DataSource => Pooled is true && _unprepared is not null ? _unprepared : _dataSource;
 
     /// <inheritdoc />
     public bool IsTransient(Exception exception)
@@ -84,7 +95,7 @@ public sealed partial class PostgreSqlStorage : IKeelStorage, IAsyncDisposable, 
     public async Task MigrateAsync(CancellationToken cancellationToken)
     {
         var scripts = Migrations.Value;
-        await using var connection = await _dataSource.OpenConnectionAsync(cancellationToken).ConfigureAwait(false);
+        await using var connection = await OpenAsync(cancellationToken).ConfigureAwait(false);
         await using var transaction = await connection.BeginTransactionAsync(cancellationToken).ConfigureAwait(false);
         await using (var command = new NpgsqlCommand(PostgreSqlStatements.MigrationLock, connection, transaction))
         {
@@ -134,7 +145,7 @@ public sealed partial class PostgreSqlStorage : IKeelStorage, IAsyncDisposable, 
     /// <inheritdoc />
     public async Task<int> SchemaVersionAsync(CancellationToken cancellationToken)
     {
-        await using var connection = await _dataSource.OpenConnectionAsync(cancellationToken).ConfigureAwait(false);
+        await using var connection = await OpenAsync(cancellationToken).ConfigureAwait(false);
         await using (var exists = new NpgsqlCommand(PostgreSqlStatements.SchemaTableExists, connection))
         {
             if (await exists.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false) is not true)
@@ -188,7 +199,7 @@ public sealed partial class PostgreSqlStorage : IKeelStorage, IAsyncDisposable, 
         NpgsqlConnection? owned = null;
         try
         {
-            var connection = callerConnection ?? (owned = await _dataSource.OpenConnectionAsync(cancellationToken).ConfigureAwait(false));
+            var connection = callerConnection ?? (owned = await OpenAsync(cancellationToken).ConfigureAwait(false));
             await using var command = new NpgsqlCommand(PostgreSqlStatements.JobsInsert, connection, callerTransaction);
             var p = command.Parameters;
             p.Add(new NpgsqlParameter<string[]>("queues", NpgsqlDbType.Array | NpgsqlDbType.Text) { TypedValue = queues });
@@ -229,7 +240,7 @@ public sealed partial class PostgreSqlStorage : IKeelStorage, IAsyncDisposable, 
             return [];
         }
 
-        await using var connection = await _dataSource.OpenConnectionAsync(cancellationToken).ConfigureAwait(false);
+        await using var connection = await OpenAsync(cancellationToken).ConfigureAwait(false);
         await using var batch = HotPathBatch(connection);
         var command = new NpgsqlBatchCommand(ClaimSql(parameters));
         AddClaimParameters(command.Parameters, parameters);
@@ -256,7 +267,7 @@ public sealed partial class PostgreSqlStorage : IKeelStorage, IAsyncDisposable, 
             return [];
         }
 
-        await using var connection = await _dataSource.OpenConnectionAsync(cancellationToken).ConfigureAwait(false);
+        await using var connection = await OpenAsync(cancellationToken).ConfigureAwait(false);
         await using var batch = HotPathBatch(connection);
         var command = new NpgsqlBatchCommand(CompleteSql(parameters));
         AddCompleteParameters(command.Parameters, parameters);
@@ -301,7 +312,7 @@ public sealed partial class PostgreSqlStorage : IKeelStorage, IAsyncDisposable, 
             return new CompleteAndClaimResult(completed, await JobsClaimAsync(claim, cancellationToken).ConfigureAwait(false));
         }
 
-        await using var connection = await _dataSource.OpenConnectionAsync(cancellationToken).ConfigureAwait(false);
+        await using var connection = await OpenAsync(cancellationToken).ConfigureAwait(false);
         await using var batch = HotPathBatch(connection);
         var completeCommand = new NpgsqlBatchCommand(CompleteSql(complete));
         AddCompleteParameters(completeCommand.Parameters, complete);
@@ -360,8 +371,7 @@ public sealed partial class PostgreSqlStorage : IKeelStorage, IAsyncDisposable, 
     internal static string WithKeelDefaults(string connectionString)
     {
         var builder = new NpgsqlConnectionStringBuilder(connectionString);
-        if (!connectionString.Contains("Auto Prepare", StringComparison.OrdinalIgnoreCase)
-            && !connectionString.Contains("AutoPrepare", StringComparison.OrdinalIgnoreCase))
+        if (!IsPreparingChosen(connectionString))
         {
             builder.MaxAutoPrepare = 32;
             builder.AutoPrepareMinUsages = 2;
@@ -380,7 +390,7 @@ public sealed partial class PostgreSqlStorage : IKeelStorage, IAsyncDisposable, 
     public async Task<IReadOnlyList<string>> HotTablesVacuumAsync(long deadRowsThreshold, CancellationToken cancellationToken)
     {
         var due = new List<string>();
-        await using var connection = await _dataSource.OpenConnectionAsync(cancellationToken).ConfigureAwait(false);
+        await using var connection = await OpenAsync(cancellationToken).ConfigureAwait(false);
         await using (var command = new NpgsqlCommand(PostgreSqlStatements.HotTablesDead, connection))
         {
             command.Parameters.Add(new NpgsqlParameter<long>("threshold", NpgsqlDbType.Bigint) { TypedValue = deadRowsThreshold });
@@ -404,11 +414,14 @@ public sealed partial class PostgreSqlStorage : IKeelStorage, IAsyncDisposable, 
     private static bool IsProcessGone(PostgresException e)
         => e.SqlState == PostgresErrorCodes.ForeignKeyViolation && (e.ConstraintName?.Contains("process", StringComparison.Ordinal) ?? true);
 
-    private static string ClaimSql(JobsClaimParams parameters) => parameters.Queue.Kind switch
+    private static string ClaimSql(JobsClaimParams parameters) => (parameters.Queue.Kind, parameters.Suspects) switch
     {
-        QueueMatch.All => PostgreSqlStatements.JobsClaimAll,
-        QueueMatch.Exact => PostgreSqlStatements.JobsClaimExact,
-        QueueMatch.Prefix => PostgreSqlStatements.JobsClaimPrefix,
+        (QueueMatch.All, false) => PostgreSqlStatements.JobsClaimAll,
+        (QueueMatch.Exact, false) => PostgreSqlStatements.JobsClaimExact,
+        (QueueMatch.Prefix, false) => PostgreSqlStatements.JobsClaimPrefix,
+        (QueueMatch.All, true) => PostgreSqlStatements.JobsClaimSuspectAll,
+        (QueueMatch.Exact, true) => PostgreSqlStatements.JobsClaimSuspectExact,
+        (QueueMatch.Prefix, true) => PostgreSqlStatements.JobsClaimSuspectPrefix,
         _ => throw new ArgumentOutOfRangeException(nameof(parameters), parameters.Queue.Kind, "unknown queue match"),
     };
 
@@ -443,6 +456,7 @@ public sealed partial class PostgreSqlStorage : IKeelStorage, IAsyncDisposable, 
             {
                 ReadyAt = reader.GetFieldValue<DateTimeOffset>(11),
                 TraceParent = reader.IsDBNull(12) ? null : reader.GetString(12),
+                Suspect = reader.GetBoolean(13),
             });
         }
 
@@ -467,6 +481,10 @@ public sealed partial class PostgreSqlStorage : IKeelStorage, IAsyncDisposable, 
         target.Add(new NpgsqlParameter<long[]>("job_ids", NpgsqlDbType.Array | NpgsqlDbType.Bigint) { TypedValue = jobIds });
         target.Add(new NpgsqlParameter<long>("process_id", NpgsqlDbType.Bigint) { TypedValue = parameters.ProcessId });
         target.Add(Now(parameters.Now));
+        if (parameters.PreserveFinishedJobs)
+        {
+            target.Add(Text("runner", parameters.Runner));
+        }
     }
 
     // Reads the claim ids still held, collecting the permits given back so they are promoted after commit.
@@ -490,7 +508,7 @@ public sealed partial class PostgreSqlStorage : IKeelStorage, IAsyncDisposable, 
     {
         ArgumentNullException.ThrowIfNull(parameters);
         ArgumentNullException.ThrowIfNull(parameters.Failure);
-        await using var connection = await _dataSource.OpenConnectionAsync(cancellationToken).ConfigureAwait(false);
+        await using var connection = await OpenAsync(cancellationToken).ConfigureAwait(false);
         await using var command = new NpgsqlCommand(PostgreSqlStatements.JobFail, connection);
         var p = command.Parameters;
         p.Add(new NpgsqlParameter<long>("claim_id", NpgsqlDbType.Bigint) { TypedValue = parameters.Claim.ClaimId });
@@ -501,6 +519,7 @@ public sealed partial class PostgreSqlStorage : IKeelStorage, IAsyncDisposable, 
         p.Add(new NpgsqlParameter("stack_trace", NpgsqlDbType.Text) { Value = (object?)parameters.Failure.StackTrace ?? DBNull.Value });
         p.Add(Time("retry_at", parameters.RetryAt));
         p.Add(Now(parameters.Now));
+        p.Add(Text("runner", parameters.Runner));
 
         bool held;
         PermitRelease? release = null;
@@ -531,12 +550,13 @@ public sealed partial class PostgreSqlStorage : IKeelStorage, IAsyncDisposable, 
             return 0;
         }
 
-        await using var connection = await _dataSource.OpenConnectionAsync(cancellationToken).ConfigureAwait(false);
+        await using var connection = await OpenAsync(cancellationToken).ConfigureAwait(false);
         await using var command = new NpgsqlCommand(
             parameters.ClaimIds is null ? PostgreSqlStatements.ClaimsReleaseAll : PostgreSqlStatements.ClaimsReleaseSome,
             connection);
         command.Parameters.Add(new NpgsqlParameter<long>("process_id", NpgsqlDbType.Bigint) { TypedValue = parameters.ProcessId });
         command.Parameters.Add(Now(parameters.Now));
+        AddRunEnding(command.Parameters, parameters.Reason, parameters.Runner);
         if (parameters.ClaimIds is not null)
         {
             command.Parameters.Add(new NpgsqlParameter<long[]>("claim_ids", NpgsqlDbType.Array | NpgsqlDbType.Bigint) { TypedValue = [.. parameters.ClaimIds] });
@@ -549,14 +569,17 @@ public sealed partial class PostgreSqlStorage : IKeelStorage, IAsyncDisposable, 
     /// <inheritdoc />
     public async Task<JobInfo?> JobGetAsync(long jobId, CancellationToken cancellationToken)
     {
-        await using var connection = await _dataSource.OpenConnectionAsync(cancellationToken).ConfigureAwait(false);
+        await using var connection = await OpenAsync(cancellationToken).ConfigureAwait(false);
         await using var batch = new NpgsqlBatch(connection);
         var job = new NpgsqlBatchCommand(PostgreSqlStatements.JobGet);
         job.Parameters.Add(new NpgsqlParameter<long>("job_id", NpgsqlDbType.Bigint) { TypedValue = jobId });
         var errors = new NpgsqlBatchCommand(PostgreSqlStatements.JobErrors);
         errors.Parameters.Add(new NpgsqlParameter<long>("job_id", NpgsqlDbType.Bigint) { TypedValue = jobId });
+        var runs = new NpgsqlBatchCommand(PostgreSqlStatements.JobRuns);
+        runs.Parameters.Add(new NpgsqlParameter<long>("job_id", NpgsqlDbType.Bigint) { TypedValue = jobId });
         batch.BatchCommands.Add(job);
         batch.BatchCommands.Add(errors);
+        batch.BatchCommands.Add(runs);
 
         await using var reader = await batch.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
         if (!await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
@@ -604,7 +627,15 @@ public sealed partial class PostgreSqlStorage : IKeelStorage, IAsyncDisposable, 
             UniqueKey = uniqueKey,
             ClaimedByProcessId = state == JobState.Claimed ? claimedBy : null,
             ClaimedAt = state == JobState.Claimed ? claimedAt : null,
+            Suspect = reader.GetBoolean(22),
         };
+        var startedAt = NullableTime(reader, 23);
+        var finishedBy = reader.IsDBNull(24) ? null : reader.GetString(24);
+        JobRun? current = state == JobState.Claimed
+            ? new JobRun(reader.GetInt32(26), JobRun.Running, null, false, Runner.Parse(reader.IsDBNull(27) ? null : reader.GetString(27)), claimedAt, null, null, [], reader.GetInt64(25))
+            : finishedAt is not null
+                ? new JobRun(info.Attempts, JobRun.Finished, null, true, Runner.Parse(finishedBy), startedAt, finishedAt, null, [], null)
+                : null;
 
         await reader.NextResultAsync(cancellationToken).ConfigureAwait(false);
         var list = new List<JobError>();
@@ -618,7 +649,29 @@ public sealed partial class PostgreSqlStorage : IKeelStorage, IAsyncDisposable, 
                 reader.GetFieldValue<DateTimeOffset>(4)));
         }
 
-        return info with { Errors = list };
+        await reader.NextResultAsync(cancellationToken).ConfigureAwait(false);
+        var history = new List<JobRun>();
+        while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
+        {
+            history.Add(new JobRun(
+                reader.GetInt32(0),
+                reader.GetString(1),
+                reader.IsDBNull(2) ? null : reader.GetString(2),
+                reader.GetBoolean(3),
+                Runner.Parse(reader.IsDBNull(4) ? null : reader.GetString(4)),
+                NullableTime(reader, 5),
+                reader.GetFieldValue<DateTimeOffset>(6),
+                reader.IsDBNull(7) ? null : reader.GetString(7),
+                JobRun.ParseIds(reader.IsDBNull(8) ? null : reader.GetString(8)),
+                reader.IsDBNull(9) ? null : reader.GetInt64(9)));
+        }
+
+        if (current is not null)
+        {
+            history.Add(current);
+        }
+
+        return info with { Errors = list, Runs = history };
     }
 
     /// <inheritdoc />
@@ -630,7 +683,7 @@ public sealed partial class PostgreSqlStorage : IKeelStorage, IAsyncDisposable, 
             return 0;
         }
 
-        await using var connection = await _dataSource.OpenConnectionAsync(cancellationToken).ConfigureAwait(false);
+        await using var connection = await OpenAsync(cancellationToken).ConfigureAwait(false);
         await using var transaction = await connection.BeginTransactionAsync(cancellationToken).ConfigureAwait(false);
         int moved;
         long[]? limited;
@@ -660,7 +713,7 @@ public sealed partial class PostgreSqlStorage : IKeelStorage, IAsyncDisposable, 
     public async Task<int> ProcessDeregisterAsync(ProcessDeregisterParams parameters, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(parameters);
-        await using var connection = await _dataSource.OpenConnectionAsync(cancellationToken).ConfigureAwait(false);
+        await using var connection = await OpenAsync(cancellationToken).ConfigureAwait(false);
 
         // A batch without an explicit transaction runs as one implicit transaction: release and delete
         // commit together, in one round trip.
@@ -668,6 +721,7 @@ public sealed partial class PostgreSqlStorage : IKeelStorage, IAsyncDisposable, 
         var release = new NpgsqlBatchCommand(PostgreSqlStatements.ClaimsReleaseAll);
         release.Parameters.Add(new NpgsqlParameter<long>("process_id", NpgsqlDbType.Bigint) { TypedValue = parameters.ProcessId });
         release.Parameters.Add(Now(parameters.Now));
+        AddRunEnding(release.Parameters, parameters.Reason, parameters.Runner);
         var delete = new NpgsqlBatchCommand(PostgreSqlStatements.ProcessDelete);
         delete.Parameters.Add(new NpgsqlParameter<long>("process_id", NpgsqlDbType.Bigint) { TypedValue = parameters.ProcessId });
         batch.BatchCommands.Add(release);
@@ -691,7 +745,7 @@ public sealed partial class PostgreSqlStorage : IKeelStorage, IAsyncDisposable, 
     public async Task<IReadOnlyList<ProcessInfo>> ProcessesListAsync(ProcessesListParams parameters, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(parameters);
-        await using var connection = await _dataSource.OpenConnectionAsync(cancellationToken).ConfigureAwait(false);
+        await using var connection = await OpenAsync(cancellationToken).ConfigureAwait(false);
         await using var command = new NpgsqlCommand(PostgreSqlStatements.ProcessesList, connection);
         command.Parameters.Add(Interval("stale_after", parameters.StaleAfter));
         command.Parameters.Add(Now(parameters.Now));
@@ -711,7 +765,15 @@ public sealed partial class PostgreSqlStorage : IKeelStorage, IAsyncDisposable, 
                 reader.GetFieldValue<DateTimeOffset>(7),
                 Age(reader, 8),
                 reader.GetString(9),
-                checked((int)reader.GetInt64(10))));
+                checked((int)reader.GetInt64(10)))
+            {
+                LeaseExpiresAt = reader.GetFieldValue<DateTimeOffset>(11),
+                LeaseRemaining = reader.GetFieldValue<TimeSpan>(12),
+                HostId = reader.IsDBNull(13) ? null : reader.GetString(13),
+                PidStartTicks = reader.IsDBNull(14) ? null : reader.GetInt64(14),
+                Liveness = reader.GetString(15),
+                StoppingAt = NullableTime(reader, 16),
+            });
         }
 
         return list;
@@ -722,49 +784,68 @@ public sealed partial class PostgreSqlStorage : IKeelStorage, IAsyncDisposable, 
     {
         ArgumentNullException.ThrowIfNull(parameters);
         ArgumentNullException.ThrowIfNull(parameters.Cause);
-        await using var connection = await _dataSource.OpenConnectionAsync(cancellationToken).ConfigureAwait(false);
+        ArgumentNullException.ThrowIfNull(parameters.ProcessIds);
+        if (parameters.ProcessIds.Count == 0)
+        {
+            return null;
+        }
+
+        await using var connection = await OpenAsync(cancellationToken).ConfigureAwait(false);
         await using var transaction = await connection.BeginTransactionAsync(cancellationToken).ConfigureAwait(false);
 
-        // The row lock decides who prunes: a concurrent pruner (or a heartbeat) holding it makes this call
-        // skip, and a heartbeat that landed before the lock makes the staleness re-check fail.
+        // The row locks decide who prunes: a concurrent pruner (or a heartbeat) holding one makes this call skip
+        // that row, and a heartbeat that landed before the lock makes the lease re-check fail.
+        var locked = new List<long>(parameters.ProcessIds.Count);
         await using (var command = new NpgsqlCommand(PostgreSqlStatements.ProcessRecoverLock, connection, transaction))
         {
-            command.Parameters.Add(new NpgsqlParameter<long>("process_id", NpgsqlDbType.Bigint) { TypedValue = parameters.ProcessId });
-            command.Parameters.Add(Interval("stale_after", parameters.StaleAfter));
+            command.Parameters.Add(new NpgsqlParameter<long[]>("process_ids", NpgsqlDbType.Array | NpgsqlDbType.Bigint) { TypedValue = [.. parameters.ProcessIds] });
+            command.Parameters.Add(new NpgsqlParameter<bool>("lease_expired", NpgsqlDbType.Boolean) { TypedValue = parameters.Condition == RecoverCondition.LeaseExpired });
             command.Parameters.Add(Now(parameters.Now));
-            if (await command.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false) is null)
+            await using var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
+            while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
             {
-                await transaction.RollbackAsync(cancellationToken).ConfigureAwait(false);
-                return null;
+                locked.Add(reader.GetInt64(0));
             }
+        }
+
+        if (locked.Count == 0)
+        {
+            await transaction.RollbackAsync(cancellationToken).ConfigureAwait(false);
+            return null;
         }
 
         int retried;
         int failed;
+        int released;
         List<PermitRelease>? releases;
         await using (var command = new NpgsqlCommand(PostgreSqlStatements.ProcessRecoverClaims, connection, transaction))
         {
-            command.Parameters.Add(new NpgsqlParameter<long>("process_id", NpgsqlDbType.Bigint) { TypedValue = parameters.ProcessId });
+            command.Parameters.Add(new NpgsqlParameter<long[]>("process_ids", NpgsqlDbType.Array | NpgsqlDbType.Bigint) { TypedValue = [.. locked] });
+            command.Parameters.Add(new NpgsqlParameter<bool>("blame", NpgsqlDbType.Boolean) { TypedValue = parameters.Charge == RecoveryCharge.Blame });
             AddCause(command.Parameters, parameters.Cause);
             command.Parameters.Add(Now(parameters.Now));
             await using var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
             await reader.ReadAsync(cancellationToken).ConfigureAwait(false);
             retried = checked((int)reader.GetInt64(0));
             failed = checked((int)reader.GetInt64(1));
-            releases = ReadReleases(reader, 3, 4);
+            released = checked((int)reader.GetInt64(2));
+            releases = ReadReleases(reader, 4, 5);
         }
 
-        // The claims' foreign key is ON DELETE RESTRICT: the row can only go once they are recovered above.
-        await using (var command = new NpgsqlCommand(PostgreSqlStatements.ProcessDelete, connection, transaction))
+        // The claims' foreign key is ON DELETE RESTRICT: the rows can only go once they are recovered above.
+        await using (var command = new NpgsqlCommand(PostgreSqlStatements.ProcessesDelete, connection, transaction))
         {
-            command.Parameters.Add(new NpgsqlParameter<long>("process_id", NpgsqlDbType.Bigint) { TypedValue = parameters.ProcessId });
+            command.Parameters.Add(new NpgsqlParameter<long[]>("process_ids", NpgsqlDbType.Array | NpgsqlDbType.Bigint) { TypedValue = [.. locked] });
             await command.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
         }
 
         await transaction.CommitAsync(cancellationToken).ConfigureAwait(false);
 
         // Pruned one of our own (its heartbeat would have found the row gone anyway): release its lock now.
-        await DropSessionAsync(parameters.ProcessId).ConfigureAwait(false);
+        foreach (var id in locked)
+        {
+            await DropSessionAsync(id).ConfigureAwait(false);
+        }
 
         // Jobs failed for good gave their permits back (jobs put back to ready keep theirs): promote blocked jobs.
         if (releases is not null)
@@ -772,7 +853,53 @@ public sealed partial class PostgreSqlStorage : IKeelStorage, IAsyncDisposable, 
             await PromoteAfterCommitAsync(releases, parameters.Now, cancellationToken).ConfigureAwait(false);
         }
 
-        return new RecoveryResult(retried, failed);
+        return new RecoveryResult(retried, failed, released);
+    }
+
+    /// <inheritdoc />
+    public async Task<int> ClaimsMarkUnresponsiveAsync(ClaimsMarkUnresponsiveParams parameters, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(parameters);
+        if (parameters.ClaimIds.Count == 0)
+        {
+            return 0;
+        }
+
+        await using var connection = await OpenAsync(cancellationToken).ConfigureAwait(false);
+        await using var command = new NpgsqlCommand(PostgreSqlStatements.ClaimsMarkUnresponsive, connection);
+        command.Parameters.Add(new NpgsqlParameter<long>("process_id", NpgsqlDbType.Bigint) { TypedValue = parameters.ProcessId });
+        command.Parameters.Add(new NpgsqlParameter<long[]>("claim_ids", NpgsqlDbType.Array | NpgsqlDbType.Bigint) { TypedValue = [.. parameters.ClaimIds] });
+        command.Parameters.Add(Now(parameters.Now));
+        return await command.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <inheritdoc />
+    public async Task<bool> ClaimHeldAsync(ClaimHeldParams parameters, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(parameters);
+        await using var connection = await OpenAsync(cancellationToken).ConfigureAwait(false);
+        await using var command = new NpgsqlCommand(PostgreSqlStatements.ClaimHeld, connection);
+        command.Parameters.Add(new NpgsqlParameter<long>("process_id", NpgsqlDbType.Bigint) { TypedValue = parameters.ProcessId });
+        command.Parameters.Add(new NpgsqlParameter<long>("claim_id", NpgsqlDbType.Bigint) { TypedValue = parameters.Claim.ClaimId });
+        command.Parameters.Add(new NpgsqlParameter<long>("job_id", NpgsqlDbType.Bigint) { TypedValue = parameters.Claim.JobId });
+        command.Parameters.Add(Now(parameters.Now));
+        return await command.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false) is true;
+    }
+
+    /// <inheritdoc />
+    public async Task RunRecordAsync(RunRecordParams parameters, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(parameters);
+        ArgumentNullException.ThrowIfNull(parameters.Ending);
+        await using var connection = await OpenAsync(cancellationToken).ConfigureAwait(false);
+        await using var command = new NpgsqlCommand(PostgreSqlStatements.RunRecord, connection);
+        command.Parameters.Add(new NpgsqlParameter<long>("job_id", NpgsqlDbType.Bigint) { TypedValue = parameters.Claim.JobId });
+        command.Parameters.Add(new NpgsqlParameter<long>("claim_id", NpgsqlDbType.Bigint) { TypedValue = parameters.Claim.ClaimId });
+        command.Parameters.Add(new NpgsqlParameter<int>("attempt", NpgsqlDbType.Integer) { TypedValue = parameters.Claim.Attempt });
+        command.Parameters.Add(Time("started_at", parameters.StartedAt));
+        command.Parameters.Add(Now(parameters.Now));
+        AddRunEnding(command.Parameters, parameters.Ending, parameters.Runner);
+        await command.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
     }
 
     /// <inheritdoc />
@@ -784,7 +911,7 @@ public sealed partial class PostgreSqlStorage : IKeelStorage, IAsyncDisposable, 
             return [];
         }
 
-        await using var connection = await _dataSource.OpenConnectionAsync(cancellationToken).ConfigureAwait(false);
+        await using var connection = await OpenAsync(cancellationToken).ConfigureAwait(false);
         await using var command = new NpgsqlCommand(PostgreSqlStatements.ClaimsList, connection);
         command.Parameters.Add(new NpgsqlParameter("process_id", NpgsqlDbType.Bigint) { Value = (object?)parameters.ProcessId ?? DBNull.Value });
         command.Parameters.Add(Interval("stale_after", parameters.StaleAfter));
@@ -807,7 +934,10 @@ public sealed partial class PostgreSqlStorage : IKeelStorage, IAsyncDisposable, 
                 reader.GetString(8),
                 reader.GetString(9),
                 reader.GetInt32(10),
-                Age(reader, 11)));
+                Age(reader, 11))
+            {
+                LeaseRemaining = reader.GetFieldValue<TimeSpan>(12),
+            });
         }
 
         return list;
@@ -831,13 +961,17 @@ public sealed partial class PostgreSqlStorage : IKeelStorage, IAsyncDisposable, 
             _ => throw new ArgumentOutOfRangeException(nameof(parameters), parameters.Action, "ClaimsRecoverParams.Action must be Release or Fail"),
         };
 
-        await using var connection = await _dataSource.OpenConnectionAsync(cancellationToken).ConfigureAwait(false);
+        await using var connection = await OpenAsync(cancellationToken).ConfigureAwait(false);
         await using var command = new NpgsqlCommand(
             release ? PostgreSqlStatements.ClaimsRecoverRelease : PostgreSqlStatements.ClaimsRecoverFail,
             connection);
         command.Parameters.Add(new NpgsqlParameter<long[]>("claim_ids", NpgsqlDbType.Array | NpgsqlDbType.Bigint) { TypedValue = [.. parameters.ClaimIds] });
         command.Parameters.Add(Now(parameters.Now));
-        if (!release)
+        if (release)
+        {
+            AddRunEnding(command.Parameters, new RunEnding(RunOutcomes.Released, parameters.Cause.Code, parameters.Cause.Description), null);
+        }
+        else
         {
             AddCause(command.Parameters, parameters.Cause);
         }
@@ -878,6 +1012,10 @@ public sealed partial class PostgreSqlStorage : IKeelStorage, IAsyncDisposable, 
         if (_ownsDataSource)
         {
             await _dataSource.DisposeAsync().ConfigureAwait(false);
+            if (_unprepared is not null)
+            {
+                await _unprepared.DisposeAsync().ConfigureAwait(false);
+            }
         }
     }
 
@@ -896,6 +1034,7 @@ public sealed partial class PostgreSqlStorage : IKeelStorage, IAsyncDisposable, 
         if (_ownsDataSource)
         {
             _dataSource.Dispose();
+            _unprepared?.Dispose();
         }
     }
 
@@ -933,6 +1072,18 @@ public sealed partial class PostgreSqlStorage : IKeelStorage, IAsyncDisposable, 
     }
 
     private static NpgsqlParameter Now(DateTimeOffset? now) => Time("now", now);
+
+    private static NpgsqlParameter Text(string name, string? value)
+        => new(name, NpgsqlDbType.Text) { Value = (object?)value ?? DBNull.Value };
+
+    /// <summary>The run-history parameters of a release: all null records nothing.</summary>
+    private static void AddRunEnding(NpgsqlParameterCollection parameters, RunEnding? ending, string? runner)
+    {
+        parameters.Add(Text("outcome", ending?.Outcome));
+        parameters.Add(Text("cause", ending?.Cause));
+        parameters.Add(Text("detail", ending?.Detail));
+        parameters.Add(Text("runner", runner));
+    }
 
     private static NpgsqlParameter Time(string name, DateTimeOffset? value)
         => new(name, NpgsqlDbType.TimestampTz) { Value = value is { } v ? v.ToUniversalTime() : DBNull.Value };

@@ -27,15 +27,25 @@ internal static class SqliteStatements
 
     public const string ReadyInsert = "INSERT INTO keel_ready_executions (job_id, queue, priority, created_at) VALUES (@job_id, @queue, @priority, @now)";
 
+    /// <summary>Back to ready, a suspect staying one (release, recovery).</summary>
+    public const string ReadyInsertKeepSuspect = """
+        INSERT INTO keel_ready_executions (job_id, queue, priority, created_at, suspect)
+        SELECT id, queue, priority, @now, suspect FROM keel_jobs WHERE id = @job_id
+        """;
+
     public const string ScheduledInsert = """
         INSERT INTO keel_scheduled_executions (job_id, queue, priority, scheduled_at, created_at)
         VALUES (@job_id, @queue, @priority, @scheduled_at, @now)
         """;
 
-    // The candidate filter is one of three fixed fragments (never user text); values are parameters.
-    public const string ClaimFilterAll = "1 = 1";
-    public const string ClaimFilterExact = "r.queue = @queue";
-    public const string ClaimFilterPrefix = "substr(r.queue, 1, length(@queue)) = @queue";
+    // The candidate filter is one of three fixed fragments (never user text); values are parameters. Suspects are
+    // claimed apart (they run alone), through the partial index keel_ready_suspects.
+    public const string ClaimFilterAll = "NOT r.suspect";
+    public const string ClaimFilterExact = "NOT r.suspect AND r.queue = @queue";
+    public const string ClaimFilterPrefix = "NOT r.suspect AND substr(r.queue, 1, length(@queue)) = @queue";
+    public const string ClaimFilterSuspectAll = "r.suspect";
+    public const string ClaimFilterSuspectExact = "r.suspect AND r.queue = @queue";
+    public const string ClaimFilterSuspectPrefix = "r.suspect AND substr(r.queue, 1, length(@queue)) = @queue";
 
     /// <summary>Whether any job of the claim's queue selector is ready: read without the write lock.</summary>
     public const string ReadyAnyTemplate = "SELECT EXISTS (SELECT 1 FROM keel_ready_executions r WHERE {filter})";
@@ -56,7 +66,7 @@ internal static class SqliteStatements
 
     public const string ClaimedJobsSelect = """
         SELECT c.id, j.id, j.kind, j.queue, j.args, j.priority, c.attempt, j.max_attempts, j.worker_losses, j.created_at, c.claimed_at,
-               j.trace_parent
+               j.trace_parent, j.suspect
         FROM keel_claimed_executions c JOIN keel_jobs j ON j.id = c.job_id
         WHERE c.id IN (SELECT value FROM json_each(@claim_ids))
         ORDER BY j.priority, j.id
@@ -64,11 +74,43 @@ internal static class SqliteStatements
 
     public const string ClaimDelete = "DELETE FROM keel_claimed_executions WHERE id = @claim_id AND process_id = @process_id RETURNING job_id, attempt, claimed_at";
 
-    public const string JobFinish = "UPDATE keel_jobs SET finished_at = @now, started_at = @started_at, attempts = @attempt WHERE id = @job_id RETURNING concurrency_key, unique_key";
+    public const string ClaimsMarkUnresponsive = """
+        UPDATE keel_claimed_executions SET unresponsive_at = @now
+        WHERE process_id = @process_id AND id IN (SELECT value FROM json_each(@claim_ids))
+        """;
 
-    public const string JobDelete = "DELETE FROM keel_jobs WHERE id = @job_id RETURNING concurrency_key, NULL";
+    public const string ClaimHeld = """
+        SELECT EXISTS (
+            SELECT 1 FROM keel_claimed_executions c JOIN keel_processes p ON p.id = c.process_id
+            WHERE c.id = @claim_id AND c.job_id = @job_id AND c.process_id = @process_id AND p.lease_expires_at > @now)
+        """;
 
-    public const string JobAttemptUpdate = "UPDATE keel_jobs SET attempts = @attempt, scheduled_at = coalesce(@scheduled_at, scheduled_at) WHERE id = @job_id RETURNING queue, priority, concurrency_key";
+    /// <summary>Finishes a job; returns what giving back its permit and key needs (the row stays).</summary>
+    public const string JobFinish = """
+        UPDATE keel_jobs SET finished_at = @now, started_at = @started_at, attempts = @attempt, finished_by = @runner, suspect = 0
+        WHERE id = @job_id
+        RETURNING queue, priority, concurrency_key, concurrency_limit, concurrency_duration_ms, unique_key
+        """;
+
+    /// <summary>Deletes a finished job; returns what giving back its permit needs, read before the row goes (keys go by cascade).</summary>
+    public const string JobDelete = """
+        DELETE FROM keel_jobs WHERE id = @job_id
+        RETURNING queue, priority, concurrency_key, concurrency_limit, concurrency_duration_ms, NULL
+        """;
+
+    public const string JobAttemptUpdate = "UPDATE keel_jobs SET attempts = @attempt, scheduled_at = coalesce(@scheduled_at, scheduled_at), suspect = 0 WHERE id = @job_id RETURNING queue, priority, concurrency_key";
+
+    /// <summary>One run that did not finish its job, for the job's history.</summary>
+    public const string RunInsert = """
+        INSERT INTO keel_job_runs (job_id, attempt, claim_id, runner, started_at, ended_at, outcome, cause, charged, detail, shared_with)
+        SELECT id, @attempt, @claim_id, @runner, @started_at, @now, @outcome, @cause, @charged, @detail, @shared_with
+        FROM keel_jobs WHERE id = @job_id
+        """;
+
+    public const string JobRunsSelect = """
+        SELECT attempt, outcome, cause, charged, runner, started_at, ended_at, detail, shared_with, claim_id
+        FROM keel_job_runs WHERE job_id = @job_id ORDER BY id
+        """;
 
     public const string JobErrorInsert = """
         INSERT INTO keel_job_errors (job_id, attempt, exception_type, message, stack_trace, cause, occurred_at)
@@ -80,23 +122,24 @@ internal static class SqliteStatements
         VALUES (@job_id, @exception_type, @message, @stack_trace, @attempt, @cause, @now, (SELECT queue FROM keel_jobs WHERE id = @job_id))
         """;
 
-    public const string ClaimsDeleteAllOfProcess = "DELETE FROM keel_claimed_executions WHERE process_id = @process_id RETURNING job_id";
+    public const string ClaimsDeleteAllOfProcess = "DELETE FROM keel_claimed_executions WHERE process_id = @process_id RETURNING job_id, id, attempt, claimed_at";
 
     public const string ClaimsDeleteSomeOfProcess = """
         DELETE FROM keel_claimed_executions
         WHERE process_id = @process_id AND id IN (SELECT value FROM json_each(@claim_ids))
-        RETURNING job_id
+        RETURNING job_id, id, attempt, claimed_at
         """;
 
     public const string ReadyInsertFromJobs = """
-        INSERT INTO keel_ready_executions (job_id, queue, priority, created_at)
-        SELECT id, queue, priority, @now FROM keel_jobs WHERE id IN (SELECT value FROM json_each(@job_ids))
+        INSERT INTO keel_ready_executions (job_id, queue, priority, created_at, suspect)
+        SELECT id, queue, priority, @now, suspect FROM keel_jobs WHERE id IN (SELECT value FROM json_each(@job_ids))
         """;
 
     public const string JobSelect = """
         SELECT j.id, j.kind, j.queue, j.args, j.priority, j.attempts, j.max_attempts, j.worker_losses, j.created_at, j.finished_at,
                f.job_id IS NOT NULL, c.process_id, c.claimed_at, r.job_id IS NOT NULL, s.scheduled_at, b.job_id IS NOT NULL, j.scheduled_at,
-               j.discarded_at, j.concurrency_key, j.unique_key
+               j.discarded_at, j.concurrency_key, j.unique_key, j.suspect, j.started_at, j.finished_by, c.id, c.attempt,
+               (SELECT json_object('process', p.id, 'name', p.name, 'pid', p.pid, 'host', p.hostname) FROM keel_processes p WHERE p.id = c.process_id)
         FROM keel_jobs j
         LEFT JOIN keel_failed_executions f ON f.job_id = j.id
         LEFT JOIN keel_claimed_executions c ON c.job_id = j.id
@@ -122,12 +165,18 @@ internal static class SqliteStatements
         """;
 
     public const string ProcessInsert = """
-        INSERT INTO keel_processes (name, kind, pid, hostname, started_at, supervisor_id, last_heartbeat_at, metadata, created_at)
-        VALUES (@name, @kind, @pid, @hostname, @started_at, @supervisor_id, @now, @metadata, @now)
+        INSERT INTO keel_processes (name, kind, pid, hostname, started_at, supervisor_id, last_heartbeat_at, metadata, created_at,
+                                    lease_expires_at, host_id, pid_start_ticks, liveness)
+        VALUES (@name, @kind, @pid, @hostname, @started_at, @supervisor_id, @now, @metadata, @now,
+                @now + @lease, @host_id, @pid_start_ticks, 'lease')
         RETURNING id
         """;
 
-    public const string ProcessHeartbeat = "UPDATE keel_processes SET last_heartbeat_at = @now WHERE id = @process_id";
+    public const string ProcessHeartbeat = "UPDATE keel_processes SET last_heartbeat_at = @now, lease_expires_at = @now + @lease WHERE id = @process_id";
+
+    public const string ProcessClaims = "SELECT id FROM keel_claimed_executions WHERE process_id = @process_id ORDER BY id";
+
+    public const string ProcessStopping = "UPDATE keel_processes SET stopping_at = @now WHERE id = @process_id";
 
     public const string ProcessDelete = "DELETE FROM keel_processes WHERE id = @process_id";
 }

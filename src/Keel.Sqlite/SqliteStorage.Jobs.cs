@@ -182,21 +182,24 @@ public sealed partial class SqliteStorage
     private async Task<bool> AnyReadyAsync(JobsClaimParams parameters, CancellationToken cancellationToken)
     {
         await using var connection = await OpenAsync(cancellationToken);
-        await using var command = Command(connection, null, SqliteStatements.ReadyAnyTemplate.Replace("{filter}", ClaimFilter(parameters.Queue), StringComparison.Ordinal));
+        await using var command = Command(connection, null, SqliteStatements.ReadyAnyTemplate.Replace("{filter}", ClaimFilter(parameters), StringComparison.Ordinal));
         command.Parameters.AddWithValue("@queue", parameters.Queue.Value);
         return Convert.ToInt64(await command.ExecuteScalarAsync(cancellationToken), System.Globalization.CultureInfo.InvariantCulture) != 0;
     }
 
-    private static string ClaimFilter(QueueFilter queue) => queue.Kind switch
+    private static string ClaimFilter(JobsClaimParams parameters) => (parameters.Queue.Kind, parameters.Suspects) switch
     {
-        QueueMatch.All => SqliteStatements.ClaimFilterAll,
-        QueueMatch.Exact => SqliteStatements.ClaimFilterExact,
-        _ => SqliteStatements.ClaimFilterPrefix,
+        (QueueMatch.All, false) => SqliteStatements.ClaimFilterAll,
+        (QueueMatch.Exact, false) => SqliteStatements.ClaimFilterExact,
+        (_, false) => SqliteStatements.ClaimFilterPrefix,
+        (QueueMatch.All, true) => SqliteStatements.ClaimFilterSuspectAll,
+        (QueueMatch.Exact, true) => SqliteStatements.ClaimFilterSuspectExact,
+        (_, true) => SqliteStatements.ClaimFilterSuspectPrefix,
     };
 
     private async Task<IReadOnlyList<ClaimedJob>> ClaimAsync(SqliteConnection connection, SqliteTransaction transaction, JobsClaimParams parameters, CancellationToken cancellationToken)
     {
-        var filter = ClaimFilter(parameters.Queue);
+        var filter = ClaimFilter(parameters);
         var claimIds = new List<long>(parameters.Limit);
         var jobIds = new List<long>(parameters.Limit);
         await using (var claim = Command(connection, transaction, SqliteStatements.ClaimInsertTemplate.Replace("{filter}", filter, StringComparison.Ordinal)))
@@ -243,6 +246,7 @@ public sealed partial class SqliteStorage
             {
                 ReadyAt = readyAt.TryGetValue(jobId, out var ready) ? ready : null,
                 TraceParent = rows.IsDBNull(11) ? null : rows.GetString(11),
+                Suspect = rows.GetBoolean(12),
             });
         }
 
@@ -270,6 +274,11 @@ public sealed partial class SqliteStorage
         var jobId = finish.Parameters.Add("@job_id", SqliteType.Integer);
         var attempt = finish.Parameters.Add("@attempt", SqliteType.Integer);
         var startedAt = parameters.PreserveFinishedJobs ? finish.Parameters.Add("@started_at", SqliteType.Integer) : null;
+        if (parameters.PreserveFinishedJobs)
+        {
+            finish.Parameters.AddWithValue("@runner", (object?)parameters.Runner ?? DBNull.Value);
+        }
+
         finish.Parameters.AddWithValue("@now", Micros(parameters.Now));
 
         var now = Micros(parameters.Now);
@@ -298,17 +307,31 @@ public sealed partial class SqliteStorage
             jobId.Value = deletedJob.Value;
             attempt.Value = deletedAttempt;
             startedAt?.Value = claimedAt;
-            bool limited, unique;
+            JobRouting routing;
+            bool unique;
             await using (var reader = await finish.ExecuteReaderAsync(cancellationToken))
             {
                 await reader.ReadAsync(cancellationToken);
-                (limited, unique) = (!reader.IsDBNull(0), !reader.IsDBNull(1));
+                routing = new JobRouting(
+                    deletedJob.Value,
+                    reader.GetString(0),
+                    reader.GetInt64(1),
+                    reader.IsDBNull(2) ? null : reader.GetString(2),
+                    reader.IsDBNull(3) ? 1 : reader.GetInt32(3),
+                    reader.IsDBNull(4) ? 0 : reader.GetInt64(4) * 1000);
+                unique = !reader.IsDBNull(5);
             }
 
-            // Only jobs with a concurrency or uniqueness key pay for releasing them.
-            if (limited || unique)
+            // Only jobs with a concurrency or uniqueness key pay for releasing them. The routing came back with the
+            // statement, so this works as well when the job row was just deleted (keys deleted with it by cascade).
+            if (unique)
             {
-                await LeaveAsync(connection, transaction, deletedJob.Value, terminal: true, now, cancellationToken);
+                await ExecuteForJobAsync(connection, transaction, UniqueKeyFree, deletedJob.Value, now, cancellationToken);
+            }
+
+            if (routing.Key is not null)
+            {
+                await ReleasePermitAsync(connection, transaction, routing, now, cancellationToken);
             }
 
             accepted.Add(claim.ClaimId);
@@ -327,6 +350,7 @@ public sealed partial class SqliteStorage
                 var now = Micros(parameters.Now);
                 long jobId;
                 long attempt;
+                long claimedAt;
                 await using (var delete = Command(connection, transaction, SqliteStatements.ClaimDelete))
                 {
                     delete.Parameters.AddWithValue("@claim_id", parameters.Claim.ClaimId);
@@ -339,6 +363,7 @@ public sealed partial class SqliteStorage
 
                     jobId = reader.GetInt64(0);
                     attempt = reader.GetInt64(1);
+                    claimedAt = reader.GetInt64(2);
                 }
 
                 long? retryAt = parameters.RetryAt is { } r ? TimeEncoding.ToMicros(r) : null;
@@ -358,6 +383,12 @@ public sealed partial class SqliteStorage
                 }
 
                 await InsertErrorAsync(connection, transaction, jobId, attempt, parameters.Failure, cause: null, now, cancellationToken);
+                await InsertRunAsync(
+                    connection,
+                    transaction,
+                    new RunRow(jobId, attempt, parameters.Claim.ClaimId, parameters.Runner, claimedAt, RunOutcomes.Failed, retryAt is null ? "failed-for-good" : "retry-scheduled", true, parameters.Failure.ExceptionType + ": " + parameters.Failure.Message, null),
+                    now,
+                    cancellationToken);
                 if (retryAt is null)
                 {
                     await InsertFailedAsync(connection, transaction, jobId, attempt, parameters.Failure, cause: null, now, cancellationToken);
@@ -402,12 +433,13 @@ public sealed partial class SqliteStorage
     public Task<int> ClaimsReleaseAsync(ClaimsReleaseParams parameters, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(parameters);
-        return WriteAsync((c, t) => ReleaseClaimsAsync(c, t, parameters.ProcessId, parameters.ClaimIds, Micros(parameters.Now), cancellationToken), cancellationToken);
+        return WriteAsync((c, t) => ReleaseClaimsAsync(c, t, parameters.ProcessId, parameters.ClaimIds, parameters.Reason, parameters.Runner, Micros(parameters.Now), cancellationToken), cancellationToken);
     }
 
-    private static async Task<int> ReleaseClaimsAsync(SqliteConnection connection, SqliteTransaction transaction, long processId, IReadOnlyList<long>? claimIds, long now, CancellationToken cancellationToken)
+    private static async Task<int> ReleaseClaimsAsync(SqliteConnection connection, SqliteTransaction transaction, long processId, IReadOnlyList<long>? claimIds, RunEnding? reason, string? runner, long now, CancellationToken cancellationToken)
     {
         var jobIds = new List<long>();
+        var runs = new List<RunRow>();
         await using (var delete = Command(connection, transaction, claimIds is null ? SqliteStatements.ClaimsDeleteAllOfProcess : SqliteStatements.ClaimsDeleteSomeOfProcess))
         {
             delete.Parameters.AddWithValue("@process_id", processId);
@@ -420,7 +452,16 @@ public sealed partial class SqliteStorage
             while (await reader.ReadAsync(cancellationToken))
             {
                 jobIds.Add(reader.GetInt64(0));
+                if (reason is not null)
+                {
+                    runs.Add(new RunRow(reader.GetInt64(0), reader.GetInt64(2), reader.GetInt64(1), runner, reader.GetInt64(3), reason.Outcome, reason.Cause, false, reason.Detail, null));
+                }
             }
+        }
+
+        foreach (var run in runs)
+        {
+            await InsertRunAsync(connection, transaction, run, now, cancellationToken);
         }
 
         if (jobIds.Count > 0)
@@ -432,6 +473,26 @@ public sealed partial class SqliteStorage
         }
 
         return jobIds.Count;
+    }
+
+    /// <summary>A run that did not finish its job, as <c>keel_job_runs</c> stores it.</summary>
+    private sealed record RunRow(long JobId, long Attempt, long? ClaimId, string? Runner, long? StartedAt, string Outcome, string? Cause, bool Charged, string? Detail, string? SharedWith);
+
+    private static async Task InsertRunAsync(SqliteConnection connection, SqliteTransaction transaction, RunRow run, long now, CancellationToken cancellationToken)
+    {
+        await using var command = Command(connection, transaction, SqliteStatements.RunInsert);
+        command.Parameters.AddWithValue("@job_id", run.JobId);
+        command.Parameters.AddWithValue("@attempt", run.Attempt);
+        command.Parameters.AddWithValue("@claim_id", (object?)run.ClaimId ?? DBNull.Value);
+        command.Parameters.AddWithValue("@runner", (object?)run.Runner ?? DBNull.Value);
+        command.Parameters.AddWithValue("@started_at", (object?)run.StartedAt ?? DBNull.Value);
+        command.Parameters.AddWithValue("@now", now);
+        command.Parameters.AddWithValue("@outcome", run.Outcome);
+        command.Parameters.AddWithValue("@cause", (object?)run.Cause ?? DBNull.Value);
+        command.Parameters.AddWithValue("@charged", run.Charged);
+        command.Parameters.AddWithValue("@detail", (object?)run.Detail ?? DBNull.Value);
+        command.Parameters.AddWithValue("@shared_with", (object?)run.SharedWith ?? DBNull.Value);
+        await command.ExecuteNonQueryAsync(cancellationToken);
     }
 
     private static async Task InsertErrorAsync(SqliteConnection connection, SqliteTransaction transaction, long jobId, long attempt, FailureRecord failure, string? cause, long now, CancellationToken cancellationToken)
@@ -466,6 +527,7 @@ public sealed partial class SqliteStorage
         // One read transaction so the job row and its error history are a consistent snapshot.
         await using var transaction = connection.BeginTransaction(deferred: true);
         JobInfo job;
+        JobRun? current;
         await using (var select = Command(connection, transaction, SqliteStatements.JobSelect))
         {
             select.Parameters.AddWithValue("@job_id", jobId);
@@ -506,7 +568,13 @@ public sealed partial class SqliteStorage
                 DiscardedAt = discardedAt,
                 ConcurrencyKey = r.IsDBNull(18) ? null : r.GetString(18),
                 UniqueKey = r.IsDBNull(19) ? null : r.GetString(19),
+                Suspect = r.GetBoolean(20),
             };
+            current = state == JobState.Claimed
+                ? new JobRun(r.GetInt32(24), JobRun.Running, null, false, Runner.Parse(r.IsDBNull(25) ? null : r.GetString(25)), Time(r, 12), null, null, [], r.GetInt64(23))
+                : finishedAt is not null
+                    ? new JobRun(job.Attempts, JobRun.Finished, null, true, Runner.Parse(r.IsDBNull(22) ? null : r.GetString(22)), NullableTime(r, 21), finishedAt, null, [], null)
+                    : null;
         }
 
         var errors = new List<JobError>();
@@ -520,7 +588,33 @@ public sealed partial class SqliteStorage
             }
         }
 
-        return job with { Errors = errors };
+        var runs = new List<JobRun>();
+        await using (var select = Command(connection, transaction, SqliteStatements.JobRunsSelect))
+        {
+            select.Parameters.AddWithValue("@job_id", jobId);
+            await using var r = await select.ExecuteReaderAsync(cancellationToken);
+            while (await r.ReadAsync(cancellationToken))
+            {
+                runs.Add(new JobRun(
+                    r.GetInt32(0),
+                    r.GetString(1),
+                    r.IsDBNull(2) ? null : r.GetString(2),
+                    r.GetBoolean(3),
+                    Runner.Parse(r.IsDBNull(4) ? null : r.GetString(4)),
+                    NullableTime(r, 5),
+                    Time(r, 6),
+                    r.IsDBNull(7) ? null : r.GetString(7),
+                    JobRun.ParseIds(r.IsDBNull(8) ? null : r.GetString(8)),
+                    r.IsDBNull(9) ? null : r.GetInt64(9)));
+            }
+        }
+
+        if (current is not null)
+        {
+            runs.Add(current);
+        }
+
+        return job with { Errors = errors, Runs = runs };
     }
 
     /// <inheritdoc />

@@ -31,7 +31,7 @@ public sealed partial class SqliteStorage
 
     private const string DiscardCandidates = "SELECT j.id, state FROM (SELECT j.id, " + JobStateExpression + " AS state FROM keel_jobs j LEFT JOIN keel_failed_executions f ON f.job_id = j.id WHERE " + SelectionFilter + ") j WHERE state IN (SELECT value FROM json_each(@states)) ORDER BY j.id LIMIT @limit";
 
-    private const string RetryReset = "UPDATE keel_jobs SET attempts = 0, worker_losses = 0 WHERE id = @job_id RETURNING unique_key";
+    private const string RetryReset = "UPDATE keel_jobs SET attempts = 0, worker_losses = 0, suspect = 0 WHERE id = @job_id RETURNING unique_key";
 
     private const string ExecutionsDelete = """
         DELETE FROM keel_ready_executions WHERE job_id = @job_id;

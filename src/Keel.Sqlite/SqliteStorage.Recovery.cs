@@ -7,29 +7,39 @@ public sealed partial class SqliteStorage
 {
     private const string ProcessesSelect = """
         SELECT p.id, p.name, p.kind, p.pid, p.hostname, p.started_at, p.supervisor_id, p.last_heartbeat_at, p.metadata,
-               (SELECT count(*) FROM keel_claimed_executions c WHERE c.process_id = p.id)
+               (SELECT count(*) FROM keel_claimed_executions c WHERE c.process_id = p.id),
+               p.lease_expires_at, p.host_id, p.pid_start_ticks, p.liveness, p.stopping_at
         FROM keel_processes p
         WHERE (@stale_before IS NULL OR p.last_heartbeat_at < @stale_before)
         ORDER BY p.id
         """;
 
-    private const string ProcessLockIfStale = "SELECT id FROM keel_processes WHERE id = @process_id AND (@stale_before IS NULL OR last_heartbeat_at < @stale_before)";
+    private const string ProcessLockIfExpired = """
+        SELECT id, stopping_at IS NOT NULL, json_object('process', id, 'name', name, 'pid', pid, 'host', hostname)
+        FROM keel_processes WHERE id = @process_id AND (NOT @lease_expired OR lease_expires_at < @now)
+        """;
 
-    private const string ClaimsDeleteOfProcess = "DELETE FROM keel_claimed_executions WHERE process_id = @process_id RETURNING job_id, attempt";
+    private const string ClaimsDeleteOfProcess = "DELETE FROM keel_claimed_executions WHERE process_id = @process_id RETURNING job_id, attempt, id, claimed_at, unresponsive_at IS NOT NULL";
 
-    private const string ClaimsDeleteByIds = "DELETE FROM keel_claimed_executions WHERE id IN (SELECT value FROM json_each(@claim_ids)) RETURNING job_id, attempt";
+    private const string ClaimsDeleteByIds = """
+        DELETE FROM keel_claimed_executions WHERE id IN (SELECT value FROM json_each(@claim_ids))
+        RETURNING job_id, attempt, id, claimed_at, (SELECT json_object('process', p.id, 'name', p.name, 'pid', p.pid, 'host', p.hostname) FROM keel_processes p WHERE p.id = process_id)
+        """;
 
     private const string JobMarkLost = """
-        UPDATE keel_jobs SET attempts = @attempt, worker_losses = worker_losses + 1 WHERE id = @job_id
+        UPDATE keel_jobs SET attempts = @attempt, worker_losses = worker_losses + 1, suspect = 1 WHERE id = @job_id
         RETURNING queue, priority, worker_losses > max_worker_losses OR @attempt >= max_attempts
         """;
+
+    private const string JobMarkSuspect = "UPDATE keel_jobs SET suspect = 1 WHERE id = @job_id";
 
     private const string JobSetAttempt = "UPDATE keel_jobs SET attempts = @attempt WHERE id = @job_id RETURNING queue, priority";
 
     private const string JobQueueSelect = "SELECT queue, priority FROM keel_jobs WHERE id = @job_id";
 
     private const string ClaimsSelect = """
-        SELECT c.id, c.job_id, j.kind, j.queue, c.attempt, c.claimed_at, p.id, p.name, p.hostname, p.pid, p.last_heartbeat_at
+        SELECT c.id, c.job_id, j.kind, j.queue, c.attempt, c.claimed_at, p.id, p.name, p.hostname, p.pid, p.last_heartbeat_at,
+               p.lease_expires_at
         FROM keel_claimed_executions c
         JOIN keel_jobs j ON j.id = c.job_id
         JOIN keel_processes p ON p.id = c.process_id
@@ -52,9 +62,18 @@ public sealed partial class SqliteStorage
         while (await r.ReadAsync(cancellationToken))
         {
             var heartbeat = r.GetInt64(7);
+            var lease = r.GetInt64(10);
             processes.Add(new ProcessInfo(
                 r.GetInt64(0), r.GetString(1), r.GetString(2), r.GetInt32(3), r.GetString(4), Time(r, 5),
-                r.IsDBNull(6) ? null : r.GetInt64(6), TimeEncoding.FromMicros(heartbeat), Age(now, heartbeat), r.GetString(8), r.GetInt32(9)));
+                r.IsDBNull(6) ? null : r.GetInt64(6), TimeEncoding.FromMicros(heartbeat), Age(now, heartbeat), r.GetString(8), r.GetInt32(9))
+            {
+                LeaseExpiresAt = TimeEncoding.FromMicros(lease),
+                LeaseRemaining = TimeSpan.FromTicks((lease - now) * 10),
+                HostId = r.IsDBNull(11) ? null : r.GetString(11),
+                PidStartTicks = r.IsDBNull(12) ? null : r.GetInt64(12),
+                Liveness = r.GetString(13),
+                StoppingAt = NullableTime(r, 14),
+            });
         }
 
         return processes;
@@ -64,28 +83,100 @@ public sealed partial class SqliteStorage
     public Task<RecoveryResult?> ProcessRecoverAsync(ProcessRecoverParams parameters, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(parameters);
+        ArgumentNullException.ThrowIfNull(parameters.ProcessIds);
         return WriteAsync(
             async (connection, transaction) =>
             {
                 var now = Micros(parameters.Now);
-                // BEGIN IMMEDIATE already holds the write lock, so the staleness check and the prune cannot interleave
+                // BEGIN IMMEDIATE already holds the write lock, so the lease check and the prune cannot interleave
                 // with a heartbeat or another pruner.
-                await using (var check = Command(connection, transaction, ProcessLockIfStale))
+                var rows = new List<(long Id, string Runner)>();
+                var stopping = false;
+                foreach (var processId in parameters.ProcessIds.Distinct())
                 {
-                    check.Parameters.AddWithValue("@process_id", parameters.ProcessId);
-                    check.Parameters.AddWithValue("@stale_before", StaleBefore(now, parameters.StaleAfter));
-                    if (await check.ExecuteScalarAsync(cancellationToken) is null)
+                    await using var check = Command(connection, transaction, ProcessLockIfExpired);
+                    check.Parameters.AddWithValue("@process_id", processId);
+                    check.Parameters.AddWithValue("@lease_expired", parameters.Condition == RecoverCondition.LeaseExpired);
+                    check.Parameters.AddWithValue("@now", now);
+                    await using var r = await check.ExecuteReaderAsync(cancellationToken);
+                    if (await r.ReadAsync(cancellationToken))
                     {
-                        return null;
+                        rows.Add((r.GetInt64(0), r.GetString(2)));
+                        stopping |= r.GetBoolean(1);
                     }
                 }
 
-                var lost = await DeleteClaimsAsync(connection, transaction, ClaimsDeleteOfProcess, c => c.Parameters.AddWithValue("@process_id", parameters.ProcessId), cancellationToken);
-                var result = await RecoverLostAsync(connection, transaction, lost, parameters.Cause, now, cancellationToken);
-                await using var delete = Command(connection, transaction, SqliteStatements.ProcessDelete);
-                delete.Parameters.AddWithValue("@process_id", parameters.ProcessId);
-                await delete.ExecuteNonQueryAsync(cancellationToken);
+                if (rows.Count == 0)
+                {
+                    return null;
+                }
+
+                var lost = new List<LostClaim>();
+                foreach (var (id, runner) in rows)
+                {
+                    await using var delete = Command(connection, transaction, ClaimsDeleteOfProcess);
+                    delete.Parameters.AddWithValue("@process_id", id);
+                    await using var r = await delete.ExecuteReaderAsync(cancellationToken);
+                    while (await r.ReadAsync(cancellationToken))
+                    {
+                        lost.Add(new LostClaim(r.GetInt64(0), r.GetInt64(1), r.GetInt64(2), r.GetInt64(3), r.GetBoolean(4), runner));
+                    }
+                }
+
+                var blame = parameters.Charge == RecoveryCharge.Blame && !stopping;
+                var result = await RecoverLostAsync(connection, transaction, lost, blame, parameters.Cause, now, cancellationToken);
+                foreach (var (id, _) in rows)
+                {
+                    await using var delete = Command(connection, transaction, SqliteStatements.ProcessDelete);
+                    delete.Parameters.AddWithValue("@process_id", id);
+                    await delete.ExecuteNonQueryAsync(cancellationToken);
+                }
+
                 return (RecoveryResult?)result;
+            },
+            cancellationToken);
+    }
+
+    /// <inheritdoc />
+    public Task<int> ClaimsMarkUnresponsiveAsync(ClaimsMarkUnresponsiveParams parameters, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(parameters);
+        return WriteAsync(
+            async (connection, transaction) =>
+            {
+                await using var update = Command(connection, transaction, SqliteStatements.ClaimsMarkUnresponsive);
+                update.Parameters.AddWithValue("@process_id", parameters.ProcessId);
+                update.Parameters.AddWithValue("@claim_ids", JsonArray(parameters.ClaimIds));
+                update.Parameters.AddWithValue("@now", Micros(parameters.Now));
+                return await update.ExecuteNonQueryAsync(cancellationToken);
+            },
+            cancellationToken);
+    }
+
+    /// <inheritdoc />
+    public async Task<bool> ClaimHeldAsync(ClaimHeldParams parameters, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(parameters);
+        await using var connection = await OpenAsync(cancellationToken);
+        await using var select = Command(connection, null, SqliteStatements.ClaimHeld);
+        select.Parameters.AddWithValue("@claim_id", parameters.Claim.ClaimId);
+        select.Parameters.AddWithValue("@job_id", parameters.Claim.JobId);
+        select.Parameters.AddWithValue("@process_id", parameters.ProcessId);
+        select.Parameters.AddWithValue("@now", Micros(parameters.Now));
+        return Convert.ToInt64(await select.ExecuteScalarAsync(cancellationToken), System.Globalization.CultureInfo.InvariantCulture) != 0;
+    }
+
+    /// <inheritdoc />
+    public Task RunRecordAsync(RunRecordParams parameters, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(parameters);
+        return WriteAsync(
+            async (connection, transaction) =>
+            {
+                long? started = parameters.StartedAt is { } s ? TimeEncoding.ToMicros(s) : null;
+                var e = parameters.Ending;
+                await InsertRunAsync(connection, transaction, new RunRow(parameters.Claim.JobId, parameters.Claim.Attempt, parameters.Claim.ClaimId, parameters.Runner, started, e.Outcome, e.Cause, false, e.Detail, null), Micros(parameters.Now), cancellationToken);
+                return 0;
             },
             cancellationToken);
     }
@@ -107,7 +198,10 @@ public sealed partial class SqliteStorage
             var claimedAt = r.GetInt64(5);
             claims.Add(new ClaimInfo(
                 r.GetInt64(0), r.GetInt64(1), r.GetString(2), r.GetString(3), r.GetInt32(4), TimeEncoding.FromMicros(claimedAt), Age(now, claimedAt),
-                r.GetInt64(6), r.GetString(7), r.GetString(8), r.GetInt32(9), Age(now, r.GetInt64(10))));
+                r.GetInt64(6), r.GetString(7), r.GetString(8), r.GetInt32(9), Age(now, r.GetInt64(10)))
+            {
+                LeaseRemaining = TimeSpan.FromTicks((r.GetInt64(11) - now) * 10),
+            });
         }
 
         return claims;
@@ -126,19 +220,30 @@ public sealed partial class SqliteStorage
             async (connection, transaction) =>
             {
                 var now = Micros(parameters.Now);
-                var claims = await DeleteClaimsAsync(connection, transaction, ClaimsDeleteByIds, c => c.Parameters.AddWithValue("@claim_ids", JsonArray(parameters.ClaimIds)), cancellationToken);
-                foreach (var (jobId, attempt) in claims)
+                var claims = new List<(long JobId, long Attempt, long ClaimId, long ClaimedAt, string? Runner)>();
+                await using (var delete = Command(connection, transaction, ClaimsDeleteByIds))
+                {
+                    delete.Parameters.AddWithValue("@claim_ids", JsonArray(parameters.ClaimIds));
+                    await using var r = await delete.ExecuteReaderAsync(cancellationToken);
+                    while (await r.ReadAsync(cancellationToken))
+                    {
+                        claims.Add((r.GetInt64(0), r.GetInt64(1), r.GetInt64(2), r.GetInt64(3), r.IsDBNull(4) ? null : r.GetString(4)));
+                    }
+                }
+
+                foreach (var (jobId, attempt, claimId, claimedAt, runner) in claims)
                 {
                     if (parameters.Action == ClaimAction.Release)
                     {
-                        var (queue, priority) = await QueueOfAsync(connection, transaction, JobQueueSelect, jobId, null, cancellationToken);
-                        await InsertReadyAsync(connection, transaction, jobId, queue, priority, now, cancellationToken);
+                        await InsertRunAsync(connection, transaction, new RunRow(jobId, attempt, claimId, runner, claimedAt, RunOutcomes.Released, parameters.Cause.Code, false, parameters.Cause.Description, null), now, cancellationToken);
+                        await ReadyKeepingSuspectAsync(connection, transaction, jobId, now, cancellationToken);
                     }
                     else
                     {
                         await QueueOfAsync(connection, transaction, JobSetAttempt, jobId, attempt, cancellationToken);
                         var failure = new FailureRecord(WorkerLostCause.ExceptionType, parameters.Cause.Message, null);
                         await InsertErrorAsync(connection, transaction, jobId, attempt, failure, parameters.Cause.Code, now, cancellationToken);
+                        await InsertRunAsync(connection, transaction, new RunRow(jobId, attempt, claimId, runner, claimedAt, RunOutcomes.Failed, parameters.Cause.Code, true, parameters.Cause.Message, null), now, cancellationToken);
                         await InsertFailedAsync(connection, transaction, jobId, attempt, failure, parameters.Cause.Code, now, cancellationToken);
                         await LeaveAsync(connection, transaction, jobId, terminal: true, now, cancellationToken);
                     }
@@ -154,55 +259,77 @@ public sealed partial class SqliteStorage
     public Task<IReadOnlyList<long>> ProcessesSessionEndedAsync(ProcessesSessionParams parameters, CancellationToken cancellationToken)
         => Task.FromResult<IReadOnlyList<long>>([]);
 
-    /// <summary>Applies each lost job's policy: back to ready as a counted attempt, or failed when losses or attempts are spent.</summary>
-    private static async Task<RecoveryResult> RecoverLostAsync(SqliteConnection connection, SqliteTransaction transaction, List<(long JobId, long Attempt)> lost, WorkerLostCause cause, long now, CancellationToken cancellationToken)
+    /// <summary>A claim a prune took back, with what blame needs.</summary>
+    private sealed record LostClaim(long JobId, long Attempt, long ClaimId, long ClaimedAt, bool Unresponsive, string Runner);
+
+    /// <summary>
+    /// Decides who is charged (DESIGN §2.5) and applies it: with <paramref name="blame"/>, a claim marked unresponsive is
+    /// charged alone; otherwise the only claim of the dying process is; claims that shared it are charged nothing and
+    /// their jobs become suspects. A charged job counts the attempt and a loss and goes back to ready, or fails once its
+    /// losses or attempts are spent; an uncharged one goes back to ready as it was. Every run goes into the history.
+    /// </summary>
+    private static async Task<RecoveryResult> RecoverLostAsync(SqliteConnection connection, SqliteTransaction transaction, List<LostClaim> lost, bool blame, WorkerLostCause cause, long now, CancellationToken cancellationToken)
     {
         var retried = 0;
         var failed = 0;
+        var released = 0;
+        var stuck = lost.Count(c => c.Unresponsive);
         var failure = new FailureRecord(WorkerLostCause.ExceptionType, cause.Message, null);
-        foreach (var (jobId, attempt) in lost)
+        foreach (var claim in lost)
         {
+            var charged = blame && (stuck > 0 ? claim.Unresponsive : lost.Count == 1);
+            var suspected = blame && stuck == 0 && lost.Count > 1;
+            var sharedWith = lost.Count > 1 ? string.Join(',', lost.Where(o => o.JobId != claim.JobId).Select(o => o.JobId.ToString(System.Globalization.CultureInfo.InvariantCulture))) : null;
+            await InsertRunAsync(connection, transaction, new RunRow(claim.JobId, claim.Attempt, claim.ClaimId, claim.Runner, claim.ClaimedAt, RunOutcomes.Lost, cause.Code, charged, cause.Message, sharedWith), now, cancellationToken);
+            if (!charged)
+            {
+                if (suspected)
+                {
+                    await using var mark = Command(connection, transaction, JobMarkSuspect);
+                    mark.Parameters.AddWithValue("@job_id", claim.JobId);
+                    await mark.ExecuteNonQueryAsync(cancellationToken);
+                }
+
+                await ReadyKeepingSuspectAsync(connection, transaction, claim.JobId, now, cancellationToken);
+                released++;
+                continue;
+            }
+
             string queue;
             long priority;
             bool giveUp;
             await using (var mark = Command(connection, transaction, JobMarkLost))
             {
-                mark.Parameters.AddWithValue("@attempt", attempt);
-                mark.Parameters.AddWithValue("@job_id", jobId);
+                mark.Parameters.AddWithValue("@attempt", claim.Attempt);
+                mark.Parameters.AddWithValue("@job_id", claim.JobId);
                 await using var r = await mark.ExecuteReaderAsync(cancellationToken);
                 await r.ReadAsync(cancellationToken);
                 (queue, priority, giveUp) = (r.GetString(0), r.GetInt64(1), r.GetBoolean(2));
             }
 
-            await InsertErrorAsync(connection, transaction, jobId, attempt, failure, cause.Code, now, cancellationToken);
+            await InsertErrorAsync(connection, transaction, claim.JobId, claim.Attempt, failure, cause.Code, now, cancellationToken);
             if (giveUp)
             {
-                await InsertFailedAsync(connection, transaction, jobId, attempt, failure, cause.Code, now, cancellationToken);
-                await LeaveAsync(connection, transaction, jobId, terminal: true, now, cancellationToken);
+                await InsertFailedAsync(connection, transaction, claim.JobId, claim.Attempt, failure, cause.Code, now, cancellationToken);
+                await LeaveAsync(connection, transaction, claim.JobId, terminal: true, now, cancellationToken);
                 failed++;
             }
             else
             {
-                await InsertReadyAsync(connection, transaction, jobId, queue, priority, now, cancellationToken);
+                await ReadyKeepingSuspectAsync(connection, transaction, claim.JobId, now, cancellationToken);
                 retried++;
             }
         }
 
-        return new RecoveryResult(retried, failed);
+        return new RecoveryResult(retried, failed, released);
     }
 
-    private static async Task<List<(long JobId, long Attempt)>> DeleteClaimsAsync(SqliteConnection connection, SqliteTransaction transaction, string sql, Action<SqliteCommand> bind, CancellationToken cancellationToken)
+    private static async Task ReadyKeepingSuspectAsync(SqliteConnection connection, SqliteTransaction transaction, long jobId, long now, CancellationToken cancellationToken)
     {
-        var claims = new List<(long, long)>();
-        await using var delete = Command(connection, transaction, sql);
-        bind(delete);
-        await using var r = await delete.ExecuteReaderAsync(cancellationToken);
-        while (await r.ReadAsync(cancellationToken))
-        {
-            claims.Add((r.GetInt64(0), r.GetInt64(1)));
-        }
-
-        return claims;
+        await using var ready = Command(connection, transaction, SqliteStatements.ReadyInsertKeepSuspect);
+        ready.Parameters.AddWithValue("@job_id", jobId);
+        ready.Parameters.AddWithValue("@now", now);
+        await ready.ExecuteNonQueryAsync(cancellationToken);
     }
 
     private static async Task<(string Queue, long Priority)> QueueOfAsync(SqliteConnection connection, SqliteTransaction transaction, string sql, long jobId, long? attempt, CancellationToken cancellationToken)

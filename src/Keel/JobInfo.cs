@@ -81,6 +81,16 @@ public sealed record JobInfo
 
     /// <summary>Every recorded failure, oldest first.</summary>
     public IReadOnlyList<JobError> Errors { get; init; } = [];
+
+    /// <summary>
+    /// Its runs, oldest first: each that ended without finishing the job (failed, lost with its worker, released at a
+    /// stop, rejected as a late result…) with who ran it and why it ended, then the one running or the one that
+    /// finished it.
+    /// </summary>
+    public IReadOnlyList<Keel.Storage.JobRun> Runs { get; init; } = [];
+
+    /// <summary>True while it must run alone in its process: it was running beside others when their process died.</summary>
+    public bool Suspect { get; init; }
 }
 
 /// <summary>One failed attempt.</summary>

@@ -86,6 +86,11 @@ public static class KeelMetrics
         {
             WorkerLostRecoveries.Add(recovery.Failed, new("keel.cause", cause), new("keel.outcome", "failed"));
         }
+
+        if (recovery.Released > 0)
+        {
+            WorkerLostRecoveries.Add(recovery.Released, new("keel.cause", cause), new("keel.outcome", "released"));
+        }
     }
 
     private static IEnumerable<Measurement<long>> ObserveDepth()

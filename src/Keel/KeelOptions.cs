@@ -72,8 +72,42 @@ public sealed class KeelOptions
     /// <summary>Run maintenance (pruning dead processes, recovering their claims) in this process. Default true.</summary>
     public bool RunMaintenance { get; set; } = true;
 
-    /// <summary>How long a stopping process lets running jobs finish before cancelling them and releasing their claims.</summary>
-    public TimeSpan ShutdownTimeout { get; set; } = TimeSpan.FromSeconds(25);
+    /// <summary>
+    /// How long a stopping process lets running jobs finish before cancelling them and releasing their claims. Default
+    /// 15 s. The whole stop takes at most <see cref="StopBudget"/>, which Keel makes the host's own stop timeout.
+    /// </summary>
+    public TimeSpan ShutdownTimeout { get; set; } = TimeSpan.FromSeconds(15);
+
+    /// <summary>
+    /// How long a job whose cancellation token fired (stop, timeout, a lost lease, a prune) may take to return before
+    /// Keel stops waiting for it: in process mode its worker process is replaced, in-process its slot is taken back and
+    /// the run abandoned. At most a quarter of <see cref="AliveThreshold"/>, so a fenced process is done before its lease
+    /// ends. Default 5 s, or a sixth of <see cref="AliveThreshold"/> when that is shorter.
+    /// </summary>
+    public TimeSpan CancellationGrace
+    {
+        get => _cancellationGrace ?? Min(TimeSpan.FromSeconds(5), AliveThreshold / 6);
+        set => _cancellationGrace = value;
+    }
+
+    /// <summary>
+    /// PostgreSQL session liveness: how long a process's session lock must stay free, seen by at least two probes,
+    /// before its claims are recovered. A live process whose connection dropped, or whose server crash-restarted or failed
+    /// over, takes its lock again well within it. Default 3 s, or half of <see cref="AliveThreshold"/> when that is shorter.
+    /// </summary>
+    public TimeSpan SessionGracePeriod
+    {
+        get => _sessionGracePeriod ?? Min(TimeSpan.FromSeconds(3), AliveThreshold / 2);
+        set => _sessionGracePeriod = value;
+    }
+
+    /// <summary>
+    /// The longest a graceful stop takes: <see cref="ShutdownTimeout"/> for the jobs, <see cref="CancellationGrace"/> for
+    /// the cancelled ones, and 8 s for the final writes (mark stopping, outcomes, deregistration) when the database is
+    /// slow. Keel raises the host's stop timeout to this plus 2 s; give Kubernetes a
+    /// <c>terminationGracePeriodSeconds</c> of at least this plus 5 s (defaults: 28 s; Kubernetes' default is 30 s).
+    /// </summary>
+    public TimeSpan StopBudget => ShutdownTimeout + CancellationGrace + TimeSpan.FromSeconds(8);
 
     /// <summary>
     /// How often the process running maintenance (in-process host or supervisor) reads the queue, claim and process
@@ -104,8 +138,13 @@ public sealed class KeelOptions
     /// <summary>How JSON arguments are written and read. Defaults to <see cref="JsonSerializerDefaults.Web"/>.</summary>
     public JsonSerializerOptions JsonSerializerOptions { get; set; } = new(JsonSerializerDefaults.Web);
 
+    private TimeSpan? _cancellationGrace;
+    private TimeSpan? _sessionGracePeriod;
+
     /// <summary>The workers to run: <see cref="Workers"/>, or one default worker when none is configured.</summary>
     public IReadOnlyList<WorkerOptions> EffectiveWorkers => Workers.Count > 0 ? [.. Workers] : [new WorkerOptions()];
+
+    private static TimeSpan Min(TimeSpan a, TimeSpan b) => a < b ? a : b;
 }
 
 /// <summary>One pool of worker slots polling an ordered list of queues.</summary>

@@ -22,9 +22,19 @@ public sealed class KeelOptionsValidator : IValidateOptions<KeelOptions>
             errors.Add($"{root}:HeartbeatInterval must be at least 00:00:00.010 (was {options.HeartbeatInterval})");
         }
 
-        if (options.AliveThreshold < options.HeartbeatInterval * 2)
+        if (options.AliveThreshold < options.HeartbeatInterval * 3)
         {
-            errors.Add($"{root}:AliveThreshold must be at least twice {root}:HeartbeatInterval (was {options.AliveThreshold} with a heartbeat of {options.HeartbeatInterval}), or live processes would be pruned between two heartbeats");
+            errors.Add($"{root}:AliveThreshold must be at least three times {root}:HeartbeatInterval (was {options.AliveThreshold} with a heartbeat of {options.HeartbeatInterval}): a process that cannot renew its lease fences itself (cancels its jobs) when a third of it is left, and must be able to miss a heartbeat before that");
+        }
+
+        if (options.CancellationGrace < TimeSpan.Zero || options.CancellationGrace > options.AliveThreshold / 4)
+        {
+            errors.Add($"{root}:CancellationGrace must be between 0 and a quarter of {root}:AliveThreshold (was {options.CancellationGrace} with a threshold of {options.AliveThreshold}): a process that fences itself when a third of its lease is left must be done waiting for its cancelled jobs before the lease ends");
+        }
+
+        if (options.SessionGracePeriod < TimeSpan.FromMilliseconds(100) || options.SessionGracePeriod >= options.AliveThreshold)
+        {
+            errors.Add($"{root}:SessionGracePeriod must be at least 00:00:00.100 and less than {root}:AliveThreshold (was {options.SessionGracePeriod} with a threshold of {options.AliveThreshold})");
         }
 
         if (options.ClearFinishedJobsAfter is { } keep && keep < TimeSpan.Zero)

@@ -134,11 +134,11 @@ public static partial class KeelCli
             var result = await context.Admin.PruneProcessAsync(parse.GetValue(id), ct) ?? throw new NotFoundException($"there is no process {parse.GetValue(id)}");
             if (parse.GetValue(JsonOption))
             {
-                context.WriteJson(new { process = parse.GetValue(id), result.Retried, result.Failed });
+                context.WriteJson(new { process = parse.GetValue(id), result.Retried, result.Failed, result.Released });
             }
             else
             {
-                await context.Out.WriteLineAsync($"pruned process {parse.GetValue(id)}: {result.Retried} jobs back to ready, {result.Failed} failed");
+                await context.Out.WriteLineAsync($"pruned process {parse.GetValue(id)}: {result.Retried} jobs back to ready as an attempt, {result.Failed} failed, {result.Released} back to ready uncharged (they shared the process: each runs alone next)");
             }
 
             return ExitCodes.Success;

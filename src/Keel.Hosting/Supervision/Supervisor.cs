@@ -7,24 +7,41 @@ using Microsoft.Extensions.Logging;
 namespace Keel.Hosting.Supervision;
 
 /// <summary>
-/// Process mode's supervisor: starts each configured worker process and the dispatcher as a child OS process,
-/// recovers a child's claims the moment it exits and starts a replacement, kills children that never register
-/// or that live on without a row, runs maintenance, and on stop forwards the signal and waits for its children.
+/// Process mode's supervisor: starts each configured worker process, the dispatcher and the scheduler as child OS
+/// processes, and never blocks on one of them. Each child's exit is reaped the moment it happens, on its own task: its
+/// claims are recovered at once (retried while the database is away), charged by how it ended, and its replacement is
+/// started after a pause of its own when it keeps dying young. Maintenance runs on its own rhythm beside it. On stop it
+/// forwards the signal and waits for its children within the stop budget.
 /// </summary>
 internal sealed class Supervisor
 {
     private static readonly TimeSpan Tick = TimeSpan.FromMilliseconds(200);
+
+    /// <summary>A child that lived longer than this was not crash-looping: its next exit starts the count again.</summary>
+    private static readonly TimeSpan QuickExit = TimeSpan.FromSeconds(30);
+
+    /// <summary>The longest pause before restarting a child that keeps dying young.</summary>
+    private static readonly TimeSpan MaxRestartPause = TimeSpan.FromSeconds(30);
+
+    /// <summary>From this many quick exits in a row on, each restart is logged as a crash loop.</summary>
+    private const int CrashLoopExits = 5;
+
     private readonly IKeelStorage _storage;
     private readonly KeelOptions _options;
     private readonly ILogger _logger;
     private readonly KeelClock _clock;
     private readonly IReadOnlyList<string> _forwardedArgs;
+    private readonly Lock _gate = new();
     private readonly List<ChildProcess> _children = [];
-    private readonly Dictionary<ChildSpec, int> _failures = [];
+    private readonly List<Task> _reaps = [];
+    private readonly Dictionary<ChildSpec, RestartState> _restarts = [];
     private readonly Wakeup _wakeup = new();
     private readonly ProcessRegistration _registration;
     private readonly Maintenance _maintenance;
     private readonly ILoggerFactory _loggerFactory;
+    private readonly CancellationTokenSource _reapAbort = new();
+    private volatile bool _stopping;
+    private volatile bool _quitting;
 
     public Supervisor(IKeelStorage storage, KeelOptions options, ILoggerFactory loggerFactory, KeelClock clock, IReadOnlyList<string> forwardedArgs)
     {
@@ -47,34 +64,31 @@ internal sealed class Supervisor
     /// </summary>
     public async Task<int> RunAsync(CancellationToken stopping, CancellationToken immediate)
     {
-        using var heartbeatStop = new CancellationTokenSource();
-        var heartbeat = Task.Run(() => _registration.HeartbeatAsync(heartbeatStop.Token), CancellationToken.None);
+        using var background = new CancellationTokenSource();
+        var heartbeat = Task.Run(() => _registration.HeartbeatAsync(background.Token), CancellationToken.None);
         _registration.Lost += OnLost;
         void OnLost(long lostId) => _ = ReRegisterAsync(stopping);
         // Telemetry: probes on the configured local port, and the snapshot the observable gauges report.
         await using var health = _options.HealthCheckPort is { } port ? HealthEndpoint.Start(_storage, _options, _clock, _loggerFactory.CreateLogger("Keel.Health"), port) : null;
-        var telemetry = Task.Run(() => new TelemetrySnapshotRefresher(_storage, _options, _loggerFactory.CreateLogger("Keel.Telemetry"), _clock).RunAsync(heartbeatStop.Token), CancellationToken.None);
+        var telemetry = Task.Run(() => new TelemetrySnapshotRefresher(_storage, _options, _loggerFactory.CreateLogger("Keel.Telemetry"), _clock).RunAsync(background.Token), CancellationToken.None);
+        Task? maintenance = null;
         try
         {
             await _registration.RegisterAsync(stopping);
-            var nextMaintenance = 0L;
+            maintenance = Task.Run(() => _maintenance.RunAsync(background.Token), CancellationToken.None);
             while (!stopping.IsCancellationRequested && !immediate.IsCancellationRequested)
             {
                 _wakeup.Reset();
+                StartDue();
                 try
                 {
-                    await SuperviseOnceAsync(stopping);
+                    await CheckRegistrationsAsync(stopping);
+                    _registration.Outage.Succeeded();
                 }
                 catch (Exception e) when (!stopping.IsCancellationRequested)
                 {
-                    // The database may be down: keep watching children; maintenance recovers what this pass could not.
-                    Log.SupervisorError(_logger, e);
-                }
-
-                if (_clock.TimeProvider.GetTimestamp() >= nextMaintenance)
-                {
-                    await RunMaintenanceAsync(stopping);
-                    nextMaintenance = _clock.TimeProvider.GetTimestamp() + (long)(_maintenance.Cadence.TotalSeconds * _clock.TimeProvider.TimestampFrequency);
+                    // The database may be away: children are still watched, and their exits reaped when it is back.
+                    _registration.Outage.Failed(e, "watch children", Tick);
                 }
 
                 using var either = CancellationTokenSource.CreateLinkedTokenSource(stopping, immediate);
@@ -86,8 +100,12 @@ internal sealed class Supervisor
         }
         finally
         {
+            _stopping = true;
             if (immediate.IsCancellationRequested)
             {
+                // SIGQUIT: exit at once, like a crash; whatever the children held is recovered as a crash's would be.
+                _quitting = true;
+                await _reapAbort.CancelAsync();
                 SignalAll(Posix.SIGQUIT);
             }
             else
@@ -95,9 +113,14 @@ internal sealed class Supervisor
                 await StopChildrenAsync();
             }
 
-            await heartbeatStop.CancelAsync();
+            await background.CancelAsync();
             await heartbeat;
             await telemetry;
+            if (maintenance is not null)
+            {
+                await maintenance;
+            }
+
             if (!immediate.IsCancellationRequested)
             {
                 try
@@ -116,44 +139,89 @@ internal sealed class Supervisor
         return 0;
     }
 
-    /// <summary>One pass over the children: reap and replace the dead, kill the stuck and the unregistered.</summary>
-    internal async Task SuperviseOnceAsync(CancellationToken cancellationToken)
+    /// <summary>The children running now (tests).</summary>
+    internal IReadOnlyList<ChildProcess> Children
     {
-        foreach (var child in _children.Where(c => c.Process.HasExited && !c.Handled).ToList())
+        get
         {
-            await ReapAsync(child, cancellationToken);
+            lock (_gate)
+            {
+                return [.. _children];
+            }
         }
+    }
 
-        _children.RemoveAll(c => c.Handled);
-        if (cancellationToken.IsCancellationRequested)
+    /// <summary>Starts every missing child whose restart pause is over.</summary>
+    private void StartDue()
+    {
+        if (_stopping)
         {
             return;
         }
 
-        foreach (var spec in Specs.GroupBy(s => s).SelectMany(g => Enumerable.Repeat(g.Key, g.Count() - _children.Count(c => c.Spec == g.Key))))
+        var now = _clock.TimeProvider.GetTimestamp();
+        foreach (var group in Specs.GroupBy(s => s))
         {
-            Start(spec);
-        }
+            int running;
+            lock (_gate)
+            {
+                running = _children.Count(c => c.Spec == group.Key);
+                if (_restarts.TryGetValue(group.Key, out var restart) && now < restart.NextStartAt)
+                {
+                    continue;
+                }
+            }
 
-        await CheckRegistrationsAsync(cancellationToken);
+            for (var i = running; i < group.Count(); i++)
+            {
+                Start(group.Key);
+            }
+        }
     }
 
     private void Start(ChildSpec spec)
     {
         var name = ProcessIdentity.NewName(spec.Kind.ToString());
         var process = ChildProcess.Launch(spec, name, _registration.Id, _forwardedArgs);
-        process.Exited += (_, _) => _wakeup.Set();
-        _children.Add(new ChildProcess(spec, name, process, _clock.TimeProvider.GetTimestamp()));
+        var child = new ChildProcess(spec, name, process, _clock.TimeProvider.GetTimestamp());
+        lock (_gate)
+        {
+            _children.Add(child);
+        }
+
+        process.Exited += (_, _) => OnExited(child);
         Log.ChildStarted(_logger, spec.ToString(), name, process.Id);
+        if (process.HasExited)
+        {
+            OnExited(child); // It died before the handler was attached.
+        }
     }
 
-    /// <summary>A child exited: recover whatever its row still holds, at once, naming how it ended.</summary>
-    private async Task ReapAsync(ChildProcess child, CancellationToken cancellationToken)
+    private void OnExited(ChildProcess child)
     {
-        child.Handled = true;
+        lock (_gate)
+        {
+            if (child.Handled || _quitting)
+            {
+                return;
+            }
+
+            child.Handled = true;
+            _reaps.RemoveAll(t => t.IsCompleted);
+            _reaps.Add(Task.Run(() => ReapAsync(child), CancellationToken.None));
+        }
+    }
+
+    /// <summary>
+    /// A child exited: recover whatever its row still holds, at once and retrying while the database is away, naming how
+    /// it ended; then schedule its replacement (after a pause when it keeps dying young).
+    /// </summary>
+    private async Task ReapAsync(ChildProcess child)
+    {
         var exitCode = child.Process.ExitCode;
         var how = Posix.DescribeExit(exitCode);
-        if (exitCode == 0)
+        var stopped = _stopping || exitCode == 0;
+        if (stopped)
         {
             Log.ChildStopped(_logger, child.Spec.ToString(), child.Name, child.Pid);
         }
@@ -162,45 +230,108 @@ internal sealed class Supervisor
             Log.ChildExited(_logger, child.Spec.ToString(), child.Name, child.Pid, how);
         }
 
-        var row = (await _storage.ProcessesListAsync(new ProcessesListParams(null, _clock.StorageNow), CancellationToken.None)).FirstOrDefault(p => p.Name == child.Name);
-        if (row is not null)
+        // The replacement need not wait for the recovery (which waits for the database when it is away).
+        ScheduleRestart(child, exitCode);
+        lock (_gate)
         {
-            var cause = new WorkerLostCause("process-exited", string.Create(CultureInfo.InvariantCulture, $"process exited: {child.Spec} {child.Name} (pid {child.Pid} on {row.Hostname}) {how}"));
-            var recovery = await StorageRetry.RunAsync(
-                _storage,
-                _logger,
-                "recover exited child",
-                ct => _storage.ProcessRecoverAsync(new ProcessRecoverParams(row.Id, null, cause, _clock.StorageNow), ct),
-                CancellationToken.None);
-            if (recovery is not null)
-            {
-                Log.ProcessPruned(_logger, row.Name, row.Id, cause.Code, recovery.Retried, recovery.Failed, cause.Description);
-                KeelMetrics.RecordRecovery(cause.Code, recovery);
-            }
+            _children.Remove(child);
         }
 
-        // A child that keeps dying young is restarted with growing pauses, not in a tight loop.
-        var lived = _clock.TimeProvider.GetElapsedTime(child.StartedAt);
-        var failures = exitCode == 0 || lived > TimeSpan.FromSeconds(30) ? 0 : _failures.GetValueOrDefault(child.Spec) + 1;
-        _failures[child.Spec] = failures;
-        if (failures > 1 && !cancellationToken.IsCancellationRequested)
+        _wakeup.Set();
+        try
         {
-            var pause = TimeSpan.FromMilliseconds(Math.Min(250 * Math.Pow(2, failures - 2), 10_000));
-            await Task.Delay(pause, cancellationToken);
+            await RecoverAsync(child, exitCode, how, stopped);
+        }
+        catch (OperationCanceledException) when (_reapAbort.IsCancellationRequested)
+        {
+            // SIGQUIT: exiting at once; maintenance elsewhere recovers the row.
+        }
+#pragma warning disable CA1031 // Maintenance recovers the row once its lease expires.
+        catch (Exception e)
+#pragma warning restore CA1031
+        {
+            Log.SupervisorError(_logger, e);
+        }
+    }
+
+    private async Task RecoverAsync(ChildProcess child, int exitCode, string how, bool stopped)
+    {
+        var rowId = child.RowId;
+        if (rowId is null)
+        {
+            var rows = await StorageRetry.RunAsync(_storage, _registration.Outage, "find exited child", ct => _storage.ProcessesListAsync(new ProcessesListParams(null, _clock.StorageNow), ct), _reapAbort.Token);
+            rowId = rows.FirstOrDefault(p => p.Name == child.Name)?.Id;
+        }
+
+        if (rowId is null)
+        {
+            return; // It never registered, or deregistered on its way out.
+        }
+
+        var (code, charge, sentence) = stopped
+            ? ("stopped", RecoveryCharge.None, "stopped by its supervisor before it could release")
+            : exitCode switch
+            {
+                WorkerExitCodes.LeaseLost => ("lease-lost", RecoveryCharge.None, "exited because it could not renew its lease while a job ran on"),
+                WorkerExitCodes.JobUnresponsive => ("cancel-ignored", RecoveryCharge.Blame, "was replaced because a job did not stop when cancelled"),
+                _ => ("process-exited", RecoveryCharge.Blame, how),
+            };
+        var cause = new WorkerLostCause(code, string.Create(CultureInfo.InvariantCulture, $"process {(code == "process-exited" ? "exited" : code)}: {child.Spec} {child.Name} (pid {child.Pid}) {sentence}"));
+        var id = rowId.Value;
+        var recovery = await StorageRetry.RunAsync(
+            _storage,
+            _registration.Outage,
+            "recover exited child",
+            ct => _storage.ProcessRecoverAsync(new ProcessRecoverParams([id], RecoverCondition.None, cause, _clock.StorageNow) { Charge = charge }, ct),
+            _reapAbort.Token);
+        if (recovery is not null)
+        {
+            Log.ProcessPruned(_logger, child.Name, id, cause.Code, recovery.Retried, recovery.Failed, cause.Description);
+            KeelMetrics.RecordRecovery(cause.Code, recovery);
+        }
+    }
+
+    /// <summary>
+    /// The restart policy: a child that exits cleanly or after living a while is replaced at once; one that keeps dying
+    /// young waits 250 ms, then twice as long each time, up to 30 s (a crash loop, logged as such from the fifth exit).
+    /// Each spec has its own pause; nothing else waits for it.
+    /// </summary>
+    private void ScheduleRestart(ChildProcess child, int exitCode)
+    {
+        var lived = _clock.TimeProvider.GetElapsedTime(child.StartedAt);
+        TimeSpan pause;
+        int failures;
+        lock (_gate)
+        {
+            _restarts.TryGetValue(child.Spec, out var state);
+            failures = exitCode == 0 || lived > QuickExit ? 0 : (state?.QuickExits ?? 0) + 1;
+            pause = failures <= 1 ? TimeSpan.Zero : TimeSpan.FromMilliseconds(Math.Min(250 * Math.Pow(2, failures - 2), MaxRestartPause.TotalMilliseconds));
+            _restarts[child.Spec] = new RestartState(failures, _clock.TimeProvider.GetTimestamp() + (long)(pause.TotalSeconds * _clock.TimeProvider.TimestampFrequency));
+        }
+
+        if (pause > TimeSpan.Zero && !_stopping)
+        {
+            Log.ChildRestartPaused(_logger, child.Spec.ToString(), pause, failures, failures >= CrashLoopExits ? ": crash loop — check its log for the cause" : string.Empty);
         }
     }
 
     /// <summary>Kills a child that never registered in time, or whose row vanished while it lives on (a zombie).</summary>
     private async Task CheckRegistrationsAsync(CancellationToken cancellationToken)
     {
-        if (_children.Count == 0)
+        List<ChildProcess> children;
+        lock (_gate)
+        {
+            children = [.. _children.Where(c => !c.Handled)];
+        }
+
+        if (children.Count == 0)
         {
             return;
         }
 
         var rows = (await _storage.ProcessesListAsync(new ProcessesListParams(null, _clock.StorageNow), cancellationToken)).ToDictionary(p => p.Name);
         var now = _clock.TimeProvider.GetTimestamp();
-        foreach (var child in _children.Where(c => !c.Process.HasExited))
+        foreach (var child in children)
         {
             if (rows.TryGetValue(child.Name, out var row))
             {
@@ -230,53 +361,64 @@ internal sealed class Supervisor
         }
     }
 
-    private async Task RunMaintenanceAsync(CancellationToken cancellationToken)
-    {
-        try
-        {
-            await _maintenance.RunDueAsync(cancellationToken);
-        }
-        catch (Exception e) when (!cancellationToken.IsCancellationRequested)
-        {
-            Log.MaintenanceError(_logger, e, _maintenance.Cadence);
-        }
-    }
-
-    /// <summary>Graceful stop: SIGTERM to every child, wait for them (shutdown timeout plus a margin), then SIGKILL.</summary>
+    /// <summary>Graceful stop: SIGTERM to every child, wait for them (their stop budget plus a margin), then SIGKILL.</summary>
     private async Task StopChildrenAsync()
     {
-        Log.SupervisorStopping(_logger, "SIGTERM", _children.Count(c => !c.Process.HasExited));
+        List<ChildProcess> children;
+        lock (_gate)
+        {
+            children = [.. _children];
+        }
+
+        Log.SupervisorStopping(_logger, "SIGTERM", children.Count(c => !c.Process.HasExited));
         SignalAll(Posix.SIGTERM);
-        var deadline = _options.ShutdownTimeout + TimeSpan.FromSeconds(10);
-        var waits = _children.Where(c => !c.Handled).Select(c => c.Process.WaitForExitAsync());
+        var deadline = _options.StopBudget + TimeSpan.FromSeconds(2);
         try
         {
-            await Task.WhenAll(waits).WaitAsync(deadline);
+            await Task.WhenAll(children.Select(c => c.Process.WaitForExitAsync())).WaitAsync(deadline);
         }
         catch (TimeoutException)
         {
             SignalAll(Posix.SIGKILL);
-            await Task.WhenAll(_children.Select(c => c.Process.WaitForExitAsync())).WaitAsync(TimeSpan.FromSeconds(5));
-        }
-
-        foreach (var child in _children.Where(c => !c.Handled).ToList())
-        {
             try
             {
-                await ReapAsync(child, CancellationToken.None);
+                await Task.WhenAll(children.Select(c => c.Process.WaitForExitAsync())).WaitAsync(TimeSpan.FromSeconds(5));
             }
-#pragma warning disable CA1031 // Keep reaping the others; maintenance elsewhere covers what is left.
-            catch (Exception e)
-#pragma warning restore CA1031
+            catch (TimeoutException)
             {
-                Log.SupervisorError(_logger, e);
             }
+        }
+
+        foreach (var child in children)
+        {
+            OnExited(child);
+        }
+
+        Task[] reaps;
+        lock (_gate)
+        {
+            reaps = [.. _reaps];
+        }
+
+        try
+        {
+            await Task.WhenAll(reaps).WaitAsync(TimeSpan.FromSeconds(10));
+        }
+        catch (TimeoutException)
+        {
+            await _reapAbort.CancelAsync(); // The database is away: maintenance elsewhere recovers the rows.
         }
     }
 
     private void SignalAll(int signal)
     {
-        foreach (var child in _children.Where(c => !c.Process.HasExited))
+        List<ChildProcess> children;
+        lock (_gate)
+        {
+            children = [.. _children];
+        }
+
+        foreach (var child in children.Where(c => !c.Process.HasExited))
         {
             Posix.Signal(child.Pid, signal);
         }
@@ -317,4 +459,7 @@ internal sealed class Supervisor
             yield return new ChildSpec(KeelRoleKind.Scheduler, 0);
         }
     }
+
+    /// <summary>A spec's crash-loop count and when its next replacement may start (a timestamp).</summary>
+    private sealed record RestartState(int QuickExits, long NextStartAt);
 }

@@ -4,10 +4,49 @@ using Microsoft.Extensions.Logging;
 
 namespace Keel.Runtime;
 
+/// <summary>How a run's claim ends.</summary>
+internal enum OutcomeKind
+{
+    /// <summary>The job finished: complete it (batched).</summary>
+    Finished,
+
+    /// <summary>The job failed: record the attempt, schedule a retry or fail it for good.</summary>
+    Failed,
+
+    /// <summary>Back to ready without counting an attempt (stop, lost lease, interrupted), with the reason recorded.</summary>
+    Released,
+
+    /// <summary>The claim is already gone (its process was pruned): nothing to write, the slot is free.</summary>
+    Void,
+}
+
+/// <summary>One run's outcome, posted to the <see cref="Completer"/>: the only road from a run to the database.</summary>
+/// <param name="ProcessId">The process row that holds the claim.</param>
+/// <param name="Job">The claimed job.</param>
+/// <param name="Kind">What to write.</param>
+internal sealed record JobOutcome(long ProcessId, ClaimedJob Job, OutcomeKind Kind)
+{
+    /// <summary>For <see cref="OutcomeKind.Failed"/>: the failure.</summary>
+    public Exception? Error { get; init; }
+
+    /// <summary>For <see cref="OutcomeKind.Failed"/>: when to retry; null fails the job for good.</summary>
+    public DateTimeOffset? RetryAt { get; init; }
+
+    /// <summary>For <see cref="OutcomeKind.Released"/>: why.</summary>
+    public RunEnding? Ending { get; init; }
+}
+
+/// <summary>A claim to make in the round trip that writes a batch of completions (a busy worker's next claim).</summary>
+/// <param name="Reservation">The slots reserved for it.</param>
+/// <param name="Claim">The claim.</param>
+internal sealed record ClaimAlong(Slots.Reservation Reservation, JobsClaimParams Claim);
+
 /// <summary>
-/// Writes successful runs in batches: whatever finished while the previous batch was being written goes in
-/// the next statement. Each completion is still guarded by its own claim, so batching never lets a late
-/// result through.
+/// Writes every run's outcome under its claim and gives the slot back when it is written: finished runs in batches
+/// (whatever finished while the previous batch was being written goes in the next statement, with the worker's next
+/// claim in the same round trip), failures and releases as they come. A claim is never settled before its outcome is
+/// written, so a worker's stop waits for exactly the claims it holds, and a completion that arrives while it stops is
+/// written, never released. Each write is still guarded by its own claim: batching never lets a late result through.
 /// </summary>
 internal sealed class Completer
 {
@@ -16,68 +55,54 @@ internal sealed class Completer
     // Two writes in flight: enough to overlap one batch's commit with the next batch's statement; more only adds
     // connections (measured with the bench's throughput scenario).
     private const int MaxConcurrentWrites = 2;
-    private readonly Channel<Completion> _channel = Channel.CreateUnbounded<Completion>(new UnboundedChannelOptions { SingleReader = true });
+    private readonly Channel<JobOutcome> _channel = Channel.CreateUnbounded<JobOutcome>(new UnboundedChannelOptions { SingleReader = true });
     private readonly IKeelStorage _storage;
     private readonly ILogger _logger;
+    private readonly OutageLog _outage;
     private readonly KeelClock _clock;
     private readonly bool _preserveFinishedJobs;
+    private readonly Slots _slots;
+    private readonly Func<string> _runner;
     private readonly CancellationTokenSource _abandon = new();
     private readonly Task _loop;
 
-    public Completer(IKeelStorage storage, ILogger logger, KeelClock clock, bool preserveFinishedJobs)
+    // slots: the worker's, settled here once each outcome is written; runner: who runs the jobs, for their history.
+    public Completer(IKeelStorage storage, ILogger logger, OutageLog outage, KeelClock clock, bool preserveFinishedJobs, Slots slots, Func<string> runner)
     {
         _storage = storage;
         _logger = logger;
+        _outage = outage;
         _clock = clock;
         _preserveFinishedJobs = preserveFinishedJobs;
+        _slots = slots;
+        _runner = runner;
         _loop = Task.Run(RunAsync);
     }
 
-    /// <summary>Called for each rejected completion: the claim was no longer held.</summary>
-    public Action<long, ClaimRef>? Rejected { get; set; }
+    /// <summary>
+    /// Asked before each batch of completions with the process and how many slots the batch frees: the claim to make in
+    /// the same round trip (slots reserved), or null for none.
+    /// </summary>
+    public Func<long, int, ClaimAlong?>? PlanClaimAlong { get; set; }
 
     /// <summary>
-    /// Called once after each written batch, after every job's <c>onWritten</c>: a worker wakes once per batch and
-    /// claims for all the slots it got back in one statement, instead of once per job in many small ones.
+    /// Called once after each written batch, after its slots were settled, with the claim made along and the jobs it
+    /// claimed (none when it failed): the worker starts them, and wakes to claim for whatever else is free.
     /// </summary>
-    public Action? BatchWritten { get; set; }
+    public Action<ClaimAlong?, IReadOnlyList<ClaimedJob>>? BatchWritten { get; set; }
 
-    /// <summary>
-    /// Asked before each write with the process and the number of slots the batch frees: the claim to make in the
-    /// same round trip (<see cref="IKeelStorage.JobsCompleteAndClaimAsync"/>), or null for none.
-    /// </summary>
-    public Func<long, int, JobsClaimParams?>? ClaimAlong { get; set; }
-
-    /// <summary>
-    /// Called once for every claim <see cref="ClaimAlong"/> asked for, after the batch's <c>onWritten</c> calls, with
-    /// the jobs it claimed (empty when the combined write failed and the completions were written alone).
-    /// </summary>
-    public Action<JobsClaimParams, IReadOnlyList<ClaimedJob>>? ClaimedAlong { get; set; }
-
-    /// <summary>
-    /// Queues a completion; the task ends once it is written (or rejected, or abandoned at shutdown). A worker keeps
-    /// the job's slot until then, so it never holds more claims than it has threads: a crash loses at most that many.
-    /// The result is true when the completion was written, false when it was rejected or abandoned.
-    /// </summary>
-    /// <param name="processId">The process holding the claim.</param>
-    /// <param name="claim">The claim.</param>
-    /// <param name="onWritten">Run on the completer's loop as soon as the completion is written or rejected (before
-    /// <see cref="BatchWritten"/>): where a worker gives the job's slot back.</param>
-    public Task<bool> CompleteAsync(long processId, ClaimRef claim, Action? onWritten = null)
+    /// <summary>Queues an outcome. After <see cref="DrainAsync"/> its claim stays in the database (released or recovered later).</summary>
+    public void Post(JobOutcome outcome)
     {
-        var completion = new Completion(processId, claim, onWritten, new TaskCompletionSource<bool>(TaskCreationOptions.RunContinuationsAsynchronously));
-        if (!_channel.Writer.TryWrite(completion))
+        if (!_channel.Writer.TryWrite(outcome))
         {
-            onWritten?.Invoke();
-            completion.Done.TrySetResult(false); // Draining already finished: the claim stays and is released or recovered.
+            _slots.Settle(outcome.Job.ClaimId);
         }
-
-        return completion.Done.Task;
     }
 
     /// <summary>
-    /// Writes everything posted so far and stops. After <paramref name="timeout"/> (the database is down, say) it
-    /// gives up: those claims stay in the database and are released or recovered, so the jobs run again.
+    /// Writes everything posted so far and stops. After <paramref name="timeout"/> (the database is down, say) it gives
+    /// up: those claims stay in the database and are released by deregistration or recovered, so the jobs run again.
     /// </summary>
     public async Task DrainAsync(TimeSpan timeout)
     {
@@ -109,7 +134,7 @@ internal sealed class Completer
 
                 // Jobs claimed together finish together: let the ones already scheduled post theirs first.
                 await Task.Yield();
-                var batch = new List<Completion>();
+                var batch = new List<JobOutcome>();
                 while (batch.Count < MaxBatch && _channel.Reader.TryRead(out var item))
                 {
                     batch.Add(item);
@@ -132,11 +157,10 @@ internal sealed class Completer
         {
             await Task.WhenAll(writing);
 
-            // Whatever was not written stays claimed in the database (released or recovered later); never leave a waiter hanging.
+            // Whatever was not written stays claimed in the database (released or recovered later); free its slot.
             while (_channel.Reader.TryRead(out var item))
             {
-                item.OnWritten?.Invoke();
-                item.Done.TrySetResult(false);
+                _slots.Settle(item.Job.ClaimId);
             }
         }
     }
@@ -145,67 +169,100 @@ internal sealed class Completer
     /// Writes one batch while the loop may already gather and start the next (up to <see cref="MaxConcurrentWrites"/>
     /// at once): a worker's batches then share the server's commit flushes instead of waiting for each other's.
     /// </summary>
-    private async Task WriteBatchAsync(List<Completion> batch, SemaphoreSlim writeSlots)
+    private async Task WriteBatchAsync(List<JobOutcome> batch, SemaphoreSlim writeSlots)
     {
         try
         {
             foreach (var group in batch.GroupBy(item => item.ProcessId))
             {
-                var claims = group.Select(item => item.Claim).ToList();
-                var along = ClaimAlong?.Invoke(group.Key, claims.Count);
-                HashSet<long> accepted = [];
-                IReadOnlyList<ClaimedJob> claimed = [];
-                try
+                foreach (var item in group.Where(o => o.Kind == OutcomeKind.Void))
                 {
-                    (accepted, claimed) = await WriteAsync(group.Key, claims, along);
-                }
-                finally
-                {
-                    // Slots first, then the jobs claimed into them: the worker never counts more than it has.
-                    foreach (var item in group)
-                    {
-                        item.OnWritten?.Invoke();
-                    }
-
-                    if (along is not null)
-                    {
-                        ClaimedAlong?.Invoke(along, claimed);
-                    }
+                    _slots.Settle(item.Job.ClaimId);
                 }
 
-                foreach (var item in group)
+                foreach (var item in group.Where(o => o.Kind == OutcomeKind.Failed))
                 {
-                    item.Done.TrySetResult(accepted.Contains(item.Claim.ClaimId));
+                    await WriteFailureAsync(item);
+                }
+
+                foreach (var released in group.Where(o => o.Kind == OutcomeKind.Released).GroupBy(o => o.Ending))
+                {
+                    await WriteReleasesAsync(group.Key, released.Key, [.. released]);
+                }
+
+                var finished = group.Where(o => o.Kind == OutcomeKind.Finished).ToList();
+                if (finished.Count > 0)
+                {
+                    await WriteFinishedAsync(group.Key, finished);
+                }
+                else
+                {
+                    BatchWritten?.Invoke(null, []); // Slots came back: the worker may claim.
                 }
             }
-
-            BatchWritten?.Invoke();
         }
         catch (Exception) when (_abandon.IsCancellationRequested)
         {
         }
         finally
         {
-            foreach (var item in batch.Where(item => !item.Done.Task.IsCompleted))
-            {
-                item.OnWritten?.Invoke();
-                item.Done.TrySetResult(false);
-            }
-
             writeSlots.Release();
         }
     }
 
-    private sealed record Completion(long ProcessId, ClaimRef Claim, Action? OnWritten, TaskCompletionSource<bool> Done);
-
-    private async Task<(HashSet<long> Accepted, IReadOnlyList<ClaimedJob> Claimed)> WriteAsync(long processId, List<ClaimRef> claims, JobsClaimParams? along)
+    private async Task WriteFinishedAsync(long processId, List<JobOutcome> finished)
     {
+        var claims = finished.Select(o => o.Job.Ref).ToList();
+        var along = PlanClaimAlong?.Invoke(processId, claims.Count);
+        HashSet<long> accepted = [];
+        IReadOnlyList<ClaimedJob> claimed = [];
+        var written = false;
+        try
+        {
+            (accepted, claimed) = await CompleteAsync(processId, claims, along?.Claim);
+            written = true;
+        }
+        finally
+        {
+            // Slots first, then the jobs claimed into them: the worker never counts more than it has.
+            foreach (var item in finished)
+            {
+                _slots.Settle(item.Job.ClaimId);
+            }
+
+            BatchWritten?.Invoke(along, claimed);
+        }
+
+        if (!written)
+        {
+            return;
+        }
+
+        foreach (var item in finished)
+        {
+            var job = item.Job;
+            if (accepted.Contains(job.ClaimId))
+            {
+                KeelMetrics.Finished.Add(1, KeelMetrics.QueueTag(job.Queue), KeelMetrics.KindTag(job.Kind));
+                Log.JobFinished(_logger, job.JobId, job.Kind, job.Attempt);
+            }
+            else
+            {
+                await RejectedAsync(processId, job, "finished");
+            }
+        }
+    }
+
+    private async Task<(HashSet<long> Accepted, IReadOnlyList<ClaimedJob> Claimed)> CompleteAsync(long processId, List<ClaimRef> claims, JobsClaimParams? along)
+    {
+        var parameters = new JobsCompleteParams(processId, claims, _clock.StorageNow, _preserveFinishedJobs) { Runner = _runner() };
         if (along is not null)
         {
             try
             {
-                var result = await _storage.JobsCompleteAndClaimAsync(new JobsCompleteParams(processId, claims, _clock.StorageNow, _preserveFinishedJobs), along, _abandon.Token);
-                return (Held(processId, claims, result.Completed), result.Claimed);
+                var result = await _storage.JobsCompleteAndClaimAsync(parameters, along, _abandon.Token);
+                _outage.Succeeded();
+                return (result.Completed.ToHashSet(), result.Claimed);
             }
 #pragma warning disable CA1031 // Nothing was written: write the completions alone, with their retries; the claim can wait.
             catch (Exception) when (!_abandon.IsCancellationRequested)
@@ -214,48 +271,94 @@ internal sealed class Completer
             }
         }
 
-        return (await CompleteAsync(processId, claims), []);
+        return ((await WriteWithRetryAsync("complete jobs", ct => _storage.JobsCompleteAsync(parameters, ct))).ToHashSet(), []);
     }
 
-    private async Task<HashSet<long>> CompleteAsync(long processId, List<ClaimRef> claims)
+    private async Task WriteFailureAsync(JobOutcome outcome)
     {
-        var delay = TimeSpan.FromMilliseconds(50);
+        var job = outcome.Job;
+        var error = outcome.Error!;
+        try
+        {
+            var held = await WriteWithRetryAsync(
+                "fail job",
+                ct => _storage.JobFailAsync(new JobFailParams(outcome.ProcessId, job.Ref, FailureRecord.From(error), outcome.RetryAt, _clock.StorageNow) { Runner = _runner() }, ct));
+            if (!held)
+            {
+                await RejectedAsync(outcome.ProcessId, job, "failed");
+            }
+            else if (outcome.RetryAt is { } at)
+            {
+                KeelMetrics.Retried.Add(1, KeelMetrics.QueueTag(job.Queue), KeelMetrics.KindTag(job.Kind));
+                Log.JobRetrying(_logger, error, job.JobId, job.Kind, job.Attempt, at);
+            }
+            else
+            {
+                KeelMetrics.Failed.Add(1, KeelMetrics.QueueTag(job.Queue), KeelMetrics.KindTag(job.Kind), new("error.type", error.GetType().FullName));
+                Log.JobFailed(_logger, error, job.JobId, job.Kind, job.Attempt);
+            }
+        }
+        finally
+        {
+            _slots.Settle(job.ClaimId);
+        }
+    }
+
+    private async Task WriteReleasesAsync(long processId, RunEnding? ending, List<JobOutcome> released)
+    {
+        try
+        {
+            await WriteWithRetryAsync(
+                "release claims",
+                ct => _storage.ClaimsReleaseAsync(new ClaimsReleaseParams(processId, [.. released.Select(o => o.Job.ClaimId)], _clock.StorageNow) { Reason = ending, Runner = _runner() }, ct));
+        }
+        finally
+        {
+            foreach (var item in released)
+            {
+                _slots.Settle(item.Job.ClaimId);
+            }
+        }
+    }
+
+    /// <summary>A write that must not be dropped: retried until it lands or the drain deadline abandons it.</summary>
+    private async Task<T> WriteWithRetryAsync<T>(string operation, Func<CancellationToken, Task<T>> write)
+    {
+        var backoff = Backoff.ForStorage();
         while (true)
         {
             try
             {
-                var accepted = await StorageRetry.RunAsync(
-                    _storage,
-                    _logger,
-                    "complete jobs",
-                    ct => _storage.JobsCompleteAsync(new JobsCompleteParams(processId, claims, _clock.StorageNow, _preserveFinishedJobs), ct),
-                    _abandon.Token);
-                return Held(processId, claims, accepted);
+                var result = await write(_abandon.Token);
+                _outage.Succeeded();
+                return result;
             }
-#pragma warning disable CA1031 // A completion must never be dropped: keep trying; the claim keeps the job safe meanwhile.
+#pragma warning disable CA1031 // The claim keeps the job safe meanwhile; a non-transient error is retried too (logged once).
             catch (Exception e) when (!_abandon.IsCancellationRequested)
 #pragma warning restore CA1031
             {
-                Log.WorkerLoopError(_logger, e, "completer", delay);
+                var delay = backoff.Next();
+                _outage.Failed(e, operation, delay);
                 await Task.Delay(delay, CancellationToken.None);
-                delay = TimeSpan.FromTicks(Math.Min(delay.Ticks * 2, TimeSpan.FromSeconds(5).Ticks));
             }
         }
     }
 
-    private HashSet<long> Held(long processId, List<ClaimRef> claims, IReadOnlyList<long> accepted)
+    private async Task RejectedAsync(long processId, ClaimedJob job, string result)
     {
-        var held = accepted.ToHashSet();
-        if (accepted.Count != claims.Count)
+        Log.LateResultRejected(_logger, job.JobId, job.ClaimId, processId);
+        KeelMetrics.LateResultsRejected.Add(1, new KeyValuePair<string, object?>("keel.result", result));
+        try
         {
-            foreach (var claim in claims.Where(c => !held.Contains(c.ClaimId)))
-            {
-                Log.LateResultRejected(_logger, claim.JobId, claim.ClaimId, processId);
-                KeelMetrics.LateResultsRejected.Add(1, new KeyValuePair<string, object?>("keel.result", "finished"));
-                Rejected?.Invoke(processId, claim);
-            }
+            using var deadline = new CancellationTokenSource(TimeSpan.FromSeconds(5));
+            await _storage.RunRecordAsync(
+                new RunRecordParams(job.Ref, new RunEnding(RunOutcomes.Rejected, "claim-lost", $"the run {result}, but its claim had been recovered elsewhere: the result was not written"), _runner(), job.ClaimedAt, _clock.StorageNow),
+                deadline.Token);
         }
-
-        return held;
+#pragma warning disable CA1031 // History only: the rejection itself is logged and counted above.
+        catch (Exception)
+#pragma warning restore CA1031
+        {
+        }
     }
 }

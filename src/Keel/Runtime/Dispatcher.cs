@@ -32,38 +32,18 @@ internal sealed class Dispatcher
     public Task RunAsync(CancellationToken stoppingToken)
         => _registration.RunAsync(LoopAsync, e => Log.DispatcherError(_logger, e, TimeSpan.Zero), stoppingToken);
 
-    private async Task LoopAsync(CancellationToken stoppingToken)
+    private Task LoopAsync(CancellationToken stoppingToken)
+        => Poller.RunAsync(PassAsync, _registration.Outage, "dispatch scheduled jobs", _clock.TimeProvider, null, stoppingToken);
+
+    private async Task<TimeSpan> PassAsync(CancellationToken stoppingToken)
     {
-        var errorDelay = TimeSpan.FromMilliseconds(100);
-        while (!stoppingToken.IsCancellationRequested)
+        if (await _registration.HandleLostAsync(_onPruned, stoppingToken))
         {
-            try
-            {
-                if (await _registration.HandleLostAsync(_onPruned, stoppingToken))
-                {
-                    return;
-                }
-
-                var moved = await RunOnceAsync(stoppingToken);
-                errorDelay = TimeSpan.FromMilliseconds(100);
-                if (moved >= _options.BatchSize)
-                {
-                    continue; // A full batch: there may be more due right now.
-                }
-
-                await Task.Delay(_options.PollingInterval, _clock.TimeProvider, stoppingToken);
-            }
-            catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
-            {
-                return;
-            }
-            catch (Exception e)
-            {
-                Log.DispatcherError(_logger, e, errorDelay);
-                await Task.Delay(errorDelay, stoppingToken);
-                errorDelay = TimeSpan.FromTicks(Math.Min(errorDelay.Ticks * 2, TimeSpan.FromSeconds(10).Ticks));
-            }
+            await Task.Delay(Timeout.Infinite, stoppingToken);
         }
+
+        var moved = await RunOnceAsync(stoppingToken);
+        return moved >= _options.BatchSize ? TimeSpan.Zero : _options.PollingInterval; // A full batch: there may be more due now.
     }
 
     /// <summary>One pass: moves up to a batch of due jobs and wakes local workers if any moved.</summary>
@@ -71,14 +51,14 @@ internal sealed class Dispatcher
     {
         var moved = await StorageRetry.RunAsync(
             _storage,
-            _logger,
+            _registration.Outage,
             "dispatch scheduled jobs",
             ct => _storage.ScheduledDispatchAsync(new ScheduledDispatchParams(_options.BatchSize, _clock.StorageNow), ct),
             cancellationToken);
         // Limits repair themselves here: expired permits are recomputed from the jobs that really hold them.
         var promoted = await StorageRetry.RunAsync(
             _storage,
-            _logger,
+            _registration.Outage,
             "concurrency maintenance",
             ct => _storage.ConcurrencyMaintainAsync(new ConcurrencyMaintainParams(_options.BatchSize, _clock.StorageNow), ct),
             cancellationToken);

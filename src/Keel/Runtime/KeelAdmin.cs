@@ -31,7 +31,7 @@ internal sealed class KeelAdmin(IKeelStorage storage, IOptions<KeelOptions> opti
 
     public async Task<RecoveryResult?> PruneProcessAsync(long processId, CancellationToken cancellationToken = default)
     {
-        var recovery = await storage.ProcessRecoverAsync(new ProcessRecoverParams(processId, null, OperatorPrune, clock.StorageNow), cancellationToken);
+        var recovery = await storage.ProcessRecoverAsync(ProcessRecoverParams.Dead(processId, OperatorPrune, clock.StorageNow), cancellationToken);
         if (recovery is not null)
         {
             Log.ProcessPruned(_logger, processId.ToString(System.Globalization.CultureInfo.InvariantCulture), processId, OperatorPrune.Code, recovery.Retried, recovery.Failed, OperatorPrune.Description);

@@ -1,71 +1,78 @@
-using System.Diagnostics;
 using System.Globalization;
 using Keel.Storage;
 using Microsoft.Extensions.Logging;
 
 namespace Keel.Runtime;
 
-/// <summary>A process maintenance pruned, and what became of its claims.</summary>
-/// <param name="Process">The process as it was.</param>
+/// <summary>A process (or the rows of one OS process) maintenance pruned, and what became of its claims.</summary>
+/// <param name="Process">The process as it was (the first row of its group).</param>
 /// <param name="Cause">Why it was considered dead.</param>
 /// <param name="Recovery">What happened to its jobs.</param>
-public sealed record PrunedProcess(ProcessInfo Process, WorkerLostCause Cause, RecoveryResult Recovery);
+public sealed record PrunedProcess(ProcessInfo Process, WorkerLostCause Cause, RecoveryResult Recovery)
+{
+    /// <summary>Every row pruned together with <see cref="Process"/>: the rows of one OS process.</summary>
+    public IReadOnlyList<ProcessInfo> Group { get; init; } = [];
+}
 
 /// <summary>
-/// Finds dead processes and recovers their claims: every <see cref="KeelOptions.PruneInterval"/>, processes whose
-/// heartbeat is older than <see cref="KeelOptions.AliveThreshold"/>, and — without waiting for the threshold —
-/// processes whose database session has ended (PostgreSQL advisory locks) and processes on this host whose pid no
-/// longer runs (pid plus start time, so a reused pid is not mistaken for it).
+/// Finds dead processes and recovers their claims (DESIGN §2.4). Every <see cref="KeelOptions.LivenessCheckInterval"/>
+/// it checks the certain signs of death — a process on this host (same boot id and pid namespace) whose pid with its
+/// start time no longer runs; a PostgreSQL session lock that stayed free across probes for
+/// <see cref="KeelOptions.SessionGracePeriod"/> — and every <see cref="KeelOptions.PruneInterval"/> the leases that
+/// expired. One probe is never proof: the grace restarts whenever this pruner's own probing failed (a database restart
+/// ends every session; live processes take their locks again when it is back), and leases are judged only once this
+/// pruner has itself been connected long enough for live processes to have renewed theirs. The rows of one OS process
+/// are pruned together, so blame (DESIGN §2.5) sees every job it was running.
 /// </summary>
 internal sealed class Maintenance(IKeelStorage storage, KeelOptions options, ILogger logger, KeelClock clock, Func<IReadOnlySet<long>> ownProcesses)
 {
-    public async Task RunAsync(CancellationToken stoppingToken)
-    {
-        while (!stoppingToken.IsCancellationRequested)
-        {
-            try
-            {
-                await RunDueAsync(stoppingToken);
-            }
-            catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
-            {
-                return;
-            }
-            catch (Exception e)
-            {
-                Log.MaintenanceError(logger, e, Cadence);
-            }
+    private static readonly TimeSpan RetentionInterval = TimeSpan.FromMinutes(1);
 
-            try
+    // A few seconds of a busy worker's deletes; small enough that the claim's index walk stays short.
+    internal const long HotTablesDeadRowsThreshold = 10_000;
+
+    private readonly OutageLog _outage = new(logger, "maintenance", clock.TimeProvider);
+    private readonly Dictionary<long, long> _sessionFreeSince = [];
+    private long _nextHeartbeatPass;
+    private long _nextRetention;
+    private long _connectedSince;
+
+    public Task RunAsync(CancellationToken stoppingToken)
+        => Poller.RunAsync(
+            async ct =>
             {
-                await Task.Delay(Cadence, clock.TimeProvider, stoppingToken);
-            }
-            catch (OperationCanceledException)
-            {
-                return;
-            }
-        }
-    }
+                await RunDueAsync(ct);
+                return Cadence;
+            },
+            _outage,
+            "maintenance",
+            clock.TimeProvider,
+            null,
+            stoppingToken);
+
+    /// <summary>
+    /// Tests: act as if this pruner had been connected for long already (a fresh pruner judges leases only once live
+    /// processes had the time to renew theirs, and charges a lapse only once it saw the database up for a whole lease).
+    /// </summary>
+    internal void AssumeConnectedFor(TimeSpan span) => _connectedSince = clock.TimeProvider.GetTimestamp() - Ticks(span);
 
     /// <summary>How often <see cref="RunDueAsync"/> should be called.</summary>
     public TimeSpan Cadence => options.LivenessCheckInterval < options.PruneInterval ? options.LivenessCheckInterval : options.PruneInterval;
 
-    private long _nextHeartbeatPass;
-
     /// <summary>
-    /// One pass at the <see cref="Cadence"/>: always prunes processes whose session ended or whose pid is gone; every
-    /// <see cref="KeelOptions.PruneInterval"/> also those whose heartbeat expired (and applies retention once a minute).
+    /// One pass at the <see cref="Cadence"/>: always the certain signs; every <see cref="KeelOptions.PruneInterval"/> also
+    /// expired leases (and retention once a minute, and the hot tables' vacuum).
     /// </summary>
     public Task<IReadOnlyList<PrunedProcess>> RunDueAsync(CancellationToken cancellationToken)
     {
         var now = clock.TimeProvider.GetTimestamp();
-        var heartbeats = now >= _nextHeartbeatPass;
-        if (heartbeats)
+        var full = now >= _nextHeartbeatPass;
+        if (full)
         {
-            _nextHeartbeatPass = now + (long)(options.PruneInterval.TotalSeconds * clock.TimeProvider.TimestampFrequency);
+            _nextHeartbeatPass = now + Ticks(options.PruneInterval);
         }
 
-        return heartbeats ? RunFullAsync(cancellationToken) : RunOnceAsync(cancellationToken, heartbeats: false);
+        return full ? RunFullAsync(cancellationToken) : RunOnceAsync(cancellationToken, leases: false);
     }
 
     private async Task<IReadOnlyList<PrunedProcess>> RunFullAsync(CancellationToken cancellationToken)
@@ -82,12 +89,6 @@ internal sealed class Maintenance(IKeelStorage storage, KeelOptions options, ILo
 
         return pruned;
     }
-
-    private static readonly TimeSpan RetentionInterval = TimeSpan.FromMinutes(1);
-
-    // A few seconds of a busy worker's deletes; small enough that the claim's index walk stays short.
-    internal const long HotTablesDeadRowsThreshold = 10_000;
-    private long _nextRetention;
 
     /// <summary>
     /// Deletes finished and discarded jobs older than <see cref="KeelOptions.ClearFinishedJobsAfter"/>, a batch at a
@@ -122,103 +123,136 @@ internal sealed class Maintenance(IKeelStorage storage, KeelOptions options, ILo
 
     /// <summary>One pass: prunes every dead process found and recovers its claims (and, once a minute, applies retention).</summary>
     /// <param name="cancellationToken">Stops the pass.</param>
-    /// <param name="heartbeats">False: only the certain signs (session ended, pid gone); heartbeat expiry and retention wait.</param>
-    public async Task<IReadOnlyList<PrunedProcess>> RunOnceAsync(CancellationToken cancellationToken, bool heartbeats = true)
+    /// <param name="leases">False: only the certain signs (pid gone, session ended); expired leases and retention wait.</param>
+    public async Task<IReadOnlyList<PrunedProcess>> RunOnceAsync(CancellationToken cancellationToken, bool leases = true)
     {
-        if (heartbeats && clock.TimeProvider.GetTimestamp() >= _nextRetention)
+        try
         {
-            _nextRetention = clock.TimeProvider.GetTimestamp() + (long)(RetentionInterval.TotalSeconds * clock.TimeProvider.TimestampFrequency);
+            var pruned = await PassAsync(leases, cancellationToken);
+            _outage.Succeeded();
+            return pruned;
+        }
+        catch (Exception) when (!cancellationToken.IsCancellationRequested)
+        {
+            // This pruner lost the database: whatever it saw of sessions and leases may be the outage's doing.
+            _sessionFreeSince.Clear();
+            _connectedSince = 0;
+            throw;
+        }
+    }
+
+    private async Task<IReadOnlyList<PrunedProcess>> PassAsync(bool leases, CancellationToken cancellationToken)
+    {
+        if (leases && clock.TimeProvider.GetTimestamp() >= _nextRetention)
+        {
+            _nextRetention = clock.TimeProvider.GetTimestamp() + Ticks(RetentionInterval);
             await ClearFinishedJobsAsync(cancellationToken);
         }
 
         var own = ownProcesses();
-        var pruned = new List<PrunedProcess>();
         var processes = (await storage.ProcessesListAsync(new ProcessesListParams(null, clock.StorageNow), cancellationToken)).Where(p => !own.Contains(p.Id)).ToList();
-        var sessionEnded = processes.Count == 0
-            ? []
-            : (await storage.ProcessesSessionEndedAsync(new ProcessesSessionParams([.. processes.Select(p => p.Id)], options.AliveThreshold), cancellationToken)).ToHashSet();
+        var now = clock.TimeProvider.GetTimestamp();
+        if (_connectedSince == 0)
+        {
+            _connectedSince = now;
+        }
+
+        var connectedFor = clock.TimeProvider.GetElapsedTime(_connectedSince);
+        var sessionEnded = await SessionsEndedLongEnoughAsync(processes, now, cancellationToken);
+
+        var decisions = new List<(ProcessInfo Process, WorkerLostCause Cause, RecoverCondition Condition, RecoveryCharge Charge)>();
         foreach (var process in processes)
         {
-            WorkerLostCause cause;
-            TimeSpan? staleAfter;
-            if (process.HeartbeatAge > options.AliveThreshold)
+            var ownChild = process.SupervisorId is { } supervisor && own.Contains(supervisor);
+            if (!ownChild && HostProcess.IsGone(process.HostId, process.Pid, process.PidStartTicks))
             {
-                if (!heartbeats)
-                {
-                    continue; // The full pass prunes it, with the threshold re-checked under the row lock.
-                }
+                decisions.Add((process, Cause("process-missing", $"process missing: {Describe(process)} no longer runs on this host (pid {process.Pid} with its start time is gone)"), RecoverCondition.None, RecoveryCharge.Blame));
+            }
+            else if (!ownChild && sessionEnded.Contains(process.Id))
+            {
+                decisions.Add((process, Cause("session-ended", $"session ended: the database session of {Describe(process)} stayed gone for over {options.SessionGracePeriod.TotalSeconds:0.#} s"), RecoverCondition.None, RecoveryCharge.Blame));
+            }
+            else if (leases && process.LeaseExpired && connectedFor >= options.HeartbeatInterval * 2)
+            {
+                // Charged only when this pruner saw the database up for the whole lease: then the silence was the
+                // process's own (dead, frozen, cut off), not an outage everyone shared.
+                var charge = connectedFor >= options.AliveThreshold ? RecoveryCharge.Blame : RecoveryCharge.None;
+                decisions.Add((process, Cause("lease-expired", $"lease expired: {Describe(process)} last renewed its lease at {process.LastHeartbeatAt:O}, {process.HeartbeatAge.TotalSeconds:0.#} s ago; it ran out {(-process.LeaseRemaining).TotalSeconds:0.#} s ago"), RecoverCondition.LeaseExpired, charge));
+            }
+        }
 
-                cause = new WorkerLostCause("heartbeat-expired", string.Create(CultureInfo.InvariantCulture, $"heartbeat expired: {process.Kind} {process.Name} (pid {process.Pid} on {process.Hostname}) last beat at {process.LastHeartbeatAt:O}, {process.HeartbeatAge.TotalSeconds:0.#} s ago, over the {options.AliveThreshold.TotalSeconds:0.#} s threshold"));
-                staleAfter = options.AliveThreshold;
-            }
-            else if (process.SupervisorId is { } supervisor && own.Contains(supervisor))
-            {
-                // Our own child: its exit reaches us with the exit code or signal, a better cause than a lost session.
-                continue;
-            }
-            else if (sessionEnded.Contains(process.Id))
-            {
-                cause = new WorkerLostCause("session-ended", string.Create(CultureInfo.InvariantCulture, $"session ended: the database session of {process.Kind} {process.Name} (pid {process.Pid} on {process.Hostname}) is gone"));
-                staleAfter = null;
-            }
-            else if (IsDeadOnThisHost(process))
-            {
-                cause = new WorkerLostCause("process-missing", string.Create(CultureInfo.InvariantCulture, $"process missing: {process.Kind} {process.Name} (pid {process.Pid}) no longer runs on {process.Hostname}"));
-                staleAfter = null;
-            }
-            else
-            {
-                continue;
-            }
-
+        // The rows of one OS process go together (an in-process host registers one per role): the jobs they held ran
+        // beside each other, which is what blame must see.
+        var pruned = new List<PrunedProcess>();
+        foreach (var group in decisions.GroupBy(d => OsProcessKey(d.Process)))
+        {
+            var first = group.First();
+            var rows = group.Select(d => d.Process).ToList();
             var recovery = await StorageRetry.RunAsync(
                 storage,
-                logger,
+                _outage,
                 "prune process",
-                ct => storage.ProcessRecoverAsync(new ProcessRecoverParams(process.Id, staleAfter, cause, clock.StorageNow), ct),
+                ct => storage.ProcessRecoverAsync(new ProcessRecoverParams([.. rows.Select(p => p.Id)], first.Condition, first.Cause, clock.StorageNow) { Charge = first.Charge }, ct),
                 cancellationToken);
-            if (recovery is not null)
+            if (recovery is null)
             {
-                Log.ProcessPruned(logger, process.Name, process.Id, cause.Code, recovery.Retried, recovery.Failed, cause.Description);
-                KeelMetrics.RecordRecovery(cause.Code, recovery);
-                pruned.Add(new PrunedProcess(process, cause, recovery));
+                continue;
             }
+
+            foreach (var row in rows)
+            {
+                _sessionFreeSince.Remove(row.Id);
+                Log.ProcessPruned(logger, row.Name, row.Id, first.Cause.Code, recovery.Retried, recovery.Failed, first.Cause.Description);
+            }
+
+            KeelMetrics.RecordRecovery(first.Cause.Code, recovery);
+            pruned.Add(new PrunedProcess(first.Process, first.Cause, recovery) { Group = rows });
         }
 
         return pruned;
     }
 
-    /// <summary>True when the row names this host and its pid is gone or belongs to a younger process.</summary>
-    internal static bool IsDeadOnThisHost(ProcessInfo process)
+    /// <summary>
+    /// Probes the session locks of the processes that hold one and returns those whose lock this pruner has seen free,
+    /// probe after probe, for the grace period. A lock seen held again forgets the process.
+    /// </summary>
+    private async Task<HashSet<long>> SessionsEndedLongEnoughAsync(List<ProcessInfo> processes, long now, CancellationToken cancellationToken)
     {
-        if (!string.Equals(process.Hostname, ProcessIdentity.Hostname, StringComparison.Ordinal))
+        var candidates = processes.Where(p => p.Liveness == "session").Select(p => p.Id).ToList();
+        var ended = candidates.Count == 0
+            ? []
+            : (await storage.ProcessesSessionEndedAsync(new ProcessesSessionParams(candidates, options.AliveThreshold), cancellationToken)).ToHashSet();
+        foreach (var id in _sessionFreeSince.Keys.Where(id => !ended.Contains(id)).ToList())
         {
-            return false;
+            _sessionFreeSince.Remove(id);
         }
 
-        try
+        var longEnough = new HashSet<long>();
+        foreach (var id in ended)
         {
-            using var running = Process.GetProcessById(process.Pid);
-            if (running.HasExited)
+            if (!_sessionFreeSince.TryGetValue(id, out var since))
             {
-                return true;
+                _sessionFreeSince[id] = now;
+                continue;
             }
 
-            var startedAt = new DateTimeOffset(running.StartTime.ToUniversalTime(), TimeSpan.Zero);
-            // A pid reused by a later process starts after the row's process did; allow for clock rounding.
-            return (startedAt - process.StartedAt).Duration() > TimeSpan.FromSeconds(2);
+            if (clock.TimeProvider.GetElapsedTime(since, now) >= options.SessionGracePeriod)
+            {
+                longEnough.Add(id);
+            }
         }
-        catch (ArgumentException)
-        {
-            return true; // No process has this pid.
-        }
-        catch (InvalidOperationException)
-        {
-            return true; // It exited while we looked.
-        }
-        catch (System.ComponentModel.Win32Exception)
-        {
-            return true; // Its /proc entry vanished while we read it: it exited.
-        }
+
+        return longEnough;
     }
+
+    private static string OsProcessKey(ProcessInfo process)
+        => process.HostId is { } host && process.PidStartTicks is { } ticks
+            ? string.Create(CultureInfo.InvariantCulture, $"{host}|{process.Pid}|{ticks}")
+            : string.Create(CultureInfo.InvariantCulture, $"row|{process.Id}");
+
+    private static string Describe(ProcessInfo process) => string.Create(CultureInfo.InvariantCulture, $"{process.Kind} {process.Name} (pid {process.Pid} on {process.Hostname})");
+
+    private static WorkerLostCause Cause(string code, string description) => new(code, description);
+
+    private long Ticks(TimeSpan span) => (long)(span.TotalSeconds * clock.TimeProvider.TimestampFrequency);
 }

@@ -7,38 +7,20 @@ namespace Keel.Runtime;
 /// Wakes this process's idle workers when the store reports jobs made ready elsewhere (PostgreSQL LISTEN/NOTIFY),
 /// reconnecting with backoff when the connection drops. Workers still poll, so a lost notification only costs latency.
 /// </summary>
-internal sealed class NotificationListener(IJobNotifications notifications, JobSignal signal, ILogger logger)
+internal sealed class NotificationListener(IJobNotifications notifications, JobSignal signal, ILogger logger, TimeProvider time)
 {
-    public async Task RunAsync(CancellationToken stoppingToken)
-    {
-        var delay = TimeSpan.FromMilliseconds(200);
-        while (!stoppingToken.IsCancellationRequested)
-        {
-            try
-            {
-                await notifications.ListenAsync(_ => signal.Notify(), stoppingToken);
-            }
-            catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
-            {
-                return;
-            }
-            catch (Exception e)
-            {
-                Log.NotificationListenerError(logger, e, delay);
-                try
-                {
-                    await Task.Delay(delay, stoppingToken);
-                }
-                catch (OperationCanceledException)
-                {
-                    return;
-                }
+    private readonly OutageLog _outage = new(logger, "job notifications", time);
 
-                delay = TimeSpan.FromTicks(Math.Min(delay.Ticks * 2, TimeSpan.FromSeconds(10).Ticks));
-                continue;
-            }
-
-            delay = TimeSpan.FromMilliseconds(200);
-        }
-    }
+    public Task RunAsync(CancellationToken stoppingToken)
+        => Poller.RunAsync(
+            async ct =>
+            {
+                await notifications.ListenAsync(_ => signal.Notify(), ct);
+                return TimeSpan.FromMilliseconds(200);
+            },
+            _outage,
+            "listen for jobs",
+            time,
+            null,
+            stoppingToken);
 }

@@ -13,40 +13,116 @@ internal sealed record ProcessIdentityInfo(string Kind, string Name, long? Super
 }
 
 /// <summary>
-/// A process row and its heartbeat. A heartbeat that finds the row gone means the process was pruned; failing to
-/// beat for longer than <see cref="KeelOptions.AliveThreshold"/> means it may have been. Either way
-/// <see cref="Lost"/> is raised with the row id, and the owner decides: start over or exit.
+/// A process row and its lease. The heartbeat renews the lease in database time; every call on that path has a
+/// deadline of its own, and a failed renewal is retried within a second. A watchdog on this process's monotonic clock
+/// raises <see cref="Fenced"/> when less than a third of the lease is surely left (the owner cancels its jobs and claims
+/// nothing), <see cref="Unfenced"/> when a renewal lands again, and <see cref="LeaseExpiring"/> when a tenth is left
+/// while fenced. A heartbeat that finds the row gone raises <see cref="Lost"/>: the process was pruned.
 /// </summary>
-internal sealed class ProcessRegistration(IKeelStorage storage, KeelOptions options, ILogger logger, KeelClock clock, ProcessIdentityInfo identity, Func<string> metadata)
+internal sealed class ProcessRegistration
 {
-    private readonly HeartbeatTracker _tracker = HeartbeatTracker.For(storage);
+    private readonly IKeelStorage _storage;
+    private readonly KeelOptions _options;
+    private readonly ILogger _logger;
+    private readonly KeelClock _clock;
+    private readonly ProcessIdentityInfo _identity;
+    private readonly Func<string> _metadata;
+    private readonly HeartbeatTracker _tracker;
+    private readonly Wakeup _beatNow = new();
     private int _generation;
     private long _lostId;
+    private int _fenced;
+    private int _expiring;
+    private long _id;
 
-    public string Name => Generation == 0 ? identity.Name : $"{identity.Name}-{Generation}";
+    public ProcessRegistration(IKeelStorage storage, KeelOptions options, ILogger logger, KeelClock clock, ProcessIdentityInfo identity, Func<string> metadata)
+    {
+        _storage = storage;
+        _options = options;
+        _logger = logger;
+        _clock = clock;
+        _identity = identity;
+        _metadata = metadata;
+        _tracker = HeartbeatTracker.For(storage);
+        Lease = new Lease(clock.TimeProvider, options.AliveThreshold);
+        Outage = new OutageLog(logger, identity.Name, clock.TimeProvider);
+    }
 
-    public string Kind => identity.Kind;
+    public string Name => Generation == 0 ? _identity.Name : $"{_identity.Name}-{Generation}";
+
+    public string Kind => _identity.Kind;
 
     /// <summary>How many times this process has registered anew after losing its row.</summary>
     public int Generation => Volatile.Read(ref _generation);
 
     /// <summary>The current row id; 0 before registration.</summary>
-    public long Id { get; private set; }
+    public long Id => Interlocked.Read(ref _id);
+
+    /// <summary>This process's lease, on its own clock.</summary>
+    public Lease Lease { get; }
+
+    /// <summary>Where this process's database trouble is logged, once per outage.</summary>
+    public OutageLog Outage { get; }
+
+    /// <summary>True while fenced: the lease may run out before a renewal lands.</summary>
+    public bool IsFenced => Volatile.Read(ref _fenced) != 0;
+
+    /// <summary>Who this process is, as a job's run history records it.</summary>
+    public Runner Runner => new(Id, Name, ProcessIdentity.Pid, ProcessIdentity.Hostname);
 
     /// <summary>Raised (from the heartbeat loop) with the id of a row this process has lost.</summary>
     public event Action<long>? Lost;
 
+    /// <summary>Raised when the lease may run out: stop every job, claim nothing.</summary>
+    public event Action? Fenced;
+
+    /// <summary>Raised when a renewal landed after a fence: the lease is healthy again.</summary>
+    public event Action? Unfenced;
+
+    /// <summary>Raised once per fence when a tenth of the lease is left (process mode: exit if a job still runs).</summary>
+    public event Action? LeaseExpiring;
+
+    /// <summary>
+    /// Called after each heartbeat with the claims the database holds for this process (workers reconcile them with what
+    /// they run); null asks for none.
+    /// </summary>
+    public Func<IReadOnlyList<long>, CancellationToken, Task>? Reconcile { get; set; }
+
+    /// <summary>Asks the heartbeat loop to beat (and reconcile) now, e.g. after a claim whose outcome is unknown.</summary>
+    public void BeatSoon() => _beatNow.Set();
+
     public async Task RegisterAsync(CancellationToken cancellationToken)
     {
         var name = Name;
-        Id = await StorageRetry.RunAsync(
-            storage,
-            logger,
+        long sentAt = 0;
+        var id = await StorageRetry.RunAsync(
+            _storage,
+            Outage,
             "register process",
-            ct => storage.ProcessRegisterAsync(new ProcessRegisterParams(name, identity.Kind, ProcessIdentity.Pid, ProcessIdentity.Hostname, ProcessIdentity.StartedAt, identity.SupervisorId, metadata(), clock.StorageNow), ct),
+            ct =>
+            {
+                sentAt = _clock.TimeProvider.GetTimestamp();
+                return _storage.ProcessRegisterAsync(
+                    new ProcessRegisterParams(name, _identity.Kind, ProcessIdentity.Pid, ProcessIdentity.Hostname, ProcessIdentity.StartedAt, _identity.SupervisorId, _metadata(), _clock.StorageNow)
+                    {
+                        LeaseDuration = _options.AliveThreshold,
+                        HostId = HostProcess.HostId,
+                        PidStartTicks = HostProcess.SelfStartTicks,
+                    },
+                    ct);
+            },
             cancellationToken);
-        _tracker.Beat(this, name, Id, clock.TimeProvider.GetTimestamp());
-        Log.ProcessRegistered(logger, name, Id, identity.Kind, ProcessIdentity.Pid, ProcessIdentity.Hostname);
+        Lease.Renewed(sentAt);
+        Interlocked.Exchange(ref _id, id);
+        _tracker.Beat(this, name, id, _clock.TimeProvider.GetTimestamp());
+        Log.ProcessRegistered(_logger, name, id, _identity.Kind, ProcessIdentity.Pid, ProcessIdentity.Hostname);
+    }
+
+    /// <summary>True when the heartbeat found <see cref="Id"/> pruned and nobody has acted on it yet.</summary>
+    public bool TakeLost()
+    {
+        var lost = Interlocked.Exchange(ref _lostId, 0);
+        return lost != 0 && lost == Id;
     }
 
     /// <summary>
@@ -56,8 +132,7 @@ internal sealed class ProcessRegistration(IKeelStorage storage, KeelOptions opti
     /// </summary>
     public async Task<bool> HandleLostAsync(Action? onPruned, CancellationToken cancellationToken)
     {
-        var lost = Interlocked.Exchange(ref _lostId, 0);
-        if (lost == 0 || lost != Id)
+        if (!TakeLost())
         {
             return false;
         }
@@ -77,19 +152,49 @@ internal sealed class ProcessRegistration(IKeelStorage storage, KeelOptions opti
     {
         try
         {
-            await storage.ProcessDeregisterAsync(new ProcessDeregisterParams(Id, clock.StorageNow), cancellationToken);
+            await _storage.ProcessDeregisterAsync(
+                new ProcessDeregisterParams(Id, _clock.StorageNow)
+                {
+                    Reason = new RunEnding(RunOutcomes.Released, "registered-anew", "its process registered anew after losing its row"),
+                    Runner = Runner.ToJson(),
+                },
+                cancellationToken);
         }
-        catch (Exception e) when (!cancellationToken.IsCancellationRequested && storage.IsTransient(e))
+        catch (Exception e) when (!cancellationToken.IsCancellationRequested && _storage.IsTransient(e))
         {
-            // Still unreachable: maintenance recovers the old row's claims once its heartbeat expires.
+            // Still unreachable: maintenance recovers the old row's claims once its lease expires.
         }
 
         Interlocked.Increment(ref _generation);
         await RegisterAsync(cancellationToken);
     }
 
-    /// <summary>Releases remaining claims and deletes the row, in one transaction. Returns how many claims went back to ready.</summary>
-    public async Task<int> DeregisterAsync(TimeSpan timeout)
+    /// <summary>Records that this process began a graceful stop (best effort, within <paramref name="timeout"/>).</summary>
+    public async Task MarkStoppingAsync(TimeSpan timeout)
+    {
+        if (Id == 0)
+        {
+            return;
+        }
+
+        try
+        {
+            using var deadline = new CancellationTokenSource(timeout);
+            await _storage.ProcessStoppingAsync(new ProcessStoppingParams(Id, _clock.StorageNow), deadline.Token).WaitAsync(timeout);
+        }
+#pragma warning disable CA1031 // Best effort: without it a leftover claim is recovered charged instead of uncharged.
+        catch (Exception e)
+#pragma warning restore CA1031
+        {
+            Outage.Failed(e, "mark stopping", TimeSpan.Zero);
+        }
+    }
+
+    /// <summary>
+    /// Releases remaining claims (uncharged, recording <paramref name="reason"/>) and deletes the row, in one transaction.
+    /// Returns how many claims went back to ready.
+    /// </summary>
+    public async Task<int> DeregisterAsync(TimeSpan timeout, RunEnding? reason = null)
     {
         if (Id == 0)
         {
@@ -99,12 +204,12 @@ internal sealed class ProcessRegistration(IKeelStorage storage, KeelOptions opti
         _tracker.Remove(this);
         using var deadline = new CancellationTokenSource(timeout);
         var released = await StorageRetry.RunAsync(
-            storage,
-            logger,
+            _storage,
+            Outage,
             "deregister process",
-            ct => storage.ProcessDeregisterAsync(new ProcessDeregisterParams(Id, clock.StorageNow), ct),
+            ct => _storage.ProcessDeregisterAsync(new ProcessDeregisterParams(Id, _clock.StorageNow) { Reason = reason, Runner = Runner.ToJson() }, ct),
             deadline.Token);
-        Log.ProcessDeregistered(logger, Name, Id, released);
+        Log.ProcessDeregistered(_logger, Name, Id, released);
         return released;
     }
 
@@ -141,17 +246,30 @@ internal sealed class ProcessRegistration(IKeelStorage storage, KeelOptions opti
         }
     }
 
-    /// <summary>Beats until <paramref name="cancellationToken"/> is cancelled.</summary>
+    /// <summary>Renews the lease until <paramref name="cancellationToken"/> is cancelled, and watches it meanwhile.</summary>
     public async Task HeartbeatAsync(CancellationToken cancellationToken)
     {
-        var lastBeat = clock.TimeProvider.GetTimestamp();
+        var watchdog = Task.Run(() => WatchAsync(cancellationToken), CancellationToken.None);
+        try
+        {
+            await BeatLoopAsync(cancellationToken);
+        }
+        finally
+        {
+            await watchdog;
+        }
+    }
+
+    private async Task BeatLoopAsync(CancellationToken cancellationToken)
+    {
+        var interval = _options.HeartbeatInterval;
+        var retry = interval < TimeSpan.FromSeconds(1) ? interval : TimeSpan.FromSeconds(1);
+        var failing = false;
         while (!cancellationToken.IsCancellationRequested)
         {
-            try
-            {
-                await Task.Delay(options.HeartbeatInterval, clock.TimeProvider, cancellationToken);
-            }
-            catch (OperationCanceledException)
+            _beatNow.Reset();
+            await _beatNow.WaitAsync(failing ? retry : interval, cancellationToken);
+            if (cancellationToken.IsCancellationRequested)
             {
                 return;
             }
@@ -162,34 +280,102 @@ internal sealed class ProcessRegistration(IKeelStorage storage, KeelOptions opti
                 continue;
             }
 
+            var sentAt = _clock.TimeProvider.GetTimestamp();
             try
             {
-                if (await storage.ProcessHeartbeatAsync(new ProcessHeartbeatParams(id, clock.StorageNow), cancellationToken))
-                {
-                    lastBeat = clock.TimeProvider.GetTimestamp();
-                    _tracker.Beat(this, Name, id, lastBeat);
-                }
-                else
+                var result = await CallWithDeadlineAsync(
+                    ct => _storage.ProcessHeartbeatAsync(new ProcessHeartbeatParams(id, _clock.StorageNow) { LeaseDuration = _options.AliveThreshold, ReturnClaims = Reconcile is not null }, ct),
+                    interval,
+                    cancellationToken);
+                failing = false;
+                Outage.Succeeded();
+                if (!result.Alive)
                 {
                     Interlocked.Exchange(ref _lostId, id);
                     Lost?.Invoke(id);
+                    continue;
+                }
+
+                Lease.Renewed(sentAt);
+                _tracker.Beat(this, Name, id, _clock.TimeProvider.GetTimestamp());
+                if (Lease.Healthy && Interlocked.CompareExchange(ref _fenced, 0, 1) == 1)
+                {
+                    Interlocked.Exchange(ref _expiring, 0);
+                    Log.LeaseRenewed(_logger, Name, id, Lease.SinceRenewal);
+                    Unfenced?.Invoke();
+                }
+
+                if (result.ClaimIds is { } claims && Reconcile is { } reconcile)
+                {
+                    await reconcile(claims, cancellationToken);
                 }
             }
             catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
             {
                 return;
             }
+#pragma warning disable CA1031 // The heartbeat never dies: the watchdog fences the process if renewals keep failing.
             catch (Exception e)
+#pragma warning restore CA1031
             {
-                Log.HeartbeatFailed(logger, e, Name, id);
-                var silent = clock.TimeProvider.GetElapsedTime(lastBeat);
-                if (silent > options.AliveThreshold)
-                {
-                    Log.HeartbeatLost(logger, Name, id, silent);
-                    Interlocked.Exchange(ref _lostId, id);
-                    Lost?.Invoke(id);
-                    lastBeat = clock.TimeProvider.GetTimestamp();
-                }
+                failing = true;
+                Outage.Failed(e, "heartbeat", retry);
+            }
+        }
+    }
+
+    /// <summary>
+    /// Runs one heartbeat-path call with a deadline of its own: the call is cancelled at the deadline, and the caller
+    /// stops waiting for it then even if the store ignores the cancellation (a black-holed connection).
+    /// </summary>
+    private static async Task<T> CallWithDeadlineAsync<T>(Func<CancellationToken, Task<T>> call, TimeSpan deadline, CancellationToken cancellationToken)
+    {
+        using var limit = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        limit.CancelAfter(deadline);
+        var task = call(limit.Token);
+        try
+        {
+            return await task.WaitAsync(deadline, cancellationToken);
+        }
+        catch (TimeoutException)
+        {
+            _ = task.ContinueWith(static t => _ = t.Exception, CancellationToken.None, TaskContinuationOptions.OnlyOnFaulted, TaskScheduler.Default);
+            throw new TimeoutException($"the heartbeat got no answer within {deadline}");
+        }
+        catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
+        {
+            throw new TimeoutException($"the heartbeat got no answer within {deadline}");
+        }
+    }
+
+    private async Task WatchAsync(CancellationToken cancellationToken)
+    {
+        var tick = TimeSpan.FromTicks(Math.Clamp(_options.AliveThreshold.Ticks / 30, TimeSpan.FromMilliseconds(20).Ticks, TimeSpan.FromMilliseconds(250).Ticks));
+        while (!cancellationToken.IsCancellationRequested)
+        {
+            try
+            {
+                await Task.Delay(tick, _clock.TimeProvider, cancellationToken);
+            }
+            catch (OperationCanceledException)
+            {
+                return;
+            }
+
+            if (Id == 0 || !Lease.Started)
+            {
+                continue;
+            }
+
+            var remaining = Lease.Remaining;
+            if (remaining <= Lease.FenceMargin && Interlocked.CompareExchange(ref _fenced, 1, 0) == 0)
+            {
+                Fenced?.Invoke();
+            }
+
+            if (IsFenced && remaining <= Lease.ExitMargin && Interlocked.CompareExchange(ref _expiring, 1, 0) == 0)
+            {
+                LeaseExpiring?.Invoke();
             }
         }
     }

@@ -54,54 +54,39 @@ internal sealed class Scheduler
         var tasks = RecurringTasks.FromOptions(_options);
         var removed = await StorageRetry.RunAsync(
             _storage,
-            _logger,
+            _registration.Outage,
             "synchronise recurring tasks",
             ct => _storage.RecurringTasksSyncAsync(new RecurringTasksSyncParams(tasks, _clock.StorageNow), ct),
             cancellationToken);
         Log.RecurringSynced(_logger, tasks.Count, removed);
     }
 
-    private async Task LoopAsync(CancellationToken stoppingToken)
+    private Task LoopAsync(CancellationToken stoppingToken)
+        => Poller.RunAsync(PassAsync, _registration.Outage, "enqueue recurring tasks", _clock.TimeProvider, null, stoppingToken);
+
+    private async Task<TimeSpan> PassAsync(CancellationToken stoppingToken)
     {
-        var errorDelay = TimeSpan.FromMilliseconds(100);
-        while (!stoppingToken.IsCancellationRequested)
+        if (await _registration.HandleLostAsync(_onPruned, stoppingToken))
         {
-            try
-            {
-                if (await _registration.HandleLostAsync(_onPruned, stoppingToken))
-                {
-                    return;
-                }
-
-                if (!_synced)
-                {
-                    await SyncStaticTasksAsync(stoppingToken);
-                    _synced = true;
-                }
-
-                var pass = await RunOnceAsync(_clock.UtcNow, stoppingToken);
-                errorDelay = TimeSpan.FromMilliseconds(100);
-                var delay = _options.Scheduler.PollingInterval;
-                if (pass.NextRunAt is { } next)
-                {
-                    // Wake just after the tick: a pass that comes early finds nothing due and sleeps again.
-                    var untilNext = next - _clock.UtcNow + TimeSpan.FromMilliseconds(1);
-                    delay = untilNext < TimeSpan.FromMilliseconds(1) ? TimeSpan.FromMilliseconds(1) : untilNext < delay ? untilNext : delay;
-                }
-
-                await Task.Delay(delay, _clock.TimeProvider, stoppingToken);
-            }
-            catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
-            {
-                return;
-            }
-            catch (Exception e)
-            {
-                Log.SchedulerError(_logger, e, errorDelay);
-                await Task.Delay(errorDelay, stoppingToken);
-                errorDelay = TimeSpan.FromTicks(Math.Min(errorDelay.Ticks * 2, TimeSpan.FromSeconds(10).Ticks));
-            }
+            await Task.Delay(Timeout.Infinite, stoppingToken);
         }
+
+        if (!_synced)
+        {
+            await SyncStaticTasksAsync(stoppingToken);
+            _synced = true;
+        }
+
+        var pass = await RunOnceAsync(_clock.UtcNow, stoppingToken);
+        var delay = _options.Scheduler.PollingInterval;
+        if (pass.NextRunAt is { } next)
+        {
+            // Wake just after the tick: a pass that comes early finds nothing due and sleeps again.
+            var untilNext = next - _clock.UtcNow + TimeSpan.FromMilliseconds(1);
+            delay = untilNext < TimeSpan.FromMilliseconds(1) ? TimeSpan.FromMilliseconds(1) : untilNext < delay ? untilNext : delay;
+        }
+
+        return delay;
     }
 
     /// <summary>
@@ -112,7 +97,7 @@ internal sealed class Scheduler
     {
         var stored = await StorageRetry.RunAsync(
             _storage,
-            _logger,
+            _registration.Outage,
             "list recurring tasks",
             ct => _storage.RecurringTasksListAsync(new RecurringTasksListParams(), ct),
             cancellationToken);
@@ -223,7 +208,7 @@ internal sealed class Scheduler
         {
             var jobId = await StorageRetry.RunAsync(
                 _storage,
-                _logger,
+                _registration.Outage,
                 "enqueue recurring task",
                 ct => _storage.RecurringEnqueueAsync(new RecurringEnqueueParams(task.Key, runAt, state.Job!, _clock.StorageNow), ct),
                 cancellationToken);

@@ -1,16 +1,32 @@
 using System.Diagnostics;
+using System.Globalization;
 using System.Text.Json;
 using Keel.Storage;
 using Microsoft.Extensions.Logging;
 
 namespace Keel.Runtime;
 
+/// <summary>What a worker does when it can no longer vouch for its runs in process mode.</summary>
+internal static class WorkerExitCodes
+{
+    /// <summary>The lease ran out with a run still going (or a fenced run ignored its cancellation): uncharged.</summary>
+    public const int LeaseLost = 75;
+
+    /// <summary>A job ignored its cancellation (its timeout): that job is charged, its neighbours released uncharged.</summary>
+    public const int JobUnresponsive = 76;
+}
+
 /// <summary>
-/// One worker: a process row, up to <see cref="WorkerOptions.Threads"/> jobs at a time, claimed in one
-/// transaction per queue entry and finalized under their claims.
+/// One worker: a process row with a lease, up to <see cref="WorkerOptions.Threads"/> claims at a time (<see cref="Slots"/>),
+/// each run's outcome written by the <see cref="Completer"/>. It fences itself when its lease may run out, reconciles the
+/// claims the database holds for it at every heartbeat, runs suspects alone, and on stop waits for every claim it holds.
 /// </summary>
 internal sealed class Worker
 {
+    private static readonly TimeSpan StopMarkTimeout = TimeSpan.FromSeconds(2);
+    private static readonly TimeSpan DrainTimeout = TimeSpan.FromSeconds(5);
+    private static readonly TimeSpan DeregisterTimeout = TimeSpan.FromSeconds(3);
+
     private readonly IKeelStorage _storage;
     private readonly JobExecutor _executor;
     private readonly JobSignal _signal;
@@ -20,19 +36,25 @@ internal sealed class Worker
     private readonly ILogger _logger;
     private readonly KeelClock _clock;
     private readonly Wakeup _wakeup = new();
-    private readonly Dictionary<long, Task> _running = [];
-    private readonly Lock _runningGate = new();
-    private CancellationTokenSource _jobsCancellation = new();
     private readonly ProcessRegistration _registration;
+    private readonly Slots _slots;
     private readonly Action? _onPruned;
+    private readonly Action<int>? _exitNow;
+    private readonly Lock _runsGate = new();
+    private RunCancellation _runs = new();
     private Completer? _completer;
-    private long _lostProcessId;
-    private int _reserved; // Slots promised to a claim made along with a completion batch, not yet filled.
-    private volatile bool _claiming;
+    private int _executing;
+    private volatile bool _stopping;
+    private long _nextSuspectCheck;
+    private List<long> _orphanSuspects = [];
+    private long _orphanBound;
+    private int _stuckAtStop;
 
-    // onPruned, in process mode: what to do instead of registering anew when this worker learns it was pruned
-    // (stop the process, so its supervisor starts a fresh one). Null in in-process mode.
-    public Worker(IKeelStorage storage, JobExecutor executor, JobSignal signal, KeelOptions options, WorkerOptions worker, ILogger logger, KeelClock clock, ProcessIdentityInfo? identity = null, Action? onPruned = null)
+    // onPruned, in process mode: what to do instead of registering anew when this worker learns it was pruned (stop the
+    // process, so its supervisor starts a fresh one). exitNow, in process mode: exit the process at once with a code,
+    // when a run can no longer be stopped any other way (it ignored its cancellation while the lease runs out, or past
+    // its timeout). Both null in-process.
+    public Worker(IKeelStorage storage, JobExecutor executor, JobSignal signal, KeelOptions options, WorkerOptions worker, ILogger logger, KeelClock clock, ProcessIdentityInfo? identity = null, Action? onPruned = null, Action<int>? exitNow = null)
     {
         _storage = storage;
         _executor = executor;
@@ -43,12 +65,14 @@ internal sealed class Worker
         _logger = logger;
         _clock = clock;
         _onPruned = onPruned;
+        _exitNow = exitNow;
+        _slots = new Slots(worker.Threads);
         _registration = new ProcessRegistration(storage, options, logger, clock, identity ?? ProcessIdentityInfo.New("Worker"), Metadata);
-        _registration.Lost += id =>
-        {
-            Interlocked.Exchange(ref _lostProcessId, id);
-            _wakeup.Set();
-        };
+        _registration.Lost += _ => _wakeup.Set();
+        _registration.Fenced += OnFenced;
+        _registration.Unfenced += OnUnfenced;
+        _registration.LeaseExpiring += OnLeaseExpiring;
+        _registration.Reconcile = ReconcileAsync;
     }
 
     public string Name => _registration.Name;
@@ -56,42 +80,25 @@ internal sealed class Worker
     /// <summary>The current process row id; 0 before registration.</summary>
     public long ProcessId => _registration.Id;
 
-    public int RunningCount
-    {
-        get
-        {
-            lock (_runningGate)
-            {
-                return _running.Count;
-            }
-        }
-    }
+    /// <summary>How many claims this worker holds.</summary>
+    public int RunningCount => _slots.Held;
 
-    private int FreeSlots
-    {
-        get
-        {
-            lock (_runningGate)
-            {
-                return _worker.Threads - _running.Count - _reserved;
-            }
-        }
-    }
+    private JobIsolation Isolation => _executor.Isolation;
 
     /// <summary>
     /// Registers, then claims and runs jobs until <paramref name="stoppingToken"/> is cancelled; then stops claiming,
-    /// lets running jobs finish for <see cref="KeelOptions.ShutdownTimeout"/>, cancels the rest, releases their
-    /// claims and deregisters.
+    /// waits for every claim it holds for <see cref="KeelOptions.ShutdownTimeout"/>, cancels the rest, releases their
+    /// claims uncharged and deregisters.
     /// </summary>
     public async Task RunAsync(CancellationToken stoppingToken)
     {
         _signal.Subscribe(_wakeup);
-        _completer = new Completer(_storage, _logger, _clock, _options.PreserveFinishedJobs)
+        _completer = new Completer(_storage, _logger, _registration.Outage, _clock, _options.PreserveFinishedJobs, _slots, () => _registration.Runner.ToJson())
         {
-            BatchWritten = _wakeup.Set,
-            ClaimAlong = ClaimAlong,
-            ClaimedAlong = ClaimedAlong,
+            PlanClaimAlong = PlanClaimAlong,
+            BatchWritten = OnBatchWritten,
         };
+
         // The heartbeat outlives the stop request: a worker draining its jobs must not look dead.
         using var heartbeatStop = new CancellationTokenSource();
         var heartbeat = Task.Run(() => _registration.HeartbeatAsync(heartbeatStop.Token), CancellationToken.None);
@@ -99,9 +106,8 @@ internal sealed class Worker
         {
             await _registration.RegisterAsync(stoppingToken);
             Log.WorkerStarted(_logger, Name, ProcessId, string.Join(',', _worker.EffectiveQueues), _worker.Threads);
-            _claiming = true;
-            using var stopClaiming = stoppingToken.Register(() => _claiming = false);
-            await LoopAsync(stoppingToken);
+            _slots.Open();
+            await Poller.RunAsync(PassAsync, _registration.Outage, "claim jobs", _clock.TimeProvider, _wakeup, stoppingToken);
         }
         catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
         {
@@ -109,7 +115,7 @@ internal sealed class Worker
         finally
         {
             _signal.Unsubscribe(_wakeup);
-            await ShutdownAsync();
+            await StopAsync();
             await heartbeatStop.CancelAsync();
             await heartbeat;
         }
@@ -118,154 +124,425 @@ internal sealed class Worker
     /// <summary>Claims once, up to the free slots, and starts the claimed jobs. Returns how many were claimed.</summary>
     public async Task<int> RunOnceAsync(CancellationToken cancellationToken)
     {
-        var free = FreeSlots;
         var claimedTotal = 0;
         foreach (var queue in _queues)
         {
-            if (free <= 0)
+            if (!Isolation.MayClaim || _registration.IsFenced)
             {
                 break;
             }
 
-            var claimed = await StorageRetry.RunAsync(
-                _storage,
-                _logger,
-                "claim jobs",
-                ct => _storage.JobsClaimAsync(new JobsClaimParams(ProcessId, queue, free, _clock.StorageNow), ct),
-                cancellationToken);
-            foreach (var job in claimed)
+            var reservation = _slots.Reserve(_worker.Threads);
+            if (reservation is null)
             {
-                RecordClaimed(job);
-                Start(job);
+                break;
             }
 
-            free -= claimed.Count;
+            var claimed = await ClaimAsync(reservation, queue, suspects: false, cancellationToken);
+            Launch(claimed);
             claimedTotal += claimed.Count;
         }
 
         return claimedTotal;
     }
 
-    private async Task LoopAsync(CancellationToken stoppingToken)
+    private async Task<TimeSpan> PassAsync(CancellationToken stoppingToken)
     {
-        var errorDelay = TimeSpan.FromMilliseconds(100);
-        while (!stoppingToken.IsCancellationRequested)
+        if (_registration.TakeLost())
         {
-            _wakeup.Reset();
-            var lost = Interlocked.Exchange(ref _lostProcessId, 0);
-            var pruned = lost != 0 && lost == ProcessId;
-            var full = true;
-            if (!pruned)
-            {
-                try
-                {
-                    var free = FreeSlots;
-                    if (free > 0)
-                    {
-                        full = await RunOnceAsync(stoppingToken) == free;
-                        if (full)
-                        {
-                            continue; // There may be more: look again as soon as a slot is free.
-                        }
-                    }
+            await RecoverFromPruneAsync(stoppingToken);
+            return TimeSpan.Zero;
+        }
 
-                    errorDelay = TimeSpan.FromMilliseconds(100);
-                }
-                catch (ProcessGoneException)
-                {
-                    pruned = true;
-                }
-                catch (Exception e) when (!stoppingToken.IsCancellationRequested)
-                {
-                    Log.WorkerLoopError(_logger, e, Name, errorDelay);
-                    await Task.Delay(errorDelay, stoppingToken);
-                    errorDelay = TimeSpan.FromTicks(Math.Min(errorDelay.Ticks * 2, TimeSpan.FromSeconds(10).Ticks));
-                    continue;
-                }
-            }
+        if (_registration.IsFenced || !_slots.IsOpen)
+        {
+            return Timeout.InfiniteTimeSpan; // Unfenced or a freed slot wakes the loop.
+        }
 
-            if (pruned)
-            {
-                try
-                {
-                    await RecoverFromPruneAsync(stoppingToken);
-                }
-                catch (Exception e) when (!stoppingToken.IsCancellationRequested)
-                {
-                    Log.WorkerLoopError(_logger, e, Name, errorDelay);
-                    await Task.Delay(errorDelay, stoppingToken);
-                }
+        if (!Isolation.MayClaim)
+        {
+            return _worker.PollingInterval; // A suspect is running alone in this host; its end wakes every worker.
+        }
 
-                continue;
-            }
+        if (await TryRunSuspectAsync(stoppingToken))
+        {
+            return TimeSpan.Zero;
+        }
 
-            // Idle: a local enqueue, a finishing job (when full) or a lost heartbeat sets the wakeup; else poll later.
-            await _wakeup.WaitAsync(full ? Timeout.InfiniteTimeSpan : _worker.PollingInterval, stoppingToken);
+        var free = _slots.Free;
+        if (free <= 0)
+        {
+            return Timeout.InfiniteTimeSpan;
+        }
+
+        var claimed = await RunOnceAsync(stoppingToken);
+        return claimed >= free ? TimeSpan.Zero : _worker.PollingInterval;
+    }
+
+    private async Task<IReadOnlyList<ClaimedJob>> ClaimAsync(Slots.Reservation reservation, QueueFilter queue, bool suspects, CancellationToken cancellationToken)
+    {
+        var processId = ProcessId;
+        try
+        {
+            var claimed = await StorageRetry.RunAsync(
+                _storage,
+                _registration.Outage,
+                "claim jobs",
+                ct => _storage.JobsClaimAsync(new JobsClaimParams(processId, queue, reservation.Count, _clock.StorageNow) { Suspects = suspects }, ct),
+                cancellationToken);
+            _slots.Fill(reservation, claimed);
+            return claimed;
+        }
+        catch (ProcessGoneException)
+        {
+            _slots.Void(reservation);
+            _wakeup.Set(); // The next pass handles the prune.
+            return [];
+        }
+        catch
+        {
+            // The call may have committed before it failed: the next heartbeat reconciles (releases) what it claimed.
+            _slots.Void(reservation);
+            _registration.BeatSoon();
+            throw;
         }
     }
 
     /// <summary>
-    /// The claim to make in the round trip that writes a batch of completions: the slots the batch frees plus any
-    /// idle ones, reserved until <see cref="ClaimedAlong"/>, from the first queue entry (the loop serves the others
-    /// when that one runs dry). None while stopping, or once the registration may have been lost.
+    /// Every polling interval, a worker with a free slot looks for one suspect on its queues. It begins an isolation
+    /// first (no worker of this host claims meanwhile), so that if one is there it can start alone once the runs beside
+    /// it have ended.
     /// </summary>
-    private JobsClaimParams? ClaimAlong(long processId, int freed)
+    private async Task<bool> TryRunSuspectAsync(CancellationToken cancellationToken)
     {
-        if (!_claiming || processId != ProcessId || Interlocked.Read(ref _lostProcessId) != 0)
+        var now = _clock.TimeProvider.GetTimestamp();
+        if (now < Interlocked.Read(ref _nextSuspectCheck))
+        {
+            return false;
+        }
+
+        Interlocked.Exchange(ref _nextSuspectCheck, now + (long)(SuspectCheckInterval.TotalSeconds * _clock.TimeProvider.TimestampFrequency));
+        if (!Isolation.TryBegin())
+        {
+            return false;
+        }
+
+        var started = false;
+        try
+        {
+            foreach (var queue in _queues)
+            {
+                var reservation = _slots.Reserve(1);
+                if (reservation is null)
+                {
+                    return false;
+                }
+
+                var claimed = await ClaimAsync(reservation, queue, suspects: true, cancellationToken);
+                if (claimed.Count > 0)
+                {
+                    RecordClaimed(claimed[0]);
+                    started = true;
+                    _ = Task.Run(() => RunIsolatedAsync(claimed[0], ProcessId), CancellationToken.None);
+                    return true;
+                }
+            }
+
+            return false;
+        }
+        finally
+        {
+            if (!started)
+            {
+                Isolation.End();
+            }
+        }
+    }
+
+    private TimeSpan SuspectCheckInterval => _worker.PollingInterval > TimeSpan.FromSeconds(1) ? _worker.PollingInterval : TimeSpan.FromSeconds(1);
+
+    private async Task RunIsolatedAsync(ClaimedJob job, long processId)
+    {
+        try
+        {
+            var running = Isolation.Running;
+            if (running > 0)
+            {
+                Log.SuspectIsolating(_logger, job.JobId, job.Kind, running);
+            }
+
+            await Isolation.WhenIdleAsync();
+            Begin(job, processId);
+        }
+        finally
+        {
+            _wakeup.Set();
+        }
+    }
+
+    /// <summary>
+    /// The claim to make in the round trip that writes a batch of completions: the slots the batch frees plus any idle
+    /// ones, from the first queue entry (the loop serves the others when that one runs dry). When a suspect check is due,
+    /// one slot is left for the loop to look with. None while stopping or fenced, or once the row may have been lost.
+    /// </summary>
+    private ClaimAlong? PlanClaimAlong(long processId, int freed)
+    {
+        if (_stopping || processId != ProcessId || _registration.IsFenced || !Isolation.MayClaim)
         {
             return null;
         }
 
-        int limit;
-        lock (_runningGate)
-        {
-            limit = freed + Math.Max(0, _worker.Threads - _running.Count - _reserved);
-            _reserved += limit;
-        }
-
-        return new JobsClaimParams(processId, _queues[0], limit, _clock.StorageNow);
+        var keep = _clock.TimeProvider.GetTimestamp() >= Interlocked.Read(ref _nextSuspectCheck) ? 1 : 0;
+        var reservation = _slots.Reserve(_worker.Threads, freed - keep);
+        return reservation is null ? null : new ClaimAlong(reservation, new JobsClaimParams(processId, _queues[0], reservation.Count, _clock.StorageNow));
     }
 
-    private void ClaimedAlong(JobsClaimParams claim, IReadOnlyList<ClaimedJob> jobs)
+    private void OnBatchWritten(ClaimAlong? along, IReadOnlyList<ClaimedJob> claimed)
     {
-        lock (_runningGate)
+        if (along is not null)
         {
-            _reserved -= claim.Limit;
-            foreach (var job in jobs)
+            _slots.Fill(along.Reservation, claimed);
+            if (claimed.Count == 0)
             {
-                _running[job.ClaimId] = Task.CompletedTask;
+                // Nothing claimed, or the combined write failed and the completions went alone: a claim that may have
+                // committed unseen is reconciled at the next heartbeat.
+                _registration.BeatSoon();
             }
+
+            Launch(claimed);
         }
 
-        // When that queue ran dry the loop looks at the others: the completer wakes it after every batch.
+        // When that queue ran dry (or slots are left) the loop looks at the others.
+        _wakeup.Set();
+    }
+
+    private void Launch(IReadOnlyList<ClaimedJob> jobs)
+    {
+        var processId = ProcessId;
         foreach (var job in jobs)
         {
             RecordClaimed(job);
-            Launch(job);
-        }
-    }
-
-    private void Start(ClaimedJob job)
-    {
-        // Count the slot before the job can finish, so a fast job never leaves a stale entry behind.
-        lock (_runningGate)
-        {
-            _running[job.ClaimId] = Task.CompletedTask;
-        }
-
-        Launch(job);
-    }
-
-    private void Launch(ClaimedJob job)
-    {
-        var task = Task.Run(() => RunJobAsync(job));
-        lock (_runningGate)
-        {
-            if (_running.ContainsKey(job.ClaimId))
+            if (job.Suspect)
             {
-                _running[job.ClaimId] = task;
+                // Claimed along with others by a worker that did not know: release it so it is claimed alone.
+                Release(processId, job, "suspect", "a suspect claimed beside other jobs goes back to be claimed alone");
+                continue;
+            }
+
+            Begin(job, processId);
+        }
+    }
+
+    /// <summary>Starts a claimed job, unless the worker stopped or fenced since the claim: then its claim goes back.</summary>
+    private void Begin(ClaimedJob job, long processId)
+    {
+        RunCancellation runs;
+        lock (_runsGate)
+        {
+            runs = _runs;
+        }
+
+        if (runs.IsCancellationRequested || _stopping || _registration.IsFenced)
+        {
+            var reason = runs.Reason ?? (_stopping ? "stop" : "lease-lost");
+            if (job.Suspect)
+            {
+                Isolation.End();
+            }
+
+            if (reason == "pruned")
+            {
+                _completer!.Post(new JobOutcome(processId, job, OutcomeKind.Void));
+            }
+            else
+            {
+                Release(processId, job, reason, $"claimed but not started: {Describe(reason)}");
+            }
+
+            return;
+        }
+
+        Isolation.RunStarted();
+        Interlocked.Increment(ref _executing);
+        _ = Task.Run(() => RunJobAsync(job, processId, runs), CancellationToken.None);
+    }
+
+    private async Task RunJobAsync(ClaimedJob job, long processId, RunCancellation runs)
+    {
+        using var activity = KeelTracing.StartPerform(job);
+        Task? abandoned = null;
+        try
+        {
+            var started = _clock.TimeProvider.GetTimestamp();
+            var control = new RunControl(runs.Token, () => runs.Reason, _options.CancellationGrace, ct => ClaimHeldAsync(job, processId, ct));
+            var outcome = await _executor.RunAsync(job, control);
+            if (KeelMetrics.Duration.Enabled)
+            {
+                KeelMetrics.Duration.Record(
+                    _clock.TimeProvider.GetElapsedTime(started).TotalSeconds,
+                    KeelMetrics.QueueTag(job.Queue),
+                    KeelMetrics.KindTag(job.Kind),
+                    new("keel.outcome", outcome.Result switch { RunResult.Succeeded => "succeeded", RunResult.Failed => "failed", _ => "interrupted" }));
+            }
+
+            switch (outcome.Result)
+            {
+                case RunResult.Succeeded:
+                    activity?.SetTag("keel.outcome", "succeeded");
+                    _completer!.Post(new JobOutcome(processId, job, OutcomeKind.Finished));
+                    break;
+                case RunResult.Failed:
+                    activity?.SetStatus(ActivityStatusCode.Error, outcome.Error?.Message);
+                    activity?.SetTag("error.type", outcome.Error?.GetType().FullName);
+                    activity?.SetTag("keel.outcome", "failed");
+                    _completer!.Post(Failure(processId, job, outcome));
+                    break;
+                case RunResult.Interrupted:
+                    activity?.SetTag("keel.outcome", "interrupted");
+                    Log.JobInterrupted(_logger, job.JobId, job.Kind);
+                    if (outcome.Reason == "pruned")
+                    {
+                        _completer!.Post(new JobOutcome(processId, job, OutcomeKind.Void));
+                    }
+                    else
+                    {
+                        Release(processId, job, outcome.Reason ?? "stop", $"interrupted: {Describe(outcome.Reason ?? "stop")}");
+                    }
+
+                    break;
+                default:
+                    activity?.SetTag("keel.outcome", "unresponsive");
+                    abandoned = outcome.Abandoned;
+                    await UnresponsiveAsync(job, processId, outcome);
+                    break;
             }
         }
+#pragma warning disable CA1031 // A job's failure must never take the worker down; its claim goes back.
+        catch (Exception e)
+#pragma warning restore CA1031
+        {
+            activity?.SetStatus(ActivityStatusCode.Error, e.Message);
+            Log.WorkerLoopError(_logger, e, Name, TimeSpan.Zero);
+            Release(processId, job, "worker-error", "the worker failed around this run: " + e.Message);
+        }
+        finally
+        {
+            Isolation.RunEnded();
+            if (job.Suspect)
+            {
+                Isolation.End();
+                _signal.Notify(); // Every worker of the host may claim again.
+            }
+
+            if (abandoned is null || abandoned.IsCompleted)
+            {
+                Interlocked.Decrement(ref _executing);
+            }
+            else
+            {
+                _ = abandoned.ContinueWith(_ => Interlocked.Decrement(ref _executing), CancellationToken.None, TaskContinuationOptions.None, TaskScheduler.Default);
+            }
+        }
+    }
+
+    private JobOutcome Failure(long processId, ClaimedJob job, RunOutcome outcome)
+    {
+        var error = outcome.Error!;
+        var retryAt = FailureDecision.RetryAt(outcome.Options ?? new JobOptions(), job.Attempt, job.MaxAttempts, error, _clock.UtcNow, Random.Shared.NextDouble());
+        return new JobOutcome(processId, job, OutcomeKind.Failed) { Error = error, RetryAt = retryAt };
+    }
+
+    /// <summary>
+    /// A run that was cancelled and did not return within the grace. In process mode the process is the only thing that
+    /// can stop it: the worker exits (its supervisor recovers the claims, charging only a job that ignored its own timeout).
+    /// In-process its slot is taken back and its claim settled; its code may run on.
+    /// </summary>
+    private async Task UnresponsiveAsync(ClaimedJob job, long processId, RunOutcome outcome)
+    {
+        var reason = outcome.Reason ?? "cancelled";
+        Log.JobIgnoresCancellation(_logger, job.JobId, job.Kind, _options.CancellationGrace, Describe(reason));
+        switch (reason)
+        {
+            case "pruned":
+                Log.JobAbandoned(_logger, job.JobId, job.Kind, Describe(reason));
+                _completer!.Post(new JobOutcome(processId, job, OutcomeKind.Void));
+                return;
+            case "stop" when _exitNow is not null:
+                // Exiting with it is the stop: the supervisor releases its claim uncharged (the row says "stopping").
+                Interlocked.Increment(ref _stuckAtStop);
+                _completer!.Post(new JobOutcome(processId, job, OutcomeKind.Void));
+                return;
+            case "lease-lost" when _exitNow is not null:
+                Log.LeaseExpiredExiting(_logger, Name, processId, Volatile.Read(ref _executing));
+                _exitNow(WorkerExitCodes.LeaseLost);
+                return;
+            case "timeout" when _exitNow is not null:
+                try
+                {
+                    using var deadline = new CancellationTokenSource(TimeSpan.FromSeconds(2));
+                    await _storage.ClaimsMarkUnresponsiveAsync(new ClaimsMarkUnresponsiveParams(processId, [job.ClaimId], _clock.StorageNow), deadline.Token);
+                }
+#pragma warning disable CA1031 // Unmarked, the supervisor treats the exit as a death: blamed alone if it ran alone.
+                catch (Exception e)
+#pragma warning restore CA1031
+                {
+                    _registration.Outage.Failed(e, "mark unresponsive", TimeSpan.Zero);
+                }
+
+                Log.WorkerReplacedForJob(_logger, Name, processId, job.JobId, job.Kind, Describe(reason), Math.Max(0, _slots.Held - 1));
+                _exitNow(WorkerExitCodes.JobUnresponsive);
+                return;
+        }
+
+        Log.JobAbandoned(_logger, job.JobId, job.Kind, Describe(reason));
+        await RecordAbandonedAsync(job, processId, reason);
+        if (reason == "timeout")
+        {
+            _completer!.Post(Failure(processId, job, outcome));
+        }
+        else
+        {
+            Release(processId, job, reason, $"did not stop when cancelled ({Describe(reason)}); abandoned, its code may still have been running");
+        }
+    }
+
+    private async Task RecordAbandonedAsync(ClaimedJob job, long processId, string reason)
+    {
+        try
+        {
+            using var deadline = new CancellationTokenSource(TimeSpan.FromSeconds(2));
+            await _storage.RunRecordAsync(
+                new RunRecordParams(job.Ref, new RunEnding(RunOutcomes.Abandoned, "cancel-ignored", $"did not stop within {_options.CancellationGrace} of being cancelled ({Describe(reason)}); worker {Name} (process {processId}) took its slot back"), _registration.Runner.ToJson(), job.ClaimedAt, _clock.StorageNow),
+                deadline.Token);
+        }
+#pragma warning disable CA1031 // History only.
+        catch (Exception)
+#pragma warning restore CA1031
+        {
+        }
+    }
+
+    private void Release(long processId, ClaimedJob job, string cause, string detail)
+        => _completer!.Post(new JobOutcome(processId, job, OutcomeKind.Released) { Ending = new RunEnding(RunOutcomes.Released, cause, detail) });
+
+    private static string Describe(string reason) => reason switch
+    {
+        "stop" => "its worker is stopping",
+        "lease-lost" => "its worker could not renew its lease",
+        "pruned" => "its worker was declared dead",
+        "timeout" => "it exceeded its timeout",
+        "suspect" => "it must run alone",
+        _ => reason,
+    };
+
+    private async Task<bool> ClaimHeldAsync(ClaimedJob job, long processId, CancellationToken cancellationToken)
+    {
+        if (!_registration.Lease.Healthy || processId != ProcessId)
+        {
+            return false;
+        }
+
+        return await _storage.ClaimHeldAsync(new ClaimHeldParams(processId, job.Ref, _clock.StorageNow), cancellationToken);
     }
 
     private static void RecordClaimed(ClaimedJob job)
@@ -282,114 +559,117 @@ internal sealed class Worker
         }
     }
 
-    private async Task RunJobAsync(ClaimedJob job)
+    /// <summary>Cancels every run going on with <paramref name="reason"/>; later runs get a fresh cancellation.</summary>
+    private void CancelRuns(string reason, bool renew)
+    {
+        RunCancellation cancelled;
+        lock (_runsGate)
+        {
+            cancelled = _runs;
+            if (renew)
+            {
+                _runs = new RunCancellation();
+            }
+        }
+
+        cancelled.Cancel(reason);
+    }
+
+    private void OnFenced()
+    {
+        _slots.Close();
+        Log.LeaseFenced(_logger, Name, ProcessId, _registration.Lease.SinceRenewal, _registration.Lease.Remaining, _slots.Held);
+        CancelRuns("lease-lost", renew: true);
+        _wakeup.Set();
+    }
+
+    private void OnUnfenced()
+    {
+        if (!_stopping)
+        {
+            _slots.Open();
+        }
+
+        _wakeup.Set();
+    }
+
+    private void OnLeaseExpiring()
+    {
+        var executing = Volatile.Read(ref _executing);
+        if (executing == 0)
+        {
+            return;
+        }
+
+        Log.LeaseExpiredExiting(_logger, Name, ProcessId, executing);
+        _exitNow?.Invoke(WorkerExitCodes.LeaseLost);
+    }
+
+    /// <summary>
+    /// The claims the database holds for this worker, compared with the ones it holds a slot for. A claim it holds no
+    /// slot for (a claim whose commit succeeded but whose reply was lost; a fenced run's release that never landed) is
+    /// released at once, uncharged — unless a claim call that may have made it is still waiting for its reply: then it
+    /// is released at the next heartbeat if still unknown.
+    /// </summary>
+    private async Task ReconcileAsync(IReadOnlyList<long> databaseClaims, CancellationToken cancellationToken)
     {
         var processId = ProcessId;
-        using var activity = KeelTracing.StartPerform(job);
-        try
+        var (unknown, last, pendingUpToBound) = _slots.Unknown(databaseClaims, _orphanBound);
+        var pendingAny = _slots.Unknown([], long.MaxValue).PendingUpTo;
+        List<long> orphans;
+        if (!pendingAny)
         {
-            var started = _clock.TimeProvider.GetTimestamp();
-            var outcome = await _executor.RunAsync(job, _jobsCancellation.Token);
-            if (KeelMetrics.Duration.Enabled)
-            {
-                KeelMetrics.Duration.Record(
-                    _clock.TimeProvider.GetElapsedTime(started).TotalSeconds,
-                    KeelMetrics.QueueTag(job.Queue),
-                    KeelMetrics.KindTag(job.Kind),
-                    new("keel.outcome", outcome.Result switch { RunResult.Succeeded => "succeeded", RunResult.Failed => "failed", _ => "interrupted" }));
-            }
-
-            switch (outcome.Result)
-            {
-                case RunResult.Succeeded:
-                    if (await _completer!.CompleteAsync(processId, job.Ref, () => ReleaseSlot(job.ClaimId)))
-                    {
-                        KeelMetrics.Finished.Add(1, KeelMetrics.QueueTag(job.Queue), KeelMetrics.KindTag(job.Kind));
-                        Log.JobFinished(_logger, job.JobId, job.Kind, job.Attempt);
-                    }
-
-                    activity?.SetTag("keel.outcome", "succeeded");
-                    break;
-                case RunResult.Failed:
-                    activity?.SetStatus(ActivityStatusCode.Error, outcome.Error?.Message);
-                    activity?.SetTag("error.type", outcome.Error?.GetType().FullName);
-                    activity?.SetTag("keel.outcome", "failed");
-                    await FailAsync(processId, job, outcome);
-                    break;
-                default:
-                    activity?.SetTag("keel.outcome", "interrupted");
-                    Log.JobInterrupted(_logger, job.JobId, job.Kind);
-                    break; // The claim is released with the rest at shutdown.
-            }
-        }
-#pragma warning disable CA1031 // A job's failure must never take the worker down.
-        catch (Exception e)
-#pragma warning restore CA1031
-        {
-            activity?.SetStatus(ActivityStatusCode.Error, e.Message);
-            Log.WorkerLoopError(_logger, e, Name, TimeSpan.Zero);
-        }
-        finally
-        {
-            if (ReleaseSlot(job.ClaimId))
-            {
-                _wakeup.Set();
-            }
-        }
-    }
-
-    // A successful job's slot comes back from the completer's loop once its completion is written, all of a
-    // batch's together (then one wakeup); every other outcome gives it back here, when the run ends.
-    private bool ReleaseSlot(long claimId)
-    {
-        lock (_runningGate)
-        {
-            return _running.Remove(claimId);
-        }
-    }
-
-    private async Task FailAsync(long processId, ClaimedJob job, RunOutcome outcome)
-    {
-        var error = outcome.Error!;
-        var retryAt = FailureDecision.RetryAt(outcome.Options ?? new JobOptions(), job.Attempt, job.MaxAttempts, error, _clock.UtcNow, Random.Shared.NextDouble());
-        var held = await StorageRetry.RunAsync(
-            _storage,
-            _logger,
-            "fail job",
-            ct => _storage.JobFailAsync(new JobFailParams(processId, job.Ref, FailureRecord.From(error), retryAt, _clock.StorageNow), ct),
-            CancellationToken.None);
-        if (!held)
-        {
-            Log.LateResultRejected(_logger, job.JobId, job.ClaimId, processId);
-            KeelMetrics.LateResultsRejected.Add(1, new KeyValuePair<string, object?>("keel.result", "failed"));
-        }
-        else if (retryAt is { } at)
-        {
-            KeelMetrics.Retried.Add(1, KeelMetrics.QueueTag(job.Queue), KeelMetrics.KindTag(job.Kind));
-            Log.JobRetrying(_logger, error, job.JobId, job.Kind, job.Attempt, at);
+            orphans = unknown;
+            _orphanSuspects = [];
         }
         else
         {
-            KeelMetrics.Failed.Add(1, KeelMetrics.QueueTag(job.Queue), KeelMetrics.KindTag(job.Kind), new("error.type", error.GetType().FullName));
-            Log.JobFailed(_logger, error, job.JobId, job.Kind, job.Attempt);
+            orphans = pendingUpToBound ? [] : [.. _orphanSuspects.Intersect(unknown)];
+            _orphanSuspects = [.. unknown.Except(orphans)];
+            _orphanBound = last;
         }
+
+        if (orphans.Count == 0)
+        {
+            return;
+        }
+
+        Log.ClaimsReconciled(_logger, Name, processId, orphans.Count, string.Join(',', orphans.Select(id => id.ToString(CultureInfo.InvariantCulture))));
+        await StorageRetry.RunAsync(
+            _storage,
+            _registration.Outage,
+            "release unknown claims",
+            ct => _storage.ClaimsReleaseAsync(
+                new ClaimsReleaseParams(processId, orphans, _clock.StorageNow)
+                {
+                    Reason = new RunEnding(RunOutcomes.Released, "reconcile", $"the database held this claim for worker {Name} (process {processId}), which was not running it (a reply lost after its commit)"),
+                    Runner = _registration.Runner.ToJson(),
+                },
+                ct),
+            cancellationToken);
     }
 
     private string Metadata() => JsonSerializer.Serialize(new { queues = _worker.EffectiveQueues, threads = _worker.Threads, pollingIntervalMs = _worker.PollingInterval.TotalMilliseconds });
 
     /// <summary>
-    /// Our row was pruned: someone else has recovered (or will recover) our claims, so every running job's
-    /// result would be rejected. Cancel them, wait for them, and carry on under a new registration (in process
-    /// mode: stop, and let the supervisor start a fresh process).
+    /// Our row was pruned: someone else has recovered (or will recover) our claims, so every running job's result would
+    /// be rejected. Cancel them and wait for them (a run that ignores its cancellation is abandoned after the grace),
+    /// then carry on under a new registration (in process mode: stop, and let the supervisor start a fresh process).
     /// </summary>
     private async Task RecoverFromPruneAsync(CancellationToken stoppingToken)
     {
-        Log.ProcessPrunedWhileRunning(_logger, Name, ProcessId, RunningCount);
-        var cancelled = _jobsCancellation;
-        await cancelled.CancelAsync();
-        await WaitForRunningAsync(Timeout.InfiniteTimeSpan);
-        _jobsCancellation = new CancellationTokenSource();
-        cancelled.Dispose();
+        Log.ProcessPrunedWhileRunning(_logger, Name, ProcessId, _slots.Held);
+        _slots.Close();
+        CancelRuns("pruned", renew: true);
+        try
+        {
+            await _slots.WhenEmptyAsync().WaitAsync(_options.CancellationGrace + TimeSpan.FromSeconds(2), stoppingToken);
+        }
+        catch (TimeoutException)
+        {
+            // Outcomes of the old row are void anyway: the completer is only retrying rejected writes.
+        }
+
         if (_onPruned is not null)
         {
             _onPruned();
@@ -397,56 +677,92 @@ internal sealed class Worker
         }
 
         await _registration.RegisterAnewAsync(stoppingToken);
+        if (!_stopping)
+        {
+            _slots.Open();
+        }
     }
 
-    private async Task ShutdownAsync()
+    /// <summary>
+    /// The graceful stop (DESIGN §2.6): claim nothing more; wait for every claim held, however claimed (a claim made
+    /// along with a completion that was in flight is held too, and a job it claimed is released without being started);
+    /// after <see cref="KeelOptions.ShutdownTimeout"/> cancel the runs and give them the cancellation grace; write every
+    /// outcome posted (a completion that arrives during the stop is written, never released); then release what is left,
+    /// uncharged, and deregister — except, in process mode, the claims of runs that ignored their cancellation, which the
+    /// supervisor releases once this process has exited and they cannot run on.
+    /// </summary>
+    private async Task StopAsync()
     {
-        var running = RunningCount;
-        if (running > 0 && !await WaitForRunningAsync(_options.ShutdownTimeout))
+        _stopping = true;
+        _slots.Close();
+        var held = _slots.Held;
+        if (held > 0)
         {
-            Log.ShutdownTimeoutExceeded(_logger, _options.ShutdownTimeout, RunningCount);
-            await _jobsCancellation.CancelAsync();
-            await WaitForRunningAsync(TimeSpan.FromSeconds(5));
+            Log.WorkerStopping(_logger, Name, ProcessId, _options.ShutdownTimeout, held);
+            await _registration.MarkStoppingAsync(StopMarkTimeout);
+            if (!await WaitEmptyAsync(_options.ShutdownTimeout))
+            {
+                Log.ShutdownTimeoutExceeded(_logger, _options.ShutdownTimeout, _slots.Held);
+                CancelRuns("stop", renew: false);
+                await WaitEmptyAsync(_options.CancellationGrace + TimeSpan.FromSeconds(1));
+            }
         }
 
-        await _completer!.DrainAsync(TimeSpan.FromSeconds(10));
+        await _completer!.DrainAsync(DrainTimeout);
         var released = 0;
-        try
+        if (Volatile.Read(ref _stuckAtStop) == 0)
         {
-            released = await _registration.DeregisterAsync(TimeSpan.FromSeconds(10));
-        }
-#pragma warning disable CA1031 // Shutdown goes on: the row is pruned and its claims recovered by maintenance.
-        catch (Exception e)
+            try
+            {
+                released = await _registration.DeregisterAsync(DeregisterTimeout, new RunEnding(RunOutcomes.Released, "stop", $"worker {Name} stopped before this run could be written"));
+            }
+#pragma warning disable CA1031 // Shutdown goes on: the row is recovered (uncharged, it was stopping) by maintenance.
+            catch (Exception e)
 #pragma warning restore CA1031
-        {
-            Log.WorkerLoopError(_logger, e, Name, TimeSpan.Zero);
+            {
+                _registration.Outage.Failed(e, "deregister", TimeSpan.Zero);
+            }
         }
 
         Log.WorkerStopped(_logger, Name, ProcessId, released);
-        _jobsCancellation.Dispose();
+        CancelRuns("stop", renew: false);
     }
 
-    private async Task<bool> WaitForRunningAsync(TimeSpan timeout)
+    private async Task<bool> WaitEmptyAsync(TimeSpan timeout)
     {
-        Task[] tasks;
-        lock (_runningGate)
-        {
-            tasks = [.. _running.Values];
-        }
-
-        if (tasks.Length == 0)
-        {
-            return true;
-        }
-
         try
         {
-            await Task.WhenAll(tasks).WaitAsync(timeout);
+            await _slots.WhenEmptyAsync().WaitAsync(timeout);
             return true;
         }
         catch (TimeoutException)
         {
             return false;
+        }
+    }
+
+    /// <summary>The cancellation of a generation of runs, with the reason it fired.</summary>
+    private sealed class RunCancellation
+    {
+        private readonly CancellationTokenSource _source = new();
+        private volatile string? _reason;
+
+        public CancellationToken Token => _source.Token;
+
+        public string? Reason => _reason;
+
+        public bool IsCancellationRequested => _source.IsCancellationRequested;
+
+        public void Cancel(string reason)
+        {
+            _reason ??= reason;
+            try
+            {
+                _source.Cancel();
+            }
+            catch (ObjectDisposedException)
+            {
+            }
         }
     }
 }

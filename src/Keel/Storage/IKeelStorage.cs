@@ -30,6 +30,13 @@ public interface IKeelStorage
     /// <param name="exception">The exception thrown by a storage operation.</param>
     bool IsTransient(Exception exception);
 
+    /// <summary>
+    /// Lines worth a warning when a host starts on this store, e.g. that a connection pooler forces liveness by lease
+    /// alone. Empty by default.
+    /// </summary>
+    /// <param name="cancellationToken">Cancels the wait.</param>
+    Task<IReadOnlyList<string>> StartupWarningsAsync(CancellationToken cancellationToken) => Task.FromResult<IReadOnlyList<string>>([]);
+
     /// <summary>Applies every migration the database lacks. Safe to run twice and from several processes at once.</summary>
     /// <param name="cancellationToken">Cancels the wait.</param>
     /// <exception cref="KeelSchemaException">The database is at a newer version than this code.</exception>
@@ -89,7 +96,10 @@ public interface IKeelStorage
     /// <param name="cancellationToken">Cancels the wait.</param>
     Task<bool> JobFailAsync(JobFailParams parameters, CancellationToken cancellationToken);
 
-    /// <summary>Puts claims back to ready without counting an attempt. Returns how many were released.</summary>
+    /// <summary>
+    /// Puts claims back to ready without counting an attempt (a suspect stays one), recording
+    /// <see cref="ClaimsReleaseParams.Reason"/> in each job's run history. Returns how many were released.
+    /// </summary>
     /// <param name="parameters">The process and, optionally, which of its claims.</param>
     /// <param name="cancellationToken">Cancels the wait.</param>
     Task<int> ClaimsReleaseAsync(ClaimsReleaseParams parameters, CancellationToken cancellationToken);
@@ -143,10 +153,45 @@ public interface IKeelStorage
     /// <param name="cancellationToken">Cancels the wait.</param>
     Task<long> ProcessRegisterAsync(ProcessRegisterParams parameters, CancellationToken cancellationToken);
 
-    /// <summary>Refreshes a process's heartbeat. Returns false when its row is gone (it was pruned).</summary>
+    /// <summary>
+    /// Refreshes a process's heartbeat and renews its lease to <see cref="ProcessHeartbeatParams.LeaseDuration"/> from
+    /// the database's now; optionally returns the claims it holds. Not alive when its row is gone (it was pruned).
+    /// </summary>
     /// <param name="parameters">The process and time.</param>
     /// <param name="cancellationToken">Cancels the wait.</param>
-    Task<bool> ProcessHeartbeatAsync(ProcessHeartbeatParams parameters, CancellationToken cancellationToken);
+    Task<ProcessHeartbeatResult> ProcessHeartbeatAsync(ProcessHeartbeatParams parameters, CancellationToken cancellationToken);
+
+    /// <summary>
+    /// Records that a process began a graceful stop: whatever it leaves behind is later recovered without charging its
+    /// jobs. Returns false when its row is gone.
+    /// </summary>
+    /// <param name="parameters">The process.</param>
+    /// <param name="cancellationToken">Cancels the wait.</param>
+    Task<bool> ProcessStoppingAsync(ProcessStoppingParams parameters, CancellationToken cancellationToken);
+
+    /// <summary>
+    /// Marks claims whose jobs did not stop when cancelled, just before their process exits to be replaced: its
+    /// recovery charges those jobs alone. Returns how many were marked.
+    /// </summary>
+    /// <param name="parameters">The process and claims.</param>
+    /// <param name="cancellationToken">Cancels the wait.</param>
+    Task<int> ClaimsMarkUnresponsiveAsync(ClaimsMarkUnresponsiveParams parameters, CancellationToken cancellationToken);
+
+    /// <summary>
+    /// True while the process still holds the claim and its lease has not expired: what a job checks before an
+    /// external side effect it cannot fence otherwise.
+    /// </summary>
+    /// <param name="parameters">The process and claim.</param>
+    /// <param name="cancellationToken">Cancels the wait.</param>
+    Task<bool> ClaimHeldAsync(ClaimHeldParams parameters, CancellationToken cancellationToken);
+
+    /// <summary>
+    /// Adds a row to a job's run history without changing the job: a late result that was rejected, a run that was
+    /// abandoned. Nothing is written when the job no longer exists.
+    /// </summary>
+    /// <param name="parameters">The run.</param>
+    /// <param name="cancellationToken">Cancels the wait.</param>
+    Task RunRecordAsync(RunRecordParams parameters, CancellationToken cancellationToken);
 
     /// <summary>
     /// Deletes a process row after putting whatever it still has claimed back to ready, in one transaction.
@@ -161,10 +206,12 @@ public interface IKeelStorage
     Task<IReadOnlyList<ProcessInfo>> ProcessesListAsync(ProcessesListParams parameters, CancellationToken cancellationToken);
 
     /// <summary>
-    /// Prunes one process and recovers its claims, in one transaction: locks the row (skipping it if another
-    /// pruner holds it), re-checks staleness, applies each job's worker-lost policy (back to ready as a counted
-    /// attempt, or failed with a <c>WorkerLostException</c> naming the cause), deletes the row. Returns null when
-    /// the process was not pruned (gone, locked by another pruner, or no longer stale).
+    /// Prunes processes (the rows of one OS process) and recovers their claims, in one transaction: locks the rows
+    /// (skipping any another pruner or a heartbeat holds), re-checks <see cref="ProcessRecoverParams.Condition"/>,
+    /// charges the jobs as <see cref="ProcessRecoverParams.Charge"/> says — a charged job follows its worker-lost policy
+    /// (back to ready as a counted attempt and loss, or failed with a <c>WorkerLostException</c> naming the cause); an
+    /// uncharged one goes back to ready as it was, a suspect when it shared a dying process — records each run in the
+    /// job's history, and deletes the rows. Returns null when no row was pruned (gone, locked, or no longer expired).
     /// </summary>
     /// <param name="parameters">The process and the cause.</param>
     /// <param name="cancellationToken">Cancels the wait.</param>

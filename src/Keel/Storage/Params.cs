@@ -104,7 +104,15 @@ public enum QueueMatch
 /// <param name="Queue">Which ready rows qualify.</param>
 /// <param name="Limit">The most to claim (the worker's free slots).</param>
 /// <param name="Now">The claim time; null means the database clock.</param>
-public sealed record JobsClaimParams(long ProcessId, QueueFilter Queue, int Limit, DateTimeOffset? Now);
+public sealed record JobsClaimParams(long ProcessId, QueueFilter Queue, int Limit, DateTimeOffset? Now)
+{
+    /// <summary>
+    /// False (the default): claim only jobs that may run beside others. True: claim only suspects — jobs that were
+    /// running beside others when their process died — which the caller must run alone in its process
+    /// (<see cref="ClaimedJob.Suspect"/>).
+    /// </summary>
+    public bool Suspects { get; init; }
+}
 
 /// <summary>The claim a finalizing call must still hold.</summary>
 /// <param name="ClaimId">The claimed-execution row id.</param>
@@ -117,7 +125,11 @@ public readonly record struct ClaimRef(long ClaimId, long JobId, int Attempt);
 /// <param name="Claims">The claims whose jobs finished.</param>
 /// <param name="Now">The finish time; null means the database clock.</param>
 /// <param name="PreserveFinishedJobs">Keep finished jobs (with <c>finished_at</c>) rather than delete them.</param>
-public sealed record JobsCompleteParams(long ProcessId, IReadOnlyList<ClaimRef> Claims, DateTimeOffset? Now, bool PreserveFinishedJobs);
+public sealed record JobsCompleteParams(long ProcessId, IReadOnlyList<ClaimRef> Claims, DateTimeOffset? Now, bool PreserveFinishedJobs)
+{
+    /// <summary>Who ran the jobs (<see cref="Runner.ToJson"/>), kept with each finished job; null records nothing.</summary>
+    public string? Runner { get; init; }
+}
 
 /// <summary>The result of <see cref="IKeelStorage.JobsCompleteAndClaimAsync"/>.</summary>
 /// <param name="Completed">The claim ids that were still held (and are now finished).</param>
@@ -146,13 +158,24 @@ public sealed record FailureRecord(string ExceptionType, string Message, string?
 /// <param name="Failure">What went wrong.</param>
 /// <param name="RetryAt">When to run again; null fails the job for good.</param>
 /// <param name="Now">The failure time; null means the database clock.</param>
-public sealed record JobFailParams(long ProcessId, ClaimRef Claim, FailureRecord Failure, DateTimeOffset? RetryAt, DateTimeOffset? Now);
+public sealed record JobFailParams(long ProcessId, ClaimRef Claim, FailureRecord Failure, DateTimeOffset? RetryAt, DateTimeOffset? Now)
+{
+    /// <summary>Who ran the attempt (<see cref="Runner.ToJson"/>), recorded in the job's run history.</summary>
+    public string? Runner { get; init; }
+}
 
 /// <summary>Parameters of <see cref="IKeelStorage.ClaimsReleaseAsync"/>.</summary>
 /// <param name="ProcessId">The process that holds the claims.</param>
 /// <param name="ClaimIds">Which claims; null means all of the process's claims.</param>
 /// <param name="Now">The release time; null means the database clock.</param>
-public sealed record ClaimsReleaseParams(long ProcessId, IReadOnlyList<long>? ClaimIds, DateTimeOffset? Now);
+public sealed record ClaimsReleaseParams(long ProcessId, IReadOnlyList<long>? ClaimIds, DateTimeOffset? Now)
+{
+    /// <summary>Why the runs end, recorded in each job's run history; null records nothing.</summary>
+    public RunEnding? Reason { get; init; }
+
+    /// <summary>Who ran the jobs (<see cref="Runner.ToJson"/>), recorded with <see cref="Reason"/>.</summary>
+    public string? Runner { get; init; }
+}
 
 /// <summary>Parameters of <see cref="IKeelStorage.ScheduledDispatchAsync"/>.</summary>
 /// <param name="BatchSize">The most jobs to move.</param>
@@ -176,14 +199,75 @@ public sealed record ProcessRegisterParams(
     DateTimeOffset ProcessStartedAt,
     long? SupervisorId,
     string Metadata,
-    DateTimeOffset? Now);
+    DateTimeOffset? Now)
+{
+    /// <summary>How long the lease lasts from the registration (and from every heartbeat): the process's alive threshold.</summary>
+    public TimeSpan LeaseDuration { get; init; } = TimeSpan.FromSeconds(30);
+
+    /// <summary>
+    /// The host's boot id and pid namespace: another process with the same value may judge
+    /// this one by its pid. Null: never judge it by its pid.
+    /// </summary>
+    public string? HostId { get; init; }
+
+    /// <summary>The OS process's start time in clock ticks since boot; with the pid it names one process for good.</summary>
+    public long? PidStartTicks { get; init; }
+}
 
 /// <summary>Parameters of <see cref="IKeelStorage.ProcessHeartbeatAsync"/>.</summary>
 /// <param name="ProcessId">The process row id.</param>
 /// <param name="Now">The heartbeat time; null means the database clock.</param>
-public sealed record ProcessHeartbeatParams(long ProcessId, DateTimeOffset? Now);
+public sealed record ProcessHeartbeatParams(long ProcessId, DateTimeOffset? Now)
+{
+    /// <summary>How long the renewed lease lasts from now.</summary>
+    public TimeSpan LeaseDuration { get; init; } = TimeSpan.FromSeconds(30);
+
+    /// <summary>Return the ids of the claims the process holds, so a worker can reconcile them with what it runs.</summary>
+    public bool ReturnClaims { get; init; }
+}
+
+/// <summary>What a heartbeat found.</summary>
+/// <param name="Alive">False when the process's row is gone: it was pruned.</param>
+/// <param name="ClaimIds">The claims it holds, when asked for (<see cref="ProcessHeartbeatParams.ReturnClaims"/>).</param>
+public sealed record ProcessHeartbeatResult(bool Alive, IReadOnlyList<long>? ClaimIds)
+{
+    /// <summary>The row is gone.</summary>
+    public static ProcessHeartbeatResult Gone { get; } = new(false, null);
+}
+
+/// <summary>Parameters of <see cref="IKeelStorage.ProcessStoppingAsync"/>.</summary>
+/// <param name="ProcessId">The process row id.</param>
+/// <param name="Now">The time; null means the database clock.</param>
+public sealed record ProcessStoppingParams(long ProcessId, DateTimeOffset? Now);
+
+/// <summary>Parameters of <see cref="IKeelStorage.ClaimsMarkUnresponsiveAsync"/>.</summary>
+/// <param name="ProcessId">The process that holds the claims.</param>
+/// <param name="ClaimIds">The claims whose jobs did not stop when cancelled.</param>
+/// <param name="Now">The time; null means the database clock.</param>
+public sealed record ClaimsMarkUnresponsiveParams(long ProcessId, IReadOnlyList<long> ClaimIds, DateTimeOffset? Now);
+
+/// <summary>Parameters of <see cref="IKeelStorage.ClaimHeldAsync"/>.</summary>
+/// <param name="ProcessId">The process that should hold the claim.</param>
+/// <param name="Claim">The claim.</param>
+/// <param name="Now">The time the lease must outlast; null means the database clock.</param>
+public sealed record ClaimHeldParams(long ProcessId, ClaimRef Claim, DateTimeOffset? Now);
+
+/// <summary>Parameters of <see cref="IKeelStorage.RunRecordAsync"/>.</summary>
+/// <param name="Claim">The claim the run held.</param>
+/// <param name="Ending">How it ended.</param>
+/// <param name="Runner">Who ran it (<see cref="Runner.ToJson"/>).</param>
+/// <param name="StartedAt">When it started.</param>
+/// <param name="Now">The time; null means the database clock.</param>
+public sealed record RunRecordParams(ClaimRef Claim, RunEnding Ending, string? Runner, DateTimeOffset? StartedAt, DateTimeOffset? Now);
 
 /// <summary>Parameters of <see cref="IKeelStorage.ProcessDeregisterAsync"/>.</summary>
 /// <param name="ProcessId">The process row id.</param>
 /// <param name="Now">The time; null means the database clock.</param>
-public sealed record ProcessDeregisterParams(long ProcessId, DateTimeOffset? Now);
+public sealed record ProcessDeregisterParams(long ProcessId, DateTimeOffset? Now)
+{
+    /// <summary>Why the claims it still holds go back to ready, recorded in each job's run history.</summary>
+    public RunEnding? Reason { get; init; }
+
+    /// <summary>Who ran them (<see cref="Runner.ToJson"/>).</summary>
+    public string? Runner { get; init; }
+}

@@ -1,7 +1,10 @@
 namespace Keel.Storage;
 
 /// <summary>Why a claim's worker is considered lost; recorded with the job so an operator sees what happened.</summary>
-/// <param name="Code">A stable code: <c>process-exited</c>, <c>heartbeat-expired</c>, <c>session-ended</c>, <c>process-missing</c> or <c>operator</c>.</param>
+/// <param name="Code">
+/// A stable code: <c>process-exited</c>, <c>process-missing</c>, <c>session-ended</c>, <c>lease-expired</c>,
+/// <c>stopped</c>, <c>lease-lost</c>, <c>cancel-ignored</c> or <c>operator</c>.
+/// </param>
 /// <param name="Description">A sentence for people, e.g. "heartbeat expired: last heartbeat 2030-01-01T12:00:00Z, 35 s before pruning".</param>
 public sealed record WorkerLostCause(string Code, string Description)
 {
@@ -35,7 +38,29 @@ public sealed record ProcessInfo(
     DateTimeOffset LastHeartbeatAt,
     TimeSpan HeartbeatAge,
     string Metadata,
-    int Claims);
+    int Claims)
+{
+    /// <summary>When its lease runs out, in database time, unless a heartbeat renews it.</summary>
+    public DateTimeOffset LeaseExpiresAt { get; init; }
+
+    /// <summary>How long its lease still runs, by the database clock; negative once it expired.</summary>
+    public TimeSpan LeaseRemaining { get; init; }
+
+    /// <summary>True once its lease expired: anyone may recover its claims (after the prune pass's own checks).</summary>
+    public bool LeaseExpired => LeaseRemaining < TimeSpan.Zero;
+
+    /// <summary>Its host's boot id and pid namespace; null when its pid may not be checked.</summary>
+    public string? HostId { get; init; }
+
+    /// <summary>Its OS process's start time in clock ticks since boot, when known.</summary>
+    public long? PidStartTicks { get; init; }
+
+    /// <summary><c>session</c> when a database session lock speaks for it (PostgreSQL), else <c>lease</c>.</summary>
+    public string Liveness { get; init; } = "lease";
+
+    /// <summary>When it began a graceful stop, if it did.</summary>
+    public DateTimeOffset? StoppingAt { get; init; }
+}
 
 /// <summary>Parameters of <see cref="IKeelStorage.ProcessesListAsync"/>.</summary>
 /// <param name="StaleAfter">When set, only processes whose heartbeat is older than this.</param>
@@ -43,19 +68,55 @@ public sealed record ProcessInfo(
 public sealed record ProcessesListParams(TimeSpan? StaleAfter, DateTimeOffset? Now);
 
 /// <summary>Parameters of <see cref="IKeelStorage.ProcessRecoverAsync"/>.</summary>
-/// <param name="ProcessId">The process to prune.</param>
-/// <param name="StaleAfter">
-/// When set, prune only if the heartbeat is still older than this once the row is locked (a heartbeat that
-/// landed meanwhile saves it); null prunes unconditionally (the process is known dead).
+/// <param name="ProcessIds">
+/// The rows to prune, together: every row of one OS process (an in-process host registers one per role), so that
+/// the jobs they held count as running beside each other.
 /// </param>
+/// <param name="Condition">What must still hold for each row once it is locked.</param>
 /// <param name="Cause">Why, recorded on each recovered job.</param>
 /// <param name="Now">The time; null means the database clock.</param>
-public sealed record ProcessRecoverParams(long ProcessId, TimeSpan? StaleAfter, WorkerLostCause Cause, DateTimeOffset? Now);
+public sealed record ProcessRecoverParams(IReadOnlyList<long> ProcessIds, RecoverCondition Condition, WorkerLostCause Cause, DateTimeOffset? Now)
+{
+    /// <summary>One row, known dead.</summary>
+    /// <param name="processId">The row.</param>
+    /// <param name="cause">Why.</param>
+    /// <param name="now">The time; null means the database clock.</param>
+    /// <returns>The parameters.</returns>
+    public static ProcessRecoverParams Dead(long processId, WorkerLostCause cause, DateTimeOffset? now) => new([processId], RecoverCondition.None, cause, now);
+
+    /// <summary>Whether the recovered jobs are charged (see <see cref="RecoveryCharge"/>).</summary>
+    public RecoveryCharge Charge { get; init; } = RecoveryCharge.Blame;
+}
+
+/// <summary>What a prune re-checks under the row lock.</summary>
+public enum RecoverCondition
+{
+    /// <summary>Nothing: the process is known dead (its exit was seen, its pid is gone, its session ended for good).</summary>
+    None,
+
+    /// <summary>Its lease is still expired (a heartbeat that landed meanwhile saves it).</summary>
+    LeaseExpired,
+}
+
+/// <summary>How recovered jobs are charged (DESIGN §2.5: a loss is charged only when the process itself died).</summary>
+public enum RecoveryCharge
+{
+    /// <summary>
+    /// The process died. A job whose claim was marked unresponsive is charged alone; otherwise a job that was the only
+    /// one its process held is charged (an attempt and a worker loss, failing it once its losses are spent), and
+    /// jobs that shared the process are charged nothing and become suspects that run alone next time. A process that
+    /// had begun a graceful stop charges nothing.
+    /// </summary>
+    Blame,
+
+    /// <summary>Nobody is charged: back to ready as they were (a graceful stop, a lost lease, a database outage).</summary>
+    None,
+}
 
 /// <summary>What recovering claims did.</summary>
-/// <param name="Retried">Jobs put back to ready (the lost run counted as an attempt).</param>
+/// <param name="Retried">Jobs put back to ready, the lost run counted as an attempt and a worker loss.</param>
 /// <param name="Failed">Jobs failed with a <c>WorkerLostException</c> (policy, losses or attempts spent).</param>
-/// <param name="Released">Jobs put back to ready without counting an attempt (operator release).</param>
+/// <param name="Released">Jobs put back to ready without counting anything (uncharged, suspects, operator release).</param>
 public sealed record RecoveryResult(int Retried, int Failed, int Released = 0)
 {
     /// <summary>Nothing recovered.</summary>
@@ -78,6 +139,7 @@ public sealed record RecoveryResult(int Retried, int Failed, int Released = 0)
 /// <param name="Hostname">The owner's host.</param>
 /// <param name="Pid">The owner's OS pid.</param>
 /// <param name="HeartbeatAge">How long since the owner's last heartbeat.</param>
+/// <remarks><see cref="LeaseRemaining"/> is the owner's lease left by the database clock.</remarks>
 public sealed record ClaimInfo(
     long ClaimId,
     long JobId,
@@ -95,7 +157,10 @@ public sealed record ClaimInfo(
     /// <summary>True when the owner's heartbeat is older than <paramref name="aliveThreshold"/>: the owner is probably dead.</summary>
     /// <param name="aliveThreshold">The configured alive threshold.</param>
     /// <returns>Whether the claim is stale.</returns>
-    public bool IsStale(TimeSpan aliveThreshold) => HeartbeatAge > aliveThreshold;
+    public bool IsStale(TimeSpan aliveThreshold) => HeartbeatAge > aliveThreshold || LeaseRemaining < TimeSpan.Zero;
+
+    /// <summary>The owner's lease left, by the database clock; negative once expired.</summary>
+    public TimeSpan LeaseRemaining { get; init; } = TimeSpan.MaxValue;
 }
 
 /// <summary>Parameters of <see cref="IKeelStorage.ClaimsListAsync"/>.</summary>

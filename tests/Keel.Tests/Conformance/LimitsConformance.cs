@@ -105,7 +105,7 @@ public abstract class LimitsConformance : IAsyncLifetime
         var ids = await InsertAsync(Limited(limit: 1), Limited(limit: 1));
         var dead = await RegisterAsync();
         Assert.Single(await ClaimAsync(dead));
-        await Storage.ProcessRecoverAsync(new ProcessRecoverParams(dead, null, new WorkerLostCause("process-exited", "killed"), T0), default);
+        await Storage.ProcessRecoverAsync(ProcessRecoverParams.Dead(dead, new WorkerLostCause("process-exited", "killed"), T0), default);
         Assert.Equal([JobState.Ready, JobState.Blocked], await StatesAsync(ids));
         await AssertPermitsWithinLimitAsync();
     }

@@ -40,26 +40,45 @@ public sealed class PostgreSqlSessionLivenessTests : IAsyncLifetime
         Assert.Empty(await EndedAsync(_observer, id));
         Assert.Empty(await EndedAsync(Storage, id));
         Assert.Equal(1, await LocksAsync(id));
-        Assert.True(await Storage.ProcessHeartbeatAsync(new ProcessHeartbeatParams(id, null), default));
+        Assert.True((await Storage.ProcessHeartbeatAsync(new ProcessHeartbeatParams(id, null), default)).Alive);
         Assert.Empty(await EndedAsync(_observer, id));
     }
 
     [Fact]
-    public async Task A_terminated_backend_is_reported_and_the_check_leaves_no_lock_behind()
+    public async Task A_terminated_backend_is_taken_again_at_once_so_a_live_process_is_never_pruned()
     {
         var alive = await RegisterAsync();
-        var dead = await RegisterAsync();
+        var claimed = await ClaimOneAsync(alive);
+        var before = await LockHolderAsync(alive);
 
-        await TerminateAsync(dead);
+        // A dropped connection (a proxy restart, a network blip, an administrator) ends the session and its lock.
+        await _db.ScalarAsync($"SELECT count(pg_terminate_backend({before.ToString(CultureInfo.InvariantCulture)}))");
+        await Eventually.WaitUntilAsync(async () => await LockHolderAsync(alive) is var now && now != 0 && now != before, TimeSpan.FromSeconds(5), "the live process took its lock again on a new session");
+
+        // Probes see it alive again; maintenance, probing through the grace window, never prunes it.
+        var uptime = await _db.ScalarAsync("SELECT (extract(epoch from now() - pg_postmaster_start_time()) * 1000)::bigint");
+        await Task.Delay(TimeSpan.FromMilliseconds(Math.Max(0, 1100 - uptime)));
+        var maintenance = NewMaintenance(TimeSpan.FromMilliseconds(300));
+        for (var pass = 0; pass < 8; pass++)
+        {
+            Assert.Empty(await maintenance.RunOnceAsync(default, leases: false));
+            await Task.Delay(100);
+        }
+
+        Assert.Equal(1, await _db.ScalarAsync($"SELECT count(*) FROM keel_claimed_executions WHERE id = {claimed.ToString(CultureInfo.InvariantCulture)}"));
+        Assert.Equal(0, await _db.ScalarAsync("SELECT count(*) FROM keel_job_runs"));
+    }
+
+    [Fact]
+    public async Task A_process_whose_session_is_gone_is_reported_and_the_check_leaves_no_lock_behind()
+    {
+        var alive = await RegisterAsync();
+        var dead = await RegisterDeadAsync();
 
         Assert.Equal([dead], await EndedAsync(_observer, alive, dead));
         Assert.Equal([dead], await EndedAsync(_observer, alive, dead));
         Assert.Equal(0, await LocksAsync(dead));
-
-        // The process itself was not dead: its next heartbeat reconnects and takes its lock again.
-        Assert.True(await Storage.ProcessHeartbeatAsync(new ProcessHeartbeatParams(dead, null), default));
-        Assert.Empty(await EndedAsync(_observer, alive, dead));
-        Assert.Equal(1, await LocksAsync(dead));
+        Assert.Equal(1, await LocksAsync(alive));
     }
 
     [Fact]
@@ -89,8 +108,7 @@ public sealed class PostgreSqlSessionLivenessTests : IAsyncLifetime
     [Fact]
     public async Task Nothing_is_reported_while_the_server_has_been_up_for_less_than_the_minimum()
     {
-        var id = await RegisterAsync();
-        await TerminateAsync(id);
+        var id = await RegisterDeadAsync();
 
         Assert.Empty(await _observer.ProcessesSessionEndedAsync(new ProcessesSessionParams([id], TimeSpan.FromDays(3650)), default));
         Assert.Equal([id], await EndedAsync(_observer, id));
@@ -102,7 +120,7 @@ public sealed class PostgreSqlSessionLivenessTests : IAsyncLifetime
         var id = await RegisterAsync();
         Assert.Equal(1, await _db.ExecuteAsync("DELETE FROM keel_processes WHERE id = " + id.ToString(CultureInfo.InvariantCulture)));
 
-        Assert.False(await Storage.ProcessHeartbeatAsync(new ProcessHeartbeatParams(id, null), default));
+        Assert.False((await Storage.ProcessHeartbeatAsync(new ProcessHeartbeatParams(id, null), default)).Alive);
         Assert.Equal(0, await LocksAsync(id));
     }
 
@@ -110,22 +128,20 @@ public sealed class PostgreSqlSessionLivenessTests : IAsyncLifetime
         => new("worker-" + Guid.NewGuid().ToString("N")[..10], "Worker", 4242, "test-host", DateTimeOffset.UtcNow, null, "{}", null);
 
     [Fact]
-    public async Task Maintenance_prunes_a_process_whose_session_ended_without_waiting_for_its_heartbeat()
+    public async Task Maintenance_prunes_a_process_whose_session_stayed_gone_for_the_grace_without_waiting_for_its_lease()
     {
         // Right after a server start, session checks are off (everyone is reconnecting): wait out the guard.
         var uptime = await _db.ScalarAsync("SELECT (extract(epoch from now() - pg_postmaster_start_time()) * 1000)::bigint");
         await Task.Delay(TimeSpan.FromMilliseconds(Math.Max(0, 1100 - uptime)));
-        var dead = await RegisterAsync();
-        await Storage.JobsInsertAsync(new JobsInsertParams([new NewJob("test", "default", "{}", 0, 5, null)], null), default);
-        await Storage.JobsClaimAsync(new JobsClaimParams(dead, QueueFilter.All, 1, null), default);
-        await TerminateAsync(dead);
+        var dead = await RegisterDeadAsync(claim: true);
 
-        var options = new KeelOptions { HeartbeatInterval = TimeSpan.FromMilliseconds(100), AliveThreshold = TimeSpan.FromSeconds(1) };
-        var maintenance = new Keel.Runtime.Maintenance(_observer, options, Microsoft.Extensions.Logging.Abstractions.NullLogger.Instance, new Keel.Runtime.KeelClock(TimeProvider.System), () => new HashSet<long>());
-        var pruned = Assert.Single(await maintenance.RunOnceAsync(default));
+        var maintenance = NewMaintenance(TimeSpan.FromMilliseconds(400));
+        Assert.Empty(await maintenance.RunOnceAsync(default, leases: false)); // One probe is never proof of death.
+        await Task.Delay(450);
+        var pruned = Assert.Single(await maintenance.RunOnceAsync(default, leases: false));
 
         Assert.Equal((dead, "session-ended", 1), (pruned.Process.Id, pruned.Cause.Code, pruned.Recovery.Retried));
-        Assert.True(pruned.Process.HeartbeatAge < options.AliveThreshold, "pruned on its session, not its heartbeat");
+        Assert.False(pruned.Process.LeaseExpired, "pruned on its session, not its lease");
         Assert.Equal(1, await _db.ScalarAsync("SELECT count(*) FROM keel_ready_executions"));
     }
 
@@ -135,17 +151,14 @@ public sealed class PostgreSqlSessionLivenessTests : IAsyncLifetime
         var uptime = await _db.ScalarAsync("SELECT (extract(epoch from now() - pg_postmaster_start_time()) * 1000)::bigint");
         await Task.Delay(TimeSpan.FromMilliseconds(Math.Max(0, 1100 - uptime)));
         // The threshold doubles as the server-uptime guard of session checks: short, so the fresh test server passes it.
-        var options = new KeelOptions { HeartbeatInterval = TimeSpan.FromMilliseconds(100), AliveThreshold = TimeSpan.FromSeconds(1), PruneInterval = TimeSpan.FromHours(1), LivenessCheckInterval = TimeSpan.FromMilliseconds(100) };
+        var options = new KeelOptions { HeartbeatInterval = TimeSpan.FromMilliseconds(100), AliveThreshold = TimeSpan.FromSeconds(1), PruneInterval = TimeSpan.FromHours(1), LivenessCheckInterval = TimeSpan.FromMilliseconds(100), SessionGracePeriod = TimeSpan.FromMilliseconds(300) };
         var maintenance = new Keel.Runtime.Maintenance(_observer, options, Microsoft.Extensions.Logging.Abstractions.NullLogger.Instance, new Keel.Runtime.KeelClock(TimeProvider.System), () => new HashSet<long>());
         using var stop = new CancellationTokenSource();
         var running = maintenance.RunAsync(stop.Token);
         try
         {
-            await Task.Delay(300); // The first pass (heartbeats included) is behind us; the next is an hour away.
-            var dead = await RegisterAsync();
-            await Storage.JobsInsertAsync(new JobsInsertParams([new NewJob("test", "default", "{}", 0, 5, null)], null), default);
-            await Storage.JobsClaimAsync(new JobsClaimParams(dead, QueueFilter.All, 1, null), default);
-            await TerminateAsync(dead);
+            await Task.Delay(300); // The first pass (leases included) is behind us; the next is an hour away.
+            var dead = await RegisterDeadAsync(claim: true);
 
             await Eventually.WaitUntilAsync(async () => await _db.ScalarAsync("SELECT count(*) FROM keel_ready_executions") == 1, TimeSpan.FromSeconds(10), "the claim of the process whose session ended is back in ready");
             Assert.Equal(0, await _db.ScalarAsync($"SELECT count(*) FROM keel_processes WHERE id = {dead.ToString(CultureInfo.InvariantCulture)}"));
@@ -157,6 +170,31 @@ public sealed class PostgreSqlSessionLivenessTests : IAsyncLifetime
         }
     }
 
+    private Keel.Runtime.Maintenance NewMaintenance(TimeSpan grace)
+        => new(_observer, new KeelOptions { HeartbeatInterval = TimeSpan.FromMilliseconds(300), AliveThreshold = TimeSpan.FromSeconds(1), SessionGracePeriod = grace }, Microsoft.Extensions.Logging.Abstractions.NullLogger.Instance, new Keel.Runtime.KeelClock(TimeProvider.System), () => new HashSet<long>());
+
+    /// <summary>A process that died: registered through a store of its own, which then went away with its session.</summary>
+    private async Task<long> RegisterDeadAsync(bool claim = false)
+    {
+        await using var doomed = new PostgreSqlStorage(new PostgreSqlStorageOptions { ConnectionString = _db.ConnectionString });
+        var id = await doomed.ProcessRegisterAsync(Registration(), default);
+        if (claim)
+        {
+            await ClaimOneAsync(id);
+        }
+
+        return id;
+    }
+
+    private async Task<long> ClaimOneAsync(long processId)
+    {
+        await Storage.JobsInsertAsync(new JobsInsertParams([new NewJob("test", "default", "{}", 0, 5, null)], null), default);
+        return Assert.Single(await Storage.JobsClaimAsync(new JobsClaimParams(processId, QueueFilter.All, 1, null), default)).ClaimId;
+    }
+
+    private async Task<long> LockHolderAsync(long id)
+        => await _db.ScalarAsync($"SELECT coalesce(max(pid), 0) FROM pg_locks WHERE {LockFilter} AND granted AND objid = {PostgreSqlStorage.SessionLockKey(id).ToString(CultureInfo.InvariantCulture)}");
+
     private static async Task<IReadOnlyList<long>> EndedAsync(IKeelStorage storage, params long[] ids)
         => await storage.ProcessesSessionEndedAsync(new ProcessesSessionParams(ids, TimeSpan.Zero), default);
 
@@ -164,19 +202,6 @@ public sealed class PostgreSqlSessionLivenessTests : IAsyncLifetime
 
     private async Task<long> LocksAsync(long id)
         => await _db.ScalarAsync($"SELECT count(*) FROM pg_locks WHERE {LockFilter} AND objid = {PostgreSqlStorage.SessionLockKey(id).ToString(CultureInfo.InvariantCulture)}");
-
-    /// <summary>Kills the backend holding the process's lock, as a crash or a network cut would, and waits until it is gone.</summary>
-    private async Task TerminateAsync(long id)
-    {
-        var key = PostgreSqlStorage.SessionLockKey(id).ToString(CultureInfo.InvariantCulture);
-        Assert.Equal(1, await _db.ScalarAsync($"SELECT count(pg_terminate_backend(pid)) FROM pg_locks WHERE {LockFilter} AND objid = {key}"));
-        var deadline = DateTime.UtcNow.AddSeconds(10);
-        while (await LocksAsync(id) > 0)
-        {
-            Assert.True(DateTime.UtcNow < deadline, "the terminated backend still holds its lock");
-            await Task.Delay(20);
-        }
-    }
 }
 
 /// <summary>SQLite has no sessions: it reports none (same-host processes are checked by pid instead).</summary>

@@ -217,7 +217,7 @@ public abstract class StorageConformance : IAsyncLifetime
         await InsertAsync(Job(), Job());
         var owner = await RegisterAsync();
         var claim = Assert.Single(await ClaimAsync(owner, 1));
-        await Storage.ProcessRecoverAsync(new ProcessRecoverParams(owner, null, new WorkerLostCause("process-exited", "killed"), T0), default);
+        await Storage.ProcessRecoverAsync(ProcessRecoverParams.Dead(owner, new WorkerLostCause("process-exited", "killed"), T0), default);
 
         await Assert.ThrowsAsync<ProcessGoneException>(() => Storage.JobsCompleteAndClaimAsync(
             new JobsCompleteParams(owner, [claim.Ref], T0, true),
@@ -365,9 +365,9 @@ public abstract class StorageConformance : IAsyncLifetime
     public async Task Heartbeat_updates_a_live_row_and_reports_a_missing_one()
     {
         var owner = await RegisterAsync();
-        Assert.True(await Storage.ProcessHeartbeatAsync(new ProcessHeartbeatParams(owner, T0.AddSeconds(5)), default));
+        Assert.True((await Storage.ProcessHeartbeatAsync(new ProcessHeartbeatParams(owner, T0.AddSeconds(5)), default)).Alive);
         await Storage.ProcessDeregisterAsync(new ProcessDeregisterParams(owner, T0), default);
-        Assert.False(await Storage.ProcessHeartbeatAsync(new ProcessHeartbeatParams(owner, T0.AddSeconds(10)), default));
+        Assert.False((await Storage.ProcessHeartbeatAsync(new ProcessHeartbeatParams(owner, T0.AddSeconds(10)), default)).Alive);
     }
 
     [Fact]
