@@ -19,6 +19,17 @@ public sealed class PostgresServerOptions
         ["shared_buffers"] = "128MB",
     };
 
+    /// <summary>
+    /// <see cref="TestSettings"/> that keep every acknowledged commit across a crash of PostgreSQL itself
+    /// (<see cref="PostgresServer.CrashRestartAsync"/>, <see cref="PostgresServer.KillAsync"/>): commits are written to
+    /// the WAL before they are acknowledged (<c>synchronous_commit=on</c>), though never flushed to disk (<c>fsync=off</c>),
+    /// which only a crash of the machine would need. With <see cref="TestSettings"/> a crash loses the last commits.
+    /// </summary>
+    public static IReadOnlyDictionary<string, string> CrashSafeTestSettings { get; } = new Dictionary<string, string>(TestSettings, StringComparer.Ordinal)
+    {
+        ["synchronous_commit"] = "on",
+    };
+
     /// <summary>Durable settings (PostgreSQL defaults for durability) for benchmarks.</summary>
     public static IReadOnlyDictionary<string, string> DurableSettings { get; } = new Dictionary<string, string>(StringComparer.Ordinal)
     {
