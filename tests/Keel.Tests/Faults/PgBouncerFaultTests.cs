@@ -27,8 +27,16 @@ public sealed class PgBouncerFaultTests(ITestOutputHelper output)
         var limited = await PostgreSqlFaultTests.StartWorkAsync(scene);
         var before = await scene.SnapshotAsync();
 
-        var victim = before.First(r => r.App == "target" && r.Kind == "Worker").Pid;
-        await FaultScene.WaitForAsync(() => Task.FromResult(Running(scene, victim).Count > 0), TimeSpan.FromSeconds(30), $"worker pid {victim} runs a job");
+        var target = scene.App("target");
+        var victim = 0;
+        await FaultScene.WaitForAsync(
+            () =>
+            {
+                victim = target.RunLogPids().FirstOrDefault(pid => SupervisedApp.IsAlive(pid) && Running(scene, pid).Count > 0);
+                return Task.FromResult(victim != 0);
+            },
+            TimeSpan.FromSeconds(30),
+            "a worker of the target runs a job");
         scene.Kill(victim);
         scene.Note($"the killed worker was running jobs {string.Join(", ", Running(scene, victim))}");
         await Task.Delay(2000); // several server_lifetime cycles while the survivors work on

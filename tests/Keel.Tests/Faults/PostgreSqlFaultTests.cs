@@ -20,6 +20,23 @@ public sealed class PostgreSqlFaultTests(ITestOutputHelper output)
     private static readonly TimeSpan Drain = TimeSpan.FromSeconds(20);
 
     [Fact]
+    public async Task Without_a_fault_but_through_a_slow_proxy_the_checks_find_nothing()
+    {
+        // The control: the same apps, work and checks with no fault, so a fault test's failure is the fault's doing.
+        await using var db = await TestDatabase.CreateAsync(Engine.PostgreSql);
+        var server = await SharedPostgres.GetAsync();
+        await using var proxy = FaultProxy.Start(server.Port);
+        proxy.Latency = TimeSpan.FromMilliseconds(3);
+        await using var scene = new FaultScene(output, db);
+        await scene.StartAsync(("target", 2, 2, Via(db.ConnectionString, proxy)), ("observer", 1, 2, db.ConnectionString));
+        var limited = await StartWorkAsync(scene);
+        var before = await scene.SnapshotAsync();
+
+        await FinishAsync(scene, before, limited);
+        Assert.True(proxy.TotalAccepted > 0);
+    }
+
+    [Fact]
     public async Task Dropped_connections_pg_terminate_backend_prune_no_live_process_and_run_no_job_twice()
     {
         await using var db = await TestDatabase.CreateAsync(Engine.PostgreSql);
