@@ -13,6 +13,7 @@ namespace Keel.Testing;
 internal static class LocalProcess
 {
     public const int SIGINT = 2;
+    public const int SIGQUIT = 3;
     public const int SIGKILL = 9;
     public const int SIGTERM = 15;
     private const int ESRCH = 3;
@@ -239,6 +240,31 @@ internal static class LocalProcess
             {
                 Thread.Sleep(100);
             }
+        }
+    }
+
+    /// <summary>
+    /// Removes a temp folder with a separate <c>rm -rf</c> that is not waited for, so the removal finishes even if
+    /// this process is killed right after (a test host at the end of a run).
+    /// </summary>
+    public static void DeleteFolderDetached(string? folder)
+    {
+        if (folder is null || !Directory.Exists(folder))
+        {
+            return;
+        }
+
+        try
+        {
+            var info = new ProcessStartInfo("rm") { UseShellExecute = false };
+            info.ArgumentList.Add("-rf");
+            info.ArgumentList.Add("--");
+            info.ArgumentList.Add(folder);
+            Process.Start(info)?.Dispose();
+        }
+        catch (System.ComponentModel.Win32Exception)
+        {
+            DeleteFolder(folder);
         }
     }
 

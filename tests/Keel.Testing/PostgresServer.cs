@@ -266,7 +266,7 @@ public sealed partial class PostgresServer : IAsyncDisposable
             return;
         }
 
-        await Task.Run(Cleanup).ConfigureAwait(false);
+        await Task.Run(() => Cleanup()).ConfigureAwait(false);
         if (_exitHooked)
         {
             AppDomain.CurrentDomain.ProcessExit -= OnProcessExit;
@@ -628,19 +628,31 @@ public sealed partial class PostgresServer : IAsyncDisposable
         }
 
         _disposed = true;
-        Cleanup();
+        Cleanup(atExit: true);
     }
 
-    private void Cleanup()
+    /// <summary>
+    /// Stops the server and deletes its folder. At process exit (a server nobody disposed, like the test run's
+    /// shared one) the test host may be killed moments later: the server gets an immediate shutdown (no checkpoint,
+    /// its data is thrown away) and the folder is removed by a separate <c>rm</c> that outlives this process.
+    /// </summary>
+    private void Cleanup(bool atExit = false)
     {
         try
         {
-            StopCore(SIGINT, TimeSpan.FromSeconds(10));
+            StopCore(atExit ? LocalProcess.SIGQUIT : SIGINT, TimeSpan.FromSeconds(10));
         }
         finally
         {
             NpgsqlConnection.ClearAllPools();
-            LocalProcess.DeleteFolder(_root);
+            if (atExit)
+            {
+                LocalProcess.DeleteFolderDetached(_root);
+            }
+            else
+            {
+                LocalProcess.DeleteFolder(_root);
+            }
         }
     }
 
