@@ -4,7 +4,7 @@ using System.Runtime.InteropServices;
 namespace Keel.TestApp;
 
 /// <summary>
-/// Appends "start|end job attempt pid unix-ms" lines to a file of this process's own inside the run-log folder
+/// Appends "start|end|cancel job attempt pid unix-ms" lines to a file of this process's own inside the run-log folder
 /// (processes never share a file, so no line is ever lost to a concurrent write), flushed line by line so a
 /// process killed with SIGKILL has already recorded what it started.
 /// </summary>
@@ -27,19 +27,37 @@ public static class RunLog
             File.AppendAllText(System.IO.Path.Combine(Folder, $"{Environment.ProcessId}.log"), line);
         }
     }
+
+    /// <summary>
+    /// Runs <paramref name="work"/> between a "start" and an "end" line; when the job's token cancels it, writes a
+    /// "cancel" line (the moment the job stopped) and lets the cancellation go on.
+    /// </summary>
+    public static async Task RecordAsync(JobContext context, Func<Task> work, CancellationToken cancellationToken)
+    {
+        Write("start", context);
+        try
+        {
+            await work();
+        }
+        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+        {
+            Write("cancel", context);
+            throw;
+        }
+
+        Write("end", context);
+    }
 }
 
 public sealed record SleepArgs(int Milliseconds);
 
-/// <summary>Sleeps, honouring cancellation, and records its start and end.</summary>
+/// <summary>Sleeps, honouring cancellation, and records its start and its end or cancellation.</summary>
 [Job("recorded")]
 public sealed class RecordedJob : IJob<SleepArgs>
 {
-    public async Task PerformAsync(SleepArgs args, JobContext context, CancellationToken cancellationToken)
+    public Task PerformAsync(SleepArgs args, JobContext context, CancellationToken cancellationToken)
     {
-        RunLog.Write("start", context);
-        await Task.Delay(args.Milliseconds, cancellationToken);
-        RunLog.Write("end", context);
+        return RunLog.RecordAsync(context, () => Task.Delay(args.Milliseconds, cancellationToken), cancellationToken);
     }
 }
 
@@ -74,11 +92,9 @@ public sealed partial class SuicideJob : IJob<SleepArgs>
 [Job("chaos", MaxAttempts = 1000)]
 public sealed class ChaosJob : IJob<SleepArgs>
 {
-    public async Task PerformAsync(SleepArgs args, JobContext context, CancellationToken cancellationToken)
+    public Task PerformAsync(SleepArgs args, JobContext context, CancellationToken cancellationToken)
     {
-        RunLog.Write("start", context);
-        await Task.Delay(args.Milliseconds, cancellationToken);
-        RunLog.Write("end", context);
+        return RunLog.RecordAsync(context, () => Task.Delay(args.Milliseconds, cancellationToken), cancellationToken);
     }
 }
 
@@ -86,10 +102,8 @@ public sealed class ChaosJob : IJob<SleepArgs>
 [Job("limited", MaxAttempts = 10)]
 public sealed class LimitedJob : IJob<SleepArgs>
 {
-    public async Task PerformAsync(SleepArgs args, JobContext context, CancellationToken cancellationToken)
+    public Task PerformAsync(SleepArgs args, JobContext context, CancellationToken cancellationToken)
     {
-        RunLog.Write("start", context);
-        await Task.Delay(args.Milliseconds, cancellationToken);
-        RunLog.Write("end", context);
+        return RunLog.RecordAsync(context, () => Task.Delay(args.Milliseconds, cancellationToken), cancellationToken);
     }
 }

@@ -1,8 +1,6 @@
 using System.Diagnostics;
 using System.Globalization;
-using System.Net;
 using System.Net.Sockets;
-using System.Runtime.InteropServices;
 using System.Text;
 using Npgsql;
 
@@ -21,6 +19,17 @@ public sealed class PostgresServerOptions
         ["shared_buffers"] = "128MB",
     };
 
+    /// <summary>
+    /// <see cref="TestSettings"/> that keep every acknowledged commit across a crash of PostgreSQL itself
+    /// (<see cref="PostgresServer.CrashRestartAsync"/>, <see cref="PostgresServer.KillAsync"/>): commits are written to
+    /// the WAL before they are acknowledged (<c>synchronous_commit=on</c>), though never flushed to disk (<c>fsync=off</c>),
+    /// which only a crash of the machine would need. With <see cref="TestSettings"/> a crash loses the last commits.
+    /// </summary>
+    public static IReadOnlyDictionary<string, string> CrashSafeTestSettings { get; } = new Dictionary<string, string>(TestSettings, StringComparer.Ordinal)
+    {
+        ["synchronous_commit"] = "on",
+    };
+
     /// <summary>Durable settings (PostgreSQL defaults for durability) for benchmarks.</summary>
     public static IReadOnlyDictionary<string, string> DurableSettings { get; } = new Dictionary<string, string>(StringComparer.Ordinal)
     {
@@ -34,28 +43,47 @@ public sealed class PostgresServerOptions
     /// </summary>
     public IDictionary<string, string> Settings { get; set; } = new Dictionary<string, string>(TestSettings, StringComparer.Ordinal);
 
+    /// <summary>
+    /// What <see cref="Replication"/> adds to <see cref="Settings"/> (a setting already there wins): WAL for
+    /// streaming standbys, and enough of it kept for one started a few seconds after its base backup.
+    /// </summary>
+    public static IReadOnlyDictionary<string, string> ReplicationSettings { get; } = new Dictionary<string, string>(StringComparer.Ordinal)
+    {
+        ["wal_level"] = "replica",
+        ["max_wal_senders"] = "10",
+        ["max_replication_slots"] = "10",
+        ["wal_keep_size"] = "256MB",
+        ["hot_standby"] = "on",
+    };
+
     /// <summary>How long to wait for the server to accept connections.</summary>
     public TimeSpan StartTimeout { get; set; } = TimeSpan.FromSeconds(30);
+
+    /// <summary>
+    /// Make the server a primary that <see cref="PostgresServer.StartStandbyAsync"/> can copy and stream from: adds
+    /// <see cref="ReplicationSettings"/> and a <c>host replication</c> line to pg_hba.conf. Default false.
+    /// </summary>
+    public bool Replication { get; set; }
 }
 
 /// <summary>
 /// A throwaway PostgreSQL server in a temp folder (<c>keel-pg-*</c>) for tests and benchmarks, or, when the
 /// environment variable <c>KEEL_TEST_POSTGRES</c> holds a connection string, that existing server.
 /// </summary>
-public sealed class PostgresServer : IAsyncDisposable
+public sealed partial class PostgresServer : IAsyncDisposable
 {
     /// <summary>The environment variable naming an existing server to use instead of starting one.</summary>
     public const string EnvironmentVariable = "KEEL_TEST_POSTGRES";
 
-    private const int SIGINT = 2;
-    private const int SIGKILL = 9;
-    private const int ESRCH = 3;
+    private const int SIGINT = LocalProcess.SIGINT;
+    private const int SIGKILL = LocalProcess.SIGKILL;
 
     private const string NotFoundMessage =
         "PostgreSQL server binaries (initdb, postgres) not found on PATH or in /usr/lib/postgresql/*/bin: install them (apt-get install -y postgresql) or set KEEL_TEST_POSTGRES to a connection string";
 
     private readonly object _gate = new();
     private readonly string? _root;
+    private readonly string? _externalConnectionString;
     private readonly string? _postgresBinary;
     private readonly string? _runuser;
     private readonly string? _logFile;
@@ -67,7 +95,7 @@ public sealed class PostgresServer : IAsyncDisposable
 
     private PostgresServer(string connectionString, int port, IReadOnlyDictionary<string, string> settings)
     {
-        ConnectionString = connectionString;
+        _externalConnectionString = connectionString;
         Port = port;
         DataDirectory = string.Empty;
         Settings = settings;
@@ -84,11 +112,10 @@ public sealed class PostgresServer : IAsyncDisposable
         SocketDirectory = Path.Combine(root, "sock");
         Port = port;
         Settings = settings;
-        ConnectionString = BuildConnectionString("127.0.0.1", port, "postgres");
     }
 
     /// <summary>A connection string to the <c>postgres</c> database as user <c>postgres</c>.</summary>
-    public string ConnectionString { get; }
+    public string ConnectionString => _externalConnectionString ?? BuildConnectionString("127.0.0.1", Port, "postgres");
 
     /// <summary>The TCP port the server listens on (127.0.0.1).</summary>
     public int Port { get; private set; }
@@ -128,11 +155,11 @@ public sealed class PostgresServer : IAsyncDisposable
         }
 
         var (initdb, postgres) = FindBinaries();
-        var asRoot = IsRoot();
+        var asRoot = LocalProcess.IsRoot();
         string? runuser = null;
         if (asRoot)
         {
-            runuser = FindRunuser()
+            runuser = LocalProcess.FindRunuser()
                 ?? throw new InvalidOperationException("running as root, PostgreSQL must run as the 'postgres' user, but 'runuser' was not found: install util-linux or set KEEL_TEST_POSTGRES to a connection string");
         }
 
@@ -140,16 +167,29 @@ public sealed class PostgresServer : IAsyncDisposable
         Directory.CreateDirectory(root);
         Directory.CreateDirectory(Path.Combine(root, "sock"));
         var settings = new Dictionary<string, string>(options.Settings, StringComparer.Ordinal);
-        var created = new PostgresServer(root, postgres, runuser, FreePort(), settings, options.StartTimeout);
+        if (options.Replication)
+        {
+            foreach (var (key, value) in PostgresServerOptions.ReplicationSettings)
+            {
+                settings.TryAdd(key, value);
+            }
+        }
+
+        var created = new PostgresServer(root, postgres, runuser, LocalProcess.FreePort(), settings, options.StartTimeout);
         try
         {
             if (asRoot)
             {
-                await RunToEndAsync("chown", ["-R", "postgres:postgres", root], ct).ConfigureAwait(false);
+                await LocalProcess.RunToEndAsync(LocalProcess.StartInfo(null, "chown", ["-R", "postgres:postgres", root]), ct).ConfigureAwait(false);
             }
 
             var initArgs = new List<string> { "-D", created.DataDirectory, "-A", "trust", "-U", "postgres", "--no-sync", "-E", "UTF8", "--locale=C" };
-            await RunToEndAsync(runuser is null ? initdb : runuser, runuser is null ? initArgs : ["-u", "postgres", "--", initdb, .. initArgs], ct).ConfigureAwait(false);
+            await LocalProcess.RunToEndAsync(LocalProcess.StartInfo(runuser, initdb, initArgs), ct).ConfigureAwait(false);
+            if (options.Replication)
+            {
+                await File.AppendAllTextAsync(Path.Combine(created.DataDirectory, "pg_hba.conf"), "\nhost replication all 127.0.0.1/32 trust\n", ct).ConfigureAwait(false);
+            }
+
             created.HookProcessExit();
             await created.LaunchAsync(allowNewPort: true, ct).ConfigureAwait(false);
             return created;
@@ -226,7 +266,7 @@ public sealed class PostgresServer : IAsyncDisposable
             return;
         }
 
-        await Task.Run(Cleanup).ConfigureAwait(false);
+        await Task.Run(() => Cleanup()).ConfigureAwait(false);
         if (_exitHooked)
         {
             AppDomain.CurrentDomain.ProcessExit -= OnProcessExit;
@@ -322,7 +362,7 @@ public sealed class PostgresServer : IAsyncDisposable
 
             if (allowNewPort && tail.Contains("bind", StringComparison.OrdinalIgnoreCase))
             {
-                Port = FreePort();
+                Port = LocalProcess.FreePort();
             }
 
             await Task.Delay(200, ct).ConfigureAwait(false);
@@ -516,26 +556,26 @@ public sealed class PostgresServer : IAsyncDisposable
         {
             if (pid != 0 && IsOurPostmaster(pid))
             {
-                var children = signal == SIGKILL ? ChildrenOf(pid) : [];
-                _ = kill(pid, signal);
-                if (!WaitForPidExit(pid, timeout) && signal != SIGKILL)
+                var children = signal == SIGKILL ? LocalProcess.ChildrenOf(pid) : [];
+                _ = LocalProcess.Signal(pid, signal);
+                if (!LocalProcess.WaitForPidExit(pid, timeout) && signal != SIGKILL)
                 {
-                    children = ChildrenOf(pid);
-                    _ = kill(pid, SIGKILL);
-                    _ = WaitForPidExit(pid, TimeSpan.FromSeconds(5));
+                    children = LocalProcess.ChildrenOf(pid);
+                    _ = LocalProcess.Signal(pid, SIGKILL);
+                    _ = LocalProcess.WaitForPidExit(pid, TimeSpan.FromSeconds(5));
                 }
 
                 // After a SIGKILL the backends notice the postmaster's death and exit on their own; wait for
                 // them so a restart does not find the old shared memory still in use.
                 foreach (var child in children)
                 {
-                    _ = WaitForPidExit(child, TimeSpan.FromSeconds(10));
+                    _ = LocalProcess.WaitForPidExit(child, TimeSpan.FromSeconds(10));
                 }
             }
             else if (!process.HasExited)
             {
                 // No trustworthy postmaster.pid: signal the process we launched directly.
-                _ = kill(process.Id, signal);
+                _ = LocalProcess.Signal(process.Id, signal);
             }
 
             if (!process.WaitForExit(TimeSpan.FromSeconds(signal == SIGKILL ? 5 : 15)))
@@ -574,73 +614,6 @@ public sealed class PostgresServer : IAsyncDisposable
         }
     }
 
-    /// <summary>The pids whose parent is <paramref name="parent"/> (the postmaster's backends and helpers).</summary>
-    private static List<int> ChildrenOf(int parent)
-    {
-        var children = new List<int>();
-        foreach (var dir in Directory.EnumerateDirectories("/proc"))
-        {
-            if (!int.TryParse(Path.GetFileName(dir), NumberStyles.None, CultureInfo.InvariantCulture, out var pid))
-            {
-                continue;
-            }
-
-            try
-            {
-                var stat = File.ReadAllText(Path.Combine(dir, "stat"));
-                var fields = stat[(stat.LastIndexOf(')') + 2)..].Split(' ');
-                if (fields.Length > 1 && int.TryParse(fields[1], NumberStyles.Integer, CultureInfo.InvariantCulture, out var ppid) && ppid == parent)
-                {
-                    children.Add(pid);
-                }
-            }
-            catch (IOException)
-            {
-            }
-            catch (UnauthorizedAccessException)
-            {
-            }
-        }
-
-        return children;
-    }
-
-    private static bool WaitForPidExit(int pid, TimeSpan timeout)
-    {
-        var deadline = DateTime.UtcNow + timeout;
-        while (DateTime.UtcNow < deadline)
-        {
-            if (!PidAlive(pid))
-            {
-                return true;
-            }
-
-            Thread.Sleep(20);
-        }
-
-        return !PidAlive(pid);
-    }
-
-    private static bool PidAlive(int pid)
-    {
-        if (kill(pid, 0) != 0)
-        {
-            return Marshal.GetLastPInvokeError() != ESRCH;
-        }
-
-        // A zombie still answers kill(0) until reaped; treat it as gone.
-        try
-        {
-            var stat = File.ReadAllText($"/proc/{pid}/stat");
-            var close = stat.LastIndexOf(')');
-            return !(close > 0 && close + 2 < stat.Length && stat[close + 2] == 'Z');
-        }
-        catch (IOException)
-        {
-            return false;
-        }
-    }
-
     private void HookProcessExit()
     {
         AppDomain.CurrentDomain.ProcessExit += OnProcessExit;
@@ -655,32 +628,30 @@ public sealed class PostgresServer : IAsyncDisposable
         }
 
         _disposed = true;
-        Cleanup();
+        Cleanup(atExit: true);
     }
 
-    private void Cleanup()
+    /// <summary>
+    /// Stops the server and deletes its folder. At process exit (a server nobody disposed, like the test run's
+    /// shared one) the test host may be killed moments later: the server gets an immediate shutdown (no checkpoint,
+    /// its data is thrown away) and the folder is removed by a separate <c>rm</c> that outlives this process.
+    /// </summary>
+    private void Cleanup(bool atExit = false)
     {
         try
         {
-            StopCore(SIGINT, TimeSpan.FromSeconds(10));
+            StopCore(atExit ? LocalProcess.SIGQUIT : SIGINT, TimeSpan.FromSeconds(10));
         }
         finally
         {
             NpgsqlConnection.ClearAllPools();
-            for (var i = 0; i < 5 && _root is not null && Directory.Exists(_root); i++)
+            if (atExit)
             {
-                try
-                {
-                    Directory.Delete(_root, recursive: true);
-                }
-                catch (IOException)
-                {
-                    Thread.Sleep(100);
-                }
-                catch (UnauthorizedAccessException)
-                {
-                    Thread.Sleep(100);
-                }
+                LocalProcess.DeleteFolderDetached(_root);
+            }
+            else
+            {
+                LocalProcess.DeleteFolder(_root);
             }
         }
     }
@@ -692,8 +663,8 @@ public sealed class PostgresServer : IAsyncDisposable
         string? postgres = null;
         foreach (var dir in path.Split(Path.PathSeparator, StringSplitOptions.RemoveEmptyEntries))
         {
-            initdb ??= Executable(Path.Combine(dir, "initdb"));
-            postgres ??= Executable(Path.Combine(dir, "postgres"));
+            initdb ??= LocalProcess.Executable(Path.Combine(dir, "initdb"));
+            postgres ??= LocalProcess.Executable(Path.Combine(dir, "postgres"));
         }
 
         if (initdb is not null && postgres is not null)
@@ -707,7 +678,7 @@ public sealed class PostgresServer : IAsyncDisposable
             var newest = Directory.EnumerateDirectories(lib)
                 .Select(d => (Dir: d, Version: decimal.TryParse(Path.GetFileName(d), NumberStyles.Number, CultureInfo.InvariantCulture, out var v) ? v : -1m))
                 .OrderByDescending(x => x.Version)
-                .Select(x => (Initdb: Executable(Path.Combine(x.Dir, "bin", "initdb")), Postgres: Executable(Path.Combine(x.Dir, "bin", "postgres"))))
+                .Select(x => (Initdb: LocalProcess.Executable(Path.Combine(x.Dir, "bin", "initdb")), Postgres: LocalProcess.Executable(Path.Combine(x.Dir, "bin", "postgres"))))
                 .FirstOrDefault(x => x.Initdb is not null && x.Postgres is not null);
             if (newest.Initdb is not null && newest.Postgres is not null)
             {
@@ -718,77 +689,4 @@ public sealed class PostgresServer : IAsyncDisposable
         throw new InvalidOperationException(NotFoundMessage);
     }
 
-    private static string? FindRunuser()
-    {
-        var path = Environment.GetEnvironmentVariable("PATH") ?? string.Empty;
-        return path.Split(Path.PathSeparator, StringSplitOptions.RemoveEmptyEntries)
-            .Concat(["/usr/sbin", "/sbin", "/usr/bin", "/bin"])
-            .Select(d => Executable(Path.Combine(d, "runuser")))
-            .FirstOrDefault(p => p is not null);
-    }
-
-    private static string? Executable(string candidate)
-        => File.Exists(candidate) && (OperatingSystem.IsWindows() || (File.GetUnixFileMode(candidate) & (UnixFileMode.UserExecute | UnixFileMode.GroupExecute | UnixFileMode.OtherExecute)) != 0)
-            ? candidate
-            : null;
-
-    private static bool IsRoot()
-    {
-        try
-        {
-            return geteuid() == 0;
-        }
-        catch (DllNotFoundException)
-        {
-            return Environment.UserName == "root";
-        }
-        catch (EntryPointNotFoundException)
-        {
-            return Environment.UserName == "root";
-        }
-    }
-
-    private static int FreePort()
-    {
-        var listener = new TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        try
-        {
-            return ((IPEndPoint)listener.LocalEndpoint).Port;
-        }
-        finally
-        {
-            listener.Stop();
-        }
-    }
-
-    private static async Task RunToEndAsync(string file, IEnumerable<string> args, CancellationToken ct)
-    {
-        var info = new ProcessStartInfo(file)
-        {
-            UseShellExecute = false,
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-        };
-        foreach (var arg in args)
-        {
-            info.ArgumentList.Add(arg);
-        }
-
-        using var process = Process.Start(info) ?? throw new InvalidOperationException($"could not start {file}");
-        var stdout = process.StandardOutput.ReadToEndAsync(ct);
-        var stderr = process.StandardError.ReadToEndAsync(ct);
-        await process.WaitForExitAsync(ct).ConfigureAwait(false);
-        var output = await stdout.ConfigureAwait(false) + await stderr.ConfigureAwait(false);
-        if (process.ExitCode != 0)
-        {
-            throw new InvalidOperationException($"{file} {string.Join(' ', info.ArgumentList)} exited with code {process.ExitCode}:\n{output}");
-        }
-    }
-
-    [DllImport("libc", SetLastError = true)]
-    private static extern int kill(int pid, int sig);
-
-    [DllImport("libc")]
-    private static extern uint geteuid();
 }

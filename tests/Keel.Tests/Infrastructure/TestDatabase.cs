@@ -44,6 +44,13 @@ public sealed class TestDatabase : IAsyncDisposable
         return database;
     }
 
+    /// <summary>
+    /// An existing, migrated PostgreSQL database reached through <paramref name="connectionString"/> (a proxy in
+    /// front of a server that fails over, say). Disposing it closes its store and nothing else.
+    /// </summary>
+    public static TestDatabase ForPostgreSql(string connectionString)
+        => new(Engine.PostgreSql, connectionString, new PostgreSqlStorage(new PostgreSqlStorageOptions { ConnectionString = connectionString }));
+
     public static async Task<TestDatabase> CreateAsync(Engine engine, bool migrate = true, TimeProvider? timeProvider = null)
     {
         TestDatabase database;

@@ -60,7 +60,8 @@ public sealed partial class SupervisedApp : IAsyncDisposable
         ["Logging:LogLevel:Keel"] = "Information",
     };
 
-    public static async Task<SupervisedApp> StartAsync(TestDatabase db, IDictionary<string, string> settings)
+    /// <summary>Starts the app on <paramref name="db"/>, or on <paramref name="database"/> (the same database reached another way: a proxy, a pooler) when set.</summary>
+    public static async Task<SupervisedApp> StartAsync(TestDatabase db, IDictionary<string, string> settings, string? database = null)
     {
         var runLog = Path.Combine(Path.GetTempPath(), "keel-runlog-" + Guid.NewGuid().ToString("N"));
         Directory.CreateDirectory(runLog);
@@ -76,7 +77,7 @@ public sealed partial class SupervisedApp : IAsyncDisposable
         info.ArgumentList.Add("--default-signal=INT,QUIT");
         info.ArgumentList.Add(Path.Combine(AppContext.BaseDirectory, "Keel.TestApp"));
         info.ArgumentList.Add("start");
-        info.ArgumentList.Add($"--Keel:Database={db.ConnectionString}");
+        info.ArgumentList.Add($"--Keel:Database={database ?? db.ConnectionString}");
         info.ArgumentList.Add($"--Test:RunLog={runLog}");
         foreach (var (key, value) in settings)
         {
@@ -190,7 +191,7 @@ public sealed partial class SupervisedApp : IAsyncDisposable
         int[] pids;
         lock (_seenPids)
         {
-            pids = [.. _seenPids];
+            pids = [.. _seenPids, .. RunLogPids()];
         }
 
         foreach (var pid in pids.Where(p => p != Environment.ProcessId && IsTestApp(p)))
@@ -206,6 +207,21 @@ public sealed partial class SupervisedApp : IAsyncDisposable
         }
         catch (IOException)
         {
+        }
+    }
+
+    /// <summary>The pids that wrote to the run log (one file each), whether or not a test ever listed their rows.</summary>
+    public IReadOnlyList<int> RunLogPids()
+    {
+        try
+        {
+            return [.. Directory.EnumerateFiles(RunLogPath, "*.log")
+                .Select(f => int.TryParse(Path.GetFileNameWithoutExtension(f), NumberStyles.None, CultureInfo.InvariantCulture, out var pid) ? pid : 0)
+                .Where(pid => pid > 0)];
+        }
+        catch (DirectoryNotFoundException)
+        {
+            return [];
         }
     }
 
