@@ -107,3 +107,27 @@ public sealed class LimitedJob : IJob<SleepArgs>
         return RunLog.RecordAsync(context, () => Task.Delay(args.Milliseconds, cancellationToken), cancellationToken);
     }
 }
+
+/// <summary>Crashes its worker process with SIGABRT every time it runs (Environment.FailFast), as a corrupted runtime would.</summary>
+[Job("failfast", MaxAttempts = 10)]
+public sealed class FailFastJob : IJob<SleepArgs>
+{
+    public Task PerformAsync(SleepArgs args, JobContext context, CancellationToken cancellationToken)
+    {
+        RunLog.Write("start", context);
+        Environment.FailFast("a poison job (test)");
+        return Task.CompletedTask;
+    }
+}
+
+/// <summary>Has a timeout (registered with 300 ms) and ignores it: sleeps without its token.</summary>
+[Job("overtime", MaxAttempts = 10)]
+public sealed class OvertimeJob : IJob<SleepArgs>
+{
+    public async Task PerformAsync(SleepArgs args, JobContext context, CancellationToken cancellationToken)
+    {
+        RunLog.Write("start", context);
+        await Task.Delay(args.Milliseconds, CancellationToken.None);
+        RunLog.Write("end", context);
+    }
+}

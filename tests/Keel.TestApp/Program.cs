@@ -11,6 +11,8 @@ return await KeelApp.RunAsync(args, builder =>
         .AddJob<RecordedJob>()
         .AddJob<StubbornJob>()
         .AddJob<SuicideJob>()
+        .AddJob<FailFastJob>()
+        .AddJob<OvertimeJob>(job => job.Timeout = TimeSpan.FromMilliseconds(300))
         .AddJob<ChaosJob>(job => job.MaxWorkerLosses = 1000)
         .AddJob<LimitedJob>(job => job.LimitConcurrency<SleepArgs>(_ => "shared", limit: 1)));
 });

@@ -17,8 +17,8 @@ internal sealed class Supervisor
 {
     private static readonly TimeSpan Tick = TimeSpan.FromMilliseconds(200);
 
-    /// <summary>A child that lived longer than this was not crash-looping: its next exit starts the count again.</summary>
-    private static readonly TimeSpan QuickExit = TimeSpan.FromSeconds(30);
+    /// <summary>A registered child that lived longer than this was not crash-looping.</summary>
+    private static readonly TimeSpan QuickExit = TimeSpan.FromSeconds(1);
 
     /// <summary>The longest pause before restarting a child that keeps dying young.</summary>
     private static readonly TimeSpan MaxRestartPause = TimeSpan.FromSeconds(30);
@@ -292,19 +292,22 @@ internal sealed class Supervisor
     }
 
     /// <summary>
-    /// The restart policy: a child that exits cleanly or after living a while is replaced at once; one that keeps dying
-    /// young waits 250 ms, then twice as long each time, up to 30 s (a crash loop, logged as such from the fifth exit).
-    /// Each spec has its own pause; nothing else waits for it.
+    /// The restart policy: a child that exits cleanly, or dies after it registered and ran (a job that killed it, an
+    /// OOM kill, a kill -9), is replaced at once — poison protection deals with the jobs. One that keeps dying before it
+    /// registers (or within a second) is crash-looping: it waits 250 ms, then twice as long each time, up to 30 s, and
+    /// from the fifth such exit in a row each restart is logged as a crash loop. Each spec has its own pause; nothing else
+    /// waits for it.
     /// </summary>
     private void ScheduleRestart(ChildProcess child, int exitCode)
     {
         var lived = _clock.TimeProvider.GetElapsedTime(child.StartedAt);
+        var quick = exitCode != 0 && (child.RowId is null || lived < QuickExit);
         TimeSpan pause;
         int failures;
         lock (_gate)
         {
             _restarts.TryGetValue(child.Spec, out var state);
-            failures = exitCode == 0 || lived > QuickExit ? 0 : (state?.QuickExits ?? 0) + 1;
+            failures = quick ? (state?.QuickExits ?? 0) + 1 : 0;
             pause = failures <= 1 ? TimeSpan.Zero : TimeSpan.FromMilliseconds(Math.Min(250 * Math.Pow(2, failures - 2), MaxRestartPause.TotalMilliseconds));
             _restarts[child.Spec] = new RestartState(failures, _clock.TimeProvider.GetTimestamp() + (long)(pause.TotalSeconds * _clock.TimeProvider.TimestampFrequency));
         }

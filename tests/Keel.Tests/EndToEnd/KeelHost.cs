@@ -9,7 +9,7 @@ namespace Keel.Tests.EndToEnd;
 /// <summary>Builds and starts a real host running Keel in-process against a test database.</summary>
 public static class KeelHost
 {
-    public static IHost Build(TestDatabase db, Recorder recorder, Action<KeelOptions>? configure = null, IDictionary<string, string?>? settings = null, bool useDatabaseSetting = false)
+    public static IHost Build(TestDatabase db, Recorder recorder, Action<KeelOptions>? configure = null, IDictionary<string, string?>? settings = null, bool useDatabaseSetting = false, Func<Keel.Storage.IKeelStorage, Keel.Storage.IKeelStorage>? wrapStorage = null)
     {
         var builder = Host.CreateApplicationBuilder(new HostApplicationBuilderSettings { DisableDefaults = true });
         if (settings is not null)
@@ -22,7 +22,7 @@ public static class KeelHost
         {
             if (!useDatabaseSetting)
             {
-                k.UseStorage(_ => db.NewStorage());
+                k.UseStorage(_ => wrapStorage is null ? db.NewStorage() : wrapStorage(db.NewStorage()));
             }
 
             k.AddJob<CountingJob>()
@@ -30,6 +30,9 @@ public static class KeelHost
                 .AddJob<DiscardingJob>()
                 .AddJob<SleepingJob>()
                 .AddJob<TimingOutJob>()
+                .AddJob<IgnoresCancellationJob>()
+                .AddJob<OvertimeJob>()
+                .AddJob<FencedJob>()
                 .AddJob<PerAccountJob>(o => o.LimitConcurrency<AccountArgs>(a => a.Account.ToString(System.Globalization.CultureInfo.InvariantCulture), limit: 1));
             k.Configure(o =>
             {

@@ -14,6 +14,9 @@ public sealed class Recorder
 
     public ConcurrentQueue<JobContext> Contexts { get; } = new();
 
+    /// <summary>Runs that ended: (job, attempt, whether their token had fired, the reason it fired), in order.</summary>
+    public ConcurrentQueue<(long JobId, int Attempt, bool Cancelled, string? Reason)> Ended { get; } = new();
+
     public int MaxConcurrent => Volatile.Read(ref _maxRunning);
 
     /// <summary>The most runs seen at once per key (e.g. per account), for checking concurrency limits.</summary>
@@ -137,6 +140,64 @@ public sealed class PerAccountJob(Recorder recorder) : IJob<AccountArgs>
         {
             recorder.Leave();
             recorder.LeaveKey(key);
+        }
+    }
+}
+
+/// <summary>Sleeps without its token: it ignores every cancellation (a stop, a lost lease, a prune, a timeout).</summary>
+[Job("ignores-cancellation", MaxAttempts = 5)]
+public sealed class IgnoresCancellationJob(Recorder recorder) : IJob<SleepArgs>
+{
+    public async Task PerformAsync(SleepArgs args, JobContext context, CancellationToken cancellationToken)
+    {
+        recorder.Enter(context);
+        try
+        {
+            await Task.Delay(args.Milliseconds, CancellationToken.None);
+        }
+        finally
+        {
+            recorder.Leave();
+            recorder.Ended.Enqueue((context.JobId, context.Attempt, cancellationToken.IsCancellationRequested, context.CancellationReason));
+        }
+    }
+}
+
+/// <summary>A timeout of 200 ms that it ignores.</summary>
+[Job("overtime", TimeoutSeconds = 0.2, MaxAttempts = 3)]
+public sealed class OvertimeJob(Recorder recorder) : IJob<SleepArgs>
+{
+    public async Task PerformAsync(SleepArgs args, JobContext context, CancellationToken cancellationToken)
+    {
+        recorder.Enter(context);
+        try
+        {
+            await Task.Delay(args.Milliseconds, CancellationToken.None);
+        }
+        finally
+        {
+            recorder.Leave();
+        }
+    }
+}
+
+/// <summary>Sleeps honouring its token, and records why the token fired and whether its claim was still held then.</summary>
+[Job("fenced")]
+public sealed class FencedJob(Recorder recorder) : IJob<SleepArgs>
+{
+    public async Task PerformAsync(SleepArgs args, JobContext context, CancellationToken cancellationToken)
+    {
+        recorder.Enter(context);
+        try
+        {
+            Assert.True(context.FencingToken > 0);
+            Assert.True(await context.IsClaimHeldAsync(CancellationToken.None));
+            await Task.Delay(args.Milliseconds, cancellationToken);
+        }
+        finally
+        {
+            recorder.Leave();
+            recorder.Ended.Enqueue((context.JobId, context.Attempt, cancellationToken.IsCancellationRequested, context.CancellationReason));
         }
     }
 }

@@ -34,6 +34,9 @@ public sealed partial class SupervisedApp : IAsyncDisposable
 
     public string RunLogPath { get; }
 
+    /// <summary>False when the run-log folder is shared with other apps of the test, which deletes it.</summary>
+    public bool OwnsRunLog { get; private init; } = true;
+
     public string Output
     {
         get
@@ -61,9 +64,14 @@ public sealed partial class SupervisedApp : IAsyncDisposable
     };
 
     /// <summary>Starts the app on <paramref name="db"/>, or on <paramref name="database"/> (the same database reached another way: a proxy, a pooler) when set.</summary>
-    public static async Task<SupervisedApp> StartAsync(TestDatabase db, IDictionary<string, string> settings, string? database = null)
+    /// <param name="db">The database.</param>
+    /// <param name="settings">Configuration overrides.</param>
+    /// <param name="database">The same database reached another way, when set.</param>
+    /// <param name="runLog">A run-log folder to share with earlier apps (the caller deletes it); null for one of its own.</param>
+    public static async Task<SupervisedApp> StartAsync(TestDatabase db, IDictionary<string, string> settings, string? database = null, string? runLog = null)
     {
-        var runLog = Path.Combine(Path.GetTempPath(), "keel-runlog-" + Guid.NewGuid().ToString("N"));
+        var ownsRunLog = runLog is null;
+        runLog ??= Path.Combine(Path.GetTempPath(), "keel-runlog-" + Guid.NewGuid().ToString("N"));
         Directory.CreateDirectory(runLog);
         // Through env(1) with SIGINT and SIGQUIT reset to their defaults: a shell that started the test run in the
         // background may have left them ignored, and an ignored signal stays ignored across exec.
@@ -85,7 +93,7 @@ public sealed partial class SupervisedApp : IAsyncDisposable
         }
 
         var process = Process.Start(info)!;
-        var app = new SupervisedApp(db, process, runLog);
+        var app = new SupervisedApp(db, process, runLog) { OwnsRunLog = ownsRunLog };
         process.OutputDataReceived += (_, e) => app.Append(e.Data);
         process.ErrorDataReceived += (_, e) => app.Append(e.Data);
         process.BeginOutputReadLine();
@@ -98,7 +106,7 @@ public sealed partial class SupervisedApp : IAsyncDisposable
         var rows = await Db.Storage.ProcessesListAsync(new ProcessesListParams(null, null), default);
         lock (_seenPids)
         {
-            foreach (var row in rows.Where(r => r.Hostname == Environment.MachineName))
+            foreach (var row in rows.Where(r => r.Hostname == System.Net.Dns.GetHostName()))
             {
                 _seenPids.Add(row.Pid);
             }
@@ -201,12 +209,15 @@ public sealed partial class SupervisedApp : IAsyncDisposable
         }
 
         Supervisor.Dispose();
-        try
+        if (OwnsRunLog)
         {
-            Directory.Delete(RunLogPath, recursive: true);
-        }
-        catch (IOException)
-        {
+            try
+            {
+                Directory.Delete(RunLogPath, recursive: true);
+            }
+            catch (IOException)
+            {
+            }
         }
     }
 
