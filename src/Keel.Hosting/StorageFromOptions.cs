@@ -37,5 +37,25 @@ public static class StorageFromOptions
     }
 
     internal static IKeelStorage Create(KeelOptions options, IServiceProvider services)
-        => Create(options.Database ?? string.Empty, services.GetService<TimeProvider>());
+    {
+        var database = options.Database ?? string.Empty;
+        var liveness = services.GetService<Microsoft.Extensions.Configuration.IConfiguration>()?[LivenessKey];
+        if (string.IsNullOrWhiteSpace(liveness) || string.IsNullOrWhiteSpace(database) || !IsPostgreSql(database))
+        {
+            return Create(database, services.GetService<TimeProvider>());
+        }
+
+        if (!Enum.TryParse<PostgreSqlLiveness>(liveness, ignoreCase: true, out var mode) || !Enum.IsDefined(mode))
+        {
+            throw new Microsoft.Extensions.Options.OptionsValidationException(
+                LivenessKey,
+                typeof(PostgreSqlStorageOptions),
+                [$"{LivenessKey} must be Auto, Session or Lease (was '{liveness}')"]);
+        }
+
+        return new PostgreSqlStorage(new PostgreSqlStorageOptions { ConnectionString = database, Liveness = mode });
+    }
+
+    /// <summary>The configuration key of <see cref="PostgreSqlStorageOptions.Liveness"/>.</summary>
+    internal const string LivenessKey = "Keel:PostgreSql:Liveness";
 }

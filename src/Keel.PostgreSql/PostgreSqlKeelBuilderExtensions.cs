@@ -8,13 +8,24 @@ public static class PostgreSqlKeelBuilderExtensions
     /// <param name="connectionString">An Npgsql connection string, e.g. <c>Host=db;Database=app;Username=app</c>.</param>
     /// <returns>The builder.</returns>
     public static IKeelBuilder UsePostgreSql(this IKeelBuilder builder, string connectionString)
+        => builder.UsePostgreSql(connectionString, static _ => { });
+
+    /// <summary>Stores jobs in a PostgreSQL database, with more settings (liveness behind a connection pooler, say).</summary>
+    /// <param name="builder">The Keel builder.</param>
+    /// <param name="connectionString">An Npgsql connection string.</param>
+    /// <param name="configure">Adjusts the store's options.</param>
+    /// <returns>The builder.</returns>
+    public static IKeelBuilder UsePostgreSql(this IKeelBuilder builder, string connectionString, Action<PostgreSqlStorageOptions> configure)
     {
         ArgumentNullException.ThrowIfNull(builder);
+        ArgumentNullException.ThrowIfNull(configure);
         if (string.IsNullOrWhiteSpace(connectionString))
         {
             throw new ArgumentException("the PostgreSQL connection string is empty", nameof(connectionString));
         }
 
-        return builder.UseStorage(_ => new PostgreSqlStorage(new PostgreSqlStorageOptions { ConnectionString = connectionString }));
+        var options = new PostgreSqlStorageOptions { ConnectionString = connectionString };
+        configure(options);
+        return builder.UseStorage(_ => new PostgreSqlStorage(options));
     }
 }

@@ -54,3 +54,28 @@ public sealed class PgBouncerFaultTests(ITestOutputHelper output)
         return [.. log.Where(l => l.What == "start" && !log.Any(e => e.What is "end" or "cancel" && e.JobId == l.JobId && e.Attempt == l.Attempt)).Select(l => l.JobId)];
     }
 }
+
+/// <summary>What Keel decides when a pooler answers for PostgreSQL, and what it decides when PostgreSQL answers itself.</summary>
+[Collection(RealProcesses.Name)]
+public sealed class PoolerDetectionTests
+{
+    [Fact]
+    public async Task Behind_a_pooler_processes_use_their_lease_alone_and_a_warning_says_so()
+    {
+        var server = await SharedPostgres.GetAsync();
+        await using var db = await TestDatabase.CreateAsync(Engine.PostgreSql);
+        await using var bouncer = await PgBouncerServer.StartAsync(server);
+        await using var pooled = new Keel.PostgreSql.PostgreSqlStorage(new Keel.PostgreSql.PostgreSqlStorageOptions { ConnectionString = bouncer.ConnectionStringFor(db.ConnectionString) });
+
+        var warning = Assert.Single(await pooled.StartupWarningsAsync(default));
+        Assert.Contains("connection pooler", warning, StringComparison.Ordinal);
+        var id = await pooled.ProcessRegisterAsync(new Keel.Storage.ProcessRegisterParams("worker-pooled", "Worker", 1, "h", DateTimeOffset.UtcNow, null, "{}", null), default);
+        Assert.Equal("lease", (await pooled.ProcessesListAsync(new Keel.Storage.ProcessesListParams(null, null), default)).Single(p => p.Id == id).Liveness);
+        Assert.Empty(await pooled.ProcessesSessionEndedAsync(new Keel.Storage.ProcessesSessionParams([id], TimeSpan.Zero), default)); // Never probed.
+
+        // Directly, the same database: session liveness, no warning.
+        Assert.Empty(await db.Storage.StartupWarningsAsync(default));
+        var direct = await db.Storage.ProcessRegisterAsync(new Keel.Storage.ProcessRegisterParams("worker-direct", "Worker", 1, "h", DateTimeOffset.UtcNow, null, "{}", null), default);
+        Assert.Equal("session", (await db.Storage.ProcessesListAsync(new Keel.Storage.ProcessesListParams(null, null), default)).Single(p => p.Id == direct).Liveness);
+    }
+}

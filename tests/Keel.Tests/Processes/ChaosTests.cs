@@ -139,5 +139,11 @@ public sealed class PostgreSqlRestartTests(ITestOutputHelper output)
         Assert.Equal(jobs, starts.Select(s => s.JobId).Distinct().Count());
         Assert.Equal(0, await db.ScalarAsync("SELECT count(*) FROM keel_failed_executions"));
         Assert.Equal(0, await db.ScalarAsync("SELECT count(*) FROM keel_claimed_executions"));
+
+        // The outage (3 s) outlasted every lease (1.2 s): the workers fenced themselves and released their runs when the
+        // database came back, and nobody pruned anyone or charged anything for it (DESIGN §2.5, §2.7).
+        Assert.Equal(0, await db.ScalarAsync("SELECT count(*) FROM keel_jobs WHERE worker_losses > 0"));
+        Assert.Equal(0, await db.ScalarAsync("SELECT count(*) FROM keel_job_runs WHERE outcome = 'lost'"));
+        output.WriteLine($"{await db.ScalarAsync("SELECT count(*) FROM keel_job_runs WHERE outcome = 'released' AND cause = 'lease-lost'")} runs fenced during the outage and released uncharged");
     }
 }
