@@ -38,17 +38,11 @@ internal static partial class Log
     [LoggerMessage(EventId = 7011, Level = LogLevel.Information, Message = "Job {JobId} ({Kind}) is a suspect (it shared a process that died): running it alone once the {Running} jobs beside it finish")]
     public static partial void SuspectIsolating(ILogger logger, long jobId, string kind, int running);
 
-    [LoggerMessage(EventId = 7012, Level = LogLevel.Warning, Message = "Process {ProcessName} ({ProcessId}): liveness session lost ({Error}); reconnecting")]
-    public static partial void LivenessSessionLost(ILogger logger, string processName, long processId, string error);
-
     [LoggerMessage(EventId = 7013, Level = LogLevel.Information, Message = "Stopping {ProcessName} ({ProcessId}): waiting up to {Timeout} for {Running} jobs")]
     public static partial void WorkerStopping(ILogger logger, string processName, long processId, TimeSpan timeout, int running);
 
     [LoggerMessage(EventId = 7014, Level = LogLevel.Warning, Message = "Restarting {Role} in {Pause} ({Failures} quick exits in a row){CrashLoop}")]
     public static partial void ChildRestartPaused(ILogger logger, string role, TimeSpan pause, int failures, string crashLoop);
-
-    [LoggerMessage(EventId = 7015, Level = LogLevel.Warning, Message = "Claim {ClaimId} of job {JobId} was lost while its run went on ({Reason}); the result is not written")]
-    public static partial void RunLostItsClaim(ILogger logger, long claimId, long jobId, string reason);
 
     [LoggerMessage(EventId = 7016, Level = LogLevel.Warning, Message = "Keel: {Message}")]
     public static partial void StartupWarning(ILogger logger, string message);

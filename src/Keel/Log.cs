@@ -29,9 +29,6 @@ internal static partial class Log
     [LoggerMessage(EventId = 1008, Level = LogLevel.Warning, Message = "Process {ProcessName} (process {ProcessId}) is no longer registered (pruned); cancelling its {Running} running jobs")]
     public static partial void ProcessPrunedWhileRunning(ILogger logger, string processName, long processId, int running);
 
-    [LoggerMessage(EventId = 1009, Level = LogLevel.Warning, Message = "Transient storage error in {Operation}; retrying in {Delay}")]
-    public static partial void TransientStorageError(ILogger logger, Exception exception, string operation, TimeSpan delay);
-
     [LoggerMessage(EventId = 1010, Level = LogLevel.Debug, Message = "Job {JobId} ({Kind}) was interrupted by shutdown; its claim is released")]
     public static partial void JobInterrupted(ILogger logger, long jobId, string kind);
 
@@ -52,12 +49,6 @@ internal static partial class Log
 
     [LoggerMessage(EventId = 3004, Level = LogLevel.Error, Message = "Maintenance error; next pass in {Delay}")]
     public static partial void MaintenanceError(ILogger logger, Exception exception, TimeSpan delay);
-
-    [LoggerMessage(EventId = 3005, Level = LogLevel.Warning, Message = "Process {ProcessName} ({ProcessId}) could not heartbeat for {Elapsed}, over the alive threshold; cancelling its jobs, since it may have been pruned")]
-    public static partial void HeartbeatLost(ILogger logger, string processName, long processId, TimeSpan elapsed);
-
-    [LoggerMessage(EventId = 3006, Level = LogLevel.Warning, Message = "Heartbeat of {ProcessName} ({ProcessId}) failed")]
-    public static partial void HeartbeatFailed(ILogger logger, Exception exception, string processName, long processId);
 
     [LoggerMessage(EventId = 4001, Level = LogLevel.Information, Message = "Started {Role} as {ProcessName} (pid {Pid})")]
     public static partial void ChildStarted(ILogger logger, string role, string processName, int pid);
@@ -103,7 +94,4 @@ internal static partial class Log
 
     [LoggerMessage(EventId = 2003, Level = LogLevel.Debug, Message = "Concurrency maintenance promoted {Count} blocked jobs")]
     public static partial void BlockedPromoted(ILogger logger, int count);
-
-    [LoggerMessage(EventId = 1012, Level = LogLevel.Warning, Message = "Listening for job notifications failed; reconnecting in {Delay} (workers keep polling meanwhile)")]
-    public static partial void NotificationListenerError(ILogger logger, Exception exception, TimeSpan delay);
 }

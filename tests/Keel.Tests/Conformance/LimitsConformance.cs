@@ -39,6 +39,25 @@ public abstract class LimitsConformance : IAsyncLifetime
         => Assert.Equal(0, await Db.ScalarAsync("SELECT count(*) FROM keel_semaphores WHERE value > limit_value OR value < 0"));
 
     [Fact]
+    public async Task Completing_a_limited_job_that_is_deleted_on_completion_gives_its_permit_to_the_next()
+    {
+        var ids = await InsertAsync(Limited(limit: 1), Limited(limit: 1), Unique("test/u"));
+        Assert.Equal([JobState.Ready, JobState.Blocked, JobState.Ready], await StatesAsync(ids));
+        var process = await RegisterAsync();
+        var claims = await ClaimAsync(process);
+        Assert.Equal(2, claims.Count);
+
+        // PreserveFinishedJobs = false: the job rows go in the statement that completes them.
+        var done = await Storage.JobsCompleteAsync(new JobsCompleteParams(process, [.. claims.Select(c => c.Ref)], T0, false), default);
+
+        Assert.Equal(claims.Select(c => c.ClaimId).Order(), done.Order());
+        Assert.Null(await Storage.JobGetAsync(ids[0], default));
+        Assert.Equal(JobState.Ready, await StateAsync(ids[1]));
+        Assert.Equal(0, await Db.ScalarAsync("SELECT count(*) FROM keel_unique_keys"));
+        await AssertPermitsWithinLimitAsync();
+    }
+
+    [Fact]
     public async Task A_duplicate_unique_key_returns_the_existing_job_within_one_call_and_across_calls()
     {
         var first = await InsertAsync(Unique("test/a"), Unique("test/b"), Unique("test/a"));

@@ -387,6 +387,23 @@ public abstract class RecoveryConformance : IAsyncLifetime
     }
 
     [Fact]
+    public async Task A_run_recorded_by_its_worker_joins_the_history_and_one_for_a_gone_job_changes_nothing()
+    {
+        var owner = await RegisterAsync(TimeSpan.Zero);
+        var claim = Assert.Single(await ClaimedJobsAsync(owner, 1));
+        var runner = new Runner(owner, "worker-x", 99, "host-x").ToJson();
+
+        await Storage.RunRecordAsync(new RunRecordParams(claim.Ref, new RunEnding(RunOutcomes.Abandoned, "cancel-ignored", "ignored its cancellation"), runner, claim.ClaimedAt, null), default);
+        await Storage.RunRecordAsync(new RunRecordParams(claim.Ref with { JobId = claim.JobId + 1000 }, new RunEnding(RunOutcomes.Rejected, "claim-lost", "late"), runner, null, null), default);
+
+        var job = (await Storage.JobGetAsync(claim.JobId, default))!;
+        Assert.Equal([RunOutcomes.Abandoned, JobRun.Running], job.Runs.Select(r => r.Outcome));
+        Assert.Equal(("cancel-ignored", "worker-x", 99, "host-x"), (job.Runs[0].Cause, job.Runs[0].Runner!.Name, job.Runs[0].Runner!.Pid, job.Runs[0].Runner!.Host));
+        Assert.Equal((claim.ClaimId, owner), (job.Runs[1].ClaimId, job.Runs[1].Runner!.ProcessId));
+        Assert.Equal(1, await Db.ScalarAsync("SELECT count(*) FROM keel_job_runs"));
+    }
+
+    [Fact]
     public async Task Claim_calls_without_suspects_never_claim_one_and_a_release_keeps_it_a_suspect()
     {
         var dead = await RegisterAsync(TimeSpan.Zero);
