@@ -273,4 +273,25 @@ internal static class LocalProcess
 
     [DllImport("libc")]
     private static extern uint geteuid();
+
+    /// <summary>The last <paramref name="lines"/> lines of a log file another process is writing; empty when there is none.</summary>
+    public static string LogTail(string? file, int lines)
+    {
+        if (file is null || !File.Exists(file))
+        {
+            return string.Empty;
+        }
+
+        try
+        {
+            using var stream = new FileStream(file, FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete);
+            using var reader = new StreamReader(stream);
+            var all = reader.ReadToEnd().Split('\n');
+            return string.Join('\n', all.Skip(Math.Max(0, all.Length - lines)));
+        }
+        catch (IOException)
+        {
+            return string.Empty;
+        }
+    }
 }

@@ -132,20 +132,7 @@ public sealed class PgBouncerServer : IAsyncDisposable
     /// <summary>The last lines of PgBouncer's log, for diagnostics.</summary>
     /// <param name="lines">How many lines.</param>
     /// <returns>The tail of the log, or an empty string.</returns>
-    public string LogTail(int lines = 40)
-    {
-        try
-        {
-            using var stream = new FileStream(_logFile, FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete);
-            using var reader = new StreamReader(stream);
-            var all = reader.ReadToEnd().Split('\n');
-            return string.Join('\n', all.Skip(Math.Max(0, all.Length - lines)));
-        }
-        catch (IOException)
-        {
-            return string.Empty;
-        }
-    }
+    public string LogTail(int lines = 40) => LocalProcess.LogTail(_logFile, lines);
 
     /// <summary>Stops PgBouncer (SIGTERM, then SIGKILL) and deletes its temp folder.</summary>
     /// <returns>A task completing once done.</returns>

@@ -277,25 +277,7 @@ public sealed partial class PostgresServer : IAsyncDisposable
     /// <summary>The last lines of the server log, for diagnostics.</summary>
     /// <param name="lines">How many lines.</param>
     /// <returns>The tail of the log, or an empty string.</returns>
-    public string LogTail(int lines = 40)
-    {
-        if (_logFile is null || !File.Exists(_logFile))
-        {
-            return string.Empty;
-        }
-
-        try
-        {
-            using var stream = new FileStream(_logFile, FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete);
-            using var reader = new StreamReader(stream);
-            var all = reader.ReadToEnd().Split('\n');
-            return string.Join('\n', all.Skip(Math.Max(0, all.Length - lines)));
-        }
-        catch (IOException)
-        {
-            return string.Empty;
-        }
-    }
+    public string LogTail(int lines = 40) => LocalProcess.LogTail(_logFile, lines);
 
     private static string BuildConnectionString(string host, int port, string database)
         => new NpgsqlConnectionStringBuilder
