@@ -56,9 +56,9 @@ internal static class JobPage
         }
 
         html.Raw("</dl></section><section><h2>Timeline</h2><ol class=\"timeline\">");
-        foreach (var (at, text) in Timeline(job).OrderBy(e => e.At))
+        foreach (var entry in job.Timeline)
         {
-            html.Add($"<li><span class=\"when\">{Format.Time(at)}</span> {text}</li>");
+            html.Add($"<li data-event=\"{entry.Event}\"><span class=\"when\">{Format.Time(entry.At)}</span> {entry.Description}</li>");
         }
 
         html.Raw("</ol></section></div>");
@@ -75,7 +75,7 @@ internal static class JobPage
         foreach (var error in job.Errors.Reverse())
         {
             html.Add($"""
-                <article class="error-entry"><header>Attempt {error.Attempt} · <code>{error.ExceptionType}</code> · {Components.Time(error.OccurredAt, now)}</header>
+                <article class="error-entry"><header>Attempt {error.Attempt} · <code>{error.ExceptionType}</code>{(error.Cause is { } cause ? new Raw($" · cause <code>{HtmlWriter.Encode(cause)}</code>") : new Raw(string.Empty))} · {Components.Time(error.OccurredAt, now)}</header>
                 <p class="error-message">{error.Message}</p>
                 """);
             if (!string.IsNullOrEmpty(error.StackTrace))
@@ -117,35 +117,6 @@ internal static class JobPage
         }
 
         html.Raw("</p>");
-    }
-
-    private static IEnumerable<(DateTimeOffset At, string Text)> Timeline(JobInfo job)
-    {
-        yield return (job.CreatedAt, $"enqueued on queue {job.Queue}");
-        if (job.ScheduledAt is { } scheduled && scheduled > job.CreatedAt)
-        {
-            yield return (scheduled, "due");
-        }
-
-        foreach (var error in job.Errors)
-        {
-            yield return (error.OccurredAt, $"attempt {error.Attempt} failed: {error.ExceptionType}");
-        }
-
-        if (job.ClaimedAt is { } claimed)
-        {
-            yield return (claimed, $"claimed by process {job.ClaimedByProcessId} (attempt {job.Attempts + 1})");
-        }
-
-        if (job.FinishedAt is { } finished)
-        {
-            yield return (finished, "finished");
-        }
-
-        if (job.DiscardedAt is { } discarded)
-        {
-            yield return (discarded, "discarded");
-        }
     }
 
     private static void Field(HtmlWriter html, string name, string value) => html.Add($"<dt>{name}</dt><dd>{value}</dd>");
