@@ -55,6 +55,9 @@ public sealed class KeelToolTests(ITestOutputHelper log) : IDisposable
         Assert.True(code == 0, $"demo exited {code}: {output}\n{error}");
         Assert.Contains("29 of 29 jobs finished, 0 failed", output, StringComparison.Ordinal);
         Assert.Contains("killed its own worker process", output, StringComparison.Ordinal);
+        // Commands that work from here: keel is not on PATH and this folder is no clone, so it says how to get it.
+        Assert.Contains("  keel status -d keel-demo.db", output, StringComparison.Ordinal);
+        Assert.Contains("keel is not on PATH", output, StringComparison.Ordinal);
 
         // The demo's database is left for exploring: the commands work on it through the real executable.
         var (listCode, list, _) = await KeelAsync("jobs", "list", "--database", "keel-demo.db", "--state", "finished", "--limit", "100", "--json");
