@@ -1,12 +1,16 @@
 using System.Globalization;
 using System.Text.Json;
 using Keel.Dashboard.Internal;
+using Microsoft.AspNetCore.Http;
 
 namespace Keel.Dashboard.Pages;
 
 /// <summary>One job: its fields, arguments (after the redaction hook), attempts, errors with stack traces, timeline and actions.</summary>
 internal static class JobPage
 {
+    /// <summary>Arguments longer than this are shown as a preview with a download link, not pretty-printed in full.</summary>
+    private const int PreviewChars = 64 * 1024;
+
     private static readonly JsonSerializerOptions Indented = new() { WriteIndented = true };
 
     public static async Task RenderAsync(DashboardContext context)
@@ -63,8 +67,19 @@ internal static class JobPage
 
         html.Raw("</ol></section></div>");
 
-        var args = context.Options.RedactArgs is { } redact ? redact(job, job.Args) : job.Args;
-        html.Add($"<section><h2>Arguments</h2><pre class=\"args\" id=\"args\">{Pretty(args)}</pre></section>");
+        var args = Args(context, job);
+        var download = context.Url($"/job/{job.Id}/args");
+        html.Add($"<section><h2>Arguments <span class=\"count\">{FormatBytes(System.Text.Encoding.UTF8.GetByteCount(args))}</span></h2>");
+        if (args.Length > PreviewChars)
+        {
+            // Megabytes of JSON would make the page as large, and pretty-printing it costs more than the page: a preview.
+            html.Add($"<p class=\"args-note muted\">Showing the first {FormatBytes(PreviewChars)} as stored. <a id=\"args-download\" href=\"{download}\" download=\"job-{job.Id}-args.json\">Download all {FormatBytes(System.Text.Encoding.UTF8.GetByteCount(args))}</a></p>");
+            html.Add($"<pre class=\"args\" id=\"args\">{args[..PreviewChars]}…</pre></section>");
+        }
+        else
+        {
+            html.Add($"<pre class=\"args\" id=\"args\">{Pretty(args)}</pre><p class=\"muted\"><a id=\"args-download\" href=\"{download}\" download=\"job-{job.Id}-args.json\">Download</a></p></section>");
+        }
 
         html.Add($"<section><h2>Errors <span class=\"count\">{job.Errors.Count}</span></h2>");
         if (job.Errors.Count == 0)
@@ -89,6 +104,28 @@ internal static class JobPage
         html.Raw("</section>");
         await context.WritePageAsync($"Job {job.Id}", States.Slug(job.State), html);
     }
+
+    /// <summary>A job's arguments as a JSON download (after <see cref="KeelDashboardOptions.RedactArgs"/>): the whole of them, however large.</summary>
+    public static async Task ArgsAsync(DashboardContext context)
+    {
+        var id = DashboardContext.ParseId(context.Http.Request.RouteValues["id"] as string, "job");
+        var job = await context.Storage.JobGetAsync(id, context.Aborted)
+            ?? throw new DashboardException(404, $"There is no job {id}: it never existed, or it finished and was deleted (finished jobs are kept for ClearFinishedJobsAfter).");
+        var response = context.Http.Response;
+        DashboardContext.SecurityHeaders(response);
+        response.ContentType = "application/json; charset=utf-8";
+        response.Headers.ContentDisposition = $"attachment; filename=\"job-{id}-args.json\"";
+        await response.WriteAsync(Args(context, job), context.Aborted);
+    }
+
+    private static string Args(DashboardContext context, JobInfo job) => context.Options.RedactArgs is { } redact ? redact(job, job.Args) : job.Args;
+
+    private static string FormatBytes(long bytes) => bytes switch
+    {
+        < 1024 => $"{bytes} B",
+        < 1024 * 1024 => string.Create(CultureInfo.InvariantCulture, $"{bytes / 1024.0:0.#} KB"),
+        _ => string.Create(CultureInfo.InvariantCulture, $"{bytes / (1024.0 * 1024):0.#} MB"),
+    };
 
     private static void Actions(DashboardContext context, HtmlWriter html, JobInfo job)
     {
