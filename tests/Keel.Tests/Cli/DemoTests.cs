@@ -1,4 +1,8 @@
+using Keel.Hosting;
 using Keel.Hosting.Cli;
+using Keel.Storage;
+using Keel.Tests.EndToEnd;
+using Keel.Tests.Infrastructure;
 
 namespace Keel.Tests.Cli;
 
@@ -46,4 +50,22 @@ public sealed class DemoHintTests : IDisposable
     }
 
     public void Dispose() => Directory.Delete(_clone, recursive: true);
+}
+
+/// <summary>The demo takes a database like every command, but never one that holds another application's jobs.</summary>
+public sealed class DemoDatabaseTests
+{
+    [Fact]
+    public async Task The_demo_refuses_a_given_database_that_holds_other_jobs_and_leaves_it_alone()
+    {
+        await using var db = await TestDatabase.CreateAsync(Engine.Sqlite);
+        var ids = await db.Storage.JobsInsertAsync(new JobsInsertParams([new NewJob("count", "default", "{\"n\":1}", 0, 5, null)], null), default);
+        using var output = new StringWriter();
+        using var error = new StringWriter();
+        var code = await KeelCli.RunAsync(["demo", "-d", db.ConnectionString], b => b.Services.AddKeel(k => k.AddDemoJobs().AddJob<CountingJob>()), output, error);
+        Assert.Equal(ExitCodes.Usage, code);
+        Assert.Contains("the demo runs its own workers, so it needs a database of its own", error.ToString(), StringComparison.Ordinal);
+        Assert.Contains("holds other jobs", error.ToString(), StringComparison.Ordinal);
+        Assert.Equal(JobState.Ready, (await db.Storage.JobGetAsync(ids[0], default))!.State); // not deleted, not run
+    }
 }
