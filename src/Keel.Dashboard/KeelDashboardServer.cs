@@ -1,7 +1,7 @@
+using Keel.Dashboard.Internal;
 using Keel.Hosting;
 using Keel.Storage;
 using Microsoft.AspNetCore.Builder;
-using Keel.Dashboard.Internal;
 using Microsoft.AspNetCore.DataProtection;
 using Microsoft.AspNetCore.DataProtection.KeyManagement;
 using Microsoft.AspNetCore.DataProtection.XmlEncryption;
