@@ -29,7 +29,9 @@ public sealed partial class SqliteStorage : IKeelStorage
         _clock = timeProvider ?? TimeProvider.System;
         _connectionString = BuildConnectionString(options);
         var busyMs = (long)options.BusyTimeout.TotalMilliseconds;
-        _pragmas = string.Create(CultureInfo.InvariantCulture, $"PRAGMA busy_timeout = {busyMs}; PRAGMA synchronous = {(options.SynchronousFull ? "FULL" : "NORMAL")};");
+        // The read comes first: it opens the WAL index, so a database that can only be read is found out here (see
+        // OpenAsync) — as the first statement of the batch, whose error is raised, unlike a later one's.
+        _pragmas = string.Create(CultureInfo.InvariantCulture, $"SELECT 1 FROM sqlite_master LIMIT 1; PRAGMA busy_timeout = {busyMs}; PRAGMA synchronous = {(options.SynchronousFull ? "FULL" : "NORMAL")};");
         DatabasePath = new SqliteConnectionStringBuilder(_connectionString).DataSource;
         _immutableConnectionString = new SqliteConnectionStringBuilder(_connectionString)
         {
@@ -157,9 +159,6 @@ public sealed partial class SqliteStorage : IKeelStorage
         try
         {
             await connection.OpenAsync(cancellationToken);
-            // A read opens the WAL index first, so a database that can only be read is found out here, not by the
-            // caller's statement (and not by a second statement of a batch, whose error a reader's disposal drops).
-            await ScalarAsync(connection, null, "SELECT 1 FROM sqlite_master LIMIT 1", cancellationToken);
             await ExecuteAsync(connection, null, _pragmas, cancellationToken);
             return connection;
         }
