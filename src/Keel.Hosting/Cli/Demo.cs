@@ -72,9 +72,10 @@ internal static class Demo
             await output.WriteLineAsync($"Keel demo on {(sqlite ? "SQLite " + database : "PostgreSQL")}: starting a supervisor with 2 worker processes, a dispatcher and a scheduler…");
             using var stop = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
             var supervisor = Task.Run(() => KeelApp.RunSupervisorAsync(settings, configure, stop.Token), CancellationToken.None);
+            int code;
             try
             {
-                return await RunDemoAsync(context, output, killLog, supervisor, hint, cancellationToken);
+                code = await RunDemoAsync(context, output, killLog, supervisor, cancellationToken);
             }
             finally
             {
@@ -83,10 +84,18 @@ internal static class Demo
                 await supervisor;
                 File.Delete(killLog);
             }
+
+            // Last, so the commands to try next are what is left on the screen.
+            foreach (var line in hint)
+            {
+                await output.WriteLineAsync(line);
+            }
+
+            return code;
         });
     }
 
-    private static async Task<int> RunDemoAsync(CliContext context, TextWriter output, string killLog, Task supervisor, IReadOnlyList<string> hint, CancellationToken cancellationToken)
+    private static async Task<int> RunDemoAsync(CliContext context, TextWriter output, string killLog, Task supervisor, CancellationToken cancellationToken)
     {
         var watch = Stopwatch.StartNew();
         while ((await context.Admin.ListProcessesAsync(cancellationToken)).Count(p => p.Kind == "Worker") < 2)
@@ -149,11 +158,6 @@ internal static class Demo
         foreach (var (jobId, took, _) in recoveries)
         {
             await output.WriteLineAsync($"  job {jobId}: back to ready {took.TotalMilliseconds:0} ms after its worker was killed");
-        }
-
-        foreach (var line in hint)
-        {
-            await output.WriteLineAsync(line);
         }
 
         return finished == ids.Count && recoveries.Count >= 1 && ticks >= 2 ? ExitCodes.Success : ExitCodes.Failure;
