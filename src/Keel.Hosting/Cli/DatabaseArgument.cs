@@ -69,8 +69,9 @@ internal static class DatabaseArgument
                 continue;
             }
 
-            // Configuration overrides: --Section:Key=value or --Section:Key value (what the host's command line reads).
-            if (arg.StartsWith("--", StringComparison.Ordinal) && arg.Length > 2 && arg.Contains(':', StringComparison.Ordinal))
+            // Configuration overrides: --Section:Key=value or --Section:Key value (what the host's command line reads), and
+            // the host's own settings (--environment Production…).
+            if (arg.StartsWith("--", StringComparison.Ordinal) && arg.Length > 2 && (arg.Contains(':', StringComparison.Ordinal) || IsHostSetting(arg)))
             {
                 rest.Add(arg);
                 if (!arg.Contains('=', StringComparison.Ordinal) && i + 1 < args.Count)
@@ -87,12 +88,21 @@ internal static class DatabaseArgument
         return (database, [.. rest], false);
     }
 
+    private static bool IsHostSetting(string arg)
+    {
+        var name = arg[2..].Split('=', 2)[0];
+        return name.Equals("environment", StringComparison.OrdinalIgnoreCase)
+            || name.Equals("contentRoot", StringComparison.OrdinalIgnoreCase)
+            || name.Equals("applicationName", StringComparison.OrdinalIgnoreCase);
+    }
+
     public const string StartUsage = """
         Usage: start [-d|--database DATABASE] [--Keel:Key=value ...]
 
         Runs the supervisor with its worker, dispatcher and scheduler child processes (process mode) until SIGTERM or Ctrl+C.
           -d, --database   A SQLite file path or a PostgreSQL connection string; overrides the store chosen in code
                            (default: KEEL_DATABASE, then the code's choice, then Keel:Database)
-          --Keel:Key=value Any configuration setting, e.g. --Keel:Workers:0:Processes=3 (see docs/configuration.md)
+          --Keel:Key=value Any configuration setting, e.g. --Keel:Workers:0:Processes=3 (see docs/configuration.md);
+                           also --environment, --contentRoot, --applicationName for the host
         """;
 }

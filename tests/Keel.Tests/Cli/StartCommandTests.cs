@@ -100,6 +100,9 @@ public sealed class StartCommandTests(ITestOutputHelper log) : IDisposable
         Assert.Equal(ExitCodes.Usage, code);
         Assert.StartsWith("keel: start does not take '-x'", error, StringComparison.Ordinal);
         Assert.Single(error.Split('\n', StringSplitOptions.RemoveEmptyEntries));
+        (code, _, error) = await RunAsync(null, "start", "--databse", "typo.db");
+        Assert.Equal(ExitCodes.Usage, code);
+        Assert.StartsWith("keel: start does not take '--databse'", error, StringComparison.Ordinal);
         (code, var help, _) = await RunAsync(null, "start", "--help");
         Assert.Equal(0, code);
         Assert.Contains("-d, --database", help, StringComparison.Ordinal);
@@ -119,6 +122,7 @@ public sealed class StartCommandTests(ITestOutputHelper log) : IDisposable
     [InlineData(new[] { "--database", "a.db", "--Keel:Workers:0:Processes=3" }, "a.db", new[] { "--Keel:Workers:0:Processes=3" })]
     [InlineData(new[] { "--database=Host=db;Port=5432", "--Keel:Workers:0:Processes", "3" }, "Host=db;Port=5432", new[] { "--Keel:Workers:0:Processes", "3" })]
     [InlineData(new[] { "--Logging:LogLevel:Default=Error" }, null, new[] { "--Logging:LogLevel:Default=Error" })]
+    [InlineData(new[] { "--environment", "Production", "-d", "a.db" }, "a.db", new[] { "--environment", "Production" })]
     public void Start_arguments_are_split_into_the_database_and_settings(string[] args, string? database, string[] settings)
     {
         var (given, hostArgs, help) = DatabaseArgument.SplitStartArgs(args);
