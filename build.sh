@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # One entry point for contributors: ./build.sh [test|build|sample|format]
-#   test    build and run the whole test suite (SQLite and a throwaway PostgreSQL), then print the totals
+#   test    install or check what the tests need (scripts/test-deps.sh), build and run the whole test suite
+#           (SQLite and a throwaway PostgreSQL), then print the totals as the last line
 #   build   build everything in Release
 #   sample  run the sample app on the embedded SQLite default
 #   format  check formatting (dotnet format --verify-no-changes)
@@ -19,6 +20,8 @@ case "${1:-test}" in
     dotnet format Keel.sln --verify-no-changes
     ;;
   test)
+    # PostgreSQL binaries, Chromium, PgBouncer: installed when run as root, else a one-line stop naming them.
+    ./scripts/test-deps.sh
     log=$(mktemp)
     set +e
     dotnet test Keel.sln -c Release 2>&1 | tee "$log"

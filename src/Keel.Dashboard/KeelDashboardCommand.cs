@@ -20,15 +20,17 @@ public static class KeelDashboardCommand
         ArgumentNullException.ThrowIfNull(context);
         var urls = new Option<string>("--urls") { Description = "Where to listen; requests from other machines are refused", DefaultValueFactory = _ => DefaultUrls };
         var readOnly = new Option<bool>("--read-only") { Description = "Show everything, change nothing: no action buttons, every POST refused" };
+        var keys = new Option<string?>("--keys-folder") { Description = "Keep the antiforgery keys in this folder, so forms stay valid across restarts (default: in memory; nothing is written)" };
         var command = new Command("dashboard", "Serve the web dashboard for this database (jobs, queues, processes, recurring tasks; retry, discard, pause…)");
         command.Options.Add(urls);
         command.Options.Add(readOnly);
+        command.Options.Add(keys);
         command.SetAction((parse, ct) => context.RunAsync(
             parse,
             async (services, output, token) =>
             {
                 var isReadOnly = parse.GetValue(readOnly);
-                await KeelDashboardServer.RunAsync(services, parse.GetValue(urls) ?? DefaultUrls, output, o => o.ReadOnly = isReadOnly, token);
+                await KeelDashboardServer.RunAsync(services, parse.GetValue(urls) ?? DefaultUrls, output, o => o.ReadOnly = isReadOnly, parse.GetValue(keys), token);
                 return ExitCodes.Success;
             },
             ct));

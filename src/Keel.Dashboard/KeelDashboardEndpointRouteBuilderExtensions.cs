@@ -1,8 +1,13 @@
+using System.Net;
 using Keel.Dashboard.Internal;
 using Microsoft.AspNetCore.Antiforgery;
 using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Hosting.Server;
+using Microsoft.AspNetCore.Hosting.Server.Features;
 using Microsoft.AspNetCore.Routing;
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
 
 namespace Keel.Dashboard;
 
@@ -48,7 +53,46 @@ public static class KeelDashboardEndpointRouteBuilderExtensions
         {
             group.RequireAuthorization(policy);
         }
+        else
+        {
+            WarnWhenListeningBeyondLoopback(endpoints.ServiceProvider, normalized);
+        }
 
         return group;
+    }
+
+    /// <summary>
+    /// Without a policy only loopback requests are served: a server bound to every interface (<c>0.0.0.0</c>) would
+    /// start as if others could use it and answer them 403. Say so once, when the server has started.
+    /// </summary>
+    private static void WarnWhenListeningBeyondLoopback(IServiceProvider services, string prefix)
+    {
+        if (services.GetService<IHostApplicationLifetime>() is not { } lifetime || services.GetService<IServer>() is not { } server)
+        {
+            return;
+        }
+
+        lifetime.ApplicationStarted.Register(() =>
+        {
+            var open = (server.Features.Get<IServerAddressesFeature>()?.Addresses ?? []).Where(a => !IsLoopbackUrl(a)).ToList();
+            if (open.Count > 0)
+            {
+                services.GetService<ILoggerFactory>()?.CreateLogger("Keel.Dashboard").LogWarning(
+                    "The Keel dashboard at {Prefix} listens on {Addresses}, but without an authorization policy it answers only requests from this machine (loopback): other machines get 403. To serve them, mount it in an application with a policy, MapKeelDashboard(\"/keel\", o => o.AuthorizationPolicy = \"…\") (keel dashboard has no authentication; see docs/dashboard.md)",
+                    prefix,
+                    string.Join(", ", open));
+            }
+        });
+    }
+
+    /// <summary>True for an address only this machine can reach: localhost, 127.0.0.0/8, ::1.</summary>
+    internal static bool IsLoopbackUrl(string url)
+    {
+        if (!Uri.TryCreate(url.Replace("://*", "://0.0.0.0", StringComparison.Ordinal).Replace("://+", "://0.0.0.0", StringComparison.Ordinal), UriKind.Absolute, out var uri))
+        {
+            return false;
+        }
+
+        return uri.IsLoopback || (IPAddress.TryParse(uri.Host.Trim('[', ']'), out var address) && IPAddress.IsLoopback(address));
     }
 }

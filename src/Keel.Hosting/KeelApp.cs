@@ -45,24 +45,79 @@ public static class KeelApp
             return await RunChildAsync(args, configure, cancellationToken);
         }
 
-        if (args.Length == 0 || args[0] == "start")
+        if (StartArgs(args) is { } start)
         {
-            return await RunSupervisorAsync(args.Length == 0 ? args : args[1..], configure, cancellationToken);
-        }
-
-        if (args[0].StartsWith("--Keel:", StringComparison.OrdinalIgnoreCase))
-        {
-            return await RunSupervisorAsync(args, configure, cancellationToken);
+            return await StartAsync(start, configure, cancellationToken);
         }
 
         // Every other command is the keel command line, against this application's configuration.
         return await Cli.KeelCli.RunAsync(args, configure, commands, cancellationToken: cancellationToken);
     }
 
+    /// <summary>
+    /// The arguments of <c>start</c> when the command line asks for it: no arguments, <c>start …</c>, a database option
+    /// before it (<c>-d keel.db start</c>), or settings only (<c>--Keel:Workers:0:Processes=3</c>). Null for every other command.
+    /// </summary>
+    private static string[]? StartArgs(string[] args)
+    {
+        if (args.Length == 0 || args[0].StartsWith("--Keel:", StringComparison.OrdinalIgnoreCase))
+        {
+            return args;
+        }
+
+        var i = 0;
+        var before = new List<string>();
+        while (i < args.Length && args[i] is "-d" or "--database" && i + 1 < args.Length)
+        {
+            before.Add(args[i++]);
+            before.Add(args[i++]);
+        }
+
+        while (i < args.Length && (args[i].StartsWith("--database=", StringComparison.Ordinal) || args[i].StartsWith("-d=", StringComparison.Ordinal)))
+        {
+            before.Add(args[i++]);
+        }
+
+        return i < args.Length && args[i] == "start" ? [.. before, .. args[(i + 1)..]] : null;
+    }
+
+    /// <summary><c>start</c>: reads its arguments the way every other command does, then runs the supervisor.</summary>
+    private static async Task<int> StartAsync(string[] args, Action<HostApplicationBuilder> configure, CancellationToken cancellationToken)
+    {
+        string? database;
+        string[] hostArgs;
+        try
+        {
+            (database, hostArgs, var help) = Cli.DatabaseArgument.SplitStartArgs(args);
+            if (help)
+            {
+                await Console.Out.WriteLineAsync(Cli.DatabaseArgument.StartUsage);
+                return Cli.ExitCodes.Success;
+            }
+        }
+        catch (Cli.UsageException e)
+        {
+            await Console.Error.WriteLineAsync("keel: " + e.Message);
+            return Cli.ExitCodes.Usage;
+        }
+
+        // A database given on the command line is handed to the children on theirs; one from KEEL_DATABASE reaches
+        // them through the environment they inherit (so a password stays off every process's command line).
+        var forwarded = database is null ? hostArgs : [.. hostArgs, "--database", database];
+        return await RunSupervisorAsync(forwarded, configure, cancellationToken);
+    }
+
+    /// <summary>Runs the supervisor; <paramref name="args"/> are what <c>start</c> takes (<c>-d</c>, <c>--Keel:…</c> settings).</summary>
     internal static async Task<int> RunSupervisorAsync(string[] args, Action<HostApplicationBuilder> configure, CancellationToken cancellationToken)
     {
-        var builder = Host.CreateApplicationBuilder(args);
+        var (database, hostArgs, _) = Cli.DatabaseArgument.SplitStartArgs(args);
+        var builder = Host.CreateApplicationBuilder(hostArgs);
         configure(builder);
+        if (Cli.DatabaseArgument.Resolve(database) is { } chosen)
+        {
+            Cli.DatabaseArgument.Apply(builder.Services, chosen);
+        }
+
         builder.Services.AddSingleton(new KeelRole(KeelRoleKind.Supervisor, 0, string.Empty, null));
         builder.Services.AddSingleton<IHostLifetime, KeelLifetime>();
         using var host = builder.Build();
@@ -77,7 +132,7 @@ public static class KeelApp
         {
             await host.StartAsync(cancellationToken);
         }
-        catch (Exception e) when (e is OptionsValidationException or KeelSchemaException or InvalidOperationException)
+        catch (Exception e) when (e is OptionsValidationException or KeelSchemaException or InvalidOperationException or Cli.DatabaseSettingException or KeelStartupException)
         {
             await Console.Error.WriteLineAsync("keel: " + e.Message);
             return 1;
@@ -112,8 +167,14 @@ public static class KeelApp
         }
 
         var role = new KeelRole(kind, int.Parse(args[2], CultureInfo.InvariantCulture), args[3], long.Parse(args[4], CultureInfo.InvariantCulture));
-        var builder = Host.CreateApplicationBuilder(args[(separator + 1)..]);
+        var (database, hostArgs, _) = Cli.DatabaseArgument.SplitStartArgs(args[(separator + 1)..]);
+        var builder = Host.CreateApplicationBuilder(hostArgs);
         configure(builder);
+        if (Cli.DatabaseArgument.Resolve(database) is { } chosen)
+        {
+            Cli.DatabaseArgument.Apply(builder.Services, chosen);
+        }
+
         // Every line a child logs names it (the scope below): children share their supervisor's console.
         builder.Services.Configure<Microsoft.Extensions.Logging.Console.SimpleConsoleFormatterOptions>(o => o.IncludeScopes = true);
         builder.Services.AddSingleton(role);

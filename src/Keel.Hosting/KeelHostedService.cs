@@ -35,7 +35,8 @@ internal sealed class KeelHostedService(
 
         // In process mode the supervisor migrates once, before any child starts; children only check.
         var migrate = options.AutoMigrate && role is null or { Kind: KeelRoleKind.Supervisor };
-        await SchemaGate.EnsureAsync(storage, migrate, loggerFactory.CreateLogger("Keel.Schema"), cancellationToken);
+        // A database that is not up yet (the app and its database starting together) is waited for, up to StartupTimeout.
+        await SchemaGate.EnsureAtStartAsync(storage, migrate, options.StartupTimeout, loggerFactory.CreateLogger("Keel.Schema"), clock.TimeProvider, cancellationToken);
         if (role is null or { Kind: KeelRoleKind.Supervisor })
         {
             var startLogger = loggerFactory.CreateLogger("Keel");

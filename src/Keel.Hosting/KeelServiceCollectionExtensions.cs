@@ -30,7 +30,7 @@ public static class KeelServiceCollectionExtensions
         services.AddOptions<KeelOptions>().ValidateOnStart();
         services.AddSingleton<IConfigureOptions<KeelOptions>>(sp => new ConfigureNamedOptions<KeelOptions>(
             Options.DefaultName,
-            options => sp.GetService<IConfiguration>()?.GetSection(KeelOptions.SectionName).Bind(options)));
+            options => BindChecked(sp.GetService<IConfiguration>(), options)));
         services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<KeelOptions>, KeelOptionsValidator>());
         services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<KeelOptions>, RecurringKindsValidator>());
         // The host's own stop timeout must cover Keel's whole graceful stop (DESIGN §2.6): the .NET default is 30 s.
@@ -72,5 +72,26 @@ public static class KeelServiceCollectionExtensions
             sp.GetRequiredService<IHostApplicationLifetime>(),
             sp.GetService<KeelRole>()));
         return builder;
+    }
+
+    /// <summary>
+    /// Binds the <c>Keel</c> section after checking it key by key (<see cref="KeelConfigurationCheck"/>): the binder alone
+    /// would drop a list entry with a bad value, ignore a misspelt key, and bind an empty list to the defaults.
+    /// </summary>
+    private static void BindChecked(IConfiguration? configuration, KeelOptions options)
+    {
+        if (configuration is null)
+        {
+            return;
+        }
+
+        var section = configuration.GetSection(KeelOptions.SectionName);
+        var errors = KeelConfigurationCheck.Check(section);
+        if (errors.Count > 0)
+        {
+            throw new OptionsValidationException(Options.DefaultName, typeof(KeelOptions), errors);
+        }
+
+        section.Bind(options);
     }
 }

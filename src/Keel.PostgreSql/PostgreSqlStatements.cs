@@ -377,7 +377,7 @@ internal static class PostgreSqlStatements
 
     /// <summary>A job's error history, oldest first.</summary>
     public const string JobErrors = """
-        SELECT attempt, exception_type, message, stack_trace, occurred_at
+        SELECT attempt, exception_type, message, stack_trace, occurred_at, cause
         FROM keel_job_errors
         WHERE job_id = @job_id
         ORDER BY id
@@ -1200,12 +1200,18 @@ internal static class PostgreSqlStatements
         """;
 
     /// <summary>
-    /// Every queue with jobs in a live state or a pause, with counts per state, the oldest ready job's age and the
-    /// pause flag, ordered by name (byte order). Each execution table is grouped on its own (ready, scheduled and
-    /// blocked carry the queue; claimed and failed join their jobs).
+    /// Every known queue — with jobs in any state (finished and discarded ones until retention deletes them) or a
+    /// pause — with counts per live state, the oldest ready job's age and the pause flag, ordered by name (byte order).
+    /// Each execution table is grouped on its own (ready, scheduled and blocked carry the queue; claimed and failed join
+    /// their jobs); the jobs table's queue names are read by a loose index scan, one index probe per distinct queue.
     /// </summary>
     public const string QueuesList = """
-        WITH counts AS (
+        WITH RECURSIVE known(queue) AS (
+            SELECT min(queue) FROM keel_jobs
+            UNION ALL
+            SELECT (SELECT min(j.queue) FROM keel_jobs j WHERE j.queue > k.queue) FROM known k WHERE k.queue IS NOT NULL
+        ),
+        counts AS (
             SELECT queue, count(*) AS ready, 0::bigint AS scheduled, 0::bigint AS claimed, 0::bigint AS blocked,
                    0::bigint AS failed, min(created_at) AS oldest
             FROM keel_ready_executions GROUP BY queue
@@ -1220,6 +1226,8 @@ internal static class PostgreSqlStatements
             SELECT queue, 0, 0, 0, 0, count(*), NULL FROM keel_failed_executions GROUP BY queue
             UNION ALL
             SELECT queue, 0, 0, 0, 0, 0, NULL FROM keel_pauses
+            UNION ALL
+            SELECT queue, 0, 0, 0, 0, 0, NULL FROM known WHERE queue IS NOT NULL
         )
         SELECT c.queue, sum(c.ready)::bigint, sum(c.scheduled)::bigint, sum(c.claimed)::bigint,
                sum(c.blocked)::bigint, sum(c.failed)::bigint,

@@ -646,7 +646,8 @@ public sealed partial class PostgreSqlStorage : IKeelStorage, IAsyncDisposable, 
                 reader.GetString(1),
                 reader.GetString(2),
                 reader.IsDBNull(3) ? null : reader.GetString(3),
-                reader.GetFieldValue<DateTimeOffset>(4)));
+                reader.GetFieldValue<DateTimeOffset>(4),
+                reader.IsDBNull(5) ? null : reader.GetString(5)));
         }
 
         await reader.NextResultAsync(cancellationToken).ConfigureAwait(false);

@@ -150,7 +150,7 @@ internal static class SqliteStatements
         """;
 
     public const string JobErrorsSelect = """
-        SELECT attempt, exception_type, message, stack_trace, occurred_at
+        SELECT attempt, exception_type, message, stack_trace, occurred_at, cause
         FROM keel_job_errors WHERE job_id = @job_id ORDER BY id
         """;
 

@@ -584,7 +584,7 @@ public sealed partial class SqliteStorage
             await using var r = await select.ExecuteReaderAsync(cancellationToken);
             while (await r.ReadAsync(cancellationToken))
             {
-                errors.Add(new JobError(r.GetInt32(0), r.GetString(1), r.GetString(2), r.IsDBNull(3) ? null : r.GetString(3), Time(r, 4)));
+                errors.Add(new JobError(r.GetInt32(0), r.GetString(1), r.GetString(2), r.IsDBNull(3) ? null : r.GetString(3), Time(r, 4), r.IsDBNull(5) ? null : r.GetString(5)));
             }
         }
 

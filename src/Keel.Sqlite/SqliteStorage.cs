@@ -12,9 +12,12 @@ namespace Keel.Sqlite;
 /// </summary>
 public sealed partial class SqliteStorage : IKeelStorage
 {
+    private const int ReadOnlyError = 8; // SQLITE_READONLY
+    private const int CantOpenError = 14; // SQLITE_CANTOPEN
     private static readonly IReadOnlyList<MigrationScript> Migrations = MigrationScript.LoadEmbedded(typeof(SqliteStorage).Assembly);
     private readonly string _connectionString;
     private readonly string _pragmas;
+    private readonly string _immutableConnectionString;
     private readonly TimeProvider _clock;
 
     /// <summary>Creates the store.</summary>
@@ -26,8 +29,15 @@ public sealed partial class SqliteStorage : IKeelStorage
         _clock = timeProvider ?? TimeProvider.System;
         _connectionString = BuildConnectionString(options);
         var busyMs = (long)options.BusyTimeout.TotalMilliseconds;
-        _pragmas = string.Create(CultureInfo.InvariantCulture, $"PRAGMA busy_timeout = {busyMs}; PRAGMA synchronous = {(options.SynchronousFull ? "FULL" : "NORMAL")};");
+        // The read comes first: it opens the WAL index, so a database that can only be read is found out here (see
+        // OpenAsync) — as the first statement of the batch, whose error is raised, unlike a later one's.
+        _pragmas = string.Create(CultureInfo.InvariantCulture, $"SELECT 1 FROM sqlite_master LIMIT 1; PRAGMA busy_timeout = {busyMs}; PRAGMA synchronous = {(options.SynchronousFull ? "FULL" : "NORMAL")};");
         DatabasePath = new SqliteConnectionStringBuilder(_connectionString).DataSource;
+        _immutableConnectionString = new SqliteConnectionStringBuilder(_connectionString)
+        {
+            DataSource = new Uri(Path.GetFullPath(DatabasePath)).AbsoluteUri + "?immutable=1",
+            Mode = SqliteOpenMode.ReadOnly,
+        }.ToString();
     }
 
     /// <summary>The database file.</summary>
@@ -69,7 +79,15 @@ public sealed partial class SqliteStorage : IKeelStorage
 
         await using var connection = await OpenAsync(cancellationToken);
         // WAL is a property of the file; it must be set outside a transaction and persists.
-        await ExecuteAsync(connection, null, "PRAGMA journal_mode = WAL", cancellationToken);
+        try
+        {
+            await ExecuteAsync(connection, null, "PRAGMA journal_mode = WAL", cancellationToken);
+        }
+        catch (SqliteException e) when (e.SqliteErrorCode is ReadOnlyError)
+        {
+            throw ReadOnly(e);
+        }
+
         await using var transaction = (SqliteTransaction)await connection.BeginTransactionAsync(cancellationToken);
         await ExecuteAsync(connection, transaction, SqliteStatements.MigrationsTable, cancellationToken);
         var current = Convert.ToInt32(await ScalarAsync(connection, transaction, SqliteStatements.SchemaVersion, cancellationToken), CultureInfo.InvariantCulture);
@@ -88,7 +106,14 @@ public sealed partial class SqliteStorage : IKeelStorage
             await record.ExecuteNonQueryAsync(cancellationToken);
         }
 
-        await transaction.CommitAsync(cancellationToken);
+        try
+        {
+            await transaction.CommitAsync(cancellationToken);
+        }
+        catch (SqliteException e) when (e.SqliteErrorCode is ReadOnlyError)
+        {
+            throw ReadOnly(e);
+        }
     }
 
     /// <inheritdoc />
@@ -137,6 +162,35 @@ public sealed partial class SqliteStorage : IKeelStorage
             await ExecuteAsync(connection, null, _pragmas, cancellationToken);
             return connection;
         }
+        catch (SqliteException e) when (e.SqliteErrorCode is ReadOnlyError or CantOpenError && CanOnlyBeRead())
+        {
+            await connection.DisposeAsync();
+            return await OpenImmutableAsync(cancellationToken);
+        }
+        catch
+        {
+            await connection.DisposeAsync();
+            throw;
+        }
+    }
+
+    /// <summary>
+    /// A WAL database is read through its -shm file, which SQLite creates beside it; in a folder this process cannot
+    /// write, with no -wal file left behind, it cannot be created, and no process can be writing the database either
+    /// (a writer needs that -wal file). So the file is opened read-only as immutable, which needs neither: the reading
+    /// commands and the read-only dashboard work, and a write fails as read-only.
+    /// </summary>
+    private bool CanOnlyBeRead() => File.Exists(DatabasePath) && !File.Exists(DatabasePath + "-wal");
+
+    private async Task<SqliteConnection> OpenImmutableAsync(CancellationToken cancellationToken)
+    {
+        var connection = new SqliteConnection(_immutableConnectionString);
+        try
+        {
+            await connection.OpenAsync(cancellationToken);
+            await ExecuteAsync(connection, null, _pragmas, cancellationToken);
+            return connection;
+        }
         catch
         {
             await connection.DisposeAsync();
@@ -147,11 +201,45 @@ public sealed partial class SqliteStorage : IKeelStorage
     /// <summary>Runs <paramref name="work"/> in a <c>BEGIN IMMEDIATE</c> transaction on a fresh connection and commits.</summary>
     private async Task<T> WriteAsync<T>(Func<SqliteConnection, SqliteTransaction, Task<T>> work, CancellationToken cancellationToken)
     {
-        await using var connection = await OpenAsync(cancellationToken);
-        await using var transaction = connection.BeginTransaction(deferred: false);
-        var result = await work(connection, transaction);
-        await transaction.CommitAsync(cancellationToken);
-        return result;
+        try
+        {
+            await using var connection = await OpenAsync(cancellationToken);
+            await using var transaction = connection.BeginTransaction(deferred: false);
+            var result = await work(connection, transaction);
+            await transaction.CommitAsync(cancellationToken);
+            return result;
+        }
+        catch (SqliteException e) when (e.SqliteErrorCode is ReadOnlyError)
+        {
+            throw ReadOnly(e);
+        }
+    }
+
+    /// <summary>"Attempt to write a readonly database", said as the permission problem it is, naming the file or folder.</summary>
+    private KeelDatabaseReadOnlyException ReadOnly(SqliteException e)
+    {
+        var path = Path.GetFullPath(DatabasePath);
+        var folder = Path.GetDirectoryName(path) ?? ".";
+        var user = Environment.UserName;
+        string problem;
+        try
+        {
+            using (File.Open(path, FileMode.Open, FileAccess.ReadWrite, FileShare.ReadWrite))
+            {
+            }
+
+            problem = $"its folder {folder} is not writable for this user ({user}); SQLite writes the -wal and -shm files beside the database: give the user write permission on the folder";
+        }
+        catch (UnauthorizedAccessException)
+        {
+            problem = $"the file is not writable for this user ({user}): give the user write permission on it (and on its folder {folder}, for the -wal and -shm files)";
+        }
+        catch (IOException io)
+        {
+            problem = $"it cannot be opened for writing ({io.Message}); a read-only file system?";
+        }
+
+        return new KeelDatabaseReadOnlyException($"the SQLite database {path} is read-only: {problem}. Reading works; writing does not", e);
     }
 
     private static SqliteCommand Command(SqliteConnection connection, SqliteTransaction? transaction, string sql)

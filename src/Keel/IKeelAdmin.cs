@@ -46,7 +46,10 @@ public interface IKeelAdmin
     /// <returns>The processes pruned.</returns>
     Task<IReadOnlyList<PrunedProcess>> PruneDeadProcessesAsync(CancellationToken cancellationToken = default);
 
-    /// <summary>Every queue with jobs or a pause, with per-state counts, the oldest ready job's age and the paused flag.</summary>
+    /// <summary>
+    /// Every known queue (one with jobs in any state, finished and discarded ones until retention deletes them, or a
+    /// pause), with per-state counts of live jobs, the oldest ready job's age and the paused flag.
+    /// </summary>
     /// <param name="cancellationToken">Cancels the wait.</param>
     /// <returns>The queues, by name.</returns>
     Task<IReadOnlyList<QueueInfo>> ListQueuesAsync(CancellationToken cancellationToken = default);

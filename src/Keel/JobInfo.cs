@@ -91,6 +91,54 @@ public sealed record JobInfo
 
     /// <summary>True while it must run alone in its process: it was running beside others when their process died.</summary>
     public bool Suspect { get; init; }
+
+    /// <summary>
+    /// What happened to the job, oldest first: enqueued, due (when it was enqueued for later), each failed attempt,
+    /// claimed, finished or discarded. What the dashboard's job page and <c>keel jobs show</c> print.
+    /// </summary>
+    public IReadOnlyList<JobTimelineEntry> Timeline
+    {
+        get
+        {
+            var entries = new List<JobTimelineEntry> { new(CreatedAt, "enqueued", $"enqueued on queue {Queue}") };
+            if (ScheduledAt is { } due && due > CreatedAt)
+            {
+                entries.Add(new(due, "due", State == JobState.Scheduled ? "due (waiting until then)" : "due"));
+            }
+
+            foreach (var error in Errors)
+            {
+                var cause = error.Cause is null ? string.Empty : $" ({error.Cause})";
+                entries.Add(new(error.OccurredAt, "failed", $"attempt {error.Attempt} failed: {error.ExceptionType}{cause}"));
+            }
+
+            // Runs that ended without an error of their own: lost with a process, released, rejected, abandoned.
+            foreach (var run in Runs.Where(r => r.EndedAt is not null && r.Outcome is not (Keel.Storage.RunOutcomes.Failed or Keel.Storage.JobRun.Finished)))
+            {
+                var charged = run.Outcome == Keel.Storage.RunOutcomes.Lost ? (run.Charged ? ", charged" : ", not charged") : string.Empty;
+                var by = run.Runner is { } r ? $" on {r.Name} (pid {r.Pid} on {r.Host})" : string.Empty;
+                entries.Add(new(run.EndedAt!.Value, run.Outcome, $"attempt {run.Attempt} {run.Outcome}{by}: {run.Cause}{charged}"));
+            }
+
+            if (ClaimedAt is { } claimed)
+            {
+                var by = Runs.LastOrDefault(r => r.Outcome == Keel.Storage.JobRun.Running)?.Runner is { } r ? $"{r.Name} (pid {r.Pid} on {r.Host})" : $"process {ClaimedByProcessId}";
+                entries.Add(new(claimed, "claimed", $"claimed by {by} (attempt {Attempts + 1})"));
+            }
+
+            if (FinishedAt is { } finished)
+            {
+                entries.Add(new(finished, "finished", "finished"));
+            }
+
+            if (DiscardedAt is { } discarded)
+            {
+                entries.Add(new(discarded, "discarded", "discarded"));
+            }
+
+            return [.. entries.OrderBy(e => e.At)];
+        }
+    }
 }
 
 /// <summary>One failed attempt.</summary>
@@ -99,4 +147,14 @@ public sealed record JobInfo
 /// <param name="Message">The exception message.</param>
 /// <param name="StackTrace">The stack trace, if any.</param>
 /// <param name="OccurredAt">When it was recorded.</param>
-public sealed record JobError(int Attempt, string ExceptionType, string Message, string? StackTrace, DateTimeOffset OccurredAt);
+/// <param name="Cause">
+/// Why Keel itself failed the attempt when its worker was lost, as a stable code (<c>process-exited</c>,
+/// <c>heartbeat-expired</c>, <c>session-ended</c>, <c>process-missing</c>, <c>operator</c>); null when the job threw.
+/// </param>
+public sealed record JobError(int Attempt, string ExceptionType, string Message, string? StackTrace, DateTimeOffset OccurredAt, string? Cause = null);
+
+/// <summary>One event of a job's <see cref="JobInfo.Timeline"/>.</summary>
+/// <param name="At">When.</param>
+/// <param name="Event">A stable code: <c>enqueued</c>, <c>due</c>, <c>failed</c>, <c>claimed</c>, <c>finished</c> or <c>discarded</c>.</param>
+/// <param name="Description">A sentence for people, e.g. "attempt 2 failed: System.TimeoutException".</param>
+public sealed record JobTimelineEntry(DateTimeOffset At, string Event, string Description);

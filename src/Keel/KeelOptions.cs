@@ -110,6 +110,22 @@ public sealed class KeelOptions
     public TimeSpan StopBudget => ShutdownTimeout + CancellationGrace + TimeSpan.FromSeconds(8);
 
     /// <summary>
+    /// How long start-up keeps trying to reach a database that is unreachable (a transient error: refused or dropped
+    /// connection, server starting or restarting), with backoff and one log line when it fails and one when it
+    /// succeeds, before the host fails to start with one line that says so. Zero tries once. Default 60 s. A database
+    /// lost after start-up is retried by the running processes, without this bound.
+    /// </summary>
+    public TimeSpan StartupTimeout { get; set; } = TimeSpan.FromSeconds(60);
+
+    /// <summary>
+    /// The largest a job's arguments may be, in bytes of JSON (UTF-8). A larger enqueue is refused with an
+    /// <see cref="ArgumentException"/> naming the kind, the size and this limit: a job row is read on every claim and
+    /// shown by the dashboard, so large data belongs elsewhere (a blob store, a table of its own) with a reference in
+    /// the arguments. Default 1 MiB (1,048,576).
+    /// </summary>
+    public int MaxArgumentsBytes { get; set; } = 1024 * 1024;
+
+    /// <summary>
     /// How often the process running maintenance (in-process host or supervisor) reads the queue, claim and process
     /// state the observable gauges report (<c>keel.queue.depth</c>, <c>keel.claim.stale</c>…). It reads only while
     /// something listens to those gauges. Default 15 s; zero turns the gauges off.

@@ -17,6 +17,16 @@ public sealed class KeelOptionsValidator : IValidateOptions<KeelOptions>
             errors.Add($"{root}:ShutdownTimeout must not be negative (was {options.ShutdownTimeout})");
         }
 
+        if (options.StartupTimeout < TimeSpan.Zero)
+        {
+            errors.Add($"{root}:StartupTimeout must not be negative (was {options.StartupTimeout})");
+        }
+
+        if (options.MaxArgumentsBytes < 1024)
+        {
+            errors.Add($"{root}:MaxArgumentsBytes must be at least 1024 (was {options.MaxArgumentsBytes})");
+        }
+
         if (options.HeartbeatInterval < TimeSpan.FromMilliseconds(10))
         {
             errors.Add($"{root}:HeartbeatInterval must be at least 00:00:00.010 (was {options.HeartbeatInterval})");

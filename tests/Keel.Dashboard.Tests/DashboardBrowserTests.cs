@@ -1,5 +1,6 @@
 using Keel.Dashboard.Tests.Infrastructure;
 using Keel.Storage;
+using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Playwright;
 using static Microsoft.Playwright.Assertions;
 
@@ -104,6 +105,29 @@ public abstract class DashboardBrowserTests(BrowserFixture browser)
             await Expect(page.Locator("tr[data-task=nightly-report]")).ToContainTextAsync("0 2 * * *");
             await Expect(page.Locator("tr[data-task=nightly-report]")).ToContainTextAsync("never");
             Assert.Empty(consoleErrors);
+        }
+    }
+
+    [Fact]
+    public async Task A_job_page_lists_its_runs_with_their_process_cause_charge_and_neighbours()
+    {
+        await using var app = await DashboardApp.StartAsync(Engine);
+        var dead = await app.Seed.ProcessAsync(pid: 31337, hostname: "lost-host");
+        var claims = await app.Seed.ClaimedAsync(dead, "imports", count: 2);
+        await app.Storage.ProcessRecoverAsync(ProcessRecoverParams.Dead(dead, new WorkerLostCause("process-exited", "killed by signal 9 (SIGKILL)"), null), CancellationToken.None);
+
+        var (context, page) = await OpenAsync(app);
+        await using (context)
+        {
+            await page.GotoAsync($"/keel/job/{claims[0].JobId}");
+            var run = page.Locator("table.runs tbody tr[data-outcome=lost]");
+            await Expect(run).ToHaveCountAsync(1);
+            await Expect(run).ToContainTextAsync("process-exited");
+            await Expect(run).ToContainTextAsync("pid 31337 on lost-host");
+            await Expect(run.Locator("td").Nth(3)).ToHaveTextAsync("no");
+            await Expect(run.Locator($"a[href$='/job/{claims[1].JobId}']")).ToHaveCountAsync(1);
+            await Expect(page.Locator("dl.fields")).ToContainTextAsync("runs alone");
+            await Expect(page.Locator("ol.timeline")).ToContainTextAsync("attempt 1 lost on");
         }
     }
 
@@ -222,6 +246,122 @@ public abstract class DashboardBrowserTests(BrowserFixture browser)
             await page.ClickAsync("tr[data-queue=mail] button:has-text('Resume')");
             await Expect(page.Locator("p.notice")).ToHaveTextAsync("Resumed queue mail.");
             Assert.False((await app.Admin.ListQueuesAsync()).Single(q => q.Name == "mail").Paused);
+        }
+    }
+
+    [Fact]
+    public async Task Known_queues_stay_listed_when_their_work_is_done_and_a_queue_is_paused_before_it_has_jobs()
+    {
+        await using var app = await DashboardApp.StartAsync(Engine, services: s => s.PostConfigure<KeelOptions>(o => o.Workers.Add(new WorkerOptions { Queues = ["critical", "mail*"] })));
+        await app.Seed.FinishedAsync(2, "newsletters"); // all work done: nothing ready, running or failed
+        var (context, page) = await OpenAsync(app);
+        await using (context)
+        {
+            await page.GotoAsync("/keel/queues");
+            await Expect(page.Locator("tr[data-queue=newsletters]")).ToContainTextAsync("idle");
+            await Expect(page.Locator("tr[data-queue=critical]")).ToContainTextAsync("idle"); // named by a worker, no job yet
+            await Expect(page.Locator("tbody tr")).ToHaveCountAsync(2); // "mail*" is a prefix, not a queue
+
+            await page.ClickAsync("tr[data-queue=newsletters] button:has-text('Pause')");
+            await Expect(page.Locator("p.notice")).ToHaveTextAsync("Paused queue newsletters.");
+            await Expect(page.Locator("tr[data-queue=newsletters]")).ToContainTextAsync("paused");
+
+            await page.FillAsync("#pause-ahead input[name=queue]", "reports");
+            await page.ClickAsync("#pause-ahead button");
+            await Expect(page.Locator("p.notice")).ToHaveTextAsync("Paused queue reports.");
+            await Expect(page.Locator("tr[data-queue=reports]")).ToContainTextAsync("paused");
+            Assert.Equal(["newsletters", "reports"], (await app.Admin.ListQueuesAsync()).Where(q => q.Paused).Select(q => q.Name));
+
+            await page.GotoAsync("/keel/");
+            await Expect(page.Locator("main a[href='/keel/queues']")).ToHaveTextAsync("All 2 queues");
+        }
+    }
+
+    [Fact]
+    public async Task One_queue_is_not_called_all_1_queues_and_an_empty_failed_list_offers_no_bulk_buttons()
+    {
+        await using var app = await DashboardApp.StartAsync(Engine);
+        await app.Seed.ReadyAsync();
+        var (context, page) = await OpenAsync(app);
+        await using (context)
+        {
+            await page.GotoAsync("/keel/");
+            await Expect(page.Locator("main a[href='/keel/queues']")).ToHaveTextAsync("The queue's page");
+            await Expect(page.Locator("main")).Not.ToContainTextAsync("All 1 queues");
+
+            await page.GotoAsync("/keel/jobs/failed");
+            await Expect(page.Locator("p.empty")).ToBeVisibleAsync();
+            await Expect(page.Locator("#bulk")).ToHaveCountAsync(0);
+            await Expect(page.Locator("button:has-text('Retry')")).ToHaveCountAsync(0);
+
+            await app.Seed.FailedAsync(1);
+            await page.ReloadAsync();
+            await Expect(page.Locator("#bulk button[value=retry-all]")).ToBeVisibleAsync();
+        }
+    }
+
+    [Fact]
+    public async Task Charts_share_a_baseline_however_their_titles_wrap_and_their_axis_labels_are_readable()
+    {
+        await using var app = await DashboardApp.StartAsync(Engine);
+        await app.Seed.HistoryAsync(DateTimeOffset.UtcNow);
+        var (context, page) = await OpenAsync(app);
+        await using (context)
+        {
+            var wrappedDifferently = false;
+            foreach (var width in new[] { 1366, 1280, 1200, 1100, 1000, 800 })
+            {
+                await page.SetViewportSizeAsync(width, 900);
+                await page.GotoAsync("/keel/");
+                await Expect(page.Locator("figure.chart")).ToHaveCountAsync(3);
+                // [figure top, plot bottom, plot height, caption height] per chart
+                var charts = await page.Locator("figure.chart").EvaluateAllAsync<double[][]>(
+                    "fs => fs.map(f => { const p = f.querySelector('svg').getBoundingClientRect(); return [f.getBoundingClientRect().top, p.bottom, p.height, f.querySelector('figcaption').getBoundingClientRect().height]; })");
+                foreach (var row in charts.GroupBy(c => Math.Round(c[0])).Where(r => r.Count() > 1))
+                {
+                    var first = row.First();
+                    Assert.True(row.All(c => Math.Abs(c[1] - first[1]) < 0.5), $"at {width} px the plots of one row end at {string.Join(", ", row.Select(c => c[1]))} (title heights {string.Join(", ", row.Select(c => c[3]))})");
+                    Assert.True(row.All(c => Math.Abs(c[2] - first[2]) < 0.5), $"at {width} px the plots of one row differ in height");
+                    wrappedDifferently |= row.Select(c => Math.Round(c[3])).Distinct().Count() > 1;
+                }
+            }
+
+            Assert.True(wrappedDifferently, "at one of these widths the titles of one row wrap to different heights: what the check is for");
+            var labelSizes = await page.Locator("figure.chart div.axis span").EvaluateAllAsync<double[]>("spans => spans.map(s => parseFloat(getComputedStyle(s).fontSize))");
+            Assert.Equal(6, labelSizes.Length); // "60 min ago" and "now" under each chart
+            Assert.All(labelSizes, size => Assert.True(size >= 12, $"axis label at {size} px"));
+            await Expect(page.Locator("#chart-throughput div.axis")).ToHaveTextAsync("60 min agonow");
+        }
+    }
+
+    [Fact]
+    public async Task Ten_megabytes_of_arguments_show_as_a_preview_with_a_download_of_all_of_them()
+    {
+        await using var app = await DashboardApp.StartAsync(Engine);
+        // Stored directly: the client refuses arguments over Keel:MaxArgumentsBytes, but older jobs may hold more.
+        var huge = "{\"csv\":\"" + new string('x', 10 * 1024 * 1024) + "\"}";
+        var id = (await app.Storage.JobsInsertAsync(new JobsInsertParams([new NewJob("reports.build", "reports", huge, 0, 5, null)], null), default))[0];
+        var small = await app.Seed.ReadyAsync("ada@example.com");
+        var (context, page) = await OpenAsync(app);
+        await using (context)
+        {
+            var response = await page.GotoAsync($"/keel/job/{id}");
+            Assert.True((await response!.BodyAsync()).Length < 200_000, "the page carries a preview, not the 10 MB");
+            await Expect(page.Locator("p.args-note")).ToContainTextAsync("Showing the first 64 KB as stored");
+            await Expect(page.Locator("h2:has-text('Arguments') .count")).ToHaveTextAsync("10 MB");
+            var preview = await page.Locator("#args").TextContentAsync();
+            Assert.StartsWith("{\"csv\":\"xxxx", preview, StringComparison.Ordinal);
+            Assert.Equal((64 * 1024) + 1, preview!.Length);
+
+            var download = await page.APIRequest.GetAsync(await page.Locator("#args-download").GetAttributeAsync("href") ?? string.Empty);
+            Assert.Equal(200, download.Status);
+            Assert.StartsWith("application/json", download.Headers["content-type"], StringComparison.Ordinal);
+            Assert.Contains("attachment", download.Headers["content-disposition"], StringComparison.Ordinal);
+            Assert.Equal(huge, await download.TextAsync());
+
+            await page.GotoAsync($"/keel/job/{small}");
+            await Expect(page.Locator("#args")).ToContainTextAsync("ada@example.com");
+            await Expect(page.Locator("p.args-note")).ToHaveCountAsync(0);
         }
     }
 

@@ -94,8 +94,10 @@ internal static class Components
         var barWidth = width / Math.Max(1, points.Count);
         var svg = new StringBuilder();
         var peak = max > 0 ? label(max) : "none";
-        svg.Append(CultureInfo.InvariantCulture, $"<figure class=\"chart {css}\" id=\"{id}\"><figcaption><span>{HtmlWriter.Encode(title)}</span><span class=\"muted\">peak {HtmlWriter.Encode(peak)}</span></figcaption>");
-        svg.Append(CultureInfo.InvariantCulture, $"<svg viewBox=\"0 0 {width} {height + 16}\" role=\"img\" aria-label=\"{HtmlWriter.Encode(title)}\">");
+        // The plot sits at the bottom of its figure (CSS), so charts side by side share a baseline however their titles
+        // wrap; the axis labels are HTML text under it, readable at any width (text inside the SVG scales down with it).
+        svg.Append(CultureInfo.InvariantCulture, $"<figure class=\"chart {css}\" id=\"{id}\"><figcaption><span>{HtmlWriter.Encode(title)}</span><span class=\"muted peak\">peak {HtmlWriter.Encode(peak)}</span></figcaption>");
+        svg.Append(CultureInfo.InvariantCulture, $"<div class=\"plot\"><svg viewBox=\"0 0 {width} {height}\" preserveAspectRatio=\"none\" role=\"img\" aria-label=\"{HtmlWriter.Encode(title)}\">");
         svg.Append(CultureInfo.InvariantCulture, $"<line class=\"axis\" x1=\"0\" y1=\"{height}\" x2=\"{width}\" y2=\"{height}\"/>");
         for (var i = 0; i < points.Count; i++)
         {
@@ -105,7 +107,7 @@ internal static class Components
             svg.Append(CultureInfo.InvariantCulture, $"<rect x=\"{x:0.##}\" y=\"{height - h:0.##}\" width=\"{Math.Max(0.5, barWidth - 1):0.##}\" height=\"{h:0.##}\"><title>{HtmlWriter.Encode(p.Start.UtcDateTime.ToString("HH:mm", CultureInfo.InvariantCulture))}Z: {HtmlWriter.Encode(p.HasValue ? label(p.Value) : "no data")}</title></rect>");
         }
 
-        svg.Append(CultureInfo.InvariantCulture, $"<text x=\"0\" y=\"{height + 13}\">60 min ago</text><text x=\"{width}\" y=\"{height + 13}\" text-anchor=\"end\">now</text></svg></figure>");
+        svg.Append("</svg><div class=\"axis\"><span>60 min ago</span><span>now</span></div></div></figure>");
         return new Raw(svg.ToString());
     }
 }

@@ -26,9 +26,18 @@ internal static class Actions
         switch (action)
         {
             case "queue-pause":
-                await context.Admin.PauseQueueAsync(Value("queue"), context.Aborted);
-                context.RedirectBack(returnUrl, $"Paused queue {Value("queue")}.");
-                return;
+                {
+                    var queue = Value("queue");
+                    if (queue.Contains('*', StringComparison.Ordinal))
+                    {
+                        throw new DashboardException(400, $"'{queue}' is not a queue name: a queue name has no '*' (pause the queues one by one)");
+                    }
+
+                    await context.Admin.PauseQueueAsync(queue, context.Aborted);
+                    context.RedirectBack(returnUrl, $"Paused queue {queue}.");
+                    return;
+                }
+
             case "queue-resume":
                 await context.Admin.ResumeQueueAsync(Value("queue"), context.Aborted);
                 context.RedirectBack(returnUrl, $"Resumed queue {Value("queue")}.");

@@ -1,12 +1,16 @@
 using System.Globalization;
 using System.Text.Json;
 using Keel.Dashboard.Internal;
+using Microsoft.AspNetCore.Http;
 
 namespace Keel.Dashboard.Pages;
 
 /// <summary>One job: its fields, arguments (after the redaction hook), attempts, errors with stack traces, timeline and actions.</summary>
 internal static class JobPage
 {
+    /// <summary>Arguments longer than this are shown as a preview with a download link, not pretty-printed in full.</summary>
+    private const int PreviewChars = 64 * 1024;
+
     private static readonly JsonSerializerOptions Indented = new() { WriteIndented = true };
 
     public static async Task RenderAsync(DashboardContext context)
@@ -55,16 +59,33 @@ internal static class JobPage
             Field(html, "Unique key", new Raw($"<code>{HtmlWriter.Encode(uniqueKey)}</code>"));
         }
 
-        html.Raw("</dl></section><section><h2>Timeline</h2><ol class=\"timeline\">");
-        foreach (var (at, text) in Timeline(job).OrderBy(e => e.At))
+        if (job.Suspect)
         {
-            html.Add($"<li><span class=\"when\">{Format.Time(at)}</span> {text}</li>");
+            Field(html, "Suspect", "yes: it shared a process that died, so it runs alone until a run of it ends by itself");
+        }
+
+        html.Raw("</dl></section><section><h2>Timeline</h2><ol class=\"timeline\">");
+        foreach (var entry in job.Timeline)
+        {
+            html.Add($"<li data-event=\"{entry.Event}\"><span class=\"when\">{Format.Time(entry.At)}</span> {entry.Description}</li>");
         }
 
         html.Raw("</ol></section></div>");
+        Runs(context, html, job);
 
-        var args = context.Options.RedactArgs is { } redact ? redact(job, job.Args) : job.Args;
-        html.Add($"<section><h2>Arguments</h2><pre class=\"args\" id=\"args\">{Pretty(args)}</pre></section>");
+        var args = Args(context, job);
+        var download = context.Url($"/job/{job.Id}/args");
+        html.Add($"<section><h2>Arguments <span class=\"count\">{FormatBytes(System.Text.Encoding.UTF8.GetByteCount(args))}</span></h2>");
+        if (args.Length > PreviewChars)
+        {
+            // Megabytes of JSON would make the page as large, and pretty-printing it costs more than the page: a preview.
+            html.Add($"<p class=\"args-note muted\">Showing the first {FormatBytes(PreviewChars)} as stored. <a id=\"args-download\" href=\"{download}\" download=\"job-{job.Id}-args.json\">Download all {FormatBytes(System.Text.Encoding.UTF8.GetByteCount(args))}</a></p>");
+            html.Add($"<pre class=\"args\" id=\"args\">{args[..PreviewChars]}…</pre></section>");
+        }
+        else
+        {
+            html.Add($"<pre class=\"args\" id=\"args\">{Pretty(args)}</pre><p class=\"muted\"><a id=\"args-download\" href=\"{download}\" download=\"job-{job.Id}-args.json\">Download</a></p></section>");
+        }
 
         html.Add($"<section><h2>Errors <span class=\"count\">{job.Errors.Count}</span></h2>");
         if (job.Errors.Count == 0)
@@ -75,7 +96,7 @@ internal static class JobPage
         foreach (var error in job.Errors.Reverse())
         {
             html.Add($"""
-                <article class="error-entry"><header>Attempt {error.Attempt} · <code>{error.ExceptionType}</code> · {Components.Time(error.OccurredAt, now)}</header>
+                <article class="error-entry"><header>Attempt {error.Attempt} · <code>{error.ExceptionType}</code>{(error.Cause is { } cause ? new Raw($" · cause <code>{HtmlWriter.Encode(cause)}</code>") : new Raw(string.Empty))} · {Components.Time(error.OccurredAt, now)}</header>
                 <p class="error-message">{error.Message}</p>
                 """);
             if (!string.IsNullOrEmpty(error.StackTrace))
@@ -89,6 +110,53 @@ internal static class JobPage
         html.Raw("</section>");
         await context.WritePageAsync($"Job {job.Id}", States.Slug(job.State), html);
     }
+
+    /// <summary>Every run: who ran it, how it ended, whether it was charged, what it shared its process with.</summary>
+    private static void Runs(DashboardContext context, HtmlWriter html, JobInfo job)
+    {
+        if (job.Runs.Count == 0)
+        {
+            return;
+        }
+
+        html.Add($"<section><h2>Runs <span class=\"count\">{job.Runs.Count}</span></h2><table class=\"runs\"><thead><tr><th>Attempt</th><th>Outcome</th><th>Cause</th><th>Charged</th><th>Process</th><th>Started</th><th>Ended</th><th>Shared with</th></tr></thead><tbody>");
+        foreach (var run in job.Runs)
+        {
+            var process = run.Runner is { } r ? $"{r.Name} (pid {r.Pid} on {r.Host})" : string.Empty;
+            html.Add($"<tr data-outcome=\"{run.Outcome}\"><td class=\"num\">{run.Attempt}</td><td>{run.Outcome}</td><td><code>{run.Cause ?? string.Empty}</code></td><td>{(run.Charged ? "yes" : "no")}</td><td>{process}</td>");
+            html.Add($"<td>{(run.StartedAt is { } started ? Format.Time(started) : string.Empty)}</td><td>{(run.EndedAt is { } ended ? Format.Time(ended) : string.Empty)}</td><td>");
+            foreach (var other in run.SharedWith)
+            {
+                html.Add($"<a href=\"{context.Url($"/job/{other}")}\">{other}</a> ");
+            }
+
+            html.Raw("</td></tr>");
+        }
+
+        html.Raw("</tbody></table></section>");
+    }
+
+    /// <summary>A job's arguments as a JSON download (after <see cref="KeelDashboardOptions.RedactArgs"/>): the whole of them, however large.</summary>
+    public static async Task ArgsAsync(DashboardContext context)
+    {
+        var id = DashboardContext.ParseId(context.Http.Request.RouteValues["id"] as string, "job");
+        var job = await context.Storage.JobGetAsync(id, context.Aborted)
+            ?? throw new DashboardException(404, $"There is no job {id}: it never existed, or it finished and was deleted (finished jobs are kept for ClearFinishedJobsAfter).");
+        var response = context.Http.Response;
+        DashboardContext.SecurityHeaders(response);
+        response.ContentType = "application/json; charset=utf-8";
+        response.Headers.ContentDisposition = $"attachment; filename=\"job-{id}-args.json\"";
+        await response.WriteAsync(Args(context, job), context.Aborted);
+    }
+
+    private static string Args(DashboardContext context, JobInfo job) => context.Options.RedactArgs is { } redact ? redact(job, job.Args) : job.Args;
+
+    private static string FormatBytes(long bytes) => bytes switch
+    {
+        < 1024 => $"{bytes} B",
+        < 1024 * 1024 => string.Create(CultureInfo.InvariantCulture, $"{bytes / 1024.0:0.#} KB"),
+        _ => string.Create(CultureInfo.InvariantCulture, $"{bytes / (1024.0 * 1024):0.#} MB"),
+    };
 
     private static void Actions(DashboardContext context, HtmlWriter html, JobInfo job)
     {
@@ -117,35 +185,6 @@ internal static class JobPage
         }
 
         html.Raw("</p>");
-    }
-
-    private static IEnumerable<(DateTimeOffset At, string Text)> Timeline(JobInfo job)
-    {
-        yield return (job.CreatedAt, $"enqueued on queue {job.Queue}");
-        if (job.ScheduledAt is { } scheduled && scheduled > job.CreatedAt)
-        {
-            yield return (scheduled, "due");
-        }
-
-        foreach (var error in job.Errors)
-        {
-            yield return (error.OccurredAt, $"attempt {error.Attempt} failed: {error.ExceptionType}");
-        }
-
-        if (job.ClaimedAt is { } claimed)
-        {
-            yield return (claimed, $"claimed by process {job.ClaimedByProcessId} (attempt {job.Attempts + 1})");
-        }
-
-        if (job.FinishedAt is { } finished)
-        {
-            yield return (finished, "finished");
-        }
-
-        if (job.DiscardedAt is { } discarded)
-        {
-            yield return (discarded, "discarded");
-        }
     }
 
     private static void Field(HtmlWriter html, string name, string value) => html.Add($"<dt>{name}</dt><dd>{value}</dd>");

@@ -29,7 +29,8 @@ internal static class JobsPage
         html.Add($"<h1>{label} jobs <span class=\"count\">{Format.Count(counts.Of(state), counts.Limit)}</span></h1>");
         Tabs(context, html, counts, state, query);
         FilterForm(context, html, query);
-        var bulk = state == JobState.Failed && context.CanAct;
+        // Retry / Discard / "all" buttons over an empty list offer what cannot be done.
+        var bulk = state == JobState.Failed && context.CanAct && jobs.Count > 0;
         if (bulk)
         {
             BulkForm(context, html, query);

@@ -46,7 +46,7 @@ internal static class OverviewPage
                 html.Add($"<tr><td><a href=\"{context.Url("/jobs/ready", ("queue", queue.Name))}\">{queue.Name}</a>{paused}</td><td class=\"num\">{Format.Number(queue.Ready)}</td><td>{(queue.OldestReadyAge is { } age ? Format.Age(age) : "—")}</td><td class=\"num\">{Format.Number(queue.Claimed)}</td><td class=\"num\">{Format.Number(queue.Failed)}</td></tr>");
             }
 
-            html.Add($"</tbody></table><p><a href=\"{context.Base}/queues\">All {queues.Count} queues</a></p>");
+            html.Add($"</tbody></table><p><a href=\"{context.Base}/queues\">{(queues.Count == 1 ? "The queue's page" : $"All {Format.Number(queues.Count)} queues")}</a></p>");
         }
 
         var alive = context.Keel.AliveThreshold;

@@ -1,26 +1,55 @@
 using Keel.Dashboard.Internal;
+using Keel.Storage;
 
 namespace Keel.Dashboard.Pages;
 
-/// <summary>Every queue with its size, oldest ready age and pause state; pause and resume.</summary>
+/// <summary>
+/// Every known queue — with jobs in any state, paused, or named by this application's workers — with its size, oldest
+/// ready age and pause state; pause and resume, and pause a queue by name before it has jobs.
+/// </summary>
 internal static class QueuesPage
 {
     public static async Task RenderAsync(DashboardContext context)
     {
-        var queues = await context.Admin.ListQueuesAsync(context.Aborted);
+        var stored = await context.Admin.ListQueuesAsync(context.Aborted);
+        // Queues this application's workers name exactly are known before their first job: listed with zeros.
+        var configured = context.Keel.Workers.SelectMany(w => w.Queues).Where(q => !q.Contains('*', StringComparison.Ordinal));
+        var queues = stored
+            .Concat(configured.Where(q => stored.All(s => s.Name != q)).Distinct(StringComparer.Ordinal).Select(q => new QueueInfo(q, 0, 0, 0, 0, 0, null, false)))
+            .OrderBy(q => q.Name, StringComparer.Ordinal)
+            .ToList();
         var html = new HtmlWriter();
         html.Raw("<h1>Queues</h1>");
         if (queues.Count == 0)
         {
-            html.Raw("<p class=\"muted\">No queue has jobs or is paused.</p>");
-            await context.WritePageAsync("Queues", "queues", html);
-            return;
+            html.Raw("<p class=\"empty\">No queue is known yet: none has had a job or a pause.</p>");
+        }
+        else
+        {
+            Table(context, html, queues);
         }
 
+        if (context.CanAct)
+        {
+            html.Add($"""
+                <form method="post" class="pause-ahead" id="pause-ahead" action="{context.Base}/actions/queue-pause">{context.AntiforgeryField()}<input type="hidden" name="return" value="{context.Here}">
+                <label>Pause a queue by name, also one that has no jobs yet <input name="queue" required placeholder="e.g. reports" aria-label="Queue to pause"></label>
+                <button type="submit" class="secondary">Pause</button></form>
+                """);
+        }
+
+        await context.WritePageAsync("Queues", "queues", html);
+    }
+
+    private static void Table(DashboardContext context, HtmlWriter html, IReadOnlyList<QueueInfo> queues)
+    {
         html.Raw("<table id=\"queues\"><thead><tr><th>Queue</th><th class=\"num\">Ready</th><th>Oldest ready</th><th class=\"num\">Scheduled</th><th class=\"num\">In progress</th><th class=\"num\">Blocked</th><th class=\"num\">Failed</th><th>Status</th><th></th></tr></thead><tbody>");
         foreach (var queue in queues)
         {
-            var status = queue.Paused ? new Raw("<span class=\"badge paused\">paused</span>") : new Raw("<span class=\"badge running\">running</span>");
+            var idle = queue is { Ready: 0, Scheduled: 0, Claimed: 0, Blocked: 0, Failed: 0 };
+            var status = queue.Paused ? new Raw("<span class=\"badge paused\">paused</span>")
+                : idle ? new Raw("<span class=\"badge idle\">idle</span>")
+                : new Raw("<span class=\"badge running\">running</span>");
             var action = queue.Paused
                 ? Components.ActionButton(context, "queue-resume", "Resume", [("queue", queue.Name)])
                 : Components.ActionButton(context, "queue-pause", "Pause", [("queue", queue.Name)], "secondary");
@@ -35,7 +64,6 @@ internal static class QueuesPage
                 """);
         }
 
-        html.Raw("</tbody></table><p class=\"muted\">A paused queue keeps its jobs; workers skip it from their next poll until it is resumed.</p>");
-        await context.WritePageAsync("Queues", "queues", html);
+        html.Raw("</tbody></table><p class=\"muted\">A paused queue keeps its jobs; workers skip it from their next poll until it is resumed. An idle queue has no job waiting or running (its finished jobs are kept until retention deletes them).</p>");
     }
 }

@@ -50,21 +50,9 @@ internal sealed class CliContext(IHost host, TextWriter output, TextWriter error
         var builder = Host.CreateApplicationBuilder(new HostApplicationBuilderSettings { Args = [], ContentRootPath = Environment.CurrentDirectory });
         builder.Logging.ClearProviders();
         configure(builder);
-        database ??= Environment.GetEnvironmentVariable("KEEL_DATABASE");
-        if (!string.IsNullOrWhiteSpace(database))
+        if (DatabaseArgument.Resolve(database) is { } chosen)
         {
-            var chosen = database;
-            builder.Services.AddSingleton(sp =>
-            {
-                try
-                {
-                    return StorageFromOptions.Create(chosen, sp.GetService<TimeProvider>());
-                }
-                catch (Exception e) when (e is ArgumentException or FormatException or InvalidCastException or OverflowException)
-                {
-                    throw new DatabaseSettingException($"invalid database setting '{Redact(chosen)}': {e.Message.Split(" (Parameter", 2)[0]}", e);
-                }
-            });
+            DatabaseArgument.Apply(builder.Services, chosen);
         }
 
         var console = AnsiConsole.Create(new AnsiConsoleSettings { Out = new AnsiConsoleOutput(output), Interactive = InteractionSupport.No });
@@ -101,6 +89,8 @@ internal sealed class CliContext(IHost host, TextWriter output, TextWriter error
     {
         OptionsValidationException v => (ExitCodes.InvalidConfiguration, "invalid configuration: " + string.Join("; ", v.Failures)),
         KeelSchemaException s => (ExitCodes.SchemaMismatch, s.Message),
+        KeelDatabaseReadOnlyException r => (ExitCodes.DatabaseReadOnly, r.Message),
+        KeelStartupException u => (ExitCodes.DatabaseUnreachable, u.Message),
         NotFoundException n => (ExitCodes.NotFound, n.Message),
         DatabaseSettingException d => (ExitCodes.InvalidConfiguration, d.Message),
         UsageException u => (ExitCodes.Usage, u.Message),
@@ -115,10 +105,6 @@ internal sealed class CliContext(IHost host, TextWriter output, TextWriter error
         _ when e.InnerException is DbException or SocketException => (ExitCodes.DatabaseUnreachable, "cannot reach the database: " + Innermost(e).Message),
         _ => (ExitCodes.Failure, e.Message),
     };
-
-    /// <summary>Hides a password in a connection string before it is printed.</summary>
-    private static string Redact(string database)
-        => string.Join(';', database.Split(';').Select(part => part.TrimStart().StartsWith("Password", StringComparison.OrdinalIgnoreCase) ? "Password=***" : part));
 
     private static Exception Innermost(Exception e)
     {

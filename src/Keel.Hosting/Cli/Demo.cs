@@ -14,14 +14,20 @@ namespace Keel.Hosting.Cli;
 /// </summary>
 internal static class Demo
 {
+    private const string DefaultFile = "keel-demo.db";
     private static readonly TimeSpan Deadline = TimeSpan.FromSeconds(120);
 
     public static async Task<int> RunAsync(string? database, Action<HostApplicationBuilder> configure, TextWriter output, TextWriter error, CancellationToken cancellationToken)
     {
         var folder = Environment.CurrentDirectory;
-        database ??= Path.Combine(folder, "keel-demo.db");
+        var ownFile = Path.Combine(folder, DefaultFile);
+        // The database the same way as every command: --database (or --postgres), KEEL_DATABASE, Keel:Database; else a
+        // file of the demo's own, which it may delete and recreate. A database it was given it never deletes.
+        var fromEnvironment = database is null && DatabaseArgument.Resolve(null) is not null;
+        database = DatabaseArgument.Resolve(database) ?? ConfiguredDatabase(configure) ?? ownFile;
         var sqlite = !StorageFromOptions.IsPostgreSql(database);
-        if (sqlite)
+        var own = sqlite && string.Equals(Path.GetFullPath(database), ownFile, StringComparison.Ordinal);
+        if (own)
         {
             foreach (var suffix in new[] { string.Empty, "-wal", "-shm" })
             {
@@ -33,7 +39,7 @@ internal static class Demo
         File.Delete(killLog);
         string[] settings =
         [
-            $"--Keel:Database={database}",
+            .. fromEnvironment ? Array.Empty<string>() : ["--database", database], // from KEEL_DATABASE: the children inherit it
             "--Keel:Workers:0:Processes=2",
             "--Keel:Workers:0:Threads=5",
             "--Keel:Workers:0:PollingInterval=00:00:00.200",
@@ -48,6 +54,7 @@ internal static class Demo
             $"--Demo:KillLog={killLog}",
             "--Logging:LogLevel:Default=Error",
         ];
+        var hint = LookAround(own ? DefaultFile : sqlite ? database : null, fromEnvironment, folder, Environment.GetEnvironmentVariable("PATH"), System.Reflection.Assembly.GetEntryAssembly()?.GetName().Name);
 
         return await CliContext.RunAsync(database, configure, output, error, async context =>
         {
@@ -57,12 +64,18 @@ internal static class Demo
             }
 
             await context.Storage.MigrateAsync(cancellationToken);
+            if (!own)
+            {
+                await RequireDemoOnlyAsync(context, database, cancellationToken);
+            }
+
             await output.WriteLineAsync($"Keel demo on {(sqlite ? "SQLite " + database : "PostgreSQL")}: starting a supervisor with 2 worker processes, a dispatcher and a scheduler…");
             using var stop = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
             var supervisor = Task.Run(() => KeelApp.RunSupervisorAsync(settings, configure, stop.Token), CancellationToken.None);
+            int code;
             try
             {
-                return await RunDemoAsync(context, output, killLog, supervisor, cancellationToken);
+                code = await RunDemoAsync(context, output, killLog, supervisor, cancellationToken);
             }
             finally
             {
@@ -71,6 +84,14 @@ internal static class Demo
                 await supervisor;
                 File.Delete(killLog);
             }
+
+            // Last, so the commands to try next are what is left on the screen.
+            foreach (var line in hint)
+            {
+                await output.WriteLineAsync(line);
+            }
+
+            return code;
         });
     }
 
@@ -139,8 +160,78 @@ internal static class Demo
             await output.WriteLineAsync($"  job {jobId}: back to ready {took.TotalMilliseconds:0} ms after its worker was killed");
         }
 
-        await output.WriteLineAsync("Look around: keel status, keel jobs list, keel jobs show <id> (with --database " + (context.Storage.Engine == "sqlite" ? "keel-demo.db" : "…") + ")");
         return finished == ids.Count && recoveries.Count >= 1 && ticks >= 2 ? ExitCodes.Success : ExitCodes.Failure;
+    }
+
+    /// <summary>Keel:Database from the application's configuration (appsettings.json in the current folder…), if set.</summary>
+    private static string? ConfiguredDatabase(Action<HostApplicationBuilder> configure)
+    {
+        var builder = Host.CreateApplicationBuilder(new HostApplicationBuilderSettings { Args = [], ContentRootPath = Environment.CurrentDirectory });
+        configure(builder);
+        return builder.Configuration[$"{KeelOptions.SectionName}:{nameof(KeelOptions.Database)}"] is { Length: > 0 } configured && !string.IsNullOrWhiteSpace(configured) ? configured : null;
+    }
+
+    /// <summary>
+    /// A database the demo was given must hold nothing but demo jobs and have no Keel process running on it: the demo's
+    /// workers would claim another application's jobs and fail them as unknown kinds, and its workers would take ours.
+    /// </summary>
+    private static async Task RequireDemoOnlyAsync(CliContext context, string database, CancellationToken cancellationToken)
+    {
+        const int Cap = 100_000;
+        var counts = await context.Storage.JobsCountAsync(new JobsCountParams(Cap), cancellationToken);
+        var total = Enum.GetValues<JobState>().Sum(counts.Of);
+        long demo = 0;
+        foreach (var kind in DemoJobs.Kinds)
+        {
+            demo += (await context.Storage.JobsListAsync(new JobsListParams(null, new JobFilter(Kind: kind), null, null, null, Cap + 1), cancellationToken)).Count;
+        }
+
+        var processes = await context.Admin.ListProcessesAsync(cancellationToken);
+        if (total > demo || processes.Any(p => p.HeartbeatAge < context.Options.AliveThreshold))
+        {
+            throw new UsageException($"the demo runs its own workers, so it needs a database of its own, and {DatabaseArgument.Redact(database)} {(total > demo ? "holds other jobs" : "has Keel processes running on it")}: run it without --database, KEEL_DATABASE or Keel:Database to use ./{DefaultFile}");
+        }
+    }
+
+    /// <summary>
+    /// The closing lines: commands to look around with that work where the demo ran — the installed tool when <c>keel</c>
+    /// is on PATH; <c>dotnet run --project src/Keel.Cli --</c> from a clone; <c>dotnet run --</c> in an application of one's
+    /// own; else the tool's name and how to install it.
+    /// </summary>
+    internal static IReadOnlyList<string> LookAround(string? sqlitePath, bool fromEnvironment, string folder, string? path, string? entryAssembly)
+    {
+        var onPath = (path ?? string.Empty).Split(Path.PathSeparator, StringSplitOptions.RemoveEmptyEntries).Any(d => File.Exists(Path.Combine(d, "keel")));
+        string prefix;
+        string? note = null;
+        if (entryAssembly is not null && entryAssembly != "Keel.Cli")
+        {
+            prefix = "dotnet run --";
+        }
+        else if (onPath)
+        {
+            prefix = "keel";
+        }
+        else if (File.Exists(Path.Combine(folder, "src", "Keel.Cli", "Keel.Cli.csproj")))
+        {
+            prefix = "dotnet run --project src/Keel.Cli --";
+        }
+        else
+        {
+            prefix = "keel";
+            note = "keel is not on PATH: from a clone of Keel run `dotnet run --project src/Keel.Cli --` instead, or install the tool (docs/cli.md): dotnet pack src/Keel.Cli -c Release -o ./artifacts && dotnet tool install --global Keel.Cli --add-source ./artifacts";
+        }
+
+        var database = fromEnvironment ? string.Empty
+            : sqlitePath is null ? " -d \"<connection string>\""
+            : " -d " + (sqlitePath.Contains(' ', StringComparison.Ordinal) ? $"\"{sqlitePath}\"" : sqlitePath);
+        var lines = new List<string> { "Look around:" };
+        lines.AddRange(new[] { "status", "jobs list", "jobs show <id>", "dashboard" }.Select(command => $"  {prefix} {command}{database}"));
+        if (note is not null)
+        {
+            lines.Add("(" + note + ")");
+        }
+
+        return lines;
     }
 
     private static int Count(IReadOnlyList<JobInfo> jobs, JobState state) => jobs.Count(j => j.State == state);

@@ -17,6 +17,8 @@ public static class DemoJobs
     internal const string CrashKind = "keel.demo.crash";
     internal const string TickKind = "keel.demo.tick";
 
+    internal static readonly string[] Kinds = [QuickKind, SlowKind, FlakyKind, CrashKind, TickKind];
+
     /// <summary>Adds the demo's job kinds (quick, slow, flaky, crash, tick) to an application.</summary>
     /// <param name="builder">The Keel builder.</param>
     /// <returns>The builder.</returns>

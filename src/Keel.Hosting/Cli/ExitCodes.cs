@@ -23,6 +23,9 @@ public static class ExitCodes
 
     /// <summary>The job, process, claim, task or filter matched nothing.</summary>
     public const int NotFound = 6;
+
+    /// <summary>The database refused a write: this user may only read it (a read-only SQLite file or folder, or file system).</summary>
+    public const int DatabaseReadOnly = 7;
 }
 
 /// <summary>A command found nothing to act on; becomes <see cref="ExitCodes.NotFound"/>.</summary>

@@ -53,7 +53,7 @@ public static partial class KeelCli
     private static Command JobsListCommand(Io io)
     {
         var command = new Command("list", "List jobs, newest first");
-        var limit = new Option<int>("--limit") { Description = "Page size", DefaultValueFactory = _ => 50 };
+        var limit = new Option<int>("--limit") { Description = "Page size (1–10000)", DefaultValueFactory = _ => 50 };
         var before = new Option<long?>("--before") { Description = "Next page: only jobs with an id below this one" };
         command.Options.Add(StateOption);
         AddFilters(command);
@@ -62,23 +62,34 @@ public static partial class KeelCli
         command.Options.Add(JsonOption);
         return WithAction(command, io, async (parse, context, ct) =>
         {
+            var size = parse.GetValue(limit);
+            if (size is < 1 or > 10_000)
+            {
+                throw new UsageException($"--limit must be between 1 and 10000 (was {size})");
+            }
+
             await context.RequireSchemaAsync(ct);
             var state = ParseState(parse.GetValue(StateOption));
             var now = DateTimeOffset.UtcNow;
             var older = parse.GetValue(OlderThanOption) is { } o ? now - Durations.Parse(o) : (DateTimeOffset?)null;
             var newer = parse.GetValue(NewerThanOption) is { } n ? now - Durations.Parse(n) : (DateTimeOffset?)null;
             var filter = new JobFilter(parse.GetValue(QueueOption), parse.GetValue(KindOption), parse.GetValue(ErrorTypeOption));
-            var page = await context.Storage.JobsListAsync(new JobsListParams(state, filter, older, newer, parse.GetValue(before), Math.Clamp(parse.GetValue(limit), 1, 10_000)), ct);
+            // One more than a page, to know whether there is a next page at all.
+            var rows = await context.Storage.JobsListAsync(new JobsListParams(state, filter, older, newer, parse.GetValue(before), size + 1), ct);
+            var page = rows.Take(size).ToList();
+            long? next = rows.Count > size ? page[^1].Id : null;
+            // The same exit code whatever the format: "no job matches" is 6 for a script reading JSON too.
+            var code = page.Count == 0 ? ExitCodes.NotFound : ExitCodes.Success;
             if (parse.GetValue(JsonOption))
             {
-                context.WriteJson(new { jobs = page, next = page.Count > 0 ? page[^1].Id : (long?)null });
-                return ExitCodes.Success;
+                context.WriteJson(new { jobs = page, next });
+                return code;
             }
 
             if (page.Count == 0)
             {
                 await context.Error.WriteLineAsync("keel: no job matches");
-                return ExitCodes.NotFound;
+                return code;
             }
 
             var table = new Table().AddColumns("id", "state", "kind", "queue", "attempts", "enqueued", "last error");
@@ -88,7 +99,7 @@ public static partial class KeelCli
             }
 
             context.Console.Write(table);
-            await context.Out.WriteLineAsync($"{page.Count} jobs; next page: --before {page[^1].Id}");
+            await context.Out.WriteLineAsync(next is { } id ? $"{page.Count} jobs; next page: --before {id}" : $"{page.Count} {(page.Count == 1 ? "job" : "jobs")}; no more");
             return ExitCodes.Success;
         });
     }
@@ -105,7 +116,7 @@ public static partial class KeelCli
             var job = await context.Client.GetJobAsync(parse.GetValue(id), ct) ?? throw new NotFoundException($"there is no job {parse.GetValue(id)}");
             if (parse.GetValue(JsonOption))
             {
-                context.WriteJson(job);
+                context.WriteJson(job); // with every error's cause code and the timeline
                 return ExitCodes.Success;
             }
 
@@ -122,28 +133,39 @@ public static partial class KeelCli
                 grid.AddRow("running on", $"process {owner} since {job.ClaimedAt:u}");
             }
 
+            if (job.Suspect)
+            {
+                grid.AddRow("suspect", "yes: it shared a process that died, so it runs alone until a run of it ends by itself");
+            }
+
             context.Console.Write(grid);
-            var timeline = new List<(DateTimeOffset At, string What)> { (job.CreatedAt, "enqueued") };
-            if (job.ScheduledAt is { } at)
+            if (job.Runs.Count > 0)
             {
-                timeline.Add((at, "scheduled for"));
-            }
+                // Every run: who ran it, how it ended, whether it counted — what "ran twice?" questions need.
+                var runs = new Table().AddColumns("attempt", "outcome", "cause", "charged", "process", "pid", "host", "started", "ended", "shared with");
+                foreach (var run in job.Runs)
+                {
+                    runs.AddRow(
+                        run.Attempt.ToString(Inv),
+                        Markup.Escape(run.Outcome),
+                        Markup.Escape(run.Cause ?? string.Empty),
+                        run.Charged ? "yes" : "no",
+                        Markup.Escape(run.Runner?.Name ?? string.Empty),
+                        run.Runner?.Pid.ToString(Inv) ?? string.Empty,
+                        Markup.Escape(run.Runner?.Host ?? string.Empty),
+                        run.StartedAt?.ToString("u", Inv) ?? string.Empty,
+                        run.EndedAt?.ToString("u", Inv) ?? string.Empty,
+                        string.Join(' ', run.SharedWith.Select(j => j.ToString(Inv))));
+                }
 
-            timeline.AddRange(job.Errors.Select(e => (e.OccurredAt, $"attempt {e.Attempt} failed: {e.ExceptionType}: {e.Message}")));
-            if (job.FinishedAt is { } finished)
-            {
-                timeline.Add((finished, "finished"));
-            }
-
-            if (job.DiscardedAt is { } discarded)
-            {
-                timeline.Add((discarded, "discarded"));
+                context.Console.Write(runs);
             }
 
             await context.Out.WriteLineAsync();
-            foreach (var (when, what) in timeline.OrderBy(t => t.At))
+            foreach (var entry in job.Timeline)
             {
-                await context.Out.WriteLineAsync($"  {when:u}  {what}");
+                var message = entry.Event == "failed" && job.Errors.FirstOrDefault(e => e.OccurredAt == entry.At) is { } failure ? ": " + failure.Message : string.Empty;
+                await context.Out.WriteLineAsync($"  {entry.At:u}  {entry.Description}{message}");
             }
 
             foreach (var error in job.Errors.Where(e => e.StackTrace is not null))

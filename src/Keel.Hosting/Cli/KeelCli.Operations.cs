@@ -1,4 +1,5 @@
 using System.CommandLine;
+using Microsoft.Extensions.DependencyInjection;
 using Spectre.Console;
 
 namespace Keel.Hosting.Cli;
@@ -148,7 +149,31 @@ public static partial class KeelCli
 
     private static Command QueuesCommand(Io io)
     {
-        var queues = new Command("queues", "Pause, resume or clear a queue");
+        var queues = new Command("queues", "List, pause, resume or clear queues");
+        var list = new Command("list", "Every known queue (with jobs in any state, configured, or paused): counts, oldest ready, paused");
+        list.Options.Add(JsonOption);
+        queues.Subcommands.Add(WithAction(list, io, async (parse, context, ct) =>
+        {
+            await context.RequireSchemaAsync(ct);
+            var rows = await context.Admin.ListQueuesAsync(ct);
+            if (parse.GetValue(JsonOption))
+            {
+                context.WriteJson(new { queues = rows.Select(q => new { q.Name, q.Ready, q.Scheduled, inProgress = q.Claimed, q.Blocked, q.Failed, oldestReadyAgeSeconds = q.OldestReadyAge?.TotalSeconds, q.Paused }) });
+                return ExitCodes.Success;
+            }
+
+            var table = new Table().AddColumns("queue", "ready", "scheduled", "in progress", "blocked", "failed", "oldest ready", "paused");
+            foreach (var q in rows)
+            {
+                table.AddRow(Markup.Escape(q.Name), q.Ready.ToString(Inv), q.Scheduled.ToString(Inv), q.Claimed.ToString(Inv), q.Blocked.ToString(Inv), q.Failed > 0 ? $"[red]{q.Failed}[/]" : "0", Durations.Format(q.OldestReadyAge), q.Paused ? "[yellow]paused[/]" : "");
+            }
+
+            context.Console.Write(table);
+            await context.Out.WriteLineAsync(rows.Count == 0 ? "no queue is known yet: none has had a job or a pause" : $"{rows.Count} {(rows.Count == 1 ? "queue" : "queues")}");
+            return ExitCodes.Success;
+        }));
+
+        var force = new Option<bool>("--force") { Description = "Pause it even though no job, worker or job kind uses it yet (pausing in advance)" };
         foreach (var (verb, description) in new[] { ("pause", "Pause a queue: its jobs stay, workers skip it"), ("resume", "Resume a paused queue"), ("clear", "Discard every ready job of a queue") })
         {
             var command = new Command(verb, description);
@@ -160,6 +185,11 @@ public static partial class KeelCli
                 command.Options.Add(YesOption);
             }
 
+            if (verb == "pause")
+            {
+                command.Options.Add(force);
+            }
+
             queues.Subcommands.Add(WithAction(command, io, async (parse, context, ct) =>
             {
                 await context.RequireSchemaAsync(ct);
@@ -168,6 +198,14 @@ public static partial class KeelCli
                 switch (verb)
                 {
                     case "pause":
+                        // A typo would otherwise create a paused queue nobody uses, and leave the real one running.
+                        if (!parse.GetValue(force) && !(await KnownQueuesAsync(context, ct)).Contains(queue))
+                        {
+                            var known = await KnownQueuesAsync(context, ct);
+                            var hint = KeelConfigurationCheck.Closest(queue, known) is { } close ? $" (did you mean '{close}'?)" : known.Count > 0 ? $" (known: {string.Join(", ", known.Order(StringComparer.Ordinal).Take(20))})" : string.Empty;
+                            throw new NotFoundException($"queue '{queue}' is unknown: no job has used it and no worker or job kind names it{hint}; pass --force to pause it in advance");
+                        }
+
                         await context.Admin.PauseQueueAsync(queue, ct);
                         break;
                     case "resume":
@@ -193,6 +231,17 @@ public static partial class KeelCli
         }
 
         return queues;
+    }
+
+    /// <summary>Queues that exist for Keel: in the database (any job, or a pause), named by a worker entry, a job kind or a recurring task.</summary>
+    private static async Task<HashSet<string>> KnownQueuesAsync(CliContext context, CancellationToken cancellationToken)
+    {
+        var known = (await context.Admin.ListQueuesAsync(cancellationToken)).Select(q => q.Name).ToHashSet(StringComparer.Ordinal);
+        var options = context.Options;
+        known.UnionWith(options.Workers.SelectMany(w => w.Queues).Where(q => !q.Contains('*', StringComparison.Ordinal)));
+        known.UnionWith(context.Services.GetRequiredService<Registry.JobRegistry>().All.Select(d => d.Options.Queue));
+        known.UnionWith(options.Recurring.Values.Select(t => t.Queue).OfType<string>());
+        return known;
     }
 
     private static Command RecurringCommand(Io io)

@@ -64,7 +64,11 @@ public static partial class KeelCli
         var parse = root.Parse(args);
         if (parse.Errors.Count > 0)
         {
-            foreach (var parseError in parse.Errors)
+            // "keel nosuch": the unrecognized word is the error; "Required command was not provided" only follows from it.
+            var errors = parse.UnmatchedTokens.Count > 0 && parse.Errors.Count > 1
+                ? parse.Errors.Where(e => !e.Message.StartsWith("Required command", StringComparison.Ordinal)).ToList()
+                : [.. parse.Errors];
+            foreach (var parseError in errors)
             {
                 await io.Error.WriteLineAsync("keel: " + parseError.Message);
             }

@@ -143,6 +143,7 @@ internal sealed class KeelClient(IKeelStorage storage, JobRegistry registry, IOp
         }
 
         var args = JsonSerializer.Serialize(request.Args, request.ArgsType, options.Value.JsonSerializerOptions);
+        CheckSize(descriptor.Kind, args, options.Value.MaxArgumentsBytes);
         var scheduledAt = enqueue.ScheduledAt ?? (enqueue.Delay is { } delay ? now + delay : null);
         if (enqueue.UniqueKey is { Length: 0 })
         {
@@ -155,6 +156,25 @@ internal sealed class KeelClient(IKeelStorage storage, JobRegistry registry, IOp
             UniqueKey = enqueue.UniqueKey is { } unique ? $"{descriptor.Kind}/{unique}" : null,
         };
         return descriptor.Options.Concurrency is { } limit ? WithConcurrency(job, descriptor.Kind, limit, request.Args) : job;
+    }
+
+    /// <summary>
+    /// Refuses arguments over <see cref="KeelOptions.MaxArgumentsBytes"/>: every claim reads the row, and a job list
+    /// or the dashboard would carry megabytes for one job. UTF-8 takes one to three bytes per UTF-16 unit, so only
+    /// text longer than a third of the limit is counted.
+    /// </summary>
+    internal static void CheckSize(string kind, string args, int limit)
+    {
+        if ((long)args.Length * 3 <= limit)
+        {
+            return;
+        }
+
+        var size = System.Text.Encoding.UTF8.GetByteCount(args);
+        if (size > limit)
+        {
+            throw new ArgumentException(string.Create(System.Globalization.CultureInfo.InvariantCulture, $"the arguments of job kind '{kind}' are {size:N0} bytes of JSON, over the limit of {limit:N0} bytes (Keel:MaxArgumentsBytes): keep large data elsewhere (a file or blob store, a table of your own) and pass a reference to it"), "request");
+        }
     }
 
     /// <summary>Adds the kind's concurrency key (<c>kind/key</c>, computed from the arguments) and its terms.</summary>

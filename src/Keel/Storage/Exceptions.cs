@@ -50,3 +50,57 @@ public sealed class ProcessGoneException : Exception
     {
     }
 }
+
+/// <summary>
+/// Start-up gave up: the database stayed unreachable for <see cref="KeelOptions.StartupTimeout"/>. The message says
+/// which database, how long it was tried and the last error; the inner exception is that error.
+/// </summary>
+public sealed class KeelStartupException : Exception
+{
+    /// <summary>Creates the exception.</summary>
+    public KeelStartupException()
+    {
+    }
+
+    /// <summary>Creates the exception.</summary>
+    /// <param name="message">What could not be reached, for how long, and why.</param>
+    public KeelStartupException(string message)
+        : base(message)
+    {
+    }
+
+    /// <summary>Creates the exception.</summary>
+    /// <param name="message">What could not be reached, for how long, and why.</param>
+    /// <param name="innerException">The last error.</param>
+    public KeelStartupException(string message, Exception innerException)
+        : base(message, innerException)
+    {
+    }
+}
+
+/// <summary>
+/// The database refused a write because this process may only read it: a SQLite file or folder without write
+/// permission for this user, or a read-only file system. The message names the file or folder; reading still works.
+/// </summary>
+public sealed class KeelDatabaseReadOnlyException : Exception
+{
+    /// <summary>Creates the exception.</summary>
+    public KeelDatabaseReadOnlyException()
+    {
+    }
+
+    /// <summary>Creates the exception.</summary>
+    /// <param name="message">What is read-only and what would fix it.</param>
+    public KeelDatabaseReadOnlyException(string message)
+        : base(message)
+    {
+    }
+
+    /// <summary>Creates the exception.</summary>
+    /// <param name="message">What is read-only and what would fix it.</param>
+    /// <param name="innerException">The database's own error.</param>
+    public KeelDatabaseReadOnlyException(string message, Exception innerException)
+        : base(message, innerException)
+    {
+    }
+}

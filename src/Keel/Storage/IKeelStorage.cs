@@ -257,7 +257,10 @@ public interface IKeelStorage
     /// <param name="cancellationToken">Cancels the wait.</param>
     Task<bool> JobRunNowAsync(JobRunNowParams parameters, CancellationToken cancellationToken);
 
-    /// <summary>Every queue that has jobs in any live state or is paused, with its counts, ordered by name.</summary>
+    /// <summary>
+    /// Every known queue — one with jobs in any state (finished and discarded ones too, until retention deletes them) or
+    /// a pause — with its counts of live jobs, ordered by name: an idle queue is listed with zeros, so it can be paused.
+    /// </summary>
     /// <param name="now">The time for ages; null means the database clock.</param>
     /// <param name="cancellationToken">Cancels the wait.</param>
     Task<IReadOnlyList<QueueInfo>> QueuesListAsync(DateTimeOffset? now, CancellationToken cancellationToken);

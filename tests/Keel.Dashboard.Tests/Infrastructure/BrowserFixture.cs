@@ -19,7 +19,7 @@ public sealed class BrowserFixture : IAsyncLifetime
     {
         if (!File.Exists(ChromiumPath))
         {
-            throw new InvalidOperationException($"Chromium is missing at {ChromiumPath}: the dashboard's browser tests need it. Install it with `apt-get update && apt-get install -y chromium` (.ci/run does this).");
+            throw new InvalidOperationException($"Chromium is missing at {ChromiumPath}: the dashboard's browser tests need it. Install it with `apt-get update && apt-get install -y chromium` (scripts/test-deps.sh, which ./build.sh test runs first, does this as root).");
         }
 
         _playwright = await Playwright.CreateAsync();

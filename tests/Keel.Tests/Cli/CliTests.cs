@@ -47,7 +47,8 @@ public abstract class CliTests : IAsyncLifetime
         using var error = new StringWriter();
         Action<Microsoft.Extensions.Hosting.HostApplicationBuilder> app = b => b.Services.AddKeel();
         Assert.Equal(ExitCodes.SchemaMismatch, await KeelCli.RunAsync(["check", "--database", fresh.ConnectionString], app, output, error));
-        Assert.Contains("no Keel schema", error.ToString(), StringComparison.Ordinal);
+        // A SQLite file that is not there is said to be missing, not to lack a schema.
+        Assert.Contains(Engine == Engine.Sqlite ? "does not exist: check the path, or create it with `keel migrate`" : "no Keel schema", error.ToString(), StringComparison.Ordinal);
         Assert.Equal(ExitCodes.SchemaMismatch, await KeelCli.RunAsync(["status", "--database", fresh.ConnectionString], app, output, error));
         Assert.Equal(ExitCodes.Success, await KeelCli.RunAsync(["migrate", "--json", "--database", fresh.ConnectionString], app, output, error));
         var migrated = Json(output.ToString());
@@ -168,6 +169,116 @@ public abstract class CliTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task Pausing_a_queue_nobody_uses_asks_for_force_instead_of_creating_it()
+    {
+        await InsertAsync("mail", 1);
+        var (code, _, error) = await KeelAsync("queues", "pause", "mial");
+        Assert.Equal(ExitCodes.NotFound, code);
+        Assert.Contains("queue 'mial' is unknown", error, StringComparison.Ordinal);
+        Assert.Contains("did you mean 'mail'?", error, StringComparison.Ordinal);
+        Assert.Contains("--force", error, StringComparison.Ordinal);
+        Assert.DoesNotContain(await Db.Storage.QueuesListAsync(null, default), q => q.Name == "mial");
+
+        // A queue a job kind names is known before any of its jobs exists; any other can be paused in advance with --force.
+        Assert.Equal(0, (await KeelAsync("queues", "pause", "default")).Code);
+        Assert.Equal(0, (await KeelAsync("queues", "pause", "reports", "--force")).Code);
+        var (listCode, list, _) = await KeelAsync("queues", "list", "--json");
+        Assert.Equal(0, listCode);
+        var queues = Json(list).GetProperty("queues").EnumerateArray().ToDictionary(q => q.GetProperty("name").GetString()!, q => q.GetProperty("paused").GetBoolean());
+        Assert.Equal(new Dictionary<string, bool> { ["default"] = true, ["mail"] = false, ["reports"] = true }, queues);
+    }
+
+    [Fact]
+    public async Task Jobs_list_offers_a_next_page_only_when_there_is_one_and_refuses_a_bad_limit()
+    {
+        var ids = await InsertAsync("mail", 3);
+        var (code, output, _) = await KeelAsync("jobs", "list");
+        Assert.Equal(0, code);
+        Assert.Contains("3 jobs; no more", output, StringComparison.Ordinal);
+        Assert.DoesNotContain("next page", output, StringComparison.Ordinal);
+
+        (code, output, _) = await KeelAsync("jobs", "list", "--limit", "2", "--json");
+        Assert.Equal(0, code);
+        Assert.Equal(ids[1], Json(output).GetProperty("next").GetInt64());
+        (code, output, _) = await KeelAsync("jobs", "list", "--limit", "2");
+        Assert.Contains($"2 jobs; next page: --before {ids[1]}", output, StringComparison.Ordinal);
+        (code, output, _) = await KeelAsync("jobs", "list", "--limit", "2", "--before", ids[1].ToString(System.Globalization.CultureInfo.InvariantCulture), "--json");
+        Assert.Equal(0, code);
+        var last = Json(output);
+        Assert.Equal([ids[0]], last.GetProperty("jobs").EnumerateArray().Select(j => j.GetProperty("id").GetInt64()));
+        Assert.Equal(JsonValueKind.Null, last.GetProperty("next").ValueKind);
+
+        foreach (var bad in new[] { "0", "-3", "10001" })
+        {
+            var (badCode, _, error) = await KeelAsync("jobs", "list", "--limit", bad);
+            Assert.Equal(ExitCodes.Usage, badCode);
+            Assert.Contains("--limit must be between 1 and 10000", error, StringComparison.Ordinal);
+        }
+
+        // Nothing matches: exit 6 whatever the format; JSON still gets its (empty) document.
+        (code, output, _) = await KeelAsync("jobs", "list", "--queue", "nosuch", "--json");
+        Assert.Equal(ExitCodes.NotFound, code);
+        Assert.Equal(0, Json(output).GetProperty("jobs").GetArrayLength());
+        Assert.Equal(ExitCodes.NotFound, (await KeelAsync("jobs", "list", "--queue", "nosuch")).Code);
+    }
+
+    [Fact]
+    public async Task Jobs_show_prints_the_due_time_and_gives_the_timeline_and_cause_codes_as_json()
+    {
+        var due = DateTimeOffset.UtcNow.AddHours(2);
+        var scheduled = (await Db.Storage.JobsInsertAsync(new JobsInsertParams([new NewJob("count", "mail", "{\"n\":1}", 0, 5, due)], null), default))[0];
+        var (code, output, _) = await KeelAsync("jobs", "show", scheduled.ToString(System.Globalization.CultureInfo.InvariantCulture));
+        Assert.Equal(0, code);
+        Assert.Contains($"{due.UtcDateTime:yyyy-MM-dd HH:mm:ss}Z  due (waiting until then)", output, StringComparison.Ordinal);
+
+        // A claim failed by an operator: the error carries the cause code, the timeline says what happened.
+        var process = await RegisterAsync(TimeSpan.Zero);
+        var lost = (await InsertAsync("default", 1))[0];
+        var claim = Assert.Single(await Db.Storage.JobsClaimAsync(new JobsClaimParams(process, QueueFilter.Parse("default"), 1, null), default));
+        Assert.Equal(0, (await KeelAsync("claims", "fail", claim.ClaimId.ToString(System.Globalization.CultureInfo.InvariantCulture), "--reason", "stuck")).Code);
+        (code, output, _) = await KeelAsync("jobs", "show", lost.ToString(System.Globalization.CultureInfo.InvariantCulture), "--json");
+        Assert.Equal(0, code);
+        var job = Json(output);
+        var error = Assert.Single(job.GetProperty("errors").EnumerateArray());
+        Assert.Equal("operator", error.GetProperty("cause").GetString());
+        Assert.Equal(["enqueued", "failed"], job.GetProperty("timeline").EnumerateArray().Select(e => e.GetProperty("event").GetString()));
+        Assert.Contains("attempt 1 failed: Keel.WorkerLostException (operator)", job.GetProperty("timeline")[1].GetProperty("description").GetString(), StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Jobs_show_lists_every_run_with_its_process_cause_and_charge()
+    {
+        var dead = await RegisterAsync(TimeSpan.Zero);
+        var ids = await InsertAsync("default", 2);
+        Assert.Equal(2, (await Db.Storage.JobsClaimAsync(new JobsClaimParams(dead, QueueFilter.Parse("default"), 2, null), default)).Count);
+        await Db.Storage.ProcessRecoverAsync(ProcessRecoverParams.Dead(dead, new WorkerLostCause("process-exited", "killed by signal 9 (SIGKILL)"), null), default);
+        var id = ids[0].ToString(System.Globalization.CultureInfo.InvariantCulture);
+
+        var (code, output, _) = await KeelAsync("jobs", "show", id);
+        Assert.Equal(0, code);
+        Assert.Contains("process-exited", output, StringComparison.Ordinal);
+        Assert.Contains("4242", output, StringComparison.Ordinal);
+        Assert.Contains("suspect", output, StringComparison.Ordinal);
+        Assert.Contains("attempt 1 lost", output, StringComparison.Ordinal);
+
+        (code, output, _) = await KeelAsync("jobs", "show", id, "--json");
+        Assert.Equal(0, code);
+        var run = Assert.Single(Json(output).GetProperty("runs").EnumerateArray());
+        Assert.Equal(("lost", "process-exited", false), (run.GetProperty("outcome").GetString(), run.GetProperty("cause").GetString(), run.GetProperty("charged").GetBoolean()));
+        Assert.Equal(4242, run.GetProperty("runner").GetProperty("pid").GetInt32());
+        Assert.Equal([ids[1]], run.GetProperty("sharedWith").EnumerateArray().Select(e => e.GetInt64()));
+    }
+
+    [Fact]
+    public async Task An_unknown_command_is_named_without_a_required_command_error_first()
+    {
+        var (code, _, error) = await KeelAsync("nosuch");
+        Assert.Equal(ExitCodes.Usage, code);
+        Assert.StartsWith("keel: Unrecognized command or argument 'nosuch'", error, StringComparison.Ordinal);
+        Assert.DoesNotContain("Required command", error, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task Recurring_tasks_are_listed_and_run_now()
     {
         await Db.Storage.RecurringTaskUpsertAsync(new RecurringTaskUpsertParams(new RecurringTask("nightly", "count", "{\"n\":1}", "0 2 * * *", null, null, null, null, RecurringCatchUp.Skip, 1, false, null), null), default);
@@ -190,7 +301,7 @@ public abstract class CliTests : IAsyncLifetime
         Action<Microsoft.Extensions.Hosting.HostApplicationBuilder> app = b => b.Services.AddKeel();
         Assert.Equal(ExitCodes.InvalidConfiguration, await KeelCli.RunAsync(["status", "--database", "Host=127.0.0.1;Port=notaport"], app, output, error));
         Assert.Equal(ExitCodes.DatabaseUnreachable, await KeelCli.RunAsync(["status", "--database", "Host=127.0.0.1;Port=1;Timeout=2"], app, output, error));
-        // A SQLite file that does not exist is a database without Keel's schema (migrate creates it).
+        // A SQLite file that does not exist is said to be missing (migrate creates it).
         Assert.Equal(ExitCodes.SchemaMismatch, await KeelCli.RunAsync(["status", "--database", "/nonexistent-dir/x/keel.db"], app, output, error));
         Assert.DoesNotContain("   at ", error.ToString(), StringComparison.Ordinal);
         Assert.All(error.ToString().Split('\n', StringSplitOptions.RemoveEmptyEntries), line => Assert.StartsWith("keel: ", line, StringComparison.Ordinal));

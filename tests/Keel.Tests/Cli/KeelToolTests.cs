@@ -55,6 +55,9 @@ public sealed class KeelToolTests(ITestOutputHelper log) : IDisposable
         Assert.True(code == 0, $"demo exited {code}: {output}\n{error}");
         Assert.Contains("29 of 29 jobs finished, 0 failed", output, StringComparison.Ordinal);
         Assert.Contains("killed its own worker process", output, StringComparison.Ordinal);
+        // Commands that work from here: keel is not on PATH and this folder is no clone, so it says how to get it.
+        Assert.Contains("  keel status -d keel-demo.db", output, StringComparison.Ordinal);
+        Assert.Contains("keel is not on PATH", output, StringComparison.Ordinal);
 
         // The demo's database is left for exploring: the commands work on it through the real executable.
         var (listCode, list, _) = await KeelAsync("jobs", "list", "--database", "keel-demo.db", "--state", "finished", "--limit", "100", "--json");
@@ -96,16 +99,12 @@ public sealed class KeelToolTests(ITestOutputHelper log) : IDisposable
         Assert.Equal(ExitCodes.SchemaMismatch, (await KeelAsync("dashboard", "--database", path, "--urls", "http://127.0.0.1:0")).Code); // not migrated
         Assert.Equal(0, (await KeelAsync("migrate", "--database", path)).Code);
 
-        var info = new ProcessStartInfo("dotnet") { WorkingDirectory = _folder, RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
-        foreach (var arg in new[] { Path.Combine(AppContext.BaseDirectory, "Keel.Cli.dll"), "dashboard", "--database", path, "--urls", "http://127.0.0.1:0", "--read-only" })
-        {
-            info.ArgumentList.Add(arg);
-        }
-
-        using var process = Process.Start(info)!;
+        // A home folder of its own: ASP.NET Core would keep data-protection keys under ~/.aspnet; the dashboard must not.
+        var home = Directory.CreateDirectory(Path.Combine(_folder, "home")).FullName;
+        using var process = StartDashboard(home, "--database", path, "--urls", "http://127.0.0.1:0", "--read-only");
         try
         {
-            // "Keel dashboard: http://127.0.0.1:41234/  (Ctrl+C to stop)"
+            // "Keel dashboard: http://127.0.0.1:41234/  (Ctrl+C to stop)" — the first line, nothing (no warning) before it.
             var line = await process.StandardOutput.ReadLineAsync().WaitAsync(TimeSpan.FromSeconds(60));
             Assert.StartsWith("Keel dashboard: http://127.0.0.1:", line, StringComparison.Ordinal);
             var url = line!.Split(' ')[2];
@@ -117,6 +116,10 @@ public sealed class KeelToolTests(ITestOutputHelper log) : IDisposable
             Assert.True(Keel.Hosting.Supervision.Posix.Signal(process.Id, Keel.Hosting.Supervision.Posix.SIGTERM));
             await process.WaitForExitAsync().WaitAsync(TimeSpan.FromSeconds(30));
             Assert.Equal(0, process.ExitCode);
+            Assert.Equal("(Ctrl+C to stop)", line.Split("  ")[^1]);
+            Assert.Equal(string.Empty, (await process.StandardOutput.ReadToEndAsync()).Trim());
+            Assert.DoesNotContain("DataProtection", await process.StandardError.ReadToEndAsync(), StringComparison.Ordinal);
+            Assert.Empty(Directory.EnumerateFileSystemEntries(home, "*", SearchOption.AllDirectories)); // no ~/.aspnet/DataProtection-Keys
         }
         finally
         {
@@ -125,6 +128,41 @@ public sealed class KeelToolTests(ITestOutputHelper log) : IDisposable
                 process.Kill(entireProcessTree: true);
             }
         }
+    }
+
+    [Fact]
+    public async Task The_dashboard_says_at_start_that_it_serves_only_this_machine_when_bound_to_every_interface()
+    {
+        var path = Path.Combine(_folder, "open.db");
+        Assert.Equal(0, (await KeelAsync("migrate", "--database", path)).Code);
+        var home = Directory.CreateDirectory(Path.Combine(_folder, "home-open")).FullName;
+        using var process = StartDashboard(home, "--database", path, "--urls", "http://0.0.0.0:0");
+        try
+        {
+            var line = await process.StandardOutput.ReadLineAsync().WaitAsync(TimeSpan.FromSeconds(60));
+            Assert.StartsWith("Keel dashboard: http://0.0.0.0:", line, StringComparison.Ordinal);
+            var warning = await process.StandardError.ReadLineAsync().WaitAsync(TimeSpan.FromSeconds(30));
+            Assert.Contains("listens on http://0.0.0.0:", warning, StringComparison.Ordinal);
+            Assert.Contains("answers only requests from this machine (loopback): other machines get 403", warning, StringComparison.Ordinal);
+        }
+        finally
+        {
+            process.Kill(entireProcessTree: true);
+            await process.WaitForExitAsync();
+        }
+    }
+
+    private Process StartDashboard(string home, params string[] args)
+    {
+        var info = new ProcessStartInfo("dotnet") { WorkingDirectory = _folder, RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+        info.Environment["HOME"] = home;
+        info.Environment["DOTNET_CLI_HOME"] = home;
+        foreach (var arg in new[] { Path.Combine(AppContext.BaseDirectory, "Keel.Cli.dll"), "dashboard" }.Concat(args))
+        {
+            info.ArgumentList.Add(arg);
+        }
+
+        return Process.Start(info)!;
     }
 
     public void Dispose()

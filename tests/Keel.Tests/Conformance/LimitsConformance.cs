@@ -280,6 +280,17 @@ public abstract class LimitsConformance : IAsyncLifetime
     }
 
     [Fact]
+    public async Task A_queue_whose_jobs_are_all_done_is_still_listed_so_it_can_be_paused_in_advance()
+    {
+        var ids = await InsertAsync(new NewJob("t", "idle-b", "{}", 0, 3, null), new NewJob("t", "idle-a", "{}", 0, 3, null), new NewJob("t", "idle-a", "{}", 0, 3, null), new NewJob("t", "busy", "{}", 0, 3, null));
+        Assert.Equal(3, await Storage.JobsDiscardAsync(new JobsSelectionParams([ids[0], ids[1], ids[2]], null, null, 100, T0), default));
+        var queues = await Storage.QueuesListAsync(T0, default);
+        Assert.Equal(["busy", "idle-a", "idle-b"], queues.Select(q => q.Name));
+        Assert.Equal(new QueueInfo("idle-a", 0, 0, 0, 0, 0, null, false), queues[1]);
+        Assert.Equal(1, queues[0].Ready);
+    }
+
+    [Fact]
     public async Task Jobs_are_listed_newest_first_by_state_and_filter_a_page_at_a_time()
     {
         var ids = await InsertAsync(
