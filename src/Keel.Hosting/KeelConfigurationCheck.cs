@@ -42,6 +42,12 @@ internal static class KeelConfigurationCheck
         return errors;
     }
 
+    /// <summary>Sections of <c>Keel</c> that a store reads itself (<c>Keel:PostgreSql:Liveness</c>), with what they hold.</summary>
+    private static readonly Dictionary<string, Type> StoreSections = new(StringComparer.OrdinalIgnoreCase)
+    {
+        ["PostgreSql"] = typeof(PostgreSqlSection),
+    };
+
     private static void CheckObject(IConfigurationSection node, Type type, List<string> errors)
     {
         var properties = BindableProperties(type);
@@ -50,6 +56,12 @@ internal static class KeelConfigurationCheck
             if (properties.TryGetValue(child.Key, out var property))
             {
                 CheckValue(child, property.PropertyType, (type, property.Name), errors);
+                continue;
+            }
+
+            if (type == typeof(KeelOptions) && StoreSections.TryGetValue(child.Key, out var store))
+            {
+                CheckValue(child, store, (type, child.Key), errors);
                 continue;
             }
 
@@ -295,4 +307,11 @@ internal static class KeelConfigurationCheck
 
         return d[a.Length, b.Length];
     }
+}
+
+/// <summary>The <c>Keel:PostgreSql</c> section: what the PostgreSQL store built from <c>Keel:Database</c> reads.</summary>
+internal sealed class PostgreSqlSection
+{
+    /// <summary>See <see cref="Keel.PostgreSql.PostgreSqlStorageOptions.Liveness"/>.</summary>
+    public Keel.PostgreSql.PostgreSqlLiveness Liveness { get; set; }
 }

@@ -110,6 +110,13 @@ public sealed class KeelOptions
     public TimeSpan StopBudget => ShutdownTimeout + CancellationGrace + TimeSpan.FromSeconds(8);
 
     /// <summary>
+    /// The time the platform gives a stopping process before it kills it (Kubernetes' <c>terminationGracePeriodSeconds</c>,
+    /// minus any preStop delay), when known: start-up refuses settings whose <see cref="StopBudget"/> does not fit in it
+    /// with 2 s to spare. Null (the default) checks nothing.
+    /// </summary>
+    public TimeSpan? TerminationGracePeriod { get; set; }
+
+    /// <summary>
     /// How long start-up keeps trying to reach a database that is unreachable (a transient error: refused or dropped
     /// connection, server starting or restarting), with backoff and one log line when it fails and one when it
     /// succeeds, before the host fails to start with one line that says so. Zero tries once. Default 60 s. A database

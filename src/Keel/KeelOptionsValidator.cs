@@ -42,6 +42,11 @@ public sealed class KeelOptionsValidator : IValidateOptions<KeelOptions>
             errors.Add($"{root}:CancellationGrace must be between 0 and a quarter of {root}:AliveThreshold (was {options.CancellationGrace} with a threshold of {options.AliveThreshold}): a process that fences itself when a third of its lease is left must be done waiting for its cancelled jobs before the lease ends");
         }
 
+        if (options.TerminationGracePeriod is { } grace && options.StopBudget + TimeSpan.FromSeconds(2) > grace)
+        {
+            errors.Add($"{root}:ShutdownTimeout ({options.ShutdownTimeout}) does not fit {root}:TerminationGracePeriod ({grace}): a stop takes up to ShutdownTimeout + CancellationGrace ({options.CancellationGrace}) + 8 s = {options.StopBudget}, and the platform kills the process 2 s after that at the latest; lower ShutdownTimeout to at most {grace - options.CancellationGrace - TimeSpan.FromSeconds(10)} or raise terminationGracePeriodSeconds");
+        }
+
         if (options.SessionGracePeriod < TimeSpan.FromMilliseconds(100) || options.SessionGracePeriod >= options.AliveThreshold)
         {
             errors.Add($"{root}:SessionGracePeriod must be at least 00:00:00.100 and less than {root}:AliveThreshold (was {options.SessionGracePeriod} with a threshold of {options.AliveThreshold})");

@@ -46,4 +46,7 @@ internal static partial class Log
 
     [LoggerMessage(EventId = 7016, Level = LogLevel.Warning, Message = "Keel: {Message}")]
     public static partial void StartupWarning(ILogger logger, string message);
+
+    [LoggerMessage(EventId = 7017, Level = LogLevel.Warning, Message = "Job {JobId} ({Kind}) reached its timeout of {Timeout}: its cancellation token fired")]
+    public static partial void JobTimedOut(ILogger logger, long jobId, string kind, TimeSpan timeout);
 }

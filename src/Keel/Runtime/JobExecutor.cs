@@ -36,7 +36,8 @@ internal readonly record struct RunOutcome(RunResult Result, Exception? Error, J
 /// <param name="StopReason">Why <paramref name="Stop"/> fired.</param>
 /// <param name="Grace">How long a cancelled run may take to return before it counts as unresponsive.</param>
 /// <param name="ClaimCheck">Whether the claim is still held (for <see cref="JobContext.IsClaimHeldAsync"/>).</param>
-internal sealed record RunControl(CancellationToken Stop, Func<string?> StopReason, TimeSpan Grace, Func<CancellationToken, Task<bool>>? ClaimCheck);
+/// <param name="OnTimeout">Called when the job's own timeout cancels it (for the log).</param>
+internal sealed record RunControl(CancellationToken Stop, Func<string?> StopReason, TimeSpan Grace, Func<CancellationToken, Task<bool>>? ClaimCheck, Action<TimeSpan>? OnTimeout = null);
 
 /// <summary>Runs one claimed job: resolves it in its own DI scope, applies the timeout, classifies the ending.</summary>
 internal sealed class JobExecutor(IServiceProvider services, JobRegistry registry, KeelOptions options)
@@ -53,6 +54,7 @@ internal sealed class JobExecutor(IServiceProvider services, JobRegistry registr
         }
 
         using var timeout = descriptor.Options.Timeout is { } limit ? new CancellationTokenSource(limit) : null;
+        using var timedOut = timeout is not null && control.OnTimeout is { } onTimeout ? timeout.Token.Register(() => onTimeout(descriptor.Options.Timeout!.Value)) : default;
         using var linked = timeout is null ? null : CancellationTokenSource.CreateLinkedTokenSource(control.Stop, timeout.Token);
         var token = linked?.Token ?? control.Stop;
         string? Reason() => control.Stop.IsCancellationRequested ? control.StopReason() : timeout?.IsCancellationRequested == true ? "timeout" : null;

@@ -374,7 +374,7 @@ internal sealed class Worker
         try
         {
             var started = _clock.TimeProvider.GetTimestamp();
-            var control = new RunControl(runs.Token, () => runs.Reason, _options.CancellationGrace, ct => ClaimHeldAsync(job, processId, ct));
+            var control = new RunControl(runs.Token, () => runs.Reason, _options.CancellationGrace, ct => ClaimHeldAsync(job, processId, ct), limit => Log.JobTimedOut(_logger, job.JobId, job.Kind, limit));
             var outcome = await _executor.RunAsync(job, control);
             if (KeelMetrics.Duration.Enabled)
             {

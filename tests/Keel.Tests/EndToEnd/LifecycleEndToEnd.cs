@@ -132,12 +132,12 @@ public abstract class LifecycleEndToEnd : IAsyncLifetime
         using var host = KeelHost.Build(Db, recorder, o =>
         {
             FastLiveness(o, threads: 2);
-            o.ShutdownTimeout = TimeSpan.FromMilliseconds(300);
+            o.ShutdownTimeout = TimeSpan.FromSeconds(2);
         });
         var client = host.Services.GetRequiredService<IKeelClient>();
         await host.StartAsync();
-        var stubborn = await client.EnqueueAsync<IgnoresCancellationJob, SleepArgs>(new SleepArgs(3_000));
-        var quick = await client.EnqueueAsync<SleepingJob, SleepArgs>(new SleepArgs(200));
+        var stubborn = await client.EnqueueAsync<IgnoresCancellationJob, SleepArgs>(new SleepArgs(6_000));
+        var quick = await client.EnqueueAsync<SleepingJob, SleepArgs>(new SleepArgs(100));
         await Eventually.WaitUntilAsync(() => Task.FromResult(recorder.Runs.ContainsKey(stubborn) && recorder.Runs.ContainsKey(quick)), Patience, "both run");
 
         await host.StopAsync();

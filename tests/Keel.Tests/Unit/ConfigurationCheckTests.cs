@@ -200,4 +200,12 @@ public sealed class ConfigurationCheckTests
     {
         public string Name { get; set; } = string.Empty;
     }
+
+    [Fact]
+    public void The_postgresql_section_is_checked_like_the_rest()
+    {
+        Assert.Contains("Keel:PostgreSql:Liveness must be one of Auto, Session, Lease (was 'Sometimes')", Refusal(new Dictionary<string, string?> { ["Keel:PostgreSql:Liveness"] = "Sometimes" }), StringComparison.Ordinal);
+        Assert.Contains("did you mean Keel:PostgreSql:Liveness?", Refusal(new Dictionary<string, string?> { ["Keel:PostgreSql:Livenes"] = "Lease" }), StringComparison.Ordinal);
+        Assert.NotNull(Bound(new Dictionary<string, string?> { ["Keel:PostgreSql:Liveness"] = "Lease", ["Keel:TerminationGracePeriod"] = "00:00:45" }));
+    }
 }

@@ -87,4 +87,28 @@ public sealed class RegistryAndOptionsTests
         Assert.Contains(result.Failures!, f => f.StartsWith("Keel:Dispatcher:BatchSize", StringComparison.Ordinal));
         Assert.True(new KeelOptionsValidator().Validate(null, new KeelOptions()).Succeeded);
     }
+
+    [Fact]
+    public void The_lease_and_stop_margins_are_validated_with_messages_that_say_why()
+    {
+        var failures = new KeelOptionsValidator().Validate(null, new KeelOptions
+        {
+            HeartbeatInterval = TimeSpan.FromSeconds(5),
+            AliveThreshold = TimeSpan.FromSeconds(12),
+            CancellationGrace = TimeSpan.FromSeconds(4),
+            SessionGracePeriod = TimeSpan.FromSeconds(20),
+            ShutdownTimeout = TimeSpan.FromSeconds(25),
+            TerminationGracePeriod = TimeSpan.FromSeconds(30),
+        }).Failures!;
+        Assert.Contains(failures, f => f.StartsWith("Keel:AliveThreshold must be at least three times Keel:HeartbeatInterval", StringComparison.Ordinal) && f.Contains("fences itself", StringComparison.Ordinal));
+        Assert.Contains(failures, f => f.StartsWith("Keel:CancellationGrace", StringComparison.Ordinal) && f.Contains("quarter", StringComparison.Ordinal));
+        Assert.Contains(failures, f => f.StartsWith("Keel:SessionGracePeriod", StringComparison.Ordinal));
+        Assert.Contains(failures, f => f.StartsWith("Keel:ShutdownTimeout (00:00:25) does not fit Keel:TerminationGracePeriod (00:00:30)", StringComparison.Ordinal) && f.Contains("at most 00:00:16", StringComparison.Ordinal));
+
+        // The defaults fit Kubernetes' default grace period, and scale down with a short lease.
+        Assert.True(new KeelOptionsValidator().Validate(null, new KeelOptions { TerminationGracePeriod = TimeSpan.FromSeconds(30) }).Succeeded);
+        var fast = new KeelOptions { HeartbeatInterval = TimeSpan.FromMilliseconds(200), AliveThreshold = TimeSpan.FromMilliseconds(1200) };
+        Assert.Equal((TimeSpan.FromMilliseconds(200), TimeSpan.FromMilliseconds(600)), (fast.CancellationGrace, fast.SessionGracePeriod));
+        Assert.True(new KeelOptionsValidator().Validate(null, fast).Succeeded);
+    }
 }
