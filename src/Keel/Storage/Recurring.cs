@@ -59,9 +59,15 @@ public sealed record RecurringTasksListParams(string? Key = null);
 /// <param name="Now">The insert time (ready versus scheduled, created_at); null means the database clock.</param>
 public sealed record RecurringEnqueueParams(string TaskKey, DateTimeOffset RunAt, NewJob Job, DateTimeOffset? Now);
 
-/// <summary>How catch-up policies are stored.</summary>
-internal static class RecurringCatchUpText
+/// <summary>
+/// How a store writes a <see cref="RecurringCatchUp"/> policy in <c>keel_recurring_tasks.catch_up</c>: <c>skip</c>,
+/// <c>once</c> or <c>all</c>, the same text in every engine.
+/// </summary>
+public static class RecurringCatchUpText
 {
+    /// <summary>The stored text of a policy.</summary>
+    /// <param name="value">The policy.</param>
+    /// <returns><c>skip</c>, <c>once</c> or <c>all</c>.</returns>
     public static string ToText(RecurringCatchUp value) => value switch
     {
         RecurringCatchUp.Once => "once",
@@ -69,6 +75,9 @@ internal static class RecurringCatchUpText
         _ => "skip",
     };
 
+    /// <summary>Reads what <see cref="ToText"/> wrote; anything else is <see cref="RecurringCatchUp.Skip"/>.</summary>
+    /// <param name="text">The stored text.</param>
+    /// <returns>The policy.</returns>
     public static RecurringCatchUp Parse(string text) => text switch
     {
         "once" => RecurringCatchUp.Once,
