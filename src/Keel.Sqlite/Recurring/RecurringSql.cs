@@ -1,12 +1,13 @@
 namespace Keel.Sqlite;
 
-/// <summary>The SQL of recurring tasks on SQLite. Times are Unix microseconds.</summary>
-internal static class SqliteRecurringStatements
+/// <summary>The SQL of recurring tasks and their recorded runs on SQLite. Times are Unix microseconds.</summary>
+internal static class RecurringSql
 {
+    /// <summary>The task columns an upsert writes, in order.</summary>
     private const string Columns = "key, kind, args, schedule, time_zone, queue, priority, max_attempts, catch_up, catch_up_limit, static, description";
 
-    /// <summary>Upserts one task; for a dynamic upsert <c>{guard}</c> keeps a static task with the same key untouched.</summary>
-    public const string TaskUpsertTemplate = $"""
+    /// <summary>Inserts one task or replaces the one with its key (the <c>WHERE</c> a dynamic upsert adds follows it).</summary>
+    private const string TaskUpsert = $"""
         INSERT INTO keel_recurring_tasks ({Columns}, created_at, updated_at)
         VALUES (@key, @kind, @args, @schedule, @time_zone, @queue, @priority, @max_attempts, @catch_up, @catch_up_limit, @static, @description, @now, @now)
         ON CONFLICT (key) DO UPDATE SET
@@ -14,16 +15,22 @@ internal static class SqliteRecurringStatements
             queue = excluded.queue, priority = excluded.priority, max_attempts = excluded.max_attempts,
             catch_up = excluded.catch_up, catch_up_limit = excluded.catch_up_limit, static = excluded.static,
             description = excluded.description, updated_at = excluded.updated_at
-        {"{guard}"}
         """;
 
-    public const string DynamicGuard = "WHERE keel_recurring_tasks.static = 0";
+    /// <summary>Upserts one static task (one statement per task: SQLite has no arrays to upsert them all at once).</summary>
+    public const string StaticUpsert = TaskUpsert;
 
+    /// <summary>Deletes every static task whose key is not in the JSON array <c>@keys</c>.</summary>
     public const string StaticDeleteMissing = "DELETE FROM keel_recurring_tasks WHERE static = 1 AND key NOT IN (SELECT value FROM json_each(@keys))";
 
+    /// <summary>Upserts one dynamic task; a static task with the same key is left untouched (no row affected).</summary>
+    public const string DynamicUpsert = TaskUpsert + "\nWHERE keel_recurring_tasks.static = 0";
+
+    /// <summary>Deletes one dynamic task (its recorded runs stay).</summary>
     public const string DynamicDelete = "DELETE FROM keel_recurring_tasks WHERE key = @key AND static = 0";
 
-    public const string TasksList = $"""
+    /// <summary>Tasks by key (all, or the one <c>@key</c>), each with its newest recorded run.</summary>
+    public const string TasksList = """
         SELECT t.key, t.kind, t.args, t.schedule, t.time_zone, t.queue, t.priority, t.max_attempts, t.catch_up, t.catch_up_limit,
                t.static, t.description, e.run_at, e.job_id
         FROM keel_recurring_tasks t
@@ -41,5 +48,6 @@ internal static class SqliteRecurringStatements
         RETURNING id
         """;
 
+    /// <summary>Links a recorded run to the job it enqueued.</summary>
     public const string ExecutionLinkJob = "UPDATE keel_recurring_executions SET job_id = @job_id WHERE id = @id";
 }

@@ -17,7 +17,7 @@ public sealed partial class PostgreSqlStorage
         await using var transaction = await connection.BeginTransactionAsync(cancellationToken).ConfigureAwait(false);
         if (tasks.Count > 0)
         {
-            await using var upsert = new NpgsqlCommand(PostgreSqlRecurringStatements.StaticUpsert, connection, transaction);
+            await using var upsert = new NpgsqlCommand(RecurringSql.StaticUpsert, connection, transaction);
             var p = upsert.Parameters;
             p.Add(TextArray("keys", keys));
             p.Add(TextArray("kinds", tasks.Select(t => (string?)t.Kind)));
@@ -35,7 +35,7 @@ public sealed partial class PostgreSqlStorage
         }
 
         int deleted;
-        await using (var delete = new NpgsqlCommand(PostgreSqlRecurringStatements.StaticDeleteMissing, connection, transaction))
+        await using (var delete = new NpgsqlCommand(RecurringSql.StaticDeleteMissing, connection, transaction))
         {
             delete.Parameters.Add(TextArray("keys", keys));
             deleted = await delete.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
@@ -52,7 +52,7 @@ public sealed partial class PostgreSqlStorage
         var task = parameters.Task;
         ArgumentNullException.ThrowIfNull(task);
         await using var connection = await OpenAsync(cancellationToken).ConfigureAwait(false);
-        await using var command = new NpgsqlCommand(PostgreSqlRecurringStatements.DynamicUpsert, connection);
+        await using var command = new NpgsqlCommand(RecurringSql.DynamicUpsert, connection);
         var p = command.Parameters;
         p.Add(new NpgsqlParameter<string>("key", NpgsqlDbType.Text) { TypedValue = task.Key });
         p.Add(new NpgsqlParameter<string>("kind", NpgsqlDbType.Text) { TypedValue = task.Kind });
@@ -74,7 +74,7 @@ public sealed partial class PostgreSqlStorage
     {
         ArgumentNullException.ThrowIfNull(parameters);
         await using var connection = await OpenAsync(cancellationToken).ConfigureAwait(false);
-        await using var command = new NpgsqlCommand(PostgreSqlRecurringStatements.DynamicDelete, connection);
+        await using var command = new NpgsqlCommand(RecurringSql.DynamicDelete, connection);
         command.Parameters.Add(new NpgsqlParameter<string>("key", NpgsqlDbType.Text) { TypedValue = parameters.Key });
         return await command.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false) > 0;
     }
@@ -84,7 +84,7 @@ public sealed partial class PostgreSqlStorage
     {
         ArgumentNullException.ThrowIfNull(parameters);
         await using var connection = await OpenAsync(cancellationToken).ConfigureAwait(false);
-        await using var command = new NpgsqlCommand(PostgreSqlRecurringStatements.TasksList, connection);
+        await using var command = new NpgsqlCommand(RecurringSql.TasksList, connection);
         command.Parameters.Add(new NpgsqlParameter("key", NpgsqlDbType.Text) { Value = (object?)parameters.Key ?? DBNull.Value });
         var tasks = new List<RecurringTaskInfo>();
         await using var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
@@ -117,7 +117,7 @@ public sealed partial class PostgreSqlStorage
         await using var connection = await OpenAsync(cancellationToken).ConfigureAwait(false);
         await using var transaction = await connection.BeginTransactionAsync(cancellationToken).ConfigureAwait(false);
         long executionId;
-        await using (var record = new NpgsqlCommand(PostgreSqlRecurringStatements.ExecutionInsert, connection, transaction))
+        await using (var record = new NpgsqlCommand(RecurringSql.ExecutionInsert, connection, transaction))
         {
             record.Parameters.Add(new NpgsqlParameter<string>("task_key", NpgsqlDbType.Text) { TypedValue = parameters.TaskKey });
             record.Parameters.Add(new NpgsqlParameter<DateTimeOffset>("run_at", NpgsqlDbType.TimestampTz) { TypedValue = parameters.RunAt.ToUniversalTime() });
@@ -133,7 +133,7 @@ public sealed partial class PostgreSqlStorage
 
         // The job goes through the one insert path (ready or scheduled routing, NOTIFY on commit).
         var jobIds = await JobsInsertAsync(new JobsInsertParams([parameters.Job], parameters.Now, connection, transaction), cancellationToken).ConfigureAwait(false);
-        await using (var link = new NpgsqlCommand(PostgreSqlRecurringStatements.ExecutionLinkJob, connection, transaction))
+        await using (var link = new NpgsqlCommand(RecurringSql.ExecutionLinkJob, connection, transaction))
         {
             link.Parameters.Add(new NpgsqlParameter<long>("job_id", NpgsqlDbType.Bigint) { TypedValue = jobIds[0] });
             link.Parameters.Add(new NpgsqlParameter<long>("id", NpgsqlDbType.Bigint) { TypedValue = executionId });

@@ -1,7 +1,7 @@
 namespace Keel.PostgreSql;
 
-/// <summary>The SQL of recurring tasks on PostgreSQL; <c>coalesce(@now, now())</c> means "the caller's time, else the database clock".</summary>
-internal static class PostgreSqlRecurringStatements
+/// <summary>The SQL of recurring tasks and their recorded runs on PostgreSQL; <c>coalesce(@now, now())</c> means "the caller's time, else the database clock".</summary>
+internal static class RecurringSql
 {
     /// <summary>Upserts static tasks from arrays in one statement.</summary>
     public const string StaticUpsert = """
@@ -18,6 +18,7 @@ internal static class PostgreSqlRecurringStatements
             description = excluded.description, updated_at = excluded.updated_at
         """;
 
+    /// <summary>Deletes every static task whose key is not in <c>@keys</c>.</summary>
     public const string StaticDeleteMissing = "DELETE FROM keel_recurring_tasks WHERE static AND NOT (key = ANY(@keys))";
 
     /// <summary>Upserts one dynamic task; a static task with the same key is left untouched (no row affected).</summary>
@@ -34,8 +35,10 @@ internal static class PostgreSqlRecurringStatements
         WHERE NOT keel_recurring_tasks.static
         """;
 
+    /// <summary>Deletes one dynamic task (its recorded runs stay).</summary>
     public const string DynamicDelete = "DELETE FROM keel_recurring_tasks WHERE key = @key AND NOT static";
 
+    /// <summary>Tasks by key (all, or the one <c>@key</c>), each with its newest recorded run.</summary>
     public const string TasksList = """
         SELECT t.key, t.kind, t.args::text, t.schedule, t.time_zone, t.queue, t.priority, t.max_attempts, t.catch_up, t.catch_up_limit,
                t.static, t.description, e.run_at, e.job_id
@@ -55,5 +58,6 @@ internal static class PostgreSqlRecurringStatements
         RETURNING id
         """;
 
+    /// <summary>Links a recorded run to the job it enqueued.</summary>
     public const string ExecutionLinkJob = "UPDATE keel_recurring_executions SET job_id = @job_id WHERE id = @id";
 }

@@ -21,7 +21,7 @@ public sealed partial class SqliteStorage
                     await UpsertTaskAsync(connection, transaction, task with { Static = true }, now, cancellationToken);
                 }
 
-                await using var delete = Command(connection, transaction, SqliteRecurringStatements.StaticDeleteMissing);
+                await using var delete = Command(connection, transaction, RecurringSql.StaticDeleteMissing);
                 delete.Parameters.AddWithValue("@keys", JsonSerializer.Serialize(parameters.Tasks.Select(t => t.Key).ToArray()));
                 return await delete.ExecuteNonQueryAsync(cancellationToken);
             },
@@ -45,7 +45,7 @@ public sealed partial class SqliteStorage
         return await WriteAsync(
             async (connection, transaction) =>
             {
-                await using var delete = Command(connection, transaction, SqliteRecurringStatements.DynamicDelete);
+                await using var delete = Command(connection, transaction, RecurringSql.DynamicDelete);
                 delete.Parameters.AddWithValue("@key", parameters.Key);
                 return await delete.ExecuteNonQueryAsync(cancellationToken) > 0;
             },
@@ -57,7 +57,7 @@ public sealed partial class SqliteStorage
     {
         ArgumentNullException.ThrowIfNull(parameters);
         await using var connection = await OpenAsync(cancellationToken);
-        await using var command = Command(connection, null, SqliteRecurringStatements.TasksList);
+        await using var command = Command(connection, null, RecurringSql.TasksList);
         command.Parameters.AddWithValue("@key", (object?)parameters.Key ?? DBNull.Value);
         var tasks = new List<RecurringTaskInfo>();
         await using var reader = await command.ExecuteReaderAsync(cancellationToken);
@@ -91,7 +91,7 @@ public sealed partial class SqliteStorage
             async (connection, transaction) =>
             {
                 long executionId;
-                await using (var record = Command(connection, transaction, SqliteRecurringStatements.ExecutionInsert))
+                await using (var record = Command(connection, transaction, RecurringSql.ExecutionInsert))
                 {
                     record.Parameters.AddWithValue("@task_key", parameters.TaskKey);
                     record.Parameters.AddWithValue("@run_at", TimeEncoding.ToMicros(parameters.RunAt));
@@ -105,7 +105,7 @@ public sealed partial class SqliteStorage
                 }
 
                 var jobIds = await InsertJobsAsync(connection, transaction, new JobsInsertParams([parameters.Job], parameters.Now), cancellationToken);
-                await using var link = Command(connection, transaction, SqliteRecurringStatements.ExecutionLinkJob);
+                await using var link = Command(connection, transaction, RecurringSql.ExecutionLinkJob);
                 link.Parameters.AddWithValue("@job_id", jobIds[0]);
                 link.Parameters.AddWithValue("@id", executionId);
                 await link.ExecuteNonQueryAsync(cancellationToken);
@@ -116,8 +116,7 @@ public sealed partial class SqliteStorage
 
     private static async Task<int> UpsertTaskAsync(SqliteConnection connection, SqliteTransaction transaction, RecurringTask task, long now, CancellationToken cancellationToken)
     {
-        var sql = SqliteRecurringStatements.TaskUpsertTemplate.Replace("{guard}", task.Static ? string.Empty : SqliteRecurringStatements.DynamicGuard, StringComparison.Ordinal);
-        await using var upsert = Command(connection, transaction, sql);
+        await using var upsert = Command(connection, transaction, task.Static ? RecurringSql.StaticUpsert : RecurringSql.DynamicUpsert);
         var p = upsert.Parameters;
         p.AddWithValue("@key", task.Key);
         p.AddWithValue("@kind", task.Kind);
