@@ -6,27 +6,8 @@ namespace Keel.PostgreSql;
 /// </summary>
 internal static class PostgreSqlStatements
 {
-    /// <summary>The advisory lock key serializing concurrent migrators ("keel" + schema, as a fixed bigint).</summary>
-    public const long MigrationLockKey = 0x4B45454C_00000001;
-
     /// <summary>The NOTIFY channel that wakes workers when jobs become ready; the payload is the queue.</summary>
     public const string NotifyChannel = "keel_jobs";
-
-    public const string MigrationLock = "SELECT pg_advisory_xact_lock(@key)";
-
-    public const string MigrationTableCreate = """
-        CREATE TABLE IF NOT EXISTS keel_schema_migrations (
-            version    integer     PRIMARY KEY,
-            name       text        NOT NULL,
-            applied_at timestamptz NOT NULL DEFAULT now()
-        )
-        """;
-
-    public const string MigrationVersionRead = "SELECT coalesce(max(version), 0) FROM keel_schema_migrations";
-
-    public const string MigrationRecord = "INSERT INTO keel_schema_migrations (version, name) VALUES (@version, @name)";
-
-    public const string SchemaTableExists = "SELECT to_regclass('keel_schema_migrations') IS NOT NULL";
 
     /// <summary>
     /// Inserts a batch in input (ordinality) order, then routes each job to ready or scheduled, notifies the
@@ -147,7 +128,6 @@ internal static class PostgreSqlStatements
 
     /// <summary>Claims suspects from queues starting with a literal prefix.</summary>
     public const string JobsClaimSuspectPrefix = ClaimSuspectHead + "\n          starts_with(r.queue, @queue) AND\n" + ClaimTail;
-
 
     /// <summary>
     /// CTEs giving permits back inside a finalizing statement, for the jobs listed by a preceding <c>gave</c>
@@ -465,7 +445,7 @@ internal static class PostgreSqlStatements
     /// <summary>
     /// The first key of every process's session lock, "KEEL". Process locks use the two-int4 form
     /// <c>pg_advisory_lock(int, int)</c>, a key space PostgreSQL keeps apart from the single-bigint form
-    /// (<see cref="MigrationLockKey"/>); the second key is the process id's low 32 bits.
+    /// (<see cref="MigrationsSql.MigrationLockKey"/>); the second key is the process id's low 32 bits.
     /// </summary>
     public const int SessionLockNamespace = 0x4B45454C;
 

@@ -18,9 +18,6 @@ namespace Keel.PostgreSql;
 /// </remarks>
 public sealed partial class PostgreSqlStorage : IKeelStorage, IAsyncDisposable, IDisposable
 {
-    private static readonly Lazy<IReadOnlyList<MigrationScript>> Migrations =
-        new(() => MigrationScript.LoadEmbedded(typeof(PostgreSqlStorage).Assembly));
-
     private readonly NpgsqlDataSource _dataSource;
     private readonly NpgsqlDataSource? _unprepared;
     private readonly bool _ownsDataSource;
@@ -59,9 +56,6 @@ public sealed partial class PostgreSqlStorage : IKeelStorage, IAsyncDisposable, 
     /// <inheritdoc />
     public string Engine => "postgresql";
 
-    /// <inheritdoc />
-    public int LatestSchemaVersion => Migrations.Value.Count;
-
     /// <summary>
     /// The data source operations take their connections from: the one built from the connection string, or, once a
     /// transaction-mode pooler was detected, its twin that prepares nothing.
@@ -89,73 +83,6 @@ public sealed partial class PostgreSqlStorage : IKeelStorage, IAsyncDisposable, 
         }
 
         return false;
-    }
-
-    /// <inheritdoc />
-    public async Task MigrateAsync(CancellationToken cancellationToken)
-    {
-        var scripts = Migrations.Value;
-        await using var connection = await OpenAsync(cancellationToken).ConfigureAwait(false);
-        await using var transaction = await connection.BeginTransactionAsync(cancellationToken).ConfigureAwait(false);
-        await using (var command = new NpgsqlCommand(PostgreSqlStatements.MigrationLock, connection, transaction))
-        {
-            command.Parameters.Add(new NpgsqlParameter<long>("key", NpgsqlDbType.Bigint) { TypedValue = PostgreSqlStatements.MigrationLockKey });
-            await command.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
-        }
-
-        await using (var command = new NpgsqlCommand(PostgreSqlStatements.MigrationTableCreate, connection, transaction))
-        {
-            await command.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
-        }
-
-        int current;
-        await using (var command = new NpgsqlCommand(PostgreSqlStatements.MigrationVersionRead, connection, transaction))
-        {
-            current = Convert.ToInt32(await command.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false), System.Globalization.CultureInfo.InvariantCulture);
-        }
-
-        if (current > scripts.Count)
-        {
-            throw MigrationScript.NewerThanCode("PostgreSQL", current, scripts.Count);
-        }
-
-        foreach (var script in scripts)
-        {
-            if (script.Version <= current)
-            {
-                continue;
-            }
-
-            await using (var command = new NpgsqlCommand(script.Sql, connection, transaction))
-            {
-                await command.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
-            }
-
-            await using (var command = new NpgsqlCommand(PostgreSqlStatements.MigrationRecord, connection, transaction))
-            {
-                command.Parameters.Add(new NpgsqlParameter<int>("version", NpgsqlDbType.Integer) { TypedValue = script.Version });
-                command.Parameters.Add(new NpgsqlParameter<string>("name", NpgsqlDbType.Text) { TypedValue = script.Name });
-                await command.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
-            }
-        }
-
-        await transaction.CommitAsync(cancellationToken).ConfigureAwait(false);
-    }
-
-    /// <inheritdoc />
-    public async Task<int> SchemaVersionAsync(CancellationToken cancellationToken)
-    {
-        await using var connection = await OpenAsync(cancellationToken).ConfigureAwait(false);
-        await using (var exists = new NpgsqlCommand(PostgreSqlStatements.SchemaTableExists, connection))
-        {
-            if (await exists.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false) is not true)
-            {
-                return 0;
-            }
-        }
-
-        await using var command = new NpgsqlCommand(PostgreSqlStatements.MigrationVersionRead, connection);
-        return Convert.ToInt32(await command.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false), System.Globalization.CultureInfo.InvariantCulture);
     }
 
     /// <inheritdoc />

@@ -3,20 +3,6 @@ namespace Keel.Sqlite;
 /// <summary>Every SQL statement the SQLite store runs, one per operation step. Times are Unix microseconds.</summary>
 internal static class SqliteStatements
 {
-    public const string MigrationsTable = """
-        CREATE TABLE IF NOT EXISTS keel_schema_migrations (
-            version    INTEGER PRIMARY KEY,
-            name       TEXT    NOT NULL,
-            applied_at INTEGER NOT NULL
-        )
-        """;
-
-    public const string MigrationsTableExists = "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'keel_schema_migrations'";
-
-    public const string SchemaVersion = "SELECT coalesce(max(version), 0) FROM keel_schema_migrations";
-
-    public const string MigrationRecord = "INSERT INTO keel_schema_migrations (version, name, applied_at) VALUES (@version, @name, @now)";
-
     public const string JobInsert = """
         INSERT INTO keel_jobs (queue, kind, args, priority, scheduled_at, max_attempts, max_worker_losses, unique_key,
                                concurrency_key, concurrency_limit, concurrency_duration_ms, trace_parent, created_at)

@@ -14,7 +14,6 @@ public sealed partial class SqliteStorage : IKeelStorage
 {
     private const int ReadOnlyError = 8; // SQLITE_READONLY
     private const int CantOpenError = 14; // SQLITE_CANTOPEN
-    private static readonly IReadOnlyList<MigrationScript> Migrations = MigrationScript.LoadEmbedded(typeof(SqliteStorage).Assembly);
     private readonly string _connectionString;
     private readonly string _pragmas;
     private readonly string _immutableConnectionString;
@@ -47,9 +46,6 @@ public sealed partial class SqliteStorage : IKeelStorage
     public string Engine => "sqlite";
 
     /// <inheritdoc />
-    public int LatestSchemaVersion => Migrations.Count;
-
-    /// <inheritdoc />
     public bool IsTransient(Exception exception)
     {
         for (var e = exception; e is not null; e = e.InnerException)
@@ -66,69 +62,6 @@ public sealed partial class SqliteStorage : IKeelStorage
         }
 
         return false;
-    }
-
-    /// <inheritdoc />
-    public async Task MigrateAsync(CancellationToken cancellationToken)
-    {
-        var directory = Path.GetDirectoryName(Path.GetFullPath(DatabasePath));
-        if (!string.IsNullOrEmpty(directory))
-        {
-            Directory.CreateDirectory(directory);
-        }
-
-        await using var connection = await OpenAsync(cancellationToken);
-        // WAL is a property of the file; it must be set outside a transaction and persists.
-        try
-        {
-            await ExecuteAsync(connection, null, "PRAGMA journal_mode = WAL", cancellationToken);
-        }
-        catch (SqliteException e) when (e.SqliteErrorCode is ReadOnlyError)
-        {
-            throw ReadOnly(e);
-        }
-
-        await using var transaction = (SqliteTransaction)await connection.BeginTransactionAsync(cancellationToken);
-        await ExecuteAsync(connection, transaction, SqliteStatements.MigrationsTable, cancellationToken);
-        var current = Convert.ToInt32(await ScalarAsync(connection, transaction, SqliteStatements.SchemaVersion, cancellationToken), CultureInfo.InvariantCulture);
-        if (current > LatestSchemaVersion)
-        {
-            throw MigrationScript.NewerThanCode("SQLite", current, LatestSchemaVersion);
-        }
-
-        foreach (var script in Migrations.Where(m => m.Version > current))
-        {
-            await ExecuteAsync(connection, transaction, script.Sql, cancellationToken);
-            await using var record = Command(connection, transaction, SqliteStatements.MigrationRecord);
-            record.Parameters.AddWithValue("@version", script.Version);
-            record.Parameters.AddWithValue("@name", script.Name);
-            record.Parameters.AddWithValue("@now", Micros(null));
-            await record.ExecuteNonQueryAsync(cancellationToken);
-        }
-
-        try
-        {
-            await transaction.CommitAsync(cancellationToken);
-        }
-        catch (SqliteException e) when (e.SqliteErrorCode is ReadOnlyError)
-        {
-            throw ReadOnly(e);
-        }
-    }
-
-    /// <inheritdoc />
-    public async Task<int> SchemaVersionAsync(CancellationToken cancellationToken)
-    {
-        if (!File.Exists(DatabasePath))
-        {
-            return 0; // Opening would create an empty file; a missing database simply has no schema.
-        }
-
-        await using var connection = await OpenAsync(cancellationToken);
-        var exists = Convert.ToInt64(await ScalarAsync(connection, null, SqliteStatements.MigrationsTableExists, cancellationToken), CultureInfo.InvariantCulture);
-        return exists == 0
-            ? 0
-            : Convert.ToInt32(await ScalarAsync(connection, null, SqliteStatements.SchemaVersion, cancellationToken), CultureInfo.InvariantCulture);
     }
 
     private static string BuildConnectionString(SqliteStorageOptions options)
