@@ -46,43 +46,6 @@ public sealed partial class SqliteStorage
 
     private const string SemaphoreTake = "UPDATE keel_semaphores SET value = max(0, value - 1), updated_at = @now WHERE key = @key";
 
-    // One pass over each execution table, grouped (failed executions carry their queue since schema 4), rather than
-    // counting per queue name: with a million jobs the per-name counts walked the jobs table once per queue.
-    // Known queues: the live execution tables, the pauses, and the jobs table's queue names (finished and discarded jobs
-    // too, until retention deletes them), read by a loose index scan: one probe of keel_jobs_queue per distinct queue.
-    private const string QueuesSelect = """
-        WITH RECURSIVE known(queue) AS (
-            SELECT min(queue) FROM keel_jobs
-            UNION ALL
-            SELECT (SELECT min(j.queue) FROM keel_jobs j WHERE j.queue > k.queue) FROM known k WHERE k.queue IS NOT NULL),
-        counts AS (
-            SELECT queue, count(*) AS ready, 0 AS scheduled, 0 AS claimed, 0 AS blocked, 0 AS failed, min(created_at) AS oldest
-            FROM keel_ready_executions GROUP BY queue
-            UNION ALL
-            SELECT queue, 0, count(*), 0, 0, 0, NULL FROM keel_scheduled_executions GROUP BY queue
-            UNION ALL
-            SELECT (SELECT j.queue FROM keel_jobs j WHERE j.id = c.job_id) AS queue, 0, 0, count(*), 0, 0, NULL
-            FROM keel_claimed_executions c GROUP BY 1
-            UNION ALL
-            SELECT queue, 0, 0, 0, count(*), 0, NULL FROM keel_blocked_executions GROUP BY queue
-            UNION ALL
-            SELECT queue, 0, 0, 0, 0, count(*), NULL FROM keel_failed_executions GROUP BY queue
-            UNION ALL
-            SELECT queue, 0, 0, 0, 0, 0, NULL FROM keel_pauses
-            UNION ALL
-            SELECT queue, 0, 0, 0, 0, 0, NULL FROM known WHERE queue IS NOT NULL)
-        SELECT c.queue, sum(c.ready), sum(c.scheduled), sum(c.claimed), sum(c.blocked), sum(c.failed), min(c.oldest),
-               EXISTS (SELECT 1 FROM keel_pauses p WHERE p.queue = c.queue)
-        FROM counts c
-        GROUP BY c.queue
-        ORDER BY c.queue
-        """;
-
-
-    private const string PauseInsert = "INSERT OR IGNORE INTO keel_pauses (queue, created_at) VALUES (@queue, @now)";
-
-    private const string PauseDelete = "DELETE FROM keel_pauses WHERE queue = @queue";
-
     private const string FinishedDelete = """
         DELETE FROM keel_jobs WHERE id IN (
             SELECT id FROM (
@@ -234,38 +197,6 @@ public sealed partial class SqliteStorage
                 var routing = await RoutingAsync(connection, transaction, parameters.JobId, cancellationToken);
                 await InsertReadyAsync(connection, transaction, routing.JobId, routing.Queue, routing.Priority, now, cancellationToken);
                 return true;
-            },
-            cancellationToken);
-    }
-
-    /// <inheritdoc />
-    public async Task<IReadOnlyList<QueueInfo>> QueuesListAsync(DateTimeOffset? now, CancellationToken cancellationToken)
-    {
-        var at = Micros(now);
-        await using var connection = await OpenAsync(cancellationToken);
-        await using var select = Command(connection, null, QueuesSelect);
-        await using var r = await select.ExecuteReaderAsync(cancellationToken);
-        var queues = new List<QueueInfo>();
-        while (await r.ReadAsync(cancellationToken))
-        {
-            TimeSpan? oldest = r.IsDBNull(6) ? null : Age(at, r.GetInt64(6));
-            queues.Add(new QueueInfo(r.GetString(0), r.GetInt64(1), r.GetInt64(2), r.GetInt64(3), r.GetInt64(4), r.GetInt64(5), oldest, r.GetBoolean(7)));
-        }
-
-        return queues;
-    }
-
-    /// <inheritdoc />
-    public Task QueuePauseAsync(QueuePauseParams parameters, CancellationToken cancellationToken)
-    {
-        ArgumentNullException.ThrowIfNull(parameters);
-        return WriteAsync(
-            async (connection, transaction) =>
-            {
-                await using var command = Command(connection, transaction, parameters.Paused ? PauseInsert : PauseDelete);
-                command.Parameters.AddWithValue("@queue", parameters.Queue);
-                command.Parameters.AddWithValue("@now", Micros(parameters.Now));
-                return await command.ExecuteNonQueryAsync(cancellationToken);
             },
             cancellationToken);
     }
