@@ -19,11 +19,6 @@ internal static class SqliteStatements
         SELECT id, queue, priority, @now, suspect FROM keel_jobs WHERE id = @job_id
         """;
 
-    public const string ScheduledInsert = """
-        INSERT INTO keel_scheduled_executions (job_id, queue, priority, scheduled_at, created_at)
-        VALUES (@job_id, @queue, @priority, @scheduled_at, @now)
-        """;
-
     // The candidate filter is one of three fixed fragments (never user text); values are parameters. Suspects are
     // claimed apart (they run alone), through the partial index keel_ready_suspects.
     public const string ClaimFilterAll = "NOT r.suspect";
@@ -138,16 +133,6 @@ internal static class SqliteStatements
     public const string JobErrorsSelect = """
         SELECT attempt, exception_type, message, stack_trace, occurred_at, cause
         FROM keel_job_errors WHERE job_id = @job_id ORDER BY id
-        """;
-
-    public const string ScheduledDueDelete = """
-        DELETE FROM keel_scheduled_executions
-        WHERE job_id IN (
-            SELECT job_id FROM keel_scheduled_executions
-            WHERE scheduled_at <= @now
-            ORDER BY scheduled_at, priority, job_id
-            LIMIT @limit)
-        RETURNING job_id, queue, priority
         """;
 
     public const string ProcessInsert = """

@@ -60,7 +60,7 @@ public sealed partial class SqliteStorage
         var traceParent = insertJob.Parameters.Add("@trace_parent", SqliteType.Text);
         insertJob.Parameters.AddWithValue("@now", now);
 
-        await using var insertScheduled = Command(connection, transaction, SqliteStatements.ScheduledInsert);
+        await using var insertScheduled = Command(connection, transaction, ScheduledSql.ScheduledInsert);
         var scheduledJob = insertScheduled.Parameters.Add("@job_id", SqliteType.Integer);
         var scheduledQueue = insertScheduled.Parameters.Add("@queue", SqliteType.Text);
         var scheduledPriority = insertScheduled.Parameters.Add("@priority", SqliteType.Integer);
@@ -397,7 +397,7 @@ public sealed partial class SqliteStorage
                 else if (limited)
                 {
                     // A limited job gives its permit back while it waits; the dispatcher takes one again when it is due.
-                    await using (var scheduled = Command(connection, transaction, SqliteStatements.ScheduledInsert))
+                    await using (var scheduled = Command(connection, transaction, ScheduledSql.ScheduledInsert))
                     {
                         scheduled.Parameters.AddWithValue("@job_id", jobId);
                         scheduled.Parameters.AddWithValue("@queue", queue);
@@ -415,7 +415,7 @@ public sealed partial class SqliteStorage
                 }
                 else
                 {
-                    await using var scheduled = Command(connection, transaction, SqliteStatements.ScheduledInsert);
+                    await using var scheduled = Command(connection, transaction, ScheduledSql.ScheduledInsert);
                     scheduled.Parameters.AddWithValue("@job_id", jobId);
                     scheduled.Parameters.AddWithValue("@queue", queue);
                     scheduled.Parameters.AddWithValue("@priority", priority);
@@ -615,36 +615,5 @@ public sealed partial class SqliteStorage
         }
 
         return job with { Errors = errors, Runs = runs };
-    }
-
-    /// <inheritdoc />
-    public Task<int> ScheduledDispatchAsync(ScheduledDispatchParams parameters, CancellationToken cancellationToken)
-    {
-        ArgumentNullException.ThrowIfNull(parameters);
-        return WriteAsync(
-            async (connection, transaction) =>
-            {
-                var now = Micros(parameters.Now);
-                var due = new List<(long JobId, string Queue, long Priority)>();
-                await using (var delete = Command(connection, transaction, SqliteStatements.ScheduledDueDelete))
-                {
-                    delete.Parameters.AddWithValue("@now", now);
-                    delete.Parameters.AddWithValue("@limit", parameters.BatchSize);
-                    await using var reader = await delete.ExecuteReaderAsync(cancellationToken);
-                    while (await reader.ReadAsync(cancellationToken))
-                    {
-                        due.Add((reader.GetInt64(0), reader.GetString(1), reader.GetInt64(2)));
-                    }
-                }
-
-                // A limited job takes its permit now, when it becomes due, not when it was scheduled.
-                foreach (var row in due)
-                {
-                    await MakeDueAsync(connection, transaction, await RoutingAsync(connection, transaction, row.JobId, cancellationToken), discardOnConflict: false, now, cancellationToken);
-                }
-
-                return due.Count;
-            },
-            cancellationToken);
     }
 }

@@ -40,8 +40,6 @@ public sealed partial class SqliteStorage
         DELETE FROM keel_failed_executions WHERE job_id = @job_id;
         """;
 
-    private const string ScheduledDeleteOne = "DELETE FROM keel_scheduled_executions WHERE job_id = @job_id";
-
     private const string BlockedDeleteOne = "DELETE FROM keel_blocked_executions WHERE job_id = @job_id RETURNING concurrency_key";
 
     private const string SemaphoreTake = "UPDATE keel_semaphores SET value = max(0, value - 1), updated_at = @now WHERE key = @key";
@@ -163,7 +161,7 @@ public sealed partial class SqliteStorage
             async (connection, transaction) =>
             {
                 var now = Micros(parameters.Now);
-                await using (var scheduled = Command(connection, transaction, ScheduledDeleteOne))
+                await using (var scheduled = Command(connection, transaction, ScheduledSql.ScheduledDelete))
                 {
                     scheduled.Parameters.AddWithValue("@job_id", parameters.JobId);
                     if (await scheduled.ExecuteNonQueryAsync(cancellationToken) == 1)
