@@ -144,9 +144,9 @@ public sealed partial class PostgreSqlStorage
         {
             Value = parameters.JobIds is { } ids ? ids.ToArray() : DBNull.Value,
         });
-        p.Add(NullableText("queue", filter?.Queue));
-        p.Add(NullableText("kind", filter?.Kind));
-        p.Add(NullableText("exception_type", filter?.ExceptionType));
+        p.Add(Text("queue", filter?.Queue));
+        p.Add(Text("kind", filter?.Kind));
+        p.Add(Text("exception_type", filter?.ExceptionType));
         p.Add(Time("failed_after", filter?.FailedAfter));
         p.Add(Time("failed_before", filter?.FailedBefore));
         p.Add(new NpgsqlParameter<int>("batch", NpgsqlDbType.Integer) { TypedValue = parameters.BatchSize });

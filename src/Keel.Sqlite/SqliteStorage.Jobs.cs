@@ -94,7 +94,7 @@ public sealed partial class SqliteStorage
             ids[i] = id;
             if (job.UniqueKey is not null)
             {
-                await using var take = Command(connection, transaction, UniqueKeyTake);
+                await using var take = Command(connection, transaction, JobsSql.UniqueKeyTake);
                 take.Parameters.AddWithValue("@key", job.UniqueKey);
                 take.Parameters.AddWithValue("@job_id", id);
                 await take.ExecuteNonQueryAsync(cancellationToken);
@@ -120,7 +120,7 @@ public sealed partial class SqliteStorage
 
     private static async Task<long?> UniqueOwnerAsync(SqliteConnection connection, SqliteTransaction transaction, string key, CancellationToken cancellationToken)
     {
-        await using var select = Command(connection, transaction, UniqueKeyOwner);
+        await using var select = Command(connection, transaction, JobsSql.UniqueKeyOwner);
         select.Parameters.AddWithValue("@key", key);
         return await select.ExecuteScalarAsync(cancellationToken) is long owner ? owner : null;
     }
@@ -326,7 +326,7 @@ public sealed partial class SqliteStorage
             // statement, so this works as well when the job row was just deleted (keys deleted with it by cascade).
             if (unique)
             {
-                await ExecuteForJobAsync(connection, transaction, UniqueKeyFree, deletedJob.Value, now, cancellationToken);
+                await ExecuteForJobAsync(connection, transaction, JobsSql.UniqueKeyFree, deletedJob.Value, now, cancellationToken);
             }
 
             if (routing.Key is not null)

@@ -40,10 +40,6 @@ public sealed partial class SqliteStorage
         DELETE FROM keel_failed_executions WHERE job_id = @job_id;
         """;
 
-    private const string BlockedDeleteOne = "DELETE FROM keel_blocked_executions WHERE job_id = @job_id RETURNING concurrency_key";
-
-    private const string SemaphoreTake = "UPDATE keel_semaphores SET value = max(0, value - 1), updated_at = @now WHERE key = @key";
-
     private const string FinishedDelete = """
         DELETE FROM keel_jobs WHERE id IN (
             SELECT id FROM (
@@ -52,25 +48,6 @@ public sealed partial class SqliteStorage
                 SELECT id FROM keel_jobs WHERE discarded_at < @cutoff)
             LIMIT @limit)
         """;
-
-    private const string ConcurrencyKeysToRepair = """
-        SELECT key FROM keel_semaphores WHERE expires_at < @now
-        UNION
-        SELECT b.concurrency_key FROM keel_blocked_executions b
-        WHERE b.expires_at < @now OR NOT EXISTS (SELECT 1 FROM keel_semaphores s WHERE s.key = b.concurrency_key)
-        LIMIT @limit
-        """;
-
-    private const string ConcurrencyHolders = """
-        SELECT count(*), max(j.concurrency_limit), max(j.concurrency_duration_ms) FROM keel_jobs j
-        WHERE j.concurrency_key = @key
-          AND (EXISTS (SELECT 1 FROM keel_ready_executions r WHERE r.job_id = j.id)
-               OR EXISTS (SELECT 1 FROM keel_claimed_executions c WHERE c.job_id = j.id))
-        """;
-
-    private const string ConcurrencyKeyTerms = "SELECT max(concurrency_limit), max(concurrency_duration_ms) FROM keel_jobs WHERE concurrency_key = @key AND finished_at IS NULL AND discarded_at IS NULL";
-
-    private const string BlockedRefresh = "UPDATE keel_blocked_executions SET expires_at = @expires_at WHERE concurrency_key = @key";
 
     /// <inheritdoc />
     public Task<int> JobsRetryAsync(JobsSelectionParams parameters, CancellationToken cancellationToken)
@@ -94,7 +71,7 @@ public sealed partial class SqliteStorage
                         reset.Parameters.AddWithValue("@job_id", id);
                         if (await reset.ExecuteScalarAsync(cancellationToken) is string uniqueKey)
                         {
-                            await using var take = Command(connection, transaction, UniqueKeyTake);
+                            await using var take = Command(connection, transaction, JobsSql.UniqueKeyTake);
                             take.Parameters.AddWithValue("@key", uniqueKey);
                             take.Parameters.AddWithValue("@job_id", id);
                             await take.ExecuteNonQueryAsync(cancellationToken);
@@ -136,8 +113,8 @@ public sealed partial class SqliteStorage
                 foreach (var (id, state) in candidates)
                 {
                     await ExecuteForJobAsync(connection, transaction, ExecutionsDelete, id, now, cancellationToken);
-                    await ExecuteForJobAsync(connection, transaction, JobDiscard, id, now, cancellationToken);
-                    await ExecuteForJobAsync(connection, transaction, UniqueKeyFree, id, now, cancellationToken);
+                    await ExecuteForJobAsync(connection, transaction, JobsSql.JobDiscard, id, now, cancellationToken);
+                    await ExecuteForJobAsync(connection, transaction, JobsSql.UniqueKeyFree, id, now, cancellationToken);
                     if (state == nameof(JobState.Ready))
                     {
                         var routing = await RoutingAsync(connection, transaction, id, cancellationToken);
@@ -172,7 +149,7 @@ public sealed partial class SqliteStorage
                 }
 
                 string? key;
-                await using (var blocked = Command(connection, transaction, BlockedDeleteOne))
+                await using (var blocked = Command(connection, transaction, ConcurrencySql.BlockedDelete))
                 {
                     blocked.Parameters.AddWithValue("@job_id", parameters.JobId);
                     await using var r = await blocked.ExecuteReaderAsync(cancellationToken);
@@ -185,7 +162,7 @@ public sealed partial class SqliteStorage
                 }
 
                 // An operator's override: ready now, whatever the limit; it holds a permit like any ready job.
-                await using (var take = Command(connection, transaction, SemaphoreTake))
+                await using (var take = Command(connection, transaction, ConcurrencySql.SemaphoreTake))
                 {
                     take.Parameters.AddWithValue("@key", key);
                     take.Parameters.AddWithValue("@now", now);
@@ -212,82 +189,6 @@ public sealed partial class SqliteStorage
                 return await delete.ExecuteNonQueryAsync(cancellationToken);
             },
             cancellationToken);
-    }
-
-    /// <inheritdoc />
-    public Task<int> ConcurrencyMaintainAsync(ConcurrencyMaintainParams parameters, CancellationToken cancellationToken)
-    {
-        ArgumentNullException.ThrowIfNull(parameters);
-        return WriteAsync(
-            async (connection, transaction) =>
-            {
-                var now = Micros(parameters.Now);
-                var keys = new List<string>();
-                await using (var select = Command(connection, transaction, ConcurrencyKeysToRepair))
-                {
-                    select.Parameters.AddWithValue("@now", now);
-                    select.Parameters.AddWithValue("@limit", parameters.BatchSize);
-                    await using var r = await select.ExecuteReaderAsync(cancellationToken);
-                    while (await r.ReadAsync(cancellationToken))
-                    {
-                        keys.Add(r.GetString(0));
-                    }
-                }
-
-                var promoted = 0;
-                foreach (var key in keys)
-                {
-                    promoted += await RepairKeyAsync(connection, transaction, key, now, cancellationToken);
-                }
-
-                return promoted;
-            },
-            cancellationToken);
-    }
-
-    /// <summary>
-    /// Recomputes a key's free permits from the jobs that really hold one (ready or claimed), so a lost release can
-    /// only ever delay a blocked job, never let the limit be exceeded; then promotes into the free permits.
-    /// </summary>
-    private static async Task<int> RepairKeyAsync(SqliteConnection connection, SqliteTransaction transaction, string key, long now, CancellationToken cancellationToken)
-    {
-        long holders;
-        int limit;
-        long durationMicros;
-        await using (var count = Command(connection, transaction, ConcurrencyHolders))
-        {
-            count.Parameters.AddWithValue("@key", key);
-            await using var r = await count.ExecuteReaderAsync(cancellationToken);
-            await r.ReadAsync(cancellationToken);
-            holders = r.GetInt64(0);
-        }
-
-        await using (var terms = Command(connection, transaction, ConcurrencyKeyTerms))
-        {
-            terms.Parameters.AddWithValue("@key", key);
-            await using var r = await terms.ExecuteReaderAsync(cancellationToken);
-            await r.ReadAsync(cancellationToken);
-            limit = r.IsDBNull(0) ? 1 : r.GetInt32(0);
-            durationMicros = (r.IsDBNull(1) ? 900_000 : r.GetInt64(1)) * 1000;
-        }
-
-        var (existing, storedLimit) = await SemaphoreAsync(connection, transaction, key, cancellationToken);
-        if (existing is not null)
-        {
-            limit = storedLimit;
-        }
-
-        var free = (int)Math.Max(0, limit - holders);
-        var promoted = await PromoteAsync(connection, transaction, key, free, now, cancellationToken);
-        await WriteSemaphoreAsync(connection, transaction, existing is null ? SemaphoreInsert : SemaphoreUpdate, key, free - promoted, limit, now + durationMicros, now, cancellationToken);
-        await using (var refresh = Command(connection, transaction, BlockedRefresh))
-        {
-            refresh.Parameters.AddWithValue("@key", key);
-            refresh.Parameters.AddWithValue("@expires_at", now + durationMicros);
-            await refresh.ExecuteNonQueryAsync(cancellationToken);
-        }
-
-        return promoted;
     }
 
     private static async Task<List<long>> SelectIdsAsync(SqliteConnection connection, SqliteTransaction transaction, string sql, JobsSelectionParams parameters, string? states, CancellationToken cancellationToken)

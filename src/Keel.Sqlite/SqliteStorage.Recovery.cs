@@ -35,8 +35,6 @@ public sealed partial class SqliteStorage
 
     private const string JobSetAttempt = "UPDATE keel_jobs SET attempts = @attempt WHERE id = @job_id RETURNING queue, priority";
 
-    private const string JobQueueSelect = "SELECT queue, priority FROM keel_jobs WHERE id = @job_id";
-
     private const string ClaimsSelect = """
         SELECT c.id, c.job_id, j.kind, j.queue, c.attempt, c.claimed_at, p.id, p.name, p.hostname, p.pid, p.last_heartbeat_at,
                p.lease_expires_at

@@ -203,4 +203,16 @@ public sealed partial class SqliteStorage : IKeelStorage
         => reader.IsDBNull(ordinal) ? null : TimeEncoding.FromMicros(reader.GetInt64(ordinal));
 
     private static string JsonArray(IEnumerable<long> ids) => "[" + string.Join(',', ids.Select(id => id.ToString(CultureInfo.InvariantCulture))) + "]";
+
+    private static async Task ExecuteForJobAsync(SqliteConnection connection, SqliteTransaction transaction, string sql, long jobId, long now, CancellationToken cancellationToken)
+    {
+        await using var command = Command(connection, transaction, sql);
+        command.Parameters.AddWithValue("@job_id", jobId);
+        if (sql.Contains("@now", StringComparison.Ordinal))
+        {
+            command.Parameters.AddWithValue("@now", now);
+        }
+
+        await command.ExecuteNonQueryAsync(cancellationToken);
+    }
 }

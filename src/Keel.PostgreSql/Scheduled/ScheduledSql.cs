@@ -5,7 +5,7 @@ internal static class ScheduledSql
 {
     /// <summary>
     /// Locks up to a batch of due scheduled jobs, oldest first, and moves those without a concurrency key to ready.
-    /// Returns (moved, notified, ids of the locked jobs with a key): the caller runs <see cref="PostgreSqlStatements.JobAcquire"/> for each
+    /// Returns (moved, notified, ids of the locked jobs with a key): the caller runs <see cref="ConcurrencySql.JobAcquire"/> for each
     /// of those in the same transaction. They come ordered by key, then dispatch order, so that concurrent
     /// dispatchers take semaphore row locks in one global order (no deadlock between them) while each key still
     /// acquires in (scheduled_at, priority, job_id) order.

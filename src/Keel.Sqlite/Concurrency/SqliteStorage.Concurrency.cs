@@ -1,42 +1,90 @@
+using Keel.Storage;
 using Microsoft.Data.Sqlite;
 
 namespace Keel.Sqlite;
 
 /// <summary>
-/// Concurrency permits and uniqueness keys. Every caller already holds the <c>BEGIN IMMEDIATE</c> write lock, so
-/// acquiring, releasing and promoting can never interleave with another process's.
+/// Concurrency limits: taking a permit when a job becomes due (else it is blocked), giving it back and promoting the
+/// next blocked job when it leaves ready or claimed, and repairing semaphores. Every caller already holds the
+/// <c>BEGIN IMMEDIATE</c> write lock, so acquiring, releasing and promoting can never interleave with another process's.
 /// </summary>
 public sealed partial class SqliteStorage
 {
-    private const string RoutingSelect = "SELECT queue, priority, concurrency_key, concurrency_limit, concurrency_duration_ms FROM keel_jobs WHERE id = @job_id";
+    /// <inheritdoc />
+    public Task<int> ConcurrencyMaintainAsync(ConcurrencyMaintainParams parameters, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(parameters);
+        return WriteAsync(
+            async (connection, transaction) =>
+            {
+                var now = Micros(parameters.Now);
+                var keys = new List<string>();
+                await using (var select = Command(connection, transaction, ConcurrencySql.ConcurrencyMaintainKeys))
+                {
+                    select.Parameters.AddWithValue("@now", now);
+                    select.Parameters.AddWithValue("@limit", parameters.BatchSize);
+                    await using var r = await select.ExecuteReaderAsync(cancellationToken);
+                    while (await r.ReadAsync(cancellationToken))
+                    {
+                        keys.Add(r.GetString(0));
+                    }
+                }
 
-    private const string SemaphoreSelect = "SELECT value, limit_value FROM keel_semaphores WHERE key = @key";
+                var promoted = 0;
+                foreach (var key in keys)
+                {
+                    promoted += await RepairKeyAsync(connection, transaction, key, now, cancellationToken);
+                }
 
-    private const string SemaphoreInsert = """
-        INSERT INTO keel_semaphores (key, value, limit_value, expires_at, created_at, updated_at)
-        VALUES (@key, @value, @limit, @expires_at, @now, @now)
-        """;
+                return promoted;
+            },
+            cancellationToken);
+    }
 
-    private const string SemaphoreUpdate = "UPDATE keel_semaphores SET value = @value, limit_value = @limit, expires_at = @expires_at, updated_at = @now WHERE key = @key";
+    /// <summary>
+    /// Recomputes a key's free permits from the jobs that really hold one (ready or claimed), so a lost release can
+    /// only ever delay a blocked job, never let the limit be exceeded; then promotes into the free permits.
+    /// </summary>
+    private static async Task<int> RepairKeyAsync(SqliteConnection connection, SqliteTransaction transaction, string key, long now, CancellationToken cancellationToken)
+    {
+        long holders;
+        int limit;
+        long durationMicros;
+        await using (var count = Command(connection, transaction, ConcurrencySql.SemaphoreHolders))
+        {
+            count.Parameters.AddWithValue("@key", key);
+            await using var r = await count.ExecuteReaderAsync(cancellationToken);
+            await r.ReadAsync(cancellationToken);
+            holders = r.GetInt64(0);
+        }
 
-    private const string BlockedInsert = """
-        INSERT INTO keel_blocked_executions (job_id, queue, priority, concurrency_key, expires_at, created_at)
-        VALUES (@job_id, @queue, @priority, @key, @expires_at, @now)
-        """;
+        await using (var terms = Command(connection, transaction, ConcurrencySql.ConcurrencyKeyTerms))
+        {
+            terms.Parameters.AddWithValue("@key", key);
+            await using var r = await terms.ExecuteReaderAsync(cancellationToken);
+            await r.ReadAsync(cancellationToken);
+            limit = r.IsDBNull(0) ? 1 : r.GetInt32(0);
+            durationMicros = (r.IsDBNull(1) ? 900_000 : r.GetInt64(1)) * 1000;
+        }
 
-    private const string BlockedNext = """
-        DELETE FROM keel_blocked_executions WHERE job_id = (
-            SELECT job_id FROM keel_blocked_executions WHERE concurrency_key = @key ORDER BY priority, job_id LIMIT 1)
-        RETURNING job_id, queue, priority
-        """;
+        var (existing, storedLimit) = await SemaphoreAsync(connection, transaction, key, cancellationToken);
+        if (existing is not null)
+        {
+            limit = storedLimit;
+        }
 
-    private const string JobDiscard = "UPDATE keel_jobs SET discarded_at = @now WHERE id = @job_id";
+        var free = (int)Math.Max(0, limit - holders);
+        var promoted = await PromoteAsync(connection, transaction, key, free, now, cancellationToken);
+        await WriteSemaphoreAsync(connection, transaction, existing is null ? ConcurrencySql.SemaphoreInsert : ConcurrencySql.SemaphoreUpdate, key, free - promoted, limit, now + durationMicros, now, cancellationToken);
+        await using (var refresh = Command(connection, transaction, ConcurrencySql.BlockedRefresh))
+        {
+            refresh.Parameters.AddWithValue("@key", key);
+            refresh.Parameters.AddWithValue("@expires_at", now + durationMicros);
+            await refresh.ExecuteNonQueryAsync(cancellationToken);
+        }
 
-    private const string UniqueKeyFree = "DELETE FROM keel_unique_keys WHERE job_id = @job_id";
-
-    private const string UniqueKeyOwner = "SELECT job_id FROM keel_unique_keys WHERE key = @key";
-
-    private const string UniqueKeyTake = "INSERT OR IGNORE INTO keel_unique_keys (key, job_id) VALUES (@key, @job_id)";
+        return promoted;
+    }
 
     private enum Route
     {
@@ -50,7 +98,7 @@ public sealed partial class SqliteStorage
 
     private static async Task<JobRouting> RoutingAsync(SqliteConnection connection, SqliteTransaction transaction, long jobId, CancellationToken cancellationToken)
     {
-        await using var select = Command(connection, transaction, RoutingSelect);
+        await using var select = Command(connection, transaction, ConcurrencySql.JobRouting);
         select.Parameters.AddWithValue("@job_id", jobId);
         await using var r = await select.ExecuteReaderAsync(cancellationToken);
         await r.ReadAsync(cancellationToken);
@@ -74,12 +122,12 @@ public sealed partial class SqliteStorage
 
         if (discardOnConflict)
         {
-            await ExecuteForJobAsync(connection, transaction, JobDiscard, job.JobId, now, cancellationToken);
-            await ExecuteForJobAsync(connection, transaction, UniqueKeyFree, job.JobId, now, cancellationToken);
+            await ExecuteForJobAsync(connection, transaction, JobsSql.JobDiscard, job.JobId, now, cancellationToken);
+            await ExecuteForJobAsync(connection, transaction, JobsSql.UniqueKeyFree, job.JobId, now, cancellationToken);
             return Route.Discarded;
         }
 
-        await using var blocked = Command(connection, transaction, BlockedInsert);
+        await using var blocked = Command(connection, transaction, ConcurrencySql.BlockedInsert);
         blocked.Parameters.AddWithValue("@job_id", job.JobId);
         blocked.Parameters.AddWithValue("@queue", job.Queue);
         blocked.Parameters.AddWithValue("@priority", job.Priority);
@@ -95,7 +143,7 @@ public sealed partial class SqliteStorage
         var (value, _) = await SemaphoreAsync(connection, transaction, job.Key!, cancellationToken);
         if (value is null)
         {
-            await WriteSemaphoreAsync(connection, transaction, SemaphoreInsert, job.Key!, job.Limit - 1, job.Limit, now + job.DurationMicros, now, cancellationToken);
+            await WriteSemaphoreAsync(connection, transaction, ConcurrencySql.SemaphoreInsert, job.Key!, job.Limit - 1, job.Limit, now + job.DurationMicros, now, cancellationToken);
             return true;
         }
 
@@ -104,7 +152,7 @@ public sealed partial class SqliteStorage
             return false;
         }
 
-        await WriteSemaphoreAsync(connection, transaction, SemaphoreUpdate, job.Key!, value.Value - 1, job.Limit, now + job.DurationMicros, now, cancellationToken);
+        await WriteSemaphoreAsync(connection, transaction, ConcurrencySql.SemaphoreUpdate, job.Key!, value.Value - 1, job.Limit, now + job.DurationMicros, now, cancellationToken);
         return true;
     }
 
@@ -122,7 +170,7 @@ public sealed partial class SqliteStorage
 
         var free = Math.Min(limit, value.Value + 1);
         var promoted = await PromoteAsync(connection, transaction, holder.Key!, free, now, cancellationToken);
-        await WriteSemaphoreAsync(connection, transaction, SemaphoreUpdate, holder.Key!, free - promoted, limit, now + holder.DurationMicros, now, cancellationToken);
+        await WriteSemaphoreAsync(connection, transaction, ConcurrencySql.SemaphoreUpdate, holder.Key!, free - promoted, limit, now + holder.DurationMicros, now, cancellationToken);
         return promoted;
     }
 
@@ -131,7 +179,7 @@ public sealed partial class SqliteStorage
         var promoted = 0;
         while (promoted < free)
         {
-            await using var next = Command(connection, transaction, BlockedNext);
+            await using var next = Command(connection, transaction, ConcurrencySql.BlockedNext);
             next.Parameters.AddWithValue("@key", key);
             await using var r = await next.ExecuteReaderAsync(cancellationToken);
             if (!await r.ReadAsync(cancellationToken))
@@ -150,7 +198,7 @@ public sealed partial class SqliteStorage
 
     private static async Task<(int? Value, int Limit)> SemaphoreAsync(SqliteConnection connection, SqliteTransaction transaction, string key, CancellationToken cancellationToken)
     {
-        await using var select = Command(connection, transaction, SemaphoreSelect);
+        await using var select = Command(connection, transaction, ConcurrencySql.SemaphoreSelect);
         select.Parameters.AddWithValue("@key", key);
         await using var r = await select.ExecuteReaderAsync(cancellationToken);
         return await r.ReadAsync(cancellationToken) ? (r.GetInt32(0), r.GetInt32(1)) : (null, 0);
@@ -175,7 +223,7 @@ public sealed partial class SqliteStorage
     {
         if (terminal)
         {
-            await ExecuteForJobAsync(connection, transaction, UniqueKeyFree, jobId, now, cancellationToken);
+            await ExecuteForJobAsync(connection, transaction, JobsSql.UniqueKeyFree, jobId, now, cancellationToken);
         }
 
         var routing = await RoutingAsync(connection, transaction, jobId, cancellationToken);
@@ -183,17 +231,5 @@ public sealed partial class SqliteStorage
         {
             await ReleasePermitAsync(connection, transaction, routing, now, cancellationToken);
         }
-    }
-
-    private static async Task ExecuteForJobAsync(SqliteConnection connection, SqliteTransaction transaction, string sql, long jobId, long now, CancellationToken cancellationToken)
-    {
-        await using var command = Command(connection, transaction, sql);
-        command.Parameters.AddWithValue("@job_id", jobId);
-        if (sql.Contains("@now", StringComparison.Ordinal))
-        {
-            command.Parameters.AddWithValue("@now", now);
-        }
-
-        await command.ExecuteNonQueryAsync(cancellationToken);
     }
 }

@@ -5,8 +5,8 @@ using NpgsqlTypes;
 namespace Keel.PostgreSql;
 
 /// <summary>
-/// Concurrency limits and unique jobs: inserting jobs with keys, acquiring permits, promoting blocked jobs into
-/// permits given back, and repairing semaphores.
+/// Concurrency limits: taking a permit when a job becomes due (else it is blocked), promoting blocked jobs into the
+/// permits a finalizing statement gave back once it committed, and repairing semaphores.
 /// </summary>
 public sealed partial class PostgreSqlStorage
 {
@@ -29,7 +29,7 @@ public sealed partial class PostgreSqlStorage
 
         await using var connection = await OpenAsync(cancellationToken).ConfigureAwait(false);
         var keys = new List<string>();
-        await using (var command = new NpgsqlCommand(PostgreSqlStatements.ConcurrencyMaintainKeys, connection))
+        await using (var command = new NpgsqlCommand(ConcurrencySql.ConcurrencyMaintainKeys, connection))
         {
             command.Parameters.Add(new NpgsqlParameter<int>("limit", NpgsqlDbType.Integer) { TypedValue = parameters.BatchSize });
             command.Parameters.Add(Now(parameters.Now));
@@ -46,10 +46,10 @@ public sealed partial class PostgreSqlStorage
             // A batch without an explicit transaction is one implicit transaction; each statement still takes a
             // fresh snapshot, so the recount sees whatever committed while the row lock was awaited.
             await using var batch = new NpgsqlBatch(connection);
-            batch.BatchCommands.Add(KeyCommand(PostgreSqlStatements.SemaphoreEnsure, key, parameters.Now));
-            batch.BatchCommands.Add(KeyCommand(PostgreSqlStatements.SemaphoreRecount, key, parameters.Now));
-            batch.BatchCommands.Add(KeyCommand(PostgreSqlStatements.BlockedRefresh, key, parameters.Now));
-            batch.BatchCommands.Add(KeyCommand(PostgreSqlStatements.SemaphoreCollect, key, parameters.Now));
+            batch.BatchCommands.Add(KeyCommand(ConcurrencySql.SemaphoreEnsure, key, parameters.Now));
+            batch.BatchCommands.Add(KeyCommand(ConcurrencySql.SemaphoreRecount, key, parameters.Now));
+            batch.BatchCommands.Add(KeyCommand(ConcurrencySql.BlockedRefresh, key, parameters.Now));
+            batch.BatchCommands.Add(KeyCommand(ConcurrencySql.SemaphoreCollect, key, parameters.Now));
             await using var reader = await batch.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
             do
             {
@@ -84,9 +84,6 @@ public sealed partial class PostgreSqlStorage
         command.Parameters.Add(Now(now));
         return command;
     }
-
-    private static NpgsqlParameter NullableText(string name, string? value)
-        => new(name, NpgsqlDbType.Text) { Value = (object?)value ?? DBNull.Value };
 
     /// <summary>Reads a statement's (keys, durations) arrays of permits to give back; null when there are none.</summary>
     private static List<PermitRelease>? ReadReleases(NpgsqlDataReader reader, int keysOrdinal, int durationsOrdinal)
@@ -185,14 +182,14 @@ public sealed partial class PostgreSqlStorage
             p.Add(Time("scheduled_at", job.ScheduledAt));
             p.Add(new NpgsqlParameter<int>("max_attempts", NpgsqlDbType.Integer) { TypedValue = job.MaxAttempts });
             p.Add(new NpgsqlParameter<int>("max_worker_losses", NpgsqlDbType.Integer) { TypedValue = job.MaxWorkerLosses });
-            p.Add(NullableText("concurrency_key", job.ConcurrencyKey));
+            p.Add(Text("concurrency_key", job.ConcurrencyKey));
             p.Add(new NpgsqlParameter("concurrency_limit", NpgsqlDbType.Integer) { Value = limited ? job.ConcurrencyLimit : DBNull.Value });
             p.Add(new NpgsqlParameter("concurrency_duration_ms", NpgsqlDbType.Bigint)
             {
                 Value = limited ? Math.Max(1L, (long)Math.Ceiling(job.ConcurrencyDuration.TotalMilliseconds)) : DBNull.Value,
             });
-            p.Add(NullableText("unique_key", job.UniqueKey));
-            p.Add(NullableText("trace_parent", job.TraceParent));
+            p.Add(Text("unique_key", job.UniqueKey));
+            p.Add(Text("trace_parent", job.TraceParent));
             p.Add(Now(now));
 
             await using var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
@@ -256,7 +253,7 @@ public sealed partial class PostgreSqlStorage
         await using var batch = new NpgsqlBatch(connection, transaction);
         foreach (var jobId in jobIds)
         {
-            var command = new NpgsqlBatchCommand(PostgreSqlStatements.JobAcquire);
+            var command = new NpgsqlBatchCommand(ConcurrencySql.JobAcquire);
             command.Parameters.Add(new NpgsqlParameter<long>("job_id", NpgsqlDbType.Bigint) { TypedValue = jobId });
             command.Parameters.Add(new NpgsqlParameter<bool>("discard", NpgsqlDbType.Boolean) { TypedValue = discard });
             command.Parameters.Add(Now(now));
@@ -318,8 +315,8 @@ public sealed partial class PostgreSqlStorage
         foreach (var (key, durationMs) in byKey)
         {
             await using var batch = new NpgsqlBatch(connection);
-            batch.BatchCommands.Add(KeyCommand(PostgreSqlStatements.SemaphoreLock, key, now));
-            var promote = KeyCommand(PostgreSqlStatements.SemaphorePromote, key, now);
+            batch.BatchCommands.Add(KeyCommand(ConcurrencySql.SemaphoreLock, key, now));
+            var promote = KeyCommand(ConcurrencySql.SemaphorePromote, key, now);
             promote.Parameters.Add(new NpgsqlParameter("duration_ms", NpgsqlDbType.Bigint) { Value = (object?)durationMs ?? DBNull.Value });
             batch.BatchCommands.Add(promote);
 
