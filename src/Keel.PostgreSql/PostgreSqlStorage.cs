@@ -86,78 +86,6 @@ public sealed partial class PostgreSqlStorage : IKeelStorage, IAsyncDisposable, 
     }
 
     /// <inheritdoc />
-    public async Task<IReadOnlyList<long>> JobsInsertAsync(JobsInsertParams parameters, CancellationToken cancellationToken)
-    {
-        ArgumentNullException.ThrowIfNull(parameters);
-        var jobs = parameters.Jobs;
-        ArgumentNullException.ThrowIfNull(jobs);
-        if (jobs.Count == 0)
-        {
-            return [];
-        }
-
-        var (callerConnection, callerTransaction) = CallerConnection(parameters.Connection, parameters.Transaction);
-        if (UsesKeys(jobs))
-        {
-            return await JobsInsertKeyedAsync(jobs, parameters.Now, callerConnection, callerTransaction, cancellationToken).ConfigureAwait(false);
-        }
-
-        var queues = new string[jobs.Count];
-        var kinds = new string[jobs.Count];
-        var args = new string[jobs.Count];
-        var priorities = new int[jobs.Count];
-        var scheduledAts = new DateTimeOffset?[jobs.Count];
-        var maxAttempts = new int[jobs.Count];
-        var maxWorkerLosses = new int[jobs.Count];
-        var traceParents = new string?[jobs.Count];
-        for (var i = 0; i < jobs.Count; i++)
-        {
-            var job = jobs[i];
-            queues[i] = job.Queue;
-            kinds[i] = job.Kind;
-            args[i] = job.Args;
-            priorities[i] = job.Priority;
-            scheduledAts[i] = job.ScheduledAt?.ToUniversalTime();
-            maxAttempts[i] = job.MaxAttempts;
-            maxWorkerLosses[i] = job.MaxWorkerLosses;
-            traceParents[i] = job.TraceParent;
-        }
-
-        NpgsqlConnection? owned = null;
-        try
-        {
-            var connection = callerConnection ?? (owned = await OpenAsync(cancellationToken).ConfigureAwait(false));
-            await using var command = new NpgsqlCommand(PostgreSqlStatements.JobsInsert, connection, callerTransaction);
-            var p = command.Parameters;
-            p.Add(new NpgsqlParameter<string[]>("queues", NpgsqlDbType.Array | NpgsqlDbType.Text) { TypedValue = queues });
-            p.Add(new NpgsqlParameter<string[]>("kinds", NpgsqlDbType.Array | NpgsqlDbType.Text) { TypedValue = kinds });
-            p.Add(new NpgsqlParameter<string[]>("args", NpgsqlDbType.Array | NpgsqlDbType.Text) { TypedValue = args });
-            p.Add(new NpgsqlParameter<int[]>("priorities", NpgsqlDbType.Array | NpgsqlDbType.Integer) { TypedValue = priorities });
-            p.Add(new NpgsqlParameter<DateTimeOffset?[]>("scheduled_ats", NpgsqlDbType.Array | NpgsqlDbType.TimestampTz) { TypedValue = scheduledAts });
-            p.Add(new NpgsqlParameter<int[]>("max_attempts", NpgsqlDbType.Array | NpgsqlDbType.Integer) { TypedValue = maxAttempts });
-            p.Add(new NpgsqlParameter<int[]>("max_worker_losses", NpgsqlDbType.Array | NpgsqlDbType.Integer) { TypedValue = maxWorkerLosses });
-            p.Add(new NpgsqlParameter<string?[]>("trace_parents", NpgsqlDbType.Array | NpgsqlDbType.Text) { TypedValue = traceParents });
-            p.Add(Now(parameters.Now));
-
-            var ids = new List<long>(jobs.Count);
-            await using var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
-            while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
-            {
-                ids.Add(reader.GetInt64(0));
-            }
-
-            return ids;
-        }
-        finally
-        {
-            if (owned is not null)
-            {
-                await owned.DisposeAsync().ConfigureAwait(false);
-            }
-        }
-    }
-
-    /// <inheritdoc />
     public async Task<IReadOnlyList<ClaimedJob>> JobsClaimAsync(JobsClaimParams parameters, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(parameters);
@@ -494,115 +422,6 @@ public sealed partial class PostgreSqlStorage : IKeelStorage, IAsyncDisposable, 
     }
 
     /// <inheritdoc />
-    public async Task<JobInfo?> JobGetAsync(long jobId, CancellationToken cancellationToken)
-    {
-        await using var connection = await OpenAsync(cancellationToken).ConfigureAwait(false);
-        await using var batch = new NpgsqlBatch(connection);
-        var job = new NpgsqlBatchCommand(PostgreSqlStatements.JobGet);
-        job.Parameters.Add(new NpgsqlParameter<long>("job_id", NpgsqlDbType.Bigint) { TypedValue = jobId });
-        var errors = new NpgsqlBatchCommand(PostgreSqlStatements.JobErrors);
-        errors.Parameters.Add(new NpgsqlParameter<long>("job_id", NpgsqlDbType.Bigint) { TypedValue = jobId });
-        var runs = new NpgsqlBatchCommand(PostgreSqlStatements.JobRuns);
-        runs.Parameters.Add(new NpgsqlParameter<long>("job_id", NpgsqlDbType.Bigint) { TypedValue = jobId });
-        batch.BatchCommands.Add(job);
-        batch.BatchCommands.Add(errors);
-        batch.BatchCommands.Add(runs);
-
-        await using var reader = await batch.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
-        if (!await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
-        {
-            return null;
-        }
-
-        var finishedAt = NullableTime(reader, 10);
-        var discardedAt = NullableTime(reader, 11);
-        var concurrencyKey = reader.IsDBNull(12) ? null : reader.GetString(12);
-        var uniqueKey = reader.IsDBNull(13) ? null : reader.GetString(13);
-        var failed = reader.GetBoolean(14);
-        var claimedBy = reader.IsDBNull(15) ? (long?)null : reader.GetInt64(15);
-        var claimedAt = NullableTime(reader, 16);
-        var claimed = reader.GetBoolean(17);
-        var ready = reader.GetBoolean(18);
-        var scheduledFor = NullableTime(reader, 19);
-        var scheduled = reader.GetBoolean(20);
-        var blocked = reader.GetBoolean(21);
-        var state = finishedAt is not null ? JobState.Finished
-            : discardedAt is not null ? JobState.Discarded
-            : failed ? JobState.Failed
-            : claimed ? JobState.Claimed
-            : ready ? JobState.Ready
-            : scheduled ? JobState.Scheduled
-            : blocked ? JobState.Blocked
-            : throw new InvalidOperationException($"job {jobId} has no execution row");
-
-        var info = new JobInfo
-        {
-            Id = reader.GetInt64(0),
-            Kind = reader.GetString(1),
-            Queue = reader.GetString(2),
-            Args = reader.GetString(3),
-            Priority = reader.GetInt32(4),
-            State = state,
-            Attempts = reader.GetInt32(5),
-            MaxAttempts = reader.GetInt32(6),
-            WorkerLosses = reader.GetInt32(7),
-            CreatedAt = reader.GetFieldValue<DateTimeOffset>(8),
-            ScheduledAt = state == JobState.Scheduled ? scheduledFor : NullableTime(reader, 9),
-            FinishedAt = finishedAt,
-            DiscardedAt = discardedAt,
-            ConcurrencyKey = concurrencyKey,
-            UniqueKey = uniqueKey,
-            ClaimedByProcessId = state == JobState.Claimed ? claimedBy : null,
-            ClaimedAt = state == JobState.Claimed ? claimedAt : null,
-            Suspect = reader.GetBoolean(22),
-        };
-        var startedAt = NullableTime(reader, 23);
-        var finishedBy = reader.IsDBNull(24) ? null : reader.GetString(24);
-        JobRun? current = state == JobState.Claimed
-            ? new JobRun(reader.GetInt32(26), JobRun.Running, null, false, Runner.Parse(reader.IsDBNull(27) ? null : reader.GetString(27)), claimedAt, null, null, [], reader.GetInt64(25))
-            : finishedAt is not null
-                ? new JobRun(info.Attempts, JobRun.Finished, null, true, Runner.Parse(finishedBy), startedAt, finishedAt, null, [], null)
-                : null;
-
-        await reader.NextResultAsync(cancellationToken).ConfigureAwait(false);
-        var list = new List<JobError>();
-        while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
-        {
-            list.Add(new JobError(
-                reader.GetInt32(0),
-                reader.GetString(1),
-                reader.GetString(2),
-                reader.IsDBNull(3) ? null : reader.GetString(3),
-                reader.GetFieldValue<DateTimeOffset>(4),
-                reader.IsDBNull(5) ? null : reader.GetString(5)));
-        }
-
-        await reader.NextResultAsync(cancellationToken).ConfigureAwait(false);
-        var history = new List<JobRun>();
-        while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
-        {
-            history.Add(new JobRun(
-                reader.GetInt32(0),
-                reader.GetString(1),
-                reader.IsDBNull(2) ? null : reader.GetString(2),
-                reader.GetBoolean(3),
-                Runner.Parse(reader.IsDBNull(4) ? null : reader.GetString(4)),
-                NullableTime(reader, 5),
-                reader.GetFieldValue<DateTimeOffset>(6),
-                reader.IsDBNull(7) ? null : reader.GetString(7),
-                JobRun.ParseIds(reader.IsDBNull(8) ? null : reader.GetString(8)),
-                reader.IsDBNull(9) ? null : reader.GetInt64(9)));
-        }
-
-        if (current is not null)
-        {
-            history.Add(current);
-        }
-
-        return info with { Errors = list, Runs = history };
-    }
-
-    /// <inheritdoc />
     public async Task<int> ProcessDeregisterAsync(ProcessDeregisterParams parameters, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(parameters);
@@ -780,22 +599,6 @@ public sealed partial class PostgreSqlStorage : IKeelStorage, IAsyncDisposable, 
     }
 
     /// <inheritdoc />
-    public async Task RunRecordAsync(RunRecordParams parameters, CancellationToken cancellationToken)
-    {
-        ArgumentNullException.ThrowIfNull(parameters);
-        ArgumentNullException.ThrowIfNull(parameters.Ending);
-        await using var connection = await OpenAsync(cancellationToken).ConfigureAwait(false);
-        await using var command = new NpgsqlCommand(PostgreSqlStatements.RunRecord, connection);
-        command.Parameters.Add(new NpgsqlParameter<long>("job_id", NpgsqlDbType.Bigint) { TypedValue = parameters.Claim.JobId });
-        command.Parameters.Add(new NpgsqlParameter<long>("claim_id", NpgsqlDbType.Bigint) { TypedValue = parameters.Claim.ClaimId });
-        command.Parameters.Add(new NpgsqlParameter<int>("attempt", NpgsqlDbType.Integer) { TypedValue = parameters.Claim.Attempt });
-        command.Parameters.Add(Time("started_at", parameters.StartedAt));
-        command.Parameters.Add(Now(parameters.Now));
-        AddRunEnding(command.Parameters, parameters.Ending, parameters.Runner);
-        await command.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
-    }
-
-    /// <inheritdoc />
     public async Task<IReadOnlyList<ClaimInfo>> ClaimsListAsync(ClaimsListParams parameters, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(parameters);
@@ -938,31 +741,6 @@ public sealed partial class PostgreSqlStorage : IKeelStorage, IAsyncDisposable, 
             or PostgresErrorCodes.CrashShutdown
             or PostgresErrorCodes.CannotConnectNow
             || sqlState.StartsWith("08", StringComparison.Ordinal);
-
-    private static (NpgsqlConnection? Connection, NpgsqlTransaction? Transaction) CallerConnection(DbConnection? connection, DbTransaction? transaction)
-    {
-        if (connection is null)
-        {
-            if (transaction is not null)
-            {
-                throw new ArgumentException("a transaction was given without its connection; pass both, or neither", nameof(transaction));
-            }
-
-            return (null, null);
-        }
-
-        if (connection is not NpgsqlConnection npgsql)
-        {
-            throw new ArgumentException($"the connection is a {connection.GetType().FullName}; this Keel store is PostgreSQL, enqueue on a connection to the same database", nameof(connection));
-        }
-
-        if (transaction is not null and not NpgsqlTransaction)
-        {
-            throw new ArgumentException($"the transaction is a {transaction.GetType().FullName}; this Keel store is PostgreSQL, enqueue in a transaction on a connection to the same database", nameof(transaction));
-        }
-
-        return (npgsql, (NpgsqlTransaction?)transaction);
-    }
 
     private static NpgsqlParameter Now(DateTimeOffset? now) => Time("now", now);
 

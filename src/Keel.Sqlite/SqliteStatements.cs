@@ -3,14 +3,6 @@ namespace Keel.Sqlite;
 /// <summary>Every SQL statement the SQLite store runs, one per operation step. Times are Unix microseconds.</summary>
 internal static class SqliteStatements
 {
-    public const string JobInsert = """
-        INSERT INTO keel_jobs (queue, kind, args, priority, scheduled_at, max_attempts, max_worker_losses, unique_key,
-                               concurrency_key, concurrency_limit, concurrency_duration_ms, trace_parent, created_at)
-        VALUES (@queue, @kind, @args, @priority, @scheduled_at, @max_attempts, @max_worker_losses, @unique_key,
-                @concurrency_key, @concurrency_limit, @concurrency_duration_ms, @trace_parent, @now)
-        RETURNING id
-        """;
-
     public const string ReadyInsert = "INSERT INTO keel_ready_executions (job_id, queue, priority, created_at) VALUES (@job_id, @queue, @priority, @now)";
 
     /// <summary>Back to ready, a suspect staying one (release, recovery).</summary>
@@ -81,23 +73,6 @@ internal static class SqliteStatements
 
     public const string JobAttemptUpdate = "UPDATE keel_jobs SET attempts = @attempt, scheduled_at = coalesce(@scheduled_at, scheduled_at), suspect = 0 WHERE id = @job_id RETURNING queue, priority, concurrency_key";
 
-    /// <summary>One run that did not finish its job, for the job's history.</summary>
-    public const string RunInsert = """
-        INSERT INTO keel_job_runs (job_id, attempt, claim_id, runner, started_at, ended_at, outcome, cause, charged, detail, shared_with)
-        SELECT id, @attempt, @claim_id, @runner, @started_at, @now, @outcome, @cause, @charged, @detail, @shared_with
-        FROM keel_jobs WHERE id = @job_id
-        """;
-
-    public const string JobRunsSelect = """
-        SELECT attempt, outcome, cause, charged, runner, started_at, ended_at, detail, shared_with, claim_id
-        FROM keel_job_runs WHERE job_id = @job_id ORDER BY id
-        """;
-
-    public const string JobErrorInsert = """
-        INSERT INTO keel_job_errors (job_id, attempt, exception_type, message, stack_trace, cause, occurred_at)
-        VALUES (@job_id, @attempt, @exception_type, @message, @stack_trace, @cause, @now)
-        """;
-
     public const string FailedInsert = """
         INSERT INTO keel_failed_executions (job_id, exception_type, message, stack_trace, attempt, cause, created_at, queue)
         VALUES (@job_id, @exception_type, @message, @stack_trace, @attempt, @cause, @now, (SELECT queue FROM keel_jobs WHERE id = @job_id))
@@ -114,25 +89,6 @@ internal static class SqliteStatements
     public const string ReadyInsertFromJobs = """
         INSERT INTO keel_ready_executions (job_id, queue, priority, created_at, suspect)
         SELECT id, queue, priority, @now, suspect FROM keel_jobs WHERE id IN (SELECT value FROM json_each(@job_ids))
-        """;
-
-    public const string JobSelect = """
-        SELECT j.id, j.kind, j.queue, j.args, j.priority, j.attempts, j.max_attempts, j.worker_losses, j.created_at, j.finished_at,
-               f.job_id IS NOT NULL, c.process_id, c.claimed_at, r.job_id IS NOT NULL, s.scheduled_at, b.job_id IS NOT NULL, j.scheduled_at,
-               j.discarded_at, j.concurrency_key, j.unique_key, j.suspect, j.started_at, j.finished_by, c.id, c.attempt,
-               (SELECT json_object('process', p.id, 'name', p.name, 'pid', p.pid, 'host', p.hostname) FROM keel_processes p WHERE p.id = c.process_id)
-        FROM keel_jobs j
-        LEFT JOIN keel_failed_executions f ON f.job_id = j.id
-        LEFT JOIN keel_claimed_executions c ON c.job_id = j.id
-        LEFT JOIN keel_ready_executions r ON r.job_id = j.id
-        LEFT JOIN keel_scheduled_executions s ON s.job_id = j.id
-        LEFT JOIN keel_blocked_executions b ON b.job_id = j.id
-        WHERE j.id = @job_id
-        """;
-
-    public const string JobErrorsSelect = """
-        SELECT attempt, exception_type, message, stack_trace, occurred_at, cause
-        FROM keel_job_errors WHERE job_id = @job_id ORDER BY id
         """;
 
     public const string ProcessInsert = """

@@ -165,21 +165,6 @@ public sealed partial class SqliteStorage
     }
 
     /// <inheritdoc />
-    public Task RunRecordAsync(RunRecordParams parameters, CancellationToken cancellationToken)
-    {
-        ArgumentNullException.ThrowIfNull(parameters);
-        return WriteAsync(
-            async (connection, transaction) =>
-            {
-                long? started = parameters.StartedAt is { } s ? TimeEncoding.ToMicros(s) : null;
-                var e = parameters.Ending;
-                await InsertRunAsync(connection, transaction, new RunRow(parameters.Claim.JobId, parameters.Claim.Attempt, parameters.Claim.ClaimId, parameters.Runner, started, e.Outcome, e.Cause, false, e.Detail, null), Micros(parameters.Now), cancellationToken);
-                return 0;
-            },
-            cancellationToken);
-    }
-
-    /// <inheritdoc />
     public async Task<IReadOnlyList<ClaimInfo>> ClaimsListAsync(ClaimsListParams parameters, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(parameters);

@@ -10,9 +10,6 @@ namespace Keel.PostgreSql;
 /// </summary>
 public sealed partial class PostgreSqlStorage
 {
-    /// <summary>How many times an insert re-resolves a uniqueness key whose holder keeps changing under it.</summary>
-    private const int UniqueResolveAttempts = 10;
-
     /// <inheritdoc />
     /// <remarks>
     /// Each key is repaired in its own transaction (one round trip): lock (or create) its semaphore row, recount the
@@ -64,19 +61,6 @@ public sealed partial class PostgreSqlStorage
         return promoted;
     }
 
-    private static bool UsesKeys(IReadOnlyList<NewJob> jobs)
-    {
-        for (var i = 0; i < jobs.Count; i++)
-        {
-            if (jobs[i].ConcurrencyKey is not null || jobs[i].UniqueKey is not null)
-            {
-                return true;
-            }
-        }
-
-        return false;
-    }
-
     private static NpgsqlBatchCommand KeyCommand(string sql, string key, DateTimeOffset? now)
     {
         var command = new NpgsqlBatchCommand(sql);
@@ -102,140 +86,6 @@ public sealed partial class PostgreSqlStorage
         }
 
         return list;
-    }
-
-    /// <summary>
-    /// The insert path for calls where some job uses a concurrency or uniqueness key: one transaction (the caller's,
-    /// when given), the jobs in input order, so a duplicate key later in the call sees the earlier job.
-    /// </summary>
-    private async Task<IReadOnlyList<long>> JobsInsertKeyedAsync(
-        IReadOnlyList<NewJob> jobs,
-        DateTimeOffset? now,
-        NpgsqlConnection? callerConnection,
-        NpgsqlTransaction? callerTransaction,
-        CancellationToken cancellationToken)
-    {
-        foreach (var job in jobs)
-        {
-            ArgumentNullException.ThrowIfNull(job, nameof(jobs));
-            if (job.ConcurrencyKey is not null)
-            {
-                if (job.ConcurrencyLimit < 1)
-                {
-                    throw new ArgumentOutOfRangeException(nameof(jobs), job.ConcurrencyLimit, $"job kind '{job.Kind}' has concurrency key '{job.ConcurrencyKey}' with limit {job.ConcurrencyLimit}; a limit must be at least 1");
-                }
-
-                if (job.ConcurrencyDuration <= TimeSpan.Zero)
-                {
-                    throw new ArgumentOutOfRangeException(nameof(jobs), job.ConcurrencyDuration, $"job kind '{job.Kind}' has concurrency key '{job.ConcurrencyKey}' with duration {job.ConcurrencyDuration}; a duration must be positive");
-                }
-            }
-        }
-
-        NpgsqlConnection? owned = null;
-        NpgsqlTransaction? ownTransaction = null;
-        try
-        {
-            var connection = callerConnection ?? (owned = await OpenAsync(cancellationToken).ConfigureAwait(false));
-            var transaction = callerTransaction ?? (ownTransaction = await connection.BeginTransactionAsync(cancellationToken).ConfigureAwait(false));
-            var ids = new long[jobs.Count];
-            for (var i = 0; i < jobs.Count; i++)
-            {
-                ids[i] = await InsertOneAsync(connection, transaction, jobs[i], now, cancellationToken).ConfigureAwait(false);
-            }
-
-            if (ownTransaction is not null)
-            {
-                await ownTransaction.CommitAsync(cancellationToken).ConfigureAwait(false);
-            }
-
-            return ids;
-        }
-        finally
-        {
-            if (ownTransaction is not null)
-            {
-                await ownTransaction.DisposeAsync().ConfigureAwait(false);
-            }
-
-            if (owned is not null)
-            {
-                await owned.DisposeAsync().ConfigureAwait(false);
-            }
-        }
-    }
-
-    /// <summary>Inserts one job inside the call's transaction; returns its id, or the id of the job owning its uniqueness key.</summary>
-    private static async Task<long> InsertOneAsync(NpgsqlConnection connection, NpgsqlTransaction transaction, NewJob job, DateTimeOffset? now, CancellationToken cancellationToken)
-    {
-        long id;
-        bool owned;
-        bool needsAcquire;
-        await using (var command = new NpgsqlCommand(PostgreSqlStatements.JobInsertOne, connection, transaction))
-        {
-            var limited = job.ConcurrencyKey is not null;
-            var p = command.Parameters;
-            p.Add(new NpgsqlParameter<string>("queue", NpgsqlDbType.Text) { TypedValue = job.Queue });
-            p.Add(new NpgsqlParameter<string>("kind", NpgsqlDbType.Text) { TypedValue = job.Kind });
-            p.Add(new NpgsqlParameter<string>("args", NpgsqlDbType.Text) { TypedValue = job.Args });
-            p.Add(new NpgsqlParameter<int>("priority", NpgsqlDbType.Integer) { TypedValue = job.Priority });
-            p.Add(Time("scheduled_at", job.ScheduledAt));
-            p.Add(new NpgsqlParameter<int>("max_attempts", NpgsqlDbType.Integer) { TypedValue = job.MaxAttempts });
-            p.Add(new NpgsqlParameter<int>("max_worker_losses", NpgsqlDbType.Integer) { TypedValue = job.MaxWorkerLosses });
-            p.Add(Text("concurrency_key", job.ConcurrencyKey));
-            p.Add(new NpgsqlParameter("concurrency_limit", NpgsqlDbType.Integer) { Value = limited ? job.ConcurrencyLimit : DBNull.Value });
-            p.Add(new NpgsqlParameter("concurrency_duration_ms", NpgsqlDbType.Bigint)
-            {
-                Value = limited ? Math.Max(1L, (long)Math.Ceiling(job.ConcurrencyDuration.TotalMilliseconds)) : DBNull.Value,
-            });
-            p.Add(Text("unique_key", job.UniqueKey));
-            p.Add(Text("trace_parent", job.TraceParent));
-            p.Add(Now(now));
-
-            await using var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
-            await reader.ReadAsync(cancellationToken).ConfigureAwait(false);
-            if (!reader.IsDBNull(0))
-            {
-                // The key is held by a live job (or by an earlier job of this call): nothing inserted.
-                return reader.GetInt64(0);
-            }
-
-            id = reader.GetInt64(1);
-            owned = reader.GetBoolean(2);
-            needsAcquire = reader.GetBoolean(3);
-        }
-
-        if (job.UniqueKey is not null && !owned)
-        {
-            // A concurrent enqueue of the same key committed first (the insert waited for it).
-            var resolved = false;
-            for (var attempt = 0; attempt < UniqueResolveAttempts && !resolved; attempt++)
-            {
-                await using var command = new NpgsqlCommand(PostgreSqlStatements.JobUniqueResolve, connection, transaction);
-                command.Parameters.Add(new NpgsqlParameter<string>("unique_key", NpgsqlDbType.Text) { TypedValue = job.UniqueKey });
-                command.Parameters.Add(new NpgsqlParameter<long>("job_id", NpgsqlDbType.Bigint) { TypedValue = id });
-                await using var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
-                await reader.ReadAsync(cancellationToken).ConfigureAwait(false);
-                if (!reader.IsDBNull(0))
-                {
-                    return reader.GetInt64(0);
-                }
-
-                resolved = reader.GetBoolean(1);
-            }
-
-            if (!resolved)
-            {
-                throw new InvalidOperationException($"could not settle unique key '{job.UniqueKey}': its owner kept changing during {UniqueResolveAttempts} attempts");
-            }
-        }
-
-        if (needsAcquire)
-        {
-            await AcquireAsync(connection, transaction, [id], job.DiscardOnConflict, now, cancellationToken).ConfigureAwait(false);
-        }
-
-        return id;
     }
 
     /// <summary>

@@ -1,0 +1,382 @@
+using System.Data.Common;
+using Keel.Storage;
+using Npgsql;
+using NpgsqlTypes;
+
+namespace Keel.PostgreSql;
+
+/// <summary>Jobs: inserts (in one round trip, or one by one when a job has a concurrency or uniqueness key), reads with their history.</summary>
+public sealed partial class PostgreSqlStorage
+{
+    /// <summary>How many times an insert re-resolves a uniqueness key whose holder keeps changing under it.</summary>
+    private const int UniqueResolveAttempts = 10;
+
+    /// <inheritdoc />
+    public async Task<IReadOnlyList<long>> JobsInsertAsync(JobsInsertParams parameters, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(parameters);
+        var jobs = parameters.Jobs;
+        ArgumentNullException.ThrowIfNull(jobs);
+        if (jobs.Count == 0)
+        {
+            return [];
+        }
+
+        var (callerConnection, callerTransaction) = CallerConnection(parameters.Connection, parameters.Transaction);
+        if (UsesKeys(jobs))
+        {
+            return await JobsInsertKeyedAsync(jobs, parameters.Now, callerConnection, callerTransaction, cancellationToken).ConfigureAwait(false);
+        }
+
+        var queues = new string[jobs.Count];
+        var kinds = new string[jobs.Count];
+        var args = new string[jobs.Count];
+        var priorities = new int[jobs.Count];
+        var scheduledAts = new DateTimeOffset?[jobs.Count];
+        var maxAttempts = new int[jobs.Count];
+        var maxWorkerLosses = new int[jobs.Count];
+        var traceParents = new string?[jobs.Count];
+        for (var i = 0; i < jobs.Count; i++)
+        {
+            var job = jobs[i];
+            queues[i] = job.Queue;
+            kinds[i] = job.Kind;
+            args[i] = job.Args;
+            priorities[i] = job.Priority;
+            scheduledAts[i] = job.ScheduledAt?.ToUniversalTime();
+            maxAttempts[i] = job.MaxAttempts;
+            maxWorkerLosses[i] = job.MaxWorkerLosses;
+            traceParents[i] = job.TraceParent;
+        }
+
+        NpgsqlConnection? owned = null;
+        try
+        {
+            var connection = callerConnection ?? (owned = await OpenAsync(cancellationToken).ConfigureAwait(false));
+            await using var command = new NpgsqlCommand(JobsSql.JobsInsert, connection, callerTransaction);
+            var p = command.Parameters;
+            p.Add(new NpgsqlParameter<string[]>("queues", NpgsqlDbType.Array | NpgsqlDbType.Text) { TypedValue = queues });
+            p.Add(new NpgsqlParameter<string[]>("kinds", NpgsqlDbType.Array | NpgsqlDbType.Text) { TypedValue = kinds });
+            p.Add(new NpgsqlParameter<string[]>("args", NpgsqlDbType.Array | NpgsqlDbType.Text) { TypedValue = args });
+            p.Add(new NpgsqlParameter<int[]>("priorities", NpgsqlDbType.Array | NpgsqlDbType.Integer) { TypedValue = priorities });
+            p.Add(new NpgsqlParameter<DateTimeOffset?[]>("scheduled_ats", NpgsqlDbType.Array | NpgsqlDbType.TimestampTz) { TypedValue = scheduledAts });
+            p.Add(new NpgsqlParameter<int[]>("max_attempts", NpgsqlDbType.Array | NpgsqlDbType.Integer) { TypedValue = maxAttempts });
+            p.Add(new NpgsqlParameter<int[]>("max_worker_losses", NpgsqlDbType.Array | NpgsqlDbType.Integer) { TypedValue = maxWorkerLosses });
+            p.Add(new NpgsqlParameter<string?[]>("trace_parents", NpgsqlDbType.Array | NpgsqlDbType.Text) { TypedValue = traceParents });
+            p.Add(Now(parameters.Now));
+
+            var ids = new List<long>(jobs.Count);
+            await using var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
+            while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
+            {
+                ids.Add(reader.GetInt64(0));
+            }
+
+            return ids;
+        }
+        finally
+        {
+            if (owned is not null)
+            {
+                await owned.DisposeAsync().ConfigureAwait(false);
+            }
+        }
+    }
+
+    private static bool UsesKeys(IReadOnlyList<NewJob> jobs)
+    {
+        for (var i = 0; i < jobs.Count; i++)
+        {
+            if (jobs[i].ConcurrencyKey is not null || jobs[i].UniqueKey is not null)
+            {
+                return true;
+            }
+        }
+
+        return false;
+    }
+
+    /// <summary>
+    /// The insert path for calls where some job uses a concurrency or uniqueness key: one transaction (the caller's,
+    /// when given), the jobs in input order, so a duplicate key later in the call sees the earlier job.
+    /// </summary>
+    private async Task<IReadOnlyList<long>> JobsInsertKeyedAsync(
+        IReadOnlyList<NewJob> jobs,
+        DateTimeOffset? now,
+        NpgsqlConnection? callerConnection,
+        NpgsqlTransaction? callerTransaction,
+        CancellationToken cancellationToken)
+    {
+        foreach (var job in jobs)
+        {
+            ArgumentNullException.ThrowIfNull(job, nameof(jobs));
+            if (job.ConcurrencyKey is not null)
+            {
+                if (job.ConcurrencyLimit < 1)
+                {
+                    throw new ArgumentOutOfRangeException(nameof(jobs), job.ConcurrencyLimit, $"job kind '{job.Kind}' has concurrency key '{job.ConcurrencyKey}' with limit {job.ConcurrencyLimit}; a limit must be at least 1");
+                }
+
+                if (job.ConcurrencyDuration <= TimeSpan.Zero)
+                {
+                    throw new ArgumentOutOfRangeException(nameof(jobs), job.ConcurrencyDuration, $"job kind '{job.Kind}' has concurrency key '{job.ConcurrencyKey}' with duration {job.ConcurrencyDuration}; a duration must be positive");
+                }
+            }
+        }
+
+        NpgsqlConnection? owned = null;
+        NpgsqlTransaction? ownTransaction = null;
+        try
+        {
+            var connection = callerConnection ?? (owned = await OpenAsync(cancellationToken).ConfigureAwait(false));
+            var transaction = callerTransaction ?? (ownTransaction = await connection.BeginTransactionAsync(cancellationToken).ConfigureAwait(false));
+            var ids = new long[jobs.Count];
+            for (var i = 0; i < jobs.Count; i++)
+            {
+                ids[i] = await InsertOneAsync(connection, transaction, jobs[i], now, cancellationToken).ConfigureAwait(false);
+            }
+
+            if (ownTransaction is not null)
+            {
+                await ownTransaction.CommitAsync(cancellationToken).ConfigureAwait(false);
+            }
+
+            return ids;
+        }
+        finally
+        {
+            if (ownTransaction is not null)
+            {
+                await ownTransaction.DisposeAsync().ConfigureAwait(false);
+            }
+
+            if (owned is not null)
+            {
+                await owned.DisposeAsync().ConfigureAwait(false);
+            }
+        }
+    }
+
+    /// <summary>Inserts one job inside the call's transaction; returns its id, or the id of the job owning its uniqueness key.</summary>
+    private static async Task<long> InsertOneAsync(NpgsqlConnection connection, NpgsqlTransaction transaction, NewJob job, DateTimeOffset? now, CancellationToken cancellationToken)
+    {
+        long id;
+        bool owned;
+        bool needsAcquire;
+        await using (var command = new NpgsqlCommand(JobsSql.JobInsertOne, connection, transaction))
+        {
+            var limited = job.ConcurrencyKey is not null;
+            var p = command.Parameters;
+            p.Add(new NpgsqlParameter<string>("queue", NpgsqlDbType.Text) { TypedValue = job.Queue });
+            p.Add(new NpgsqlParameter<string>("kind", NpgsqlDbType.Text) { TypedValue = job.Kind });
+            p.Add(new NpgsqlParameter<string>("args", NpgsqlDbType.Text) { TypedValue = job.Args });
+            p.Add(new NpgsqlParameter<int>("priority", NpgsqlDbType.Integer) { TypedValue = job.Priority });
+            p.Add(Time("scheduled_at", job.ScheduledAt));
+            p.Add(new NpgsqlParameter<int>("max_attempts", NpgsqlDbType.Integer) { TypedValue = job.MaxAttempts });
+            p.Add(new NpgsqlParameter<int>("max_worker_losses", NpgsqlDbType.Integer) { TypedValue = job.MaxWorkerLosses });
+            p.Add(Text("concurrency_key", job.ConcurrencyKey));
+            p.Add(new NpgsqlParameter("concurrency_limit", NpgsqlDbType.Integer) { Value = limited ? job.ConcurrencyLimit : DBNull.Value });
+            p.Add(new NpgsqlParameter("concurrency_duration_ms", NpgsqlDbType.Bigint)
+            {
+                Value = limited ? Math.Max(1L, (long)Math.Ceiling(job.ConcurrencyDuration.TotalMilliseconds)) : DBNull.Value,
+            });
+            p.Add(Text("unique_key", job.UniqueKey));
+            p.Add(Text("trace_parent", job.TraceParent));
+            p.Add(Now(now));
+
+            await using var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
+            await reader.ReadAsync(cancellationToken).ConfigureAwait(false);
+            if (!reader.IsDBNull(0))
+            {
+                // The key is held by a live job (or by an earlier job of this call): nothing inserted.
+                return reader.GetInt64(0);
+            }
+
+            id = reader.GetInt64(1);
+            owned = reader.GetBoolean(2);
+            needsAcquire = reader.GetBoolean(3);
+        }
+
+        if (job.UniqueKey is not null && !owned)
+        {
+            // A concurrent enqueue of the same key committed first (the insert waited for it).
+            var resolved = false;
+            for (var attempt = 0; attempt < UniqueResolveAttempts && !resolved; attempt++)
+            {
+                await using var command = new NpgsqlCommand(JobsSql.JobUniqueResolve, connection, transaction);
+                command.Parameters.Add(new NpgsqlParameter<string>("unique_key", NpgsqlDbType.Text) { TypedValue = job.UniqueKey });
+                command.Parameters.Add(new NpgsqlParameter<long>("job_id", NpgsqlDbType.Bigint) { TypedValue = id });
+                await using var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
+                await reader.ReadAsync(cancellationToken).ConfigureAwait(false);
+                if (!reader.IsDBNull(0))
+                {
+                    return reader.GetInt64(0);
+                }
+
+                resolved = reader.GetBoolean(1);
+            }
+
+            if (!resolved)
+            {
+                throw new InvalidOperationException($"could not settle unique key '{job.UniqueKey}': its owner kept changing during {UniqueResolveAttempts} attempts");
+            }
+        }
+
+        if (needsAcquire)
+        {
+            await AcquireAsync(connection, transaction, [id], job.DiscardOnConflict, now, cancellationToken).ConfigureAwait(false);
+        }
+
+        return id;
+    }
+
+    /// <inheritdoc />
+    public async Task<JobInfo?> JobGetAsync(long jobId, CancellationToken cancellationToken)
+    {
+        await using var connection = await OpenAsync(cancellationToken).ConfigureAwait(false);
+        await using var batch = new NpgsqlBatch(connection);
+        var job = new NpgsqlBatchCommand(JobsSql.JobGet);
+        job.Parameters.Add(new NpgsqlParameter<long>("job_id", NpgsqlDbType.Bigint) { TypedValue = jobId });
+        var errors = new NpgsqlBatchCommand(JobsSql.JobErrors);
+        errors.Parameters.Add(new NpgsqlParameter<long>("job_id", NpgsqlDbType.Bigint) { TypedValue = jobId });
+        var runs = new NpgsqlBatchCommand(JobsSql.JobRuns);
+        runs.Parameters.Add(new NpgsqlParameter<long>("job_id", NpgsqlDbType.Bigint) { TypedValue = jobId });
+        batch.BatchCommands.Add(job);
+        batch.BatchCommands.Add(errors);
+        batch.BatchCommands.Add(runs);
+
+        await using var reader = await batch.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
+        if (!await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
+        {
+            return null;
+        }
+
+        var finishedAt = NullableTime(reader, 10);
+        var discardedAt = NullableTime(reader, 11);
+        var concurrencyKey = reader.IsDBNull(12) ? null : reader.GetString(12);
+        var uniqueKey = reader.IsDBNull(13) ? null : reader.GetString(13);
+        var failed = reader.GetBoolean(14);
+        var claimedBy = reader.IsDBNull(15) ? (long?)null : reader.GetInt64(15);
+        var claimedAt = NullableTime(reader, 16);
+        var claimed = reader.GetBoolean(17);
+        var ready = reader.GetBoolean(18);
+        var scheduledFor = NullableTime(reader, 19);
+        var scheduled = reader.GetBoolean(20);
+        var blocked = reader.GetBoolean(21);
+        var state = finishedAt is not null ? JobState.Finished
+            : discardedAt is not null ? JobState.Discarded
+            : failed ? JobState.Failed
+            : claimed ? JobState.Claimed
+            : ready ? JobState.Ready
+            : scheduled ? JobState.Scheduled
+            : blocked ? JobState.Blocked
+            : throw new InvalidOperationException($"job {jobId} has no execution row");
+
+        var info = new JobInfo
+        {
+            Id = reader.GetInt64(0),
+            Kind = reader.GetString(1),
+            Queue = reader.GetString(2),
+            Args = reader.GetString(3),
+            Priority = reader.GetInt32(4),
+            State = state,
+            Attempts = reader.GetInt32(5),
+            MaxAttempts = reader.GetInt32(6),
+            WorkerLosses = reader.GetInt32(7),
+            CreatedAt = reader.GetFieldValue<DateTimeOffset>(8),
+            ScheduledAt = state == JobState.Scheduled ? scheduledFor : NullableTime(reader, 9),
+            FinishedAt = finishedAt,
+            DiscardedAt = discardedAt,
+            ConcurrencyKey = concurrencyKey,
+            UniqueKey = uniqueKey,
+            ClaimedByProcessId = state == JobState.Claimed ? claimedBy : null,
+            ClaimedAt = state == JobState.Claimed ? claimedAt : null,
+            Suspect = reader.GetBoolean(22),
+        };
+        var startedAt = NullableTime(reader, 23);
+        var finishedBy = reader.IsDBNull(24) ? null : reader.GetString(24);
+        JobRun? current = state == JobState.Claimed
+            ? new JobRun(reader.GetInt32(26), JobRun.Running, null, false, Runner.Parse(reader.IsDBNull(27) ? null : reader.GetString(27)), claimedAt, null, null, [], reader.GetInt64(25))
+            : finishedAt is not null
+                ? new JobRun(info.Attempts, JobRun.Finished, null, true, Runner.Parse(finishedBy), startedAt, finishedAt, null, [], null)
+                : null;
+
+        await reader.NextResultAsync(cancellationToken).ConfigureAwait(false);
+        var list = new List<JobError>();
+        while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
+        {
+            list.Add(new JobError(
+                reader.GetInt32(0),
+                reader.GetString(1),
+                reader.GetString(2),
+                reader.IsDBNull(3) ? null : reader.GetString(3),
+                reader.GetFieldValue<DateTimeOffset>(4),
+                reader.IsDBNull(5) ? null : reader.GetString(5)));
+        }
+
+        await reader.NextResultAsync(cancellationToken).ConfigureAwait(false);
+        var history = new List<JobRun>();
+        while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
+        {
+            history.Add(new JobRun(
+                reader.GetInt32(0),
+                reader.GetString(1),
+                reader.IsDBNull(2) ? null : reader.GetString(2),
+                reader.GetBoolean(3),
+                Runner.Parse(reader.IsDBNull(4) ? null : reader.GetString(4)),
+                NullableTime(reader, 5),
+                reader.GetFieldValue<DateTimeOffset>(6),
+                reader.IsDBNull(7) ? null : reader.GetString(7),
+                JobRun.ParseIds(reader.IsDBNull(8) ? null : reader.GetString(8)),
+                reader.IsDBNull(9) ? null : reader.GetInt64(9)));
+        }
+
+        if (current is not null)
+        {
+            history.Add(current);
+        }
+
+        return info with { Errors = list, Runs = history };
+    }
+
+    /// <inheritdoc />
+    public async Task RunRecordAsync(RunRecordParams parameters, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(parameters);
+        ArgumentNullException.ThrowIfNull(parameters.Ending);
+        await using var connection = await OpenAsync(cancellationToken).ConfigureAwait(false);
+        await using var command = new NpgsqlCommand(JobsSql.RunRecord, connection);
+        command.Parameters.Add(new NpgsqlParameter<long>("job_id", NpgsqlDbType.Bigint) { TypedValue = parameters.Claim.JobId });
+        command.Parameters.Add(new NpgsqlParameter<long>("claim_id", NpgsqlDbType.Bigint) { TypedValue = parameters.Claim.ClaimId });
+        command.Parameters.Add(new NpgsqlParameter<int>("attempt", NpgsqlDbType.Integer) { TypedValue = parameters.Claim.Attempt });
+        command.Parameters.Add(Time("started_at", parameters.StartedAt));
+        command.Parameters.Add(Now(parameters.Now));
+        AddRunEnding(command.Parameters, parameters.Ending, parameters.Runner);
+        await command.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
+    }
+
+    private static (NpgsqlConnection? Connection, NpgsqlTransaction? Transaction) CallerConnection(DbConnection? connection, DbTransaction? transaction)
+    {
+        if (connection is null)
+        {
+            if (transaction is not null)
+            {
+                throw new ArgumentException("a transaction was given without its connection; pass both, or neither", nameof(transaction));
+            }
+
+            return (null, null);
+        }
+
+        if (connection is not NpgsqlConnection npgsql)
+        {
+            throw new ArgumentException($"the connection is a {connection.GetType().FullName}; this Keel store is PostgreSQL, enqueue on a connection to the same database", nameof(connection));
+        }
+
+        if (transaction is not null and not NpgsqlTransaction)
+        {
+            throw new ArgumentException($"the transaction is a {transaction.GetType().FullName}; this Keel store is PostgreSQL, enqueue in a transaction on a connection to the same database", nameof(transaction));
+        }
+
+        return (npgsql, (NpgsqlTransaction?)transaction);
+    }
+}

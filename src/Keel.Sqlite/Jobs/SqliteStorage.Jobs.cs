@@ -1,0 +1,277 @@
+using System.Globalization;
+using Keel.Storage;
+using Microsoft.Data.Sqlite;
+
+namespace Keel.Sqlite;
+
+public sealed partial class SqliteStorage
+{
+    /// <inheritdoc />
+    public async Task<IReadOnlyList<long>> JobsInsertAsync(JobsInsertParams parameters, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(parameters);
+        if (parameters.Jobs.Count == 0)
+        {
+            return [];
+        }
+
+        if (parameters.Connection is null)
+        {
+            return await WriteAsync((c, t) => InsertJobsAsync(c, t, parameters, cancellationToken), cancellationToken);
+        }
+
+        if (parameters.Connection is not SqliteConnection connection)
+        {
+            throw new ArgumentException($"the connection is a {parameters.Connection.GetType().Name}; this Keel store is SQLite, so enqueue on a SqliteConnection to the same database file", nameof(parameters));
+        }
+
+        if (parameters.Transaction is not null and not SqliteTransaction)
+        {
+            throw new ArgumentException($"the transaction is a {parameters.Transaction.GetType().Name}, not a SqliteTransaction", nameof(parameters));
+        }
+
+        if (parameters.Transaction is SqliteTransaction callers)
+        {
+            return await InsertJobsAsync(connection, callers, parameters, cancellationToken);
+        }
+
+        // An autocommit connection: the jobs and their execution rows still go in together.
+        await using var own = connection.BeginTransaction(deferred: false);
+        var ids = await InsertJobsAsync(connection, own, parameters, cancellationToken);
+        await own.CommitAsync(cancellationToken);
+        return ids;
+    }
+
+    private async Task<IReadOnlyList<long>> InsertJobsAsync(SqliteConnection connection, SqliteTransaction transaction, JobsInsertParams parameters, CancellationToken cancellationToken)
+    {
+        var now = Micros(parameters.Now);
+        await using var insertJob = Command(connection, transaction, JobsSql.JobInsert);
+        var queue = insertJob.Parameters.Add("@queue", SqliteType.Text);
+        var kind = insertJob.Parameters.Add("@kind", SqliteType.Text);
+        var args = insertJob.Parameters.Add("@args", SqliteType.Text);
+        var priority = insertJob.Parameters.Add("@priority", SqliteType.Integer);
+        var scheduledAt = insertJob.Parameters.Add("@scheduled_at", SqliteType.Integer);
+        var maxAttempts = insertJob.Parameters.Add("@max_attempts", SqliteType.Integer);
+        var maxWorkerLosses = insertJob.Parameters.Add("@max_worker_losses", SqliteType.Integer);
+        var uniqueKey = insertJob.Parameters.Add("@unique_key", SqliteType.Text);
+        var concurrencyKey = insertJob.Parameters.Add("@concurrency_key", SqliteType.Text);
+        var concurrencyLimit = insertJob.Parameters.Add("@concurrency_limit", SqliteType.Integer);
+        var concurrencyDuration = insertJob.Parameters.Add("@concurrency_duration_ms", SqliteType.Integer);
+        var traceParent = insertJob.Parameters.Add("@trace_parent", SqliteType.Text);
+        insertJob.Parameters.AddWithValue("@now", now);
+
+        await using var insertScheduled = Command(connection, transaction, ScheduledSql.ScheduledInsert);
+        var scheduledJob = insertScheduled.Parameters.Add("@job_id", SqliteType.Integer);
+        var scheduledQueue = insertScheduled.Parameters.Add("@queue", SqliteType.Text);
+        var scheduledPriority = insertScheduled.Parameters.Add("@priority", SqliteType.Integer);
+        var scheduledTime = insertScheduled.Parameters.Add("@scheduled_at", SqliteType.Integer);
+        insertScheduled.Parameters.AddWithValue("@now", now);
+
+        var ids = new long[parameters.Jobs.Count];
+        for (var i = 0; i < ids.Length; i++)
+        {
+            var job = parameters.Jobs[i];
+            if (job.UniqueKey is not null && await UniqueOwnerAsync(connection, transaction, job.UniqueKey, cancellationToken) is { } owner)
+            {
+                ids[i] = owner; // A live job (or an earlier one of this call) holds the key: no second job.
+                continue;
+            }
+
+            long? at = job.ScheduledAt is { } s ? TimeEncoding.ToMicros(s) : null;
+            queue.Value = job.Queue;
+            kind.Value = job.Kind;
+            args.Value = job.Args;
+            priority.Value = job.Priority;
+            scheduledAt.Value = (object?)at ?? DBNull.Value;
+            maxAttempts.Value = job.MaxAttempts;
+            maxWorkerLosses.Value = job.MaxWorkerLosses;
+            uniqueKey.Value = (object?)job.UniqueKey ?? DBNull.Value;
+            concurrencyKey.Value = (object?)job.ConcurrencyKey ?? DBNull.Value;
+            concurrencyLimit.Value = job.ConcurrencyKey is null ? DBNull.Value : job.ConcurrencyLimit;
+            concurrencyDuration.Value = job.ConcurrencyKey is null ? DBNull.Value : (long)job.ConcurrencyDuration.TotalMilliseconds;
+            traceParent.Value = (object?)job.TraceParent ?? DBNull.Value;
+            var id = Convert.ToInt64(await insertJob.ExecuteScalarAsync(cancellationToken), CultureInfo.InvariantCulture);
+            ids[i] = id;
+            if (job.UniqueKey is not null)
+            {
+                await using var take = Command(connection, transaction, JobsSql.UniqueKeyTake);
+                take.Parameters.AddWithValue("@key", job.UniqueKey);
+                take.Parameters.AddWithValue("@job_id", id);
+                await take.ExecuteNonQueryAsync(cancellationToken);
+            }
+
+            if (at is { } due && due > now)
+            {
+                scheduledJob.Value = id;
+                scheduledQueue.Value = job.Queue;
+                scheduledPriority.Value = job.Priority;
+                scheduledTime.Value = due;
+                await insertScheduled.ExecuteNonQueryAsync(cancellationToken);
+            }
+            else
+            {
+                var routing = new JobRouting(id, job.Queue, job.Priority, job.ConcurrencyKey, job.ConcurrencyLimit, (long)(job.ConcurrencyDuration.TotalMilliseconds * 1000));
+                await MakeDueAsync(connection, transaction, routing, job.DiscardOnConflict, now, cancellationToken);
+            }
+        }
+
+        return ids;
+    }
+
+    private static async Task<long?> UniqueOwnerAsync(SqliteConnection connection, SqliteTransaction transaction, string key, CancellationToken cancellationToken)
+    {
+        await using var select = Command(connection, transaction, JobsSql.UniqueKeyOwner);
+        select.Parameters.AddWithValue("@key", key);
+        return await select.ExecuteScalarAsync(cancellationToken) is long owner ? owner : null;
+    }
+
+    /// <inheritdoc />
+    public async Task<JobInfo?> JobGetAsync(long jobId, CancellationToken cancellationToken)
+    {
+        await using var connection = await OpenAsync(cancellationToken);
+        // One read transaction so the job row and its error history are a consistent snapshot.
+        await using var transaction = connection.BeginTransaction(deferred: true);
+        JobInfo job;
+        JobRun? current;
+        await using (var select = Command(connection, transaction, JobsSql.JobGet))
+        {
+            select.Parameters.AddWithValue("@job_id", jobId);
+            await using var r = await select.ExecuteReaderAsync(cancellationToken);
+            if (!await r.ReadAsync(cancellationToken))
+            {
+                return null;
+            }
+
+            var finishedAt = NullableTime(r, 9);
+            var failed = r.GetBoolean(10);
+            var claimed = !r.IsDBNull(11);
+            var discardedAt = NullableTime(r, 17);
+            var state = finishedAt is not null ? JobState.Finished
+                : discardedAt is not null ? JobState.Discarded
+                : failed ? JobState.Failed
+                : claimed ? JobState.Claimed
+                : r.GetBoolean(13) ? JobState.Ready
+                : !r.IsDBNull(14) ? JobState.Scheduled
+                : r.GetBoolean(15) ? JobState.Blocked
+                : throw new InvalidOperationException($"job {jobId} has no execution row");
+            job = new JobInfo
+            {
+                Id = r.GetInt64(0),
+                Kind = r.GetString(1),
+                Queue = r.GetString(2),
+                Args = r.GetString(3),
+                Priority = r.GetInt32(4),
+                Attempts = r.GetInt32(5),
+                MaxAttempts = r.GetInt32(6),
+                WorkerLosses = r.GetInt32(7),
+                CreatedAt = Time(r, 8),
+                FinishedAt = finishedAt,
+                State = state,
+                ClaimedByProcessId = claimed ? r.GetInt64(11) : null,
+                ClaimedAt = claimed ? Time(r, 12) : null,
+                ScheduledAt = NullableTime(r, 14) ?? NullableTime(r, 16),
+                DiscardedAt = discardedAt,
+                ConcurrencyKey = r.IsDBNull(18) ? null : r.GetString(18),
+                UniqueKey = r.IsDBNull(19) ? null : r.GetString(19),
+                Suspect = r.GetBoolean(20),
+            };
+            current = state == JobState.Claimed
+                ? new JobRun(r.GetInt32(24), JobRun.Running, null, false, Runner.Parse(r.IsDBNull(25) ? null : r.GetString(25)), Time(r, 12), null, null, [], r.GetInt64(23))
+                : finishedAt is not null
+                    ? new JobRun(job.Attempts, JobRun.Finished, null, true, Runner.Parse(r.IsDBNull(22) ? null : r.GetString(22)), NullableTime(r, 21), finishedAt, null, [], null)
+                    : null;
+        }
+
+        var errors = new List<JobError>();
+        await using (var select = Command(connection, transaction, JobsSql.JobErrors))
+        {
+            select.Parameters.AddWithValue("@job_id", jobId);
+            await using var r = await select.ExecuteReaderAsync(cancellationToken);
+            while (await r.ReadAsync(cancellationToken))
+            {
+                errors.Add(new JobError(r.GetInt32(0), r.GetString(1), r.GetString(2), r.IsDBNull(3) ? null : r.GetString(3), Time(r, 4), r.IsDBNull(5) ? null : r.GetString(5)));
+            }
+        }
+
+        var runs = new List<JobRun>();
+        await using (var select = Command(connection, transaction, JobsSql.JobRuns))
+        {
+            select.Parameters.AddWithValue("@job_id", jobId);
+            await using var r = await select.ExecuteReaderAsync(cancellationToken);
+            while (await r.ReadAsync(cancellationToken))
+            {
+                runs.Add(new JobRun(
+                    r.GetInt32(0),
+                    r.GetString(1),
+                    r.IsDBNull(2) ? null : r.GetString(2),
+                    r.GetBoolean(3),
+                    Runner.Parse(r.IsDBNull(4) ? null : r.GetString(4)),
+                    NullableTime(r, 5),
+                    Time(r, 6),
+                    r.IsDBNull(7) ? null : r.GetString(7),
+                    JobRun.ParseIds(r.IsDBNull(8) ? null : r.GetString(8)),
+                    r.IsDBNull(9) ? null : r.GetInt64(9)));
+            }
+        }
+
+        if (current is not null)
+        {
+            runs.Add(current);
+        }
+
+        return job with { Errors = errors, Runs = runs };
+    }
+
+    /// <inheritdoc />
+    public Task RunRecordAsync(RunRecordParams parameters, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(parameters);
+        return WriteAsync(
+            async (connection, transaction) =>
+            {
+                long? started = parameters.StartedAt is { } s ? TimeEncoding.ToMicros(s) : null;
+                var e = parameters.Ending;
+                await InsertRunAsync(connection, transaction, new RunRow(parameters.Claim.JobId, parameters.Claim.Attempt, parameters.Claim.ClaimId, parameters.Runner, started, e.Outcome, e.Cause, false, e.Detail, null), Micros(parameters.Now), cancellationToken);
+                return 0;
+            },
+            cancellationToken);
+    }
+
+    /// <summary>A run that did not finish its job, as <c>keel_job_runs</c> stores it.</summary>
+    private sealed record RunRow(long JobId, long Attempt, long? ClaimId, string? Runner, long? StartedAt, string Outcome, string? Cause, bool Charged, string? Detail, string? SharedWith);
+
+    private static async Task InsertRunAsync(SqliteConnection connection, SqliteTransaction transaction, RunRow run, long now, CancellationToken cancellationToken)
+    {
+        await using var command = Command(connection, transaction, JobsSql.RunRecord);
+        command.Parameters.AddWithValue("@job_id", run.JobId);
+        command.Parameters.AddWithValue("@attempt", run.Attempt);
+        command.Parameters.AddWithValue("@claim_id", (object?)run.ClaimId ?? DBNull.Value);
+        command.Parameters.AddWithValue("@runner", (object?)run.Runner ?? DBNull.Value);
+        command.Parameters.AddWithValue("@started_at", (object?)run.StartedAt ?? DBNull.Value);
+        command.Parameters.AddWithValue("@now", now);
+        command.Parameters.AddWithValue("@outcome", run.Outcome);
+        command.Parameters.AddWithValue("@cause", (object?)run.Cause ?? DBNull.Value);
+        command.Parameters.AddWithValue("@charged", run.Charged);
+        command.Parameters.AddWithValue("@detail", (object?)run.Detail ?? DBNull.Value);
+        command.Parameters.AddWithValue("@shared_with", (object?)run.SharedWith ?? DBNull.Value);
+        await command.ExecuteNonQueryAsync(cancellationToken);
+    }
+
+    private static async Task InsertErrorAsync(SqliteConnection connection, SqliteTransaction transaction, long jobId, long attempt, FailureRecord failure, string? cause, long now, CancellationToken cancellationToken)
+    {
+        await using var command = Command(connection, transaction, JobsSql.JobErrorInsert);
+        AddFailure(command, jobId, attempt, failure, cause, now);
+        await command.ExecuteNonQueryAsync(cancellationToken);
+    }
+
+    private static void AddFailure(SqliteCommand command, long jobId, long attempt, FailureRecord failure, string? cause, long now)
+    {
+        command.Parameters.AddWithValue("@job_id", jobId);
+        command.Parameters.AddWithValue("@attempt", attempt);
+        command.Parameters.AddWithValue("@exception_type", failure.ExceptionType);
+        command.Parameters.AddWithValue("@message", failure.Message);
+        command.Parameters.AddWithValue("@stack_trace", (object?)failure.StackTrace ?? DBNull.Value);
+        command.Parameters.AddWithValue("@cause", (object?)cause ?? DBNull.Value);
+        command.Parameters.AddWithValue("@now", now);
+    }
+}
