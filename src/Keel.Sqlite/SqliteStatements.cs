@@ -47,11 +47,6 @@ internal static class SqliteStatements
 
     public const string ClaimDelete = "DELETE FROM keel_claimed_executions WHERE id = @claim_id AND process_id = @process_id RETURNING job_id, attempt, claimed_at";
 
-    public const string ClaimsMarkUnresponsive = """
-        UPDATE keel_claimed_executions SET unresponsive_at = @now
-        WHERE process_id = @process_id AND id IN (SELECT value FROM json_each(@claim_ids))
-        """;
-
     public const string ClaimHeld = """
         SELECT EXISTS (
             SELECT 1 FROM keel_claimed_executions c JOIN keel_processes p ON p.id = c.process_id
@@ -90,20 +85,4 @@ internal static class SqliteStatements
         INSERT INTO keel_ready_executions (job_id, queue, priority, created_at, suspect)
         SELECT id, queue, priority, @now, suspect FROM keel_jobs WHERE id IN (SELECT value FROM json_each(@job_ids))
         """;
-
-    public const string ProcessInsert = """
-        INSERT INTO keel_processes (name, kind, pid, hostname, started_at, supervisor_id, last_heartbeat_at, metadata, created_at,
-                                    lease_expires_at, host_id, pid_start_ticks, liveness)
-        VALUES (@name, @kind, @pid, @hostname, @started_at, @supervisor_id, @now, @metadata, @now,
-                @now + @lease, @host_id, @pid_start_ticks, 'lease')
-        RETURNING id
-        """;
-
-    public const string ProcessHeartbeat = "UPDATE keel_processes SET last_heartbeat_at = @now, lease_expires_at = @now + @lease WHERE id = @process_id";
-
-    public const string ProcessClaims = "SELECT id FROM keel_claimed_executions WHERE process_id = @process_id ORDER BY id";
-
-    public const string ProcessStopping = "UPDATE keel_processes SET stopping_at = @now WHERE id = @process_id";
-
-    public const string ProcessDelete = "DELETE FROM keel_processes WHERE id = @process_id";
 }

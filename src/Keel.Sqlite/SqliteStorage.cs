@@ -215,4 +215,9 @@ public sealed partial class SqliteStorage : IKeelStorage
 
         await command.ExecuteNonQueryAsync(cancellationToken);
     }
+
+    private static object StaleBefore(long now, TimeSpan? staleAfter)
+        => staleAfter is { } after ? now - (after.Ticks / 10) : DBNull.Value;
+
+    private static TimeSpan Age(long now, long then) => TimeSpan.FromTicks(Math.Max(0, now - then) * 10);
 }

@@ -362,4 +362,35 @@ public sealed partial class SqliteStorage
         AddFailure(command, jobId, attempt, failure, cause, now);
         await command.ExecuteNonQueryAsync(cancellationToken);
     }
+
+    /// <inheritdoc />
+    public async Task<bool> ClaimHeldAsync(ClaimHeldParams parameters, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(parameters);
+        await using var connection = await OpenAsync(cancellationToken);
+        await using var select = Command(connection, null, SqliteStatements.ClaimHeld);
+        select.Parameters.AddWithValue("@claim_id", parameters.Claim.ClaimId);
+        select.Parameters.AddWithValue("@job_id", parameters.Claim.JobId);
+        select.Parameters.AddWithValue("@process_id", parameters.ProcessId);
+        select.Parameters.AddWithValue("@now", Micros(parameters.Now));
+        return Convert.ToInt64(await select.ExecuteScalarAsync(cancellationToken), System.Globalization.CultureInfo.InvariantCulture) != 0;
+    }
+
+    private static async Task ReadyKeepingSuspectAsync(SqliteConnection connection, SqliteTransaction transaction, long jobId, long now, CancellationToken cancellationToken)
+    {
+        await using var ready = Command(connection, transaction, SqliteStatements.ReadyInsertKeepSuspect);
+        ready.Parameters.AddWithValue("@job_id", jobId);
+        ready.Parameters.AddWithValue("@now", now);
+        await ready.ExecuteNonQueryAsync(cancellationToken);
+    }
+
+    private static async Task InsertReadyAsync(SqliteConnection connection, SqliteTransaction transaction, long jobId, string queue, long priority, long now, CancellationToken cancellationToken)
+    {
+        await using var ready = Command(connection, transaction, SqliteStatements.ReadyInsert);
+        ready.Parameters.AddWithValue("@job_id", jobId);
+        ready.Parameters.AddWithValue("@queue", queue);
+        ready.Parameters.AddWithValue("@priority", priority);
+        ready.Parameters.AddWithValue("@now", now);
+        await ready.ExecuteNonQueryAsync(cancellationToken);
+    }
 }

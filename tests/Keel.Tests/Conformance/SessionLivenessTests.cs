@@ -13,7 +13,7 @@ public sealed class PostgreSqlSessionLivenessTests : IAsyncLifetime
 {
     private static readonly string LockFilter = string.Create(
         CultureInfo.InvariantCulture,
-        $"locktype = 'advisory' AND classid = {PostgreSqlStatements.SessionLockNamespace} AND objsubid = 2 AND database = (SELECT oid FROM pg_database WHERE datname = current_database())");
+        $"locktype = 'advisory' AND classid = {ProcessesSql.SessionLockNamespace} AND objsubid = 2 AND database = (SELECT oid FROM pg_database WHERE datname = current_database())");
 
     private TestDatabase _db = null!;
     private PostgreSqlStorage _observer = null!;

@@ -7,8 +7,8 @@ using NpgsqlTypes;
 namespace Keel.PostgreSql;
 
 /// <summary>
-/// Process rows, leases and session liveness. A process's lease is renewed by its heartbeat on any pooled connection.
-/// With session liveness, each process also holds a session-level advisory lock on a dedicated connection that does
+/// Session liveness, PostgreSQL's own. A process's lease is renewed by its heartbeat on any pooled connection (see
+/// Processes). With session liveness, each process also holds a session-level advisory lock on a dedicated connection that does
 /// nothing but hold it and wait: a server that ends the session (terminated backend, crash-restart, failover, a proxy
 /// that closes) is noticed at once and the lock is taken again as soon as the server answers. Another session that
 /// can take the lock knows the process's session is gone; maintenance recovers its claims only once the lock has stayed
@@ -16,118 +16,8 @@ namespace Keel.PostgreSql;
 /// </summary>
 public sealed partial class PostgreSqlStorage
 {
-    /// <summary>How many fresh rows a registration tries when its lock key is held by another session.</summary>
-    private const int RegisterAttempts = 5;
-
     private readonly ConcurrentDictionary<long, LivenessSession> _sessions = new();
     private volatile bool _disposed;
-
-    /// <inheritdoc />
-    public async Task<long> ProcessRegisterAsync(ProcessRegisterParams parameters, CancellationToken cancellationToken)
-    {
-        ArgumentNullException.ThrowIfNull(parameters);
-        ObjectDisposedException.ThrowIf(_disposed, this);
-        await DataSourceAsync(cancellationToken).ConfigureAwait(false);
-        if (!UsesSessions)
-        {
-            await using var pooled = await OpenAsync(cancellationToken).ConfigureAwait(false);
-            await using var insert = RegisterCommand(pooled, null, parameters, "lease");
-            return (long)(await insert.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false))!;
-        }
-
-        for (var attempt = 1; ; attempt++)
-        {
-            // One transaction on the connection that will hold the lock: the row becomes visible only once its
-            // lock is held, so no other session ever sees the row without it.
-            var connection = await OpenAsync(cancellationToken).ConfigureAwait(false);
-            long id;
-            try
-            {
-                await using var transaction = await connection.BeginTransactionAsync(cancellationToken).ConfigureAwait(false);
-                await using (var command = RegisterCommand(connection, transaction, parameters, "session"))
-                {
-                    id = (long)(await command.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false))!;
-                }
-
-                bool locked;
-                await using (var command = new NpgsqlCommand(PostgreSqlStatements.ProcessSessionLock, connection, transaction))
-                {
-                    AddSessionKey(command.Parameters, id);
-                    locked = await command.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false) is true;
-                }
-
-                if (!locked)
-                {
-                    // Another session holds this key (an id 2^32 away, or a liveness probe of one): this row could
-                    // not prove its process alive. Drop it and take the next id.
-                    await transaction.RollbackAsync(cancellationToken).ConfigureAwait(false);
-                    await ReleaseConnectionAsync(connection).ConfigureAwait(false);
-                    if (attempt >= RegisterAttempts)
-                    {
-                        throw new InvalidOperationException($"could not take a session lock for a new process after {attempt} attempts: other sessions hold every key tried");
-                    }
-
-                    continue;
-                }
-
-                await transaction.CommitAsync(cancellationToken).ConfigureAwait(false);
-            }
-            catch
-            {
-                // A session lock survives a rollback: release whatever this connection took before it goes.
-                await ReleaseConnectionAsync(connection).ConfigureAwait(false);
-                throw;
-            }
-
-            var session = new LivenessSession(this, id, connection);
-            _sessions[id] = session;
-            session.Start();
-            if (_disposed)
-            {
-                await DropSessionAsync(id).ConfigureAwait(false);
-                throw new ObjectDisposedException(GetType().FullName);
-            }
-
-            return id;
-        }
-    }
-
-    /// <inheritdoc />
-    /// <remarks>On a pooled connection: the lease is the database's to keep, whichever connection renews it.</remarks>
-    public async Task<ProcessHeartbeatResult> ProcessHeartbeatAsync(ProcessHeartbeatParams parameters, CancellationToken cancellationToken)
-    {
-        ArgumentNullException.ThrowIfNull(parameters);
-        ProcessHeartbeatResult result;
-        await using (var connection = await OpenAsync(cancellationToken).ConfigureAwait(false))
-        {
-            await using var command = new NpgsqlCommand(parameters.ReturnClaims ? PostgreSqlStatements.ProcessHeartbeatWithClaims : PostgreSqlStatements.ProcessHeartbeat, connection);
-            command.Parameters.Add(new NpgsqlParameter<long>("process_id", NpgsqlDbType.Bigint) { TypedValue = parameters.ProcessId });
-            command.Parameters.Add(new NpgsqlParameter<TimeSpan>("lease", NpgsqlDbType.Interval) { TypedValue = parameters.LeaseDuration });
-            command.Parameters.Add(Now(parameters.Now));
-            await using var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
-            result = !await reader.ReadAsync(cancellationToken).ConfigureAwait(false)
-                ? ProcessHeartbeatResult.Gone
-                : new ProcessHeartbeatResult(true, parameters.ReturnClaims ? reader.GetFieldValue<long[]>(0) : null);
-        }
-
-        if (!result.Alive)
-        {
-            await DropSessionAsync(parameters.ProcessId).ConfigureAwait(false); // Pruned: let its lock go.
-        }
-
-        return result;
-    }
-
-    /// <inheritdoc />
-    public async Task<bool> ProcessStoppingAsync(ProcessStoppingParams parameters, CancellationToken cancellationToken)
-    {
-        ArgumentNullException.ThrowIfNull(parameters);
-        await using var connection = await OpenAsync(cancellationToken).ConfigureAwait(false);
-        await using var command = new NpgsqlCommand(PostgreSqlStatements.ProcessStopping, connection);
-        command.Parameters.Add(new NpgsqlParameter<long>("process_id", NpgsqlDbType.Bigint) { TypedValue = parameters.ProcessId });
-        command.Parameters.Add(Now(parameters.Now));
-        return await command.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false) == 1;
-    }
 
     /// <inheritdoc />
     /// <remarks>
@@ -151,8 +41,8 @@ public sealed partial class PostgreSqlStorage
         await using var connection = await OpenAsync(cancellationToken).ConfigureAwait(false);
         try
         {
-            await using var command = new NpgsqlCommand(PostgreSqlStatements.ProcessesSessionEnded, connection);
-            command.Parameters.Add(new NpgsqlParameter<int>("namespace", NpgsqlDbType.Integer) { TypedValue = PostgreSqlStatements.SessionLockNamespace });
+            await using var command = new NpgsqlCommand(ProcessesSql.ProcessesSessionEnded, connection);
+            command.Parameters.Add(new NpgsqlParameter<int>("namespace", NpgsqlDbType.Integer) { TypedValue = ProcessesSql.SessionLockNamespace });
             command.Parameters.Add(new NpgsqlParameter<long[]>("process_ids", NpgsqlDbType.Array | NpgsqlDbType.Bigint) { TypedValue = ids });
             command.Parameters.Add(new NpgsqlParameter<int[]>("keys", NpgsqlDbType.Array | NpgsqlDbType.Integer) { TypedValue = keys });
             command.Parameters.Add(new NpgsqlParameter<TimeSpan>("minimum_uptime", NpgsqlDbType.Interval) { TypedValue = parameters.MinimumServerUptime });
@@ -182,28 +72,9 @@ public sealed partial class PostgreSqlStorage
     /// <summary>True while this store holds the session lock of <paramref name="processId"/> (tests).</summary>
     internal bool HoldsSession(long processId) => _sessions.TryGetValue(processId, out var session) && session.Locked;
 
-    private static NpgsqlCommand RegisterCommand(NpgsqlConnection connection, NpgsqlTransaction? transaction, ProcessRegisterParams parameters, string liveness)
-    {
-        var command = new NpgsqlCommand(PostgreSqlStatements.ProcessRegister, connection, transaction);
-        var p = command.Parameters;
-        p.Add(new NpgsqlParameter<string>("name", NpgsqlDbType.Text) { TypedValue = parameters.Name });
-        p.Add(new NpgsqlParameter<string>("kind", NpgsqlDbType.Text) { TypedValue = parameters.Kind });
-        p.Add(new NpgsqlParameter<int>("pid", NpgsqlDbType.Integer) { TypedValue = parameters.Pid });
-        p.Add(new NpgsqlParameter<string>("hostname", NpgsqlDbType.Text) { TypedValue = parameters.Hostname });
-        p.Add(new NpgsqlParameter<DateTimeOffset>("started_at", NpgsqlDbType.TimestampTz) { TypedValue = parameters.ProcessStartedAt.ToUniversalTime() });
-        p.Add(new NpgsqlParameter("supervisor_id", NpgsqlDbType.Bigint) { Value = (object?)parameters.SupervisorId ?? DBNull.Value });
-        p.Add(new NpgsqlParameter<string>("metadata", NpgsqlDbType.Text) { TypedValue = string.IsNullOrEmpty(parameters.Metadata) ? "{}" : parameters.Metadata });
-        p.Add(new NpgsqlParameter<TimeSpan>("lease", NpgsqlDbType.Interval) { TypedValue = parameters.LeaseDuration });
-        p.Add(new NpgsqlParameter("host_id", NpgsqlDbType.Text) { Value = (object?)parameters.HostId ?? DBNull.Value });
-        p.Add(new NpgsqlParameter("pid_start_ticks", NpgsqlDbType.Bigint) { Value = (object?)parameters.PidStartTicks ?? DBNull.Value });
-        p.Add(new NpgsqlParameter<string>("liveness", NpgsqlDbType.Text) { TypedValue = liveness });
-        p.Add(Now(parameters.Now));
-        return command;
-    }
-
     private static void AddSessionKey(NpgsqlParameterCollection parameters, long processId)
     {
-        parameters.Add(new NpgsqlParameter<int>("namespace", NpgsqlDbType.Integer) { TypedValue = PostgreSqlStatements.SessionLockNamespace });
+        parameters.Add(new NpgsqlParameter<int>("namespace", NpgsqlDbType.Integer) { TypedValue = ProcessesSql.SessionLockNamespace });
         parameters.Add(new NpgsqlParameter<int>("key", NpgsqlDbType.Integer) { TypedValue = SessionLockKey(processId) });
     }
 
@@ -248,7 +119,7 @@ public sealed partial class PostgreSqlStorage
         try
         {
             using var deadline = new CancellationTokenSource(TimeSpan.FromSeconds(5));
-            await using var command = new NpgsqlCommand(PostgreSqlStatements.ProcessSessionUnlock, connection);
+            await using var command = new NpgsqlCommand(ProcessesSql.ProcessSessionUnlock, connection);
             await command.ExecuteNonQueryAsync(deadline.Token).ConfigureAwait(false);
         }
         catch (Exception e) when (e is NpgsqlException or InvalidOperationException or IOException or TimeoutException or OperationCanceledException)
@@ -364,7 +235,7 @@ public sealed partial class PostgreSqlStorage
             try
             {
                 object? locked;
-                await using (var command = new NpgsqlCommand(PostgreSqlStatements.ProcessHeartbeatRelock, fresh))
+                await using (var command = new NpgsqlCommand(ProcessesSql.ProcessHeartbeatRelock, fresh))
                 {
                     command.Parameters.Add(new NpgsqlParameter<long>("process_id", NpgsqlDbType.Bigint) { TypedValue = processId });
                     AddSessionKey(command.Parameters, processId);
@@ -385,12 +256,12 @@ public sealed partial class PostgreSqlStorage
                 }
 
                 // Someone holds the key: a probe for an instant, or a backend of ours the network cut off.
-                await using (var holder = new NpgsqlCommand(PostgreSqlStatements.ProcessSessionHolder, fresh))
+                await using (var holder = new NpgsqlCommand(ProcessesSql.ProcessSessionHolder, fresh))
                 {
                     AddSessionKey(holder.Parameters, processId);
                     if (await holder.ExecuteScalarAsync(_stop.Token).ConfigureAwait(false) is int pid && pid != 0 && pid == _lostBackendPid)
                     {
-                        await using var terminate = new NpgsqlCommand(PostgreSqlStatements.ProcessSessionTerminate, fresh);
+                        await using var terminate = new NpgsqlCommand(ProcessesSql.ProcessSessionTerminate, fresh);
                         terminate.Parameters.Add(new NpgsqlParameter<int>("pid", NpgsqlDbType.Integer) { TypedValue = pid });
                         await terminate.ExecuteScalarAsync(_stop.Token).ConfigureAwait(false);
                     }

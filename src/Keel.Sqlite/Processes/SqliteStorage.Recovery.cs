@@ -3,35 +3,13 @@ using Microsoft.Data.Sqlite;
 
 namespace Keel.Sqlite;
 
+/// <summary>Recovery: pruning dead processes and recovering their claims in the same transaction (DESIGN §2.3–2.5).</summary>
 public sealed partial class SqliteStorage
 {
-    private const string ProcessesSelect = """
-        SELECT p.id, p.name, p.kind, p.pid, p.hostname, p.started_at, p.supervisor_id, p.last_heartbeat_at, p.metadata,
-               (SELECT count(*) FROM keel_claimed_executions c WHERE c.process_id = p.id),
-               p.lease_expires_at, p.host_id, p.pid_start_ticks, p.liveness, p.stopping_at
-        FROM keel_processes p
-        WHERE (@stale_before IS NULL OR p.last_heartbeat_at < @stale_before)
-        ORDER BY p.id
-        """;
-
-    private const string ProcessLockIfExpired = """
-        SELECT id, stopping_at IS NOT NULL, json_object('process', id, 'name', name, 'pid', pid, 'host', hostname)
-        FROM keel_processes WHERE id = @process_id AND (NOT @lease_expired OR lease_expires_at < @now)
-        """;
-
-    private const string ClaimsDeleteOfProcess = "DELETE FROM keel_claimed_executions WHERE process_id = @process_id RETURNING job_id, attempt, id, claimed_at, unresponsive_at IS NOT NULL";
-
     private const string ClaimsDeleteByIds = """
         DELETE FROM keel_claimed_executions WHERE id IN (SELECT value FROM json_each(@claim_ids))
         RETURNING job_id, attempt, id, claimed_at, (SELECT json_object('process', p.id, 'name', p.name, 'pid', p.pid, 'host', p.hostname) FROM keel_processes p WHERE p.id = process_id)
         """;
-
-    private const string JobMarkLost = """
-        UPDATE keel_jobs SET attempts = @attempt, worker_losses = worker_losses + 1, suspect = 1 WHERE id = @job_id
-        RETURNING queue, priority, worker_losses > max_worker_losses OR @attempt >= max_attempts
-        """;
-
-    private const string JobMarkSuspect = "UPDATE keel_jobs SET suspect = 1 WHERE id = @job_id";
 
     private const string JobSetAttempt = "UPDATE keel_jobs SET attempts = @attempt WHERE id = @job_id RETURNING queue, priority";
 
@@ -48,36 +26,6 @@ public sealed partial class SqliteStorage
         """;
 
     /// <inheritdoc />
-    public async Task<IReadOnlyList<ProcessInfo>> ProcessesListAsync(ProcessesListParams parameters, CancellationToken cancellationToken)
-    {
-        ArgumentNullException.ThrowIfNull(parameters);
-        var now = Micros(parameters.Now);
-        await using var connection = await OpenAsync(cancellationToken);
-        await using var select = Command(connection, null, ProcessesSelect);
-        select.Parameters.AddWithValue("@stale_before", StaleBefore(now, parameters.StaleAfter));
-        await using var r = await select.ExecuteReaderAsync(cancellationToken);
-        var processes = new List<ProcessInfo>();
-        while (await r.ReadAsync(cancellationToken))
-        {
-            var heartbeat = r.GetInt64(7);
-            var lease = r.GetInt64(10);
-            processes.Add(new ProcessInfo(
-                r.GetInt64(0), r.GetString(1), r.GetString(2), r.GetInt32(3), r.GetString(4), Time(r, 5),
-                r.IsDBNull(6) ? null : r.GetInt64(6), TimeEncoding.FromMicros(heartbeat), Age(now, heartbeat), r.GetString(8), r.GetInt32(9))
-            {
-                LeaseExpiresAt = TimeEncoding.FromMicros(lease),
-                LeaseRemaining = TimeSpan.FromTicks((lease - now) * 10),
-                HostId = r.IsDBNull(11) ? null : r.GetString(11),
-                PidStartTicks = r.IsDBNull(12) ? null : r.GetInt64(12),
-                Liveness = r.GetString(13),
-                StoppingAt = NullableTime(r, 14),
-            });
-        }
-
-        return processes;
-    }
-
-    /// <inheritdoc />
     public Task<RecoveryResult?> ProcessRecoverAsync(ProcessRecoverParams parameters, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(parameters);
@@ -92,7 +40,7 @@ public sealed partial class SqliteStorage
                 var stopping = false;
                 foreach (var processId in parameters.ProcessIds.Distinct())
                 {
-                    await using var check = Command(connection, transaction, ProcessLockIfExpired);
+                    await using var check = Command(connection, transaction, ProcessesSql.ProcessRecoverLock);
                     check.Parameters.AddWithValue("@process_id", processId);
                     check.Parameters.AddWithValue("@lease_expired", parameters.Condition == RecoverCondition.LeaseExpired);
                     check.Parameters.AddWithValue("@now", now);
@@ -112,7 +60,7 @@ public sealed partial class SqliteStorage
                 var lost = new List<LostClaim>();
                 foreach (var (id, runner) in rows)
                 {
-                    await using var delete = Command(connection, transaction, ClaimsDeleteOfProcess);
+                    await using var delete = Command(connection, transaction, ProcessesSql.ProcessClaimsTake);
                     delete.Parameters.AddWithValue("@process_id", id);
                     await using var r = await delete.ExecuteReaderAsync(cancellationToken);
                     while (await r.ReadAsync(cancellationToken))
@@ -125,7 +73,7 @@ public sealed partial class SqliteStorage
                 var result = await RecoverLostAsync(connection, transaction, lost, blame, parameters.Cause, now, cancellationToken);
                 foreach (var (id, _) in rows)
                 {
-                    await using var delete = Command(connection, transaction, SqliteStatements.ProcessDelete);
+                    await using var delete = Command(connection, transaction, ProcessesSql.ProcessDelete);
                     delete.Parameters.AddWithValue("@process_id", id);
                     await delete.ExecuteNonQueryAsync(cancellationToken);
                 }
@@ -133,35 +81,6 @@ public sealed partial class SqliteStorage
                 return (RecoveryResult?)result;
             },
             cancellationToken);
-    }
-
-    /// <inheritdoc />
-    public Task<int> ClaimsMarkUnresponsiveAsync(ClaimsMarkUnresponsiveParams parameters, CancellationToken cancellationToken)
-    {
-        ArgumentNullException.ThrowIfNull(parameters);
-        return WriteAsync(
-            async (connection, transaction) =>
-            {
-                await using var update = Command(connection, transaction, SqliteStatements.ClaimsMarkUnresponsive);
-                update.Parameters.AddWithValue("@process_id", parameters.ProcessId);
-                update.Parameters.AddWithValue("@claim_ids", JsonArray(parameters.ClaimIds));
-                update.Parameters.AddWithValue("@now", Micros(parameters.Now));
-                return await update.ExecuteNonQueryAsync(cancellationToken);
-            },
-            cancellationToken);
-    }
-
-    /// <inheritdoc />
-    public async Task<bool> ClaimHeldAsync(ClaimHeldParams parameters, CancellationToken cancellationToken)
-    {
-        ArgumentNullException.ThrowIfNull(parameters);
-        await using var connection = await OpenAsync(cancellationToken);
-        await using var select = Command(connection, null, SqliteStatements.ClaimHeld);
-        select.Parameters.AddWithValue("@claim_id", parameters.Claim.ClaimId);
-        select.Parameters.AddWithValue("@job_id", parameters.Claim.JobId);
-        select.Parameters.AddWithValue("@process_id", parameters.ProcessId);
-        select.Parameters.AddWithValue("@now", Micros(parameters.Now));
-        return Convert.ToInt64(await select.ExecuteScalarAsync(cancellationToken), System.Globalization.CultureInfo.InvariantCulture) != 0;
     }
 
     /// <inheritdoc />
@@ -237,11 +156,6 @@ public sealed partial class SqliteStorage
             cancellationToken);
     }
 
-    /// <inheritdoc />
-    /// <remarks>SQLite has no sessions; same-host processes are checked by pid instead.</remarks>
-    public Task<IReadOnlyList<long>> ProcessesSessionEndedAsync(ProcessesSessionParams parameters, CancellationToken cancellationToken)
-        => Task.FromResult<IReadOnlyList<long>>([]);
-
     /// <summary>A claim a prune took back, with what blame needs.</summary>
     private sealed record LostClaim(long JobId, long Attempt, long ClaimId, long ClaimedAt, bool Unresponsive, string Runner);
 
@@ -268,7 +182,7 @@ public sealed partial class SqliteStorage
             {
                 if (suspected)
                 {
-                    await using var mark = Command(connection, transaction, JobMarkSuspect);
+                    await using var mark = Command(connection, transaction, ProcessesSql.JobMarkSuspect);
                     mark.Parameters.AddWithValue("@job_id", claim.JobId);
                     await mark.ExecuteNonQueryAsync(cancellationToken);
                 }
@@ -281,7 +195,7 @@ public sealed partial class SqliteStorage
             string queue;
             long priority;
             bool giveUp;
-            await using (var mark = Command(connection, transaction, JobMarkLost))
+            await using (var mark = Command(connection, transaction, ProcessesSql.JobMarkLost))
             {
                 mark.Parameters.AddWithValue("@attempt", claim.Attempt);
                 mark.Parameters.AddWithValue("@job_id", claim.JobId);
@@ -307,14 +221,6 @@ public sealed partial class SqliteStorage
         return new RecoveryResult(retried, failed, released);
     }
 
-    private static async Task ReadyKeepingSuspectAsync(SqliteConnection connection, SqliteTransaction transaction, long jobId, long now, CancellationToken cancellationToken)
-    {
-        await using var ready = Command(connection, transaction, SqliteStatements.ReadyInsertKeepSuspect);
-        ready.Parameters.AddWithValue("@job_id", jobId);
-        ready.Parameters.AddWithValue("@now", now);
-        await ready.ExecuteNonQueryAsync(cancellationToken);
-    }
-
     private static async Task<(string Queue, long Priority)> QueueOfAsync(SqliteConnection connection, SqliteTransaction transaction, string sql, long jobId, long? attempt, CancellationToken cancellationToken)
     {
         await using var command = Command(connection, transaction, sql);
@@ -328,19 +234,4 @@ public sealed partial class SqliteStorage
         await r.ReadAsync(cancellationToken);
         return (r.GetString(0), r.GetInt64(1));
     }
-
-    private static async Task InsertReadyAsync(SqliteConnection connection, SqliteTransaction transaction, long jobId, string queue, long priority, long now, CancellationToken cancellationToken)
-    {
-        await using var ready = Command(connection, transaction, SqliteStatements.ReadyInsert);
-        ready.Parameters.AddWithValue("@job_id", jobId);
-        ready.Parameters.AddWithValue("@queue", queue);
-        ready.Parameters.AddWithValue("@priority", priority);
-        ready.Parameters.AddWithValue("@now", now);
-        await ready.ExecuteNonQueryAsync(cancellationToken);
-    }
-
-    private static object StaleBefore(long now, TimeSpan? staleAfter)
-        => staleAfter is { } after ? now - (after.Ticks / 10) : DBNull.Value;
-
-    private static TimeSpan Age(long now, long then) => TimeSpan.FromTicks(Math.Max(0, now - then) * 10);
 }
