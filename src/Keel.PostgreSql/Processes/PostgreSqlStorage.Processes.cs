@@ -129,7 +129,7 @@ public sealed partial class PostgreSqlStorage
         // A batch without an explicit transaction runs as one implicit transaction: release and delete
         // commit together, in one round trip.
         await using var batch = new NpgsqlBatch(connection);
-        var release = new NpgsqlBatchCommand(PostgreSqlStatements.ClaimsReleaseAll);
+        var release = new NpgsqlBatchCommand(ClaimsSql.ClaimsReleaseAll);
         release.Parameters.Add(new NpgsqlParameter<long>("process_id", NpgsqlDbType.Bigint) { TypedValue = parameters.ProcessId });
         release.Parameters.Add(Now(parameters.Now));
         AddRunEnding(release.Parameters, parameters.Reason, parameters.Runner);

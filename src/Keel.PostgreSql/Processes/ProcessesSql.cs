@@ -37,7 +37,7 @@ internal static class ProcessesSql
         WHERE process_id = @process_id AND id = ANY(@claim_ids)
         """;
 
-    /// <summary>Runs after <see cref="PostgreSqlStatements.ClaimsReleaseAll"/> (or <see cref="ProcessRecoverClaims"/>) in the same transaction.</summary>
+    /// <summary>Runs after <see cref="ClaimsSql.ClaimsReleaseAll"/> (or <see cref="ProcessRecoverClaims"/>) in the same transaction.</summary>
     public const string ProcessDelete = "DELETE FROM keel_processes WHERE id = @process_id";
 
     /// <summary>

@@ -32,6 +32,18 @@ public sealed partial class SqliteStorage
         }
     }
 
+    /// <inheritdoc />
+    public async Task<IReadOnlyList<long>> JobsCompleteAsync(JobsCompleteParams parameters, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(parameters);
+        if (parameters.Claims.Count == 0)
+        {
+            return [];
+        }
+
+        return await WriteAsync((connection, transaction) => CompleteAsync(connection, transaction, parameters, cancellationToken), cancellationToken);
+    }
+
     /// <summary>Both in one <c>BEGIN IMMEDIATE</c> transaction: one commit per batch of jobs instead of two.</summary>
     /// <inheritdoc />
     public async Task<CompleteAndClaimResult> JobsCompleteAndClaimAsync(JobsCompleteParams complete, JobsClaimParams claim, CancellationToken cancellationToken)
@@ -63,27 +75,36 @@ public sealed partial class SqliteStorage
     private async Task<bool> AnyReadyAsync(JobsClaimParams parameters, CancellationToken cancellationToken)
     {
         await using var connection = await OpenAsync(cancellationToken);
-        await using var command = Command(connection, null, SqliteStatements.ReadyAnyTemplate.Replace("{filter}", ClaimFilter(parameters), StringComparison.Ordinal));
+        await using var command = Command(connection, null, ReadyAnySql(parameters));
         command.Parameters.AddWithValue("@queue", parameters.Queue.Value);
         return Convert.ToInt64(await command.ExecuteScalarAsync(cancellationToken), System.Globalization.CultureInfo.InvariantCulture) != 0;
     }
 
-    private static string ClaimFilter(JobsClaimParams parameters) => (parameters.Queue.Kind, parameters.Suspects) switch
+    private static string ClaimSql(JobsClaimParams parameters) => (parameters.Queue.Kind, parameters.Suspects) switch
     {
-        (QueueMatch.All, false) => SqliteStatements.ClaimFilterAll,
-        (QueueMatch.Exact, false) => SqliteStatements.ClaimFilterExact,
-        (_, false) => SqliteStatements.ClaimFilterPrefix,
-        (QueueMatch.All, true) => SqliteStatements.ClaimFilterSuspectAll,
-        (QueueMatch.Exact, true) => SqliteStatements.ClaimFilterSuspectExact,
-        (_, true) => SqliteStatements.ClaimFilterSuspectPrefix,
+        (QueueMatch.All, false) => ClaimsSql.JobsClaimAll,
+        (QueueMatch.Exact, false) => ClaimsSql.JobsClaimExact,
+        (_, false) => ClaimsSql.JobsClaimPrefix,
+        (QueueMatch.All, true) => ClaimsSql.JobsClaimSuspectAll,
+        (QueueMatch.Exact, true) => ClaimsSql.JobsClaimSuspectExact,
+        (_, true) => ClaimsSql.JobsClaimSuspectPrefix,
+    };
+
+    private static string ReadyAnySql(JobsClaimParams parameters) => (parameters.Queue.Kind, parameters.Suspects) switch
+    {
+        (QueueMatch.All, false) => ClaimsSql.ReadyAnyAll,
+        (QueueMatch.Exact, false) => ClaimsSql.ReadyAnyExact,
+        (_, false) => ClaimsSql.ReadyAnyPrefix,
+        (QueueMatch.All, true) => ClaimsSql.ReadyAnySuspectAll,
+        (QueueMatch.Exact, true) => ClaimsSql.ReadyAnySuspectExact,
+        (_, true) => ClaimsSql.ReadyAnySuspectPrefix,
     };
 
     private async Task<IReadOnlyList<ClaimedJob>> ClaimAsync(SqliteConnection connection, SqliteTransaction transaction, JobsClaimParams parameters, CancellationToken cancellationToken)
     {
-        var filter = ClaimFilter(parameters);
         var claimIds = new List<long>(parameters.Limit);
         var jobIds = new List<long>(parameters.Limit);
-        await using (var claim = Command(connection, transaction, SqliteStatements.ClaimInsertTemplate.Replace("{filter}", filter, StringComparison.Ordinal)))
+        await using (var claim = Command(connection, transaction, ClaimSql(parameters)))
         {
             claim.Parameters.AddWithValue("@process_id", parameters.ProcessId);
             claim.Parameters.AddWithValue("@now", Micros(parameters.Now));
@@ -104,7 +125,7 @@ public sealed partial class SqliteStorage
 
         // The ready rows say when each job became ready: the claim time minus that is its queue latency.
         var readyAt = new Dictionary<long, DateTimeOffset>(jobIds.Count);
-        await using (var delete = Command(connection, transaction, SqliteStatements.ReadyDeleteMany))
+        await using (var delete = Command(connection, transaction, ClaimsSql.ReadyDeleteClaimed))
         {
             delete.Parameters.AddWithValue("@job_ids", JsonArray(jobIds));
             await using var deleted = await delete.ExecuteReaderAsync(cancellationToken);
@@ -115,7 +136,7 @@ public sealed partial class SqliteStorage
         }
 
         var claimed = new List<ClaimedJob>(claimIds.Count);
-        await using var select = Command(connection, transaction, SqliteStatements.ClaimedJobsSelect);
+        await using var select = Command(connection, transaction, ClaimsSql.ClaimedJobs);
         select.Parameters.AddWithValue("@claim_ids", JsonArray(claimIds));
         await using var rows = await select.ExecuteReaderAsync(cancellationToken);
         while (await rows.ReadAsync(cancellationToken))
@@ -134,24 +155,12 @@ public sealed partial class SqliteStorage
         return claimed;
     }
 
-    /// <inheritdoc />
-    public async Task<IReadOnlyList<long>> JobsCompleteAsync(JobsCompleteParams parameters, CancellationToken cancellationToken)
-    {
-        ArgumentNullException.ThrowIfNull(parameters);
-        if (parameters.Claims.Count == 0)
-        {
-            return [];
-        }
-
-        return await WriteAsync((connection, transaction) => CompleteAsync(connection, transaction, parameters, cancellationToken), cancellationToken);
-    }
-
     private async Task<IReadOnlyList<long>> CompleteAsync(SqliteConnection connection, SqliteTransaction transaction, JobsCompleteParams parameters, CancellationToken cancellationToken)
     {
-        await using var delete = Command(connection, transaction, SqliteStatements.ClaimDelete);
+        await using var delete = Command(connection, transaction, ClaimsSql.ClaimDelete);
         var claimId = delete.Parameters.Add("@claim_id", SqliteType.Integer);
         delete.Parameters.AddWithValue("@process_id", parameters.ProcessId);
-        await using var finish = Command(connection, transaction, parameters.PreserveFinishedJobs ? SqliteStatements.JobFinish : SqliteStatements.JobDelete);
+        await using var finish = Command(connection, transaction, parameters.PreserveFinishedJobs ? ClaimsSql.JobFinish : ClaimsSql.JobDelete);
         var jobId = finish.Parameters.Add("@job_id", SqliteType.Integer);
         var attempt = finish.Parameters.Add("@attempt", SqliteType.Integer);
         var startedAt = parameters.PreserveFinishedJobs ? finish.Parameters.Add("@started_at", SqliteType.Integer) : null;
@@ -232,7 +241,7 @@ public sealed partial class SqliteStorage
                 long jobId;
                 long attempt;
                 long claimedAt;
-                await using (var delete = Command(connection, transaction, SqliteStatements.ClaimDelete))
+                await using (var delete = Command(connection, transaction, ClaimsSql.ClaimDelete))
                 {
                     delete.Parameters.AddWithValue("@claim_id", parameters.Claim.ClaimId);
                     delete.Parameters.AddWithValue("@process_id", parameters.ProcessId);
@@ -251,7 +260,7 @@ public sealed partial class SqliteStorage
                 string queue;
                 long priority;
                 bool limited;
-                await using (var update = Command(connection, transaction, SqliteStatements.JobAttemptUpdate))
+                await using (var update = Command(connection, transaction, ClaimsSql.JobAttemptUpdate))
                 {
                     update.Parameters.AddWithValue("@attempt", attempt);
                     update.Parameters.AddWithValue("@scheduled_at", (object?)retryAt ?? DBNull.Value);
@@ -321,7 +330,7 @@ public sealed partial class SqliteStorage
     {
         var jobIds = new List<long>();
         var runs = new List<RunRow>();
-        await using (var delete = Command(connection, transaction, claimIds is null ? SqliteStatements.ClaimsDeleteAllOfProcess : SqliteStatements.ClaimsDeleteSomeOfProcess))
+        await using (var delete = Command(connection, transaction, claimIds is null ? ClaimsSql.ClaimsDeleteAll : ClaimsSql.ClaimsDeleteSome))
         {
             delete.Parameters.AddWithValue("@process_id", processId);
             if (claimIds is not null)
@@ -347,7 +356,7 @@ public sealed partial class SqliteStorage
 
         if (jobIds.Count > 0)
         {
-            await using var ready = Command(connection, transaction, SqliteStatements.ReadyInsertFromJobs);
+            await using var ready = Command(connection, transaction, ClaimsSql.ReadyInsertReleased);
             ready.Parameters.AddWithValue("@job_ids", JsonArray(jobIds));
             ready.Parameters.AddWithValue("@now", now);
             await ready.ExecuteNonQueryAsync(cancellationToken);
@@ -356,19 +365,12 @@ public sealed partial class SqliteStorage
         return jobIds.Count;
     }
 
-    private static async Task InsertFailedAsync(SqliteConnection connection, SqliteTransaction transaction, long jobId, long attempt, FailureRecord failure, string? cause, long now, CancellationToken cancellationToken)
-    {
-        await using var command = Command(connection, transaction, SqliteStatements.FailedInsert);
-        AddFailure(command, jobId, attempt, failure, cause, now);
-        await command.ExecuteNonQueryAsync(cancellationToken);
-    }
-
     /// <inheritdoc />
     public async Task<bool> ClaimHeldAsync(ClaimHeldParams parameters, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(parameters);
         await using var connection = await OpenAsync(cancellationToken);
-        await using var select = Command(connection, null, SqliteStatements.ClaimHeld);
+        await using var select = Command(connection, null, ClaimsSql.ClaimHeld);
         select.Parameters.AddWithValue("@claim_id", parameters.Claim.ClaimId);
         select.Parameters.AddWithValue("@job_id", parameters.Claim.JobId);
         select.Parameters.AddWithValue("@process_id", parameters.ProcessId);
@@ -376,9 +378,16 @@ public sealed partial class SqliteStorage
         return Convert.ToInt64(await select.ExecuteScalarAsync(cancellationToken), System.Globalization.CultureInfo.InvariantCulture) != 0;
     }
 
+    private static async Task InsertFailedAsync(SqliteConnection connection, SqliteTransaction transaction, long jobId, long attempt, FailureRecord failure, string? cause, long now, CancellationToken cancellationToken)
+    {
+        await using var command = Command(connection, transaction, ClaimsSql.FailedInsert);
+        AddFailure(command, jobId, attempt, failure, cause, now);
+        await command.ExecuteNonQueryAsync(cancellationToken);
+    }
+
     private static async Task ReadyKeepingSuspectAsync(SqliteConnection connection, SqliteTransaction transaction, long jobId, long now, CancellationToken cancellationToken)
     {
-        await using var ready = Command(connection, transaction, SqliteStatements.ReadyInsertKeepSuspect);
+        await using var ready = Command(connection, transaction, ClaimsSql.ReadyInsertKeepSuspect);
         ready.Parameters.AddWithValue("@job_id", jobId);
         ready.Parameters.AddWithValue("@now", now);
         await ready.ExecuteNonQueryAsync(cancellationToken);
@@ -386,7 +395,7 @@ public sealed partial class SqliteStorage
 
     private static async Task InsertReadyAsync(SqliteConnection connection, SqliteTransaction transaction, long jobId, string queue, long priority, long now, CancellationToken cancellationToken)
     {
-        await using var ready = Command(connection, transaction, SqliteStatements.ReadyInsert);
+        await using var ready = Command(connection, transaction, ClaimsSql.ReadyInsert);
         ready.Parameters.AddWithValue("@job_id", jobId);
         ready.Parameters.AddWithValue("@queue", queue);
         ready.Parameters.AddWithValue("@priority", priority);

@@ -3,6 +3,7 @@ using Npgsql;
 
 namespace Keel.PostgreSql;
 
+/// <summary>LISTEN/NOTIFY, PostgreSQL's own: statements that make jobs ready notify their queue; idle workers listen.</summary>
 public sealed partial class PostgreSqlStorage : IJobNotifications
 {
     /// <inheritdoc />
@@ -19,7 +20,7 @@ public sealed partial class PostgreSqlStorage : IJobNotifications
 
         await using var connection = await OpenAsync(cancellationToken).ConfigureAwait(false);
         connection.Notification += (_, e) => onJobsReady(e.Payload);
-        await using (var listen = new NpgsqlCommand("LISTEN keel_jobs", connection))
+        await using (var listen = new NpgsqlCommand(ClaimsSql.Listen, connection))
         {
             await listen.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
         }
