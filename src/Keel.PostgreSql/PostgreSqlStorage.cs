@@ -9,7 +9,7 @@ namespace Keel.PostgreSql;
 /// <summary>
 /// Keel's storage on PostgreSQL: many worker hosts claim concurrently with <c>FOR UPDATE SKIP LOCKED</c>, every
 /// hot-path operation is a single statement (one round trip), and finalizing calls are fenced by the claim row.
-/// All SQL lives in <see cref="PostgreSqlStatements"/>.
+/// Its SQL sits beside each area as named statements (<c>Claims/ClaimsSql.cs</c>, <c>Jobs/JobsSql.cs</c>, …).
 /// </summary>
 /// <remarks>
 /// Each process registered through this store keeps a dedicated connection from <see cref="DataSource"/> (so it
@@ -99,131 +99,6 @@ public sealed partial class PostgreSqlStorage : IKeelStorage, IAsyncDisposable, 
         }
 
         return builder.ConnectionString;
-    }
-
-    /// <summary>
-    /// Vacuums a hot table whose dead rows passed the threshold, with <c>SKIP_LOCKED</c> so that hosts running
-    /// maintenance at once never queue behind each other. Autovacuum alone comes too late for a queue: it waits for
-    /// 20 % of the table to be dead and visits a database at most once a minute, while a busy worker deletes
-    /// thousands of ready and claimed rows a second.
-    /// </summary>
-    /// <inheritdoc />
-    public async Task<IReadOnlyList<string>> HotTablesVacuumAsync(long deadRowsThreshold, CancellationToken cancellationToken)
-    {
-        var due = new List<string>();
-        await using var connection = await OpenAsync(cancellationToken).ConfigureAwait(false);
-        await using (var command = new NpgsqlCommand(PostgreSqlStatements.HotTablesDead, connection))
-        {
-            command.Parameters.Add(new NpgsqlParameter<long>("threshold", NpgsqlDbType.Bigint) { TypedValue = deadRowsThreshold });
-            await using var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
-            while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
-            {
-                due.Add(reader.GetString(0));
-            }
-        }
-
-        foreach (var table in due)
-        {
-            // The names come from the fixed list in HotTablesDead, never from a caller.
-            await using var vacuum = new NpgsqlCommand("VACUUM (SKIP_LOCKED) " + table, connection);
-            await vacuum.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
-        }
-
-        return due;
-    }
-
-    /// <inheritdoc />
-    public async Task<IReadOnlyList<ClaimInfo>> ClaimsListAsync(ClaimsListParams parameters, CancellationToken cancellationToken)
-    {
-        ArgumentNullException.ThrowIfNull(parameters);
-        if (parameters.Limit <= 0)
-        {
-            return [];
-        }
-
-        await using var connection = await OpenAsync(cancellationToken).ConfigureAwait(false);
-        await using var command = new NpgsqlCommand(PostgreSqlStatements.ClaimsList, connection);
-        command.Parameters.Add(new NpgsqlParameter("process_id", NpgsqlDbType.Bigint) { Value = (object?)parameters.ProcessId ?? DBNull.Value });
-        command.Parameters.Add(Interval("stale_after", parameters.StaleAfter));
-        command.Parameters.Add(new NpgsqlParameter<int>("limit", NpgsqlDbType.Integer) { TypedValue = parameters.Limit });
-        command.Parameters.Add(Now(parameters.Now));
-
-        var list = new List<ClaimInfo>();
-        await using var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
-        while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
-        {
-            list.Add(new ClaimInfo(
-                reader.GetInt64(0),
-                reader.GetInt64(1),
-                reader.GetString(2),
-                reader.GetString(3),
-                reader.GetInt32(4),
-                reader.GetFieldValue<DateTimeOffset>(5),
-                Age(reader, 6),
-                reader.GetInt64(7),
-                reader.GetString(8),
-                reader.GetString(9),
-                reader.GetInt32(10),
-                Age(reader, 11))
-            {
-                LeaseRemaining = reader.GetFieldValue<TimeSpan>(12),
-            });
-        }
-
-        return list;
-    }
-
-    /// <inheritdoc />
-    public async Task<RecoveryResult> ClaimsRecoverAsync(ClaimsRecoverParams parameters, CancellationToken cancellationToken)
-    {
-        ArgumentNullException.ThrowIfNull(parameters);
-        ArgumentNullException.ThrowIfNull(parameters.ClaimIds);
-        ArgumentNullException.ThrowIfNull(parameters.Cause);
-        if (parameters.ClaimIds.Count == 0)
-        {
-            return RecoveryResult.None;
-        }
-
-        var release = parameters.Action switch
-        {
-            ClaimAction.Release => true,
-            ClaimAction.Fail => false,
-            _ => throw new ArgumentOutOfRangeException(nameof(parameters), parameters.Action, "ClaimsRecoverParams.Action must be Release or Fail"),
-        };
-
-        await using var connection = await OpenAsync(cancellationToken).ConfigureAwait(false);
-        await using var command = new NpgsqlCommand(
-            release ? PostgreSqlStatements.ClaimsRecoverRelease : PostgreSqlStatements.ClaimsRecoverFail,
-            connection);
-        command.Parameters.Add(new NpgsqlParameter<long[]>("claim_ids", NpgsqlDbType.Array | NpgsqlDbType.Bigint) { TypedValue = [.. parameters.ClaimIds] });
-        command.Parameters.Add(Now(parameters.Now));
-        if (release)
-        {
-            AddRunEnding(command.Parameters, new RunEnding(RunOutcomes.Released, parameters.Cause.Code, parameters.Cause.Description), null);
-        }
-        else
-        {
-            AddCause(command.Parameters, parameters.Cause);
-        }
-
-        int n;
-        List<PermitRelease>? releases = null;
-        await using (var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false))
-        {
-            n = await reader.ReadAsync(cancellationToken).ConfigureAwait(false) ? checked((int)reader.GetInt64(0)) : 0;
-            if (!release && n > 0)
-            {
-                releases = ReadReleases(reader, 1, 2);
-            }
-        }
-
-        // Failed jobs gave their permits back (released ones, back to ready, keep theirs): promote blocked jobs.
-        if (releases is not null)
-        {
-            await PromoteAfterCommitAsync(releases, parameters.Now, cancellationToken).ConfigureAwait(false);
-        }
-
-        return release ? new RecoveryResult(0, 0, Released: n) : new RecoveryResult(0, n);
     }
 
     /// <summary>

@@ -4,7 +4,7 @@ using NpgsqlTypes;
 
 namespace Keel.PostgreSql;
 
-/// <summary>Operator actions: retry, discard, run now, queue listing and pausing, retention.</summary>
+/// <summary>Operator actions: retry, discard, run now, retention and vacuum, claims (listed, released or failed whatever their owner).</summary>
 public sealed partial class PostgreSqlStorage
 {
     private static readonly JobState[] DefaultDiscardStates = [JobState.Ready, JobState.Scheduled, JobState.Blocked, JobState.Failed];
@@ -22,7 +22,7 @@ public sealed partial class PostgreSqlStorage
         await using var transaction = await connection.BeginTransactionAsync(cancellationToken).ConfigureAwait(false);
         int retried;
         long[]? limited;
-        await using (var command = new NpgsqlCommand(PostgreSqlStatements.JobsRetry, connection, transaction))
+        await using (var command = new NpgsqlCommand(AdminSql.JobsRetry, connection, transaction))
         {
             AddSelection(command.Parameters, parameters);
             await using var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
@@ -58,7 +58,7 @@ public sealed partial class PostgreSqlStorage
 
         var states = parameters.States ?? DefaultDiscardStates;
         await using var connection = await OpenAsync(cancellationToken).ConfigureAwait(false);
-        await using var command = new NpgsqlCommand(PostgreSqlStatements.JobsDiscard, connection);
+        await using var command = new NpgsqlCommand(AdminSql.JobsDiscard, connection);
         AddSelection(command.Parameters, parameters);
         command.Parameters.Add(new NpgsqlParameter<bool>("ready", NpgsqlDbType.Boolean) { TypedValue = states.Contains(JobState.Ready) });
         command.Parameters.Add(new NpgsqlParameter<bool>("scheduled", NpgsqlDbType.Boolean) { TypedValue = states.Contains(JobState.Scheduled) });
@@ -92,7 +92,7 @@ public sealed partial class PostgreSqlStorage
         bool wasScheduled;
         bool wasBlocked;
         bool limited;
-        await using (var command = new NpgsqlCommand(PostgreSqlStatements.JobRunNow, connection, transaction))
+        await using (var command = new NpgsqlCommand(AdminSql.JobRunNow, connection, transaction))
         {
             command.Parameters.Add(new NpgsqlParameter<long>("job_id", NpgsqlDbType.Bigint) { TypedValue = parameters.JobId });
             command.Parameters.Add(Now(parameters.Now));
@@ -129,7 +129,7 @@ public sealed partial class PostgreSqlStorage
         }
 
         await using var connection = await OpenAsync(cancellationToken).ConfigureAwait(false);
-        await using var command = new NpgsqlCommand(PostgreSqlStatements.JobsClearFinished, connection);
+        await using var command = new NpgsqlCommand(AdminSql.JobsClearFinished, connection);
         command.Parameters.Add(new NpgsqlParameter<TimeSpan>("older_than", NpgsqlDbType.Interval) { TypedValue = parameters.OlderThan });
         command.Parameters.Add(new NpgsqlParameter<int>("batch", NpgsqlDbType.Integer) { TypedValue = parameters.BatchSize });
         command.Parameters.Add(Now(parameters.Now));
@@ -151,5 +151,135 @@ public sealed partial class PostgreSqlStorage
         p.Add(Time("failed_before", filter?.FailedBefore));
         p.Add(new NpgsqlParameter<int>("batch", NpgsqlDbType.Integer) { TypedValue = parameters.BatchSize });
         p.Add(Now(parameters.Now));
+    }
+
+    /// <inheritdoc />
+    public async Task<IReadOnlyList<ClaimInfo>> ClaimsListAsync(ClaimsListParams parameters, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(parameters);
+        if (parameters.Limit <= 0)
+        {
+            return [];
+        }
+
+        await using var connection = await OpenAsync(cancellationToken).ConfigureAwait(false);
+        await using var command = new NpgsqlCommand(AdminSql.ClaimsList, connection);
+        command.Parameters.Add(new NpgsqlParameter("process_id", NpgsqlDbType.Bigint) { Value = (object?)parameters.ProcessId ?? DBNull.Value });
+        command.Parameters.Add(Interval("stale_after", parameters.StaleAfter));
+        command.Parameters.Add(new NpgsqlParameter<int>("limit", NpgsqlDbType.Integer) { TypedValue = parameters.Limit });
+        command.Parameters.Add(Now(parameters.Now));
+
+        var list = new List<ClaimInfo>();
+        await using var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
+        while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
+        {
+            list.Add(new ClaimInfo(
+                reader.GetInt64(0),
+                reader.GetInt64(1),
+                reader.GetString(2),
+                reader.GetString(3),
+                reader.GetInt32(4),
+                reader.GetFieldValue<DateTimeOffset>(5),
+                Age(reader, 6),
+                reader.GetInt64(7),
+                reader.GetString(8),
+                reader.GetString(9),
+                reader.GetInt32(10),
+                Age(reader, 11))
+            {
+                LeaseRemaining = reader.GetFieldValue<TimeSpan>(12),
+            });
+        }
+
+        return list;
+    }
+
+    /// <inheritdoc />
+    public async Task<RecoveryResult> ClaimsRecoverAsync(ClaimsRecoverParams parameters, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(parameters);
+        ArgumentNullException.ThrowIfNull(parameters.ClaimIds);
+        ArgumentNullException.ThrowIfNull(parameters.Cause);
+        if (parameters.ClaimIds.Count == 0)
+        {
+            return RecoveryResult.None;
+        }
+
+        var release = parameters.Action switch
+        {
+            ClaimAction.Release => true,
+            ClaimAction.Fail => false,
+            _ => throw new ArgumentOutOfRangeException(nameof(parameters), parameters.Action, "ClaimsRecoverParams.Action must be Release or Fail"),
+        };
+
+        await using var connection = await OpenAsync(cancellationToken).ConfigureAwait(false);
+        await using var command = new NpgsqlCommand(
+            release ? AdminSql.ClaimsRecoverRelease : AdminSql.ClaimsRecoverFail,
+            connection);
+        command.Parameters.Add(new NpgsqlParameter<long[]>("claim_ids", NpgsqlDbType.Array | NpgsqlDbType.Bigint) { TypedValue = [.. parameters.ClaimIds] });
+        command.Parameters.Add(Now(parameters.Now));
+        if (release)
+        {
+            AddRunEnding(command.Parameters, new RunEnding(RunOutcomes.Released, parameters.Cause.Code, parameters.Cause.Description), null);
+        }
+        else
+        {
+            AddCause(command.Parameters, parameters.Cause);
+        }
+
+        int n;
+        List<PermitRelease>? releases = null;
+        await using (var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false))
+        {
+            n = await reader.ReadAsync(cancellationToken).ConfigureAwait(false) ? checked((int)reader.GetInt64(0)) : 0;
+            if (!release && n > 0)
+            {
+                releases = ReadReleases(reader, 1, 2);
+            }
+        }
+
+        // Failed jobs gave their permits back (released ones, back to ready, keep theirs): promote blocked jobs.
+        if (releases is not null)
+        {
+            await PromoteAfterCommitAsync(releases, parameters.Now, cancellationToken).ConfigureAwait(false);
+        }
+
+        return release ? new RecoveryResult(0, 0, Released: n) : new RecoveryResult(0, n);
+    }
+
+    /// <summary>
+    /// Vacuums a hot table whose dead rows passed the threshold, with <c>SKIP_LOCKED</c> so that hosts running
+    /// maintenance at once never queue behind each other. Autovacuum alone comes too late for a queue: it waits for
+    /// 20 % of the table to be dead and visits a database at most once a minute, while a busy worker deletes
+    /// thousands of ready and claimed rows a second.
+    /// </summary>
+    /// <inheritdoc />
+    public async Task<IReadOnlyList<string>> HotTablesVacuumAsync(long deadRowsThreshold, CancellationToken cancellationToken)
+    {
+        var due = new List<string>();
+        await using var connection = await OpenAsync(cancellationToken).ConfigureAwait(false);
+        await using (var command = new NpgsqlCommand(AdminSql.HotTablesDead, connection))
+        {
+            command.Parameters.Add(new NpgsqlParameter<long>("threshold", NpgsqlDbType.Bigint) { TypedValue = deadRowsThreshold });
+            await using var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
+            while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
+            {
+                due.Add(reader.GetString(0));
+            }
+        }
+
+        foreach (var table in due)
+        {
+            var sql = table switch
+            {
+                "keel_ready_executions" => AdminSql.ReadyVacuum,
+                "keel_claimed_executions" => AdminSql.ClaimedVacuum,
+                _ => throw new InvalidOperationException($"{table} is not a hot table"),
+            };
+            await using var vacuum = new NpgsqlCommand(sql, connection);
+            await vacuum.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
+        }
+
+        return due;
     }
 }

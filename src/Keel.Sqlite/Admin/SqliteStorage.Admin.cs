@@ -4,51 +4,9 @@ using Microsoft.Data.Sqlite;
 
 namespace Keel.Sqlite;
 
-/// <summary>Operator actions and maintenance: retry, discard, run now, queues, retention, concurrency repair.</summary>
+/// <summary>Operator actions: retry, discard, run now, retention and vacuum, claims (listed, released or failed whatever their owner).</summary>
 public sealed partial class SqliteStorage
 {
-    private const string JobStateExpression = """
-        CASE WHEN j.finished_at IS NOT NULL THEN 'Finished'
-             WHEN j.discarded_at IS NOT NULL THEN 'Discarded'
-             WHEN f.job_id IS NOT NULL THEN 'Failed'
-             WHEN EXISTS (SELECT 1 FROM keel_claimed_executions c WHERE c.job_id = j.id) THEN 'Claimed'
-             WHEN EXISTS (SELECT 1 FROM keel_ready_executions r WHERE r.job_id = j.id) THEN 'Ready'
-             WHEN EXISTS (SELECT 1 FROM keel_scheduled_executions s WHERE s.job_id = j.id) THEN 'Scheduled'
-             WHEN EXISTS (SELECT 1 FROM keel_blocked_executions b WHERE b.job_id = j.id) THEN 'Blocked'
-        END
-        """;
-
-    private const string SelectionFilter = """
-        (@ids IS NULL OR j.id IN (SELECT value FROM json_each(@ids)))
-        AND (@queue IS NULL OR j.queue = @queue)
-        AND (@kind IS NULL OR j.kind = @kind)
-        AND (@exception_type IS NULL OR f.exception_type = @exception_type)
-        AND (@failed_after IS NULL OR f.created_at >= @failed_after)
-        AND (@failed_before IS NULL OR f.created_at < @failed_before)
-        """;
-
-    private const string RetryCandidates = "SELECT j.id FROM keel_failed_executions f JOIN keel_jobs j ON j.id = f.job_id WHERE " + SelectionFilter + " ORDER BY f.created_at, j.id LIMIT @limit";
-
-    private const string DiscardCandidates = "SELECT j.id, state FROM (SELECT j.id, " + JobStateExpression + " AS state FROM keel_jobs j LEFT JOIN keel_failed_executions f ON f.job_id = j.id WHERE " + SelectionFilter + ") j WHERE state IN (SELECT value FROM json_each(@states)) ORDER BY j.id LIMIT @limit";
-
-    private const string RetryReset = "UPDATE keel_jobs SET attempts = 0, worker_losses = 0, suspect = 0 WHERE id = @job_id RETURNING unique_key";
-
-    private const string ExecutionsDelete = """
-        DELETE FROM keel_ready_executions WHERE job_id = @job_id;
-        DELETE FROM keel_scheduled_executions WHERE job_id = @job_id;
-        DELETE FROM keel_blocked_executions WHERE job_id = @job_id;
-        DELETE FROM keel_failed_executions WHERE job_id = @job_id;
-        """;
-
-    private const string FinishedDelete = """
-        DELETE FROM keel_jobs WHERE id IN (
-            SELECT id FROM (
-                SELECT id FROM keel_jobs WHERE finished_at < @cutoff
-                UNION ALL
-                SELECT id FROM keel_jobs WHERE discarded_at < @cutoff)
-            LIMIT @limit)
-        """;
-
     /// <inheritdoc />
     public Task<int> JobsRetryAsync(JobsSelectionParams parameters, CancellationToken cancellationToken)
     {
@@ -57,16 +15,16 @@ public sealed partial class SqliteStorage
             async (connection, transaction) =>
             {
                 var now = Micros(parameters.Now);
-                var ids = await SelectIdsAsync(connection, transaction, RetryCandidates, parameters, null, cancellationToken);
+                var ids = await SelectIdsAsync(connection, transaction, AdminSql.JobsRetryPick, parameters, null, cancellationToken);
                 foreach (var id in ids)
                 {
-                    await using (var delete = Command(connection, transaction, "DELETE FROM keel_failed_executions WHERE job_id = @job_id"))
+                    await using (var delete = Command(connection, transaction, AdminSql.FailedDelete))
                     {
                         delete.Parameters.AddWithValue("@job_id", id);
                         await delete.ExecuteNonQueryAsync(cancellationToken);
                     }
 
-                    await using (var reset = Command(connection, transaction, RetryReset))
+                    await using (var reset = Command(connection, transaction, AdminSql.JobRetryReset))
                     {
                         reset.Parameters.AddWithValue("@job_id", id);
                         if (await reset.ExecuteScalarAsync(cancellationToken) is string uniqueKey)
@@ -99,7 +57,7 @@ public sealed partial class SqliteStorage
             {
                 var now = Micros(parameters.Now);
                 var candidates = new List<(long Id, string State)>();
-                await using (var select = Command(connection, transaction, DiscardCandidates))
+                await using (var select = Command(connection, transaction, AdminSql.JobsDiscardPick))
                 {
                     BindSelection(select, parameters);
                     select.Parameters.AddWithValue("@states", "[" + string.Join(',', states.Select(s => "\"" + s + "\"")) + "]");
@@ -112,7 +70,7 @@ public sealed partial class SqliteStorage
 
                 foreach (var (id, state) in candidates)
                 {
-                    await ExecuteForJobAsync(connection, transaction, ExecutionsDelete, id, now, cancellationToken);
+                    await ExecuteForJobAsync(connection, transaction, AdminSql.ExecutionsDelete, id, now, cancellationToken);
                     await ExecuteForJobAsync(connection, transaction, JobsSql.JobDiscard, id, now, cancellationToken);
                     await ExecuteForJobAsync(connection, transaction, JobsSql.UniqueKeyFree, id, now, cancellationToken);
                     if (state == nameof(JobState.Ready))
@@ -183,7 +141,7 @@ public sealed partial class SqliteStorage
         return WriteAsync(
             async (connection, transaction) =>
             {
-                await using var delete = Command(connection, transaction, FinishedDelete);
+                await using var delete = Command(connection, transaction, AdminSql.JobsClearFinished);
                 delete.Parameters.AddWithValue("@cutoff", Micros(parameters.Now) - (parameters.OlderThan.Ticks / 10));
                 delete.Parameters.AddWithValue("@limit", parameters.BatchSize);
                 return await delete.ExecuteNonQueryAsync(cancellationToken);
@@ -221,4 +179,96 @@ public sealed partial class SqliteStorage
         command.Parameters.AddWithValue("@failed_before", filter.FailedBefore is { } b ? TimeEncoding.ToMicros(b) : DBNull.Value);
         command.Parameters.AddWithValue("@limit", Math.Max(1, parameters.BatchSize));
     }
+
+    /// <inheritdoc />
+    public async Task<IReadOnlyList<ClaimInfo>> ClaimsListAsync(ClaimsListParams parameters, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(parameters);
+        var now = Micros(parameters.Now);
+        await using var connection = await OpenAsync(cancellationToken);
+        await using var select = Command(connection, null, AdminSql.ClaimsList);
+        select.Parameters.AddWithValue("@process_id", (object?)parameters.ProcessId ?? DBNull.Value);
+        select.Parameters.AddWithValue("@stale_before", StaleBefore(now, parameters.StaleAfter));
+        select.Parameters.AddWithValue("@limit", parameters.Limit);
+        await using var r = await select.ExecuteReaderAsync(cancellationToken);
+        var claims = new List<ClaimInfo>();
+        while (await r.ReadAsync(cancellationToken))
+        {
+            var claimedAt = r.GetInt64(5);
+            claims.Add(new ClaimInfo(
+                r.GetInt64(0), r.GetInt64(1), r.GetString(2), r.GetString(3), r.GetInt32(4), TimeEncoding.FromMicros(claimedAt), Age(now, claimedAt),
+                r.GetInt64(6), r.GetString(7), r.GetString(8), r.GetInt32(9), Age(now, r.GetInt64(10)))
+            {
+                LeaseRemaining = TimeSpan.FromTicks((r.GetInt64(11) - now) * 10),
+            });
+        }
+
+        return claims;
+    }
+
+    /// <inheritdoc />
+    public async Task<RecoveryResult> ClaimsRecoverAsync(ClaimsRecoverParams parameters, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(parameters);
+        if (parameters.ClaimIds.Count == 0)
+        {
+            return RecoveryResult.None;
+        }
+
+        return await WriteAsync(
+            async (connection, transaction) =>
+            {
+                var now = Micros(parameters.Now);
+                var claims = new List<(long JobId, long Attempt, long ClaimId, long ClaimedAt, string? Runner)>();
+                await using (var delete = Command(connection, transaction, AdminSql.ClaimsRecoverDelete))
+                {
+                    delete.Parameters.AddWithValue("@claim_ids", JsonArray(parameters.ClaimIds));
+                    await using var r = await delete.ExecuteReaderAsync(cancellationToken);
+                    while (await r.ReadAsync(cancellationToken))
+                    {
+                        claims.Add((r.GetInt64(0), r.GetInt64(1), r.GetInt64(2), r.GetInt64(3), r.IsDBNull(4) ? null : r.GetString(4)));
+                    }
+                }
+
+                foreach (var (jobId, attempt, claimId, claimedAt, runner) in claims)
+                {
+                    if (parameters.Action == ClaimAction.Release)
+                    {
+                        await InsertRunAsync(connection, transaction, new RunRow(jobId, attempt, claimId, runner, claimedAt, RunOutcomes.Released, parameters.Cause.Code, false, parameters.Cause.Description, null), now, cancellationToken);
+                        await ReadyKeepingSuspectAsync(connection, transaction, jobId, now, cancellationToken);
+                    }
+                    else
+                    {
+                        await QueueOfAsync(connection, transaction, AdminSql.JobSetAttempt, jobId, attempt, cancellationToken);
+                        var failure = new FailureRecord(WorkerLostCause.ExceptionType, parameters.Cause.Message, null);
+                        await InsertErrorAsync(connection, transaction, jobId, attempt, failure, parameters.Cause.Code, now, cancellationToken);
+                        await InsertRunAsync(connection, transaction, new RunRow(jobId, attempt, claimId, runner, claimedAt, RunOutcomes.Failed, parameters.Cause.Code, true, parameters.Cause.Message, null), now, cancellationToken);
+                        await InsertFailedAsync(connection, transaction, jobId, attempt, failure, parameters.Cause.Code, now, cancellationToken);
+                        await LeaveAsync(connection, transaction, jobId, terminal: true, now, cancellationToken);
+                    }
+                }
+
+                return parameters.Action == ClaimAction.Release ? new RecoveryResult(0, 0, claims.Count) : new RecoveryResult(0, claims.Count);
+            },
+            cancellationToken);
+    }
+
+    private static async Task<(string Queue, long Priority)> QueueOfAsync(SqliteConnection connection, SqliteTransaction transaction, string sql, long jobId, long? attempt, CancellationToken cancellationToken)
+    {
+        await using var command = Command(connection, transaction, sql);
+        command.Parameters.AddWithValue("@job_id", jobId);
+        if (attempt is not null)
+        {
+            command.Parameters.AddWithValue("@attempt", attempt.Value);
+        }
+
+        await using var r = await command.ExecuteReaderAsync(cancellationToken);
+        await r.ReadAsync(cancellationToken);
+        return (r.GetString(0), r.GetInt64(1));
+    }
+
+    /// <inheritdoc />
+    /// <remarks>SQLite reuses a deleted row's space in place: the claim's index walk never steps over dead rows.</remarks>
+    public Task<IReadOnlyList<string>> HotTablesVacuumAsync(long deadRowsThreshold, CancellationToken cancellationToken)
+        => Task.FromResult<IReadOnlyList<string>>([]);
 }

@@ -1,0 +1,103 @@
+using Keel.Storage;
+
+namespace Keel.Sqlite;
+
+/// <summary>Dashboard reads: job lists (every state, or one), counts per state, activity per time bucket.</summary>
+public sealed partial class SqliteStorage
+{
+    private static readonly JobState[] CountedStates =
+        [JobState.Ready, JobState.Scheduled, JobState.Blocked, JobState.Claimed, JobState.Failed, JobState.Finished, JobState.Discarded];
+
+    /// <inheritdoc />
+    public async Task<JobCounts> JobsCountAsync(JobsCountParams parameters, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(parameters);
+        ArgumentOutOfRangeException.ThrowIfLessThan(parameters.Limit, 1);
+        await using var connection = await OpenAsync(cancellationToken);
+        await using var select = Command(connection, null, AdminSql.JobsCount);
+        select.Parameters.AddWithValue("@limit", parameters.Limit + 1);
+        await using var r = await select.ExecuteReaderAsync(cancellationToken);
+        await r.ReadAsync(cancellationToken);
+        var counts = new Dictionary<JobState, long>();
+        for (var i = 0; i < CountedStates.Length; i++)
+        {
+            counts[CountedStates[i]] = r.GetInt64(i);
+        }
+
+        return new JobCounts(counts, parameters.Limit);
+    }
+
+    /// <inheritdoc />
+    public async Task<IReadOnlyList<JobActivityBucket>> JobsActivityAsync(JobsActivityParams parameters, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(parameters);
+        ArgumentOutOfRangeException.ThrowIfLessThan(parameters.Buckets, 1);
+        var bucket = parameters.BucketSize.Ticks / 10;
+        ArgumentOutOfRangeException.ThrowIfLessThan(bucket, 1);
+        var since = TimeEncoding.ToMicros(parameters.Since);
+        var finished = new long[parameters.Buckets];
+        var failed = new long[parameters.Buckets];
+        var latency = new double?[parameters.Buckets];
+        await using var connection = await OpenAsync(cancellationToken);
+        await using var select = Command(connection, null, AdminSql.JobsActivity);
+        select.Parameters.AddWithValue("@since", since);
+        select.Parameters.AddWithValue("@until", since + (bucket * parameters.Buckets));
+        select.Parameters.AddWithValue("@bucket", bucket);
+        await using var r = await select.ExecuteReaderAsync(cancellationToken);
+        while (await r.ReadAsync(cancellationToken))
+        {
+            var index = (int)r.GetInt64(1);
+            if (index < 0 || index >= parameters.Buckets)
+            {
+                continue;
+            }
+
+            if (r.GetString(0) == "f")
+            {
+                finished[index] = r.GetInt64(2);
+                latency[index] = r.IsDBNull(3) ? null : r.GetDouble(3);
+            }
+            else
+            {
+                failed[index] = r.GetInt64(2);
+            }
+        }
+
+        return [.. Enumerable.Range(0, parameters.Buckets).Select(i => new JobActivityBucket(
+            parameters.Since + (parameters.BucketSize * i),
+            finished[i],
+            failed[i],
+            latency[i] is { } micros ? TimeSpan.FromTicks((long)(micros * 10)) : null))];
+    }
+
+    /// <inheritdoc />
+    public async Task<IReadOnlyList<JobSummary>> JobsListAsync(JobsListParams parameters, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(parameters);
+        var filter = parameters.Filter ?? new JobFilter();
+        await using var connection = await OpenAsync(cancellationToken);
+        await using var select = Command(connection, null, parameters.State is { } state ? AdminSql.JobsListOfState[state] : AdminSql.JobsList);
+        select.Parameters.AddWithValue("@state", parameters.State is { } s ? s.ToString() : DBNull.Value);
+        select.Parameters.AddWithValue("@before_id", (object?)parameters.BeforeId ?? DBNull.Value);
+        select.Parameters.AddWithValue("@before_key", parameters.BeforeId ?? long.MaxValue);
+        select.Parameters.AddWithValue("@queue", (object?)filter.Queue ?? DBNull.Value);
+        select.Parameters.AddWithValue("@kind", (object?)filter.Kind ?? DBNull.Value);
+        select.Parameters.AddWithValue("@exception_type", (object?)filter.ExceptionType ?? DBNull.Value);
+        select.Parameters.AddWithValue("@failed_after", filter.FailedAfter is { } fa ? TimeEncoding.ToMicros(fa) : DBNull.Value);
+        select.Parameters.AddWithValue("@failed_before", filter.FailedBefore is { } fb ? TimeEncoding.ToMicros(fb) : DBNull.Value);
+        select.Parameters.AddWithValue("@created_after", parameters.CreatedAfter is { } ca ? TimeEncoding.ToMicros(ca) : DBNull.Value);
+        select.Parameters.AddWithValue("@created_before", parameters.CreatedBefore is { } cb ? TimeEncoding.ToMicros(cb) : DBNull.Value);
+        select.Parameters.AddWithValue("@limit", Math.Max(1, parameters.Limit));
+        await using var r = await select.ExecuteReaderAsync(cancellationToken);
+        var jobs = new List<JobSummary>();
+        while (await r.ReadAsync(cancellationToken))
+        {
+            jobs.Add(new JobSummary(
+                r.GetInt64(0), r.GetString(1), r.GetString(2), Enum.Parse<JobState>(r.GetString(3)), r.GetInt32(4), r.GetInt32(5), Time(r, 6),
+                NullableTime(r, 7), NullableTime(r, 8), r.IsDBNull(9) ? null : r.GetString(9), r.IsDBNull(10) ? null : r.GetString(10), r.IsDBNull(11) ? null : r.GetInt64(11),
+                r.IsDBNull(12) ? null : r.GetString(12)));
+        }
+
+        return jobs;
+    }
+}
