@@ -85,6 +85,20 @@ public sealed partial class PostgreSqlStorage : IKeelStorage, IAsyncDisposable, 
         return false;
     }
 
+    private static bool IsTransientSqlState(string sqlState)
+        => sqlState is PostgresErrorCodes.SerializationFailure
+            or PostgresErrorCodes.DeadlockDetected
+            or PostgresErrorCodes.AdminShutdown
+            or PostgresErrorCodes.CrashShutdown
+            or PostgresErrorCodes.CannotConnectNow
+            || sqlState.StartsWith("08", StringComparison.Ordinal);
+
+    private async ValueTask<NpgsqlConnection> OpenAsync(CancellationToken cancellationToken)
+    {
+        var source = await DataSourceAsync(cancellationToken).ConfigureAwait(false);
+        return await source.OpenConnectionAsync(cancellationToken).ConfigureAwait(false);
+    }
+
     /// <summary>
     /// Keel's own pool prepares its frequent statements (Npgsql's automatic preparation) unless the connection
     /// string decides otherwise.
@@ -100,6 +114,10 @@ public sealed partial class PostgreSqlStorage : IKeelStorage, IAsyncDisposable, 
 
         return builder.ConnectionString;
     }
+
+    private static bool IsPreparingChosen(string connectionString)
+        => connectionString.Contains("Auto Prepare", StringComparison.OrdinalIgnoreCase)
+           || connectionString.Contains("AutoPrepare", StringComparison.OrdinalIgnoreCase);
 
     /// <summary>
     /// Closes every process's dedicated connection (releasing its session lock: a process still registered then
@@ -143,27 +161,10 @@ public sealed partial class PostgreSqlStorage : IKeelStorage, IAsyncDisposable, 
         }
     }
 
-    private static bool IsTransientSqlState(string sqlState)
-        => sqlState is PostgresErrorCodes.SerializationFailure
-            or PostgresErrorCodes.DeadlockDetected
-            or PostgresErrorCodes.AdminShutdown
-            or PostgresErrorCodes.CrashShutdown
-            or PostgresErrorCodes.CannotConnectNow
-            || sqlState.StartsWith("08", StringComparison.Ordinal);
-
     private static NpgsqlParameter Now(DateTimeOffset? now) => Time("now", now);
 
     private static NpgsqlParameter Text(string name, string? value)
         => new(name, NpgsqlDbType.Text) { Value = (object?)value ?? DBNull.Value };
-
-    /// <summary>The run-history parameters of a release: all null records nothing.</summary>
-    private static void AddRunEnding(NpgsqlParameterCollection parameters, RunEnding? ending, string? runner)
-    {
-        parameters.Add(Text("outcome", ending?.Outcome));
-        parameters.Add(Text("cause", ending?.Cause));
-        parameters.Add(Text("detail", ending?.Detail));
-        parameters.Add(Text("runner", runner));
-    }
 
     private static NpgsqlParameter Time(string name, DateTimeOffset? value)
         => new(name, NpgsqlDbType.TimestampTz) { Value = value is { } v ? v.ToUniversalTime() : DBNull.Value };
@@ -178,13 +179,22 @@ public sealed partial class PostgreSqlStorage : IKeelStorage, IAsyncDisposable, 
         return age < TimeSpan.Zero ? TimeSpan.Zero : age;
     }
 
+    private static DateTimeOffset? NullableTime(DbDataReader reader, int ordinal)
+        => reader.IsDBNull(ordinal) ? null : reader.GetFieldValue<DateTimeOffset>(ordinal);
+
+    /// <summary>The run-history parameters of a release: all null records nothing.</summary>
+    private static void AddRunEnding(NpgsqlParameterCollection parameters, RunEnding? ending, string? runner)
+    {
+        parameters.Add(Text("outcome", ending?.Outcome));
+        parameters.Add(Text("cause", ending?.Cause));
+        parameters.Add(Text("detail", ending?.Detail));
+        parameters.Add(Text("runner", runner));
+    }
+
     private static void AddCause(NpgsqlParameterCollection parameters, WorkerLostCause cause)
     {
         parameters.Add(new NpgsqlParameter<string>("exception_type", NpgsqlDbType.Text) { TypedValue = WorkerLostCause.ExceptionType });
         parameters.Add(new NpgsqlParameter<string>("message", NpgsqlDbType.Text) { TypedValue = cause.Message });
         parameters.Add(new NpgsqlParameter<string>("cause", NpgsqlDbType.Text) { TypedValue = cause.Code });
     }
-
-    private static DateTimeOffset? NullableTime(DbDataReader reader, int ordinal)
-        => reader.IsDBNull(ordinal) ? null : reader.GetFieldValue<DateTimeOffset>(ordinal);
 }

@@ -8,7 +8,8 @@ namespace Keel.Sqlite;
 /// <summary>
 /// Keel's storage on SQLite: one database file shared by every process on one host. WAL mode lets readers
 /// run beside the single writer; every write runs in <c>BEGIN IMMEDIATE</c> so two writers queue on the
-/// busy timeout instead of failing on a stale snapshot.
+/// busy timeout instead of failing on a stale snapshot. Its SQL sits beside each area as named statements
+/// (<c>Claims/ClaimsSql.cs</c>, <c>Jobs/JobsSql.cs</c>, …).
 /// </summary>
 public sealed partial class SqliteStorage : IKeelStorage
 {
@@ -28,9 +29,7 @@ public sealed partial class SqliteStorage : IKeelStorage
         _clock = timeProvider ?? TimeProvider.System;
         _connectionString = BuildConnectionString(options);
         var busyMs = (long)options.BusyTimeout.TotalMilliseconds;
-        // The read comes first: it opens the WAL index, so a database that can only be read is found out here (see
-        // OpenAsync) — as the first statement of the batch, whose error is raised, unlike a later one's.
-        _pragmas = string.Create(CultureInfo.InvariantCulture, $"SELECT 1 FROM sqlite_master LIMIT 1; PRAGMA busy_timeout = {busyMs}; PRAGMA synchronous = {(options.SynchronousFull ? "FULL" : "NORMAL")};");
+        _pragmas = ConnectionSql.Pragmas(busyMs, options.SynchronousFull);
         DatabasePath = new SqliteConnectionStringBuilder(_connectionString).DataSource;
         _immutableConnectionString = new SqliteConnectionStringBuilder(_connectionString)
         {
@@ -107,30 +106,6 @@ public sealed partial class SqliteStorage : IKeelStorage
         }
     }
 
-    /// <summary>
-    /// A WAL database is read through its -shm file, which SQLite creates beside it; in a folder this process cannot
-    /// write, with no -wal file left behind, it cannot be created, and no process can be writing the database either
-    /// (a writer needs that -wal file). So the file is opened read-only as immutable, which needs neither: the reading
-    /// commands and the read-only dashboard work, and a write fails as read-only.
-    /// </summary>
-    private bool CanOnlyBeRead() => File.Exists(DatabasePath) && !File.Exists(DatabasePath + "-wal");
-
-    private async Task<SqliteConnection> OpenImmutableAsync(CancellationToken cancellationToken)
-    {
-        var connection = new SqliteConnection(_immutableConnectionString);
-        try
-        {
-            await connection.OpenAsync(cancellationToken);
-            await ExecuteAsync(connection, null, _pragmas, cancellationToken);
-            return connection;
-        }
-        catch
-        {
-            await connection.DisposeAsync();
-            throw;
-        }
-    }
-
     /// <summary>Runs <paramref name="work"/> in a <c>BEGIN IMMEDIATE</c> transaction on a fresh connection and commits.</summary>
     private async Task<T> WriteAsync<T>(Func<SqliteConnection, SqliteTransaction, Task<T>> work, CancellationToken cancellationToken)
     {
@@ -146,33 +121,6 @@ public sealed partial class SqliteStorage : IKeelStorage
         {
             throw ReadOnly(e);
         }
-    }
-
-    /// <summary>"Attempt to write a readonly database", said as the permission problem it is, naming the file or folder.</summary>
-    private KeelDatabaseReadOnlyException ReadOnly(SqliteException e)
-    {
-        var path = Path.GetFullPath(DatabasePath);
-        var folder = Path.GetDirectoryName(path) ?? ".";
-        var user = Environment.UserName;
-        string problem;
-        try
-        {
-            using (File.Open(path, FileMode.Open, FileAccess.ReadWrite, FileShare.ReadWrite))
-            {
-            }
-
-            problem = $"its folder {folder} is not writable for this user ({user}); SQLite writes the -wal and -shm files beside the database: give the user write permission on the folder";
-        }
-        catch (UnauthorizedAccessException)
-        {
-            problem = $"the file is not writable for this user ({user}): give the user write permission on it (and on its folder {folder}, for the -wal and -shm files)";
-        }
-        catch (IOException io)
-        {
-            problem = $"it cannot be opened for writing ({io.Message}); a read-only file system?";
-        }
-
-        return new KeelDatabaseReadOnlyException($"the SQLite database {path} is read-only: {problem}. Reading works; writing does not", e);
     }
 
     private static SqliteCommand Command(SqliteConnection connection, SqliteTransaction? transaction, string sql)
@@ -195,15 +143,6 @@ public sealed partial class SqliteStorage : IKeelStorage
         return await command.ExecuteScalarAsync(cancellationToken);
     }
 
-    private long Micros(DateTimeOffset? now) => TimeEncoding.ToMicros(now ?? _clock.GetUtcNow());
-
-    private static DateTimeOffset Time(DbDataReader reader, int ordinal) => TimeEncoding.FromMicros(reader.GetInt64(ordinal));
-
-    private static DateTimeOffset? NullableTime(DbDataReader reader, int ordinal)
-        => reader.IsDBNull(ordinal) ? null : TimeEncoding.FromMicros(reader.GetInt64(ordinal));
-
-    private static string JsonArray(IEnumerable<long> ids) => "[" + string.Join(',', ids.Select(id => id.ToString(CultureInfo.InvariantCulture))) + "]";
-
     private static async Task ExecuteForJobAsync(SqliteConnection connection, SqliteTransaction transaction, string sql, long jobId, long now, CancellationToken cancellationToken)
     {
         await using var command = Command(connection, transaction, sql);
@@ -216,8 +155,17 @@ public sealed partial class SqliteStorage : IKeelStorage
         await command.ExecuteNonQueryAsync(cancellationToken);
     }
 
+    private long Micros(DateTimeOffset? now) => TimeEncoding.ToMicros(now ?? _clock.GetUtcNow());
+
+    private static DateTimeOffset Time(DbDataReader reader, int ordinal) => TimeEncoding.FromMicros(reader.GetInt64(ordinal));
+
+    private static DateTimeOffset? NullableTime(DbDataReader reader, int ordinal)
+        => reader.IsDBNull(ordinal) ? null : TimeEncoding.FromMicros(reader.GetInt64(ordinal));
+
     private static object StaleBefore(long now, TimeSpan? staleAfter)
         => staleAfter is { } after ? now - (after.Ticks / 10) : DBNull.Value;
 
     private static TimeSpan Age(long now, long then) => TimeSpan.FromTicks(Math.Max(0, now - then) * 10);
+
+    private static string JsonArray(IEnumerable<long> ids) => "[" + string.Join(',', ids.Select(id => id.ToString(CultureInfo.InvariantCulture))) + "]";
 }

@@ -47,12 +47,6 @@ public sealed partial class PostgreSqlStorage
         };
     }
 
-    private async ValueTask<NpgsqlConnection> OpenAsync(CancellationToken cancellationToken)
-    {
-        var source = await DataSourceAsync(cancellationToken).ConfigureAwait(false);
-        return await source.OpenConnectionAsync(cancellationToken).ConfigureAwait(false);
-    }
-
     private ValueTask<NpgsqlDataSource> DataSourceAsync(CancellationToken cancellationToken)
         => Pooled is null ? new ValueTask<NpgsqlDataSource>(DetectAsync(cancellationToken)) : new ValueTask<NpgsqlDataSource>(DataSource);
 
@@ -65,7 +59,7 @@ public sealed partial class PostgreSqlStorage
             {
                 // Probe through the source that prepares nothing: a pooler must never see a prepared statement.
                 await using var connection = await (_unprepared ?? _dataSource).OpenConnectionAsync(cancellationToken).ConfigureAwait(false);
-                await using var command = new NpgsqlCommand("SELECT pg_backend_pid()", connection);
+                await using var command = new NpgsqlCommand(ConnectionSql.BackendPid, connection);
                 var backend = (int)(await command.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false))!;
                 _pooledBox = backend != connection.ProcessID;
             }
@@ -77,8 +71,4 @@ public sealed partial class PostgreSqlStorage
             _detectGate.Release();
         }
     }
-
-    private static bool IsPreparingChosen(string connectionString)
-        => connectionString.Contains("Auto Prepare", StringComparison.OrdinalIgnoreCase)
-           || connectionString.Contains("AutoPrepare", StringComparison.OrdinalIgnoreCase);
 }
