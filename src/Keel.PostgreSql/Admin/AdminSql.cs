@@ -1,3 +1,6 @@
+using System.Collections.Frozen;
+using Keel.Storage;
+
 namespace Keel.PostgreSql;
 
 /// <summary>
@@ -77,80 +80,24 @@ internal static class AdminSql
         """;
 
     /// <summary>
-    /// Discards up to a batch of jobs (lowest ids first) in the allowed states, locking their execution rows with
+    /// Discards up to a batch of jobs (lowest ids first) in the allowed states (<c>@ready</c>, <c>@scheduled</c>, … one
+    /// flag per <see cref="JobStates.Discardable"/> state), locking their execution rows with
     /// SKIP LOCKED (a row being claimed or dispatched is left alone): deletes the execution row, sets
     /// <c>discarded_at</c>, frees the uniqueness key, gives back the permits of discarded READY jobs (only those held
     /// one). Returns (discarded, concurrency keys of those ready jobs, their permit durations) — the caller promotes
     /// blocked jobs of those keys after commit.
     /// </summary>
-    public const string JobsDiscard = """
-        WITH r AS MATERIALIZED (
-            SELECT x.job_id, 'ready'::text AS state
-            FROM keel_ready_executions x JOIN keel_jobs j ON j.id = x.job_id
-            WHERE @ready AND
-        """ + SelectionFilter + "\n          AND " + NoFailureFilter + """
-
-            ORDER BY x.job_id LIMIT @batch
-            FOR UPDATE OF x SKIP LOCKED
-        ),
-        s AS MATERIALIZED (
-            SELECT x.job_id, 'scheduled'::text AS state
-            FROM keel_scheduled_executions x JOIN keel_jobs j ON j.id = x.job_id
-            WHERE @scheduled AND
-        """ + SelectionFilter + "\n          AND " + NoFailureFilter + """
-
-            ORDER BY x.job_id LIMIT @batch
-            FOR UPDATE OF x SKIP LOCKED
-        ),
-        b AS MATERIALIZED (
-            SELECT x.job_id, 'blocked'::text AS state
-            FROM keel_blocked_executions x JOIN keel_jobs j ON j.id = x.job_id
-            WHERE @blocked AND
-        """ + SelectionFilter + "\n          AND " + NoFailureFilter + """
-
-            ORDER BY x.job_id LIMIT @batch
-            FOR UPDATE OF x SKIP LOCKED
-        ),
-        f AS MATERIALIZED (
-            SELECT x.job_id, 'failed'::text AS state
-            FROM keel_failed_executions x JOIN keel_jobs j ON j.id = x.job_id
-            WHERE @failed AND
-        """ + SelectionFilter + "\n          AND " + FailureFilter + """
-
-            ORDER BY x.job_id LIMIT @batch
-            FOR UPDATE OF x SKIP LOCKED
-        ),
+    public static readonly string JobsDiscard = $"""
+        WITH {string.Join(",\n", JobStates.Discardable.Select(DiscardPick))},
         picked AS MATERIALIZED (
             SELECT job_id, state
-            FROM (SELECT * FROM r UNION ALL SELECT * FROM s UNION ALL SELECT * FROM b UNION ALL SELECT * FROM f) u
+            FROM ({string.Join(" UNION ALL ", JobStates.Discardable.Select(h => "SELECT * FROM " + h.Alias))}) u
             ORDER BY job_id
             LIMIT @batch
         ),
-        del_r AS (
-            DELETE FROM keel_ready_executions x USING picked p
-            WHERE x.job_id = p.job_id AND p.state = 'ready'
-            RETURNING x.job_id
-        ),
-        del_s AS (
-            DELETE FROM keel_scheduled_executions x USING picked p
-            WHERE x.job_id = p.job_id AND p.state = 'scheduled'
-            RETURNING x.job_id
-        ),
-        del_b AS (
-            DELETE FROM keel_blocked_executions x USING picked p
-            WHERE x.job_id = p.job_id AND p.state = 'blocked'
-            RETURNING x.job_id
-        ),
-        del_f AS (
-            DELETE FROM keel_failed_executions x USING picked p
-            WHERE x.job_id = p.job_id AND p.state = 'failed'
-            RETURNING x.job_id
-        ),
+        {string.Join(",\n", JobStates.Discardable.Select(DiscardDelete))},
         gone AS (
-            SELECT job_id, true AS held FROM del_r
-            UNION ALL SELECT job_id, false FROM del_s
-            UNION ALL SELECT job_id, false FROM del_b
-            UNION ALL SELECT job_id, false FROM del_f
+            {string.Join("\n    UNION ALL ", JobStates.Discardable.Select(h => $"SELECT job_id, {(h.HoldsPermit ? "true" : "false")} AS held FROM del_{h.Alias}"))}
         ),
         upd AS (
             UPDATE keel_jobs j
@@ -167,7 +114,7 @@ internal static class AdminSql
         gave AS (
             SELECT concurrency_key FROM upd WHERE held
         ),
-        """ + ConcurrencySql.GiveBack + """
+        {ConcurrencySql.GiveBack}
         SELECT (SELECT count(*) FROM upd),
                (SELECT array_agg(concurrency_key ORDER BY id) FROM upd WHERE held AND concurrency_key IS NOT NULL),
                (SELECT array_agg(coalesce(concurrency_duration_ms, 0) ORDER BY id) FROM upd WHERE held AND concurrency_key IS NOT NULL)
@@ -315,99 +262,14 @@ internal static class AdminSql
                (SELECT array_agg(coalesce(concurrency_duration_ms, 0) ORDER BY id) FROM upd WHERE concurrency_key IS NOT NULL)
         """;
 
-    /// <summary>A page of jobs in any state, newest first (by id), filtered by queue, kind, error and time.</summary>
-    public const string JobsList = """
-        SELECT id, kind, queue, state, priority, attempts, created_at, scheduled_time, coalesce(finished_at, discarded_at), exception_type, message, process_id, concurrency_key
-        FROM (
-            SELECT j.id, j.kind, j.queue, j.priority, j.attempts, j.created_at, j.finished_at, j.discarded_at, f.exception_type, f.message, j.concurrency_key,
-                   c.process_id, coalesce(s.scheduled_at, j.scheduled_at) AS scheduled_time,
-                   CASE WHEN j.finished_at IS NOT NULL THEN 'Finished'
-                        WHEN j.discarded_at IS NOT NULL THEN 'Discarded'
-                        WHEN f.job_id IS NOT NULL THEN 'Failed'
-                        WHEN c.job_id IS NOT NULL THEN 'Claimed'
-                        WHEN r.job_id IS NOT NULL THEN 'Ready'
-                        WHEN s.job_id IS NOT NULL THEN 'Scheduled'
-                        WHEN b.job_id IS NOT NULL THEN 'Blocked'
-                   END AS state
-            FROM keel_jobs j
-            LEFT JOIN keel_failed_executions f ON f.job_id = j.id
-            LEFT JOIN keel_claimed_executions c ON c.job_id = j.id
-            LEFT JOIN keel_ready_executions r ON r.job_id = j.id
-            LEFT JOIN keel_scheduled_executions s ON s.job_id = j.id
-            LEFT JOIN keel_blocked_executions b ON b.job_id = j.id
-            WHERE (@before_id::bigint IS NULL OR j.id < @before_id)
-              AND (@queue::text IS NULL OR j.queue = @queue)
-              AND (@kind::text IS NULL OR j.kind = @kind)
-              AND (@exception_type::text IS NULL OR f.exception_type = @exception_type)
-              AND (@failed_after::timestamptz IS NULL OR f.created_at >= @failed_after)
-              AND (@failed_before::timestamptz IS NULL OR f.created_at < @failed_before)
-              AND (@created_after::timestamptz IS NULL OR j.created_at >= @created_after)
-              AND (@created_before::timestamptz IS NULL OR j.created_at < @created_before)
-        ) AS listed
-        WHERE (@state::text IS NULL OR state = @state)
-        ORDER BY id DESC
-        LIMIT @limit
-        """;
+    /// <summary>A page of jobs in any state, newest first (by id), filtered by queue, kind, error and time (built from <see cref="JobStates"/>).</summary>
+    public static readonly string JobsList = JobStates.ListSelect(null);
 
-    // With a state, the list walks that state's own table (or, for finished and discarded jobs, the jobs table)
-    // backwards by job id, so a page costs a short index walk at any table size instead of a state computed per job.
-    // The page key is a plain bound (the largest id for the first page), so the plan is the same for every page.
-    private const string StateListColumns = """
-        SELECT j.id, j.kind, j.queue, @state::text, j.priority, j.attempts, j.created_at, {0}, coalesce(j.finished_at, j.discarded_at), {1}, {2}, {3}, j.concurrency_key
-        """;
+    /// <summary>A page of one state's jobs, newest first: a short backwards walk of that state's own table (built from <see cref="JobStates"/>).</summary>
+    public static readonly FrozenDictionary<JobState, string> JobsListOfState = JobStates.All.ToFrozenDictionary(h => h.State, h => JobStates.ListSelect(h.State));
 
-    private const string StateListFilter = """
-          AND (@queue::text IS NULL OR {queue}.queue = @queue)
-          AND (@kind::text IS NULL OR j.kind = @kind)
-          AND (@created_after::timestamptz IS NULL OR j.created_at >= @created_after)
-          AND (@created_before::timestamptz IS NULL OR j.created_at < @created_before)
-        """;
-
-    // Error filters match failed jobs only, as in the unfiltered list.
-    private const string NotFailedFilter = " AND @exception_type::text IS NULL AND @failed_after::timestamptz IS NULL AND @failed_before::timestamptz IS NULL";
-
-    private const string ListTail = " ORDER BY e.job_id DESC LIMIT @limit";
-
-    /// <summary>A page of one state's jobs, newest first: a short walk of that state's own table (see above).</summary>
-    public static readonly Dictionary<JobState, string> JobsListOfState = new()
-    {
-        [JobState.Ready] = ExecutionList("keel_ready_executions", "e", "j.scheduled_at", "NULL", "NULL", "NULL::bigint") + NotFailedFilter + ListTail,
-        [JobState.Scheduled] = ExecutionList("keel_scheduled_executions", "e", "e.scheduled_at", "NULL", "NULL", "NULL::bigint") + NotFailedFilter + ListTail,
-        [JobState.Blocked] = ExecutionList("keel_blocked_executions", "e", "j.scheduled_at", "NULL", "NULL", "NULL::bigint") + NotFailedFilter + ListTail,
-        [JobState.Claimed] = ExecutionList("keel_claimed_executions", "j", "j.scheduled_at", "NULL", "NULL", "e.process_id") + NotFailedFilter + ListTail,
-        [JobState.Failed] = ExecutionList("keel_failed_executions", "e", "j.scheduled_at", "e.exception_type", "e.message", "NULL::bigint") + """
-
-              AND (@exception_type::text IS NULL OR e.exception_type = @exception_type)
-              AND (@failed_after::timestamptz IS NULL OR e.created_at >= @failed_after)
-              AND (@failed_before::timestamptz IS NULL OR e.created_at < @failed_before)
-            """ + ListTail,
-        [JobState.Finished] = string.Format(System.Globalization.CultureInfo.InvariantCulture, StateListColumns, "j.scheduled_at", "NULL", "NULL", "NULL::bigint")
-            + " FROM keel_jobs j WHERE j.finished_at IS NOT NULL AND j.id < @before_key\n" + Filter("j") + NotFailedFilter + " ORDER BY j.id DESC LIMIT @limit",
-        [JobState.Discarded] = string.Format(System.Globalization.CultureInfo.InvariantCulture, StateListColumns, "j.scheduled_at", "NULL", "NULL", "NULL::bigint")
-            + " FROM keel_jobs j WHERE j.discarded_at IS NOT NULL AND j.finished_at IS NULL AND j.id < @before_key\n" + Filter("j") + NotFailedFilter + " ORDER BY j.id DESC LIMIT @limit",
-    };
-
-    // Execution tables that carry the queue (all but claims) are filtered on their own column, not the job's.
-    private static string Filter(string queueAlias) => StateListFilter.Replace("{queue}", queueAlias, StringComparison.Ordinal);
-
-    // The bound is repeated on the jobs side so that a merge join walks the jobs key from the page, not from the newest job.
-    private static string ExecutionList(string table, string queueAlias, string scheduled, string errorType, string message, string process)
-        => string.Format(System.Globalization.CultureInfo.InvariantCulture, StateListColumns, scheduled, errorType, message, process)
-            + $" FROM {table} e JOIN keel_jobs j ON j.id = e.job_id WHERE e.job_id < @before_key AND j.id < @before_key\n" + Filter(queueAlias);
-
-    /// <summary>
-    /// The jobs per state, each count stopping at <c>@limit</c>: each walks at most @limit rows of an index (the
-    /// execution tables' keys, the partial finished and discarded indexes), so the overview stays cheap with millions of jobs.
-    /// </summary>
-    public const string JobsCount = """
-        SELECT (SELECT count(*) FROM (SELECT 1 FROM keel_ready_executions LIMIT @limit) x),
-               (SELECT count(*) FROM (SELECT 1 FROM keel_scheduled_executions LIMIT @limit) x),
-               (SELECT count(*) FROM (SELECT 1 FROM keel_blocked_executions LIMIT @limit) x),
-               (SELECT count(*) FROM (SELECT 1 FROM keel_claimed_executions LIMIT @limit) x),
-               (SELECT count(*) FROM (SELECT 1 FROM keel_failed_executions LIMIT @limit) x),
-               (SELECT count(*) FROM (SELECT 1 FROM keel_jobs WHERE finished_at IS NOT NULL LIMIT @limit) x),
-               (SELECT count(*) FROM (SELECT 1 FROM keel_jobs WHERE discarded_at IS NOT NULL AND finished_at IS NULL LIMIT @limit) x)
-        """;
+    /// <summary>The jobs per state, in the order of <see cref="JobStates.All"/>, each count stopping at <c>@limit</c> (built from <see cref="JobStates"/>).</summary>
+    public static readonly string JobsCount = JobStates.CountSelect;
 
     /// <summary>
     /// Jobs finished (<c>f</c>, with the mean queue latency in seconds) and errors (<c>e</c>) per bucket of the window,
@@ -426,5 +288,27 @@ internal static class AdminSql
         FROM keel_job_errors
         WHERE occurred_at >= @since AND occurred_at < @until
         GROUP BY bucket
+        """;
+
+    /// <summary>The discard's pick of one state: its execution rows in the selection, locked, lowest ids first.</summary>
+    private static string DiscardPick(JobStateHome home) => $"""
+        {home.Alias} AS MATERIALIZED (
+            SELECT x.job_id, '{home.State}'::text AS state
+            FROM {home.Table} x JOIN keel_jobs j ON j.id = x.job_id
+            WHERE @{home.Key} AND
+        {SelectionFilter}
+              AND {(home.CarriesError ? FailureFilter : NoFailureFilter)}
+            ORDER BY x.job_id LIMIT @batch
+            FOR UPDATE OF x SKIP LOCKED
+        )
+        """;
+
+    /// <summary>The discard's delete of the picked jobs' execution rows of one state.</summary>
+    private static string DiscardDelete(JobStateHome home) => $"""
+        del_{home.Alias} AS (
+            DELETE FROM {home.Table} x USING picked p
+            WHERE x.job_id = p.job_id AND p.state = '{home.State}'
+            RETURNING x.job_id
+        )
         """;
 }

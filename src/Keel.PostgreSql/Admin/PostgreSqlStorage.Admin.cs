@@ -7,7 +7,7 @@ namespace Keel.PostgreSql;
 /// <summary>Operator actions: retry, discard, run now, retention and vacuum, claims (listed, released or failed whatever their owner).</summary>
 public sealed partial class PostgreSqlStorage
 {
-    private static readonly JobState[] DefaultDiscardStates = [JobState.Ready, JobState.Scheduled, JobState.Blocked, JobState.Failed];
+    private static readonly JobState[] DefaultDiscardStates = [.. JobStates.Discardable.Select(h => h.State)];
 
     /// <inheritdoc />
     public async Task<int> JobsRetryAsync(JobsSelectionParams parameters, CancellationToken cancellationToken)
@@ -43,8 +43,8 @@ public sealed partial class PostgreSqlStorage
 
     /// <inheritdoc />
     /// <remarks>
-    /// States other than ready, scheduled, blocked and failed in <see cref="JobsSelectionParams.States"/> are
-    /// ignored: claimed, finished and discarded jobs are never discarded. The failure filters
+    /// States other than <see cref="JobStates.Discardable"/> ones (ready, scheduled, blocked, failed) in
+    /// <see cref="JobsSelectionParams.States"/> are ignored: claimed, finished and discarded jobs are never discarded. The failure filters
     /// (<see cref="JobFilter.ExceptionType"/>, <see cref="JobFilter.FailedAfter"/>, <see cref="JobFilter.FailedBefore"/>)
     /// match failed jobs only. Rows locked by a concurrent claim, dispatch or retry are skipped.
     /// </remarks>
@@ -60,10 +60,10 @@ public sealed partial class PostgreSqlStorage
         await using var connection = await OpenAsync(cancellationToken).ConfigureAwait(false);
         await using var command = new NpgsqlCommand(AdminSql.JobsDiscard, connection);
         AddSelection(command.Parameters, parameters);
-        command.Parameters.Add(new NpgsqlParameter<bool>("ready", NpgsqlDbType.Boolean) { TypedValue = states.Contains(JobState.Ready) });
-        command.Parameters.Add(new NpgsqlParameter<bool>("scheduled", NpgsqlDbType.Boolean) { TypedValue = states.Contains(JobState.Scheduled) });
-        command.Parameters.Add(new NpgsqlParameter<bool>("blocked", NpgsqlDbType.Boolean) { TypedValue = states.Contains(JobState.Blocked) });
-        command.Parameters.Add(new NpgsqlParameter<bool>("failed", NpgsqlDbType.Boolean) { TypedValue = states.Contains(JobState.Failed) });
+        foreach (var home in JobStates.Discardable)
+        {
+            command.Parameters.Add(new NpgsqlParameter<bool>(home.Key, NpgsqlDbType.Boolean) { TypedValue = states.Contains(home.State) });
+        }
 
         int discarded;
         List<PermitRelease>? releases;

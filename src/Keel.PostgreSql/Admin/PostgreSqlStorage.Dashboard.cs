@@ -7,9 +7,6 @@ namespace Keel.PostgreSql;
 /// <summary>Dashboard reads: job lists (every state, or one), counts per state, activity per time bucket.</summary>
 public sealed partial class PostgreSqlStorage
 {
-    private static readonly JobState[] CountedStates =
-        [JobState.Ready, JobState.Scheduled, JobState.Blocked, JobState.Claimed, JobState.Failed, JobState.Finished, JobState.Discarded];
-
     /// <inheritdoc />
     public async Task<JobCounts> JobsCountAsync(JobsCountParams parameters, CancellationToken cancellationToken)
     {
@@ -21,9 +18,9 @@ public sealed partial class PostgreSqlStorage
         await using var r = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
         await r.ReadAsync(cancellationToken).ConfigureAwait(false);
         var counts = new Dictionary<JobState, long>();
-        for (var i = 0; i < CountedStates.Length; i++)
+        for (var i = 0; i < JobStates.All.Count; i++)
         {
-            counts[CountedStates[i]] = r.GetInt64(i);
+            counts[JobStates.All[i].State] = r.GetInt64(i);
         }
 
         return new JobCounts(counts, parameters.Limit);
@@ -78,8 +75,6 @@ public sealed partial class PostgreSqlStorage
         await using var connection = await OpenAsync(cancellationToken).ConfigureAwait(false);
         await using var command = new NpgsqlCommand(parameters.State is { } state ? AdminSql.JobsListOfState[state] : AdminSql.JobsList, connection);
         var p = command.Parameters;
-        p.Add(new NpgsqlParameter("state", NpgsqlDbType.Text) { Value = parameters.State is { } s ? s.ToString() : DBNull.Value });
-        p.Add(new NpgsqlParameter("before_id", NpgsqlDbType.Bigint) { Value = (object?)parameters.BeforeId ?? DBNull.Value });
         p.Add(new NpgsqlParameter("before_key", NpgsqlDbType.Bigint) { Value = parameters.BeforeId ?? long.MaxValue });
         p.Add(new NpgsqlParameter("queue", NpgsqlDbType.Text) { Value = (object?)filter.Queue ?? DBNull.Value });
         p.Add(new NpgsqlParameter("kind", NpgsqlDbType.Text) { Value = (object?)filter.Kind ?? DBNull.Value });

@@ -1,3 +1,5 @@
+using Keel.Storage;
+
 namespace Keel.PostgreSql;
 
 /// <summary>The SQL of concurrency limits on PostgreSQL: <c>keel_semaphores</c> (free permits per key) and <c>keel_blocked_executions</c> (jobs waiting for one).</summary>
@@ -174,15 +176,14 @@ internal static class ConcurrencySql
 
     /// <summary>
     /// Maintenance, second statement: recomputes a locked key's free permits from the jobs actually holding one
-    /// (ready or claimed), so a lost release can neither leak nor exceed the limit, and promotes blocked jobs into them.
+    /// (<see cref="JobStates.HoldsPermitCondition"/>: ready or claimed), so a lost release can neither leak nor exceed the limit, and promotes blocked jobs into them.
     /// </summary>
-    public const string SemaphoreRecount = """
+    public static readonly string SemaphoreRecount = $"""
         WITH holders AS (
             SELECT count(*) AS n
             FROM keel_jobs j
             WHERE j.concurrency_key = @key
-              AND (EXISTS (SELECT 1 FROM keel_ready_executions r WHERE r.job_id = j.id)
-                   OR EXISTS (SELECT 1 FROM keel_claimed_executions c WHERE c.job_id = j.id))
+              AND {JobStates.HoldsPermitCondition}
         ),
         sem AS (
             SELECT key, greatest(limit_value - (SELECT n FROM holders), 0) AS free

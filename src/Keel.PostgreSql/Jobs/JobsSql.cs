@@ -1,3 +1,5 @@
+using Keel.Storage;
+
 namespace Keel.PostgreSql;
 
 /// <summary>The SQL of <c>keel_jobs</c> on PostgreSQL: inserts with their uniqueness keys, reads with their history; <c>coalesce(@now, now())</c> means "the caller's time, else the database clock".</summary>
@@ -112,21 +114,19 @@ internal static class JobsSql
         SELECT (SELECT job_id FROM winner), EXISTS (SELECT 1 FROM retaken)
         """;
 
-    /// <summary>One job with the facts that decide its state.</summary>
-    public const string JobGet = """
-        SELECT j.id, j.kind, j.queue, j.args::text, j.priority, j.attempts, j.max_attempts, j.worker_losses,
-               j.created_at, j.scheduled_at, j.finished_at, j.discarded_at, j.concurrency_key, j.unique_key,
-               EXISTS (SELECT 1 FROM keel_failed_executions f WHERE f.job_id = j.id) AS failed,
-               c.process_id, c.claimed_at, c.id IS NOT NULL AS claimed,
-               EXISTS (SELECT 1 FROM keel_ready_executions r WHERE r.job_id = j.id) AS ready,
-               s.scheduled_at AS scheduled_for, s.job_id IS NOT NULL AS scheduled,
-               EXISTS (SELECT 1 FROM keel_blocked_executions b WHERE b.job_id = j.id) AS blocked,
-               j.suspect, j.started_at, j.finished_by, c.id, c.attempt,
-               (SELECT json_build_object('process', p.id, 'name', p.name, 'pid', p.pid, 'host', p.hostname)::text
-                FROM keel_processes p WHERE p.id = c.process_id)
+    /// <summary>
+    /// One job with its state (<see cref="JobStates.StateOf"/>) and what its execution row adds: the claim (id,
+    /// attempt, process, runner), the due time of a scheduled job.
+    /// </summary>
+    public static readonly string JobGet = $"""
+        SELECT j.id, j.kind, j.queue, j.args::text, j.priority, j.attempts, j.max_attempts, j.worker_losses, j.created_at,
+               coalesce(s.scheduled_at, j.scheduled_at), j.finished_at, j.discarded_at, j.concurrency_key, j.unique_key,
+               {JobStates.StateOf},
+               c.process_id, c.claimed_at, c.id, c.attempt,
+               (SELECT json_build_object('process', p.id, 'name', p.name, 'pid', p.pid, 'host', p.hostname)::text FROM keel_processes p WHERE p.id = c.process_id),
+               j.suspect, j.started_at, j.finished_by
         FROM keel_jobs j
-        LEFT JOIN keel_claimed_executions c ON c.job_id = j.id
-        LEFT JOIN keel_scheduled_executions s ON s.job_id = j.id
+        {JobStates.Joins}
         WHERE j.id = @job_id
         """;
 

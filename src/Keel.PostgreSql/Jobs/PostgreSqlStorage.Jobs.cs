@@ -251,27 +251,9 @@ public sealed partial class PostgreSqlStorage
             return null;
         }
 
+        var state = reader.IsDBNull(14) ? throw new InvalidOperationException($"job {jobId} has no execution row") : Enum.Parse<JobState>(reader.GetString(14));
+        var claimed = state == JobState.Claimed;
         var finishedAt = NullableTime(reader, 10);
-        var discardedAt = NullableTime(reader, 11);
-        var concurrencyKey = reader.IsDBNull(12) ? null : reader.GetString(12);
-        var uniqueKey = reader.IsDBNull(13) ? null : reader.GetString(13);
-        var failed = reader.GetBoolean(14);
-        var claimedBy = reader.IsDBNull(15) ? (long?)null : reader.GetInt64(15);
-        var claimedAt = NullableTime(reader, 16);
-        var claimed = reader.GetBoolean(17);
-        var ready = reader.GetBoolean(18);
-        var scheduledFor = NullableTime(reader, 19);
-        var scheduled = reader.GetBoolean(20);
-        var blocked = reader.GetBoolean(21);
-        var state = finishedAt is not null ? JobState.Finished
-            : discardedAt is not null ? JobState.Discarded
-            : failed ? JobState.Failed
-            : claimed ? JobState.Claimed
-            : ready ? JobState.Ready
-            : scheduled ? JobState.Scheduled
-            : blocked ? JobState.Blocked
-            : throw new InvalidOperationException($"job {jobId} has no execution row");
-
         var info = new JobInfo
         {
             Id = reader.GetInt64(0),
@@ -284,21 +266,19 @@ public sealed partial class PostgreSqlStorage
             MaxAttempts = reader.GetInt32(6),
             WorkerLosses = reader.GetInt32(7),
             CreatedAt = reader.GetFieldValue<DateTimeOffset>(8),
-            ScheduledAt = state == JobState.Scheduled ? scheduledFor : NullableTime(reader, 9),
+            ScheduledAt = NullableTime(reader, 9),
             FinishedAt = finishedAt,
-            DiscardedAt = discardedAt,
-            ConcurrencyKey = concurrencyKey,
-            UniqueKey = uniqueKey,
-            ClaimedByProcessId = state == JobState.Claimed ? claimedBy : null,
-            ClaimedAt = state == JobState.Claimed ? claimedAt : null,
-            Suspect = reader.GetBoolean(22),
+            DiscardedAt = NullableTime(reader, 11),
+            ConcurrencyKey = reader.IsDBNull(12) ? null : reader.GetString(12),
+            UniqueKey = reader.IsDBNull(13) ? null : reader.GetString(13),
+            ClaimedByProcessId = claimed ? reader.GetInt64(15) : null,
+            ClaimedAt = claimed ? reader.GetFieldValue<DateTimeOffset>(16) : null,
+            Suspect = reader.GetBoolean(20),
         };
-        var startedAt = NullableTime(reader, 23);
-        var finishedBy = reader.IsDBNull(24) ? null : reader.GetString(24);
-        JobRun? current = state == JobState.Claimed
-            ? new JobRun(reader.GetInt32(26), JobRun.Running, null, false, Runner.Parse(reader.IsDBNull(27) ? null : reader.GetString(27)), claimedAt, null, null, [], reader.GetInt64(25))
+        JobRun? current = claimed
+            ? new JobRun(reader.GetInt32(18), JobRun.Running, null, false, Runner.Parse(reader.IsDBNull(19) ? null : reader.GetString(19)), info.ClaimedAt, null, null, [], reader.GetInt64(17))
             : finishedAt is not null
-                ? new JobRun(info.Attempts, JobRun.Finished, null, true, Runner.Parse(finishedBy), startedAt, finishedAt, null, [], null)
+                ? new JobRun(info.Attempts, JobRun.Finished, null, true, Runner.Parse(reader.IsDBNull(22) ? null : reader.GetString(22)), NullableTime(reader, 21), finishedAt, null, [], null)
                 : null;
 
         await reader.NextResultAsync(cancellationToken).ConfigureAwait(false);

@@ -7,6 +7,8 @@ namespace Keel.Sqlite;
 /// <summary>Operator actions: retry, discard, run now, retention and vacuum, claims (listed, released or failed whatever their owner).</summary>
 public sealed partial class SqliteStorage
 {
+    private static readonly JobState[] DefaultDiscardStates = [.. JobStates.Discardable.Select(h => h.State)];
+
     /// <inheritdoc />
     public Task<int> JobsRetryAsync(JobsSelectionParams parameters, CancellationToken cancellationToken)
     {
@@ -15,7 +17,7 @@ public sealed partial class SqliteStorage
             async (connection, transaction) =>
             {
                 var now = Micros(parameters.Now);
-                var ids = await SelectIdsAsync(connection, transaction, AdminSql.JobsRetryPick, parameters, null, cancellationToken);
+                var ids = await SelectIdsAsync(connection, transaction, AdminSql.JobsRetryPick, parameters, cancellationToken);
                 foreach (var id in ids)
                 {
                     await using (var delete = Command(connection, transaction, AdminSql.FailedDelete))
@@ -48,32 +50,33 @@ public sealed partial class SqliteStorage
     public Task<int> JobsDiscardAsync(JobsSelectionParams parameters, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(parameters);
-        var states = (parameters.States ?? [JobState.Ready, JobState.Scheduled, JobState.Blocked, JobState.Failed])
-            .Where(s => s is JobState.Ready or JobState.Scheduled or JobState.Blocked or JobState.Failed)
-            .Select(s => s.ToString())
-            .ToList();
+        var states = parameters.States ?? DefaultDiscardStates;
         return WriteAsync(
             async (connection, transaction) =>
             {
                 var now = Micros(parameters.Now);
-                var candidates = new List<(long Id, string State)>();
+                var candidates = new List<(long Id, JobState State)>();
                 await using (var select = Command(connection, transaction, AdminSql.JobsDiscardPick))
                 {
                     BindSelection(select, parameters);
-                    select.Parameters.AddWithValue("@states", "[" + string.Join(',', states.Select(s => "\"" + s + "\"")) + "]");
+                    foreach (var home in JobStates.Discardable)
+                    {
+                        select.Parameters.AddWithValue("@" + home.Key, states.Contains(home.State));
+                    }
+
                     await using var r = await select.ExecuteReaderAsync(cancellationToken);
                     while (await r.ReadAsync(cancellationToken))
                     {
-                        candidates.Add((r.GetInt64(0), r.GetString(1)));
+                        candidates.Add((r.GetInt64(0), Enum.Parse<JobState>(r.GetString(1))));
                     }
                 }
 
                 foreach (var (id, state) in candidates)
                 {
-                    await ExecuteForJobAsync(connection, transaction, AdminSql.ExecutionsDelete, id, now, cancellationToken);
+                    await ExecuteForJobAsync(connection, transaction, AdminSql.ExecutionDelete[state], id, now, cancellationToken);
                     await ExecuteForJobAsync(connection, transaction, JobsSql.JobDiscard, id, now, cancellationToken);
                     await ExecuteForJobAsync(connection, transaction, JobsSql.UniqueKeyFree, id, now, cancellationToken);
-                    if (state == nameof(JobState.Ready))
+                    if (JobStates.Of(state).HoldsPermit)
                     {
                         var routing = await RoutingAsync(connection, transaction, id, cancellationToken);
                         if (routing.Key is not null)
@@ -149,14 +152,10 @@ public sealed partial class SqliteStorage
             cancellationToken);
     }
 
-    private static async Task<List<long>> SelectIdsAsync(SqliteConnection connection, SqliteTransaction transaction, string sql, JobsSelectionParams parameters, string? states, CancellationToken cancellationToken)
+    private static async Task<List<long>> SelectIdsAsync(SqliteConnection connection, SqliteTransaction transaction, string sql, JobsSelectionParams parameters, CancellationToken cancellationToken)
     {
         await using var select = Command(connection, transaction, sql);
         BindSelection(select, parameters);
-        if (states is not null)
-        {
-            select.Parameters.AddWithValue("@states", states);
-        }
 
         var ids = new List<long>();
         await using var r = await select.ExecuteReaderAsync(cancellationToken);
@@ -170,7 +169,7 @@ public sealed partial class SqliteStorage
 
     private static void BindSelection(SqliteCommand command, JobsSelectionParams parameters)
     {
-        var filter = parameters.Filter ?? new JobFilter();
+        var filter = (parameters.JobIds is null ? parameters.Filter : null) ?? new JobFilter();
         command.Parameters.AddWithValue("@ids", parameters.JobIds is null ? DBNull.Value : JsonArray(parameters.JobIds));
         command.Parameters.AddWithValue("@queue", (object?)filter.Queue ?? DBNull.Value);
         command.Parameters.AddWithValue("@kind", (object?)filter.Kind ?? DBNull.Value);

@@ -5,9 +5,6 @@ namespace Keel.Sqlite;
 /// <summary>Dashboard reads: job lists (every state, or one), counts per state, activity per time bucket.</summary>
 public sealed partial class SqliteStorage
 {
-    private static readonly JobState[] CountedStates =
-        [JobState.Ready, JobState.Scheduled, JobState.Blocked, JobState.Claimed, JobState.Failed, JobState.Finished, JobState.Discarded];
-
     /// <inheritdoc />
     public async Task<JobCounts> JobsCountAsync(JobsCountParams parameters, CancellationToken cancellationToken)
     {
@@ -19,9 +16,9 @@ public sealed partial class SqliteStorage
         await using var r = await select.ExecuteReaderAsync(cancellationToken);
         await r.ReadAsync(cancellationToken);
         var counts = new Dictionary<JobState, long>();
-        for (var i = 0; i < CountedStates.Length; i++)
+        for (var i = 0; i < JobStates.All.Count; i++)
         {
-            counts[CountedStates[i]] = r.GetInt64(i);
+            counts[JobStates.All[i].State] = r.GetInt64(i);
         }
 
         return new JobCounts(counts, parameters.Limit);
@@ -77,8 +74,6 @@ public sealed partial class SqliteStorage
         var filter = parameters.Filter ?? new JobFilter();
         await using var connection = await OpenAsync(cancellationToken);
         await using var select = Command(connection, null, parameters.State is { } state ? AdminSql.JobsListOfState[state] : AdminSql.JobsList);
-        select.Parameters.AddWithValue("@state", parameters.State is { } s ? s.ToString() : DBNull.Value);
-        select.Parameters.AddWithValue("@before_id", (object?)parameters.BeforeId ?? DBNull.Value);
         select.Parameters.AddWithValue("@before_key", parameters.BeforeId ?? long.MaxValue);
         select.Parameters.AddWithValue("@queue", (object?)filter.Queue ?? DBNull.Value);
         select.Parameters.AddWithValue("@kind", (object?)filter.Kind ?? DBNull.Value);

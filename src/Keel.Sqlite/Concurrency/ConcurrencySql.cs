@@ -1,3 +1,5 @@
+using Keel.Storage;
+
 namespace Keel.Sqlite;
 
 /// <summary>
@@ -56,12 +58,11 @@ internal static class ConcurrencySql
         LIMIT @limit
         """;
 
-    /// <summary>How many jobs of a key hold a permit (those ready or claimed), for maintenance's recount.</summary>
-    public const string SemaphoreHolders = """
-        SELECT count(*), max(j.concurrency_limit), max(j.concurrency_duration_ms) FROM keel_jobs j
+    /// <summary>How many jobs of a key hold a permit (<see cref="JobStates.HoldsPermitCondition"/>: ready or claimed), for maintenance's recount.</summary>
+    public static readonly string SemaphoreHolders = $"""
+        SELECT count(*) FROM keel_jobs j
         WHERE j.concurrency_key = @key
-          AND (EXISTS (SELECT 1 FROM keel_ready_executions r WHERE r.job_id = j.id)
-               OR EXISTS (SELECT 1 FROM keel_claimed_executions c WHERE c.job_id = j.id))
+          AND {JobStates.HoldsPermitCondition}
         """;
 
     /// <summary>The limit and permit duration of a key, as its unfinished jobs carry them.</summary>

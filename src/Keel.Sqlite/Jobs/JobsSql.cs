@@ -1,3 +1,5 @@
+using Keel.Storage;
+
 namespace Keel.Sqlite;
 
 /// <summary>The SQL of <c>keel_jobs</c> on SQLite: inserts with their uniqueness keys, reads with their history. Times are Unix microseconds.</summary>
@@ -24,18 +26,19 @@ internal static class JobsSql
     /// <summary>Marks a job discarded (its execution row goes separately).</summary>
     public const string JobDiscard = "UPDATE keel_jobs SET discarded_at = @now WHERE id = @job_id";
 
-    /// <summary>One job with the facts that decide its state.</summary>
-    public const string JobGet = """
-        SELECT j.id, j.kind, j.queue, j.args, j.priority, j.attempts, j.max_attempts, j.worker_losses, j.created_at, j.finished_at,
-               f.job_id IS NOT NULL, c.process_id, c.claimed_at, r.job_id IS NOT NULL, s.scheduled_at, b.job_id IS NOT NULL, j.scheduled_at,
-               j.discarded_at, j.concurrency_key, j.unique_key, j.suspect, j.started_at, j.finished_by, c.id, c.attempt,
-               (SELECT json_object('process', p.id, 'name', p.name, 'pid', p.pid, 'host', p.hostname) FROM keel_processes p WHERE p.id = c.process_id)
+    /// <summary>
+    /// One job with its state (<see cref="JobStates.StateOf"/>) and what its execution row adds: the claim (id,
+    /// attempt, process, runner), the due time of a scheduled job.
+    /// </summary>
+    public static readonly string JobGet = $"""
+        SELECT j.id, j.kind, j.queue, j.args, j.priority, j.attempts, j.max_attempts, j.worker_losses, j.created_at,
+               coalesce(s.scheduled_at, j.scheduled_at), j.finished_at, j.discarded_at, j.concurrency_key, j.unique_key,
+               {JobStates.StateOf},
+               c.process_id, c.claimed_at, c.id, c.attempt,
+               (SELECT json_object('process', p.id, 'name', p.name, 'pid', p.pid, 'host', p.hostname) FROM keel_processes p WHERE p.id = c.process_id),
+               j.suspect, j.started_at, j.finished_by
         FROM keel_jobs j
-        LEFT JOIN keel_failed_executions f ON f.job_id = j.id
-        LEFT JOIN keel_claimed_executions c ON c.job_id = j.id
-        LEFT JOIN keel_ready_executions r ON r.job_id = j.id
-        LEFT JOIN keel_scheduled_executions s ON s.job_id = j.id
-        LEFT JOIN keel_blocked_executions b ON b.job_id = j.id
+        {JobStates.Joins}
         WHERE j.id = @job_id
         """;
 

@@ -142,18 +142,9 @@ public sealed partial class SqliteStorage
                 return null;
             }
 
-            var finishedAt = NullableTime(r, 9);
-            var failed = r.GetBoolean(10);
-            var claimed = !r.IsDBNull(11);
-            var discardedAt = NullableTime(r, 17);
-            var state = finishedAt is not null ? JobState.Finished
-                : discardedAt is not null ? JobState.Discarded
-                : failed ? JobState.Failed
-                : claimed ? JobState.Claimed
-                : r.GetBoolean(13) ? JobState.Ready
-                : !r.IsDBNull(14) ? JobState.Scheduled
-                : r.GetBoolean(15) ? JobState.Blocked
-                : throw new InvalidOperationException($"job {jobId} has no execution row");
+            var state = r.IsDBNull(14) ? throw new InvalidOperationException($"job {jobId} has no execution row") : Enum.Parse<JobState>(r.GetString(14));
+            var claimed = state == JobState.Claimed;
+            var finishedAt = NullableTime(r, 10);
             job = new JobInfo
             {
                 Id = r.GetInt64(0),
@@ -161,22 +152,22 @@ public sealed partial class SqliteStorage
                 Queue = r.GetString(2),
                 Args = r.GetString(3),
                 Priority = r.GetInt32(4),
+                State = state,
                 Attempts = r.GetInt32(5),
                 MaxAttempts = r.GetInt32(6),
                 WorkerLosses = r.GetInt32(7),
                 CreatedAt = Time(r, 8),
+                ScheduledAt = NullableTime(r, 9),
                 FinishedAt = finishedAt,
-                State = state,
-                ClaimedByProcessId = claimed ? r.GetInt64(11) : null,
-                ClaimedAt = claimed ? Time(r, 12) : null,
-                ScheduledAt = NullableTime(r, 14) ?? NullableTime(r, 16),
-                DiscardedAt = discardedAt,
-                ConcurrencyKey = r.IsDBNull(18) ? null : r.GetString(18),
-                UniqueKey = r.IsDBNull(19) ? null : r.GetString(19),
+                DiscardedAt = NullableTime(r, 11),
+                ConcurrencyKey = r.IsDBNull(12) ? null : r.GetString(12),
+                UniqueKey = r.IsDBNull(13) ? null : r.GetString(13),
+                ClaimedByProcessId = claimed ? r.GetInt64(15) : null,
+                ClaimedAt = claimed ? Time(r, 16) : null,
                 Suspect = r.GetBoolean(20),
             };
-            current = state == JobState.Claimed
-                ? new JobRun(r.GetInt32(24), JobRun.Running, null, false, Runner.Parse(r.IsDBNull(25) ? null : r.GetString(25)), Time(r, 12), null, null, [], r.GetInt64(23))
+            current = claimed
+                ? new JobRun(r.GetInt32(18), JobRun.Running, null, false, Runner.Parse(r.IsDBNull(19) ? null : r.GetString(19)), job.ClaimedAt, null, null, [], r.GetInt64(17))
                 : finishedAt is not null
                     ? new JobRun(job.Attempts, JobRun.Finished, null, true, Runner.Parse(r.IsDBNull(22) ? null : r.GetString(22)), NullableTime(r, 21), finishedAt, null, [], null)
                     : null;

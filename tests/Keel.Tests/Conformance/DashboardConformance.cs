@@ -72,6 +72,40 @@ public abstract class DashboardConformance : IAsyncLifetime
     }
 
     [Fact]
+    public async Task Every_state_reads_the_same_in_the_job_the_lists_and_the_counts()
+    {
+        var process = await RegisterAsync();
+        var claimed = await ClaimedAsync(process, "a", 3, T0, T0);
+        await Storage.JobsCompleteAsync(new JobsCompleteParams(process, [claimed[0].Ref], T0, PreserveFinishedJobs: true), default);
+        await Storage.JobFailAsync(new JobFailParams(process, claimed[1].Ref, new FailureRecord("System.TimeoutException", "slow", null), null, T0), default);
+        var limited = new NewJob("test", "b", "{}", 0, 3, null) { ConcurrencyKey = "k" };
+        var later = await Storage.JobsInsertAsync(new JobsInsertParams([new NewJob("test", "b", "{}", 0, 3, T0.AddHours(1)), limited, limited, new NewJob("test", "b", "{}", 0, 3, null)], T0), default);
+        Assert.Equal(1, await Storage.JobsDiscardAsync(new JobsSelectionParams([later[3]], null, null, 10, T0), default));
+        var expected = new Dictionary<JobState, long>
+        {
+            [JobState.Finished] = claimed[0].JobId,
+            [JobState.Failed] = claimed[1].JobId,
+            [JobState.Claimed] = claimed[2].JobId,
+            [JobState.Scheduled] = later[0],
+            [JobState.Ready] = later[1],
+            [JobState.Blocked] = later[2],
+            [JobState.Discarded] = later[3],
+        };
+        Assert.Equal(Enum.GetValues<JobState>().Order(), expected.Keys.Order());
+
+        var all = await Storage.JobsListAsync(new JobsListParams(null, null, null, null, null, 100), default);
+        var counts = await Storage.JobsCountAsync(new JobsCountParams(100), default);
+        foreach (var (state, id) in expected)
+        {
+            Assert.Equal(state, (await Storage.JobGetAsync(id, default))!.State);
+            Assert.Equal(state, Assert.Single(all, j => j.Id == id).State);
+            var listed = Assert.Single(await Storage.JobsListAsync(new JobsListParams(state, null, null, null, null, 100), default));
+            Assert.Equal((id, state), (listed.Id, listed.State));
+            Assert.Equal(1, counts.Counts[state]);
+        }
+    }
+
+    [Fact]
     public async Task A_state_list_walks_newest_first_by_id_with_filters()
     {
         var process = await RegisterAsync();
