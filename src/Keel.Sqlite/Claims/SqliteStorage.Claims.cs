@@ -26,7 +26,7 @@ public sealed partial class SqliteStorage
         {
             return await WriteAsync((connection, transaction) => ClaimAsync(connection, transaction, parameters, cancellationToken), cancellationToken);
         }
-        catch (SqliteException e) when (e.SqliteExtendedErrorCode == 787)
+        catch (SqliteException e) when (IsProcessGone(e))
         {
             throw new ProcessGoneException($"process {parameters.ProcessId} is no longer registered; it was pruned, so it may not claim", e);
         }
@@ -66,11 +66,14 @@ public sealed partial class SqliteStorage
                 },
                 cancellationToken);
         }
-        catch (SqliteException e) when (e.SqliteExtendedErrorCode == 787)
+        catch (SqliteException e) when (IsProcessGone(e))
         {
             throw new ProcessGoneException($"process {claim.ProcessId} is no longer registered; it was pruned, so it may not claim", e);
         }
     }
+
+    /// <summary>SQLITE_CONSTRAINT_FOREIGNKEY on a claim insert: the claiming process's row is gone (it was pruned).</summary>
+    private static bool IsProcessGone(SqliteException e) => e.SqliteExtendedErrorCode == 787;
 
     private async Task<bool> AnyReadyAsync(JobsClaimParams parameters, CancellationToken cancellationToken)
     {
