@@ -318,7 +318,7 @@ public static class RecoveryCases
         {
             var since = Stopwatch.GetTimestamp();
             var what = await fault(round);
-            var after = await scene.ResumedAsync("target", since, TimeSpan.FromSeconds(60));
+            var after = await scene.ResumedAsync("target", since, Stopwatch.GetTimestamp(), TimeSpan.FromSeconds(60));
             scene.Notes.Add($"round {round}: {what}; the target started a job again after {Recovery.Ms(after)}");
             if (after is { } ms)
             {

@@ -163,8 +163,8 @@ public sealed partial class RecoveryScene : IAsyncDisposable
             string.Create(CultureInfo.InvariantCulture, $"--Keel:Workers:0:Threads={threads}"),
             "--Keel:ShutdownTimeout=00:00:05",
             "--Logging:LogLevel:Default=Warning",
-            $"--Logging:LogLevel:Keel={Environment.GetEnvironmentVariable("KEEL_BENCH_APP_LOG") ?? "Warning"}",
             .. Liveness.Args,
+            .. DiagnosticArgs(),
         ];
         var handle = standalone
             ? Child.Start([Child.Host, .. common])
@@ -357,19 +357,23 @@ public sealed partial class RecoveryScene : IAsyncDisposable
     public static double Milliseconds(long ticks) => ticks * 1000.0 / Stopwatch.Frequency;
 
     /// <summary>
-    /// Ms from <paramref name="since"/> (a Stopwatch timestamp) until the first job start after it in a process of
-    /// <paramref name="app"/>; null when none came within <paramref name="patience"/>.
+    /// Ms from <paramref name="since"/> (a Stopwatch timestamp taken just before the fault was set off) until work resumed
+    /// in <paramref name="app"/>: waits until the app starts a job after <paramref name="faultDone"/> (when the fault's
+    /// own call returned), then takes the longest pause between job starts of the app from <paramref name="since"/> to
+    /// that start — the outage — and returns when it ended. (The first start after <paramref name="since"/> alone would
+    /// not do: a fault takes effect some milliseconds into its call, and jobs claimed just before start meanwhile.) Null
+    /// when the app started nothing within <paramref name="patience"/>.
     /// </summary>
-    public async Task<double?> ResumedAsync(string app, long since, TimeSpan patience)
+    public async Task<double?> ResumedAsync(string app, long since, long faultDone, TimeSpan patience)
     {
-        long? first = null;
+        long? back = null;
         try
         {
             await WaitUntilAsync(
                 () =>
                 {
-                    first = Log().Where(l => l.What == "start" && l.Monotonic > since && AppOf(l.Pid) == app).Select(l => l.Monotonic).Min();
-                    return Task.FromResult(first is not null);
+                    back = Log().Where(l => l.What == "start" && l.Monotonic > faultDone && AppOf(l.Pid) == app).Select(l => l.Monotonic).Min();
+                    return Task.FromResult(back is not null);
                 },
                 patience,
                 $"app {app} starts a job");
@@ -379,7 +383,19 @@ public sealed partial class RecoveryScene : IAsyncDisposable
             return null;
         }
 
-        return Milliseconds(first!.Value - since);
+        var starts = Log().Where(l => l.What == "start" && l.Monotonic > since && l.Monotonic <= back && AppOf(l.Pid) == app).Select(l => l.Monotonic!.Value).Order().ToList();
+        var (previous, resumed, longest) = (since, back!.Value, -1L);
+        foreach (var at in starts)
+        {
+            if (at - previous > longest)
+            {
+                (longest, resumed) = (at - previous, at);
+            }
+
+            previous = at;
+        }
+
+        return Milliseconds(resumed - since);
     }
 
     /// <summary>Polls <paramref name="condition"/> every 20 ms; a transient database error counts as "not yet". Throws when an app the bench did not signal exits.</summary>
@@ -583,6 +599,15 @@ public sealed partial class RecoveryScene : IAsyncDisposable
             _stop.Dispose();
         }
     }
+
+    /// <summary>
+    /// For diagnosing a case: <c>KEEL_BENCH_APP_LOG=Information</c> sets the apps' Keel log level and stamps every log
+    /// line with the time; <c>KEEL_BENCH_APP_OUTPUT=folder</c> keeps each app's output there (see <see cref="DisposeAsync"/>).
+    /// </summary>
+    private static string[] DiagnosticArgs()
+        => Environment.GetEnvironmentVariable("KEEL_BENCH_APP_LOG") is { Length: > 0 } level
+            ? [$"--Logging:LogLevel:Keel={level}", "--Logging:Console:FormatterName=simple", "--Logging:Console:FormatterOptions:TimestampFormat=HH:mm:ss.fff "]
+            : [];
 
     public static bool IsTransient(Exception e)
         => e is Npgsql.NpgsqlException or Microsoft.Data.Sqlite.SqliteException or SocketException or IOException or TimeoutException or ObjectDisposedException or InvalidOperationException { InnerException: not null };
