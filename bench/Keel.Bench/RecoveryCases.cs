@@ -346,6 +346,7 @@ public static class RecoveryCases
         outcome.JobsLost = jobs.Count;
         var faultAt = DateTimeOffset.UtcNow;
         var since = Stopwatch.GetTimestamp();
+        var resumedAt = 0L;
         scene.Signal(victim, signal);
         try
         {
@@ -356,13 +357,13 @@ public static class RecoveryCases
             if (signal == Child.SIGSTOP)
             {
                 Child.Signal(victim, Child.SIGCONT);
+                resumedAt = Stopwatch.GetTimestamp();
             }
         }
 
         outcome.RecoveredMs = await scene.RecoveredAsync(jobs, faultAt);
         if (signal == Child.SIGSTOP)
         {
-            var resumedAt = Stopwatch.GetTimestamp();
             await scene.WaitUntilAsync(() => Task.FromResult(!scene.InFlight().ContainsKey(victim)), TimeSpan.FromSeconds(30), $"the frozen worker (pid {victim}) ends its runs once resumed");
             var ends = scene.Log().Where(l => l.Pid == victim && jobs.Contains(l.JobId) && l.What is "cancel" or "end" && l.Monotonic > since).ToList();
             scene.Notes.Add(ends.Count > 0
