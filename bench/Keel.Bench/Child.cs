@@ -45,17 +45,20 @@ public static partial class Child
         // __app <KeelApp args> for the supervisor; __keel-child … as KeelApp starts its children.
         return await KeelApp.RunAsync(args[0] == App ? args[1..] : args, builder =>
         {
-            SleepJob.RunLogFolder = builder.Configuration["Bench:RunLog"];
-            builder.Services.AddKeel(k => k.AddJob<SleepJob>());
+            RunLogWriter.Folder = builder.Configuration["Bench:RunLog"];
+            builder.Services.AddKeel(AddRecoveryJobs);
         });
     }
+
+    /// <summary>The recovery scenario's jobs: the sleep (or held) job and the two poison jobs.</summary>
+    public static void AddRecoveryJobs(IKeelBuilder keel) => keel.AddJob<SleepJob>().AddJob<PoisonKillJob>().AddJob<PoisonFailFastJob>();
 
     /// <summary>A generic host with AddKeel (worker and dispatcher in this process), configured from the arguments.</summary>
     private static async Task<int> RunPlainHostAsync(string[] args)
     {
         var builder = Microsoft.Extensions.Hosting.Host.CreateApplicationBuilder(args);
-        SleepJob.RunLogFolder = builder.Configuration["Bench:RunLog"];
-        builder.Services.AddKeel(k => k.AddJob<SleepJob>());
+        RunLogWriter.Folder = builder.Configuration["Bench:RunLog"];
+        builder.Services.AddKeel(AddRecoveryJobs);
         using var host = builder.Build();
         var lifetime = host.Services.GetRequiredService<IHostApplicationLifetime>();
         _ = Task.Run(async () =>
@@ -197,7 +200,11 @@ public static partial class Child
 /// <summary>A child process this bench started, with its collected output.</summary>
 public sealed class ChildHandle(Process process) : IDisposable
 {
+    /// <summary>Keel's log messages the recovery scenario counts (prunes), kept whole however long the output grows.</summary>
+    private static readonly string[] NotableMarkers = ["Pruned process "];
+
     private readonly StringBuilder _output = new();
+    private readonly List<string> _notable = [];
 
     public Process Process { get; } = process;
 
@@ -213,6 +220,30 @@ public sealed class ChildHandle(Process process) : IDisposable
         }
     }
 
+    /// <summary>The output collected so far (its last 2 MB at most).</summary>
+    public string FullOutput
+    {
+        get
+        {
+            lock (_output)
+            {
+                return _output.ToString();
+            }
+        }
+    }
+
+    /// <summary>Every line of the output that carries one of Keel's messages the recovery scenario counts (see <see cref="NotableMarkers"/>).</summary>
+    public IReadOnlyList<string> Notable
+    {
+        get
+        {
+            lock (_output)
+            {
+                return [.. _notable];
+            }
+        }
+    }
+
     public void Append(string? line)
     {
         if (line is not null)
@@ -220,6 +251,15 @@ public sealed class ChildHandle(Process process) : IDisposable
             lock (_output)
             {
                 _output.AppendLine(line);
+                if (_output.Length > 4_000_000)
+                {
+                    _output.Remove(0, _output.Length - 2_000_000);
+                }
+
+                if (NotableMarkers.Any(m => line.Contains(m, StringComparison.Ordinal)))
+                {
+                    _notable.Add(line);
+                }
             }
         }
     }

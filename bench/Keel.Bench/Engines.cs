@@ -28,6 +28,12 @@ public abstract class BenchEngine : IAsyncDisposable
 
     public abstract ValueTask DisposeAsync();
 
+    /// <summary>The PostgreSQL server the bench started itself; null for SQLite and for a server given by <c>--connection</c>.</summary>
+    public virtual PostgresServer? Server => null;
+
+    /// <summary>Runs <paramref name="sql"/> on <paramref name="database"/> (a connection of its own, no pool) and returns its first value as a number.</summary>
+    public abstract Task<long> ScalarAsync(string database, string sql, CancellationToken ct = default);
+
     public static async Task<BenchEngine> CreateAsync(string name, string? connection)
         => name switch
         {
@@ -63,7 +69,8 @@ public abstract class BenchEngine : IAsyncDisposable
                 k.UseSqlite(database);
             }
 
-            k.AddJob<NoopJob>().AddJob<LatencyJob>().AddJob<SleepJob>();
+            k.AddJob<NoopJob>().AddJob<LatencyJob>();
+            Child.AddRecoveryJobs(k);
             k.Configure(o =>
             {
                 o.ProcessJobs = processJobs;
@@ -120,6 +127,15 @@ public sealed class SqliteEngine : BenchEngine
         ];
     }
 
+    public override async Task<long> ScalarAsync(string database, string sql, CancellationToken ct = default)
+    {
+        await using var connection = new SqliteConnection(new SqliteConnectionStringBuilder { DataSource = database, Pooling = false, DefaultTimeout = 30 }.ToString());
+        await connection.OpenAsync(ct);
+        await using var command = connection.CreateCommand();
+        command.CommandText = sql;
+        return Convert.ToInt64(await command.ExecuteScalarAsync(ct), CultureInfo.InvariantCulture);
+    }
+
     public override ValueTask DisposeAsync()
     {
         SqliteConnection.ClearAllPools();
@@ -147,6 +163,17 @@ public sealed class PostgresEngine : BenchEngine
     }
 
     public override string Name => "postgres";
+
+    public override PostgresServer? Server => _server;
+
+    public override async Task<long> ScalarAsync(string database, string sql, CancellationToken ct = default)
+    {
+        await using var connection = new NpgsqlConnection(new NpgsqlConnectionStringBuilder(database) { Pooling = false, Timeout = 5, CommandTimeout = 15, ApplicationName = "keel-bench" }.ConnectionString);
+        await connection.OpenAsync(ct);
+        await using var command = connection.CreateCommand();
+        command.CommandText = sql;
+        return Convert.ToInt64(await command.ExecuteScalarAsync(ct), CultureInfo.InvariantCulture);
+    }
 
     public static async Task<PostgresEngine> StartAsync(string? connection)
     {

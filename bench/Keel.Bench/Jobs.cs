@@ -53,33 +53,109 @@ public static class Counters
     }
 }
 
-public sealed record SleepArgs(int Milliseconds);
+/// <summary>A sleep of <paramref name="Milliseconds"/>; with <paramref name="Hold"/>, until the bench releases the run (at most that long).</summary>
+public sealed record SleepArgs(int Milliseconds, bool Hold = false);
 
 /// <summary>
-/// A long job for the recovery scenario (run in child processes): appends "start job attempt pid timestamp" to the
-/// run log of its own process (flushed at once, so a process killed with SIGKILL has recorded what it started), then
-/// sleeps, honouring cancellation. The timestamp is <see cref="Stopwatch.GetTimestamp"/>: CLOCK_MONOTONIC on Linux,
-/// one clock for every process on the machine, so the bench compares it with its own.
+/// The run log of the recovery scenario's child processes: each job run appends "start|end|cancel job attempt pid unix-ms
+/// monotonic" to a file of its own process in the folder (<see cref="Keel.Testing.RunLogFiles"/> reads them), flushed at
+/// once so a process killed with SIGKILL has recorded what it started. The monotonic timestamp is
+/// <see cref="Stopwatch.GetTimestamp"/>: CLOCK_MONOTONIC on Linux, one clock for every process on the machine, so the
+/// bench compares it with its own. The bench releases a held run by creating <c>release-JOB-PID</c> (or
+/// <c>release-all</c>) in the same folder.
+/// </summary>
+public static class RunLogWriter
+{
+    private static readonly Lock Gate = new();
+
+    public static string? Folder { get; set; }
+
+    public static void Write(string what, JobContext context)
+    {
+        if (Folder is null)
+        {
+            return;
+        }
+
+        var line = Keel.Testing.RunLogFiles.Format(what, context.JobId, context.Attempt, Environment.ProcessId, DateTimeOffset.UtcNow.ToUnixTimeMilliseconds(), Stopwatch.GetTimestamp());
+        lock (Gate)
+        {
+            File.AppendAllText(Path.Combine(Folder, $"{Environment.ProcessId}.log"), line);
+        }
+    }
+
+    /// <summary>The file whose existence releases <paramref name="jobId"/>'s run in process <paramref name="pid"/>.</summary>
+    public static string ReleaseFile(string folder, long jobId, int pid)
+        => Path.Combine(folder, string.Create(System.Globalization.CultureInfo.InvariantCulture, $"release-{jobId}-{pid}"));
+
+    /// <summary>The file whose existence releases every held run.</summary>
+    public static string ReleaseAllFile(string folder) => Path.Combine(folder, "release-all");
+
+    /// <summary>Waits until the bench releases this run, or <paramref name="limit"/> has passed.</summary>
+    public static async Task HoldAsync(long jobId, TimeSpan limit, CancellationToken cancellationToken)
+    {
+        var watch = Stopwatch.StartNew();
+        var mine = Folder is null ? null : ReleaseFile(Folder, jobId, Environment.ProcessId);
+        var all = Folder is null ? null : ReleaseAllFile(Folder);
+        while (watch.Elapsed < limit && !(mine is not null && (File.Exists(mine) || File.Exists(all))))
+        {
+            await Task.Delay(10, cancellationToken);
+        }
+    }
+}
+
+/// <summary>
+/// The recovery scenario's job (run in child processes): records its start, then sleeps (or is held until the bench
+/// releases it), honouring cancellation, and records its end or its cancellation.
 /// </summary>
 [Job("bench.sleep")]
 public sealed class SleepJob : IJob<SleepArgs>
 {
-    public static string? RunLogFolder { get; set; }
-
-    private static readonly Lock Gate = new();
-
     public async Task PerformAsync(SleepArgs args, JobContext context, CancellationToken cancellationToken)
     {
-        if (RunLogFolder is not null)
+        RunLogWriter.Write("start", context);
+        try
         {
-            var line = string.Create(System.Globalization.CultureInfo.InvariantCulture, $"start {context.JobId} {context.Attempt} {Environment.ProcessId} {Stopwatch.GetTimestamp()}\n");
-            lock (Gate)
+            if (args.Hold)
             {
-                File.AppendAllText(Path.Combine(RunLogFolder, $"{Environment.ProcessId}.log"), line);
+                await RunLogWriter.HoldAsync(context.JobId, TimeSpan.FromMilliseconds(args.Milliseconds), cancellationToken);
+            }
+            else
+            {
+                await Task.Delay(args.Milliseconds, cancellationToken);
             }
         }
+        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+        {
+            RunLogWriter.Write("cancel", context);
+            throw;
+        }
 
-        await Task.Delay(args.Milliseconds, cancellationToken);
+        RunLogWriter.Write("end", context);
+    }
+}
+
+/// <summary>A poison job: kills its own worker process with SIGKILL every time it runs (think of the OOM killer).</summary>
+[Job("bench.poison-kill")]
+public sealed class PoisonKillJob : IJob<SleepArgs>
+{
+    public Task PerformAsync(SleepArgs args, JobContext context, CancellationToken cancellationToken)
+    {
+        RunLogWriter.Write("start", context);
+        Child.Signal(Environment.ProcessId, Child.SIGKILL);
+        return Task.Delay(Timeout.Infinite, cancellationToken);
+    }
+}
+
+/// <summary>A poison job: crashes its worker process with <see cref="Environment.FailFast(string)"/> (SIGABRT) every time it runs.</summary>
+[Job("bench.poison-failfast")]
+public sealed class PoisonFailFastJob : IJob<SleepArgs>
+{
+    public Task PerformAsync(SleepArgs args, JobContext context, CancellationToken cancellationToken)
+    {
+        RunLogWriter.Write("start", context);
+        Environment.FailFast("a poison job (Keel.Bench recovery scenario)");
+        return Task.CompletedTask;
     }
 }
 

@@ -4,8 +4,8 @@ using System.Text.Json;
 using Keel.Bench;
 
 // keel-bench <scenario|all> [--engine sqlite|postgres|both] [--jobs N] [--workers W] [--threads T] [--runs R]
-//            [--connection CS] [--json out.json] [--smoke] [--big] [--backlog N,N,…] [--recovery fast|defaults|both]
-const string Usage = "usage: Keel.Bench <enqueue|throughput|latency|backlog|hangfire|recovery|all> [--engine sqlite|postgres|both] [--jobs N] [--workers W] [--threads T] [--runs R] [--connection CS] [--json out.json] [--smoke] [--big] [--backlog N,N,...] [--recovery fast|defaults|both]";
+//            [--connection CS] [--json out.json] [--smoke] [--big] [--backlog N,N,…] [--recovery CASES,SETTINGS]
+const string Usage = "usage: Keel.Bench <enqueue|throughput|latency|backlog|hangfire|recovery|all> [--engine sqlite|postgres|both] [--jobs N] [--workers W] [--threads T] [--runs R] [--connection CS] [--json out.json] [--smoke] [--big] [--backlog N,N,...] [--recovery " + Recovery.Usage + "]";
 CultureInfo.DefaultThreadCurrentCulture = CultureInfo.InvariantCulture;
 CultureInfo.CurrentCulture = CultureInfo.InvariantCulture;
 if (Child.IsChildCommand(args))
@@ -18,7 +18,7 @@ int? jobs = null;
 int workers = 1, threads = 10, runs = 3;
 bool smoke = false, big = false;
 int[]? backlog = null;
-string recovery = "both";
+string? recovery = null;
 try
 {
     for (var i = 0; i < args.Length; i++)
@@ -41,11 +41,7 @@ try
                 break;
             case "--recovery":
                 recovery = Next();
-                if (recovery is not ("fast" or "defaults" or "both"))
-                {
-                    throw new ArgumentException("--recovery needs fast, defaults or both");
-                }
-
+                _ = Recovery.Parse(recovery); // throws with the accepted values
                 break;
             case "-h" or "--help": Console.WriteLine(Usage); return 0;
             default:
@@ -90,7 +86,7 @@ var failed = false;
 
 Console.WriteLine($"Keel.Bench: {string.Join(", ", scenarios)} on {string.Join(", ", engines)}; {runs} run(s) each{(smoke ? " (smoke sizes)" : "")}");
 Console.WriteLine($"machine: {Environment.ProcessorCount} cores, .NET {Environment.Version}, {System.Runtime.InteropServices.RuntimeInformation.OSDescription}");
-Console.WriteLine("the bench and the workers share one process, except for the enqueuer child (latency, hangfire) and the process-mode app (recovery); PostgreSQL (if any) runs on the same machine");
+Console.WriteLine("the bench and the workers share one process, except for the enqueuer child (latency, hangfire) and the apps of the recovery scenario (process mode and plain hosts); PostgreSQL (if any) runs on the same machine");
 foreach (var engineName in engines)
 {
     BenchEngine? engine = null;
@@ -100,7 +96,7 @@ foreach (var engineName in engines)
         var description = await engine.DescribeAsync();
         Console.WriteLine();
         Console.WriteLine($"== {engineName}: " + string.Join(", ", description.Select(d => $"{d.Key}={d.Value}")));
-        var rows = new List<(string Scenario, string Metric, string Unit, List<double> Values)>();
+        var rows = new List<(string Scenario, string Metric, string Unit, List<double> Values, string? Row, string? Column)>();
         foreach (var name in scenarios)
         {
             if (!Scenarios.Supports(name, engine))
@@ -114,13 +110,20 @@ foreach (var engineName in engines)
                 var watch = Stopwatch.StartNew();
                 Console.Write($"   {name} run {run}/{runs} ... ");
                 var samples = await Scenarios.RunOnceAsync(name, engine, settings);
-                Console.WriteLine($"{watch.Elapsed.TotalSeconds:F1} s: " + string.Join("; ", samples.Select(x => $"{x.Value:N1} {x.Unit}")));
+                Console.WriteLine(samples.Any(x => x.Row is not null)
+                    ? $"   {name} run {run}/{runs}: {watch.Elapsed.TotalSeconds:F1} s, {samples.Select(x => x.Row).Distinct().Count()} cases"
+                    : $"{watch.Elapsed.TotalSeconds:F1} s: " + string.Join("; ", samples.Select(x => $"{x.Value:N1} {x.Unit}")));
+                if (samples.Any(x => x.Column == Recovery.FailedColumn))
+                {
+                    failed = true;
+                }
+
                 foreach (var sample in samples)
                 {
                     var row = rows.FindIndex(r => r.Scenario == name && r.Metric == sample.Metric);
                     if (row < 0)
                     {
-                        rows.Add((name, sample.Metric, sample.Unit, [sample.Value]));
+                        rows.Add((name, sample.Metric, sample.Unit, [sample.Value], sample.Row, sample.Column));
                     }
                     else
                     {
@@ -130,16 +133,30 @@ foreach (var engineName in engines)
             }
         }
 
-        Console.WriteLine();
-        Console.WriteLine($"| engine | scenario | metric | median | min–max | unit |");
-        Console.WriteLine($"|---|---|---|---:|---:|---|");
-        foreach (var (name, metric, unit, values) in rows)
+        // Scenarios with a table of their own (recovery) print it; the others share the metric table.
+        Recovery.PrintTable(engineName, [.. rows.Where(r => r.Row is not null).Select(r => (r.Row!, r.Column!, r.Unit, r.Values))], runs);
+        if (rows.Any(r => r.Row is null))
+        {
+            Console.WriteLine();
+            Console.WriteLine($"| engine | scenario | metric | median | min–max | unit |");
+            Console.WriteLine($"|---|---|---|---:|---:|---|");
+        }
+
+        foreach (var (name, metric, unit, values, tableRow, tableColumn) in rows)
         {
             var sorted = values.Order().ToArray();
             var median = sorted.Length % 2 == 1 ? sorted[sorted.Length / 2] : (sorted[sorted.Length / 2 - 1] + sorted[sorted.Length / 2]) / 2;
             var format = unit == "jobs/s" ? "N0" : unit == "x" ? "F2" : "F1";
-            Console.WriteLine($"| {engineName} | {name} | {metric} | {median.ToString(format, CultureInfo.InvariantCulture)} | {sorted[0].ToString(format, CultureInfo.InvariantCulture)}–{sorted[^1].ToString(format, CultureInfo.InvariantCulture)} | {unit} |");
-            report.Add(new { engine = engineName, scenario = name, metric, unit, median, min = sorted[0], max = sorted[^1], values });
+            if (tableRow is null)
+            {
+                Console.WriteLine($"| {engineName} | {name} | {metric} | {median.ToString(format, CultureInfo.InvariantCulture)} | {sorted[0].ToString(format, CultureInfo.InvariantCulture)}–{sorted[^1].ToString(format, CultureInfo.InvariantCulture)} | {unit} |");
+                report.Add(new { engine = engineName, scenario = name, metric, unit, median, min = sorted[0], max = sorted[^1], values });
+            }
+            else
+            {
+                var parts = tableRow.Split(" | ");
+                report.Add(new { engine = engineName, scenario = name, metric, unit, median, min = sorted[0], max = sorted[^1], values, @case = parts[0], liveness = parts[^1], column = tableColumn });
+            }
         }
 
         report.Add(new { engine = engineName, settings = description.ToDictionary(d => d.Key, d => d.Value) });

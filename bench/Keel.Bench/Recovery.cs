@@ -1,325 +1,330 @@
 using System.Diagnostics;
 using System.Globalization;
-using Keel.Storage;
-using Microsoft.Extensions.DependencyInjection;
-using Microsoft.Extensions.Hosting;
 
 namespace Keel.Bench;
 
+/// <summary>What one recovery case measured (one run, one setting).</summary>
+public sealed class Outcome(string title, string settings, bool takeover)
+{
+    public string Case { get; } = title;
+
+    public string Settings { get; } = settings;
+
+    /// <summary>True when the fault takes a worker out and its jobs must start again elsewhere; false when nothing may be taken over.</summary>
+    public bool Takeover { get; } = takeover;
+
+    /// <summary>Jobs in flight in the process the fault took out.</summary>
+    public int? JobsLost { get; set; }
+
+    /// <summary>Ms from the fault until the last of those jobs had its claim recovered (ready again), per the database.</summary>
+    public double? RecoveredMs { get; set; }
+
+    /// <summary>Ms from the fault until the first of those jobs started again in another process.</summary>
+    public double? TakeoverFirstMs { get; set; }
+
+    /// <summary>Ms from the fault until every one of them had started again (a suspect runs alone: they start one after another).</summary>
+    public double? TakeoverAllMs { get; set; }
+
+    /// <summary>A fault that must not cause a takeover: ms from the fault until the app it hit started a job again (the longest over the rounds).</summary>
+    public double? ResumedMs { get; set; }
+
+    /// <summary>Seconds during which two processes ran the same job at once, summed over the jobs (from the run logs).</summary>
+    public double OverlapSeconds { get; set; }
+
+    /// <summary>Processes pruned (by maintenance or a supervisor) that the fault did not take out.</summary>
+    public long LivePruned { get; set; }
+
+    /// <summary>Ordinary jobs charged a worker loss (none of them ever kills its worker).</summary>
+    public long UncausedCharges { get; set; }
+
+    /// <summary>Jobs started more than once, the ones the fault took away (and, for poison, the poison jobs) excepted.</summary>
+    public long Reruns { get; set; }
+
+    /// <summary>Ordinary jobs that failed (poison: or were charged a worker loss).</summary>
+    public long CollateralFailures { get; set; }
+
+    /// <summary>Case-specific values: (name, unit, value).</summary>
+    public List<(string Name, string Unit, double Value)> Extra { get; } = [];
+
+    public List<string> Notes { get; } = [];
+
+    public string Row => $"{Case} | {Settings}";
+
+    public IEnumerable<Sample> ToSamples()
+    {
+        Sample Make(string column, string unit, double value) => new($"{Case}, {Settings}: {column}", unit, value) { Row = Row, Column = column };
+        if (JobsLost is { } lost)
+        {
+            yield return Make(Recovery.JobsLostColumn, "jobs", lost);
+        }
+
+        if (RecoveredMs is { } recovered)
+        {
+            yield return Make(Recovery.RecoveredColumn, "ms", recovered);
+        }
+
+        if (TakeoverFirstMs is { } first)
+        {
+            yield return Make(Recovery.TakeoverFirstColumn, "ms", first);
+        }
+
+        if (TakeoverAllMs is { } all)
+        {
+            yield return Make(Recovery.TakeoverAllColumn, "ms", all);
+        }
+
+        if (ResumedMs is { } resumed)
+        {
+            yield return Make(Recovery.ResumedColumn, "ms", resumed);
+        }
+
+        yield return Make(Recovery.OverlapColumn, "s", OverlapSeconds);
+        yield return Make(Recovery.PrunedColumn, "processes", LivePruned);
+        yield return Make(Recovery.ChargesColumn, "jobs", UncausedCharges);
+        yield return Make(Recovery.RerunsColumn, "jobs", Reruns);
+        yield return Make(Recovery.CollateralColumn, "jobs", CollateralFailures);
+        foreach (var (name, unit, value) in Extra)
+        {
+            yield return Make(name, unit, value);
+        }
+    }
+
+    /// <summary>One line for the progress output.</summary>
+    public string Summary()
+    {
+        var time = Takeover
+            ? $"claims of {JobsLost} jobs recovered after {Recovery.Ms(RecoveredMs)}, started again after {Recovery.Ms(TakeoverFirstMs)} (first) to {Recovery.Ms(TakeoverAllMs)} (every one)"
+            : ResumedMs is { } r ? $"no takeover, work resumed after {Recovery.Ms(r)}" : "no takeover";
+        return string.Create(CultureInfo.InvariantCulture, $"{time}; overlap {OverlapSeconds:0.###} s; {LivePruned} live processes pruned; {UncausedCharges} uncaused charges; {Reruns} re-runs; {CollateralFailures} collateral failures")
+            + string.Concat(Extra.Select(e => string.Create(CultureInfo.InvariantCulture, $"; {e.Name} {e.Value:0.##}")));
+    }
+}
+
+/// <summary>One fault or lifecycle case of the recovery scenario.</summary>
+/// <param name="Key">Its name in <c>--recovery</c>.</param>
+/// <param name="Title">Its row in the table.</param>
+/// <param name="PostgresOnly">Runs on PostgreSQL only.</param>
+/// <param name="OwnServer">Needs a PostgreSQL server the bench started (not one given by <c>--connection</c>).</param>
+/// <param name="Group"><c>faults</c>, <c>deploy</c> or <c>poison</c>.</param>
+/// <param name="Run">Runs it once with the given settings.</param>
+public sealed record RecoveryCase(string Key, string Title, bool PostgresOnly, bool OwnServer, string Group, Func<BenchEngine, Liveness, BenchSettings, Task<Outcome>> Run);
+
 /// <summary>
-/// Crash recovery with real processes: a Keel application in process mode (this executable as <c>__app start</c>:
-/// a supervisor with two worker child processes of 25 threads and a dispatcher child) runs jobs that sleep 30 s.
-/// The bench SIGKILLs the worker process holding the most of them and measures, for each of its jobs, the time from
-/// the signal until the job starts again in another process (read from the run log the jobs write, timestamps on the
-/// machine's one monotonic clock). Then the same for a worker frozen with SIGSTOP (it is resumed afterwards).
-/// Both with Keel's default liveness settings and with the fast ones the process tests use. 25 threads per process
-/// (at most ~12 jobs are in flight) leave the surviving process room for every recovered job, so the times measure
-/// recovery, not a wait for a free slot or for the replacement process to start.
+/// The recovery scenario: real Keel processes (this executable as a process-mode app or a plain host) put through the
+/// faults of DESIGN §2.4–2.9 — kill -9 and SIGSTOP of a worker, a killed standalone host, and on PostgreSQL dropped
+/// connections, connections reset by a proxy, a crash-restart, a failover to a promoted standby, a worker black-holed
+/// past its lease, PgBouncer in transaction mode with a worker killed — and through deploys (SIGTERM restarts while
+/// short jobs drain) and poison jobs (jobs that kill their worker). Each case reports the time to takeover (or, for a
+/// fault that must not cause one, the time until work resumes), the overlap seconds from the jobs' run logs, live
+/// processes pruned, jobs charged a worker loss they did not cause, re-runs and collateral failures.
 /// </summary>
 public static class Recovery
 {
-    private const int SleepMilliseconds = 30_000;
+    public const string JobsLostColumn = "jobs taken away";
+    public const string RecoveredColumn = "claims recovered";
+    public const string TakeoverFirstColumn = "takeover, first job";
+    public const string TakeoverAllColumn = "takeover, every job";
+    public const string ResumedColumn = "work resumed";
+    public const string OverlapColumn = "overlap";
+    public const string PrunedColumn = "live processes pruned";
+    public const string ChargesColumn = "uncaused charges";
+    public const string RerunsColumn = "re-runs";
+    public const string CollateralColumn = "collateral failures";
+    public const string FailedColumn = "failed";
 
-    private static readonly Dictionary<string, (string Label, string[] Args)> Variants = new(StringComparer.Ordinal)
+    public const string Usage = "faults|deploy|poison|all, or cases (kill, standalone, sigstop, dropped, reset, crash-restart, failover, black-hole, pgbouncer), with defaults|fast|both; comma-separated";
+
+    public static readonly RecoveryCase[] Cases =
+    [
+        new("kill", "kill -9 of a worker, under its supervisor", false, false, "faults", RecoveryCases.KillAsync),
+        new("standalone", "kill -9 of a standalone host (no supervisor)", false, false, "faults", RecoveryCases.StandaloneAsync),
+        new("sigstop", "SIGSTOP of a worker (frozen past its lease)", false, false, "faults", RecoveryCases.SigstopAsync),
+        new("dropped", "dropped connections (pg_terminate_backend)", true, false, "faults", RecoveryCases.DroppedAsync),
+        new("reset", "connections reset by a proxy", true, false, "faults", RecoveryCases.ResetAsync),
+        new("crash-restart", "PostgreSQL crash-restart", true, true, "faults", RecoveryCases.CrashRestartAsync),
+        new("failover", "failover to a promoted standby", true, true, "faults", RecoveryCases.FailoverAsync),
+        new("black-hole", "a worker black-holed past its lease", true, false, "faults", RecoveryCases.BlackHoleAsync),
+        new("pgbouncer", "PgBouncer (transaction mode), worker killed", true, true, "faults", RecoveryCases.PgBouncerAsync),
+        new("deploy", "deploy: SIGTERM restarts while short jobs drain", false, false, "deploy", RecoveryCases.DeployAsync),
+        new("poison", "poison jobs (SIGKILL, FailFast)", false, false, "poison", RecoveryCases.PoisonAsync),
+    ];
+
+    /// <summary>Parses <c>--recovery</c>: cases or groups, and settings, comma-separated. Throws <see cref="ArgumentException"/> for anything else.</summary>
+    public static (HashSet<string> Cases, Liveness[] Settings) Parse(string? value)
     {
-        ["defaults"] = ("defaults: heartbeat 5 s, alive threshold 30 s, prune every 5 s", []),
-        ["fast"] = ("fast: heartbeat 200 ms, alive threshold 1.2 s, prune every 200 ms",
-        [
-            "--Keel:HeartbeatInterval=00:00:00.200",
-            "--Keel:AliveThreshold=00:00:01.200",
-            "--Keel:PruneInterval=00:00:00.200",
-        ]),
-        ["standalone"] = ("standalone hosts (no supervisor), defaults", []),
-    };
+        var cases = new HashSet<string>(StringComparer.Ordinal);
+        Liveness[]? settings = null;
+        foreach (var token in (value ?? "all").Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
+        {
+            switch (token)
+            {
+                case "all": cases.UnionWith(Cases.Select(c => c.Key)); break;
+                case "faults" or "deploy" or "poison": cases.UnionWith(Cases.Where(c => c.Group == token).Select(c => c.Key)); break;
+                case "defaults": settings = [.. settings ?? [], Liveness.Defaults]; break;
+                case "fast": settings = [.. settings ?? [], Liveness.Fast]; break;
+                case "both": settings = [Liveness.Defaults, Liveness.Fast]; break;
+                default:
+                    if (Cases.All(c => c.Key != token))
+                    {
+                        throw new ArgumentException($"--recovery: unknown '{token}' (expected {Usage})");
+                    }
+
+                    cases.Add(token);
+                    break;
+            }
+        }
+
+        if (cases.Count == 0)
+        {
+            cases.UnionWith(Cases.Select(c => c.Key));
+        }
+
+        return (cases, [.. (settings ?? [Liveness.Defaults, Liveness.Fast]).Distinct()]);
+    }
 
     public static async Task<List<Sample>> RunAsync(BenchEngine engine, BenchSettings s)
     {
-        string[] variants = s.Smoke ? ["fast"] : s.Recovery switch
+        Console.WriteLine();
+        HashSet<string> keys;
+        Liveness[] settings;
+        if (s.Smoke && s.Recovery is null)
         {
-            "defaults" => ["defaults", "standalone"],
-            "fast" => ["fast"],
-            _ => ["defaults", "standalone", "fast"],
-        };
+            // A representative subset at tiny sizes, for CI: a kill -9 on both engines, a poison job on SQLite, a proxy
+            // reset and a deploy on PostgreSQL.
+            keys = engine.IsPostgres ? ["kill", "reset", "deploy"] : ["kill", "poison"];
+            settings = [Liveness.Fast];
+        }
+        else
+        {
+            (keys, settings) = Parse(s.Recovery);
+        }
+
         var samples = new List<Sample>();
-        foreach (var variant in variants)
+        var skipped = new List<string>();
+        foreach (var c in Cases.Where(c => keys.Contains(c.Key)))
         {
-            samples.AddRange(await RunVariantAsync(engine, s, variant));
+            if (c.PostgresOnly && !engine.IsPostgres)
+            {
+                skipped.Add(c.Key);
+                continue;
+            }
+
+            if (c.OwnServer && engine.Server is null)
+            {
+                Console.WriteLine($"      {c.Title}: skipped (needs a PostgreSQL server the bench starts itself, not --connection)");
+                continue;
+            }
+
+            foreach (var liveness in settings)
+            {
+                var watch = Stopwatch.StartNew();
+                Console.Write($"      {c.Title}, {liveness.Name} ... ");
+                try
+                {
+                    var outcome = await c.Run(engine, liveness, s);
+                    Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"{watch.Elapsed.TotalSeconds:F1} s: {outcome.Summary()}"));
+                    foreach (var note in outcome.Notes)
+                    {
+                        Console.WriteLine($"         note: {note}");
+                    }
+
+                    samples.AddRange(outcome.ToSamples());
+                }
+                catch (CaseSkippedException e)
+                {
+                    Console.WriteLine($"skipped: {e.Message}");
+                    break;
+                }
+                catch (Exception e) when (e is not OutOfMemoryException)
+                {
+                    Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"{watch.Elapsed.TotalSeconds:F1} s: FAILED"));
+                    await Console.Error.WriteLineAsync($"keel-bench: recovery case '{c.Key}' ({liveness.Name}) on {engine.Name} failed: {e}");
+                    var row = $"{c.Title} | {liveness.Name}";
+                    samples.Add(new Sample($"{c.Title}, {liveness.Name}: {FailedColumn}", FailedColumn, 1) { Row = row, Column = FailedColumn });
+                }
+            }
+        }
+
+        if (skipped.Count > 0)
+        {
+            Console.WriteLine($"      PostgreSQL-only faults skipped on {engine.Name}: {string.Join(", ", skipped)} (run them with --engine postgres)");
         }
 
         return samples;
     }
 
-    private static async Task<List<Sample>> RunVariantAsync(BenchEngine engine, BenchSettings s, string variant)
+    /// <summary>The per-engine table of the recovery rows: one line per case and setting, medians with their range.</summary>
+    public static void PrintTable(string engine, IReadOnlyList<(string Row, string Column, string Unit, List<double> Values)> cells, int runs)
     {
-        var (label, extra) = Variants[variant];
-        var jobsPerPhase = s.Smoke ? 2 : 6;
-        var database = await engine.NewDatabaseAsync();
-        var runLog = Directory.CreateTempSubdirectory("keel-bench-runlog-").FullName;
-        var apps = new Apps();
-        try
+        if (cells.Count == 0)
         {
-            using var client = engine.BuildHost(database, processJobs: false);
-            await client.StartAsync(); // migrates, so the app and the bench agree on the schema from the start
-            var keel = client.Services.GetRequiredService<IKeelClient>();
-            var storage = client.Services.GetRequiredService<IKeelStorage>();
-            string[] common =
-            [
-                $"--Keel:Database={database}",
-                $"--Bench:RunLog={runLog}",
-                "--Keel:Workers:0:Threads=25",
-                "--Keel:ShutdownTimeout=00:00:05",
-                "--Logging:LogLevel:Default=Warning",
-                .. extra,
-            ];
+            return;
+        }
 
-            if (variant == "standalone")
+        Console.WriteLine();
+        Console.WriteLine($"Crash recovery on {engine}{(runs > 1 ? $" (median of {runs} runs, min–max)" : string.Empty)}:");
+        Console.WriteLine();
+        Console.WriteLine("| fault | settings | jobs taken away | claims recovered after | time to takeover (first job / every job) | overlap s | live processes pruned | uncaused charges | re-runs | collateral failures |");
+        Console.WriteLine("|---|---|---:|---:|---|---:|---:|---:|---:|---:|");
+        var extras = new List<string>();
+        foreach (var row in cells.Select(c => c.Row).Distinct())
+        {
+            var mine = cells.Where(c => c.Row == row).ToDictionary(c => c.Column, c => c.Values);
+            var parts = row.Split(" | ");
+            if (mine.ContainsKey(FailedColumn))
             {
-                // Two plain hosts (AddKeel in a generic host, worker and dispatcher in-process), no supervisor: only
-                // the survivor's maintenance (or, on PostgreSQL, the dead session) tells that the killed one is gone.
-                apps.Add(Child.Start([Child.Host, .. common]));
-                apps.Add(Child.Start([Child.Host, .. common]));
-                await WaitForWorkersAsync(storage, apps, exclude: null);
-                var lost = await InterruptAsync(keel, storage, apps, runLog, jobsPerPhase, Child.SIGKILL);
-                await apps.StopAsync();
-                await client.StopAsync();
-                return
-                [
-                    new($"{label}: kill -9, job starts again in another process, p50", "ms", Scenarios.Percentile(lost.Times, 0.5)),
-                    new($"{label}: kill -9, max", "ms", lost.Times[^1]),
-                    new($"{label}: kill -9, jobs in flight in the killed process", "jobs", lost.Times.Length),
-                ];
+                Console.WriteLine($"| {parts[0]} | {parts[1]} | FAILED (see the error above) | | | | | | | |");
+                continue;
             }
 
-            apps.Add(Child.Start([Child.App, "start", "--Keel:Workers:0:Processes=2", .. common]));
-            await WaitForWorkersAsync(storage, apps, exclude: null);
-
-            // kill -9 of a worker process with jobs in flight
-            var killed = await InterruptAsync(keel, storage, apps, runLog, jobsPerPhase, Child.SIGKILL);
-            await WaitForWorkersAsync(storage, apps, exclude: killed.Pid); // the supervisor replaced it
-
-            // SIGSTOP of a worker process with jobs in flight; resumed once its jobs run elsewhere
-            var frozen = await InterruptAsync(keel, storage, apps, runLog, jobsPerPhase, Child.SIGSTOP);
-
-            await apps.StopAsync();
-            await client.StopAsync();
-            return
-            [
-                new($"{label}: kill -9, job starts again in another process, p50", "ms", Scenarios.Percentile(killed.Times, 0.5)),
-                new($"{label}: kill -9, max", "ms", killed.Times[^1]),
-                new($"{label}: kill -9, jobs in flight in the killed process", "jobs", killed.Times.Length),
-                new($"{label}: SIGSTOP, job starts again in another process, p50", "ms", Scenarios.Percentile(frozen.Times, 0.5)),
-                new($"{label}: SIGSTOP, max", "ms", frozen.Times[^1]),
-                new($"{label}: SIGSTOP, jobs in flight in the frozen process", "jobs", frozen.Times.Length),
-            ];
-        }
-        catch (Exception e) when (e is TimeoutException or InvalidOperationException)
-        {
-            throw new InvalidOperationException($"recovery ({variant}) failed: {e.Message}\nthe app's output:\n{apps.Output}", e);
-        }
-        finally
-        {
-            CleanUp(apps, runLog);
-            await engine.DropDatabaseAsync(database);
-        }
-    }
-
-    /// <summary>The app processes the bench started for one variant, and the pids it signalled on purpose.</summary>
-    private sealed class Apps
-    {
-        private readonly List<ChildHandle> _handles = [];
-
-        public HashSet<int> Signalled { get; } = [];
-
-        public IReadOnlyList<ChildHandle> Handles => _handles;
-
-        public string Output => string.Join("\n---\n", _handles.Select(h => h.Output));
-
-        public void Add(ChildHandle handle) => _handles.Add(handle);
-
-        /// <summary>Throws when an app process the bench did not signal has exited.</summary>
-        public void ThrowIfBroken(string what)
-        {
-            foreach (var h in _handles.Where(h => h.Process.HasExited && !Signalled.Contains(h.Process.Id)))
+            string Cell(string column, Func<double, string> format)
             {
-                throw new InvalidOperationException($"app process {h.Process.Id} exited with {h.Process.ExitCode} while waiting until {what}");
-            }
-        }
-
-        /// <summary>SIGTERM to each app process still running (a supervisor's children stop with it); SIGKILL after 30 s.</summary>
-        public async Task StopAsync()
-        {
-            foreach (var h in _handles.Where(h => !h.Process.HasExited))
-            {
-                Child.Signal(h.Process.Id, Child.SIGTERM);
-            }
-
-            foreach (var h in _handles)
-            {
-                try
+                if (!mine.TryGetValue(column, out var values))
                 {
-                    await h.Process.WaitForExitAsync().WaitAsync(TimeSpan.FromSeconds(30));
+                    return "–";
                 }
-                catch (TimeoutException)
-                {
-                    h.Kill();
-                }
+
+                var sorted = values.Order().ToArray();
+                var median = Median(sorted);
+                return sorted.Length > 1 && sorted[0] != sorted[^1] ? $"{format(median)} ({format(sorted[0])}–{format(sorted[^1])})" : format(median);
+            }
+
+            static string Count(double v) => v.ToString("0.#", CultureInfo.InvariantCulture);
+            var takeover = mine.ContainsKey(TakeoverFirstColumn)
+                ? $"{Cell(TakeoverFirstColumn, Ms)} / {Cell(TakeoverAllColumn, Ms)}"
+                : mine.ContainsKey(ResumedColumn) ? $"none; work resumed after {Cell(ResumedColumn, Ms)}" : "none";
+            Console.WriteLine($"| {parts[0]} | {parts[1]} | {Cell(JobsLostColumn, Count)} | {Cell(RecoveredColumn, Ms)} | {takeover} | {Cell(OverlapColumn, v => v.ToString("0.###", CultureInfo.InvariantCulture))} | {Cell(PrunedColumn, Count)} | {Cell(ChargesColumn, Count)} | {Cell(RerunsColumn, Count)} | {Cell(CollateralColumn, Count)} |");
+            foreach (var (column, values) in mine.Where(m => !IsMainColumn(m.Key)))
+            {
+                var unit = cells.First(c => c.Row == row && c.Column == column).Unit;
+                extras.Add($"- {parts[0]}, {parts[1]}: {column}: {Cell(column, v => unit == "ms" ? Ms(v) : Count(v) + " " + unit)}");
+            }
+        }
+
+        if (extras.Count > 0)
+        {
+            Console.WriteLine();
+            foreach (var extra in extras)
+            {
+                Console.WriteLine(extra);
             }
         }
     }
 
-    /// <summary>
-    /// Enqueues <paramref name="count"/> 30 s jobs, waits until they run, sends <paramref name="signal"/> to the worker
-    /// process running the most jobs, and returns its pid and, for each of its jobs, ms from the signal until the job
-    /// started again in another process (sorted).
-    /// </summary>
-    private static async Task<(int Pid, double[] Times)> InterruptAsync(IKeelClient keel, IKeelStorage storage, Apps apps, string runLog, int count, int signal)
-    {
-        var ids = new List<long>();
-        for (var i = 0; i < count; i++)
+    public static string Ms(double? ms)
+        => ms switch
         {
-            ids.Add(await keel.EnqueueAsync(JobRequest.Create<SleepJob, SleepArgs>(new SleepArgs(SleepMilliseconds))));
-        }
+            null => "–",
+            >= 10_000 => string.Create(CultureInfo.InvariantCulture, $"{ms / 1000:0.0} s"),
+            >= 1_000 => string.Create(CultureInfo.InvariantCulture, $"{ms / 1000:0.00} s"),
+            _ => string.Create(CultureInfo.InvariantCulture, $"{ms:0} ms"),
+        };
 
-        await WaitUntilAsync(() => ids.All(id => ReadRunLog(runLog).Any(l => l.JobId == id)), TimeSpan.FromSeconds(60), apps, "the jobs start");
+    private static string Ms(double ms) => Ms((double?)ms);
 
-        // Every job in flight (this phase's and any earlier one's, each by its latest start) by process.
-        var live = (await storage.ProcessesListAsync(new ProcessesListParams(null, null), CancellationToken.None))
-            .Where(p => p.Kind == "Worker").Select(p => p.Pid).ToHashSet();
-        var inFlight = ReadRunLog(runLog).GroupBy(l => l.JobId).Select(g => g.MaxBy(l => l.At)).Where(l => live.Contains(l.Pid)).ToList();
-        var victim = inFlight.GroupBy(l => l.Pid).OrderByDescending(g => g.Count()).First();
-        var victimJobs = victim.Select(l => l.JobId).ToHashSet();
+    private static bool IsMainColumn(string column)
+        => column is JobsLostColumn or RecoveredColumn or TakeoverFirstColumn or TakeoverAllColumn or ResumedColumn or OverlapColumn or PrunedColumn or ChargesColumn or RerunsColumn or CollateralColumn;
 
-        apps.Signalled.Add(victim.Key);
-        var signalledAt = Stopwatch.GetTimestamp();
-        if (!Child.Signal(victim.Key, signal))
-        {
-            throw new InvalidOperationException($"could not signal worker pid {victim.Key}");
-        }
-
-        try
-        {
-            var patience = TimeSpan.FromSeconds(120);
-            await WaitUntilAsync(
-                () =>
-                {
-                    var log = ReadRunLog(runLog);
-                    return victimJobs.All(id => log.Any(l => l.JobId == id && l.Pid != victim.Key && l.At > signalledAt));
-                },
-                patience,
-                apps,
-                $"the {victimJobs.Count} jobs of pid {victim.Key} start again elsewhere");
-        }
-        finally
-        {
-            if (signal == Child.SIGSTOP)
-            {
-                Child.Signal(victim.Key, Child.SIGCONT);
-            }
-        }
-
-        var rerun = ReadRunLog(runLog);
-        var times = victimJobs
-            .Select(id => rerun.Where(l => l.JobId == id && l.Pid != victim.Key && l.At > signalledAt).Min(l => l.At))
-            .Select(at => (at - signalledAt) * 1000.0 / Stopwatch.Frequency)
-            .Order()
-            .ToArray();
-        return (victim.Key, times);
-    }
-
-    private static async Task WaitForWorkersAsync(IKeelStorage storage, Apps apps, int? exclude)
-        => await WaitUntilAsync(
-            async () =>
-            {
-                var rows = await storage.ProcessesListAsync(new ProcessesListParams(null, null), CancellationToken.None);
-                return rows.Count(r => r.Kind == "Worker" && r.Pid != exclude && Child.IsAlive(r.Pid)) == 2 && rows.Any(r => r.Kind == "Dispatcher");
-            },
-            TimeSpan.FromSeconds(90),
-            apps,
-            "two worker processes and a dispatcher register");
-
-    private static Task WaitUntilAsync(Func<bool> condition, TimeSpan timeout, Apps apps, string what)
-        => WaitUntilAsync(() => Task.FromResult(condition()), timeout, apps, what);
-
-    private static async Task WaitUntilAsync(Func<Task<bool>> condition, TimeSpan timeout, Apps apps, string what)
-    {
-        var watch = Stopwatch.StartNew();
-        while (!await condition())
-        {
-            apps.ThrowIfBroken(what);
-
-            if (watch.Elapsed > timeout)
-            {
-                throw new TimeoutException($"waited {timeout.TotalSeconds:0} s until {what}");
-            }
-
-            await Task.Delay(20);
-        }
-    }
-
-    /// <summary>
-    /// Kills the app processes if still running, then any child that wrote to this run's log or is still running with
-    /// this run's log folder on its command line: by pid, after checking /proc/pid/cmdline, never by name.
-    /// </summary>
-    private static void CleanUp(Apps apps, string runLog)
-    {
-        foreach (var handle in apps.Handles)
-        {
-            handle.Dispose();
-        }
-
-        var pids = new HashSet<int>();
-        try
-        {
-            foreach (var line in ReadRunLog(runLog))
-            {
-                pids.Add(line.Pid);
-            }
-
-            foreach (var dir in Directory.EnumerateDirectories("/proc"))
-            {
-                if (int.TryParse(Path.GetFileName(dir), NumberStyles.Integer, CultureInfo.InvariantCulture, out var pid) && Child.IsBenchKeelChild(pid, runLog))
-                {
-                    pids.Add(pid);
-                }
-            }
-        }
-        catch (IOException)
-        {
-        }
-
-        foreach (var pid in pids.Where(p => p != Environment.ProcessId && Child.IsAlive(p) && Child.IsBenchKeelChild(p, runLog)))
-        {
-            Child.Signal(pid, Child.SIGCONT);
-            Child.Signal(pid, Child.SIGKILL);
-        }
-
-        try
-        {
-            Directory.Delete(runLog, recursive: true);
-        }
-        catch (IOException)
-        {
-        }
-    }
-
-    /// <summary>The run log: one (job, attempt, pid, Stopwatch timestamp) per job start.</summary>
-    private static List<(long JobId, int Attempt, int Pid, long At)> ReadRunLog(string folder)
-    {
-        var lines = new List<(long JobId, int Attempt, int Pid, long At)>();
-        foreach (var file in Directory.EnumerateFiles(folder, "*.log"))
-        {
-            using var stream = new FileStream(file, FileMode.Open, FileAccess.Read, FileShare.ReadWrite);
-            using var reader = new StreamReader(stream);
-            while (reader.ReadLine() is { } line)
-            {
-                var p = line.Split(' ');
-                if (p.Length == 5 && p[0] == "start")
-                {
-                    lines.Add((long.Parse(p[1], CultureInfo.InvariantCulture), int.Parse(p[2], CultureInfo.InvariantCulture), int.Parse(p[3], CultureInfo.InvariantCulture), long.Parse(p[4], CultureInfo.InvariantCulture)));
-                }
-            }
-        }
-
-        return lines;
-    }
+    private static double Median(double[] sorted)
+        => sorted.Length % 2 == 1 ? sorted[sorted.Length / 2] : (sorted[(sorted.Length / 2) - 1] + sorted[sorted.Length / 2]) / 2;
 }

@@ -6,9 +6,17 @@ using Microsoft.Extensions.Hosting;
 namespace Keel.Bench;
 
 /// <summary>What one run of a scenario measured: metric name → value (with its unit in the name's table entry).</summary>
-public sealed record Sample(string Metric, string Unit, double Value);
+public sealed record Sample(string Metric, string Unit, double Value)
+{
+    /// <summary>The row of a scenario's own table (recovery: case and settings), when it prints one.</summary>
+    public string? Row { get; init; }
 
-public sealed record BenchSettings(int? Jobs, int Workers, int Threads, int Runs, bool Smoke, bool Big, int[]? Backlog = null, string Recovery = "both");
+    /// <summary>The column of that table.</summary>
+    public string? Column { get; init; }
+}
+
+/// <summary>The command line's settings. <paramref name="Recovery"/> is <c>--recovery</c> as given (null: not given).</summary>
+public sealed record BenchSettings(int? Jobs, int Workers, int Threads, int Runs, bool Smoke, bool Big, int[]? Backlog = null, string? Recovery = null);
 
 public static class Scenarios
 {

@@ -9,8 +9,9 @@ namespace Keel.Testing;
 /// <summary>
 /// What the throwaway servers (<see cref="PostgresServer"/>, <see cref="PgBouncerServer"/>) share: signals by pid, pid
 /// liveness from /proc, the unprivileged user to run as when the tests run as root, free ports and one-shot commands.
+/// Public for the bench, which signals and watches its own child processes with the same helpers.
 /// </summary>
-internal static class LocalProcess
+public static class LocalProcess
 {
     public const int SIGINT = 2;
     public const int SIGQUIT = 3;

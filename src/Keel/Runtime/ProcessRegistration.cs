@@ -264,6 +264,10 @@ internal sealed class ProcessRegistration
     {
         var interval = _options.HeartbeatInterval;
         var retry = interval < TimeSpan.FromSeconds(1) ? interval : TimeSpan.FromSeconds(1);
+
+        // Long enough for a loaded machine's slow round trip (a fresh process's first connection, a busy pool), short
+        // enough that two attempts fit before the fence (a third of the lease is left at two thirds).
+        var deadline = interval > _options.AliveThreshold / 4 ? interval : _options.AliveThreshold / 4;
         var failing = false;
         while (!cancellationToken.IsCancellationRequested)
         {
@@ -285,7 +289,7 @@ internal sealed class ProcessRegistration
             {
                 var result = await CallWithDeadlineAsync(
                     ct => _storage.ProcessHeartbeatAsync(new ProcessHeartbeatParams(id, _clock.StorageNow) { LeaseDuration = _options.AliveThreshold, ReturnClaims = Reconcile is not null }, ct),
-                    interval,
+                    deadline,
                     cancellationToken);
                 failing = false;
                 Outage.Succeeded();

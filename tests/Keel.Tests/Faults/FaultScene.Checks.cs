@@ -1,6 +1,7 @@
 using System.Data.Common;
 using System.Globalization;
 using Keel.Storage;
+using Keel.Testing;
 using Keel.Tests.Processes;
 
 namespace Keel.Tests.Faults;
@@ -20,7 +21,7 @@ public sealed partial class FaultScene
     /// </param>
     public async Task CheckAsync(IReadOnlyList<ProcessSnapshot> before, IReadOnlyList<long>? limited = null, IReadOnlyCollection<string>? prunable = null)
     {
-        var runs = RunHistory.Read(Apps, _watch);
+        var runs = RunHistory.Read(RunLogs(), _watch);
         foreach (var overlap in RunHistory.Overlaps(runs))
         {
             _violations.Add("invariant 9 (no overlap): " + overlap);
@@ -59,7 +60,7 @@ public sealed partial class FaultScene
     /// </summary>
     public void CheckStoppedBefore(long faultStart, long takeoverAllowed, IReadOnlyCollection<string> apps, string why)
     {
-        var late = RunHistory.Read(Apps, _watch)
+        var late = RunHistory.Read(RunLogs(), _watch)
             .Where(r => apps.Contains(r.App) && r.StartedAt <= faultStart && (r.EndedAt ?? long.MaxValue) > faultStart && (r.EndedAt ?? long.MaxValue) > takeoverAllowed);
         foreach (var run in late)
         {
@@ -185,7 +186,7 @@ public sealed partial class FaultScene
         try
         {
             var processes = await Db.Storage.ProcessesListAsync(new ProcessesListParams(null, null), default);
-            var runs = RunHistory.Read(Apps, _watch);
+            var runs = RunHistory.Read(RunLogs(), _watch);
             await using var connection = await Db.OpenAsync();
             await using var command = connection.CreateCommand();
             command.CommandText = "SELECT id FROM keel_jobs WHERE finished_at IS NULL ORDER BY id LIMIT 20";

@@ -1,6 +1,7 @@
 using System.Globalization;
 using System.Net.Sockets;
 using Keel.Storage;
+using Keel.Testing;
 using Keel.Tests.Infrastructure;
 using Keel.Tests.Processes;
 using Xunit.Abstractions;
@@ -264,6 +265,9 @@ public sealed partial class FaultScene : IAsyncDisposable
             await app.DisposeAsync();
         }
     }
+
+    /// <summary>Every app's name and run log, for <see cref="RunHistory.Read"/>.</summary>
+    private IEnumerable<(string Name, IReadOnlyList<RunLogLine> Log)> RunLogs() => Apps.Select(a => (a.Name, a.App.RunLog()));
 
     private static async Task<bool> RegisteredAsync(string name, int workers, SupervisedApp app)
     {

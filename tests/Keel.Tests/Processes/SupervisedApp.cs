@@ -3,6 +3,7 @@ using System.Globalization;
 using System.Runtime.InteropServices;
 using System.Text;
 using Keel.Storage;
+using Keel.Testing;
 using Keel.Tests.Infrastructure;
 
 namespace Keel.Tests.Processes;
@@ -135,26 +136,8 @@ public sealed partial class SupervisedApp : IAsyncDisposable
         return [.. rows.Where(r => r.Kind == "Worker")];
     }
 
-    /// <summary>The run log: one (what, job, attempt, pid, unix ms) per line.</summary>
-    public IReadOnlyList<(string What, long JobId, int Attempt, int Pid, long At)> RunLog()
-    {
-        var lines = new List<(string What, long JobId, int Attempt, int Pid, long At)>();
-        foreach (var file in Directory.EnumerateFiles(RunLogPath, "*.log"))
-        {
-            using var stream = new FileStream(file, FileMode.Open, FileAccess.Read, FileShare.ReadWrite);
-            using var reader = new StreamReader(stream);
-            while (reader.ReadLine() is { } line)
-            {
-                var p = line.Split(' ');
-                if (p.Length == 5)
-                {
-                    lines.Add((p[0], long.Parse(p[1], CultureInfo.InvariantCulture), int.Parse(p[2], CultureInfo.InvariantCulture), int.Parse(p[3], CultureInfo.InvariantCulture), long.Parse(p[4], CultureInfo.InvariantCulture)));
-                }
-            }
-        }
-
-        return [.. lines.OrderBy(l => l.At)];
-    }
+    /// <summary>The run log: one (what, job, attempt, pid, unix ms) per line, ordered by time.</summary>
+    public IReadOnlyList<RunLogLine> RunLog() => RunLogFiles.Read(RunLogPath);
 
     public static bool Signal(int pid, int signal) => Kill(pid, signal) == 0;
 
@@ -222,19 +205,7 @@ public sealed partial class SupervisedApp : IAsyncDisposable
     }
 
     /// <summary>The pids that wrote to the run log (one file each), whether or not a test ever listed their rows.</summary>
-    public IReadOnlyList<int> RunLogPids()
-    {
-        try
-        {
-            return [.. Directory.EnumerateFiles(RunLogPath, "*.log")
-                .Select(f => int.TryParse(Path.GetFileNameWithoutExtension(f), NumberStyles.None, CultureInfo.InvariantCulture, out var pid) ? pid : 0)
-                .Where(pid => pid > 0)];
-        }
-        catch (DirectoryNotFoundException)
-        {
-            return [];
-        }
-    }
+    public IReadOnlyList<int> RunLogPids() => RunLogFiles.Pids(RunLogPath);
 
     private static bool IsTestApp(int pid)
     {
