@@ -133,6 +133,11 @@ public abstract class LifecycleEndToEnd : IAsyncLifetime
         {
             FastLiveness(o, threads: 2);
             o.ShutdownTimeout = TimeSpan.FromSeconds(2);
+
+            // This test is about the stop, not the fence: a lease a loaded CI machine keeps renewing through the
+            // stop (with the fast settings' 1.5 s lease a second without a renewal fenced the worker first).
+            o.HeartbeatInterval = TimeSpan.FromMilliseconds(250);
+            o.AliveThreshold = TimeSpan.FromSeconds(10);
         });
         var client = host.Services.GetRequiredService<IKeelClient>();
         await host.StartAsync();
