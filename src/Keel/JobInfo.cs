@@ -89,8 +89,17 @@ public sealed record JobInfo
     /// </summary>
     public IReadOnlyList<Keel.Storage.JobRun> Runs { get; init; } = [];
 
-    /// <summary>True while it must run alone in its process: it was running beside others when their process died.</summary>
+    /// <summary>
+    /// True while it must run alone in its process: it was running beside others when their process died twice, or it
+    /// was charged a loss. Cleared when a run of it ends by itself.
+    /// </summary>
     public bool Suspect { get; init; }
+
+    /// <summary>
+    /// How many times its process died while it ran beside other jobs since a run of it last ended by itself; such
+    /// deaths charge it nothing, and the second makes it a <see cref="Suspect"/>.
+    /// </summary>
+    public int SharedLosses { get; init; }
 
     /// <summary>
     /// What happened to the job, oldest first: enqueued, due (when it was enqueued for later), each failed attempt,

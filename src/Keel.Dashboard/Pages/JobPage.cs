@@ -61,7 +61,7 @@ internal static class JobPage
 
         if (job.Suspect)
         {
-            Field(html, "Suspect", "yes: it shared a process that died, so it runs alone until a run of it ends by itself");
+            Field(html, "Suspect", "yes: it was running when its process died, twice beside other jobs or once alone, so it runs alone until a run of it ends by itself");
         }
 
         html.Raw("</dl></section><section><h2>Timeline</h2><ol class=\"timeline\">");

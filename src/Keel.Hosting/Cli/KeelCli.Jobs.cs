@@ -126,7 +126,7 @@ public static partial class KeelCli
             grid.AddRow("kind", Markup.Escape(job.Kind));
             grid.AddRow("queue", Markup.Escape(job.Queue));
             grid.AddRow("priority", job.Priority.ToString(Inv));
-            grid.AddRow("attempts", $"{job.Attempts} of {job.MaxAttempts} (lost workers: {job.WorkerLosses})");
+            grid.AddRow("attempts", $"{job.Attempts} of {job.MaxAttempts} (lost workers: {job.WorkerLosses}, uncharged shared deaths: {job.SharedLosses})");
             grid.AddRow("arguments", Markup.Escape(job.Args));
             if (job.ClaimedByProcessId is { } owner)
             {
@@ -135,7 +135,7 @@ public static partial class KeelCli
 
             if (job.Suspect)
             {
-                grid.AddRow("suspect", "yes: it shared a process that died, so it runs alone until a run of it ends by itself");
+                grid.AddRow("suspect", "yes: it was running when its process died, twice beside other jobs or once alone, so it runs alone until a run of it ends by itself");
             }
 
             context.Console.Write(grid);

@@ -55,7 +55,7 @@ internal static class AdminSql
         ),
         reset AS (
             UPDATE keel_jobs j
-            SET attempts = 0, worker_losses = 0, suspect = false
+            SET attempts = 0, worker_losses = 0, suspect = false, shared_losses = 0
             FROM gone g
             WHERE j.id = g.job_id
             RETURNING j.id, j.queue, j.priority, j.concurrency_key, j.unique_key

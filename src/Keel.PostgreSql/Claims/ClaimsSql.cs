@@ -108,7 +108,7 @@ internal static class ClaimsSql
         finished AS (
             UPDATE keel_jobs j
             SET finished_at = coalesce(@now, now()), started_at = d.claimed_at, attempts = d.attempt, finished_by = @runner,
-                suspect = false
+                suspect = false, shared_losses = 0
             FROM done d
             WHERE j.id = d.job_id
             RETURNING j.id, j.concurrency_key, j.concurrency_duration_ms
@@ -165,7 +165,7 @@ internal static class ClaimsSql
         ),
         job AS (
             UPDATE keel_jobs j
-            SET attempts = r.attempt, scheduled_at = coalesce(@retry_at, j.scheduled_at), suspect = false
+            SET attempts = r.attempt, scheduled_at = coalesce(@retry_at, j.scheduled_at), suspect = false, shared_losses = 0
             FROM released r
             WHERE j.id = r.job_id
             RETURNING j.id, j.queue, j.priority, r.attempt, j.concurrency_key, j.concurrency_duration_ms

@@ -274,6 +274,7 @@ public sealed partial class PostgreSqlStorage
             ClaimedByProcessId = claimed ? reader.GetInt64(15) : null,
             ClaimedAt = claimed ? reader.GetFieldValue<DateTimeOffset>(16) : null,
             Suspect = reader.GetBoolean(20),
+            SharedLosses = reader.GetInt32(23),
         };
         JobRun? current = claimed
             ? new JobRun(reader.GetInt32(18), JobRun.Running, null, false, Runner.Parse(reader.IsDBNull(19) ? null : reader.GetString(19)), info.ClaimedAt, null, null, [], reader.GetInt64(17))

@@ -165,6 +165,8 @@ public sealed partial class PostgreSqlStorage
             _stop.Dispose();
         }
 
+        private static readonly TimeSpan ReconnectDelayCap = TimeSpan.FromMilliseconds(250);
+
         private async Task RunAsync()
         {
             var delay = TimeSpan.FromMilliseconds(50);
@@ -204,7 +206,9 @@ public sealed partial class PostgreSqlStorage
                         return;
                     }
 
-                    delay = TimeSpan.FromTicks(Math.Min(delay.Ticks * 2, TimeSpan.FromSeconds(1).Ticks));
+                    // Capped at 250 ms: after a crash-restart the lock must be held again well within the others'
+                    // session grace period (0.6 s with a 1.2 s lease); a 1 s cap let a live process look dead.
+                    delay = TimeSpan.FromTicks(Math.Min(delay.Ticks * 2, ReconnectDelayCap.Ticks));
                     continue;
                 }
 

@@ -71,8 +71,8 @@ internal static class ProcessesSql
     /// <summary>
     /// Recovers every claim of the locked processes (one OS process's rows) and decides who is charged (DESIGN §2.5).
     /// With <c>@blame</c> (the process died) and no graceful stop begun: a claim marked unresponsive is charged alone;
-    /// otherwise the only claim of the dying process is charged; claims that shared it are charged nothing and their
-    /// jobs become suspects (they run alone next time, so the next death names its culprit). A charged job counts the
+    /// otherwise the only claim of the dying process is charged; claims that shared it are charged nothing, count a
+    /// shared loss, and at their second become suspects (they run alone next time, so the next death names its culprit). A charged job counts the
     /// attempt and a loss and goes back to ready, or fails with a <c>WorkerLostException</c> once its losses or attempts
     /// are spent (freeing its uniqueness key and giving its permit back); an uncharged one goes back to ready as it was.
     /// Every run is recorded in <c>keel_job_runs</c> with who ran it and what it shared the process with. Returns
@@ -102,7 +102,8 @@ internal static class ProcessesSql
             UPDATE keel_jobs j
             SET attempts = CASE WHEN d.charged THEN d.attempt ELSE j.attempts END,
                 worker_losses = j.worker_losses + CASE WHEN d.charged THEN 1 ELSE 0 END,
-                suspect = j.suspect OR d.suspected OR d.charged
+                shared_losses = j.shared_losses + CASE WHEN d.suspected THEN 1 ELSE 0 END,
+                suspect = j.suspect OR d.charged OR (d.suspected AND j.shared_losses >= 1)
             FROM decided d
             WHERE j.id = d.job_id
             RETURNING j.id, j.queue, j.priority, d.attempt, d.charged, d.claim_id, d.claimed_at, d.process_id, d.shared_with,

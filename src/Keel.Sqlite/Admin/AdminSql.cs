@@ -37,7 +37,7 @@ internal static class AdminSql
         """;
 
     /// <summary>Starts a retried job over (attempts, worker losses; the error history stays); returns its uniqueness key.</summary>
-    public const string JobRetryReset = "UPDATE keel_jobs SET attempts = 0, worker_losses = 0, suspect = 0 WHERE id = @job_id RETURNING unique_key";
+    public const string JobRetryReset = "UPDATE keel_jobs SET attempts = 0, worker_losses = 0, suspect = 0, shared_losses = 0 WHERE id = @job_id RETURNING unique_key";
 
     /// <summary>
     /// Up to <c>@limit</c> jobs of a selection in the allowed states (<c>@ready</c>, <c>@scheduled</c>, … one flag per

@@ -165,6 +165,7 @@ public sealed partial class SqliteStorage
                 ClaimedByProcessId = claimed ? r.GetInt64(15) : null,
                 ClaimedAt = claimed ? Time(r, 16) : null,
                 Suspect = r.GetBoolean(20),
+                SharedLosses = r.GetInt32(23),
             };
             current = claimed
                 ? new JobRun(r.GetInt32(18), JobRun.Running, null, false, Runner.Parse(r.IsDBNull(19) ? null : r.GetString(19)), job.ClaimedAt, null, null, [], r.GetInt64(17))

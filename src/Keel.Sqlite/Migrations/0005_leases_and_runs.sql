@@ -12,9 +12,12 @@ ALTER TABLE keel_processes ADD COLUMN liveness TEXT NOT NULL DEFAULT 'lease';
 -- Set when a process begins a graceful stop: whatever it leaves behind is recovered without charging its jobs.
 ALTER TABLE keel_processes ADD COLUMN stopping_at INTEGER NULL;
 
--- Exact blame (DESIGN §2.5): a job that was running beside others when its process died is a suspect; it runs alone
--- in its process until one of its runs ends by itself, so the next death names its culprit.
+-- Exact blame (DESIGN §2.5): a job that was running beside others when its process died counts a shared loss,
+-- uncharged; at its second it becomes a suspect and runs alone in its process until one of its runs ends by itself,
+-- so the next death names its culprit. (Most deaths are not a job's doing — a kill, an eviction, a neighbour — so one
+-- shared death alone does not slow a job's recovery down.)
 ALTER TABLE keel_jobs ADD COLUMN suspect INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE keel_jobs ADD COLUMN shared_losses INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE keel_ready_executions ADD COLUMN suspect INTEGER NOT NULL DEFAULT 0;
 CREATE INDEX keel_ready_suspects ON keel_ready_executions (priority, job_id) WHERE suspect;
 -- Who ran a finished job's last attempt (JSON: process row id, name, pid, host), written by its completion.

@@ -58,6 +58,9 @@ internal static class ProcessesSql
         RETURNING queue, priority, worker_losses > max_worker_losses OR @attempt >= max_attempts
         """;
 
-    /// <summary>Makes a job a suspect (it shared a process that died): it runs alone next time.</summary>
-    public const string JobMarkSuspect = "UPDATE keel_jobs SET suspect = 1 WHERE id = @job_id";
+    /// <summary>
+    /// Counts a shared loss (the job shared a process that died); at its second the job becomes a suspect and runs alone
+    /// next time.
+    /// </summary>
+    public const string JobMarkSharedLoss = "UPDATE keel_jobs SET shared_losses = shared_losses + 1, suspect = suspect OR shared_losses >= 1 WHERE id = @job_id";
 }

@@ -70,7 +70,7 @@ public sealed partial class SqliteStorage
     /// <summary>
     /// Decides who is charged (DESIGN §2.5) and applies it: with <paramref name="blame"/>, a claim marked unresponsive is
     /// charged alone; otherwise the only claim of the dying process is; claims that shared it are charged nothing and
-    /// their jobs become suspects. A charged job counts the attempt and a loss and goes back to ready, or fails once its
+    /// count a shared loss (their second makes them suspects). A charged job counts the attempt and a loss and goes back to ready, or fails once its
     /// losses or attempts are spent; an uncharged one goes back to ready as it was. Every run goes into the history.
     /// </summary>
     private static async Task<RecoveryResult> RecoverLostAsync(SqliteConnection connection, SqliteTransaction transaction, List<LostClaim> lost, bool blame, WorkerLostCause cause, long now, CancellationToken cancellationToken)
@@ -90,7 +90,7 @@ public sealed partial class SqliteStorage
             {
                 if (suspected)
                 {
-                    await using var mark = Command(connection, transaction, ProcessesSql.JobMarkSuspect);
+                    await using var mark = Command(connection, transaction, ProcessesSql.JobMarkSharedLoss);
                     mark.Parameters.AddWithValue("@job_id", claim.JobId);
                     await mark.ExecuteNonQueryAsync(cancellationToken);
                 }

@@ -258,11 +258,12 @@ public abstract class CliTests : IAsyncLifetime
         Assert.Equal(0, code);
         Assert.Contains("process-exited", output, StringComparison.Ordinal);
         Assert.Contains("4242", output, StringComparison.Ordinal);
-        Assert.Contains("suspect", output, StringComparison.Ordinal);
+        Assert.Contains("uncharged shared deaths: 1", output, StringComparison.Ordinal);
         Assert.Contains("attempt 1 lost", output, StringComparison.Ordinal);
 
         (code, output, _) = await KeelAsync("jobs", "show", id, "--json");
         Assert.Equal(0, code);
+        Assert.Equal((1, false), (Json(output).GetProperty("sharedLosses").GetInt32(), Json(output).GetProperty("suspect").GetBoolean()));
         var run = Assert.Single(Json(output).GetProperty("runs").EnumerateArray());
         Assert.Equal(("lost", "process-exited", false), (run.GetProperty("outcome").GetString(), run.GetProperty("cause").GetString(), run.GetProperty("charged").GetBoolean()));
         Assert.Equal(4242, run.GetProperty("runner").GetProperty("pid").GetInt32());
