@@ -73,7 +73,9 @@ public abstract class LifecycleEndToEnd : IAsyncLifetime
         var ended = Assert.Single(recorder.Ended);
         Assert.Equal((id, true, "lease-lost"), (ended.JobId, ended.Cancelled, ended.Reason));
         Assert.True(cancelledAfter < TimeSpan.FromMilliseconds(1500), $"fenced {cancelledAfter} after the heartbeats went silent: before the 1.5 s lease could end");
-        Assert.Equal(0, await Db.ScalarAsync("SELECT count(*) FROM keel_claimed_executions"));
+
+        // The run's end is recorded by the job itself; its release is written right after, on the completion's road.
+        await Eventually.WaitUntilAsync(async () => await Db.ScalarAsync("SELECT count(*) FROM keel_claimed_executions") == 0, Patience, "the fenced run's claim is released");
 
         faults.BlackHoleHeartbeats(false);
         await Eventually.WaitUntilAsync(() => Task.FromResult(recorder.Runs[id] == 2), Patience, "the job runs again once the lease is renewed");
