@@ -126,8 +126,16 @@ public abstract class DashboardBrowserTests(BrowserFixture browser)
             await Expect(run).ToContainTextAsync("pid 31337 on lost-host");
             await Expect(run.Locator("td").Nth(3)).ToHaveTextAsync("no");
             await Expect(run.Locator($"a[href$='/job/{claims[1].JobId}']")).ToHaveCountAsync(1);
-            await Expect(page.Locator("dl.fields")).ToContainTextAsync("runs alone");
+            await Expect(page.Locator("dl.fields")).ToContainTextAsync("Shared deaths");
+            await Expect(page.Locator("dl.fields")).Not.ToContainTextAsync("Suspect");
             await Expect(page.Locator("ol.timeline")).ToContainTextAsync("attempt 1 lost on");
+
+            // A second shared death makes it a suspect: it runs alone from then on.
+            var again = await app.Seed.ProcessAsync(pid: 31338, hostname: "lost-host");
+            Assert.Equal(2, (await app.Storage.JobsClaimAsync(new JobsClaimParams(again, QueueFilter.Parse("imports"), 2, null), CancellationToken.None)).Count);
+            await app.Storage.ProcessRecoverAsync(ProcessRecoverParams.Dead(again, new WorkerLostCause("process-exited", "killed by signal 9 (SIGKILL)"), null), CancellationToken.None);
+            await page.ReloadAsync();
+            await Expect(page.Locator("dl.fields")).ToContainTextAsync("runs alone");
         }
     }
 

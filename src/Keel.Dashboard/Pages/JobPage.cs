@@ -59,6 +59,11 @@ internal static class JobPage
             Field(html, "Unique key", new Raw($"<code>{HtmlWriter.Encode(uniqueKey)}</code>"));
         }
 
+        if (job.SharedLosses > 0)
+        {
+            Field(html, "Shared deaths", string.Create(CultureInfo.InvariantCulture, $"{job.SharedLosses}: its process died while it ran beside other jobs, charged to none of them; at the second it runs alone"));
+        }
+
         if (job.Suspect)
         {
             Field(html, "Suspect", "yes: it was running when its process died, twice beside other jobs or once alone, so it runs alone until a run of it ends by itself");
