@@ -132,7 +132,7 @@ public static class KeelApp
         {
             await host.StartAsync(cancellationToken);
         }
-        catch (Exception e) when (e is OptionsValidationException or KeelSchemaException or InvalidOperationException or Cli.DatabaseSettingException or KeelStartupException)
+        catch (Exception e) when (e is OptionsValidationException or KeelSchemaException or InvalidOperationException or KeelDatabaseSettingException or KeelStartupException)
         {
             await Console.Error.WriteLineAsync("keel: " + e.Message);
             return 1;

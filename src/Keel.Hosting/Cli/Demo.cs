@@ -25,7 +25,7 @@ internal static class Demo
         // file of the demo's own, which it may delete and recreate. A database it was given it never deletes.
         var fromEnvironment = database is null && DatabaseArgument.Resolve(null) is not null;
         database = DatabaseArgument.Resolve(database) ?? ConfiguredDatabase(configure) ?? ownFile;
-        var sqlite = !StorageFromOptions.IsPostgreSql(database);
+        var sqlite = IsSqlite(database);
         var own = sqlite && string.Equals(Path.GetFullPath(database), ownFile, StringComparison.Ordinal);
         if (own)
         {
@@ -251,5 +251,18 @@ internal static class Demo
             .Where(at => at <= recoveredAt.AddMilliseconds(5))
             .Select(at => (DateTimeOffset?)at)
             .LastOrDefault();
+    }
+
+    /// <summary>Whether the demo's database is a SQLite file; a setting that names no engine fails later, when it is opened, with its message.</summary>
+    private static bool IsSqlite(string database)
+    {
+        try
+        {
+            return KeelDatabaseSetting.Parse(database, []).Engine == "sqlite";
+        }
+        catch (KeelDatabaseSettingException)
+        {
+            return false;
+        }
     }
 }

@@ -34,5 +34,3 @@ internal sealed class NotFoundException(string message) : Exception(message);
 /// <summary>A confirmation was needed but cannot be asked; becomes <see cref="ExitCodes.Usage"/>.</summary>
 internal sealed class UsageException(string message) : Exception(message);
 
-/// <summary>The database setting cannot be turned into a store; becomes <see cref="ExitCodes.InvalidConfiguration"/>.</summary>
-internal sealed class DatabaseSettingException(string message, Exception inner) : Exception(message, inner);

@@ -1,5 +1,7 @@
 using Keel.Hosting;
 using Keel.Hosting.Cli;
+using Keel.PostgreSql;
+using Keel.Sqlite;
 using Keel.Storage;
 using Keel.Tests.EndToEnd;
 using Keel.Tests.Infrastructure;
@@ -62,7 +64,7 @@ public sealed class DemoDatabaseTests
         var ids = await db.Storage.JobsInsertAsync(new JobsInsertParams([new NewJob("count", "default", "{\"n\":1}", 0, 5, null)], null), default);
         using var output = new StringWriter();
         using var error = new StringWriter();
-        var code = await KeelCli.RunAsync(["demo", "-d", db.ConnectionString], b => b.Services.AddKeel(k => k.AddDemoJobs().AddJob<CountingJob>()), output, error);
+        var code = await KeelCli.RunAsync(["demo", "-d", db.ConnectionString], b => b.Services.AddKeel(k => k.UseSqlite().UsePostgreSql().AddDemoJobs().AddJob<CountingJob>()), output, error);
         Assert.Equal(ExitCodes.Usage, code);
         Assert.Contains("the demo runs its own workers, so it needs a database of its own", error.ToString(), StringComparison.Ordinal);
         Assert.Contains("holds other jobs", error.ToString(), StringComparison.Ordinal);
