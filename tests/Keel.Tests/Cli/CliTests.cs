@@ -1,7 +1,7 @@
 using System.Diagnostics;
 using System.Text.Json;
+using Keel.Cli;
 using Keel.Hosting;
-using Keel.Hosting.Cli;
 using Keel.PostgreSql;
 using Keel.Sqlite;
 using Keel.Storage;

@@ -1,6 +1,6 @@
 using System.Text;
+using Keel.Cli;
 using Keel.Hosting;
-using Keel.Hosting.Cli;
 using Keel.PostgreSql;
 using Keel.Sqlite;
 using Microsoft.Extensions.Configuration;

@@ -1,7 +1,7 @@
 using Keel.Storage;
 using Microsoft.Extensions.DependencyInjection;
 
-namespace Keel.Hosting.Cli;
+namespace Keel.Cli;
 
 /// <summary>
 /// The database a command was given, the same way for every command (<c>start</c> and its child processes

@@ -10,7 +10,7 @@ using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 using Spectre.Console;
 
-namespace Keel.Hosting.Cli;
+namespace Keel.Cli;
 
 /// <summary>
 /// What a command works with: the application's Keel services (built from its configuration, never started),

@@ -1,4 +1,4 @@
-namespace Keel.Hosting.Cli;
+namespace Keel.Cli;
 
 /// <summary>What the <c>keel</c> commands' exit codes mean (also listed in docs/cli.md).</summary>
 public static class ExitCodes
