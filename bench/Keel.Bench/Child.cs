@@ -4,6 +4,9 @@ using System.Runtime.InteropServices;
 using System.Text;
 using Hangfire;
 using Keel.Hosting;
+using Keel.PostgreSql;
+using Keel.Sqlite;
+using Keel.Storage;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 
@@ -51,7 +54,7 @@ public static partial class Child
     }
 
     /// <summary>The recovery scenario's jobs: the sleep (or held) job and the two poison jobs.</summary>
-    public static void AddRecoveryJobs(IKeelBuilder keel) => keel.AddJob<SleepJob>().AddJob<PoisonKillJob>().AddJob<PoisonFailFastJob>();
+    public static void AddRecoveryJobs(IKeelBuilder keel) => keel.UseSqlite().UsePostgreSql().AddJob<SleepJob>().AddJob<PoisonKillJob>().AddJob<PoisonFailFastJob>();
 
     /// <summary>A generic host with AddKeel (worker and dispatcher in this process), configured from the arguments.</summary>
     private static async Task<int> RunPlainHostAsync(string[] args)
@@ -93,7 +96,7 @@ public static partial class Child
             return 0;
         }
 
-        using var host = BenchEngine.BuildHost(StorageFromOptions.IsPostgreSql(database), database, processJobs: false);
+        using var host = BenchEngine.BuildHost(KeelDatabaseSetting.Parse(database, []).Engine == "postgresql", database, processJobs: false);
         await host.StartAsync();
         var keel = host.Services.GetRequiredService<IKeelClient>();
         for (var i = 0; i < warmup + jobs; i++)

@@ -1,5 +1,6 @@
 using System.Data.Common;
-using Keel.Hosting;
+using Keel.PostgreSql;
+using Keel.Sqlite;
 using Keel.Storage;
 using Keel.Testing;
 using Microsoft.Data.Sqlite;
@@ -47,7 +48,7 @@ internal sealed class BenchDatabase : IAsyncDisposable
             connection = new NpgsqlConnection(database);
         }
 
-        var storage = StorageFromOptions.Create(database);
+        IKeelStorage storage = engine == "sqlite" ? new SqliteStorage(new SqliteStorageOptions { ConnectionString = database }) : new PostgreSqlStorage(new PostgreSqlStorageOptions { ConnectionString = database });
         await storage.MigrateAsync(CancellationToken.None);
         await connection.OpenAsync();
         return new BenchDatabase(database, storage, connection, server, folder);

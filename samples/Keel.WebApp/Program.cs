@@ -6,6 +6,8 @@
 using Keel;
 using Keel.Dashboard;
 using Keel.Hosting;
+using Keel.PostgreSql;
+using Keel.Sqlite;
 using Keel.WebApp;
 using Microsoft.AspNetCore.Diagnostics.HealthChecks;
 using OpenTelemetry.Metrics;
@@ -15,7 +17,7 @@ using OpenTelemetry.Trace;
 var builder = WebApplication.CreateBuilder(args);
 var prometheus = builder.Configuration.GetValue<bool>("Telemetry:Prometheus");
 
-builder.Services.AddKeel(keel => keel.AddJob<FulfilOrder>());
+builder.Services.AddKeel(keel => keel.UseSqlite().UsePostgreSql().AddJob<FulfilOrder>()); // the engines Keel:Database may name
 builder.Services.AddKeelDashboard();
 builder.Services.AddHealthChecks().AddKeel();
 builder.Services.AddOpenTelemetry()

@@ -4,13 +4,15 @@
 // (appsettings.json: a SQLite file by default, or a PostgreSQL connection string).
 using Keel;
 using Keel.Hosting;
+using Keel.PostgreSql;
+using Keel.Sqlite;
 using Keel.WorkerService;
 using OpenTelemetry.Metrics;
 using OpenTelemetry.Resources;
 using OpenTelemetry.Trace;
 
 var builder = Host.CreateApplicationBuilder(args);
-builder.Services.AddKeel(keel => keel.AddJob<ResizeImage>());
+builder.Services.AddKeel(keel => keel.UseSqlite().UsePostgreSql().AddJob<ResizeImage>()); // the engines Keel:Database may name
 builder.Services.AddHealthChecks().AddKeel();
 builder.Services.AddHostedService<Producer>();
 

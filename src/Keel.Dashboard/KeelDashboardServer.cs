@@ -1,5 +1,4 @@
 using Keel.Dashboard.Internal;
-using Keel.Hosting;
 using Keel.Storage;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.DataProtection;
@@ -23,6 +22,9 @@ namespace Keel.Dashboard;
 /// </summary>
 public static class KeelDashboardServer
 {
+    /// <summary>The default address of <c>keel dashboard</c>: loopback only, like the dashboard's own default policy.</summary>
+    public const string DefaultUrls = "http://127.0.0.1:5005";
+
     /// <summary>Builds the server (not started).</summary>
     /// <param name="keelServices">A service provider with Keel's services (<c>AddKeel</c>): the store, admin and recurring API, options.</param>
     /// <param name="urls">Where to listen, e.g. <c>http://127.0.0.1:5005</c> (port 0 picks a free one).</param>

@@ -2,6 +2,7 @@ using System.Collections;
 using System.ComponentModel;
 using System.Globalization;
 using System.Reflection;
+using Keel.Storage;
 using Microsoft.Extensions.Configuration;
 
 namespace Keel.Hosting;
@@ -26,8 +27,9 @@ internal static class KeelConfigurationCheck
     /// <summary>Every problem in <paramref name="section"/> (the <c>Keel</c> section); empty when it binds as written.</summary>
     /// <param name="section">The section.</param>
     /// <param name="optionsType">The type it binds to; <see cref="KeelOptions"/> unless a test says otherwise.</param>
+    /// <param name="providers">The registered store providers: the sections they read (<c>Keel:PostgreSql</c>) are checked against their types.</param>
     /// <returns>One message per bad key, each naming the key.</returns>
-    public static IReadOnlyList<string> Check(IConfigurationSection section, Type? optionsType = null)
+    public static IReadOnlyList<string> Check(IConfigurationSection section, Type? optionsType = null, IEnumerable<IKeelStorageProvider>? providers = null)
     {
         ArgumentNullException.ThrowIfNull(section);
         optionsType ??= typeof(KeelOptions);
@@ -38,17 +40,35 @@ internal static class KeelConfigurationCheck
             return errors;
         }
 
-        CheckObject(section, optionsType, errors);
+        CheckObject(section, optionsType, errors, StoreSections(providers ?? []));
         return errors;
     }
 
-    /// <summary>Sections of <c>Keel</c> that a store reads itself (<c>Keel:PostgreSql:Liveness</c>), with what they hold.</summary>
-    private static readonly Dictionary<string, Type> StoreSections = new(StringComparer.OrdinalIgnoreCase)
+    /// <summary>
+    /// Sections of <c>Keel</c> that a store reads itself (<c>Keel:PostgreSql:Liveness</c>), with what they hold: a
+    /// registered provider's type; null for a section of one of Keel's engines whose package is not registered here
+    /// (left alone: a configuration shared by applications on different engines stays valid).
+    /// </summary>
+    private static Dictionary<string, Type?> StoreSections(IEnumerable<IKeelStorageProvider> providers)
     {
-        ["PostgreSql"] = typeof(PostgreSqlSection),
-    };
+        var sections = new Dictionary<string, Type?>(StringComparer.OrdinalIgnoreCase);
+        foreach (var section in KnownEngines.All.Select(e => e.SettingsSection).OfType<string>())
+        {
+            sections[section] = null;
+        }
 
-    private static void CheckObject(IConfigurationSection node, Type type, List<string> errors)
+        foreach (var provider in providers)
+        {
+            if (provider.SettingsSection is { } section)
+            {
+                sections[section] = provider.SettingsType;
+            }
+        }
+
+        return sections;
+    }
+
+    private static void CheckObject(IConfigurationSection node, Type type, List<string> errors, Dictionary<string, Type?>? stores = null)
     {
         var properties = BindableProperties(type);
         foreach (var child in node.GetChildren())
@@ -59,9 +79,13 @@ internal static class KeelConfigurationCheck
                 continue;
             }
 
-            if (type == typeof(KeelOptions) && StoreSections.TryGetValue(child.Key, out var store))
+            if (stores is not null && stores.TryGetValue(child.Key, out var store))
             {
-                CheckValue(child, store, (type, child.Key), errors);
+                if (store is not null)
+                {
+                    CheckValue(child, store, (type, child.Key), errors);
+                }
+
                 continue;
             }
 
@@ -307,11 +331,4 @@ internal static class KeelConfigurationCheck
 
         return d[a.Length, b.Length];
     }
-}
-
-/// <summary>The <c>Keel:PostgreSql</c> section: what the PostgreSQL store built from <c>Keel:Database</c> reads.</summary>
-internal sealed class PostgreSqlSection
-{
-    /// <summary>See <see cref="Keel.PostgreSql.PostgreSqlStorageOptions.Liveness"/>.</summary>
-    public Keel.PostgreSql.PostgreSqlLiveness Liveness { get; set; }
 }

@@ -30,7 +30,7 @@ public static class KeelServiceCollectionExtensions
         services.AddOptions<KeelOptions>().ValidateOnStart();
         services.AddSingleton<IConfigureOptions<KeelOptions>>(sp => new ConfigureNamedOptions<KeelOptions>(
             Options.DefaultName,
-            options => BindChecked(sp.GetService<IConfiguration>(), options)));
+            options => BindChecked(sp.GetService<IConfiguration>(), sp.GetServices<IKeelStorageProvider>(), options)));
         services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<KeelOptions>, KeelOptionsValidator>());
         services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<KeelOptions>, RecurringKindsValidator>());
         // The host's own stop timeout must cover Keel's whole graceful stop (DESIGN §2.6): the .NET default is 30 s.
@@ -56,7 +56,9 @@ public static class KeelServiceCollectionExtensions
         services.TryAddSingleton(sp => new KeelClock(sp.GetRequiredService<TimeProvider>()));
         services.TryAddSingleton<JobSignal>();
         services.TryAddSingleton(builder.Registry);
-        services.TryAddSingleton(sp => builder.StorageFactory?.Invoke(sp) ?? StorageFromOptions.Create(sp.GetRequiredService<IOptions<KeelOptions>>().Value, sp));
+        // The store the code chose (UseSqlite(path), UsePostgreSql(connectionString)); else the one Keel:Database names,
+        // opened by the provider of its engine (UseSqlite(), UsePostgreSql() with no database).
+        services.TryAddSingleton(sp => builder.StorageFactory?.Invoke(sp) ?? KeelDatabaseSetting.Open(sp.GetRequiredService<IOptions<KeelOptions>>().Value.Database, sp));
         services.TryAddSingleton<IKeelClient, KeelClient>();
         services.TryAddSingleton<IKeelAdmin, KeelAdmin>();
         services.TryAddSingleton<IKeelRecurring, KeelRecurring>();
@@ -78,7 +80,7 @@ public static class KeelServiceCollectionExtensions
     /// Binds the <c>Keel</c> section after checking it key by key (<see cref="KeelConfigurationCheck"/>): the binder alone
     /// would drop a list entry with a bad value, ignore a misspelt key, and bind an empty list to the defaults.
     /// </summary>
-    private static void BindChecked(IConfiguration? configuration, KeelOptions options)
+    private static void BindChecked(IConfiguration? configuration, IEnumerable<IKeelStorageProvider> providers, KeelOptions options)
     {
         if (configuration is null)
         {
@@ -86,7 +88,7 @@ public static class KeelServiceCollectionExtensions
         }
 
         var section = configuration.GetSection(KeelOptions.SectionName);
-        var errors = KeelConfigurationCheck.Check(section);
+        var errors = KeelConfigurationCheck.Check(section, providers: providers);
         if (errors.Count > 0)
         {
             throw new OptionsValidationException(Options.DefaultName, typeof(KeelOptions), errors);

@@ -45,6 +45,11 @@ public sealed partial class SqliteStorage : IKeelStorage
     public string Engine => "sqlite";
 
     /// <inheritdoc />
+    public string? DescribeMissingDatabase() => File.Exists(DatabasePath)
+        ? null
+        : $"the SQLite database file {Path.GetFullPath(DatabasePath)} does not exist: check the path, or create it with `keel migrate`";
+
+    /// <inheritdoc />
     public bool IsTransient(Exception exception)
     {
         for (var e = exception; e is not null; e = e.InnerException)

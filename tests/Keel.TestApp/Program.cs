@@ -2,12 +2,16 @@
 // read the database and the run log afterwards.
 using Keel;
 using Keel.Hosting;
+using Keel.PostgreSql;
+using Keel.Sqlite;
 using Keel.TestApp;
 
 return await KeelApp.RunAsync(args, builder =>
 {
     RunLog.Folder = builder.Configuration["Test:RunLog"];
     builder.Services.AddKeel(keel => keel
+        .UseSqlite()
+        .UsePostgreSql()
         .AddJob<RecordedJob>()
         .AddJob<StubbornJob>()
         .AddJob<SuicideJob>()

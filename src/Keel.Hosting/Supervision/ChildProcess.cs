@@ -12,6 +12,9 @@ internal sealed record ChildSpec(KeelRoleKind Kind, int WorkerIndex)
 /// <summary>One running child OS process and what the supervisor knows of it.</summary>
 internal sealed class ChildProcess(ChildSpec spec, string name, Process process, long startedAt)
 {
+    /// <summary>The first argument that makes a program run as a supervisor's child (<c>KeelApp</c> reads it).</summary>
+    public const string ChildCommand = "__keel-child";
+
     public ChildSpec Spec { get; } = spec;
 
     /// <summary>The process-row name the child registers under.</summary>
@@ -49,7 +52,7 @@ internal sealed class ChildProcess(ChildSpec spec, string name, Process process,
             info.ArgumentList.Add(arg);
         }
 
-        info.ArgumentList.Add(KeelApp.ChildCommand);
+        info.ArgumentList.Add(ChildCommand);
         info.ArgumentList.Add(spec.Kind.ToString());
         info.ArgumentList.Add(spec.WorkerIndex.ToString(System.Globalization.CultureInfo.InvariantCulture));
         info.ArgumentList.Add(name);

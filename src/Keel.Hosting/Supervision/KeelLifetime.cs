@@ -5,7 +5,7 @@ namespace Keel.Hosting.Supervision;
 
 /// <summary>
 /// Process mode's host lifetime: SIGTERM and SIGINT stop gracefully. Unlike the default console lifetime it leaves
-/// SIGQUIT alone, because in process mode SIGQUIT means "exit at once" and is handled by <see cref="KeelApp"/>.
+/// SIGQUIT alone, because in process mode SIGQUIT means "exit at once" and is handled by <c>KeelApp</c> (Keel.Cli).
 /// </summary>
 internal sealed class KeelLifetime(IHostApplicationLifetime lifetime) : IHostLifetime, IDisposable
 {

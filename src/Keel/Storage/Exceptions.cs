@@ -104,3 +104,31 @@ public sealed class KeelDatabaseReadOnlyException : Exception
     {
     }
 }
+
+/// <summary>
+/// A database setting (<c>Keel:Database</c>, <c>--database</c>) Keel cannot open: empty, ambiguous, of no known form,
+/// for an engine whose package is not registered, or refused by its engine. The message names the setting and what to
+/// write instead.
+/// </summary>
+public sealed class KeelDatabaseSettingException : ArgumentException
+{
+    /// <summary>Creates the exception.</summary>
+    public KeelDatabaseSettingException()
+    {
+    }
+
+    /// <summary>Creates the exception.</summary>
+    /// <param name="message">What is wrong and what to write.</param>
+    public KeelDatabaseSettingException(string message)
+        : base(message)
+    {
+    }
+
+    /// <summary>Creates the exception.</summary>
+    /// <param name="message">What is wrong and what to write.</param>
+    /// <param name="innerException">The engine's own error.</param>
+    public KeelDatabaseSettingException(string message, Exception innerException)
+        : base(message, innerException)
+    {
+    }
+}

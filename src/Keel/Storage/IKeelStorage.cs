@@ -37,6 +37,13 @@ public interface IKeelStorage
     /// <param name="cancellationToken">Cancels the wait.</param>
     Task<IReadOnlyList<string>> StartupWarningsAsync(CancellationToken cancellationToken) => Task.FromResult<IReadOnlyList<string>>([]);
 
+    /// <summary>
+    /// Called when the database has no Keel schema and migrating is off: a message when that is because the database
+    /// itself does not exist (SQLite: no file at the path), saying what to do; null when it exists. Null by default.
+    /// </summary>
+    /// <returns>The message, or null.</returns>
+    string? DescribeMissingDatabase() => null;
+
     /// <summary>Applies every migration the database lacks. Safe to run twice and from several processes at once.</summary>
     /// <param name="cancellationToken">Cancels the wait.</param>
     /// <exception cref="KeelSchemaException">The database is at a newer version than this code.</exception>

@@ -1,7 +1,9 @@
 using System.Diagnostics;
 using System.Text.Json;
+using Keel.Cli;
 using Keel.Hosting;
-using Keel.Hosting.Cli;
+using Keel.PostgreSql;
+using Keel.Sqlite;
 using Keel.Storage;
 using Keel.Tests.EndToEnd;
 using Keel.Tests.Infrastructure;
@@ -25,7 +27,7 @@ public abstract class CliTests : IAsyncLifetime
         using var error = new StringWriter();
         var code = await KeelCli.RunAsync(
             [.. args, "--database", Db.ConnectionString],
-            builder => builder.Services.AddKeel(k => k.AddJob<CountingJob>().AddJob<AlwaysFailsJob>()),
+            builder => builder.Services.AddKeel(k => k.UseSqlite().UsePostgreSql().AddJob<CountingJob>().AddJob<AlwaysFailsJob>()),
             output,
             error);
         return (code, output.ToString(), error.ToString());
@@ -45,7 +47,7 @@ public abstract class CliTests : IAsyncLifetime
         await using var fresh = await TestDatabase.CreateAsync(Engine, migrate: false);
         using var output = new StringWriter();
         using var error = new StringWriter();
-        Action<Microsoft.Extensions.Hosting.HostApplicationBuilder> app = b => b.Services.AddKeel();
+        Action<Microsoft.Extensions.Hosting.HostApplicationBuilder> app = b => b.Services.AddKeel(k => k.UseSqlite().UsePostgreSql());
         Assert.Equal(ExitCodes.SchemaMismatch, await KeelCli.RunAsync(["check", "--database", fresh.ConnectionString], app, output, error));
         // A SQLite file that is not there is said to be missing, not to lack a schema.
         Assert.Contains(Engine == Engine.Sqlite ? "does not exist: check the path, or create it with `keel migrate`" : "no Keel schema", error.ToString(), StringComparison.Ordinal);
@@ -299,7 +301,7 @@ public abstract class CliTests : IAsyncLifetime
         Assert.Equal(ExitCodes.Usage, (await KeelAsync("jobs", "frobnicate")).Code);
         using var output = new StringWriter();
         using var error = new StringWriter();
-        Action<Microsoft.Extensions.Hosting.HostApplicationBuilder> app = b => b.Services.AddKeel();
+        Action<Microsoft.Extensions.Hosting.HostApplicationBuilder> app = b => b.Services.AddKeel(k => k.UseSqlite().UsePostgreSql());
         Assert.Equal(ExitCodes.InvalidConfiguration, await KeelCli.RunAsync(["status", "--database", "Host=127.0.0.1;Port=notaport"], app, output, error));
         Assert.Equal(ExitCodes.DatabaseUnreachable, await KeelCli.RunAsync(["status", "--database", "Host=127.0.0.1;Port=1;Timeout=2"], app, output, error));
         // A SQLite file that does not exist is said to be missing (migrate creates it).

@@ -1,5 +1,7 @@
+using Keel.Cli;
 using Keel.Hosting;
-using Keel.Hosting.Cli;
+using Keel.PostgreSql;
+using Keel.Sqlite;
 using Keel.Storage;
 using Keel.Tests.EndToEnd;
 using Keel.Tests.Infrastructure;
@@ -14,11 +16,11 @@ public sealed class DemoHintTests : IDisposable
     [Fact]
     public void From_a_clone_the_commands_go_through_dotnet_run()
     {
-        Directory.CreateDirectory(Path.Combine(_clone, "src", "Keel.Cli"));
-        File.WriteAllText(Path.Combine(_clone, "src", "Keel.Cli", "Keel.Cli.csproj"), "<Project />");
-        var lines = Demo.LookAround("keel-demo.db", fromEnvironment: false, _clone, path: "/usr/bin:/bin", entryAssembly: "Keel.Cli");
+        Directory.CreateDirectory(Path.Combine(_clone, "src", "Keel.Tool"));
+        File.WriteAllText(Path.Combine(_clone, "src", "Keel.Tool", "Keel.Tool.csproj"), "<Project />");
+        var lines = Demo.LookAround("keel-demo.db", fromEnvironment: false, _clone, path: "/usr/bin:/bin", entryAssembly: "Keel.Tool");
         Assert.Equal(
-            ["Look around:", "  dotnet run --project src/Keel.Cli -- status -d keel-demo.db", "  dotnet run --project src/Keel.Cli -- jobs list -d keel-demo.db", "  dotnet run --project src/Keel.Cli -- jobs show <id> -d keel-demo.db", "  dotnet run --project src/Keel.Cli -- dashboard -d keel-demo.db"],
+            ["Look around:", "  dotnet run --project src/Keel.Tool -- status -d keel-demo.db", "  dotnet run --project src/Keel.Tool -- jobs list -d keel-demo.db", "  dotnet run --project src/Keel.Tool -- jobs show <id> -d keel-demo.db", "  dotnet run --project src/Keel.Tool -- dashboard -d keel-demo.db"],
             lines);
     }
 
@@ -27,7 +29,7 @@ public sealed class DemoHintTests : IDisposable
     {
         var bin = Directory.CreateDirectory(Path.Combine(_clone, "bin")).FullName;
         File.WriteAllText(Path.Combine(bin, "keel"), "#!/bin/sh\n");
-        var lines = Demo.LookAround("keel-demo.db", fromEnvironment: false, _clone, path: "/usr/bin:" + bin, entryAssembly: "Keel.Cli");
+        var lines = Demo.LookAround("keel-demo.db", fromEnvironment: false, _clone, path: "/usr/bin:" + bin, entryAssembly: "Keel.Tool");
         Assert.Equal("  keel status -d keel-demo.db", lines[1]);
         Assert.Equal(5, lines.Count);
     }
@@ -35,11 +37,11 @@ public sealed class DemoHintTests : IDisposable
     [Fact]
     public void Elsewhere_without_the_tool_it_says_how_to_get_it()
     {
-        var lines = Demo.LookAround("keel-demo.db", fromEnvironment: false, _clone, path: "/usr/bin", entryAssembly: "Keel.Cli");
+        var lines = Demo.LookAround("keel-demo.db", fromEnvironment: false, _clone, path: "/usr/bin", entryAssembly: "Keel.Tool");
         Assert.Equal("  keel status -d keel-demo.db", lines[1]);
         Assert.Contains("keel is not on PATH", lines[^1], StringComparison.Ordinal);
-        Assert.Contains("dotnet run --project src/Keel.Cli --", lines[^1], StringComparison.Ordinal);
-        Assert.Contains("dotnet tool install --global Keel.Cli", lines[^1], StringComparison.Ordinal);
+        Assert.Contains("dotnet run --project src/Keel.Tool --", lines[^1], StringComparison.Ordinal);
+        Assert.Contains("dotnet tool install --global Keel.Tool", lines[^1], StringComparison.Ordinal);
     }
 
     [Fact]
@@ -62,7 +64,7 @@ public sealed class DemoDatabaseTests
         var ids = await db.Storage.JobsInsertAsync(new JobsInsertParams([new NewJob("count", "default", "{\"n\":1}", 0, 5, null)], null), default);
         using var output = new StringWriter();
         using var error = new StringWriter();
-        var code = await KeelCli.RunAsync(["demo", "-d", db.ConnectionString], b => b.Services.AddKeel(k => k.AddDemoJobs().AddJob<CountingJob>()), output, error);
+        var code = await KeelCli.RunAsync(["demo", "-d", db.ConnectionString], b => b.Services.AddKeel(k => k.UseSqlite().UsePostgreSql().AddDemoJobs().AddJob<CountingJob>()), output, error);
         Assert.Equal(ExitCodes.Usage, code);
         Assert.Contains("the demo runs its own workers, so it needs a database of its own", error.ToString(), StringComparison.Ordinal);
         Assert.Contains("holds other jobs", error.ToString(), StringComparison.Ordinal);

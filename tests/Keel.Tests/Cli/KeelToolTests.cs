@@ -1,6 +1,6 @@
 using System.Diagnostics;
 using System.Text.Json;
-using Keel.Hosting.Cli;
+using Keel.Cli;
 using Keel.Storage;
 using Keel.Tests.Infrastructure;
 using Keel.Tests.Processes;
@@ -24,7 +24,7 @@ public sealed class KeelToolTests(ITestOutputHelper log) : IDisposable
             RedirectStandardInput = true,
             UseShellExecute = false,
         };
-        info.ArgumentList.Add(Path.Combine(AppContext.BaseDirectory, "Keel.Cli.dll"));
+        info.ArgumentList.Add(Path.Combine(AppContext.BaseDirectory, "Keel.Tool.dll"));
         foreach (var arg in args)
         {
             info.ArgumentList.Add(arg);
@@ -157,7 +157,7 @@ public sealed class KeelToolTests(ITestOutputHelper log) : IDisposable
         var info = new ProcessStartInfo("dotnet") { WorkingDirectory = _folder, RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
         info.Environment["HOME"] = home;
         info.Environment["DOTNET_CLI_HOME"] = home;
-        foreach (var arg in new[] { Path.Combine(AppContext.BaseDirectory, "Keel.Cli.dll"), "dashboard" }.Concat(args))
+        foreach (var arg in new[] { Path.Combine(AppContext.BaseDirectory, "Keel.Tool.dll"), "dashboard" }.Concat(args))
         {
             info.ArgumentList.Add(arg);
         }

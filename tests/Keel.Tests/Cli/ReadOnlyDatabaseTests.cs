@@ -1,7 +1,7 @@
 using System.Diagnostics;
 using System.Globalization;
 using System.Text.Json;
-using Keel.Hosting.Cli;
+using Keel.Cli;
 using Keel.Sqlite;
 using Keel.Storage;
 using Keel.Tests.Processes;
@@ -81,7 +81,7 @@ public sealed class ReadOnlyDatabaseTests(ITestOutputHelper log) : IAsyncLifetim
             }
         }
 
-        info.ArgumentList.Add(Path.Combine(AppContext.BaseDirectory, "Keel.Cli.dll"));
+        info.ArgumentList.Add(Path.Combine(AppContext.BaseDirectory, "Keel.Tool.dll"));
         foreach (var arg in args)
         {
             info.ArgumentList.Add(arg);

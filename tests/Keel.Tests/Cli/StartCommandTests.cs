@@ -1,5 +1,5 @@
 using System.Diagnostics;
-using Keel.Hosting.Cli;
+using Keel.Cli;
 using Keel.Hosting.Supervision;
 using Keel.Sqlite;
 using Keel.Tests.Infrastructure;
@@ -34,7 +34,7 @@ public sealed class StartCommandTests(ITestOutputHelper log) : IDisposable
         }
 
         // SIGINT and SIGQUIT back to their defaults (a background shell may have left them ignored), as SupervisedApp does.
-        foreach (var arg in new[] { "--default-signal=INT,QUIT,TERM", "dotnet", Path.Combine(AppContext.BaseDirectory, "Keel.Cli.dll") }.Concat(args))
+        foreach (var arg in new[] { "--default-signal=INT,QUIT,TERM", "dotnet", Path.Combine(AppContext.BaseDirectory, "Keel.Tool.dll") }.Concat(args))
         {
             info.ArgumentList.Add(arg);
         }

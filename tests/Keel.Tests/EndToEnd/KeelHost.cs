@@ -1,4 +1,6 @@
 using Keel.Hosting;
+using Keel.PostgreSql;
+using Keel.Sqlite;
 using Keel.Tests.Infrastructure;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
@@ -23,6 +25,10 @@ public static class KeelHost
             if (!useDatabaseSetting)
             {
                 k.UseStorage(_ => wrapStorage is null ? db.NewStorage() : wrapStorage(db.NewStorage()));
+            }
+            else
+            {
+                k.UseSqlite().UsePostgreSql();
             }
 
             k.AddJob<CountingJob>()

@@ -1,6 +1,8 @@
 using System.Text;
+using Keel.Cli;
 using Keel.Hosting;
-using Keel.Hosting.Cli;
+using Keel.PostgreSql;
+using Keel.Sqlite;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
@@ -27,7 +29,7 @@ public sealed class ConfigurationCheckTests
             builder.Configuration.AddInMemoryCollection(settings);
         }
 
-        builder.Services.AddKeel(k => k.UseStorage(_ => throw new InvalidOperationException("no store in these tests")).AddJob<Keel.Tests.EndToEnd.CountingJob>());
+        builder.Services.AddKeel(k => k.UsePostgreSql().UseStorage(_ => throw new InvalidOperationException("no store in these tests")).AddJob<Keel.Tests.EndToEnd.CountingJob>());
         return builder.Build();
     }
 
@@ -173,7 +175,7 @@ public sealed class ConfigurationCheckTests
             builder =>
             {
                 builder.Configuration.AddInMemoryCollection(new Dictionary<string, string?> { ["Keel:Workers:0:Thread"] = "3" });
-                builder.Services.AddKeel();
+                builder.Services.AddKeel(k => k.UseSqlite());
             },
             output,
             error);

@@ -1,8 +1,9 @@
 using System.CommandLine;
+using Keel.Hosting;
 using Microsoft.Extensions.DependencyInjection;
 using Spectre.Console;
 
-namespace Keel.Hosting.Cli;
+namespace Keel.Cli;
 
 public static partial class KeelCli
 {

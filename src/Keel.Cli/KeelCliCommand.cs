@@ -1,6 +1,6 @@
 using System.CommandLine;
 
-namespace Keel.Hosting.Cli;
+namespace Keel.Cli;
 
 /// <summary>
 /// Builds a command that another package adds to the <c>keel</c> command line — e.g. <c>keel dashboard</c> from

@@ -19,7 +19,7 @@ namespace Keel.Hosting;
 public static class KeelApp
 {
     /// <summary>The first argument that makes this program run as a supervisor's child.</summary>
-    public const string ChildCommand = "__keel-child";
+    public const string ChildCommand = ChildProcess.ChildCommand;
 
     /// <summary>Runs the command in <paramref name="args"/>; returns the process exit code.</summary>
     /// <param name="args">The program's arguments: a command, then configuration overrides such as <c>--Keel:Database=keel.db</c>.</param>
@@ -132,7 +132,7 @@ public static class KeelApp
         {
             await host.StartAsync(cancellationToken);
         }
-        catch (Exception e) when (e is OptionsValidationException or KeelSchemaException or InvalidOperationException or Cli.DatabaseSettingException or KeelStartupException)
+        catch (Exception e) when (e is OptionsValidationException or KeelSchemaException or InvalidOperationException or KeelDatabaseSettingException or KeelStartupException)
         {
             await Console.Error.WriteLineAsync("keel: " + e.Message);
             return 1;

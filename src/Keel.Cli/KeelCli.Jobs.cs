@@ -2,7 +2,7 @@ using System.CommandLine;
 using Keel.Storage;
 using Spectre.Console;
 
-namespace Keel.Hosting.Cli;
+namespace Keel.Cli;
 
 public static partial class KeelCli
 {

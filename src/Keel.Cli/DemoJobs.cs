@@ -1,7 +1,7 @@
 using System.Globalization;
 using Keel.Hosting.Supervision;
 
-namespace Keel.Hosting.Cli;
+namespace Keel.Cli;
 
 /// <summary>Arguments of the demo jobs.</summary>
 /// <param name="Number">Which job of its kind.</param>

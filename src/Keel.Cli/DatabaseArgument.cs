@@ -1,7 +1,7 @@
 using Keel.Storage;
 using Microsoft.Extensions.DependencyInjection;
 
-namespace Keel.Hosting.Cli;
+namespace Keel.Cli;
 
 /// <summary>
 /// The database a command was given, the same way for every command (<c>start</c> and its child processes
@@ -18,25 +18,15 @@ internal static class DatabaseArgument
             : Environment.GetEnvironmentVariable(EnvironmentVariable) is { Length: > 0 } fromEnvironment && !string.IsNullOrWhiteSpace(fromEnvironment) ? fromEnvironment
             : null;
 
-    /// <summary>Makes <paramref name="database"/> the store, whatever the code chose (the last registration wins).</summary>
+    /// <summary>
+    /// Makes <paramref name="database"/> the store, whatever the code chose (the last registration wins), opened by the
+    /// provider of its engine that the application registered (<c>UseSqlite()</c>, <c>UsePostgreSql()</c>).
+    /// </summary>
     public static void Apply(IServiceCollection services, string database)
-    {
-        services.AddSingleton(sp =>
-        {
-            try
-            {
-                return StorageFromOptions.Create(database, sp.GetService<TimeProvider>());
-            }
-            catch (Exception e) when (e is ArgumentException or FormatException or InvalidCastException or OverflowException)
-            {
-                throw new DatabaseSettingException($"invalid database setting '{Redact(database)}': {e.Message.Split(" (Parameter", 2)[0]}", e);
-            }
-        });
-    }
+        => services.AddSingleton(sp => KeelDatabaseSetting.Open(database, sp, "--database"));
 
-    /// <summary>Hides a password in a connection string before it is printed.</summary>
-    public static string Redact(string database)
-        => string.Join(';', database.Split(';').Select(part => part.TrimStart().StartsWith("Password", StringComparison.OrdinalIgnoreCase) ? "Password=***" : part));
+    /// <summary>Hides a password in a connection string or URI before it is printed.</summary>
+    public static string Redact(string database) => KeelDatabaseSetting.Redact(database);
 
     /// <summary>
     /// Splits the arguments of <c>start</c>: <c>-d</c>/<c>--database VALUE</c> (or <c>=VALUE</c>) is taken out; what is
@@ -59,7 +49,7 @@ internal static class DatabaseArgument
 
             if (arg is "-d" or "--database")
             {
-                database = i + 1 < args.Count && !args[i + 1].StartsWith('-') ? args[++i] : throw new UsageException($"{arg} needs a value: a SQLite file path or a PostgreSQL connection string");
+                database = i + 1 < args.Count && !args[i + 1].StartsWith('-') ? args[++i] : throw new UsageException($"{arg} needs a value: a SQLite file path, a PostgreSQL connection string (Host=…) or a database URI (postgres://…)");
                 continue;
             }
 
@@ -100,7 +90,8 @@ internal static class DatabaseArgument
         Usage: start [-d|--database DATABASE] [--Keel:Key=value ...]
 
         Runs the supervisor with its worker, dispatcher and scheduler child processes (process mode) until SIGTERM or Ctrl+C.
-          -d, --database   A SQLite file path or a PostgreSQL connection string; overrides the store chosen in code
+          -d, --database   A SQLite file path, a PostgreSQL connection string (Host=…) or a database URI (postgres://…);
+                           overrides the store chosen in code
                            (default: KEEL_DATABASE, then the code's choice, then Keel:Database)
           --Keel:Key=value Any configuration setting, e.g. --Keel:Workers:0:Processes=3 (see docs/configuration.md);
                            also --environment, --contentRoot, --applicationName for the host

@@ -1,7 +1,7 @@
 using System.CommandLine;
 using Microsoft.Extensions.Hosting;
 
-namespace Keel.Hosting.Cli;
+namespace Keel.Cli;
 
 /// <summary>
 /// The <c>keel</c> commands — migrate, check, status, jobs, claims, processes, queues, recurring, demo — shared by

@@ -1,6 +1,6 @@
 using System.Globalization;
 
-namespace Keel.Hosting.Cli;
+namespace Keel.Cli;
 
 /// <summary>Parses durations such as <c>90s</c>, <c>15m</c>, <c>2h</c>, <c>7d</c> or <c>01:30:00</c>.</summary>
 internal static class Durations

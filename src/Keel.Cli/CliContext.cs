@@ -10,7 +10,7 @@ using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 using Spectre.Console;
 
-namespace Keel.Hosting.Cli;
+namespace Keel.Cli;
 
 /// <summary>
 /// What a command works with: the application's Keel services (built from its configuration, never started),
@@ -92,11 +92,11 @@ internal sealed class CliContext(IHost host, TextWriter output, TextWriter error
         KeelDatabaseReadOnlyException r => (ExitCodes.DatabaseReadOnly, r.Message),
         KeelStartupException u => (ExitCodes.DatabaseUnreachable, u.Message),
         NotFoundException n => (ExitCodes.NotFound, n.Message),
-        DatabaseSettingException d => (ExitCodes.InvalidConfiguration, d.Message),
         UsageException u => (ExitCodes.Usage, u.Message),
         OperationCanceledException => (ExitCodes.Failure, "cancelled"),
-        ArgumentException a when a.Message.StartsWith("no Keel database", StringComparison.Ordinal)
-            => (ExitCodes.InvalidConfiguration, "no database given: pass --database (a SQLite file or a PostgreSQL connection string), set KEEL_DATABASE, or set Keel:Database in appsettings.json"),
+        KeelDatabaseSettingException a when a.Message.StartsWith("no Keel database", StringComparison.Ordinal)
+            => (ExitCodes.InvalidConfiguration, "no database given: pass --database (a SQLite file, a PostgreSQL connection string or a database URI), set KEEL_DATABASE, or set Keel:Database in appsettings.json"),
+        KeelDatabaseSettingException d => (ExitCodes.InvalidConfiguration, d.Message),
         ArgumentException a when a.Message.Contains("database", StringComparison.OrdinalIgnoreCase) || a.Message.Contains("connection", StringComparison.OrdinalIgnoreCase) || a.Message.Contains("initialization string", StringComparison.OrdinalIgnoreCase) || a.Message.Contains("keyword", StringComparison.OrdinalIgnoreCase)
             => (ExitCodes.InvalidConfiguration, "invalid database setting: " + a.Message.Split(" (Parameter", 2)[0]),
         DbException or SocketException or IOException or TimeoutException => (ExitCodes.DatabaseUnreachable, "cannot reach the database: " + Innermost(e).Message),

@@ -1,11 +1,12 @@
 using System.Diagnostics;
 using System.Globalization;
+using Keel.Hosting;
 using Keel.Registry;
 using Keel.Storage;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 
-namespace Keel.Hosting.Cli;
+namespace Keel.Cli;
 
 /// <summary>
 /// <c>keel demo</c>: migrates a database, starts a real supervisor with two worker processes, a dispatcher and a
@@ -25,7 +26,7 @@ internal static class Demo
         // file of the demo's own, which it may delete and recreate. A database it was given it never deletes.
         var fromEnvironment = database is null && DatabaseArgument.Resolve(null) is not null;
         database = DatabaseArgument.Resolve(database) ?? ConfiguredDatabase(configure) ?? ownFile;
-        var sqlite = !StorageFromOptions.IsPostgreSql(database);
+        var sqlite = IsSqlite(database);
         var own = sqlite && string.Equals(Path.GetFullPath(database), ownFile, StringComparison.Ordinal);
         if (own)
         {
@@ -60,7 +61,7 @@ internal static class Demo
         {
             if (context.Services.GetRequiredService<JobRegistry>().FindByKind(DemoJobs.CrashKind) is null)
             {
-                throw new UsageException("this application does not register the demo jobs: run the demo from the keel tool (dotnet run --project src/Keel.Cli -- demo), or call AddDemoJobs()");
+                throw new UsageException("this application does not register the demo jobs: run the demo from the keel tool (dotnet run --project src/Keel.Tool -- demo), or call AddDemoJobs()");
             }
 
             await context.Storage.MigrateAsync(cancellationToken);
@@ -195,7 +196,7 @@ internal static class Demo
 
     /// <summary>
     /// The closing lines: commands to look around with that work where the demo ran — the installed tool when <c>keel</c>
-    /// is on PATH; <c>dotnet run --project src/Keel.Cli --</c> from a clone; <c>dotnet run --</c> in an application of one's
+    /// is on PATH; <c>dotnet run --project src/Keel.Tool --</c> from a clone; <c>dotnet run --</c> in an application of one's
     /// own; else the tool's name and how to install it.
     /// </summary>
     internal static IReadOnlyList<string> LookAround(string? sqlitePath, bool fromEnvironment, string folder, string? path, string? entryAssembly)
@@ -203,7 +204,7 @@ internal static class Demo
         var onPath = (path ?? string.Empty).Split(Path.PathSeparator, StringSplitOptions.RemoveEmptyEntries).Any(d => File.Exists(Path.Combine(d, "keel")));
         string prefix;
         string? note = null;
-        if (entryAssembly is not null && entryAssembly != "Keel.Cli")
+        if (entryAssembly is not null && entryAssembly != "Keel.Tool")
         {
             prefix = "dotnet run --";
         }
@@ -211,14 +212,14 @@ internal static class Demo
         {
             prefix = "keel";
         }
-        else if (File.Exists(Path.Combine(folder, "src", "Keel.Cli", "Keel.Cli.csproj")))
+        else if (File.Exists(Path.Combine(folder, "src", "Keel.Tool", "Keel.Tool.csproj")))
         {
-            prefix = "dotnet run --project src/Keel.Cli --";
+            prefix = "dotnet run --project src/Keel.Tool --";
         }
         else
         {
             prefix = "keel";
-            note = "keel is not on PATH: from a clone of Keel run `dotnet run --project src/Keel.Cli --` instead, or install the tool (docs/cli.md): dotnet pack src/Keel.Cli -c Release -o ./artifacts && dotnet tool install --global Keel.Cli --add-source ./artifacts";
+            note = "keel is not on PATH: from a clone of Keel run `dotnet run --project src/Keel.Tool --` instead, or install the tool (docs/cli.md): dotnet pack src/Keel.Tool -c Release -o ./artifacts && dotnet tool install --global Keel.Tool --add-source ./artifacts";
         }
 
         var database = fromEnvironment ? string.Empty
@@ -251,5 +252,18 @@ internal static class Demo
             .Where(at => at <= recoveredAt.AddMilliseconds(5))
             .Select(at => (DateTimeOffset?)at)
             .LastOrDefault();
+    }
+
+    /// <summary>Whether the demo's database is a SQLite file; a setting that names no engine fails later, when it is opened, with its message.</summary>
+    private static bool IsSqlite(string database)
+    {
+        try
+        {
+            return KeelDatabaseSetting.Parse(database, []).Engine == "sqlite";
+        }
+        catch (KeelDatabaseSettingException)
+        {
+            return false;
+        }
     }
 }

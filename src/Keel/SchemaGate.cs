@@ -1,8 +1,7 @@
-using Keel.Sqlite;
 using Keel.Storage;
 using Microsoft.Extensions.Logging;
 
-namespace Keel.Hosting;
+namespace Keel;
 
 /// <summary>Makes sure the database schema fits this code before anything runs.</summary>
 public static class SchemaGate
@@ -41,9 +40,9 @@ public static class SchemaGate
             throw MigrationScript.NewerThanCode(storage.Engine, version, storage.LatestSchemaVersion);
         }
 
-        if (version == 0 && storage is SqliteStorage sqlite && !File.Exists(sqlite.DatabasePath))
+        if (version == 0 && storage.DescribeMissingDatabase() is { } missing)
         {
-            throw new KeelSchemaException($"the SQLite database file {Path.GetFullPath(sqlite.DatabasePath)} does not exist: check the path, or create it with `keel migrate`");
+            throw new KeelSchemaException(missing);
         }
 
         if (version < storage.LatestSchemaVersion)

@@ -1,7 +1,7 @@
 using System.CommandLine;
 using Spectre.Console;
 
-namespace Keel.Hosting.Cli;
+namespace Keel.Cli;
 
 public static partial class KeelCli
 {

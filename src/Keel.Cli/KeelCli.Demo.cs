@@ -1,6 +1,6 @@
 using System.CommandLine;
 
-namespace Keel.Hosting.Cli;
+namespace Keel.Cli;
 
 public static partial class KeelCli
 {

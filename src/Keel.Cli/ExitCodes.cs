@@ -1,4 +1,4 @@
-namespace Keel.Hosting.Cli;
+namespace Keel.Cli;
 
 /// <summary>What the <c>keel</c> commands' exit codes mean (also listed in docs/cli.md).</summary>
 public static class ExitCodes
@@ -34,5 +34,3 @@ internal sealed class NotFoundException(string message) : Exception(message);
 /// <summary>A confirmation was needed but cannot be asked; becomes <see cref="ExitCodes.Usage"/>.</summary>
 internal sealed class UsageException(string message) : Exception(message);
 
-/// <summary>The database setting cannot be turned into a store; becomes <see cref="ExitCodes.InvalidConfiguration"/>.</summary>
-internal sealed class DatabaseSettingException(string message, Exception inner) : Exception(message, inner);
