@@ -11,6 +11,9 @@ internal static class ConnectionSql
     /// <summary>The database clock in Keel's encoding: microseconds since 1970-01-01 UTC, free of the session's time zone.</summary>
     public const string DatabaseNow = "TIMESTAMPDIFF(MICROSECOND, '1970-01-01 00:00:00', UTC_TIMESTAMP(6))";
 
+    /// <summary>The database clock, read on its own (a caller's connection, which may not allow user variables).</summary>
+    public const string DatabaseNowRead = "SELECT " + DatabaseNow;
+
     /// <summary>Takes the unit's time: the caller's <c>@now</c>, else the database clock.</summary>
     public const string NowTake = "SET @keel_now = coalesce(@now, " + DatabaseNow + ");\n";
 
@@ -23,6 +26,18 @@ internal static class ConnectionSql
 
     /// <summary>The unit's time, for a decision made in code.</summary>
     public const string NowRead = "SELECT @keel_now";
+
+    /// <summary>
+    /// One statement per id, in one batch. A DML or locking statement over a list of keys is written as point
+    /// statements (<c>… WHERE id = 42</c>), which InnoDB always serves by the key and so lock only their own rows: with
+    /// <c>IN (…)</c> the optimizer may scan the table (it does on small tables, whatever index is forced) and wait for
+    /// rows other transactions hold, which deadlocks two claimers.
+    /// </summary>
+    /// <param name="ids">The keys.</param>
+    /// <param name="statement">The statement for one key (its text, without the closing semicolon).</param>
+    /// <returns>The statements.</returns>
+    public static string Each(IEnumerable<long> ids, Func<string, string> statement)
+        => string.Concat(ids.Select(id => statement(id.ToString(System.Globalization.CultureInfo.InvariantCulture)) + ";\n"));
 
     /// <summary>Commits, appended to the last statement of a unit of work when nothing is read after it.</summary>
     public const string TransactionCommit = ";\nCOMMIT";

@@ -136,6 +136,7 @@ public sealed partial class MySqlStorage : IKeelStorage, IAsyncDisposable, IDisp
         private bool _sent;
         private bool _committed;
         private long? _nowRead;
+        private bool _bound;
 
         private Session(MySqlConnection connection, MySqlTransaction? transaction, string prefix, DateTimeOffset? now, bool owned)
         {
@@ -152,8 +153,28 @@ public sealed partial class MySqlStorage : IKeelStorage, IAsyncDisposable, IDisp
         /// <summary>No transaction: each statement commits on its own.</summary>
         public static Session Autocommit(MySqlConnection connection, DateTimeOffset? now) => new(connection, null, ConnectionSql.NowTake, now, owned: false);
 
-        /// <summary>Inside the caller's transaction, which the caller commits.</summary>
-        public static Session Within(MySqlConnection connection, MySqlTransaction? transaction, DateTimeOffset? now) => new(connection, transaction, ConnectionSql.NowTake, now, owned: false);
+        /// <summary>
+        /// Inside the caller's transaction, which the caller commits. The caller's connection string need not allow user
+        /// variables, so the unit's time is bound to every command as the parameter <c>@keel_now</c> instead.
+        /// </summary>
+        public static async Task<Session> WithinAsync(MySqlConnection connection, MySqlTransaction transaction, DateTimeOffset? now, CancellationToken cancellationToken)
+        {
+            var session = new Session(connection, transaction, string.Empty, now, owned: false) { _prefix = null };
+            if (now is { } pinned)
+            {
+                session._nowRead = TimeEncoding.ToMicros(pinned);
+            }
+            else
+            {
+                await using var command = connection.CreateCommand();
+                command.Transaction = transaction;
+                command.CommandText = ConnectionSql.DatabaseNowRead;
+                session._nowRead = Convert.ToInt64(await command.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false), CultureInfo.InvariantCulture);
+            }
+
+            session._bound = true;
+            return session;
+        }
 
         /// <summary>A command of this unit: the first carries the unit's beginning in front of it.</summary>
         public MySqlCommand Command(string sql)
@@ -171,6 +192,11 @@ public sealed partial class MySqlStorage : IKeelStorage, IAsyncDisposable, IDisp
                 command.CommandText = sql;
             }
 
+            if (_bound)
+            {
+                command.Parameters.AddWithValue("@keel_now", _nowRead!.Value);
+            }
+
             _sent = true;
             return command;
         }
@@ -184,7 +210,7 @@ public sealed partial class MySqlStorage : IKeelStorage, IAsyncDisposable, IDisp
             }
 
             _committed = true;
-            return Command(sql + ConnectionSql.TransactionCommit);
+            return Command(sql.TrimEnd().TrimEnd(';') + ConnectionSql.TransactionCommit);
         }
 
         /// <summary>The unit's time in microseconds (read once, the first time it is asked for).</summary>

@@ -66,9 +66,9 @@ internal static class AdminSql
 
     /// <summary>Deletes the picked old jobs <paramref name="ids"/> (still finished or discarded); their rows in other tables go by cascade.</summary>
     /// <param name="ids">The picked job ids.</param>
-    /// <returns>The statement.</returns>
-    public static string JobsClearFinished(string ids)
-        => $"DELETE FROM keel_jobs WHERE id IN ({ids}) AND (finished_at < @cutoff OR discarded_at < @cutoff)";
+    /// <returns>The statements.</returns>
+    public static string JobsClearFinished(IEnumerable<long> ids)
+        => ConnectionSql.Each(ids, id => $"DELETE FROM keel_jobs WHERE id = {id} AND (finished_at < @cutoff OR discarded_at < @cutoff)");
 
     /// <summary>Claims with their jobs and owners, oldest first, optionally of one process and/or of owners whose heartbeat is older than <c>@stale_after</c> (microseconds).</summary>
     public const string ClaimsList = """
@@ -85,16 +85,15 @@ internal static class AdminSql
 
     /// <summary>
     /// Takes chosen claims <paramref name="claimIds"/> whatever their owner: locks and returns them (job, attempt, claim,
-    /// claimed at, runner JSON), then deletes them.
+    /// claimed at, runner JSON), one result per claim, then deletes them.
     /// </summary>
     /// <param name="claimIds">The claims.</param>
     /// <returns>The statements.</returns>
-    public static string ClaimsRecoverDelete(string claimIds) => $"""
+    public static string ClaimsRecoverDelete(IReadOnlyCollection<long> claimIds) => ConnectionSql.Each(claimIds, id => $"""
         SELECT c.job_id, c.attempt, c.id, c.claimed_at,
                (SELECT JSON_OBJECT('process', p.id, 'name', p.name, 'pid', p.pid, 'host', p.hostname) FROM keel_processes p WHERE p.id = c.process_id)
-        FROM keel_claimed_executions c WHERE c.id IN ({claimIds}) ORDER BY c.id FOR UPDATE;
-        DELETE FROM keel_claimed_executions WHERE id IN ({claimIds})
-        """;
+        FROM keel_claimed_executions c WHERE c.id = {id} FOR UPDATE
+        """) + ConnectionSql.Each(claimIds, id => $"DELETE FROM keel_claimed_executions WHERE id = {id}");
 
     /// <summary>Counts the attempt of a claim an operator failed.</summary>
     public const string JobSetAttempt = "UPDATE keel_jobs SET attempts = @attempt WHERE id = @job_id";

@@ -189,7 +189,7 @@ public sealed partial class MySqlStorage
                     return 0;
                 }
 
-                await using var delete = session.Command(AdminSql.JobsClearFinished(IdList(ids)));
+                await using var delete = session.Command(AdminSql.JobsClearFinished(ids));
                 delete.Parameters.AddWithValue("@cutoff", cutoff);
                 return await delete.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
             },
@@ -254,13 +254,17 @@ public sealed partial class MySqlStorage
             async session =>
             {
                 var claims = new List<(long JobId, long Attempt, long ClaimId, long ClaimedAt, string? Runner)>();
-                await using (var delete = session.Command(AdminSql.ClaimsRecoverDelete(IdList(parameters.ClaimIds))))
+                await using (var delete = session.Command(AdminSql.ClaimsRecoverDelete([.. parameters.ClaimIds.Distinct()])))
                 {
                     await using var r = await delete.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
-                    while (await r.ReadAsync(cancellationToken).ConfigureAwait(false))
+                    do
                     {
-                        claims.Add((r.GetInt64(0), r.GetInt64(1), r.GetInt64(2), r.GetInt64(3), NullableString(r, 4)));
+                        while (await r.ReadAsync(cancellationToken).ConfigureAwait(false))
+                        {
+                            claims.Add((r.GetInt64(0), r.GetInt64(1), r.GetInt64(2), r.GetInt64(3), NullableString(r, 4)));
+                        }
                     }
+                    while (await r.NextResultAsync(cancellationToken).ConfigureAwait(false));
                 }
 
                 foreach (var (jobId, attempt, claimId, claimedAt, runner) in claims)

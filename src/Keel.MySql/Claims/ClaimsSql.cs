@@ -55,65 +55,63 @@ internal static class ClaimsSql
     public const string JobsClaimSuspectPrefix = ClaimSuspectHead + "\n      LEFT(r.queue, CHAR_LENGTH(@queue)) = @queue AND\n" + ClaimTail;
 
     /// <summary>
-    /// Takes the picked (locked) jobs <paramref name="ids"/> (their pick returned when each became ready): deletes the ready rows,
-    /// inserts the claims (their foreign key to the process fails if it was pruned, and the transaction rolls back),
-    /// and returns the claims with their jobs in claim order.
+    /// Takes the picked (locked) jobs <paramref name="ids"/> (their pick returned when each became ready): deletes the
+    /// ready rows, inserts the claims (their foreign key to the process fails if it was pruned, and the transaction rolls
+    /// back), and returns the claims with their jobs in claim order.
     /// </summary>
     /// <param name="ids">The picked job ids.</param>
     /// <returns>The statements.</returns>
-    public static string JobsClaimTake(string ids) => $"""
-        DELETE FROM keel_ready_executions WHERE job_id IN ({ids});
+    public static string JobsClaimTake(IReadOnlyCollection<long> ids) => ConnectionSql.Each(ids, id => $"DELETE FROM keel_ready_executions WHERE job_id = {id}") + $"""
         INSERT INTO keel_claimed_executions (job_id, process_id, attempt, claimed_at)
-        SELECT j.id, @process_id, j.attempts + 1, @keel_now FROM keel_jobs j WHERE j.id IN ({ids}) ORDER BY j.id;
+        SELECT j.id, @process_id, j.attempts + 1, @keel_now FROM keel_jobs j WHERE j.id IN ({string.Join(',', ids)}) ORDER BY j.id;
         SELECT c.id, j.id, j.kind, j.queue, j.args, j.priority, c.attempt, j.max_attempts, j.worker_losses, j.created_at,
                c.claimed_at, j.trace_parent, j.suspect
         FROM keel_claimed_executions c
         JOIN keel_jobs j ON j.id = c.job_id
-        WHERE c.job_id IN ({ids})
+        WHERE c.job_id IN ({string.Join(',', ids)})
         ORDER BY j.priority, j.id
         """;
 
     /// <summary>
-    /// The start of a completion: locks the claims still held by the process (the fence) and returns them with what
-    /// giving back a concurrency permit needs (claim, job, key, permit duration).
+    /// The start of each claim's completion: locks the claim if the process still holds it (the fence) and returns it
+    /// (no row: not held) with what giving back a concurrency permit needs (claim, job, key, limit, duration, queue, priority).
     /// </summary>
-    private static string CompleteHeld(string claimIds) => $"""
+    private static string CompleteHeld(string claimId) => $"""
         SELECT c.id, c.job_id, j.concurrency_key, j.concurrency_limit, j.concurrency_duration_ms, j.queue, j.priority
         FROM keel_claimed_executions c
         JOIN keel_jobs j ON j.id = c.job_id
-        WHERE c.id IN ({claimIds}) AND c.process_id = @process_id
-        ORDER BY c.id
-        FOR UPDATE;
+        WHERE c.id = {claimId} AND c.process_id = @process_id
+        FOR UPDATE
         """;
 
     /// <summary>
-    /// Completes held claims and keeps the jobs with <c>finished_at</c>, freeing their uniqueness keys; returns the
-    /// held claims (<see cref="CompleteHeld"/>) so the caller gives permits back after commit.
+    /// Completes held claims and keeps the jobs with <c>finished_at</c>, freeing their uniqueness keys; returns the held
+    /// claims (<see cref="CompleteHeld"/>, one result per claim) so the caller gives permits back after commit.
     /// </summary>
     /// <param name="claimIds">The claims to complete.</param>
     /// <returns>The statements.</returns>
-    public static string JobsCompletePreserve(string claimIds) => CompleteHeld(claimIds) + $"""
-
+    public static string JobsCompletePreserve(IEnumerable<long> claimIds) => ConnectionSql.Each(claimIds, id => CompleteHeld(id) + $"""
+        ;
         UPDATE keel_jobs j JOIN keel_claimed_executions c ON c.job_id = j.id
         SET j.finished_at = @keel_now, j.started_at = c.claimed_at, j.attempts = c.attempt, j.finished_by = @runner,
             j.suspect = 0, j.shared_losses = 0
-        WHERE c.id IN ({claimIds}) AND c.process_id = @process_id;
+        WHERE c.id = {id} AND c.process_id = @process_id;
         DELETE u FROM keel_unique_keys u JOIN keel_claimed_executions c ON c.job_id = u.job_id
-        WHERE c.id IN ({claimIds}) AND c.process_id = @process_id;
-        DELETE FROM keel_claimed_executions WHERE id IN ({claimIds}) AND process_id = @process_id
-        """;
+        WHERE c.id = {id} AND c.process_id = @process_id;
+        DELETE FROM keel_claimed_executions WHERE id = {id} AND process_id = @process_id
+        """);
 
     /// <summary>
     /// Completes held claims and deletes the jobs (their claims and uniqueness keys go by cascade); returns the held
-    /// claims (<see cref="CompleteHeld"/>) so the caller gives permits back after commit.
+    /// claims (<see cref="CompleteHeld"/>, one result per claim) so the caller gives permits back after commit.
     /// </summary>
     /// <param name="claimIds">The claims to complete.</param>
     /// <returns>The statements.</returns>
-    public static string JobsCompleteDelete(string claimIds) => CompleteHeld(claimIds) + $"""
-
-        DELETE j FROM keel_jobs j JOIN keel_claimed_executions c ON c.job_id = j.id
-        WHERE c.id IN ({claimIds}) AND c.process_id = @process_id
-        """;
+    public static string JobsCompleteDelete(IEnumerable<long> claimIds) => ConnectionSql.Each(claimIds, id => CompleteHeld(id) + $"""
+        ;
+        SET @keel_job = (SELECT job_id FROM keel_claimed_executions WHERE id = {id} AND process_id = @process_id);
+        DELETE FROM keel_jobs WHERE id = @keel_job
+        """);
 
     /// <summary>Locks a claim only while the process holds it (the fence of a failure); returns (job, attempt, claimed at, queue, priority, limited).</summary>
     public const string ClaimLock = """
@@ -170,11 +168,11 @@ internal static class ClaimsSql
     /// <summary>Locks every claim of a process (release); returns (job, claim, attempt, claimed at).</summary>
     public const string ClaimsReleaseAll = "SELECT job_id, id, attempt, claimed_at FROM keel_claimed_executions WHERE process_id = @process_id ORDER BY id FOR UPDATE";
 
-    /// <summary>Locks some claims of a process (release); returns (job, claim, attempt, claimed at).</summary>
+    /// <summary>Locks some claims of a process (release); returns (job, claim, attempt, claimed at), one result per claim.</summary>
     /// <param name="claimIds">The claims.</param>
-    /// <returns>The statement.</returns>
-    public static string ClaimsReleaseSome(string claimIds)
-        => $"SELECT job_id, id, attempt, claimed_at FROM keel_claimed_executions WHERE process_id = @process_id AND id IN ({claimIds}) ORDER BY id FOR UPDATE";
+    /// <returns>The statements.</returns>
+    public static string ClaimsReleaseSome(IEnumerable<long> claimIds)
+        => ConnectionSql.Each(claimIds, id => $"SELECT job_id, id, attempt, claimed_at FROM keel_claimed_executions WHERE process_id = @process_id AND id = {id} FOR UPDATE");
 
     /// <summary>
     /// The rest of a release, for the locked claims <paramref name="claimIds"/> of jobs <paramref name="jobIds"/>: back
@@ -183,10 +181,9 @@ internal static class ClaimsSql
     /// <param name="claimIds">The locked claims.</param>
     /// <param name="jobIds">Their jobs.</param>
     /// <returns>The statements.</returns>
-    public static string ReleaseTail(string claimIds, string jobIds) => $"""
-        DELETE FROM keel_claimed_executions WHERE id IN ({claimIds});
+    public static string ReleaseTail(IEnumerable<long> claimIds, IEnumerable<long> jobIds) => ConnectionSql.Each(claimIds, id => $"DELETE FROM keel_claimed_executions WHERE id = {id}") + $"""
         INSERT INTO keel_ready_executions (job_id, queue, priority, created_at, suspect)
-        SELECT id, queue, priority, @keel_now, suspect FROM keel_jobs WHERE id IN ({jobIds})
+        SELECT id, queue, priority, @keel_now, suspect FROM keel_jobs WHERE id IN ({string.Join(',', jobIds)})
         """;
 
     /// <summary>Whether a process still holds a claim under a lease that has not expired.</summary>

@@ -117,7 +117,7 @@ public sealed partial class MySqlStorage
         }
 
         var claimed = new List<ClaimedJob>(readyAt.Count);
-        await using var take = session.CommandCommitting(ClaimsSql.JobsClaimTake(IdList(readyAt.Keys.Order())));
+        await using var take = session.CommandCommitting(ClaimsSql.JobsClaimTake([.. readyAt.Keys.Order()]));
         take.Parameters.AddWithValue("@process_id", parameters.ProcessId);
         await using var rows = await take.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
         while (await rows.ReadAsync(cancellationToken).ConfigureAwait(false))
@@ -142,17 +142,21 @@ public sealed partial class MySqlStorage
     /// <summary>Completes the held claims in one batch; with <paramref name="commit"/>, the batch commits too.</summary>
     private static async Task<List<HeldClaim>> CompleteAsync(Session session, JobsCompleteParams parameters, bool commit, CancellationToken cancellationToken)
     {
-        var ids = IdList(parameters.Claims.Select(c => c.ClaimId));
+        var ids = parameters.Claims.Select(c => c.ClaimId).Distinct().ToList();
         var sql = parameters.PreserveFinishedJobs ? ClaimsSql.JobsCompletePreserve(ids) : ClaimsSql.JobsCompleteDelete(ids);
         await using var command = commit ? session.CommandCommitting(sql) : session.Command(sql);
         command.Parameters.AddWithValue("@process_id", parameters.ProcessId);
         command.Parameters.AddWithValue("@runner", (object?)parameters.Runner ?? DBNull.Value);
         var held = new List<HeldClaim>(parameters.Claims.Count);
         await using var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
-        while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
+        do
         {
-            held.Add(new HeldClaim(reader.GetInt64(0), ReadRouting(reader, reader.GetInt64(1), keyOrdinal: 2, queueOrdinal: 5)));
+            while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
+            {
+                held.Add(new HeldClaim(reader.GetInt64(0), ReadRouting(reader, reader.GetInt64(1), keyOrdinal: 2, queueOrdinal: 5)));
+            }
         }
+        while (await reader.NextResultAsync(cancellationToken).ConfigureAwait(false));
 
         return held;
     }
@@ -265,14 +269,18 @@ public sealed partial class MySqlStorage
         }
 
         var released = new List<(long JobId, long ClaimId, long Attempt, long ClaimedAt)>();
-        await using (var select = session.Command(claimIds is null ? ClaimsSql.ClaimsReleaseAll : ClaimsSql.ClaimsReleaseSome(IdList(claimIds))))
+        await using (var select = session.Command(claimIds is null ? ClaimsSql.ClaimsReleaseAll : ClaimsSql.ClaimsReleaseSome(claimIds.Distinct())))
         {
             select.Parameters.AddWithValue("@process_id", processId);
             await using var reader = await select.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
-            while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
+            do
             {
-                released.Add((reader.GetInt64(0), reader.GetInt64(1), reader.GetInt64(2), reader.GetInt64(3)));
+                while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
+                {
+                    released.Add((reader.GetInt64(0), reader.GetInt64(1), reader.GetInt64(2), reader.GetInt64(3)));
+                }
             }
+            while (await reader.NextResultAsync(cancellationToken).ConfigureAwait(false));
         }
 
         if (released.Count == 0)
@@ -288,7 +296,7 @@ public sealed partial class MySqlStorage
             }
         }
 
-        await session.ExecuteAsync(ClaimsSql.ReleaseTail(IdList(released.Select(r => r.ClaimId)), IdList(released.Select(r => r.JobId))), cancellationToken).ConfigureAwait(false);
+        await session.ExecuteAsync(ClaimsSql.ReleaseTail(released.Select(r => r.ClaimId), released.Select(r => r.JobId)), cancellationToken).ConfigureAwait(false);
         return released.Count;
     }
 

@@ -37,12 +37,13 @@ public sealed partial class MySqlStorage
 
         if (parameters.Transaction is MySqlTransaction callers)
         {
-            return await InsertJobsAsync(Session.Within(connection, callers, parameters.Now), parameters.Jobs, cancellationToken).ConfigureAwait(false);
+            var session = await Session.WithinAsync(connection, callers, parameters.Now, cancellationToken).ConfigureAwait(false);
+            return await InsertJobsAsync(session, parameters.Jobs, cancellationToken).ConfigureAwait(false);
         }
 
         // An autocommit connection: the jobs and their execution rows still go in together.
         await using var own = await connection.BeginTransactionAsync(System.Data.IsolationLevel.ReadCommitted, cancellationToken).ConfigureAwait(false);
-        var ids = await InsertJobsAsync(Session.Within(connection, own, parameters.Now), parameters.Jobs, cancellationToken).ConfigureAwait(false);
+        var ids = await InsertJobsAsync(await Session.WithinAsync(connection, own, parameters.Now, cancellationToken).ConfigureAwait(false), parameters.Jobs, cancellationToken).ConfigureAwait(false);
         await own.CommitAsync(cancellationToken).ConfigureAwait(false);
         return ids;
     }

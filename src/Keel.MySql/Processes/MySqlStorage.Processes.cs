@@ -116,7 +116,7 @@ public sealed partial class MySqlStorage
             parameters.Now,
             async session =>
             {
-                await using var update = session.Command(ProcessesSql.ClaimsMarkUnresponsive(IdList(parameters.ClaimIds)));
+                await using var update = session.Command(ProcessesSql.ClaimsMarkUnresponsive(parameters.ClaimIds.Distinct()));
                 update.Parameters.AddWithValue("@process_id", parameters.ProcessId);
                 return await update.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
             },

@@ -41,15 +41,19 @@ public sealed partial class MySqlStorage
                     return null;
                 }
 
-                var locked = IdList(rows.Keys);
+                var locked = rows.Keys.Order().ToList();
                 var lost = new List<LostClaim>();
                 await using (var take = session.Command(ProcessesSql.ProcessRecoverClaims(locked)))
                 {
                     await using var r = await take.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
-                    while (await r.ReadAsync(cancellationToken).ConfigureAwait(false))
+                    do
                     {
-                        lost.Add(new LostClaim(r.GetInt64(0), r.GetInt64(1), r.GetInt64(2), r.GetInt64(3), Flag(r, 4), rows[r.GetInt64(5)]));
+                        while (await r.ReadAsync(cancellationToken).ConfigureAwait(false))
+                        {
+                            lost.Add(new LostClaim(r.GetInt64(0), r.GetInt64(1), r.GetInt64(2), r.GetInt64(3), Flag(r, 4), rows[r.GetInt64(5)]));
+                        }
                     }
+                    while (await r.NextResultAsync(cancellationToken).ConfigureAwait(false));
                 }
 
                 var blame = parameters.Charge == RecoveryCharge.Blame && !stopping;

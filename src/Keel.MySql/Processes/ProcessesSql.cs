@@ -32,9 +32,9 @@ internal static class ProcessesSql
 
     /// <summary>Marks claims whose jobs ignored their cancellation, just before their process exits to be replaced.</summary>
     /// <param name="claimIds">The claims.</param>
-    /// <returns>The statement.</returns>
-    public static string ClaimsMarkUnresponsive(string claimIds)
-        => $"UPDATE keel_claimed_executions SET unresponsive_at = @keel_now WHERE process_id = @process_id AND id IN ({claimIds})";
+    /// <returns>The statements; the affected rows add up to how many were marked.</returns>
+    public static string ClaimsMarkUnresponsive(IEnumerable<long> claimIds)
+        => ConnectionSql.Each(claimIds, id => $"UPDATE keel_claimed_executions SET unresponsive_at = @keel_now WHERE process_id = @process_id AND id = {id}");
 
     /// <summary>Deletes a process row, after its claims were released or recovered in the same transaction.</summary>
     public const string ProcessDelete = "DELETE FROM keel_processes WHERE id = @process_id";
@@ -71,11 +71,11 @@ internal static class ProcessesSql
     /// </summary>
     /// <param name="processIds">The locked processes.</param>
     /// <returns>The statements.</returns>
-    public static string ProcessRecoverClaims(string processIds) => $"""
+    public static string ProcessRecoverClaims(IEnumerable<long> processIds) => ConnectionSql.Each(processIds, id => $"""
         SELECT job_id, attempt, id, claimed_at, unresponsive_at IS NOT NULL, process_id
-        FROM keel_claimed_executions WHERE process_id IN ({processIds}) ORDER BY id FOR UPDATE;
-        DELETE FROM keel_claimed_executions WHERE process_id IN ({processIds})
-        """;
+        FROM keel_claimed_executions WHERE process_id = {id} ORDER BY id FOR UPDATE;
+        DELETE FROM keel_claimed_executions WHERE process_id = {id}
+        """);
 
     /// <summary>Charges a lost run: counts the attempt and a loss, makes the job a suspect.</summary>
     public const string JobMarkLost = "UPDATE keel_jobs SET attempts = @attempt, worker_losses = worker_losses + 1, suspect = 1 WHERE id = @job_id";
@@ -91,6 +91,6 @@ internal static class ProcessesSql
 
     /// <summary>Deletes the rows a prune locked (after their claims were recovered, in the same transaction).</summary>
     /// <param name="processIds">The locked processes.</param>
-    /// <returns>The statement.</returns>
-    public static string ProcessesDelete(string processIds) => $"DELETE FROM keel_processes WHERE id IN ({processIds})";
+    /// <returns>The statements.</returns>
+    public static string ProcessesDelete(IEnumerable<long> processIds) => ConnectionSql.Each(processIds, id => $"DELETE FROM keel_processes WHERE id = {id}");
 }

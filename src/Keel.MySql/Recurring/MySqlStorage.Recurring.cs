@@ -21,7 +21,7 @@ public sealed partial class MySqlStorage
                 }
 
                 var keys = parameters.Tasks.Select((_, i) => "@k" + i.ToString(CultureInfo.InvariantCulture)).ToList();
-                await using var delete = session.Command(RecurringSql.StaticDeleteMissing(keys.Count == 0 ? "NULL" : string.Join(", ", keys)));
+                await using var delete = session.Command(RecurringSql.StaticDeleteMissing(keys));
                 for (var i = 0; i < keys.Count; i++)
                 {
                     delete.Parameters.AddWithValue(keys[i], parameters.Tasks[i].Key);

@@ -17,10 +17,12 @@ internal static class RecurringSql
             description = VALUES(description), updated_at = VALUES(updated_at)
         """;
 
-    /// <summary>Deletes every static task whose key is not in <paramref name="keys"/> (a list of parameters).</summary>
-    /// <param name="keys">The <c>@k0, @k1, …</c> parameter list, or <c>NULL</c> for none.</param>
+    /// <summary>Deletes every static task whose key is not one of the parameters <paramref name="keys"/> (every static task when there are none).</summary>
+    /// <param name="keys">The parameter names <c>@k0, @k1, …</c>.</param>
     /// <returns>The statement.</returns>
-    public static string StaticDeleteMissing(string keys) => $"DELETE FROM keel_recurring_tasks WHERE static = 1 AND `key` NOT IN ({keys})";
+    public static string StaticDeleteMissing(IReadOnlyList<string> keys) => keys.Count == 0
+        ? "DELETE FROM keel_recurring_tasks WHERE static = 1"
+        : $"DELETE FROM keel_recurring_tasks WHERE static = 1 AND `key` NOT IN ({string.Join(", ", keys)})";
 
     /// <summary>Locks the task with a key, if any; returns whether it is static.</summary>
     public const string TaskLock = "SELECT static FROM keel_recurring_tasks WHERE `key` = @key FOR UPDATE";

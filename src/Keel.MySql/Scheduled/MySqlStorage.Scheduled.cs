@@ -29,7 +29,7 @@ public sealed partial class MySqlStorage
                     return 0;
                 }
 
-                await session.ExecuteAsync(ScheduledSql.ScheduledDueDelete(IdList(due)), cancellationToken).ConfigureAwait(false);
+                await session.ExecuteAsync(ScheduledSql.ScheduledDueDelete(due), cancellationToken).ConfigureAwait(false);
                 var limited = new List<long>();
                 await using (var ready = session.Command(ScheduledSql.ScheduledDueReady(IdList(due))))
                 {

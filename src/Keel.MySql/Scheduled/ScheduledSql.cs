@@ -20,8 +20,8 @@ internal static class ScheduledSql
 
     /// <summary>Takes the locked due jobs <paramref name="ids"/> out of scheduled.</summary>
     /// <param name="ids">The job ids.</param>
-    /// <returns>The statement.</returns>
-    public static string ScheduledDueDelete(string ids) => $"DELETE FROM keel_scheduled_executions WHERE job_id IN ({ids})";
+    /// <returns>The statements.</returns>
+    public static string ScheduledDueDelete(IEnumerable<long> ids) => ConnectionSql.Each(ids, id => $"DELETE FROM keel_scheduled_executions WHERE job_id = {id}");
 
     /// <summary>
     /// Makes the taken due jobs <paramref name="ids"/> that need no permit ready, all at once; returns the others (with a

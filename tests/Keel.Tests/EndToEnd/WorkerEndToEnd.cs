@@ -318,7 +318,7 @@ public abstract class WorkerEndToEnd : IAsyncLifetime
         }
         else
         {
-            // SQLite has no cross-process notification: the job waits for the next poll.
+            // SQLite and MariaDB/MySQL have no cross-process notification: the job waits for the next poll.
             await Task.Delay(500);
             Assert.Equal(JobState.Ready, (await Client(worker).GetJobAsync(id))!.State);
         }
@@ -343,8 +343,12 @@ public abstract class WorkerEndToEnd : IAsyncLifetime
         Assert.Equal(0, await Db.ScalarAsync("SELECT count(*) FROM keel_processes"));
     }
 
-    [Fact]
-    public async Task The_database_can_come_from_the_Keel_Database_setting()
+    /// <summary>
+    /// The store chosen by <c>Keel:Database</c> alone. A fact of the SQLite and PostgreSQL classes only: <c>Keel:Database</c>
+    /// has no MySQL provider yet (StorageFromOptions is being reworked into per-package providers); MySqlWorkerEndToEnd
+    /// gains this fact when that lands.
+    /// </summary>
+    protected async Task TheDatabaseComesFromTheKeelDatabaseSettingAsync()
     {
         var recorder = new Recorder();
         using var host = KeelHost.Build(Db, recorder, settings: new Dictionary<string, string?> { ["Keel:Database"] = Db.ConnectionString }, useDatabaseSetting: true);
@@ -352,16 +356,27 @@ public abstract class WorkerEndToEnd : IAsyncLifetime
         var id = await Client(host).EnqueueAsync<CountingJob, CountArgs>(new CountArgs(1));
         await Eventually.WaitUntilAsync(async () => (await Client(host).GetJobAsync(id))!.State == JobState.Finished, Patience, "the job runs");
         await host.StopAsync();
-        Assert.Equal(Engine == Engine.Sqlite ? "sqlite" : "postgresql", host.Services.GetRequiredService<IKeelStorage>().Engine);
+        Assert.Equal(Engine switch { Engine.Sqlite => "sqlite", Engine.MySql => "mysql", _ => "postgresql" }, host.Services.GetRequiredService<IKeelStorage>().Engine);
     }
 }
 
 public sealed class SqliteWorkerEndToEnd : WorkerEndToEnd
 {
     protected override Engine Engine => Engine.Sqlite;
+
+    [Fact]
+    public Task The_database_can_come_from_the_Keel_Database_setting() => TheDatabaseComesFromTheKeelDatabaseSettingAsync();
 }
 
 public sealed class PostgreSqlWorkerEndToEnd : WorkerEndToEnd
 {
     protected override Engine Engine => Engine.PostgreSql;
+
+    [Fact]
+    public Task The_database_can_come_from_the_Keel_Database_setting() => TheDatabaseComesFromTheKeelDatabaseSettingAsync();
+}
+
+public sealed class MySqlWorkerEndToEnd : WorkerEndToEnd
+{
+    protected override Engine Engine => Engine.MySql;
 }
