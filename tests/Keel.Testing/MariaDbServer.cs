@@ -159,7 +159,7 @@ public sealed class MariaDbServer : IAsyncDisposable
         }
 
         AppDomain.CurrentDomain.ProcessExit -= OnProcessExit;
-        await Task.Run(Cleanup).ConfigureAwait(false);
+        await Task.Run(() => Cleanup(atExit: false)).ConfigureAwait(false);
     }
 
     private static string? Find(params string[] names)
@@ -301,11 +301,14 @@ public sealed class MariaDbServer : IAsyncDisposable
         }
 
         _disposed = true;
-        Cleanup();
+        Cleanup(atExit: true);
     }
 
-    /// <summary>Kills the server we launched (by the pid we got when launching it) and deletes the folder.</summary>
-    private void Cleanup()
+    /// <summary>
+    /// Kills the server we launched (by the pid we got when launching it) and deletes the folder; at the test host's
+    /// exit with a detached <c>rm -rf</c>, which finishes even if the host is killed right after.
+    /// </summary>
+    private void Cleanup(bool atExit)
     {
         Process? process;
         lock (_gate)
@@ -326,6 +329,13 @@ public sealed class MariaDbServer : IAsyncDisposable
         }
 
         Pid = 0;
-        LocalProcess.DeleteFolder(_root);
+        if (atExit)
+        {
+            LocalProcess.DeleteFolderDetached(_root);
+        }
+        else
+        {
+            LocalProcess.DeleteFolder(_root);
+        }
     }
 }
