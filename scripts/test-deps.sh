@@ -4,6 +4,8 @@
 #     KEEL_TEST_POSTGRES names one;
 #   - Chromium at /usr/bin/chromium: the dashboard's browser tests (Playwright drives it; it downloads no browser);
 #   - PgBouncer at /usr/sbin/pgbouncer: the fault-injection tests put it between Keel and PostgreSQL;
+#   - MariaDB server binaries (mariadbd, mariadb-install-db): the MySQL engine's tests start their own throwaway
+#     server, unless KEEL_TEST_MYSQL names one (the package also creates the 'mysql' user mariadbd runs as);
 #   - as root, a 'postgres' user: PostgreSQL refuses to run as root, so the tests run it as that user.
 # As root on Debian it installs whatever is missing; otherwise it stops at once with one line naming what to install.
 set -euo pipefail
@@ -15,6 +17,9 @@ if [ -z "${KEEL_TEST_POSTGRES:-}" ] && ! command -v initdb >/dev/null 2>&1 \
 fi
 [ -x /usr/bin/chromium ] || packages+=(chromium)
 [ -x /usr/sbin/pgbouncer ] || packages+=(pgbouncer)
+if [ -z "${KEEL_TEST_MYSQL:-}" ] && [ ! -x /usr/sbin/mariadbd ] && ! command -v mariadbd >/dev/null 2>&1; then
+  packages+=(mariadb-server)
+fi
 
 user_missing=false
 if [ "$(id -u)" -eq 0 ] && ! id postgres >/dev/null 2>&1; then

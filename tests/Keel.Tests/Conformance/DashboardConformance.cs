@@ -142,3 +142,8 @@ public sealed class PostgreSqlDashboardConformance : DashboardConformance
 {
     protected override Engine Engine => Engine.PostgreSql;
 }
+
+public sealed class MySqlDashboardConformance : DashboardConformance
+{
+    protected override Engine Engine => Engine.MySql;
+}

@@ -340,3 +340,8 @@ public sealed class PostgreSqlLimitsConformance : LimitsConformance
 {
     protected override Engine Engine => Engine.PostgreSql;
 }
+
+public sealed class MySqlLimitsConformance : LimitsConformance
+{
+    protected override Engine Engine => Engine.MySql;
+}

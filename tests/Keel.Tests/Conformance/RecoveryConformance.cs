@@ -453,3 +453,8 @@ public sealed class PostgreSqlRecoveryConformance : RecoveryConformance
 {
     protected override Engine Engine => Engine.PostgreSql;
 }
+
+public sealed class MySqlRecoveryConformance : RecoveryConformance
+{
+    protected override Engine Engine => Engine.MySql;
+}

@@ -236,9 +236,10 @@ public abstract class StorageConformance : IAsyncLifetime
         Assert.Empty(await Storage.HotTablesVacuumAsync(10_000, default));
         await Storage.JobsInsertAsync(new JobsInsertParams([.. Enumerable.Range(0, 12_000).Select(_ => Job())], T0), default);
         Assert.Equal(12_000, (await ClaimAsync(owner, 12_000)).Count); // 12,000 ready rows deleted.
-        if (Engine == Engine.Sqlite)
+        if (Engine != Engine.PostgreSql)
         {
-            Assert.Empty(await Storage.HotTablesVacuumAsync(10_000, default)); // No dead rows to clean on SQLite.
+            // No dead rows to clean on SQLite; on MariaDB/MySQL, InnoDB's purge thread removes them by itself.
+            Assert.Empty(await Storage.HotTablesVacuumAsync(10_000, default));
             return;
         }
 
@@ -459,4 +460,9 @@ public sealed class SqliteStorageConformance : StorageConformance
 public sealed class PostgreSqlStorageConformance : StorageConformance
 {
     protected override Engine Engine => Engine.PostgreSql;
+}
+
+public sealed class MySqlStorageConformance : StorageConformance
+{
+    protected override Engine Engine => Engine.MySql;
 }

@@ -1,4 +1,5 @@
 using Keel.Hosting;
+using Keel.MySql;
 using Keel.PostgreSql;
 using Keel.Sqlite;
 using Keel.Tests.Infrastructure;
@@ -28,7 +29,7 @@ public static class KeelHost
             }
             else
             {
-                k.UseSqlite().UsePostgreSql();
+                k.UseSqlite().UsePostgreSql().UseMySql();
             }
 
             k.AddJob<CountingJob>()

@@ -177,3 +177,8 @@ public sealed class PostgreSqlLifecycleEndToEnd : LifecycleEndToEnd
 {
     protected override Engine Engine => Engine.PostgreSql;
 }
+
+public sealed class MySqlLifecycleEndToEnd : LifecycleEndToEnd
+{
+    protected override Engine Engine => Engine.MySql;
+}

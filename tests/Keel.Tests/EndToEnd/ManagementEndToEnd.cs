@@ -166,3 +166,8 @@ public sealed class PostgreSqlManagementEndToEnd : ManagementEndToEnd
 {
     protected override Engine Engine => Engine.PostgreSql;
 }
+
+public sealed class MySqlManagementEndToEnd : ManagementEndToEnd
+{
+    protected override Engine Engine => Engine.MySql;
+}

@@ -125,3 +125,8 @@ public sealed class PostgreSqlRecoveryEndToEnd : RecoveryEndToEnd
 {
     protected override Engine Engine => Engine.PostgreSql;
 }
+
+public sealed class MySqlRecoveryEndToEnd : RecoveryEndToEnd
+{
+    protected override Engine Engine => Engine.MySql;
+}

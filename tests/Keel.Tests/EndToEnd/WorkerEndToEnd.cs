@@ -318,7 +318,7 @@ public abstract class WorkerEndToEnd : IAsyncLifetime
         }
         else
         {
-            // SQLite has no cross-process notification: the job waits for the next poll.
+            // SQLite and MariaDB/MySQL have no cross-process notification: the job waits for the next poll.
             await Task.Delay(500);
             Assert.Equal(JobState.Ready, (await Client(worker).GetJobAsync(id))!.State);
         }
@@ -343,16 +343,27 @@ public abstract class WorkerEndToEnd : IAsyncLifetime
         Assert.Equal(0, await Db.ScalarAsync("SELECT count(*) FROM keel_processes"));
     }
 
+    /// <summary>
+    /// The store chosen by <c>Keel:Database</c> alone, in the form each engine's provider reads (MariaDB/MySQL: a
+    /// <c>mysql://</c> URI, since <c>Server=</c> is refused as ambiguous).
+    /// </summary>
     [Fact]
     public async Task The_database_can_come_from_the_Keel_Database_setting()
     {
         var recorder = new Recorder();
-        using var host = KeelHost.Build(Db, recorder, settings: new Dictionary<string, string?> { ["Keel:Database"] = Db.ConnectionString }, useDatabaseSetting: true);
+        var setting = Engine == Engine.MySql ? MySqlUri(Db.ConnectionString) : Db.ConnectionString;
+        using var host = KeelHost.Build(Db, recorder, settings: new Dictionary<string, string?> { ["Keel:Database"] = setting }, useDatabaseSetting: true);
         await host.StartAsync();
         var id = await Client(host).EnqueueAsync<CountingJob, CountArgs>(new CountArgs(1));
         await Eventually.WaitUntilAsync(async () => (await Client(host).GetJobAsync(id))!.State == JobState.Finished, Patience, "the job runs");
         await host.StopAsync();
-        Assert.Equal(Engine == Engine.Sqlite ? "sqlite" : "postgresql", host.Services.GetRequiredService<IKeelStorage>().Engine);
+        Assert.Equal(Engine switch { Engine.Sqlite => "sqlite", Engine.MySql => "mysql", _ => "postgresql" }, host.Services.GetRequiredService<IKeelStorage>().Engine);
+    }
+
+    private static string MySqlUri(string connectionString)
+    {
+        var b = new MySqlConnector.MySqlConnectionStringBuilder(connectionString);
+        return $"mysql://{Uri.EscapeDataString(b.UserID)}:{Uri.EscapeDataString(b.Password)}@{b.Server}:{b.Port}/{Uri.EscapeDataString(b.Database)}";
     }
 }
 
@@ -364,4 +375,9 @@ public sealed class SqliteWorkerEndToEnd : WorkerEndToEnd
 public sealed class PostgreSqlWorkerEndToEnd : WorkerEndToEnd
 {
     protected override Engine Engine => Engine.PostgreSql;
+}
+
+public sealed class MySqlWorkerEndToEnd : WorkerEndToEnd
+{
+    protected override Engine Engine => Engine.MySql;
 }

@@ -1,10 +1,12 @@
 using System.Data.Common;
 using System.Globalization;
+using Keel.MySql;
 using Keel.PostgreSql;
 using Keel.Sqlite;
 using Keel.Storage;
 using Keel.Testing;
 using Microsoft.Data.Sqlite;
+using MySqlConnector;
 using Npgsql;
 
 namespace Keel.Tests.Infrastructure;
@@ -14,6 +16,7 @@ public enum Engine
 {
     Sqlite,
     PostgreSql,
+    MySql,
 }
 
 /// <summary>A fresh, migrated database of one engine, with raw SQL access for assertions.</summary>
@@ -30,7 +33,7 @@ public sealed class TestDatabase : IAsyncDisposable
 
     public Engine Engine { get; }
 
-    /// <summary>A SQLite path or a PostgreSQL connection string: what <c>Keel:Database</c> would hold.</summary>
+    /// <summary>A SQLite path, or a PostgreSQL or MySqlConnector connection string: what <c>Keel:Database</c> would hold.</summary>
     public string ConnectionString { get; }
 
     public IKeelStorage Storage { get; }
@@ -60,6 +63,12 @@ public sealed class TestDatabase : IAsyncDisposable
             var path = Path.Combine(RunFolder, Guid.NewGuid().ToString("N") + ".db");
             database = new TestDatabase(engine, path, new SqliteStorage(new SqliteStorageOptions { ConnectionString = path }, timeProvider));
         }
+        else if (engine == Engine.MySql)
+        {
+            var server = await SharedMariaDb.GetAsync();
+            var connectionString = await server.CreateDatabaseAsync();
+            database = new TestDatabase(engine, connectionString, new MySqlStorage(new MySqlStorageOptions { ConnectionString = connectionString }));
+        }
         else
         {
             var server = await SharedPostgres.GetAsync();
@@ -76,15 +85,21 @@ public sealed class TestDatabase : IAsyncDisposable
     }
 
     /// <summary>A separate store on the same database, as another host would have (a host disposes the store it owns).</summary>
-    public IKeelStorage NewStorage() => Engine == Engine.Sqlite
-        ? new SqliteStorage(new SqliteStorageOptions { ConnectionString = ConnectionString })
-        : new PostgreSqlStorage(new PostgreSqlStorageOptions { ConnectionString = ConnectionString });
+    public IKeelStorage NewStorage() => Engine switch
+    {
+        Engine.Sqlite => new SqliteStorage(new SqliteStorageOptions { ConnectionString = ConnectionString }),
+        Engine.MySql => new MySqlStorage(new MySqlStorageOptions { ConnectionString = ConnectionString }),
+        _ => new PostgreSqlStorage(new PostgreSqlStorageOptions { ConnectionString = ConnectionString }),
+    };
 
     public async Task<DbConnection> OpenAsync()
     {
-        DbConnection connection = Engine == Engine.Sqlite
-            ? new SqliteConnection(new SqliteConnectionStringBuilder { DataSource = ConnectionString, ForeignKeys = true, DefaultTimeout = 30 }.ToString())
-            : new NpgsqlConnection(ConnectionString);
+        DbConnection connection = Engine switch
+        {
+            Engine.Sqlite => new SqliteConnection(new SqliteConnectionStringBuilder { DataSource = ConnectionString, ForeignKeys = true, DefaultTimeout = 30 }.ToString()),
+            Engine.MySql => new MySqlConnection(ConnectionString),
+            _ => new NpgsqlConnection(ConnectionString),
+        };
         await connection.OpenAsync();
         return connection;
     }
@@ -106,7 +121,7 @@ public sealed class TestDatabase : IAsyncDisposable
     }
 
     /// <summary>A SQL timestamp literal for "now plus offset" in this engine's encoding.</summary>
-    public string TimeLiteral(DateTimeOffset value) => Engine == Engine.Sqlite
+    public string TimeLiteral(DateTimeOffset value) => Engine is Engine.Sqlite or Engine.MySql
         ? TimeEncoding.ToMicros(value).ToString(CultureInfo.InvariantCulture)
         : "'" + value.UtcDateTime.ToString("yyyy-MM-dd HH:mm:ss.ffffff", CultureInfo.InvariantCulture) + "+00'";
 
@@ -117,6 +132,13 @@ public sealed class TestDatabase : IAsyncDisposable
         if (Storage is IAsyncDisposable disposable)
         {
             await disposable.DisposeAsync();
+        }
+
+        if (Engine == Engine.MySql)
+        {
+            // Drop the database so its tables' files do not pile up on the shared server over a run.
+            var server = await SharedMariaDb.GetAsync();
+            await server.DropDatabaseAsync(new MySqlConnectionStringBuilder(ConnectionString).Database);
         }
 
         if (Engine == Engine.Sqlite)
@@ -142,4 +164,12 @@ public static class SharedPostgres
     private static readonly Lazy<Task<PostgresServer>> Server = new(() => PostgresServer.StartAsync());
 
     public static Task<PostgresServer> GetAsync() => Server.Value;
+}
+
+/// <summary>One throwaway MariaDB server for the whole test run (or the one named by KEEL_TEST_MYSQL).</summary>
+public static class SharedMariaDb
+{
+    private static readonly Lazy<Task<MariaDbServer>> Server = new(() => MariaDbServer.StartAsync());
+
+    public static Task<MariaDbServer> GetAsync() => Server.Value;
 }

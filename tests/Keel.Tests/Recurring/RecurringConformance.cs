@@ -74,7 +74,7 @@ public abstract class RecurringConformance : IAsyncLifetime
     }
 
     private DateTimeOffset ReadTime(DbDataReader reader, int ordinal)
-        => Engine == Engine.Sqlite ? TimeEncoding.FromMicros(reader.GetInt64(ordinal)) : reader.GetFieldValue<DateTimeOffset>(ordinal);
+        => Engine is Engine.Sqlite or Engine.MySql ? TimeEncoding.FromMicros(reader.GetInt64(ordinal)) : reader.GetFieldValue<DateTimeOffset>(ordinal);
 
     private Task<long> JobCountAsync() => Db.ScalarAsync("SELECT count(*) FROM keel_jobs");
 
@@ -370,4 +370,9 @@ public sealed class SqliteRecurringConformance : RecurringConformance
 public sealed class PostgreSqlRecurringConformance : RecurringConformance
 {
     protected override Engine Engine => Engine.PostgreSql;
+}
+
+public sealed class MySqlRecurringConformance : RecurringConformance
+{
+    protected override Engine Engine => Engine.MySql;
 }

@@ -1,5 +1,6 @@
 using System.Reflection;
 using Keel.Hosting;
+using Keel.MySql;
 using Keel.PostgreSql;
 using Keel.Sqlite;
 using Keel.Storage;
@@ -90,6 +91,20 @@ public sealed class DatabaseSettingTests
         var connectionString = PostgreSqlStorageProvider.ConnectionStringOf(uri);
         var parsed = new Npgsql.NpgsqlConnectionStringBuilder(connectionString);
         Assert.Equal(("db.example", 5433, "jobs", "app@corp", "p:ss", Npgsql.SslMode.Require, 3), (parsed.Host, parsed.Port, parsed.Database, parsed.Username, parsed.Password, parsed.SslMode, parsed.Timeout));
+    }
+
+    [Fact]
+    public void A_mysql_uri_opens_mariadb_and_a_server_connection_string_stays_refused()
+    {
+        var services = Services(k => k.UseSqlite().UsePostgreSql().UseMySql());
+        Assert.IsType<MySqlStorage>(KeelDatabaseSetting.Open("mysql://keel:secret@127.0.0.1/keel", services));
+        Assert.IsType<MySqlStorage>(KeelDatabaseSetting.Open("mariadb://keel:secret@127.0.0.1/keel", services));
+        var connectionString = MySqlStorageProvider.ConnectionStringOf(KeelDatabaseSetting.Parse("mysql://app%40corp:p%3Ass@db.example:3307/jobs?SslMode=Required", []).ParseUri());
+        var parsed = new MySqlConnector.MySqlConnectionStringBuilder(connectionString);
+        Assert.Equal(("db.example", 3307u, "jobs", "app@corp", "p:ss", MySqlConnector.MySqlSslMode.Required), (parsed.Server, parsed.Port, parsed.Database, parsed.UserID, parsed.Password, parsed.SslMode));
+
+        var e = Assert.Throws<KeelDatabaseSettingException>(() => KeelDatabaseSetting.Open("Server=db;Database=keel;User ID=keel", services));
+        Assert.Contains("mysql://", e.Message, StringComparison.Ordinal);
     }
 
     [Fact]

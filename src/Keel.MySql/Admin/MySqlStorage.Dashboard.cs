@@ -1,0 +1,113 @@
+using Keel.Storage;
+
+namespace Keel.MySql;
+
+/// <summary>Dashboard reads: job lists (every state, or one), counts per state, activity per time bucket.</summary>
+public sealed partial class MySqlStorage
+{
+    /// <inheritdoc />
+    public Task<JobCounts> JobsCountAsync(JobsCountParams parameters, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(parameters);
+        ArgumentOutOfRangeException.ThrowIfLessThan(parameters.Limit, 1);
+        return ReadAsync(
+            null,
+            async session =>
+            {
+                await using var select = session.Command(AdminSql.JobsCount);
+                select.Parameters.AddWithValue("@limit", parameters.Limit + 1);
+                await using var r = await select.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
+                await r.ReadAsync(cancellationToken).ConfigureAwait(false);
+                var counts = new Dictionary<JobState, long>();
+                for (var i = 0; i < JobStates.All.Count; i++)
+                {
+                    counts[JobStates.All[i].State] = r.GetInt64(i);
+                }
+
+                return new JobCounts(counts, parameters.Limit);
+            },
+            cancellationToken);
+    }
+
+    /// <inheritdoc />
+    public Task<IReadOnlyList<JobActivityBucket>> JobsActivityAsync(JobsActivityParams parameters, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(parameters);
+        ArgumentOutOfRangeException.ThrowIfLessThan(parameters.Buckets, 1);
+        var bucket = parameters.BucketSize.Ticks / 10;
+        ArgumentOutOfRangeException.ThrowIfLessThan(bucket, 1);
+        var since = TimeEncoding.ToMicros(parameters.Since);
+        return ReadAsync<IReadOnlyList<JobActivityBucket>>(
+            null,
+            async session =>
+            {
+                var finished = new long[parameters.Buckets];
+                var failed = new long[parameters.Buckets];
+                var latency = new double?[parameters.Buckets];
+                await using var select = session.Command(AdminSql.JobsActivity);
+                select.Parameters.AddWithValue("@since", since);
+                select.Parameters.AddWithValue("@until", since + (bucket * parameters.Buckets));
+                select.Parameters.AddWithValue("@bucket", bucket);
+                await using var r = await select.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
+                while (await r.ReadAsync(cancellationToken).ConfigureAwait(false))
+                {
+                    var index = (int)r.GetInt64(1);
+                    if (index < 0 || index >= parameters.Buckets)
+                    {
+                        continue;
+                    }
+
+                    if (r.GetString(0) == "f")
+                    {
+                        finished[index] = r.GetInt64(2);
+                        latency[index] = r.IsDBNull(3) ? null : r.GetDouble(3);
+                    }
+                    else
+                    {
+                        failed[index] = r.GetInt64(2);
+                    }
+                }
+
+                return [.. Enumerable.Range(0, parameters.Buckets).Select(i => new JobActivityBucket(
+                    parameters.Since + (parameters.BucketSize * i),
+                    finished[i],
+                    failed[i],
+                    latency[i] is { } micros ? TimeSpan.FromTicks((long)(micros * 10)) : null))];
+            },
+            cancellationToken);
+    }
+
+    /// <inheritdoc />
+    public Task<IReadOnlyList<JobSummary>> JobsListAsync(JobsListParams parameters, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(parameters);
+        var filter = parameters.Filter ?? new JobFilter();
+        return ReadAsync<IReadOnlyList<JobSummary>>(
+            null,
+            async session =>
+            {
+                await using var select = session.Command(parameters.State is { } state ? AdminSql.JobsListOfState[state] : AdminSql.JobsList);
+                select.Parameters.AddWithValue("@before_key", parameters.BeforeId ?? long.MaxValue);
+                select.Parameters.AddWithValue("@queue", (object?)filter.Queue ?? DBNull.Value);
+                select.Parameters.AddWithValue("@kind", (object?)filter.Kind ?? DBNull.Value);
+                select.Parameters.AddWithValue("@exception_type", (object?)filter.ExceptionType ?? DBNull.Value);
+                select.Parameters.AddWithValue("@failed_after", Micros(filter.FailedAfter));
+                select.Parameters.AddWithValue("@failed_before", Micros(filter.FailedBefore));
+                select.Parameters.AddWithValue("@created_after", Micros(parameters.CreatedAfter));
+                select.Parameters.AddWithValue("@created_before", Micros(parameters.CreatedBefore));
+                select.Parameters.AddWithValue("@limit", Math.Max(1, parameters.Limit));
+                await using var r = await select.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
+                var jobs = new List<JobSummary>();
+                while (await r.ReadAsync(cancellationToken).ConfigureAwait(false))
+                {
+                    jobs.Add(new JobSummary(
+                        r.GetInt64(0), r.GetString(1), r.GetString(2), Enum.Parse<JobState>(r.GetString(3)), r.GetInt32(4), r.GetInt32(5), Time(r, 6),
+                        NullableTime(r, 7), NullableTime(r, 8), NullableString(r, 9), NullableString(r, 10), r.IsDBNull(11) ? null : r.GetInt64(11),
+                        NullableString(r, 12)));
+                }
+
+                return jobs;
+            },
+            cancellationToken);
+    }
+}
