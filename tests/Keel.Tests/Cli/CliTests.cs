@@ -2,6 +2,7 @@ using System.Diagnostics;
 using System.Text.Json;
 using Keel.Cli;
 using Keel.Hosting;
+using Keel.MySql;
 using Keel.PostgreSql;
 using Keel.Sqlite;
 using Keel.Storage;
@@ -26,8 +27,8 @@ public abstract class CliTests : IAsyncLifetime
         using var output = new StringWriter();
         using var error = new StringWriter();
         var code = await KeelCli.RunAsync(
-            [.. args, "--database", Db.ConnectionString],
-            builder => builder.Services.AddKeel(k => k.UseSqlite().UsePostgreSql().AddJob<CountingJob>().AddJob<AlwaysFailsJob>()),
+            [.. args, "--database", Db.Setting],
+            builder => builder.Services.AddKeel(k => k.UseSqlite().UsePostgreSql().UseMySql().AddJob<CountingJob>().AddJob<AlwaysFailsJob>()),
             output,
             error);
         return (code, output.ToString(), error.ToString());
@@ -47,15 +48,15 @@ public abstract class CliTests : IAsyncLifetime
         await using var fresh = await TestDatabase.CreateAsync(Engine, migrate: false);
         using var output = new StringWriter();
         using var error = new StringWriter();
-        Action<Microsoft.Extensions.Hosting.HostApplicationBuilder> app = b => b.Services.AddKeel(k => k.UseSqlite().UsePostgreSql());
-        Assert.Equal(ExitCodes.SchemaMismatch, await KeelCli.RunAsync(["check", "--database", fresh.ConnectionString], app, output, error));
+        Action<Microsoft.Extensions.Hosting.HostApplicationBuilder> app = b => b.Services.AddKeel(k => k.UseSqlite().UsePostgreSql().UseMySql());
+        Assert.Equal(ExitCodes.SchemaMismatch, await KeelCli.RunAsync(["check", "--database", fresh.Setting], app, output, error));
         // A SQLite file that is not there is said to be missing, not to lack a schema.
         Assert.Contains(Engine == Engine.Sqlite ? "does not exist: check the path, or create it with `keel migrate`" : "no Keel schema", error.ToString(), StringComparison.Ordinal);
-        Assert.Equal(ExitCodes.SchemaMismatch, await KeelCli.RunAsync(["status", "--database", fresh.ConnectionString], app, output, error));
-        Assert.Equal(ExitCodes.Success, await KeelCli.RunAsync(["migrate", "--json", "--database", fresh.ConnectionString], app, output, error));
+        Assert.Equal(ExitCodes.SchemaMismatch, await KeelCli.RunAsync(["status", "--database", fresh.Setting], app, output, error));
+        Assert.Equal(ExitCodes.Success, await KeelCli.RunAsync(["migrate", "--json", "--database", fresh.Setting], app, output, error));
         var migrated = Json(output.ToString());
         Assert.Equal((0, fresh.Storage.LatestSchemaVersion), (migrated.GetProperty("from").GetInt32(), migrated.GetProperty("to").GetInt32()));
-        Assert.Equal(ExitCodes.Success, await KeelCli.RunAsync(["check", "--database", fresh.ConnectionString], app, output, error));
+        Assert.Equal(ExitCodes.Success, await KeelCli.RunAsync(["check", "--database", fresh.Setting], app, output, error));
     }
 
     [Fact]
@@ -301,7 +302,7 @@ public abstract class CliTests : IAsyncLifetime
         Assert.Equal(ExitCodes.Usage, (await KeelAsync("jobs", "frobnicate")).Code);
         using var output = new StringWriter();
         using var error = new StringWriter();
-        Action<Microsoft.Extensions.Hosting.HostApplicationBuilder> app = b => b.Services.AddKeel(k => k.UseSqlite().UsePostgreSql());
+        Action<Microsoft.Extensions.Hosting.HostApplicationBuilder> app = b => b.Services.AddKeel(k => k.UseSqlite().UsePostgreSql().UseMySql());
         Assert.Equal(ExitCodes.InvalidConfiguration, await KeelCli.RunAsync(["status", "--database", "Host=127.0.0.1;Port=notaport"], app, output, error));
         Assert.Equal(ExitCodes.DatabaseUnreachable, await KeelCli.RunAsync(["status", "--database", "Host=127.0.0.1;Port=1;Timeout=2"], app, output, error));
         // A SQLite file that does not exist is said to be missing (migrate creates it).
@@ -319,4 +320,9 @@ public sealed class SqliteCliTests : CliTests
 public sealed class PostgreSqlCliTests : CliTests
 {
     protected override Engine Engine => Engine.PostgreSql;
+}
+
+public sealed class MySqlCliTests : CliTests
+{
+    protected override Engine Engine => Engine.MySql;
 }

@@ -79,6 +79,20 @@ public sealed class KeelToolTests(ITestOutputHelper log) : IDisposable
     }
 
     [Fact]
+    public async Task The_demo_runs_on_mariadb_given_a_mysql_uri_and_a_server_string_is_refused()
+    {
+        await using var db = await TestDatabase.CreateAsync(Engine.MySql, migrate: false);
+        var (code, output, error) = await KeelAsync("demo", "--mysql", db.Setting);
+        Assert.True(code == 0, $"demo exited {code}: {output}\n{error}");
+        Assert.Contains("29 of 29 jobs finished, 0 failed", output, StringComparison.Ordinal);
+
+        var (refused, _, message) = await KeelAsync("demo", "--mysql", db.ConnectionString);
+        Assert.Equal(ExitCodes.Usage, refused);
+        Assert.Contains("--mysql takes a mysql://user:password@host:port/database URI", message, StringComparison.Ordinal);
+        Assert.DoesNotContain("Password=" + new MySqlConnector.MySqlConnectionStringBuilder(db.ConnectionString).Password, message, StringComparison.Ordinal); // hidden
+    }
+
+    [Fact]
     public async Task Bulk_actions_ask_for_confirmation_and_refuse_without_a_terminal()
     {
         var path = Path.Combine(_folder, "confirm.db");

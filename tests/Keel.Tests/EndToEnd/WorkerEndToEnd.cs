@@ -351,8 +351,7 @@ public abstract class WorkerEndToEnd : IAsyncLifetime
     public async Task The_database_can_come_from_the_Keel_Database_setting()
     {
         var recorder = new Recorder();
-        var setting = Engine == Engine.MySql ? MySqlUri(Db.ConnectionString) : Db.ConnectionString;
-        using var host = KeelHost.Build(Db, recorder, settings: new Dictionary<string, string?> { ["Keel:Database"] = setting }, useDatabaseSetting: true);
+        using var host = KeelHost.Build(Db, recorder, settings: new Dictionary<string, string?> { ["Keel:Database"] = Db.Setting }, useDatabaseSetting: true);
         await host.StartAsync();
         var id = await Client(host).EnqueueAsync<CountingJob, CountArgs>(new CountArgs(1));
         await Eventually.WaitUntilAsync(async () => (await Client(host).GetJobAsync(id))!.State == JobState.Finished, Patience, "the job runs");
@@ -360,11 +359,6 @@ public abstract class WorkerEndToEnd : IAsyncLifetime
         Assert.Equal(Engine switch { Engine.Sqlite => "sqlite", Engine.MySql => "mysql", _ => "postgresql" }, host.Services.GetRequiredService<IKeelStorage>().Engine);
     }
 
-    private static string MySqlUri(string connectionString)
-    {
-        var b = new MySqlConnector.MySqlConnectionStringBuilder(connectionString);
-        return $"mysql://{Uri.EscapeDataString(b.UserID)}:{Uri.EscapeDataString(b.Password)}@{b.Server}:{b.Port}/{Uri.EscapeDataString(b.Database)}";
-    }
 }
 
 public sealed class SqliteWorkerEndToEnd : WorkerEndToEnd

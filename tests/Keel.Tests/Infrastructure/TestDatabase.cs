@@ -33,8 +33,20 @@ public sealed class TestDatabase : IAsyncDisposable
 
     public Engine Engine { get; }
 
-    /// <summary>A SQLite path, or a PostgreSQL or MySqlConnector connection string: what <c>Keel:Database</c> would hold.</summary>
+    /// <summary>A SQLite path, or a PostgreSQL or MySqlConnector connection string: what the store is built from.</summary>
     public string ConnectionString { get; }
+
+    /// <summary>
+    /// What <c>Keel:Database</c> or <c>--database</c> holds for this database: the connection string, or for MariaDB a
+    /// <c>mysql://</c> URI (a <c>Server=</c> string names no one engine and is refused there).
+    /// </summary>
+    public string Setting => Engine == Engine.MySql ? MySqlUri(ConnectionString) : ConnectionString;
+
+    private static string MySqlUri(string connectionString)
+    {
+        var b = new MySqlConnectionStringBuilder(connectionString);
+        return $"mysql://{Uri.EscapeDataString(b.UserID)}:{Uri.EscapeDataString(b.Password)}@{b.Server}:{b.Port.ToString(CultureInfo.InvariantCulture)}/{Uri.EscapeDataString(b.Database)}";
+    }
 
     public IKeelStorage Storage { get; }
 

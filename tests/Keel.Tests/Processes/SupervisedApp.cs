@@ -86,7 +86,7 @@ public sealed partial class SupervisedApp : IAsyncDisposable
         info.ArgumentList.Add("--default-signal=INT,QUIT");
         info.ArgumentList.Add(Path.Combine(AppContext.BaseDirectory, "Keel.TestApp"));
         info.ArgumentList.Add("start");
-        info.ArgumentList.Add($"--Keel:Database={database ?? db.ConnectionString}");
+        info.ArgumentList.Add($"--Keel:Database={database ?? db.Setting}");
         info.ArgumentList.Add($"--Test:RunLog={runLog}");
         foreach (var (key, value) in settings)
         {
