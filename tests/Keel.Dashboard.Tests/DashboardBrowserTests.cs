@@ -546,3 +546,9 @@ public sealed class PostgreSqlDashboardBrowserTests(BrowserFixture browser) : Da
 {
     protected override Engine Engine => Engine.PostgreSql;
 }
+
+[Collection(BrowserCollection.Name)]
+public sealed class MySqlDashboardBrowserTests(BrowserFixture browser) : DashboardBrowserTests(browser)
+{
+    protected override Engine Engine => Engine.MySql;
+}

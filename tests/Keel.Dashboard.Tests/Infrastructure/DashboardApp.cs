@@ -1,6 +1,7 @@
 using System.Globalization;
 using System.Net;
 using Keel.Hosting;
+using Keel.MySql;
 using Keel.PostgreSql;
 using Keel.Sqlite;
 using Keel.Storage;
@@ -20,6 +21,7 @@ public enum Engine
 {
     Sqlite,
     PostgreSql,
+    MySql,
 }
 
 /// <summary>
@@ -32,6 +34,8 @@ public sealed class DashboardApp : IAsyncDisposable
     public const string RemoteAddressHeader = "X-Test-Remote-Address";
 
     private static readonly Lazy<Task<PostgresServer>> Postgres = new(() => PostgresServer.StartAsync());
+
+    private static readonly Lazy<Task<MariaDbServer>> MariaDb = new(() => MariaDbServer.StartAsync());
 
     private readonly WebApplication _app;
     private readonly string? _sqlitePath;
@@ -75,6 +79,10 @@ public sealed class DashboardApp : IAsyncDisposable
             Directory.CreateDirectory(folder);
             database = sqlitePath = Path.Combine(folder, Guid.NewGuid().ToString("N") + ".db");
         }
+        else if (engine == Engine.MySql)
+        {
+            database = await (await MariaDb.Value).CreateDatabaseAsync();
+        }
         else
         {
             database = await (await Postgres.Value).CreateDatabaseAsync();
@@ -86,14 +94,12 @@ public sealed class DashboardApp : IAsyncDisposable
         builder.Configuration["Keel:ProcessJobs"] = "false";
         builder.Services.AddKeel(keel =>
         {
-            if (engine == Engine.Sqlite)
+            _ = engine switch
             {
-                keel.UseSqlite(database);
-            }
-            else
-            {
-                keel.UsePostgreSql(database);
-            }
+                Engine.Sqlite => keel.UseSqlite(database),
+                Engine.MySql => keel.UseMySql(database),
+                _ => keel.UsePostgreSql(database),
+            };
 
             keel.AddJob<SendWelcomeEmail>()
                 .AddJob<BuildReport>()
