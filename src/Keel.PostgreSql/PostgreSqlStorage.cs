@@ -182,6 +182,9 @@ public sealed partial class PostgreSqlStorage : IKeelStorage, IAsyncDisposable, 
     private static DateTimeOffset? NullableTime(DbDataReader reader, int ordinal)
         => reader.IsDBNull(ordinal) ? null : reader.GetFieldValue<DateTimeOffset>(ordinal);
 
+    /// <summary>A <c>timestamptz</c> column (<see cref="StorageRows"/>'s time reader).</summary>
+    private static DateTimeOffset ReadTime(DbDataReader reader, int ordinal) => reader.GetFieldValue<DateTimeOffset>(ordinal);
+
     /// <summary>The run-history parameters of a release: all null records nothing.</summary>
     private static void AddRunEnding(NpgsqlParameterCollection parameters, RunEnding? ending, string? runner)
     {

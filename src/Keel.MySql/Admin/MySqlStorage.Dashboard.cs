@@ -41,38 +41,12 @@ public sealed partial class MySqlStorage
             null,
             async session =>
             {
-                var finished = new long[parameters.Buckets];
-                var failed = new long[parameters.Buckets];
-                var latency = new double?[parameters.Buckets];
                 await using var select = session.Command(AdminSql.JobsActivity);
                 select.Parameters.AddWithValue("@since", since);
                 select.Parameters.AddWithValue("@until", since + (bucket * parameters.Buckets));
                 select.Parameters.AddWithValue("@bucket", bucket);
                 await using var r = await select.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
-                while (await r.ReadAsync(cancellationToken).ConfigureAwait(false))
-                {
-                    var index = (int)r.GetInt64(1);
-                    if (index < 0 || index >= parameters.Buckets)
-                    {
-                        continue;
-                    }
-
-                    if (r.GetString(0) == "f")
-                    {
-                        finished[index] = r.GetInt64(2);
-                        latency[index] = r.IsDBNull(3) ? null : r.GetDouble(3);
-                    }
-                    else
-                    {
-                        failed[index] = r.GetInt64(2);
-                    }
-                }
-
-                return [.. Enumerable.Range(0, parameters.Buckets).Select(i => new JobActivityBucket(
-                    parameters.Since + (parameters.BucketSize * i),
-                    finished[i],
-                    failed[i],
-                    latency[i] is { } micros ? TimeSpan.FromTicks((long)(micros * 10)) : null))];
+                return await StorageRows.ReadActivityAsync(r, parameters, static micros => TimeSpan.FromTicks((long)(micros * 10)), cancellationToken).ConfigureAwait(false);
             },
             cancellationToken);
     }

@@ -202,36 +202,7 @@ public sealed partial class MySqlStorage
                 return null;
             }
 
-            var state = r.IsDBNull(14) ? throw new InvalidOperationException($"job {jobId} has no execution row") : Enum.Parse<JobState>(r.GetString(14));
-            var claimed = state == JobState.Claimed;
-            var finishedAt = NullableTime(r, 10);
-            job = new JobInfo
-            {
-                Id = r.GetInt64(0),
-                Kind = r.GetString(1),
-                Queue = r.GetString(2),
-                Args = r.GetString(3),
-                Priority = r.GetInt32(4),
-                State = state,
-                Attempts = r.GetInt32(5),
-                MaxAttempts = r.GetInt32(6),
-                WorkerLosses = r.GetInt32(7),
-                CreatedAt = Time(r, 8),
-                ScheduledAt = NullableTime(r, 9),
-                FinishedAt = finishedAt,
-                DiscardedAt = NullableTime(r, 11),
-                ConcurrencyKey = NullableString(r, 12),
-                UniqueKey = NullableString(r, 13),
-                ClaimedByProcessId = claimed ? r.GetInt64(15) : null,
-                ClaimedAt = claimed ? Time(r, 16) : null,
-                Suspect = Flag(r, 20),
-                SharedLosses = r.GetInt32(23),
-            };
-            current = claimed
-                ? new JobRun(r.GetInt32(18), JobRun.Running, null, false, Runner.Parse(NullableString(r, 19)), job.ClaimedAt, null, null, [], r.GetInt64(17))
-                : finishedAt is not null
-                    ? new JobRun(job.Attempts, JobRun.Finished, null, true, Runner.Parse(NullableString(r, 22)), NullableTime(r, 21), finishedAt, null, [], null)
-                    : null;
+            (job, current) = StorageRows.ReadJob(r, Time);
         }
 
         var errors = new List<JobError>();
@@ -241,7 +212,7 @@ public sealed partial class MySqlStorage
             await using var r = await select.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
             while (await r.ReadAsync(cancellationToken).ConfigureAwait(false))
             {
-                errors.Add(new JobError(r.GetInt32(0), r.GetString(1), r.GetString(2), NullableString(r, 3), Time(r, 4), NullableString(r, 5)));
+                errors.Add(StorageRows.ReadError(r, Time));
             }
         }
 
@@ -252,17 +223,7 @@ public sealed partial class MySqlStorage
             await using var r = await select.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
             while (await r.ReadAsync(cancellationToken).ConfigureAwait(false))
             {
-                runs.Add(new JobRun(
-                    r.GetInt32(0),
-                    r.GetString(1),
-                    NullableString(r, 2),
-                    Flag(r, 3),
-                    Runner.Parse(NullableString(r, 4)),
-                    NullableTime(r, 5),
-                    Time(r, 6),
-                    NullableString(r, 7),
-                    JobRun.ParseIds(NullableString(r, 8)),
-                    r.IsDBNull(9) ? null : r.GetInt64(9)));
+                runs.Add(StorageRows.ReadRun(r, Time));
             }
         }
 

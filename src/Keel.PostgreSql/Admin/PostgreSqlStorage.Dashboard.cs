@@ -32,39 +32,13 @@ public sealed partial class PostgreSqlStorage
         ArgumentNullException.ThrowIfNull(parameters);
         ArgumentOutOfRangeException.ThrowIfLessThan(parameters.Buckets, 1);
         ArgumentOutOfRangeException.ThrowIfLessThanOrEqual(parameters.BucketSize, TimeSpan.Zero);
-        var finished = new long[parameters.Buckets];
-        var failed = new long[parameters.Buckets];
-        var latency = new double?[parameters.Buckets];
         await using var connection = await OpenAsync(cancellationToken).ConfigureAwait(false);
         await using var command = new NpgsqlCommand(AdminSql.JobsActivity, connection);
         command.Parameters.Add(Time("since", parameters.Since));
         command.Parameters.Add(Time("until", parameters.Since + (parameters.BucketSize * parameters.Buckets)));
         command.Parameters.Add(new NpgsqlParameter("bucket", NpgsqlDbType.Double) { Value = parameters.BucketSize.TotalSeconds });
         await using var r = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
-        while (await r.ReadAsync(cancellationToken).ConfigureAwait(false))
-        {
-            var index = r.GetInt32(1);
-            if (index < 0 || index >= parameters.Buckets)
-            {
-                continue;
-            }
-
-            if (r.GetString(0) == "f")
-            {
-                finished[index] = r.GetInt64(2);
-                latency[index] = r.IsDBNull(3) ? null : r.GetDouble(3);
-            }
-            else
-            {
-                failed[index] = r.GetInt64(2);
-            }
-        }
-
-        return [.. Enumerable.Range(0, parameters.Buckets).Select(i => new JobActivityBucket(
-            parameters.Since + (parameters.BucketSize * i),
-            finished[i],
-            failed[i],
-            latency[i] is { } seconds ? TimeSpan.FromSeconds(seconds) : null))];
+        return await StorageRows.ReadActivityAsync(r, parameters, TimeSpan.FromSeconds, cancellationToken).ConfigureAwait(false);
     }
 
     /// <inheritdoc />

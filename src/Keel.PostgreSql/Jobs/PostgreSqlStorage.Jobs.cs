@@ -251,65 +251,20 @@ public sealed partial class PostgreSqlStorage
             return null;
         }
 
-        var state = reader.IsDBNull(14) ? throw new InvalidOperationException($"job {jobId} has no execution row") : Enum.Parse<JobState>(reader.GetString(14));
-        var claimed = state == JobState.Claimed;
-        var finishedAt = NullableTime(reader, 10);
-        var info = new JobInfo
-        {
-            Id = reader.GetInt64(0),
-            Kind = reader.GetString(1),
-            Queue = reader.GetString(2),
-            Args = reader.GetString(3),
-            Priority = reader.GetInt32(4),
-            State = state,
-            Attempts = reader.GetInt32(5),
-            MaxAttempts = reader.GetInt32(6),
-            WorkerLosses = reader.GetInt32(7),
-            CreatedAt = reader.GetFieldValue<DateTimeOffset>(8),
-            ScheduledAt = NullableTime(reader, 9),
-            FinishedAt = finishedAt,
-            DiscardedAt = NullableTime(reader, 11),
-            ConcurrencyKey = reader.IsDBNull(12) ? null : reader.GetString(12),
-            UniqueKey = reader.IsDBNull(13) ? null : reader.GetString(13),
-            ClaimedByProcessId = claimed ? reader.GetInt64(15) : null,
-            ClaimedAt = claimed ? reader.GetFieldValue<DateTimeOffset>(16) : null,
-            Suspect = reader.GetBoolean(20),
-            SharedLosses = reader.GetInt32(23),
-        };
-        JobRun? current = claimed
-            ? new JobRun(reader.GetInt32(18), JobRun.Running, null, false, Runner.Parse(reader.IsDBNull(19) ? null : reader.GetString(19)), info.ClaimedAt, null, null, [], reader.GetInt64(17))
-            : finishedAt is not null
-                ? new JobRun(info.Attempts, JobRun.Finished, null, true, Runner.Parse(reader.IsDBNull(22) ? null : reader.GetString(22)), NullableTime(reader, 21), finishedAt, null, [], null)
-                : null;
+        var (info, current) = StorageRows.ReadJob(reader, ReadTime);
 
         await reader.NextResultAsync(cancellationToken).ConfigureAwait(false);
         var list = new List<JobError>();
         while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
         {
-            list.Add(new JobError(
-                reader.GetInt32(0),
-                reader.GetString(1),
-                reader.GetString(2),
-                reader.IsDBNull(3) ? null : reader.GetString(3),
-                reader.GetFieldValue<DateTimeOffset>(4),
-                reader.IsDBNull(5) ? null : reader.GetString(5)));
+            list.Add(StorageRows.ReadError(reader, ReadTime));
         }
 
         await reader.NextResultAsync(cancellationToken).ConfigureAwait(false);
         var history = new List<JobRun>();
         while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
         {
-            history.Add(new JobRun(
-                reader.GetInt32(0),
-                reader.GetString(1),
-                reader.IsDBNull(2) ? null : reader.GetString(2),
-                reader.GetBoolean(3),
-                Runner.Parse(reader.IsDBNull(4) ? null : reader.GetString(4)),
-                NullableTime(reader, 5),
-                reader.GetFieldValue<DateTimeOffset>(6),
-                reader.IsDBNull(7) ? null : reader.GetString(7),
-                JobRun.ParseIds(reader.IsDBNull(8) ? null : reader.GetString(8)),
-                reader.IsDBNull(9) ? null : reader.GetInt64(9)));
+            history.Add(StorageRows.ReadRun(reader, ReadTime));
         }
 
         if (current is not null)

@@ -32,39 +32,13 @@ public sealed partial class SqliteStorage
         var bucket = parameters.BucketSize.Ticks / 10;
         ArgumentOutOfRangeException.ThrowIfLessThan(bucket, 1);
         var since = TimeEncoding.ToMicros(parameters.Since);
-        var finished = new long[parameters.Buckets];
-        var failed = new long[parameters.Buckets];
-        var latency = new double?[parameters.Buckets];
         await using var connection = await OpenAsync(cancellationToken);
         await using var select = Command(connection, null, AdminSql.JobsActivity);
         select.Parameters.AddWithValue("@since", since);
         select.Parameters.AddWithValue("@until", since + (bucket * parameters.Buckets));
         select.Parameters.AddWithValue("@bucket", bucket);
         await using var r = await select.ExecuteReaderAsync(cancellationToken);
-        while (await r.ReadAsync(cancellationToken))
-        {
-            var index = (int)r.GetInt64(1);
-            if (index < 0 || index >= parameters.Buckets)
-            {
-                continue;
-            }
-
-            if (r.GetString(0) == "f")
-            {
-                finished[index] = r.GetInt64(2);
-                latency[index] = r.IsDBNull(3) ? null : r.GetDouble(3);
-            }
-            else
-            {
-                failed[index] = r.GetInt64(2);
-            }
-        }
-
-        return [.. Enumerable.Range(0, parameters.Buckets).Select(i => new JobActivityBucket(
-            parameters.Since + (parameters.BucketSize * i),
-            finished[i],
-            failed[i],
-            latency[i] is { } micros ? TimeSpan.FromTicks((long)(micros * 10)) : null))];
+        return await StorageRows.ReadActivityAsync(r, parameters, static micros => TimeSpan.FromTicks((long)(micros * 10)), cancellationToken).ConfigureAwait(false);
     }
 
     /// <inheritdoc />

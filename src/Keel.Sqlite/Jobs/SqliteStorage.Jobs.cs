@@ -142,36 +142,7 @@ public sealed partial class SqliteStorage
                 return null;
             }
 
-            var state = r.IsDBNull(14) ? throw new InvalidOperationException($"job {jobId} has no execution row") : Enum.Parse<JobState>(r.GetString(14));
-            var claimed = state == JobState.Claimed;
-            var finishedAt = NullableTime(r, 10);
-            job = new JobInfo
-            {
-                Id = r.GetInt64(0),
-                Kind = r.GetString(1),
-                Queue = r.GetString(2),
-                Args = r.GetString(3),
-                Priority = r.GetInt32(4),
-                State = state,
-                Attempts = r.GetInt32(5),
-                MaxAttempts = r.GetInt32(6),
-                WorkerLosses = r.GetInt32(7),
-                CreatedAt = Time(r, 8),
-                ScheduledAt = NullableTime(r, 9),
-                FinishedAt = finishedAt,
-                DiscardedAt = NullableTime(r, 11),
-                ConcurrencyKey = r.IsDBNull(12) ? null : r.GetString(12),
-                UniqueKey = r.IsDBNull(13) ? null : r.GetString(13),
-                ClaimedByProcessId = claimed ? r.GetInt64(15) : null,
-                ClaimedAt = claimed ? Time(r, 16) : null,
-                Suspect = r.GetBoolean(20),
-                SharedLosses = r.GetInt32(23),
-            };
-            current = claimed
-                ? new JobRun(r.GetInt32(18), JobRun.Running, null, false, Runner.Parse(r.IsDBNull(19) ? null : r.GetString(19)), job.ClaimedAt, null, null, [], r.GetInt64(17))
-                : finishedAt is not null
-                    ? new JobRun(job.Attempts, JobRun.Finished, null, true, Runner.Parse(r.IsDBNull(22) ? null : r.GetString(22)), NullableTime(r, 21), finishedAt, null, [], null)
-                    : null;
+            (job, current) = StorageRows.ReadJob(r, Time);
         }
 
         var errors = new List<JobError>();
@@ -181,7 +152,7 @@ public sealed partial class SqliteStorage
             await using var r = await select.ExecuteReaderAsync(cancellationToken);
             while (await r.ReadAsync(cancellationToken))
             {
-                errors.Add(new JobError(r.GetInt32(0), r.GetString(1), r.GetString(2), r.IsDBNull(3) ? null : r.GetString(3), Time(r, 4), r.IsDBNull(5) ? null : r.GetString(5)));
+                errors.Add(StorageRows.ReadError(r, Time));
             }
         }
 
@@ -192,17 +163,7 @@ public sealed partial class SqliteStorage
             await using var r = await select.ExecuteReaderAsync(cancellationToken);
             while (await r.ReadAsync(cancellationToken))
             {
-                runs.Add(new JobRun(
-                    r.GetInt32(0),
-                    r.GetString(1),
-                    r.IsDBNull(2) ? null : r.GetString(2),
-                    r.GetBoolean(3),
-                    Runner.Parse(r.IsDBNull(4) ? null : r.GetString(4)),
-                    NullableTime(r, 5),
-                    Time(r, 6),
-                    r.IsDBNull(7) ? null : r.GetString(7),
-                    JobRun.ParseIds(r.IsDBNull(8) ? null : r.GetString(8)),
-                    r.IsDBNull(9) ? null : r.GetInt64(9)));
+                runs.Add(StorageRows.ReadRun(r, Time));
             }
         }
 
