@@ -66,6 +66,8 @@ public sealed class MariaDbServer : IAsyncDisposable
 
     private string LogFile => Path.Combine(_root!, "mariadbd.log");
 
+    private string TempDirectory => Path.Combine(_root!, "tmp");
+
     /// <summary>Starts a fresh server (a new data folder, a free port), or wraps the server named by <c>KEEL_TEST_MYSQL</c>.</summary>
     /// <param name="ct">Cancels the start.</param>
     /// <returns>The running server.</returns>
@@ -88,6 +90,8 @@ public sealed class MariaDbServer : IAsyncDisposable
         try
         {
             var asRoot = LocalProcess.IsRoot();
+            // Its own temporary folder: the inherited TMPDIR may be one only root can write (CI's is mode 755).
+            Directory.CreateDirectory(created.TempDirectory);
             if (asRoot)
             {
                 // mariadbd refuses to run as root; it switches to this user itself (--user).
@@ -105,7 +109,10 @@ public sealed class MariaDbServer : IAsyncDisposable
                 install.Add("--user=mysql");
             }
 
-            await LocalProcess.RunToEndAsync(LocalProcess.StartInfo(null, installDb, install), ct).ConfigureAwait(false);
+            install.Add("--tmpdir=" + created.TempDirectory);
+            var installInfo = LocalProcess.StartInfo(null, installDb, install);
+            installInfo.Environment["TMPDIR"] = created.TempDirectory;
+            await LocalProcess.RunToEndAsync(installInfo, ct).ConfigureAwait(false);
             AppDomain.CurrentDomain.ProcessExit += created.OnProcessExit;
             created.Launch(mariadbd, asRoot);
             await created.WaitUntilReadyAsync(TimeSpan.FromSeconds(60), ct).ConfigureAwait(false);
@@ -207,6 +214,7 @@ public sealed class MariaDbServer : IAsyncDisposable
             "--socket=" + SocketPath,
             "--pid-file=" + PidFile,
             "--log-error=" + LogFile,
+            "--tmpdir=" + TempDirectory,
             "--port=" + Port.ToString(CultureInfo.InvariantCulture),
             "--bind-address=127.0.0.1",
             "--skip-name-resolve",
@@ -227,6 +235,7 @@ public sealed class MariaDbServer : IAsyncDisposable
             info.ArgumentList.Add(arg);
         }
 
+        info.Environment["TMPDIR"] = TempDirectory;
         lock (_gate)
         {
             _process = Process.Start(info) ?? throw new InvalidOperationException($"could not start {mariadbd}");
