@@ -219,8 +219,9 @@ internal static class ConcurrencySql
         """;
 
     /// <summary>
-    /// Keys maintenance repairs: an expired semaphore, blocked jobs whose wait expired, or blocked jobs whose key
-    /// has no semaphore.
+    /// Keys maintenance repairs: an expired semaphore, blocked jobs whose wait expired, blocked jobs whose key has no
+    /// semaphore, or blocked jobs whose key has a free permit (the promotion after a release's commit was lost with
+    /// its connection).
     /// </summary>
     public const string ConcurrencyMaintainKeys = """
         SELECT k.key
@@ -236,6 +237,10 @@ internal static class ConcurrencySql
             UNION
             (SELECT DISTINCT b.concurrency_key FROM keel_blocked_executions b
              WHERE NOT EXISTS (SELECT 1 FROM keel_semaphores s WHERE s.key = b.concurrency_key)
+             LIMIT @limit)
+            UNION
+            (SELECT s.key FROM keel_semaphores s
+             WHERE s.value > 0 AND EXISTS (SELECT 1 FROM keel_blocked_executions b WHERE b.concurrency_key = s.key)
              LIMIT @limit)
         ) k
         ORDER BY k.key

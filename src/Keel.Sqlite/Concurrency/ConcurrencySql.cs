@@ -55,6 +55,9 @@ internal static class ConcurrencySql
         UNION
         SELECT b.concurrency_key FROM keel_blocked_executions b
         WHERE b.expires_at < @now OR NOT EXISTS (SELECT 1 FROM keel_semaphores s WHERE s.key = b.concurrency_key)
+        UNION
+        SELECT s.key FROM keel_semaphores s
+        WHERE s.value > 0 AND EXISTS (SELECT 1 FROM keel_blocked_executions b WHERE b.concurrency_key = s.key)
         LIMIT @limit
         """;
 

@@ -159,6 +159,26 @@ public abstract class LimitsConformance : IAsyncLifetime
     }
 
     [Fact]
+    public async Task Maintenance_promotes_blocked_jobs_whose_key_has_a_free_permit_before_anything_expires()
+    {
+        var ids = await InsertAsync(Limited(limit: 1), Limited(limit: 1));
+        var worker = await RegisterAsync();
+        var claim = Assert.Single(await ClaimAsync(worker));
+        // The release committed (the job finished, its permit is free), but the promotion after the commit was lost
+        // with its connection: the next job stays blocked although nothing holds the permit.
+        await Db.ExecuteAsync($"DELETE FROM keel_claimed_executions WHERE job_id = {claim.JobId}");
+        await Db.ExecuteAsync($"UPDATE keel_jobs SET finished_at = {Db.TimeLiteral(T0)} WHERE id = {claim.JobId}");
+        await Db.ExecuteAsync("UPDATE keel_semaphores SET value = 1");
+        Assert.Equal(JobState.Blocked, await StateAsync(ids[1]));
+
+        // Long before the blocked job's or the permit's expiry, maintenance sees the free permit and promotes.
+        Assert.Equal(1, await Storage.ConcurrencyMaintainAsync(new ConcurrencyMaintainParams(100, T0.AddSeconds(1)), default));
+        Assert.Equal(JobState.Ready, await StateAsync(ids[1]));
+        Assert.Equal(0, await Storage.ConcurrencyMaintainAsync(new ConcurrencyMaintainParams(100, T0.AddSeconds(1)), default));
+        await AssertPermitsWithinLimitAsync();
+    }
+
+    [Fact]
     public async Task Maintenance_recomputes_expired_permits_from_the_real_holders()
     {
         var ids = await InsertAsync(Limited(limit: 1), Limited(limit: 1));
