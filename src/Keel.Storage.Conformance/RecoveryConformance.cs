@@ -275,6 +275,71 @@ public abstract class RecoveryConformance : ConformanceTests
     }
 
     [Fact]
+    public async Task A_claimer_racing_the_prune_of_its_process_stops_and_no_claim_is_orphaned()
+    {
+        // DESIGN §2.3: claims reference their process, so a claim inserted while the process row is being deleted
+        // either is recovered with it or fails, and the claimer learns its process is gone. Errors the store calls
+        // transient (IKeelStorage.IsTransient) are retried, as the runtime does; any other error fails the test.
+        var doomed = await RegisterAsync(TimeSpan.FromMinutes(5));
+        await Storage.JobsInsertAsync(new JobsInsertParams([.. Enumerable.Range(0, 300).Select(_ => new NewJob("test", "default", "{}", 0, 5, null))], null), default);
+        var claimerStore = Db.NewStorage();
+        try
+        {
+            var claimer = Task.Run(async () =>
+            {
+                var deadline = DateTime.UtcNow.AddSeconds(30);
+                while (DateTime.UtcNow < deadline)
+                {
+                    try
+                    {
+                        await claimerStore.JobsClaimAsync(new JobsClaimParams(doomed, QueueFilter.All, 1, null), default);
+                    }
+                    catch (ProcessGoneException)
+                    {
+                        return true;
+                    }
+                    catch (Exception e) when (claimerStore.IsTransient(e))
+                    {
+                        // A deadlock with the prune, say (InnoDB): the runtime retries these, and so does the test.
+                    }
+                }
+
+                return false;
+            });
+            await Eventually.WaitUntilAsync(async () => await Db.ScalarAsync("SELECT count(*) FROM keel_claimed_executions") >= 20, TimeSpan.FromSeconds(15), "the claimer holds some jobs");
+
+            RecoveryResult? result;
+            while (true)
+            {
+                try
+                {
+                    result = await Storage.ProcessRecoverAsync(new ProcessRecoverParams([doomed], RecoverCondition.LeaseExpired, Cause, null), default);
+                    break;
+                }
+                catch (Exception e) when (Storage.IsTransient(e))
+                {
+                    // Retried, as the runtime's maintenance does; nothing was recovered by the failed attempt.
+                }
+            }
+
+            Assert.True(await claimer, "the claimer never learned that its process was pruned");
+            Assert.NotNull(result);
+            Assert.Equal(0, await Db.ScalarAsync("SELECT count(*) FROM keel_processes"));
+            Assert.Equal(0, await Db.ScalarAsync("SELECT count(*) FROM keel_claimed_executions"));
+            Assert.Equal(300, await Db.ScalarAsync("SELECT count(*) FROM keel_ready_executions"));
+            Assert.Equal(result.Total, await Db.ScalarAsync("SELECT count(*) FROM keel_job_runs"));
+            Assert.True(result.Total >= 20);
+        }
+        finally
+        {
+            if (claimerStore is IAsyncDisposable disposable)
+            {
+                await disposable.DisposeAsync();
+            }
+        }
+    }
+
+    [Fact]
     public async Task A_late_result_after_recovery_is_rejected_and_the_job_keeps_one_outcome()
     {
         var zombie = await RegisterAsync(TimeSpan.FromMinutes(5));

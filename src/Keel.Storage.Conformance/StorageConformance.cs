@@ -23,6 +23,17 @@ public abstract class StorageConformance : ConformanceTests
     private async Task<IReadOnlyList<ClaimedJob>> ClaimAsync(long processId, int limit, QueueFilter? queue = null)
         => await Storage.JobsClaimAsync(new JobsClaimParams(processId, queue ?? QueueFilter.All, limit, T0), default);
 
+    private static async Task DisposeAllAsync(IEnumerable<IKeelStorage> stores)
+    {
+        foreach (var store in stores)
+        {
+            if (store is IAsyncDisposable disposable)
+            {
+                await disposable.DisposeAsync();
+            }
+        }
+    }
+
     [Fact]
     public async Task Migrating_twice_is_harmless_and_reports_the_latest_version()
     {
@@ -40,6 +51,24 @@ public abstract class StorageConformance : ConformanceTests
         await Task.WhenAll(Enumerable.Range(0, 4).Select(_ => Task.Run(() => fresh.Storage.MigrateAsync(default))));
         Assert.Equal(fresh.Storage.LatestSchemaVersion, await fresh.Storage.SchemaVersionAsync(default));
         Assert.Equal(fresh.Storage.LatestSchemaVersion, await fresh.ScalarAsync("SELECT count(*) FROM keel_schema_migrations"));
+    }
+
+    [Fact]
+    public async Task Separate_stores_migrating_one_fresh_database_at_once_all_succeed()
+    {
+        // Several hosts starting together, each with its own store: the migrations are applied once.
+        await using var fresh = await CreateDatabaseAsync(migrate: false);
+        var others = new[] { fresh.NewStorage(), fresh.NewStorage() };
+        try
+        {
+            await Task.WhenAll(others.Append(fresh.Storage).Select(store => Task.Run(() => store.MigrateAsync(default))));
+            Assert.Equal(fresh.Storage.LatestSchemaVersion, await fresh.Storage.SchemaVersionAsync(default));
+            Assert.Equal(fresh.Storage.LatestSchemaVersion, await fresh.ScalarAsync("SELECT count(*) FROM keel_schema_migrations"));
+        }
+        finally
+        {
+            await DisposeAllAsync(others);
+        }
     }
 
     [Fact]
@@ -177,6 +206,115 @@ public abstract class StorageConformance : ConformanceTests
         Assert.False(await Storage.JobFailAsync(new JobFailParams(owner, claimed[1].Ref, new FailureRecord("X", "late", null), null, T0), default));
         Assert.Equal(0, await Db.ScalarAsync("SELECT count(*) FROM keel_failed_executions"));
         Assert.Equal(0, await Db.ScalarAsync("SELECT count(*) FROM keel_job_errors"));
+    }
+
+    [Fact]
+    public async Task Claimers_on_separate_stores_never_claim_the_same_job()
+    {
+        // As Concurrent_claimers_never_claim_the_same_job, but each process has its own store, as separate hosts do:
+        // no lock inside one store instance can serialise the claims.
+        await InsertAsync(Enumerable.Range(0, 300).Select(_ => Job()).ToArray());
+        var stores = Enumerable.Range(0, 3).Select(_ => Db.NewStorage()).ToArray();
+        try
+        {
+            var seen = new ConcurrentBag<long>();
+            await Task.WhenAll(stores.Select(store => Task.Run(async () =>
+            {
+                var process = await store.ProcessRegisterAsync(new ProcessRegisterParams("worker-" + Guid.NewGuid().ToString("N")[..10], "Worker", 1234, "test-host", T0, null, "{}", T0), default);
+                while (true)
+                {
+                    var claimed = await store.JobsClaimAsync(new JobsClaimParams(process, QueueFilter.All, 5, T0), default);
+                    if (claimed.Count == 0)
+                    {
+                        return;
+                    }
+
+                    foreach (var c in claimed)
+                    {
+                        seen.Add(c.JobId);
+                    }
+                }
+            })));
+            Assert.Equal(300, seen.Count);
+            Assert.Equal(300, seen.Distinct().Count());
+            Assert.Equal(300, await Db.ScalarAsync("SELECT count(*) FROM keel_claimed_executions"));
+        }
+        finally
+        {
+            await DisposeAllAsync(stores);
+        }
+    }
+
+    [Fact]
+    public async Task A_stale_claim_of_the_same_process_is_rejected_once_the_job_is_claimed_again()
+    {
+        // The fence is the claim, not only the process: a result for an earlier run of the job, from the very
+        // process that holds it now, is rejected.
+        var ids = await InsertAsync(Job());
+        var owner = await RegisterAsync();
+        var first = Assert.Single(await ClaimAsync(owner, 1));
+        Assert.True(await Storage.JobFailAsync(new JobFailParams(owner, first.Ref, new FailureRecord("E", "retry", null), T0, T0), default));
+        var second = Assert.Single(await ClaimAsync(owner, 1));
+        Assert.Equal((first.JobId, 2), (second.JobId, second.Attempt));
+        Assert.True(second.ClaimId > first.ClaimId, "a later claim of the same job carries a larger fencing token");
+
+        Assert.Empty(await Storage.JobsCompleteAsync(new JobsCompleteParams(owner, [first.Ref], T0, true), default));
+        Assert.False(await Storage.JobFailAsync(new JobFailParams(owner, first.Ref, new FailureRecord("E", "late", null), null, T0), default));
+        Assert.Equal(0, await Storage.ClaimsReleaseAsync(new ClaimsReleaseParams(owner, [first.ClaimId], T0), default));
+        Assert.False(await Storage.ClaimHeldAsync(new ClaimHeldParams(owner, first.Ref, T0), default));
+        Assert.True(await Storage.ClaimHeldAsync(new ClaimHeldParams(owner, second.Ref, T0), default));
+        Assert.Equal(JobState.Claimed, (await Storage.JobGetAsync(ids[0], default))!.State);
+
+        Assert.Single(await Storage.JobsCompleteAsync(new JobsCompleteParams(owner, [second.Ref], T0, true), default));
+        var job = (await Storage.JobGetAsync(ids[0], default))!;
+        Assert.Equal((JobState.Finished, 2), (job.State, job.Attempts));
+        Assert.Equal("retry", Assert.Single(job.Errors).Message);
+    }
+
+    [Fact]
+    public async Task Another_process_can_neither_release_nor_mark_a_claim_it_does_not_hold()
+    {
+        var ids = await InsertAsync(Job(), Job());
+        var owner = await RegisterAsync();
+        var other = await RegisterAsync();
+        var claimed = await ClaimAsync(owner, 2);
+
+        Assert.Equal(0, await Storage.ClaimsReleaseAsync(new ClaimsReleaseParams(other, [claimed[0].ClaimId], T0), default));
+        Assert.Equal(0, await Storage.ClaimsReleaseAsync(new ClaimsReleaseParams(other, null, T0), default));
+        Assert.Equal(0, await Storage.ClaimsMarkUnresponsiveAsync(new ClaimsMarkUnresponsiveParams(other, [claimed[0].ClaimId], T0), default));
+        Assert.False(await Storage.ClaimHeldAsync(new ClaimHeldParams(other, claimed[0].Ref, T0), default));
+
+        Assert.Equal(2, await Db.ScalarAsync("SELECT count(*) FROM keel_claimed_executions"));
+        Assert.Equal(0, await Db.ScalarAsync("SELECT count(*) FROM keel_claimed_executions WHERE unresponsive_at IS NOT NULL"));
+        foreach (var id in ids)
+        {
+            var job = (await Storage.JobGetAsync(id, default))!;
+            Assert.Equal((JobState.Claimed, (long?)owner), (job.State, job.ClaimedByProcessId));
+        }
+    }
+
+    [Fact]
+    public async Task Ids_are_never_reused_even_once_every_row_that_held_them_is_deleted()
+    {
+        // Job, claim and process ids are fencing tokens: an id handed out again would let a late result through.
+        var owner = await RegisterAsync();
+        var firstJob = (await InsertAsync(Job()))[0];
+        var firstClaim = Assert.Single(await ClaimAsync(owner, 1));
+        Assert.Single(await Storage.JobsCompleteAsync(new JobsCompleteParams(owner, [firstClaim.Ref], T0, false), default));
+        Assert.Equal(0, await Db.ScalarAsync("SELECT count(*) FROM keel_jobs"));
+        Assert.Equal(0, await Db.ScalarAsync("SELECT count(*) FROM keel_claimed_executions"));
+
+        var secondJob = (await InsertAsync(Job()))[0];
+        Assert.True(secondJob > firstJob, $"job id {secondJob} after {firstJob}");
+        var secondClaim = Assert.Single(await ClaimAsync(owner, 1));
+        Assert.True(secondClaim.ClaimId > firstClaim.ClaimId, $"claim id {secondClaim.ClaimId} after {firstClaim.ClaimId}");
+
+        Assert.Equal(1, await Storage.ProcessDeregisterAsync(new ProcessDeregisterParams(owner, T0), default));
+        Assert.Equal(0, await Db.ScalarAsync("SELECT count(*) FROM keel_processes"));
+        var next = await RegisterAsync();
+        Assert.True(next > owner, $"process id {next} after {owner}");
+        var thirdClaim = Assert.Single(await ClaimAsync(next, 1));
+        Assert.True(thirdClaim.ClaimId > secondClaim.ClaimId, $"claim id {thirdClaim.ClaimId} after {secondClaim.ClaimId}");
     }
 
     [Fact]
