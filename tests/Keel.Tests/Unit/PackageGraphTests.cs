@@ -36,6 +36,16 @@ public sealed class PackageGraphTests
         Assert.All(packages, package => Assert.StartsWith("Microsoft.Extensions.", package, StringComparison.Ordinal));
     }
 
+    [Fact]
+    public void The_conformance_suite_references_Core_and_no_store_so_any_engine_can_run_it()
+    {
+        var referenced = typeof(Keel.Storage.Conformance.ConformanceTests).Assembly.GetReferencedAssemblies().Select(a => a.Name!).ToList();
+        Assert.Contains("Keel", referenced);
+        Assert.Empty(referenced.Intersect([.. Stores, "Keel.Cli", "Keel.Hosting"], StringComparer.OrdinalIgnoreCase));
+        var project = XDocument.Load(Path.Combine(RepositoryRoot(), "src", "Keel.Storage.Conformance", "Keel.Storage.Conformance.csproj"));
+        Assert.Equal(["../Keel/Keel.csproj"], project.Descendants("ProjectReference").Select(r => r.Attribute("Include")!.Value.Replace('\\', '/')));
+    }
+
     private static string RepositoryRoot()
     {
         for (var folder = new DirectoryInfo(AppContext.BaseDirectory); folder is not null; folder = folder.Parent)
