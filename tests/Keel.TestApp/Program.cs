@@ -2,6 +2,7 @@
 // read the database and the run log afterwards.
 using Keel;
 using Keel.Hosting;
+using Keel.MySql;
 using Keel.PostgreSql;
 using Keel.Sqlite;
 using Keel.TestApp;
@@ -12,6 +13,7 @@ return await KeelApp.RunAsync(args, builder =>
     builder.Services.AddKeel(keel => keel
         .UseSqlite()
         .UsePostgreSql()
+        .UseMySql()
         .AddJob<RecordedJob>()
         .AddJob<StubbornJob>()
         .AddJob<SuicideJob>()

@@ -289,3 +289,8 @@ public sealed class PostgreSqlProcessRecoveryTests(ITestOutputHelper output) : P
 {
     protected override Engine Engine => Engine.PostgreSql;
 }
+
+public sealed class MySqlProcessRecoveryTests(ITestOutputHelper output) : ProcessRecoveryTests(output)
+{
+    protected override Engine Engine => Engine.MySql;
+}
