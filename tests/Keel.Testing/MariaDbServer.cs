@@ -27,6 +27,8 @@ public sealed class MariaDbServer : IAsyncDisposable
     private readonly string? _externalConnectionString;
     private readonly object _gate = new();
     private Process? _process;
+    private string? _mariadbd;
+    private bool _asRoot;
     private bool _disposed;
 
     private MariaDbServer(string connectionString)
@@ -199,8 +201,40 @@ public sealed class MariaDbServer : IAsyncDisposable
         }
     }
 
+    /// <summary>
+    /// Crashes the server: SIGKILL by its pid, as an OOM kill or a power loss would; its data folder stays, and
+    /// <see cref="StartAgainAsync"/> runs InnoDB's crash recovery on it.
+    /// </summary>
+    /// <returns>A task completing once the process is gone.</returns>
+    public Task CrashAsync()
+    {
+        Process? process;
+        lock (_gate)
+        {
+            process = _process ?? throw new InvalidOperationException("the server is not running (or is not one this instance started)");
+            _process = null;
+        }
+
+        _ = LocalProcess.Signal(process.Id, LocalProcess.SIGKILL);
+        _ = LocalProcess.WaitForPidExit(process.Id, TimeSpan.FromSeconds(10));
+        process.Dispose();
+        Pid = 0;
+        return Task.CompletedTask;
+    }
+
+    /// <summary>Starts the crashed or stopped server again on the same data folder and port.</summary>
+    /// <param name="ct">Cancels the wait.</param>
+    /// <returns>A task completing once it accepts connections.</returns>
+    public async Task StartAgainAsync(CancellationToken ct = default)
+    {
+        Launch(_mariadbd ?? throw new InvalidOperationException("the server was never started by this instance"), _asRoot);
+        await WaitUntilReadyAsync(TimeSpan.FromSeconds(60), ct).ConfigureAwait(false);
+    }
+
     private void Launch(string mariadbd, bool asRoot)
     {
+        _mariadbd = mariadbd;
+        _asRoot = asRoot;
         var info = new ProcessStartInfo(mariadbd)
         {
             UseShellExecute = false,

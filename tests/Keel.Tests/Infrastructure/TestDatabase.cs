@@ -33,6 +33,9 @@ public sealed class TestDatabase : IAsyncDisposable
 
     public Engine Engine { get; }
 
+    /// <summary>On a server of the test's own, which goes with its data: nothing to drop on the shared one.</summary>
+    private bool _ownServer;
+
     /// <summary>A SQLite path, or a PostgreSQL or MySqlConnector connection string: what the store is built from.</summary>
     public string ConnectionString { get; }
 
@@ -49,6 +52,15 @@ public sealed class TestDatabase : IAsyncDisposable
     }
 
     public IKeelStorage Storage { get; }
+
+    /// <summary>A fresh migrated database on a server of the test's own (one it may stop and restart).</summary>
+    public static async Task<TestDatabase> CreateOnAsync(MariaDbServer server)
+    {
+        var connectionString = await server.CreateDatabaseAsync();
+        var database = new TestDatabase(Engine.MySql, connectionString, new MySqlStorage(new MySqlStorageOptions { ConnectionString = connectionString })) { _ownServer = true };
+        await database.Storage.MigrateAsync(CancellationToken.None);
+        return database;
+    }
 
     /// <summary>A fresh migrated database on a server of the test's own (one it may stop and restart).</summary>
     public static async Task<TestDatabase> CreateOnAsync(PostgresServer server)
@@ -146,7 +158,7 @@ public sealed class TestDatabase : IAsyncDisposable
             await disposable.DisposeAsync();
         }
 
-        if (Engine == Engine.MySql)
+        if (Engine == Engine.MySql && !_ownServer)
         {
             // Drop the database so its tables' files do not pile up on the shared server over a run.
             var server = await SharedMariaDb.GetAsync();

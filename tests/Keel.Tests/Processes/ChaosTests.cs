@@ -98,24 +98,40 @@ public sealed class PostgreSqlChaosTests(ITestOutputHelper output) : ChaosTests(
     protected override Engine Engine => Engine.PostgreSql;
 }
 
-/// <summary>PostgreSQL restarted in the middle of a run, on a server of the test's own: every job still finishes.</summary>
+/// <summary>
+/// The database restarted in the middle of a run, on a server of the test's own: PostgreSQL stopped and started,
+/// MariaDB crashed (SIGKILL) and recovered. Every job still finishes, and nobody is pruned or charged for the outage.
+/// </summary>
 [Collection(RealProcesses.Name)]
-public sealed class PostgreSqlRestartTests(ITestOutputHelper output)
+public sealed class DatabaseRestartTests(ITestOutputHelper output)
 {
     [Fact]
     public async Task Every_job_finishes_when_PostgreSQL_restarts_mid_run()
     {
-        const int jobs = 600;
         await using var server = await PostgresServer.StartAsync();
         await using var db = await TestDatabase.CreateOnAsync(server);
+        await RunThroughOutageAsync(db, server.StopAsync, server.StartAgainAsync);
+    }
+
+    [Fact]
+    public async Task Every_job_finishes_when_MariaDB_crashes_and_recovers_mid_run()
+    {
+        await using var server = await MariaDbServer.StartAsync();
+        await using var db = await TestDatabase.CreateOnAsync(server);
+        await RunThroughOutageAsync(db, server.CrashAsync, () => server.StartAgainAsync());
+    }
+
+    private async Task RunThroughOutageAsync(TestDatabase db, Func<Task> stop, Func<Task> start)
+    {
+        const int jobs = 600;
         await db.Storage.JobsInsertAsync(new JobsInsertParams([.. Enumerable.Range(0, jobs).Select(_ => new NewJob("chaos", "default", "{\"milliseconds\":20}", 0, 1000, null, 1000))], null), default);
         await using var app = await SupervisedApp.StartAsync(db, SupervisedApp.FastSettings(workerProcesses: 2, threads: 2));
         await app.WaitForWorkersAsync(2);
         await Eventually.WaitUntilAsync(async () => await db.ScalarAsync("SELECT count(*) FROM keel_jobs WHERE finished_at IS NOT NULL") >= 50, TimeSpan.FromSeconds(60), "the run gets going");
 
-        await server.StopAsync();
+        await stop();
         await Task.Delay(TimeSpan.FromSeconds(3));
-        await server.StartAgainAsync();
+        await start();
         Assert.False(app.Supervisor.HasExited, "the supervisor survives the outage");
 
         await Eventually.WaitUntilAsync(
@@ -125,7 +141,7 @@ public sealed class PostgreSqlRestartTests(ITestOutputHelper output)
                 {
                     return await db.ScalarAsync("SELECT count(*) FROM keel_jobs WHERE finished_at IS NOT NULL") == jobs;
                 }
-                catch (Npgsql.NpgsqlException)
+                catch (System.Data.Common.DbException)
                 {
                     return false;
                 }
@@ -135,7 +151,7 @@ public sealed class PostgreSqlRestartTests(ITestOutputHelper output)
         Assert.Equal(0, await app.StopAsync());
 
         var starts = app.RunLog().Where(l => l.What == "start").ToList();
-        output.WriteLine($"{jobs} jobs, {starts.Count} executions across a PostgreSQL restart");
+        output.WriteLine($"{db.Engine}: {jobs} jobs, {starts.Count} executions across a database restart");
         Assert.Equal(jobs, starts.Select(s => s.JobId).Distinct().Count());
         Assert.Equal(0, await db.ScalarAsync("SELECT count(*) FROM keel_failed_executions"));
         Assert.Equal(0, await db.ScalarAsync("SELECT count(*) FROM keel_claimed_executions"));
