@@ -14,6 +14,25 @@ public sealed partial class FaultProxy
         private readonly CancellationTokenSource _abort = new();
         private readonly Lock _sockets = new();
         private Socket? _upstream;
+
+        /// <summary>The local port of the connection to the target, once connected.</summary>
+        public int? UpstreamLocalPort
+        {
+            get
+            {
+                lock (_sockets)
+                {
+                    try
+                    {
+                        return (_upstream?.LocalEndPoint as System.Net.IPEndPoint)?.Port;
+                    }
+                    catch (ObjectDisposedException)
+                    {
+                        return null;
+                    }
+                }
+            }
+        }
         private int _reset;
 
         public Task Completion { get; private set; } = Task.CompletedTask;

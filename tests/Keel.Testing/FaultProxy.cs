@@ -105,6 +105,19 @@ public sealed partial class FaultProxy : IAsyncDisposable
         }
     }
 
+    /// <summary>
+    /// The local ports of the proxy's open connections to the target: how the server sees the clients that came through
+    /// the proxy (a test can pick out their sessions, e.g. to end them from the server side).
+    /// </summary>
+    /// <returns>The ports.</returns>
+    public IReadOnlySet<int> UpstreamLocalPorts()
+    {
+        lock (_gate)
+        {
+            return _connections.Select(c => c.UpstreamLocalPort).OfType<int>().ToHashSet();
+        }
+    }
+
     /// <summary>Connections accepted and proxied (or held) since the start; refused ones are not counted.</summary>
     public long TotalAccepted => Interlocked.Read(ref _accepted);
 

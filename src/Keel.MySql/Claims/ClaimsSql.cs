@@ -86,7 +86,7 @@ internal static class ClaimsSql
 
     /// <summary>
     /// Completes held claims and keeps the jobs with <c>finished_at</c>, freeing their uniqueness keys; returns the held
-    /// claims (<see cref="CompleteHeld"/>, one result per claim) so the caller gives permits back after commit.
+    /// claims (<see cref="CompleteHeld"/>, one result per claim) having given their permits back (the caller promotes blocked jobs into them after commit).
     /// </summary>
     /// <param name="claimIds">The claims to complete.</param>
     /// <returns>The statements.</returns>
@@ -98,20 +98,34 @@ internal static class ClaimsSql
         WHERE c.id = {id} AND c.process_id = @process_id;
         DELETE u FROM keel_unique_keys u JOIN keel_claimed_executions c ON c.job_id = u.job_id
         WHERE c.id = {id} AND c.process_id = @process_id;
+        {GiveBack($"SELECT job_id FROM keel_claimed_executions WHERE id = {id} AND process_id = @process_id")};
         DELETE FROM keel_claimed_executions WHERE id = {id} AND process_id = @process_id
         """);
 
     /// <summary>
     /// Completes held claims and deletes the jobs (their claims and uniqueness keys go by cascade); returns the held
-    /// claims (<see cref="CompleteHeld"/>, one result per claim) so the caller gives permits back after commit.
+    /// claims (<see cref="CompleteHeld"/>, one result per claim) having given their permits back (the caller promotes blocked jobs into them after commit).
     /// </summary>
     /// <param name="claimIds">The claims to complete.</param>
     /// <returns>The statements.</returns>
     public static string JobsCompleteDelete(IEnumerable<long> claimIds) => ConnectionSql.Each(claimIds, id => CompleteHeld(id) + $"""
         ;
         SET @keel_job = (SELECT job_id FROM keel_claimed_executions WHERE id = {id} AND process_id = @process_id);
+        {GiveBack("SELECT @keel_job")};
         DELETE FROM keel_jobs WHERE id = @keel_job
         """);
+
+    /// <summary>
+    /// Gives the permit of a finishing job with a concurrency key back, in the completion's transaction (a lost
+    /// connection after the commit can no longer lose it); promoting blocked jobs into it runs after commit, and
+    /// maintenance promotes into a free permit whose promotion was lost (<c>ConcurrencySql.ConcurrencyMaintainKeys</c>).
+    /// </summary>
+    /// <param name="jobIdSelect">A select of the finishing job's id.</param>
+    private static string GiveBack(string jobIdSelect) => $"""
+        UPDATE keel_semaphores s JOIN keel_jobs j ON j.concurrency_key = s.`key`
+        SET s.value = LEAST(s.limit_value, s.value + 1)
+        WHERE j.id = ({jobIdSelect})
+        """;
 
     /// <summary>Locks a claim only while the process holds it (the fence of a failure); returns (job, attempt, claimed at, queue, priority, limited).</summary>
     public const string ClaimLock = """

@@ -30,7 +30,7 @@ public sealed partial class MySqlStorage
     }
 
     /// <inheritdoc />
-    /// <remarks>One round trip (locking read, writes and commit in one batch); permits are given back after commit.</remarks>
+    /// <remarks>One round trip (locking read, writes, permits given back and commit in one batch); blocked jobs are promoted into the permits after commit.</remarks>
     public async Task<IReadOnlyList<long>> JobsCompleteAsync(JobsCompleteParams parameters, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(parameters);
@@ -40,7 +40,7 @@ public sealed partial class MySqlStorage
         }
 
         var held = await WriteAsync(parameters.Now, session => CompleteAsync(session, parameters, commit: true, cancellationToken), cancellationToken).ConfigureAwait(false);
-        await GiveBackAfterCommitAsync(held, parameters.Now, cancellationToken).ConfigureAwait(false);
+        await PromoteAfterCommitAsync(held, parameters.Now, cancellationToken).ConfigureAwait(false);
         return [.. held.Select(h => h.ClaimId)];
     }
 
@@ -82,7 +82,7 @@ public sealed partial class MySqlStorage
             throw new ProcessGoneException($"process {claim.ProcessId} is no longer registered; it was pruned, so it may not claim", e);
         }
 
-        await GiveBackAfterCommitAsync(held, complete.Now, cancellationToken).ConfigureAwait(false);
+        await PromoteAfterCommitAsync(held, complete.Now, cancellationToken).ConfigureAwait(false);
         return new CompleteAndClaimResult([.. held.Select(h => h.ClaimId)], claimed);
     }
 
@@ -162,14 +162,13 @@ public sealed partial class MySqlStorage
     }
 
     /// <summary>
-    /// Gives back the permits of finished jobs with a concurrency key and promotes the next blocked jobs, once the
-    /// completion has committed. The job's new state is already durable, so a failure here must not surface as a failure
-    /// of the completion (a retry would find the claims gone): maintenance recounts the key's permits when its
-    /// semaphore expires.
+    /// Promotes blocked jobs into the permits the committed completion gave back. The job's new state and its permit
+    /// are already durable, so a failure here must not surface as a failure of the completion (a retry would find the
+    /// claims gone): maintenance promotes into a key's free permits at its next pass.
     /// </summary>
-    private async Task GiveBackAfterCommitAsync(List<HeldClaim> held, DateTimeOffset? now, CancellationToken cancellationToken)
+    private async Task PromoteAfterCommitAsync(List<HeldClaim> held, DateTimeOffset? now, CancellationToken cancellationToken)
     {
-        var limited = held.Where(h => h.Routing.Key is not null).Select(h => h.Routing).OrderBy(r => r.Key, StringComparer.Ordinal).ToList();
+        var limited = held.Where(h => h.Routing.Key is not null).Select(h => h.Routing).DistinctBy(r => r.Key).OrderBy(r => r.Key, StringComparer.Ordinal).ToList();
         if (limited.Count == 0)
         {
             return;
@@ -183,14 +182,14 @@ public sealed partial class MySqlStorage
                 {
                     foreach (var routing in limited)
                     {
-                        await ReleasePermitAsync(session, routing, cancellationToken).ConfigureAwait(false);
+                        await PromoteIntoFreePermitsAsync(session, routing, cancellationToken).ConfigureAwait(false);
                     }
 
                     return 0;
                 },
                 cancellationToken).ConfigureAwait(false);
         }
-#pragma warning disable CA1031 // Deliberately swallowed: see the summary; maintenance repairs a lost release.
+#pragma warning disable CA1031 // Deliberately swallowed: see the summary; maintenance repairs a lost promotion.
         catch (Exception)
 #pragma warning restore CA1031
         {

@@ -197,6 +197,25 @@ public sealed partial class MySqlStorage
         return promoted;
     }
 
+    /// <summary>Promotes blocked jobs of a key into the permits its semaphore has free (given back by a completion).</summary>
+    private static async Task<int> PromoteIntoFreePermitsAsync(Session session, JobRouting holder, CancellationToken cancellationToken)
+    {
+        var (value, limit) = await SemaphoreAsync(session, holder.Key!, cancellationToken).ConfigureAwait(false);
+        if (value is null)
+        {
+            return 0;
+        }
+
+        var free = Math.Min(limit, value.Value);
+        var promoted = await PromoteAsync(session, holder.Key!, free, cancellationToken).ConfigureAwait(false);
+        if (promoted > 0)
+        {
+            await WriteSemaphoreAsync(session, holder.Key!, free - promoted, limit, holder.DurationMicros, cancellationToken).ConfigureAwait(false);
+        }
+
+        return promoted;
+    }
+
     private static async Task<int> PromoteAsync(Session session, string key, int free, CancellationToken cancellationToken)
     {
         var promoted = 0;

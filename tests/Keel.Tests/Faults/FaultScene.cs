@@ -299,7 +299,7 @@ public sealed partial class FaultScene : IAsyncDisposable
     }
 
     private static bool IsTransient(Exception e)
-        => e is Npgsql.NpgsqlException or Microsoft.Data.Sqlite.SqliteException or SocketException or IOException or TimeoutException or InvalidOperationException { InnerException: not null } or ObjectDisposedException;
+        => e is System.Data.Common.DbException or SocketException or IOException or TimeoutException or InvalidOperationException { InnerException: not null } or ObjectDisposedException;
 
     private static string Trim(string line) => line.Length > 400 ? line[..400] + "…" : line.TrimEnd('\r');
 
