@@ -285,7 +285,8 @@ public sealed class MySqlEngine : BenchEngine
     {
         if (connection is not null)
         {
-            return new MySqlEngine(null, EngineOf(connection) == "mysql" ? ConnectionStringOf(connection) : connection);
+            var isUri = connection.StartsWith("mysql:", StringComparison.OrdinalIgnoreCase) || connection.StartsWith("mariadb:", StringComparison.OrdinalIgnoreCase);
+            return new MySqlEngine(null, isUri ? ConnectionStringOf(connection) : new MySqlConnectionStringBuilder(connection).ConnectionString);
         }
 
         var server = await MariaDbServer.StartAsync();
