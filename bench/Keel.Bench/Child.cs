@@ -4,6 +4,7 @@ using System.Runtime.InteropServices;
 using System.Text;
 using Hangfire;
 using Keel.Hosting;
+using Keel.MySql;
 using Keel.PostgreSql;
 using Keel.Sqlite;
 using Keel.Storage;
@@ -54,7 +55,7 @@ public static partial class Child
     }
 
     /// <summary>The recovery scenario's jobs: the sleep (or held) job and the two poison jobs.</summary>
-    public static void AddRecoveryJobs(IKeelBuilder keel) => keel.UseSqlite().UsePostgreSql().AddJob<SleepJob>().AddJob<PoisonKillJob>().AddJob<PoisonFailFastJob>();
+    public static void AddRecoveryJobs(IKeelBuilder keel) => keel.UseSqlite().UsePostgreSql().UseMySql().AddJob<SleepJob>().AddJob<PoisonKillJob>().AddJob<PoisonFailFastJob>();
 
     /// <summary>A generic host with AddKeel (worker and dispatcher in this process), configured from the arguments.</summary>
     private static async Task<int> RunPlainHostAsync(string[] args)
@@ -96,7 +97,7 @@ public static partial class Child
             return 0;
         }
 
-        using var host = BenchEngine.BuildHost(KeelDatabaseSetting.Parse(database, []).Engine == "postgresql", database, processJobs: false);
+        using var host = BenchEngine.BuildHost(BenchEngine.EngineOf(database), database, processJobs: false);
         await host.StartAsync();
         var keel = host.Services.GetRequiredService<IKeelClient>();
         for (var i = 0; i < warmup + jobs; i++)

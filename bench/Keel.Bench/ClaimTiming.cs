@@ -2,6 +2,7 @@ using System.Collections.Concurrent;
 using System.Diagnostics;
 using System.Reflection;
 using System.Runtime.ExceptionServices;
+using Keel.MySql;
 using Keel.PostgreSql;
 using Keel.Sqlite;
 using Keel.Storage;
@@ -17,7 +18,7 @@ public sealed class ClaimStats
 /// <summary>The PostgreSQL store's interfaces, so a decorated store is still seen as able to LISTEN.</summary>
 public interface ITimedPostgresStorage : IKeelStorage, IJobNotifications, IAsyncDisposable, IDisposable;
 
-/// <summary>The SQLite store's interface.</summary>
+/// <summary>The SQLite and MariaDB stores' interface (neither can LISTEN: their idle workers poll).</summary>
 public interface ITimedSqliteStorage : IKeelStorage;
 
 /// <summary>
@@ -41,11 +42,14 @@ public class ClaimTimingProxy : DispatchProxy
         return proxy;
     }
 
-    public static IKeelStorage Create(bool postgres, string database, IServiceProvider services, ClaimStats stats)
+    public static IKeelStorage Create(string engine, string database, IServiceProvider services, ClaimStats stats)
         => Wrap(
-            postgres
-                ? new PostgreSqlStorage(new PostgreSqlStorageOptions { ConnectionString = database })
-                : new SqliteStorage(new SqliteStorageOptions { ConnectionString = database }, (TimeProvider?)services.GetService(typeof(TimeProvider))),
+            engine switch
+            {
+                "postgres" => new PostgreSqlStorage(new PostgreSqlStorageOptions { ConnectionString = database }),
+                "mysql" => new MySqlStorage(new MySqlStorageOptions { ConnectionString = MySqlEngine.ConnectionStringOf(database) }),
+                _ => new SqliteStorage(new SqliteStorageOptions { ConnectionString = database }, (TimeProvider?)services.GetService(typeof(TimeProvider))),
+            },
             stats);
 
     protected override object? Invoke(MethodInfo? targetMethod, object?[]? args)

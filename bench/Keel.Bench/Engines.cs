@@ -1,11 +1,14 @@
 using System.Globalization;
 using Keel.Hosting;
+using Keel.MySql;
 using Keel.PostgreSql;
 using Keel.Sqlite;
+using Keel.Storage;
 using Keel.Testing;
 using Microsoft.Data.Sqlite;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
+using MySqlConnector;
 using Npgsql;
 
 namespace Keel.Bench;
@@ -17,7 +20,14 @@ public abstract class BenchEngine : IAsyncDisposable
 
     public bool IsPostgres => Name == "postgres";
 
-    /// <summary>A fresh database (SQLite file path or PostgreSQL connection string).</summary>
+    public bool IsMySql => Name == "mysql";
+
+    /// <summary>How an idle worker learns of a job enqueued by another process (the latency scenario's first half).</summary>
+    public string Pickup => IsPostgres
+        ? "LISTEN/NOTIFY wakes the idle worker at the enqueuer's commit"
+        : string.Create(CultureInfo.InvariantCulture, $"no NOTIFY on {(IsMySql ? "MariaDB" : "SQLite")}: the idle worker polls every {new WorkerOptions().PollingInterval.TotalMilliseconds:0} ms (Keel's default PollingInterval), so a job waits up to one interval; the same process wakes its workers at once");
+
+    /// <summary>A fresh database (SQLite file path, PostgreSQL connection string, or a MariaDB <c>mysql://</c> URI).</summary>
     public abstract Task<string> NewDatabaseAsync();
 
     /// <summary>Removes a database handed out by <see cref="NewDatabaseAsync"/>.</summary>
@@ -28,7 +38,7 @@ public abstract class BenchEngine : IAsyncDisposable
 
     public abstract ValueTask DisposeAsync();
 
-    /// <summary>The PostgreSQL server the bench started itself; null for SQLite and for a server given by <c>--connection</c>.</summary>
+    /// <summary>The PostgreSQL server the bench started itself; null for SQLite, MariaDB and a server given by <c>--connection</c>.</summary>
     public virtual PostgresServer? Server => null;
 
     /// <summary>Runs <paramref name="sql"/> on <paramref name="database"/> (a connection of its own, no pool) and returns its first value as a number.</summary>
@@ -39,7 +49,16 @@ public abstract class BenchEngine : IAsyncDisposable
         {
             "sqlite" => new SqliteEngine(),
             "postgres" => await PostgresEngine.StartAsync(connection),
-            _ => throw new ArgumentException($"unknown engine '{name}': use sqlite or postgres"),
+            "mysql" => await MySqlEngine.StartAsync(connection),
+            _ => throw new ArgumentException($"unknown engine '{name}': use sqlite, postgres or mysql"),
+        };
+
+    /// <summary>The bench's engine name (sqlite, postgres, mysql) of a database setting, read as Keel reads <c>Keel:Database</c>.</summary>
+    public static string EngineOf(string database)
+        => KeelDatabaseSetting.Parse(database, []).Engine switch
+        {
+            "postgresql" => "postgres",
+            var engine => engine,
         };
 
     /// <summary>
@@ -48,21 +67,26 @@ public abstract class BenchEngine : IAsyncDisposable
     /// at Keel's defaults (1 s polling, dispatcher on, maintenance on). <paramref name="claims"/>, if given, records every claim statement.
     /// </summary>
     public IHost BuildHost(string database, bool processJobs, int workers = 1, int threads = 10, ClaimStats? claims = null)
-        => BuildHost(IsPostgres, database, processJobs, workers, threads, claims);
+        => BuildHost(Name, database, processJobs, workers, threads, claims);
 
     /// <inheritdoc cref="BuildHost(string, bool, int, int, ClaimStats?)"/>
-    public static IHost BuildHost(bool postgres, string database, bool processJobs, int workers = 1, int threads = 10, ClaimStats? claims = null)
+    /// <param name="engine">sqlite, postgres or mysql (<see cref="EngineOf"/>).</param>
+    public static IHost BuildHost(string engine, string database, bool processJobs, int workers = 1, int threads = 10, ClaimStats? claims = null)
     {
         var builder = Host.CreateApplicationBuilder(new HostApplicationBuilderSettings { DisableDefaults = true });
         builder.Services.AddKeel(k =>
         {
             if (claims is not null)
             {
-                k.UseStorage(sp => ClaimTimingProxy.Create(postgres, database, sp, claims));
+                k.UseStorage(sp => ClaimTimingProxy.Create(engine, database, sp, claims));
             }
-            else if (postgres)
+            else if (engine == "postgres")
             {
                 k.UsePostgreSql(database);
+            }
+            else if (engine == "mysql")
+            {
+                k.UseMySql(MySqlEngine.ConnectionStringOf(database));
             }
             else
             {
@@ -231,6 +255,119 @@ public sealed class PostgresEngine : BenchEngine
     private async Task ExecuteAsync(string sql)
     {
         await using var connection = new NpgsqlConnection(new NpgsqlConnectionStringBuilder(_admin) { Pooling = false }.ConnectionString);
+        await connection.OpenAsync();
+        await using var command = connection.CreateCommand();
+        command.CommandText = sql;
+        await command.ExecuteNonQueryAsync();
+    }
+}
+
+/// <summary>
+/// MariaDB (or MySQL): a throwaway durable MariaDB server the bench starts (<see cref="MariaDbServer"/>), or the server
+/// of <c>--connection</c> (a <c>mysql://user:password@host:port/</c> URI or a MySqlConnector connection string, as a
+/// user allowed to create databases). Each database is handed out as a <c>mysql://</c> URI, the form
+/// <c>Keel:Database</c> takes, so the child processes reach it through the same setting.
+/// </summary>
+public sealed class MySqlEngine : BenchEngine
+{
+    private readonly MariaDbServer? _server;
+    private readonly string _admin;
+
+    private MySqlEngine(MariaDbServer? server, string admin)
+    {
+        _server = server;
+        _admin = admin;
+    }
+
+    public override string Name => "mysql";
+
+    public static async Task<MySqlEngine> StartAsync(string? connection)
+    {
+        if (connection is not null)
+        {
+            var isUri = connection.StartsWith("mysql:", StringComparison.OrdinalIgnoreCase) || connection.StartsWith("mariadb:", StringComparison.OrdinalIgnoreCase);
+            return new MySqlEngine(null, isUri ? ConnectionStringOf(connection) : new MySqlConnectionStringBuilder(connection).ConnectionString);
+        }
+
+        var server = await MariaDbServer.StartAsync();
+        return new MySqlEngine(server, server.ConnectionString);
+    }
+
+    /// <summary>The MySqlConnector connection string of a <c>mysql://</c> URI (as Keel.MySql's provider reads it).</summary>
+    public static string ConnectionStringOf(string uri)
+    {
+        var parts = KeelDatabaseSetting.Parse(uri, []).ParseUri();
+        var builder = new MySqlConnectionStringBuilder { Server = parts.Host, Database = parts.Database, UserID = parts.Username, Password = parts.Password };
+        if (parts.Port is { } port)
+        {
+            builder.Port = checked((uint)port);
+        }
+
+        foreach (var (key, value) in parts.Parameters)
+        {
+            builder[key] = value;
+        }
+
+        return builder.ConnectionString;
+    }
+
+    public override async Task<string> NewDatabaseAsync()
+    {
+        var name = "keel_bench_" + Guid.NewGuid().ToString("N")[..12];
+        await ExecuteAsync($"CREATE DATABASE `{name}` CHARACTER SET utf8mb4 COLLATE utf8mb4_bin");
+        var admin = new MySqlConnectionStringBuilder(_admin);
+        return string.Create(CultureInfo.InvariantCulture, $"mysql://{Uri.EscapeDataString(admin.UserID)}:{Uri.EscapeDataString(admin.Password)}@{admin.Server}:{admin.Port}/{name}");
+    }
+
+    public override async Task DropDatabaseAsync(string database)
+    {
+        MySqlConnection.ClearAllPools();
+        var name = new MySqlConnectionStringBuilder(ConnectionStringOf(database)).Database;
+        await ExecuteAsync($"DROP DATABASE IF EXISTS `{name}`");
+    }
+
+    public override async Task<long> ScalarAsync(string database, string sql, CancellationToken ct = default)
+    {
+        await using var connection = new MySqlConnection(new MySqlConnectionStringBuilder(ConnectionStringOf(database)) { Pooling = false, ConnectionTimeout = 5, DefaultCommandTimeout = 15 }.ConnectionString);
+        await connection.OpenAsync(ct);
+        await using var command = connection.CreateCommand();
+        command.CommandText = sql;
+        return Convert.ToInt64(await command.ExecuteScalarAsync(ct), CultureInfo.InvariantCulture);
+    }
+
+    public override async Task<IReadOnlyList<KeyValuePair<string, string>>> DescribeAsync()
+    {
+        string[] names = ["version", "innodb_flush_log_at_trx_commit", "sync_binlog", "log_bin", "innodb_doublewrite", "innodb_flush_method", "innodb_buffer_pool_size", "tx_isolation", "max_connections"];
+        var values = new Dictionary<string, string>(StringComparer.Ordinal);
+        await using var connection = new MySqlConnection(new MySqlConnectionStringBuilder(_admin) { Pooling = false }.ConnectionString);
+        await connection.OpenAsync();
+        await using (var command = connection.CreateCommand())
+        {
+            command.CommandText = "SHOW GLOBAL VARIABLES WHERE Variable_name IN (" + string.Join(", ", names.Select(n => $"'{n}'")) + ")";
+            await using var reader = await command.ExecuteReaderAsync();
+            while (await reader.ReadAsync())
+            {
+                values[reader.GetString(0)] = reader.GetString(1);
+            }
+        }
+
+        var result = names.Where(values.ContainsKey).Select(n => new KeyValuePair<string, string>(n, n == "innodb_buffer_pool_size" && long.TryParse(values[n], CultureInfo.InvariantCulture, out var bytes) ? $"{bytes / (1024 * 1024)}MB" : values[n])).ToList();
+        result.Add(new("server", _server is null ? "given by --connection" : "throwaway MariaDB started by the bench (durable settings)"));
+        return result;
+    }
+
+    public override async ValueTask DisposeAsync()
+    {
+        MySqlConnection.ClearAllPools();
+        if (_server is not null)
+        {
+            await _server.DisposeAsync();
+        }
+    }
+
+    private async Task ExecuteAsync(string sql)
+    {
+        await using var connection = new MySqlConnection(new MySqlConnectionStringBuilder(_admin) { Pooling = false }.ConnectionString);
         await connection.OpenAsync();
         await using var command = connection.CreateCommand();
         command.CommandText = sql;

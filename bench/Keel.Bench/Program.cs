@@ -3,9 +3,9 @@ using System.Globalization;
 using System.Text.Json;
 using Keel.Bench;
 
-// keel-bench <scenario|all> [--engine sqlite|postgres|both] [--jobs N] [--workers W] [--threads T] [--runs R]
+// keel-bench <scenario|all> [--engine sqlite|postgres|mysql|both|all] [--jobs N] [--workers W] [--threads T] [--runs R]
 //            [--connection CS] [--json out.json] [--smoke] [--big] [--backlog N,N,…] [--recovery CASES,SETTINGS]
-const string Usage = "usage: Keel.Bench <enqueue|throughput|latency|backlog|hangfire|recovery|all> [--engine sqlite|postgres|both] [--jobs N] [--workers W] [--threads T] [--runs R] [--connection CS] [--json out.json] [--smoke] [--big] [--backlog N,N,...] [--recovery " + Recovery.Usage + "]";
+const string Usage = "usage: Keel.Bench <enqueue|throughput|latency|backlog|hangfire|recovery|all> [--engine sqlite|postgres|mysql|both|all] [--jobs N] [--workers W] [--threads T] [--runs R] [--connection CS] [--json out.json] [--smoke] [--big] [--backlog N,N,...] [--recovery " + Recovery.Usage + "]";
 CultureInfo.DefaultThreadCurrentCulture = CultureInfo.InvariantCulture;
 CultureInfo.CurrentCulture = CultureInfo.InvariantCulture;
 if (Child.IsChildCommand(args))
@@ -60,7 +60,7 @@ try
         throw new ArgumentException(scenario is null ? "no scenario given" : $"unknown scenario '{scenario}'");
     }
 
-    if (engineArg is not (null or "sqlite" or "postgres" or "both"))
+    if (engineArg is not (null or "sqlite" or "postgres" or "mysql" or "both" or "all"))
     {
         throw new ArgumentException($"unknown engine '{engineArg}'");
     }
@@ -79,14 +79,21 @@ if (smoke)
 
 var settings = new BenchSettings(jobs, workers, threads, runs, smoke, big, backlog, recovery);
 var scenarios = scenario == "all" ? Scenarios.All : [scenario];
-string[] engines = engineArg is null or "both" ? ["sqlite", "postgres"] : [engineArg];
+// No --engine: SQLite and PostgreSQL ("both"); the smoke run (CI) adds MariaDB, at enqueue, throughput and latency only.
+string[] engines = engineArg switch
+{
+    "all" => ["sqlite", "postgres", "mysql"],
+    null when smoke => ["sqlite", "postgres", "mysql"],
+    null or "both" => ["sqlite", "postgres"],
+    _ => [engineArg],
+};
 var total = Stopwatch.StartNew();
 var report = new List<object>();
 var failed = false;
 
 Console.WriteLine($"Keel.Bench: {string.Join(", ", scenarios)} on {string.Join(", ", engines)}; {runs} run(s) each{(smoke ? " (smoke sizes)" : "")}");
 Console.WriteLine($"machine: {Environment.ProcessorCount} cores, .NET {Environment.Version}, {System.Runtime.InteropServices.RuntimeInformation.OSDescription}");
-Console.WriteLine("the bench and the workers share one process, except for the enqueuer child (latency, hangfire) and the apps of the recovery scenario (process mode and plain hosts); PostgreSQL (if any) runs on the same machine");
+Console.WriteLine("the bench and the workers share one process, except for the enqueuer child (latency, hangfire) and the apps of the recovery scenario (process mode and plain hosts); PostgreSQL and MariaDB (if any) run on the same machine");
 foreach (var engineName in engines)
 {
     BenchEngine? engine = null;
@@ -96,12 +103,13 @@ foreach (var engineName in engines)
         var description = await engine.DescribeAsync();
         Console.WriteLine();
         Console.WriteLine($"== {engineName}: " + string.Join(", ", description.Select(d => $"{d.Key}={d.Value}")));
+        Console.WriteLine($"   pickup from another process: {engine.Pickup}");
         var rows = new List<(string Scenario, string Metric, string Unit, List<double> Values, string? Row, string? Column)>();
         foreach (var name in scenarios)
         {
-            if (!Scenarios.Supports(name, engine))
+            if (Scenarios.Unsupported(name, engine, settings) is { } reason)
             {
-                Console.WriteLine($"   {name}: skipped on {engineName} (Hangfire is measured on PostgreSQL only)");
+                Console.WriteLine($"   {name}: skipped on {engineName} ({reason})");
                 continue;
             }
 

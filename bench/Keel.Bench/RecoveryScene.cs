@@ -126,7 +126,7 @@ public sealed partial class RecoveryScene : IAsyncDisposable
         var scene = new RecoveryScene(engine, liveness, database ?? await engine.NewDatabaseAsync(), database is null);
         try
         {
-            scene._client = BenchEngine.BuildHost(engine.IsPostgres, scene.Database, processJobs: false);
+            scene._client = BenchEngine.BuildHost(engine.Name, scene.Database, processJobs: false);
             await scene._client.StartAsync(); // migrates, so the apps and the bench agree on the schema from the start
             return scene;
         }
@@ -610,7 +610,7 @@ public sealed partial class RecoveryScene : IAsyncDisposable
             : [];
 
     public static bool IsTransient(Exception e)
-        => e is Npgsql.NpgsqlException or Microsoft.Data.Sqlite.SqliteException or SocketException or IOException or TimeoutException or ObjectDisposedException or InvalidOperationException { InnerException: not null };
+        => e is Npgsql.NpgsqlException or MySqlConnector.MySqlException or Microsoft.Data.Sqlite.SqliteException or SocketException or IOException or TimeoutException or ObjectDisposedException or InvalidOperationException { InnerException: not null };
 
     [GeneratedRegex(@"Pruned process (?<name>\S+) \(\d+\): (?<cause>[\w-]+);.*?\(pid (?<pid>\d+)")]
     private static partial Regex PrunedLine();

@@ -22,7 +22,14 @@ public static class Scenarios
 {
     public static readonly string[] All = ["enqueue", "throughput", "latency", "backlog", "hangfire", "recovery"];
 
-    public static bool Supports(string scenario, BenchEngine engine) => scenario != "hangfire" || engine.IsPostgres;
+    /// <summary>Why <paramref name="scenario"/> does not run on <paramref name="engine"/>; null when it runs.</summary>
+    public static string? Unsupported(string scenario, BenchEngine engine, BenchSettings s) => scenario switch
+    {
+        "hangfire" when !engine.IsPostgres => "Hangfire is measured on PostgreSQL only",
+        "backlog" when engine.IsMySql && s.Smoke => "the smoke run keeps MariaDB to enqueue, throughput and latency; run it without --smoke",
+        "recovery" when engine.IsMySql && s.Smoke && s.Recovery is null => "the smoke run keeps MariaDB to enqueue, throughput and latency; run it without --smoke",
+        _ => null,
+    };
 
     public static Task<List<Sample>> RunOnceAsync(string scenario, BenchEngine engine, BenchSettings s) => scenario switch
     {
