@@ -55,19 +55,7 @@ public sealed class MySqlFaultTests(ITestOutputHelper output)
     {
         await using var db = await TestDatabase.CreateAsync(Engine.MySql);
         var server = await SharedMariaDb.GetAsync();
-        await using var proxy = FaultProxy.Start(server.Port);
-        await using var scene = new FaultScene(output, db);
-        await scene.StartAsync(("target", 2, 2, Via(db, proxy)), ("observer", 1, 2, db.Setting));
-        var limited = await PostgreSqlFaultTests.StartWorkAsync(scene);
-        var before = await scene.SnapshotAsync();
-
-        for (var round = 0; round < 3; round++)
-        {
-            scene.Note($"FaultProxy.ResetAll: {proxy.ResetAll()} connections of the target reset");
-            await Task.Delay(1000);
-        }
-
-        await PostgreSqlFaultTests.FinishAsync(scene, before, limited);
+        await NetworkFaultCases.ResetsAsync(output, db, server.Port, proxy => Via(db, proxy), db.Setting);
     }
 
     [Fact]
@@ -75,28 +63,7 @@ public sealed class MySqlFaultTests(ITestOutputHelper output)
     {
         await using var db = await TestDatabase.CreateAsync(Engine.MySql);
         var server = await SharedMariaDb.GetAsync();
-        await using var proxy = FaultProxy.Start(server.Port);
-        await using var scene = new FaultScene(output, db);
-        await scene.StartAsync(("target", 1, 1, Via(db, proxy)));
-        var job = (await scene.InsertAsync(1, 8000))[0]; // outlasts the black hole: only a cancellation ends it in time
-        var pid = await scene.RunningPidAsync(job);
-        scene.Note($"job {job} runs on the target's worker, pid {pid}");
-        await scene.StartAsync(("observer", 1, 1, db.Setting));
-        var before = await scene.SnapshotAsync();
-
-        proxy.BlackHole(true);
-        var holeStart = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds();
-        scene.Note("black hole on: the target's packets are lost, nothing is closed");
-        await Task.Delay(TimeSpan.FromSeconds(4)); // past the 1.2 s lease: the observer may take the job over
-        var holeEnd = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds();
-        proxy.BlackHole(false);
-        scene.Note("black hole off: the held connections are reset");
-
-        await scene.DrainAsync(TimeSpan.FromSeconds(20));
-        scene.CheckStoppedBefore(holeStart, holeEnd, ["target"], "the black hole ended, more than three leases after it began (the observer could take over long before)");
-        await scene.CheckAsync(before, prunable: ["target"]);
-        await scene.StopAppsAsync();
-        scene.AssertNoViolations();
+        await NetworkFaultCases.BlackHoleAsync(output, db, server.Port, proxy => Via(db, proxy), db.Setting);
     }
 
     /// <summary>The same database through <paramref name="proxy"/>, as a <c>mysql://</c> setting.</summary>
