@@ -230,17 +230,21 @@ internal sealed class Supervisor
             Log.ChildExited(_logger, child.Spec.ToString(), child.Name, child.Pid, how);
         }
 
-        // The replacement need not wait for the recovery (which waits for the database when it is away).
-        ScheduleRestart(child, exitCode);
-        lock (_gate)
+        // The replacement need not wait for the recovery (which waits for the database when it is away) — unless the
+        // child died young (or before this supervisor saw its row): then whether it died holding jobs (a poison job's
+        // doing, which blame deals with) or holding none (a crash loop, which a pause deals with) decides its restart,
+        // so it is replaced once its claims are recovered.
+        var youngDeath = !stopped && (child.RowId is null || _clock.TimeProvider.GetElapsedTime(child.StartedAt) < QuickExit);
+        if (!youngDeath)
         {
-            _children.Remove(child);
+            ScheduleRestart(child, exitCode, diedHoldingJobs: false);
+            Forget(child);
         }
 
-        _wakeup.Set();
+        RecoveryResult? recovery = null;
         try
         {
-            await RecoverAsync(child, exitCode, how, stopped);
+            recovery = await RecoverAsync(child, exitCode, how, stopped);
         }
         catch (OperationCanceledException) when (_reapAbort.IsCancellationRequested)
         {
@@ -252,9 +256,28 @@ internal sealed class Supervisor
         {
             Log.SupervisorError(_logger, e);
         }
+        finally
+        {
+            if (youngDeath)
+            {
+                ScheduleRestart(child, exitCode, diedHoldingJobs: recovery is { Total: > 0 });
+                Forget(child);
+            }
+        }
     }
 
-    private async Task RecoverAsync(ChildProcess child, int exitCode, string how, bool stopped)
+    /// <summary>Takes an exited child off the list, so that the loop starts its replacement (when its pause is over).</summary>
+    private void Forget(ChildProcess child)
+    {
+        lock (_gate)
+        {
+            _children.Remove(child);
+        }
+
+        _wakeup.Set();
+    }
+
+    private async Task<RecoveryResult?> RecoverAsync(ChildProcess child, int exitCode, string how, bool stopped)
     {
         var rowId = child.RowId;
         if (rowId is null)
@@ -265,7 +288,7 @@ internal sealed class Supervisor
 
         if (rowId is null)
         {
-            return; // It never registered, or deregistered on its way out.
+            return null; // It never registered, or deregistered on its way out.
         }
 
         var (code, charge, sentence) = stopped
@@ -289,19 +312,21 @@ internal sealed class Supervisor
             Log.ProcessPruned(_logger, child.Name, id, cause.Code, recovery.Retried, recovery.Failed, cause.Description);
             KeelMetrics.RecordRecovery(cause.Code, recovery);
         }
+
+        return recovery;
     }
 
     /// <summary>
-    /// The restart policy: a child that exits cleanly, or dies after it registered and ran (a job that killed it, an
-    /// OOM kill, a kill -9), is replaced at once — poison protection deals with the jobs. One that keeps dying before it
-    /// registers (or within a second) is crash-looping: it waits 250 ms, then twice as long each time, up to 30 s, and
-    /// from the fifth such exit in a row each restart is logged as a crash loop. Each spec has its own pause; nothing else
-    /// waits for it.
+    /// The restart policy: a child that exits cleanly, dies after it registered and ran for a while, or dies holding
+    /// jobs however young (a job that killed it, an OOM kill, a kill -9) is replaced at once — blame deals with the
+    /// jobs. One that keeps dying before it registers, or within a second holding no job, is crash-looping: it waits
+    /// 250 ms, then twice as long each time, up to 30 s, and from the fifth such exit in a row each restart is logged as
+    /// a crash loop. Each spec has its own pause; nothing else waits for it.
     /// </summary>
-    private void ScheduleRestart(ChildProcess child, int exitCode)
+    private void ScheduleRestart(ChildProcess child, int exitCode, bool diedHoldingJobs)
     {
         var lived = _clock.TimeProvider.GetElapsedTime(child.StartedAt);
-        var quick = exitCode != 0 && (child.RowId is null || lived < QuickExit);
+        var quick = exitCode != 0 && !diedHoldingJobs && (child.RowId is null || lived < QuickExit);
         TimeSpan pause;
         int failures;
         lock (_gate)
