@@ -7,6 +7,12 @@ using Keel.PostgreSql;
 using Keel.Sqlite;
 using Keel.TestApp;
 
+// A worker child that dies at once, before it registers, every time: the supervisor's crash-loop pause under test.
+if (args is ["__keel-child", "Worker", ..] && args.Contains("--Test:CrashWorkersAtStart=true"))
+{
+    return 3;
+}
+
 return await KeelApp.RunAsync(args, builder =>
 {
     RunLog.Folder = builder.Configuration["Test:RunLog"];
