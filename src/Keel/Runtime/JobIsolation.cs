@@ -9,8 +9,12 @@ namespace Keel.Runtime;
 internal sealed class JobIsolation
 {
     private readonly Lock _gate = new();
-    private int _running;
+
+    // A run counts from its start until its outcome is written (its claim settled), not until its code returns: a
+    // finished run whose completion is still in flight holds its claim, and a death meanwhile would share it.
+    private readonly HashSet<long> _held = [];
     private bool _isolating;
+    private long? _suspectClaim;
     private TaskCompletionSource? _idle;
 
     /// <summary>False while a suspect is waiting to run or running: claim nothing.</summary>
@@ -25,14 +29,14 @@ internal sealed class JobIsolation
         }
     }
 
-    /// <summary>How many runs are going on.</summary>
+    /// <summary>How many runs are going on or waiting for their outcome to be written.</summary>
     public int Running
     {
         get
         {
             lock (_gate)
             {
-                return _running;
+                return _held.Count;
             }
         }
     }
@@ -52,21 +56,22 @@ internal sealed class JobIsolation
         }
     }
 
-    /// <summary>Ends the isolation (the suspect ended, or none was claimed).</summary>
+    /// <summary>Ends the isolation (the suspect was released before it started, or none was claimed).</summary>
     public void End()
     {
         lock (_gate)
         {
             _isolating = false;
+            _suspectClaim = null;
         }
     }
 
-    /// <summary>Completes once no run is going on.</summary>
+    /// <summary>Completes once no run is going on or waiting for its outcome to be written.</summary>
     public Task WhenIdleAsync()
     {
         lock (_gate)
         {
-            if (_running == 0)
+            if (_held.Count == 0)
             {
                 return Task.CompletedTask;
             }
@@ -76,21 +81,39 @@ internal sealed class JobIsolation
         }
     }
 
-    public void RunStarted()
+    /// <summary>A run starts; a suspect's run ends the isolation only once its outcome is written.</summary>
+    public void RunStarted(long claimId, bool suspect)
     {
         lock (_gate)
         {
-            _running++;
+            _held.Add(claimId);
+            if (suspect)
+            {
+                _suspectClaim = claimId;
+            }
         }
     }
 
-    public void RunEnded()
+    /// <summary>A claim's outcome was written (or it is known gone). True when that ended the isolation.</summary>
+    public bool Settled(long claimId)
     {
         TaskCompletionSource? idle = null;
+        var ended = false;
         lock (_gate)
         {
-            _running--;
-            if (_running == 0 && _idle is not null)
+            if (!_held.Remove(claimId))
+            {
+                return false;
+            }
+
+            if (_suspectClaim == claimId)
+            {
+                _suspectClaim = null;
+                _isolating = false;
+                ended = true;
+            }
+
+            if (_held.Count == 0 && _idle is not null)
             {
                 idle = _idle;
                 _idle = null;
@@ -98,5 +121,6 @@ internal sealed class JobIsolation
         }
 
         idle?.TrySetResult();
+        return ended;
     }
 }

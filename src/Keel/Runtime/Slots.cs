@@ -135,13 +135,23 @@ internal sealed class Slots(int threads)
     /// <summary>A claim's outcome was written (or its claim is known gone): its slot is free. False when it was not held.</summary>
     public bool Settle(long claimId)
     {
+        bool removed;
         lock (_gate)
         {
-            var removed = _held.Remove(claimId);
+            removed = _held.Remove(claimId);
             SignalIfEmpty();
-            return removed;
         }
+
+        if (removed)
+        {
+            Settled?.Invoke(claimId);
+        }
+
+        return removed;
     }
+
+    /// <summary>Raised (outside the lock) when a held claim's outcome was written or it is known gone.</summary>
+    public event Action<long>? Settled;
 
     /// <summary>True while <paramref name="claimId"/> holds a slot.</summary>
     public bool Holds(long claimId)

@@ -67,6 +67,7 @@ internal sealed class Worker
         _onPruned = onPruned;
         _exitNow = exitNow;
         _slots = new Slots(worker.Threads);
+        _slots.Settled += OnSettled;
         _registration = new ProcessRegistration(storage, options, logger, clock, identity ?? ProcessIdentityInfo.New("Worker"), Metadata);
         _registration.Lost += _ => _wakeup.Set();
         _registration.Fenced += OnFenced;
@@ -362,7 +363,7 @@ internal sealed class Worker
             return;
         }
 
-        Isolation.RunStarted();
+        Isolation.RunStarted(job.ClaimId, job.Suspect);
         Interlocked.Increment(ref _executing);
         _ = Task.Run(() => RunJobAsync(job, processId, runs), CancellationToken.None);
     }
@@ -427,12 +428,6 @@ internal sealed class Worker
         }
         finally
         {
-            Isolation.RunEnded();
-            if (job.Suspect)
-            {
-                Isolation.End();
-                _signal.Notify(); // Every worker of the host may claim again.
-            }
 
             if (abandoned is null || abandoned.IsCompleted)
             {
@@ -573,6 +568,20 @@ internal sealed class Worker
         }
 
         cancelled.Cancel(reason);
+    }
+
+    /// <summary>
+    /// A claim's outcome was written: a run no longer counts for the host's isolation, and a suspect's ends it —
+    /// only now, so a death can never share a run whose completion was still in flight.
+    /// </summary>
+    private void OnSettled(long claimId)
+    {
+        if (Isolation.Settled(claimId))
+        {
+            _signal.Notify(); // Every worker of the host may claim again.
+        }
+
+        _wakeup.Set();
     }
 
     private void OnFenced()
