@@ -60,8 +60,15 @@ public abstract class RecoveryEndToEnd : IAsyncLifetime
     public async Task A_live_worker_keeps_its_claims_while_a_long_job_runs_past_the_alive_threshold()
     {
         var recorder = new Recorder();
-        using var host = await KeelHost.StartAsync(Db, recorder, FastLiveness);
-        var id = await host.Services.GetRequiredService<IKeelClient>().EnqueueAsync<SleepingJob, SleepArgs>(new SleepArgs(3000));
+
+        // A lease a loaded machine keeps renewing (3 s, renewed every 250 ms) and a job that runs past it.
+        using var host = await KeelHost.StartAsync(Db, recorder, o =>
+        {
+            FastLiveness(o);
+            o.HeartbeatInterval = TimeSpan.FromMilliseconds(250);
+            o.AliveThreshold = TimeSpan.FromSeconds(3);
+        });
+        var id = await host.Services.GetRequiredService<IKeelClient>().EnqueueAsync<SleepingJob, SleepArgs>(new SleepArgs(4500));
         await Eventually.WaitUntilAsync(async () => (await Db.Storage.JobGetAsync(id, default))!.State == JobState.Finished, Patience, "the long job finishes");
         await host.StopAsync();
         var job = (await Db.Storage.JobGetAsync(id, default))!;
