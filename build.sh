@@ -37,7 +37,10 @@ case "${1:-test}" in
         }
         runs++
       }
+      # An assembly whose test host died runs no test and prints no summary: count it as a failure, so it shows.
+      /Test Run Aborted/ { aborted++ }
       END {
+        f += aborted
         if (runs == 0) { f = (f > 0 ? f : 1) }
         line = p " passed, " f " failed"
         if (s > 0) { line = line ", " s " skipped" }
