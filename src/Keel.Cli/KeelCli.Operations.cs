@@ -140,7 +140,7 @@ public static partial class KeelCli
             }
             else
             {
-                await context.Out.WriteLineAsync($"pruned process {parse.GetValue(id)}: {result.Retried} jobs back to ready as an attempt, {result.Failed} failed, {result.Released} back to ready uncharged (they shared the process: each runs alone next)");
+                await context.Out.WriteLineAsync($"pruned process {parse.GetValue(id)}: {result.Retried} jobs back to ready as an attempt, {result.Failed} failed, {result.Released} back to ready uncharged (they shared the process: a second such death makes each run alone)");
             }
 
             return ExitCodes.Success;

@@ -576,12 +576,13 @@ internal sealed class Worker
     /// </summary>
     private void OnSettled(long claimId)
     {
+        // Only the end of an isolation wakes anyone here: an ordinary completion batch already wakes its worker once
+        // for all its slots (a wake-up per settled claim would fragment the claims again).
         if (Isolation.Settled(claimId))
         {
             _signal.Notify(); // Every worker of the host may claim again.
+            _wakeup.Set();
         }
-
-        _wakeup.Set();
     }
 
     private void OnFenced()

@@ -104,7 +104,8 @@ public enum RecoveryCharge
     /// <summary>
     /// The process died. A job whose claim was marked unresponsive is charged alone; otherwise a job that was the only
     /// one its process held is charged (an attempt and a worker loss, failing it once its losses are spent), and
-    /// jobs that shared the process are charged nothing and become suspects that run alone next time. A process that
+    /// jobs that shared the process are charged nothing and count a shared loss (at the second they become suspects that
+    /// run alone). A process that
     /// had begun a graceful stop charges nothing.
     /// </summary>
     Blame,
