@@ -66,8 +66,10 @@ public abstract class WorkerEndToEnd : IAsyncLifetime
         var second = new Recorder();
         using var a = await KeelHost.StartAsync(Db, first, o => o.Workers.Add(KeelHost.Worker(3)));
         using var b = await KeelHost.StartAsync(Db, second, o => o.Workers.Add(KeelHost.Worker(3)));
-        await Client(a).EnqueueManyAsync([.. Enumerable.Range(0, 300).Select(i => JobRequest.Create<CountingJob, CountArgs>(new CountArgs(i)))]);
-        await Client(b).EnqueueManyAsync([.. Enumerable.Range(0, 300).Select(i => JobRequest.Create<CountingJob, CountArgs>(new CountArgs(i)))]);
+        // Each job takes 20 ms, so one host alone would need 4 s for all of them: the other host, idle and polling, has
+        // every chance to take part. With instant jobs one host could drain the queue before the other's first poll.
+        await Client(a).EnqueueManyAsync([.. Enumerable.Range(0, 300).Select(_ => JobRequest.Create<SleepingJob, SleepArgs>(new SleepArgs(20)))]);
+        await Client(b).EnqueueManyAsync([.. Enumerable.Range(0, 300).Select(_ => JobRequest.Create<SleepingJob, SleepArgs>(new SleepArgs(20)))]);
 
         await WaitForCountAsync("SELECT count(*) FROM keel_jobs WHERE finished_at IS NOT NULL", 600);
         await Task.WhenAll(a.StopAsync(), b.StopAsync());
