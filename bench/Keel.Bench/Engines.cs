@@ -4,7 +4,7 @@ using Keel.MySql;
 using Keel.PostgreSql;
 using Keel.Sqlite;
 using Keel.Storage;
-using Keel.Testing;
+using Keel.TestInfrastructure;
 using Microsoft.Data.Sqlite;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;

@@ -58,7 +58,7 @@ public sealed record SleepArgs(int Milliseconds, bool Hold = false);
 
 /// <summary>
 /// The run log of the recovery scenario's child processes: each job run appends "start|end|cancel job attempt pid unix-ms
-/// monotonic" to a file of its own process in the folder (<see cref="Keel.Testing.RunLogFiles"/> reads them), flushed at
+/// monotonic" to a file of its own process in the folder (<see cref="Keel.TestInfrastructure.RunLogFiles"/> reads them), flushed at
 /// once so a process killed with SIGKILL has recorded what it started. The monotonic timestamp is
 /// <see cref="Stopwatch.GetTimestamp"/>: CLOCK_MONOTONIC on Linux, one clock for every process on the machine, so the
 /// bench compares it with its own. The bench releases a held run by creating <c>release-JOB-PID</c> (or
@@ -77,7 +77,7 @@ public static class RunLogWriter
             return;
         }
 
-        var line = Keel.Testing.RunLogFiles.Format(what, context.JobId, context.Attempt, Environment.ProcessId, DateTimeOffset.UtcNow.ToUnixTimeMilliseconds(), Stopwatch.GetTimestamp());
+        var line = Keel.TestInfrastructure.RunLogFiles.Format(what, context.JobId, context.Attempt, Environment.ProcessId, DateTimeOffset.UtcNow.ToUnixTimeMilliseconds(), Stopwatch.GetTimestamp());
         lock (Gate)
         {
             File.AppendAllText(Path.Combine(Folder, $"{Environment.ProcessId}.log"), line);

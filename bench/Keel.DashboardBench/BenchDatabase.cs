@@ -2,7 +2,7 @@ using System.Data.Common;
 using Keel.PostgreSql;
 using Keel.Sqlite;
 using Keel.Storage;
-using Keel.Testing;
+using Keel.TestInfrastructure;
 using Microsoft.Data.Sqlite;
 using Npgsql;
 

@@ -1,7 +1,7 @@
 // Dashboard speed: fills a database with a million jobs, serves the dashboard over it and times every page.
 //   dotnet run -c Release --project bench/Keel.DashboardBench -- [sqlite|postgresql|all] [--jobs 1000000] [--requests 20] [--spread-hours 24] [--smoke] [--hold]
 // Prints median, p95 and max milliseconds per page (client-side, over loopback HTTP). PostgreSQL is a throwaway
-// server started by Keel.Testing (KEEL_TEST_POSTGRES names an existing one).
+// server started by Keel.TestInfrastructure (KEEL_TEST_POSTGRES names an existing one).
 using System.Diagnostics;
 using System.Globalization;
 using Keel.DashboardBench;

@@ -1,7 +1,7 @@
 using Keel.Hosting;
 using Keel.PostgreSql;
 using Keel.Storage;
-using Keel.Testing;
+using Keel.TestInfrastructure;
 using Keel.Tests.Infrastructure;
 using Keel.Tests.Processes;
 using Microsoft.Extensions.DependencyInjection;

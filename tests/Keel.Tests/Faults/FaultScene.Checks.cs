@@ -1,7 +1,7 @@
 using System.Data.Common;
 using System.Globalization;
 using Keel.Storage;
-using Keel.Testing;
+using Keel.TestInfrastructure;
 using Keel.Tests.Processes;
 
 namespace Keel.Tests.Faults;

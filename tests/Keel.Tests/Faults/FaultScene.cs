@@ -1,7 +1,7 @@
 using System.Globalization;
 using System.Net.Sockets;
 using Keel.Storage;
-using Keel.Testing;
+using Keel.TestInfrastructure;
 using Keel.Tests.Infrastructure;
 using Keel.Tests.Processes;
 using Xunit.Abstractions;

@@ -1,4 +1,4 @@
-using Keel.Testing;
+using Keel.TestInfrastructure;
 using Keel.Tests.Infrastructure;
 using Xunit.Abstractions;
 

@@ -1,5 +1,5 @@
 using System.Globalization;
-using Keel.Testing;
+using Keel.TestInfrastructure;
 using Keel.Tests.Infrastructure;
 using Keel.Tests.Processes;
 using Npgsql;

@@ -1,4 +1,4 @@
-using Keel.Testing;
+using Keel.TestInfrastructure;
 
 namespace Keel.Tests.Faults;
 

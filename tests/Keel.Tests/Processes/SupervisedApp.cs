@@ -3,7 +3,7 @@ using System.Globalization;
 using System.Runtime.InteropServices;
 using System.Text;
 using Keel.Storage;
-using Keel.Testing;
+using Keel.TestInfrastructure;
 using Keel.Tests.Infrastructure;
 
 namespace Keel.Tests.Processes;

@@ -3,7 +3,7 @@ using System.Globalization;
 using System.Net.Sockets;
 using MySqlConnector;
 
-namespace Keel.Testing;
+namespace Keel.TestInfrastructure;
 
 /// <summary>
 /// A throwaway MariaDB server in a temp folder (<c>keel-mariadb-*</c>) for tests and benchmarks, or, when the

@@ -1,7 +1,7 @@
 using System.Globalization;
 using Npgsql;
 
-namespace Keel.Testing;
+namespace Keel.TestInfrastructure;
 
 /// <summary>A streaming standby of a server of the test's own, and its promotion: a failover, all on this machine.</summary>
 public sealed partial class PostgresServer

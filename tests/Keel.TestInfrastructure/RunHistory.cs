@@ -1,7 +1,7 @@
 using System.Collections.Concurrent;
 using System.Globalization;
 
-namespace Keel.Testing;
+namespace Keel.TestInfrastructure;
 
 /// <summary>
 /// One line of a run log: a job's run recording its <c>start</c>, <c>end</c> or <c>cancel</c>. The files are written by

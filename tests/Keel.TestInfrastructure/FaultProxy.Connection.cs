@@ -2,7 +2,7 @@ using System.Diagnostics;
 using System.Net.Sockets;
 using System.Threading.Channels;
 
-namespace Keel.Testing;
+namespace Keel.TestInfrastructure;
 
 /// <summary>One proxied connection: a client socket, its upstream socket and a pump in each direction.</summary>
 public sealed partial class FaultProxy

@@ -2,7 +2,7 @@ using System.Diagnostics;
 using System.Net;
 using System.Net.Sockets;
 
-namespace Keel.Testing;
+namespace Keel.TestInfrastructure;
 
 /// <summary>
 /// An in-process TCP proxy on 127.0.0.1 (a free port) in front of one target, which injects the network faults

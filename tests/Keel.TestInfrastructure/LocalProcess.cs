@@ -4,7 +4,7 @@ using System.Net;
 using System.Net.Sockets;
 using System.Runtime.InteropServices;
 
-namespace Keel.Testing;
+namespace Keel.TestInfrastructure;
 
 /// <summary>
 /// What the throwaway servers (<see cref="PostgresServer"/>, <see cref="PgBouncerServer"/>) share: signals by pid, pid

@@ -2,7 +2,7 @@ using System.Globalization;
 using System.Net.Sockets;
 using Npgsql;
 
-namespace Keel.Testing;
+namespace Keel.TestInfrastructure;
 
 /// <summary>The faults a PostgreSQL server of the test's own can be put through.</summary>
 public sealed partial class PostgresServer

@@ -4,7 +4,7 @@ using System.Net.Sockets;
 using System.Text;
 using Npgsql;
 
-namespace Keel.Testing;
+namespace Keel.TestInfrastructure;
 
 /// <summary>Settings for <see cref="PgBouncerServer.StartAsync"/>.</summary>
 public sealed class PgBouncerOptions
