@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # One entry point for contributors: ./build.sh [test|build|sample|format]
 #   test    install or check what the tests need (scripts/test-deps.sh), build and run the whole test suite
-#           (SQLite and a throwaway PostgreSQL), then print the totals as the last line
+#           (SQLite and a throwaway PostgreSQL), then the package check (scripts/package-check.sh: the packages
+#           installed as a user would), then print the totals as the last line (the package check counts as one test)
 #   build   build everything in Release
 #   sample  run the sample app on the embedded SQLite default
 #   format  check formatting (dotnet format --verify-no-changes)
@@ -26,9 +27,13 @@ case "${1:-test}" in
     set +e
     dotnet test Keel.sln -c Release 2>&1 | tee "$log"
     status=${PIPESTATUS[0]}
+    # Pack everything, build and test a project made from the template with those packages, run the installed tool.
+    ./scripts/package-check.sh 2>&1 | tee -a "$log"
+    check=${PIPESTATUS[0]}
     set -e
+    if [ "$status" -eq 0 ]; then status=$check; fi
     # Sum the per-assembly summaries ("Passed!  - Failed: 0, Passed: 101, Skipped: 0, ...") into one line.
-    awk '
+    awk -v check="$check" '
       /(Passed|Failed)! +- +Failed:/ {
         for (i = 1; i <= NF; i++) {
           if ($i == "Failed:")  { f += $(i+1) + 0 }
@@ -39,8 +44,12 @@ case "${1:-test}" in
       }
       # An assembly whose test host died runs no test and prints no summary: count it as a failure, so it shows.
       /Test Run Aborted/ { aborted++ }
+      # The package check: one test. If it died before its verdict line, it failed all the same.
+      /^package-check: passed/ { p++; checked++ }
+      /^package-check: FAILED/ { f++; checked++ }
       END {
         f += aborted
+        if (check != 0 && checked == 0) { f++ }
         if (runs == 0) { f = (f > 0 ? f : 1) }
         line = p " passed, " f " failed"
         if (s > 0) { line = line ", " s " skipped" }
