@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Rewrites PublicAPI.Unshipped.txt of every library package (or of the projects named, e.g. src/Keel/Keel.csproj) to
-# list its public API as the code now has it: adds what is new (RS0016), removes what is gone (RS0017). Run it after
-# changing public API, then review the diff of the PublicAPI.*.txt files: that diff is the API change.
+# list the public API the code now has beyond PublicAPI.Shipped.txt: run it after changing public API, then review the
+# diff of the PublicAPI.*.txt files — that diff is the API change.
+# The list is rebuilt from scratch (dotnet format's fix for RS0016 fills an empty list reliably, but not always one with
+# holes); *REMOVED* lines, which mark released API taken away, are kept.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1
@@ -13,6 +15,10 @@ else
 fi
 
 for project in "${projects[@]}"; do
+  list="$(dirname "$project")/PublicAPI.Unshipped.txt"
+  [ -f "$list" ] || { echo "public-api: $project has no PublicAPI.Unshipped.txt beside it" >&2; exit 2; }
   echo "public-api: $project"
-  dotnet format analyzers "$project" --diagnostics RS0016 RS0017 --severity info
+  { echo '#nullable enable'; grep '^\*REMOVED\*' "$list" || true; } >"$list.new"
+  mv "$list.new" "$list"
+  dotnet format analyzers "$project" --diagnostics RS0016 --severity info
 done
