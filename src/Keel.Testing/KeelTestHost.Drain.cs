@@ -151,7 +151,17 @@ public sealed partial class KeelTestHost
     /// <summary>Runs one claimed job and writes its outcome under the claim, as a worker does.</summary>
     private async Task<KeelTestRun> RunClaimedAsync(ClaimedJob job, DateTimeOffset now, CancellationToken cancellationToken)
     {
+        _killRequested = false;
         var outcome = await _executor.RunAsync(job, Control(_workerId, job, cancellationToken));
+        if (_killRequested)
+        {
+            // The job called KillWorker: this worker dies with its claim, and a new one goes on draining.
+            _killRequested = false;
+            var (_, _, crashed) = await RecoverCrashedAsync(_workerId, job, "KillWorker called by the job", now);
+            await RegisterWorkerAsync(CancellationToken.None);
+            return crashed;
+        }
+
         switch (outcome.Result)
         {
             case RunResult.Succeeded:

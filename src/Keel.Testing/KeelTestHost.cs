@@ -44,6 +44,7 @@ public sealed partial class KeelTestHost : IAsyncDisposable
     private long _workerId;
     private string _runner = "{}";
     private bool _disposed;
+    private volatile bool _killRequested;
 
     private KeelTestHost(ServiceProvider provider, FakeTimeProvider time, string databasePath, string connectionString, KeelTestOptions options)
     {
@@ -165,11 +166,17 @@ public sealed partial class KeelTestHost : IAsyncDisposable
         }
 
         await _storage.MigrateAsync(cancellationToken);
-        _workerId = await RegisterAsync("worker", cancellationToken);
-        _runner = new Runner(_workerId, "keel-test-worker", Environment.ProcessId, Environment.MachineName).ToJson();
+        await RegisterWorkerAsync(cancellationToken);
         await _scheduler.SyncStaticTasksAsync(cancellationToken);
         // The scheduler's first pass starts every task's cursor at the start time: ticks from then on are enqueued.
         await _scheduler.RunOnceAsync(Time.GetUtcNow(), cancellationToken);
+    }
+
+    /// <summary>Registers the process row the drain claims under (again, after KillWorker killed the last one).</summary>
+    private async Task RegisterWorkerAsync(CancellationToken cancellationToken)
+    {
+        _workerId = await RegisterAsync("worker", cancellationToken);
+        _runner = new Runner(_workerId, "keel-test-worker", Environment.ProcessId, Environment.MachineName).ToJson();
     }
 
     private Task<long> RegisterAsync(string name, CancellationToken cancellationToken)

@@ -58,3 +58,31 @@ public sealed class KeelAssertionException : Exception
     {
     }
 }
+
+/// <summary>
+/// Thrown by <see cref="KeelTestHost.KillWorker"/> to unwind the job whose worker it kills; the test host treats the
+/// run as a crash, not a failure. Let it pass: a job that catches it only delays its worker's death to its return.
+/// </summary>
+public sealed class KeelWorkerKilledException : Exception
+{
+    /// <summary>Creates the exception.</summary>
+    public KeelWorkerKilledException()
+        : base("the test host killed this job's worker (KeelTestHost.KillWorker)")
+    {
+    }
+
+    /// <summary>Creates the exception.</summary>
+    /// <param name="message">The message.</param>
+    public KeelWorkerKilledException(string message)
+        : base(message)
+    {
+    }
+
+    /// <summary>Creates the exception.</summary>
+    /// <param name="message">The message.</param>
+    /// <param name="innerException">The cause.</param>
+    public KeelWorkerKilledException(string message, Exception innerException)
+        : base(message, innerException)
+    {
+    }
+}

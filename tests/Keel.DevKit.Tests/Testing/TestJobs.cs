@@ -56,3 +56,33 @@ public sealed class FragileCountJob(Ledger ledger) : IJob<WorkArgs>
         return Task.CompletedTask;
     }
 }
+
+/// <summary>A fake payment gateway: counts charges, and can run something once right after a charge (a worker's death).</summary>
+public sealed class FakeGateway
+{
+    private int _charges;
+
+    public int Charges => _charges;
+
+    public Action? AfterNextCharge { get; set; }
+
+    public void Charge()
+    {
+        Interlocked.Increment(ref _charges);
+        var after = AfterNextCharge;
+        AfterNextCharge = null;
+        after?.Invoke();
+    }
+}
+
+/// <summary>Charges, then records that it got past the charge.</summary>
+[Job("test.pay")]
+public sealed class PayJob(FakeGateway gateway, Ledger ledger) : IJob<WorkArgs>
+{
+    public Task PerformAsync(WorkArgs args, JobContext context, CancellationToken cancellationToken)
+    {
+        gateway.Charge();
+        ledger.Add("after-charge:" + args.Key);
+        return Task.CompletedTask;
+    }
+}
