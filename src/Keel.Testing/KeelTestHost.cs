@@ -8,7 +8,6 @@ using Microsoft.Data.Sqlite;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Logging;
-using Microsoft.Extensions.Logging.Abstractions;
 using Microsoft.Extensions.Options;
 using Microsoft.Extensions.Time.Testing;
 
@@ -114,10 +113,16 @@ public sealed partial class KeelTestHost : IAsyncDisposable
 
         var collection = new ServiceCollection();
         collection.AddLogging();
-        collection.TryAddSingleton(NullLoggerFactory.Instance);
         collection.AddSingleton<TimeProvider>(time);
         collection.AddSingleton(time);
         services?.Invoke(collection);
+        if (collection.Any(d => d.ServiceType == typeof(JobRegistry) || d.ServiceType == typeof(IKeelStorage)))
+        {
+            // A second AddKeel would lose to the first (its registrations are TryAdd): the test would run on the store
+            // the application chose, maybe a real database, and without the jobs registered here.
+            throw new InvalidOperationException("the services callback of KeelTestHost.StartAsync called AddKeel: register jobs and recurring tasks in its configure callback instead, so that Keel runs on the test host's temporary database");
+        }
+
         collection.AddKeel(k =>
         {
             configure(k);

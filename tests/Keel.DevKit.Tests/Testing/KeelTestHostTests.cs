@@ -191,3 +191,16 @@ public sealed class KeelTestHostTests
         Assert.False(File.Exists(path));
     }
 }
+
+public sealed class KeelTestHostSetupTests
+{
+    [Fact]
+    public async Task Services_that_add_Keel_themselves_are_refused_so_no_other_database_is_used()
+    {
+        var error = await Assert.ThrowsAsync<InvalidOperationException>(() => KeelTestHost.StartAsync(
+            k => k.AddJob<CountJob>(),
+            services => Keel.Hosting.KeelServiceCollectionExtensions.AddKeel(services, k => k.AddJob<CountJob>())));
+
+        Assert.Contains("configure callback", error.Message, StringComparison.Ordinal);
+    }
+}
