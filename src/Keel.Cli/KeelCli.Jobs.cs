@@ -278,6 +278,7 @@ public static partial class KeelCli
         JobState.Claimed => "[blue]in progress[/]",
         JobState.Blocked => "[yellow]blocked[/]",
         JobState.Discarded => "[grey]discarded[/]",
+        JobState.Awaiting => "[blue]awaiting[/]",
         _ => state.ToString().ToLowerInvariant(),
     };
 

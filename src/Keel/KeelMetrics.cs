@@ -19,6 +19,9 @@ public static class KeelMetrics
     /// <summary>Jobs accepted by the client (or a recurring task), tagged with queue and kind.</summary>
     internal static readonly Counter<long> Enqueued = Meter.CreateCounter<long>("keel.job.enqueued", "{job}", "Jobs enqueued.");
 
+    /// <summary>Batches started by the client.</summary>
+    internal static readonly Counter<long> BatchesStarted = Meter.CreateCounter<long>("keel.batch.started", "{batch}", "Batches started.");
+
     /// <summary>Jobs a worker claimed.</summary>
     internal static readonly Counter<long> Claimed = Meter.CreateCounter<long>("keel.job.claimed", "{job}", "Jobs claimed by a worker.");
 

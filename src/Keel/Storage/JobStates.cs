@@ -42,7 +42,7 @@ public sealed class JobStateHome
     public string? Table { get; }
 
     /// <summary>
-    /// The alias of <see cref="Table"/> in the SQL built from this map (<c>r</c>, <c>s</c>, <c>b</c>, <c>c</c>, <c>f</c>),
+    /// The alias of <see cref="Table"/> in the SQL built from this map (<c>r</c>, <c>s</c>, <c>b</c>, <c>c</c>, <c>f</c>, <c>a</c>),
     /// the one <see cref="JobStates.Joins"/> gives it; null for a column state.
     /// </summary>
     public string? Alias { get; }
@@ -107,6 +107,7 @@ public static class JobStates
         Execution(JobState.Ready, "ready", "keel_ready_executions", "r", holdsPermit: true, discardable: true, carriesQueue: true),
         Execution(JobState.Scheduled, "scheduled", "keel_scheduled_executions", "s", discardable: true, carriesQueue: true, dueColumn: "scheduled_at"),
         Execution(JobState.Blocked, "blocked", "keel_blocked_executions", "b", discardable: true, carriesQueue: true),
+        Execution(JobState.Awaiting, "awaiting", "keel_awaiting_executions", "a", discardable: true, carriesQueue: true),
     ];
 
     private static readonly Dictionary<JobState, JobStateHome> ByState = Homes.ToDictionary(h => h.State);
@@ -126,12 +127,12 @@ public static class JobStates
     /// <summary>Every state, in the order a job's state is decided: the columns of <c>keel_jobs</c> first, then the execution tables.</summary>
     public static IReadOnlyList<JobStateHome> All => Homes;
 
-    /// <summary>The states an operator may discard a job from, with their execution tables: failed, ready, scheduled, blocked.</summary>
+    /// <summary>The states an operator may discard a job from, with their execution tables: failed, ready, scheduled, blocked, awaiting.</summary>
     public static IReadOnlyList<JobStateHome> Discardable { get; } = [.. Homes.Where(h => h.Discardable)];
 
     /// <summary>
     /// <c>LEFT JOIN</c>s of every execution table to the job aliased <c>j</c>, each under its <see cref="JobStateHome.Alias"/>
-    /// (<c>f</c>, <c>c</c>, <c>r</c>, <c>s</c>, <c>b</c>): what <see cref="StateOf"/> reads, and whatever else a read of
+    /// (<c>f</c>, <c>c</c>, <c>r</c>, <c>s</c>, <c>b</c>, <c>a</c>): what <see cref="StateOf"/> reads, and whatever else a read of
     /// whole jobs wants from their execution rows (a claim's process, a schedule's time, a failure's error). Every join
     /// is on the execution table's key: one index probe per job each.
     /// </summary>
