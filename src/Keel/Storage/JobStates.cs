@@ -161,6 +161,12 @@ public static class JobStates
             ? $"(SELECT count(*) FROM (SELECT 1 FROM keel_jobs j WHERE {h.Condition} LIMIT @limit) x)"
             : $"(SELECT count(*) FROM (SELECT 1 FROM {h.Table} LIMIT @limit) x)"));
 
+    /// <summary>
+    /// A page of one batch's jobs, newest first, in the columns of <see cref="ListSelect"/>: a walk of the
+    /// <c>(batch_id, id)</c> index. Parameters: <c>@batch_id</c>, <c>@before_key</c>, <c>@limit</c>.
+    /// </summary>
+    public static string BatchJobsSelect { get; } = BuildBatchJobsSelect();
+
     /// <summary>The home of a state.</summary>
     /// <param name="state">The state.</param>
     /// <returns>Its entry of <see cref="All"/>.</returns>
@@ -241,6 +247,24 @@ public static class JobStates
               AND {FailureFilter(error.Alias!)}
               AND (@created_after IS NULL OR j.created_at >= @created_after)
               AND (@created_before IS NULL OR j.created_at < @created_before)
+            ORDER BY j.id DESC
+            LIMIT @limit
+            """;
+    }
+
+    private static string BuildBatchJobsSelect()
+    {
+        var due = Homes.Single(h => h.DueColumn is not null);
+        var error = Homes.Single(h => h.CarriesError);
+        var process = Homes.Single(h => h.ProcessColumn is not null);
+        return $"""
+            SELECT j.id, j.kind, j.queue, {StateOfText}, j.priority, j.attempts, j.created_at,
+                   coalesce({due.Alias}.{due.DueColumn}, j.scheduled_at), coalesce(j.finished_at, j.discarded_at),
+                   {error.Alias}.exception_type, {error.Alias}.message,
+                   {process.Alias}.{process.ProcessColumn}, j.concurrency_key
+            FROM keel_jobs j
+            {JoinsText}
+            WHERE j.batch_id = @batch_id AND j.id < @before_key
             ORDER BY j.id DESC
             LIMIT @limit
             """;
