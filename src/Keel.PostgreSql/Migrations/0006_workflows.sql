@@ -53,3 +53,12 @@ CREATE TABLE keel_batch_callbacks (
     job_id   bigint NULL
 );
 CREATE INDEX keel_batch_callbacks_batch ON keel_batch_callbacks (batch_id);
+
+-- Raised by a completion that ran outside an explicit transaction (the hot path: one implicit transaction per batch
+-- of completions) and met a job in a workflow: the whole batch rolls back, and the caller completes again in a
+-- transaction of its own that also advances the workflow. A plain job never calls it.
+CREATE FUNCTION keel_workflow_needed() RETURNS integer LANGUAGE plpgsql VOLATILE AS $$
+BEGIN
+    RAISE EXCEPTION 'a completed job takes part in a workflow; complete it in a transaction' USING ERRCODE = 'KL001';
+END
+$$;
