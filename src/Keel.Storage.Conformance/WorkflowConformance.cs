@@ -227,6 +227,56 @@ public abstract class WorkflowConformance : ConformanceTests
     }
 
     [Fact]
+    public async Task A_completion_with_the_next_claim_advances_the_workflow_and_still_claims()
+    {
+        var parent = await InsertAsync(Job("p"));
+        var child = await InsertAsync(After("c", parent));
+        var plain = await InsertAsync(Job("p"));
+        var process = await RegisterAsync();
+        var claims = await Storage.JobsClaimAsync(new JobsClaimParams(process, new QueueFilter(QueueMatch.Exact, "p"), 2, T0), default);
+        Assert.Equal([parent, plain], claims.Select(c => c.JobId));
+        var next = await InsertAsync(Job("p"));
+
+        var result = await Storage.JobsCompleteAndClaimAsync(
+            new JobsCompleteParams(process, [.. claims.Select(c => c.Ref)], T0, true),
+            new JobsClaimParams(process, new QueueFilter(QueueMatch.Exact, "p"), 5, T0),
+            default);
+
+        Assert.Equal(claims.Select(c => c.ClaimId).Order(), result.Completed.Order());
+        Assert.Equal(next, Assert.Single(result.Claimed).JobId);
+        Assert.Equal([JobState.Finished, JobState.Finished, JobState.Ready], await StatesAsync(parent, plain, child));
+    }
+
+    [Fact]
+    public async Task A_parent_failed_by_recovery_settles_its_children_and_its_batch()
+    {
+        var started = await Storage.BatchStartAsync(new BatchStartParams([Job("p") with { MaxWorkerLosses = 0 }], [Callback(BatchEvent.Failure)], T0), default);
+        var parent = started.JobIds[0];
+        var child = await InsertAsync(After("c", parent));
+        var dead = await RegisterAsync();
+        await ClaimAsync(dead, "p");
+
+        var recovered = await Storage.ProcessRecoverAsync(new ProcessRecoverParams([dead], RecoverCondition.None, new WorkerLostCause("process-missing", "gone"), T0), default);
+
+        Assert.Equal(1, recovered!.Failed);
+        Assert.Equal([JobState.Failed, JobState.Discarded], await StatesAsync(parent, child));
+        Assert.Equal((1L, BatchState.Failed), ((await Storage.BatchGetAsync(started.BatchId, default))!.Failed, (await Storage.BatchGetAsync(started.BatchId, default))!.State));
+        Assert.Equal(1, await CallbackJobsAsync(BatchEvent.Failure));
+    }
+
+    [Fact]
+    public async Task A_parent_failed_by_an_operator_settles_its_children()
+    {
+        var parent = await InsertAsync(Job("p"));
+        var onFailure = await InsertAsync(After("c", ContinueWhen.Failed, UnmetPolicy.Discard, parent));
+        var claim = await ClaimAsync(await RegisterAsync(), "p");
+
+        await Storage.ClaimsRecoverAsync(new ClaimsRecoverParams([claim.ClaimId], ClaimAction.Fail, new WorkerLostCause("operator", "failed by an operator: stuck"), T0), default);
+
+        Assert.Equal([JobState.Failed, JobState.Ready], await StatesAsync(parent, onFailure));
+    }
+
+    [Fact]
     public async Task Plain_jobs_carry_no_workflow_marks()
     {
         var plain = await InsertAsync(Job("p"));
