@@ -219,7 +219,7 @@ internal sealed class Completer
         var written = false;
         try
         {
-            (accepted, claimed) = await CompleteAsync(processId, claims, along?.Claim);
+            (accepted, claimed) = await CompleteAsync(processId, claims, along?.Claim, finished.Exists(o => o.Job.BatchId is not null));
             written = true;
         }
         finally
@@ -253,9 +253,9 @@ internal sealed class Completer
         }
     }
 
-    private async Task<(HashSet<long> Accepted, IReadOnlyList<ClaimedJob> Claimed)> CompleteAsync(long processId, List<ClaimRef> claims, JobsClaimParams? along)
+    private async Task<(HashSet<long> Accepted, IReadOnlyList<ClaimedJob> Claimed)> CompleteAsync(long processId, List<ClaimRef> claims, JobsClaimParams? along, bool workflow)
     {
-        var parameters = new JobsCompleteParams(processId, claims, _clock.StorageNow, _preserveFinishedJobs) { Runner = _runner() };
+        var parameters = new JobsCompleteParams(processId, claims, _clock.StorageNow, _preserveFinishedJobs) { Runner = _runner(), Workflow = workflow };
         if (along is not null)
         {
             try
