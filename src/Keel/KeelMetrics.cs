@@ -22,6 +22,12 @@ public static class KeelMetrics
     /// <summary>Batches started by the client.</summary>
     internal static readonly Counter<long> BatchesStarted = Meter.CreateCounter<long>("keel.batch.started", "{batch}", "Batches started.");
 
+    /// <summary>Batches whose last pending job settled, tagged with the outcome (succeeded or failed).</summary>
+    internal static readonly Counter<long> BatchesCompleted = Meter.CreateCounter<long>("keel.batch.completed", "{batch}", "Batches whose every job settled; their callbacks were enqueued.");
+
+    /// <summary>Batch callbacks enqueued, tagged with the event (success, complete, failure).</summary>
+    internal static readonly Counter<long> BatchCallbacks = Meter.CreateCounter<long>("keel.batch.callbacks", "{job}", "Batch callback jobs enqueued.");
+
     /// <summary>Jobs a worker claimed.</summary>
     internal static readonly Counter<long> Claimed = Meter.CreateCounter<long>("keel.job.claimed", "{job}", "Jobs claimed by a worker.");
 

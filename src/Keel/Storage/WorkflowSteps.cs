@@ -197,7 +197,9 @@ public abstract class WorkflowSteps
                 return null; // Completed by another transaction after all: its callbacks are its own.
             }
 
-            await EnqueueCallbacksAsync(batchId, allSucceeded ? [BatchEvent.Complete, BatchEvent.Success] : [BatchEvent.Complete, BatchEvent.Failure], cancellationToken).ConfigureAwait(false);
+            BatchEvent[] events = allSucceeded ? [BatchEvent.Complete, BatchEvent.Success] : [BatchEvent.Complete, BatchEvent.Failure];
+            await EnqueueCallbacksAsync(batchId, events, cancellationToken).ConfigureAwait(false);
+            Counted(allSucceeded ? "succeeded" : "failed", events);
             return counters.ParentBatchId is { } parent ? (parent, allSucceeded ? ContinueWhen.Succeeded : ContinueWhen.Failed) : null;
         }
 
@@ -205,9 +207,30 @@ public abstract class WorkflowSteps
         if (allSucceeded && !counters.Succeeded && await MarkBatchSucceededAsync(batchId, cancellationToken).ConfigureAwait(false))
         {
             await EnqueueCallbacksAsync(batchId, [BatchEvent.Success], cancellationToken).ConfigureAwait(false);
+            Counted(null, [BatchEvent.Success]);
         }
 
         return null;
+    }
+
+    /// <summary>
+    /// Counts a completed batch and its callbacks. Recorded as the step runs, inside its transaction: a transaction that
+    /// then fails (and is retried) may count once more; the batch's row, not the metric, is the record.
+    /// </summary>
+    private static void Counted(string? outcome, IReadOnlyList<BatchEvent> events)
+    {
+        if (outcome is not null && KeelMetrics.BatchesCompleted.Enabled)
+        {
+            KeelMetrics.BatchesCompleted.Add(1, new KeyValuePair<string, object?>("keel.batch.outcome", outcome));
+        }
+
+        if (KeelMetrics.BatchCallbacks.Enabled)
+        {
+            foreach (var on in events)
+            {
+                KeelMetrics.BatchCallbacks.Add(1, new KeyValuePair<string, object?>("keel.batch.event", EventName(on)));
+            }
+        }
     }
 
     /// <summary>Records the parent's outcome on its unsettled edges and returns them (<c>UPDATE … WHERE parent_id = @id AND outcome IS NULL RETURNING …</c>).</summary>
