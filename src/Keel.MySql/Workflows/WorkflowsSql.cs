@@ -77,10 +77,10 @@ internal static class WorkflowsSql
         SELECT ROW_COUNT()
         """;
 
-    /// <summary>Counts one job of a batch by its outcome; returns the counters after.</summary>
+    /// <summary>Counts settled jobs of a batch by outcome, in one update; returns the counters after.</summary>
     public const string BatchCount = """
         UPDATE keel_batches
-        SET pending = pending - 1, succeeded = succeeded + @succeeded, failed = failed + @failed, discarded = discarded + @discarded
+        SET pending = pending - @succeeded - @failed - @discarded, succeeded = succeeded + @succeeded, failed = failed + @failed, discarded = discarded + @discarded
         WHERE id = @batch_id;
         SELECT pending, failed + discarded, completed_at IS NOT NULL, succeeded_at IS NOT NULL, parent_batch_id FROM keel_batches WHERE id = @batch_id
         """;

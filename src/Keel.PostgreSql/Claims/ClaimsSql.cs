@@ -103,7 +103,7 @@ internal static class ClaimsSql
     /// their permits back (<see cref="ConcurrencySql.GiveBack"/>); returns the claim ids that were held, each with its job's
     /// concurrency key and permit duration (null when unlimited) so the caller can promote blocked jobs after commit.
     /// </summary>
-    public const string JobsCompletePreserve = CompleteHead + """
+    public static readonly string JobsCompletePreserve = CompleteHead + """
 
         finished AS (
             UPDATE keel_jobs j
@@ -116,14 +116,14 @@ internal static class ClaimsSql
         gave AS (
             SELECT concurrency_key FROM finished
         ),
-        """ + ConcurrencySql.GiveBack + "," + """
+        """ + CountInBatches("finished") + ConcurrencySql.GiveBack + "," + """
         unkeyed AS (
             DELETE FROM keel_unique_keys u
             USING done d
             WHERE u.job_id = d.job_id
         )
         SELECT d.id, f.concurrency_key, f.concurrency_duration_ms, f.id, f.workflow, f.batch_id,
-               CASE WHEN NOT @workflow_here AND (f.workflow IS NOT NULL OR f.batch_id IS NOT NULL) THEN keel_workflow_needed() END
+               CASE WHEN NOT @workflow_here AND (f.workflow IS NOT NULL OR EXISTS (SELECT 1 FROM counted k WHERE k.id = f.batch_id AND k.pending = 0)) THEN keel_workflow_needed() END
         FROM done d
         LEFT JOIN finished f ON f.id = d.job_id
         """;
@@ -133,7 +133,7 @@ internal static class ClaimsSql
     /// (<see cref="ConcurrencySql.GiveBack"/>); returns the claim ids that were held, each with its job's concurrency key and permit
     /// duration (null when unlimited) so the caller can promote blocked jobs after commit.
     /// </summary>
-    public const string JobsCompleteDelete = CompleteHead + """
+    public static readonly string JobsCompleteDelete = CompleteHead + """
 
         removed AS (
             DELETE FROM keel_jobs j
@@ -144,12 +144,30 @@ internal static class ClaimsSql
         gave AS (
             SELECT concurrency_key FROM removed
         ),
-        """ + ConcurrencySql.GiveBack + """
+        """ + CountInBatches("removed") + ConcurrencySql.GiveBack + """
 
         SELECT d.id, r.concurrency_key, r.concurrency_duration_ms, r.id, r.workflow, r.batch_id,
-               CASE WHEN NOT @workflow_here AND (r.workflow IS NOT NULL OR r.batch_id IS NOT NULL) THEN keel_workflow_needed() END
+               CASE WHEN NOT @workflow_here AND (r.workflow IS NOT NULL OR EXISTS (SELECT 1 FROM counted k WHERE k.id = r.batch_id AND k.pending = 0)) THEN keel_workflow_needed() END
         FROM done d
         LEFT JOIN removed r ON r.id = d.job_id
+        """;
+
+    /// <summary>
+    /// The batch counts of a fast-path completion, in the same statement: each batch of the finished jobs loses them from
+    /// <c>pending</c> and gains them in <c>succeeded</c>, one update per batch. A batch that reaches zero pending (its
+    /// callbacks are due) or a job with dependents makes the statement raise (<c>keel_workflow_needed()</c>), so it
+    /// rolls back whole and runs again in a transaction with the workflow steps; with <c>@workflow_here</c> (that run)
+    /// nothing is counted here.
+    /// </summary>
+    /// <param name="finished">The CTE of the finished jobs (id, workflow, batch_id).</param>
+    private static string CountInBatches(string finished) => $"""
+        counted AS (
+            UPDATE keel_batches b
+            SET pending = b.pending - x.n, succeeded = b.succeeded + x.n
+            FROM (SELECT batch_id, count(*) AS n FROM {finished} WHERE batch_id IS NOT NULL AND workflow IS NULL AND NOT @workflow_here GROUP BY batch_id) x
+            WHERE b.id = x.batch_id
+            RETURNING b.id, b.pending
+        ),
         """;
 
     /// <summary>

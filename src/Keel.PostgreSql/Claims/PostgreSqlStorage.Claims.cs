@@ -44,11 +44,6 @@ public sealed partial class PostgreSqlStorage
             return [];
         }
 
-        if (parameters.Workflow)
-        {
-            return await CompleteWithWorkflowAsync(parameters, cancellationToken).ConfigureAwait(false);
-        }
-
         await using var connection = await OpenAsync(cancellationToken).ConfigureAwait(false);
         await using var batch = HotPathBatch(connection);
         var command = new NpgsqlBatchCommand(CompleteSql(parameters));
@@ -93,7 +88,7 @@ public sealed partial class PostgreSqlStorage
             throw new ArgumentException("the completions and the claim must be of the same process", nameof(claim));
         }
 
-        if (complete.Claims.Count == 0 || claim.Limit <= 0 || complete.Workflow)
+        if (complete.Claims.Count == 0 || claim.Limit <= 0)
         {
             var completed = await JobsCompleteAsync(complete, cancellationToken).ConfigureAwait(false);
             return new CompleteAndClaimResult(completed, await JobsClaimAsync(claim, cancellationToken).ConfigureAwait(false));

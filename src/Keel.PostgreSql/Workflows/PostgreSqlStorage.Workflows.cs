@@ -493,13 +493,13 @@ public sealed partial class PostgreSqlStorage
             await RouteDueAsync(childId, cancellationToken).ConfigureAwait(false);
         }
 
-        protected override async Task<BatchCounters?> CountInBatchAsync(long batchId, ContinueWhen outcome, CancellationToken cancellationToken)
+        protected override async Task<BatchCounters?> CountInBatchAsync(long batchId, int succeeded, int failed, int discarded, CancellationToken cancellationToken)
         {
             await using var update = Command(WorkflowsSql.BatchCount);
             update.Parameters.Add(new NpgsqlParameter<long>("batch_id", NpgsqlDbType.Bigint) { TypedValue = batchId });
-            update.Parameters.Add(new NpgsqlParameter<int>("succeeded", NpgsqlDbType.Integer) { TypedValue = outcome == ContinueWhen.Succeeded ? 1 : 0 });
-            update.Parameters.Add(new NpgsqlParameter<int>("failed", NpgsqlDbType.Integer) { TypedValue = outcome == ContinueWhen.Failed ? 1 : 0 });
-            update.Parameters.Add(new NpgsqlParameter<int>("discarded", NpgsqlDbType.Integer) { TypedValue = outcome == ContinueWhen.Discarded ? 1 : 0 });
+            update.Parameters.Add(new NpgsqlParameter<int>("succeeded", NpgsqlDbType.Integer) { TypedValue = succeeded });
+            update.Parameters.Add(new NpgsqlParameter<int>("failed", NpgsqlDbType.Integer) { TypedValue = failed });
+            update.Parameters.Add(new NpgsqlParameter<int>("discarded", NpgsqlDbType.Integer) { TypedValue = discarded });
             await using var r = await update.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
             return await r.ReadAsync(cancellationToken).ConfigureAwait(false) ? ReadCounters(r) : null;
         }

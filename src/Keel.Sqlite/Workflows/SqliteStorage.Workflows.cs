@@ -270,13 +270,13 @@ public sealed partial class SqliteStorage
             await MakeDueAsync(connection, transaction, routing, discardOnConflict: false, now, cancellationToken);
         }
 
-        protected override async Task<BatchCounters?> CountInBatchAsync(long batchId, ContinueWhen outcome, CancellationToken cancellationToken)
+        protected override async Task<BatchCounters?> CountInBatchAsync(long batchId, int succeeded, int failed, int discarded, CancellationToken cancellationToken)
         {
             await using var update = Command(connection, transaction, WorkflowsSql.BatchCount);
             update.Parameters.AddWithValue("@batch_id", batchId);
-            update.Parameters.AddWithValue("@succeeded", outcome == ContinueWhen.Succeeded ? 1 : 0);
-            update.Parameters.AddWithValue("@failed", outcome == ContinueWhen.Failed ? 1 : 0);
-            update.Parameters.AddWithValue("@discarded", outcome == ContinueWhen.Discarded ? 1 : 0);
+            update.Parameters.AddWithValue("@succeeded", succeeded);
+            update.Parameters.AddWithValue("@failed", failed);
+            update.Parameters.AddWithValue("@discarded", discarded);
             await using var r = await update.ExecuteReaderAsync(cancellationToken);
             return await r.ReadAsync(cancellationToken) ? ReadCounters(r) : null;
         }

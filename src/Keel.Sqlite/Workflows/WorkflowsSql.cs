@@ -68,10 +68,10 @@ internal static class WorkflowsSql
     /// <summary>Adds pending jobs to a batch that has not completed; no row changed when it has (or is gone).</summary>
     public const string BatchAdd = "UPDATE keel_batches SET total = total + @count, pending = pending + @count WHERE id = @batch_id AND completed_at IS NULL";
 
-    /// <summary>Counts one job of a batch by its outcome; returns the counters after.</summary>
+    /// <summary>Counts settled jobs of a batch by outcome, in one update; returns the counters after.</summary>
     public const string BatchCount = """
         UPDATE keel_batches
-        SET pending = pending - 1, succeeded = succeeded + @succeeded, failed = failed + @failed, discarded = discarded + @discarded
+        SET pending = pending - @succeeded - @failed - @discarded, succeeded = succeeded + @succeeded, failed = failed + @failed, discarded = discarded + @discarded
         WHERE id = @batch_id
         RETURNING pending, failed + discarded, completed_at IS NOT NULL, succeeded_at IS NOT NULL, parent_batch_id
         """;

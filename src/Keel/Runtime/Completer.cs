@@ -219,7 +219,7 @@ internal sealed class Completer
         var written = false;
         try
         {
-            (accepted, claimed) = await CompleteAsync(processId, claims, along?.Claim, finished.Exists(o => o.Job.BatchId is not null));
+            (accepted, claimed) = await CompleteAsync(processId, claims, along?.Claim);
             written = true;
         }
         finally
@@ -253,9 +253,9 @@ internal sealed class Completer
         }
     }
 
-    private async Task<(HashSet<long> Accepted, IReadOnlyList<ClaimedJob> Claimed)> CompleteAsync(long processId, List<ClaimRef> claims, JobsClaimParams? along, bool workflow)
+    private async Task<(HashSet<long> Accepted, IReadOnlyList<ClaimedJob> Claimed)> CompleteAsync(long processId, List<ClaimRef> claims, JobsClaimParams? along)
     {
-        var parameters = new JobsCompleteParams(processId, claims, _clock.StorageNow, _preserveFinishedJobs) { Runner = _runner(), Workflow = workflow };
+        var parameters = new JobsCompleteParams(processId, claims, _clock.StorageNow, _preserveFinishedJobs) { Runner = _runner() };
         if (along is not null)
         {
             try

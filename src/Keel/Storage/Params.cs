@@ -142,13 +142,6 @@ public sealed record JobsCompleteParams(long ProcessId, IReadOnlyList<ClaimRef> 
 {
     /// <summary>Who ran the jobs (<see cref="Runner.ToJson"/>), kept with each finished job; null records nothing.</summary>
     public string? Runner { get; init; }
-
-    /// <summary>
-    /// A hint: some of the jobs are known to take part in a workflow (they were claimed with a batch id), so an engine
-    /// whose fast path cannot advance workflows may take its workflow path at once. Correctness never depends on it:
-    /// an engine finds every job's workflow from the job rows.
-    /// </summary>
-    public bool Workflow { get; init; }
 }
 
 /// <summary>The result of <see cref="IKeelStorage.JobsCompleteAndClaimAsync"/>.</summary>

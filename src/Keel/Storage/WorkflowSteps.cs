@@ -25,6 +25,17 @@ public readonly record struct SettledEdge(long ChildId, ContinueWhen WaitOn, Unm
 /// <param name="ParentBatchId">The batch it counts in as one job, if any.</param>
 public readonly record struct BatchCounters(long Pending, long Unsuccessful, bool Completed, bool Succeeded, long? ParentBatchId);
 
+/// <summary>Outcomes of one batch's jobs to count in one update.</summary>
+internal readonly record struct BatchDelta(int Succeeded, int Failed, int Discarded)
+{
+    public BatchDelta Add(ContinueWhen outcome) => outcome switch
+    {
+        ContinueWhen.Succeeded => this with { Succeeded = Succeeded + 1 },
+        ContinueWhen.Failed => this with { Failed = Failed + 1 },
+        _ => this with { Discarded = Discarded + 1 },
+    };
+}
+
 /// <summary>
 /// The rules of workflows — continuations, dependencies, batches — written once for every engine. An engine makes one
 /// per transaction and implements the primitives (one or two statements each); the rules run them in the transaction
@@ -55,8 +66,10 @@ public abstract class WorkflowSteps
     {
         ArgumentNullException.ThrowIfNull(settled);
         var jobs = new Queue<SettledJob>(settled.Where(s => !s.IsPlain));
-        var batches = new Queue<(long BatchId, ContinueWhen Outcome)>();
-        while (jobs.Count > 0 || batches.Count > 0)
+        // One update per batch and wave, whatever the number of its jobs that settled: a completion of many jobs of
+        // one batch (the common case) touches the batch row once. Ordered by id, so transactions lock batches in one order.
+        var counts = new SortedDictionary<long, BatchDelta>();
+        while (jobs.Count > 0 || counts.Count > 0)
         {
             while (jobs.TryDequeue(out var job))
             {
@@ -80,16 +93,18 @@ public abstract class WorkflowSteps
 
                 if (job.BatchId is { } batchId)
                 {
-                    batches.Enqueue((batchId, job.Outcome));
+                    counts[batchId] = counts.GetValueOrDefault(batchId).Add(job.Outcome);
                 }
             }
 
-            if (batches.TryDequeue(out var count))
+            var wave = counts.ToList();
+            counts.Clear();
+            foreach (var (batchId, delta) in wave)
             {
-                if (await CountInBatchAsync(count.BatchId, count.Outcome, cancellationToken).ConfigureAwait(false) is { } counters
-                    && await AfterCountAsync(count.BatchId, counters, cancellationToken).ConfigureAwait(false) is { } parent)
+                if (await CountInBatchAsync(batchId, delta.Succeeded, delta.Failed, delta.Discarded, cancellationToken).ConfigureAwait(false) is { } counters
+                    && await AfterCountAsync(batchId, counters, cancellationToken).ConfigureAwait(false) is { } parent)
                 {
-                    batches.Enqueue(parent);
+                    counts[parent.BatchId] = counts.GetValueOrDefault(parent.BatchId).Add(parent.Outcome);
                 }
             }
         }
@@ -175,7 +190,8 @@ public abstract class WorkflowSteps
         var next = ((long BatchId, ContinueWhen Outcome)?)(batchId, outcome);
         while (next is { } count)
         {
-            next = await CountInBatchAsync(count.BatchId, count.Outcome, cancellationToken).ConfigureAwait(false) is { } counters
+            var delta = default(BatchDelta).Add(count.Outcome);
+            next = await CountInBatchAsync(count.BatchId, delta.Succeeded, delta.Failed, delta.Discarded, cancellationToken).ConfigureAwait(false) is { } counters
                 ? await AfterCountAsync(count.BatchId, counters, cancellationToken).ConfigureAwait(false)
                 : null;
         }
@@ -262,11 +278,16 @@ public abstract class WorkflowSteps
     /// <param name="cancellationToken">Cancels the wait.</param>
     protected abstract Task MakeAwaitingDueAsync(long childId, CancellationToken cancellationToken);
 
-    /// <summary>Moves one job (or child batch) of a batch from pending to its outcome's counter; returns the row after, or null when the batch is gone.</summary>
+    /// <summary>
+    /// Moves jobs (or child batches) of a batch from pending to their outcomes' counters, in one update; returns the row
+    /// after, or null when the batch is gone.
+    /// </summary>
     /// <param name="batchId">The batch.</param>
-    /// <param name="outcome">The outcome.</param>
+    /// <param name="succeeded">How many succeeded.</param>
+    /// <param name="failed">How many failed for good.</param>
+    /// <param name="discarded">How many were discarded.</param>
     /// <param name="cancellationToken">Cancels the wait.</param>
-    protected abstract Task<BatchCounters?> CountInBatchAsync(long batchId, ContinueWhen outcome, CancellationToken cancellationToken);
+    protected abstract Task<BatchCounters?> CountInBatchAsync(long batchId, int succeeded, int failed, int discarded, CancellationToken cancellationToken);
 
     /// <summary>Sets <c>completed_at</c> (and <c>succeeded_at</c> when all succeeded) if still null; false when another transaction did.</summary>
     /// <param name="batchId">The batch.</param>
