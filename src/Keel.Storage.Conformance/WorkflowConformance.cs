@@ -402,6 +402,33 @@ public abstract class WorkflowConformance : ConformanceTests
     }
 
     [Fact]
+    public async Task A_continuation_enqueued_in_the_callers_transaction_exists_only_if_it_commits()
+    {
+        var parent = await InsertAsync(Job("p"));
+        await using (var connection = await Db.OpenAsync())
+        {
+            await using var transaction = await connection.BeginTransactionAsync();
+            await Storage.JobsInsertAsync(new JobsInsertParams([After("c", parent)], T0, connection, transaction), default);
+            await transaction.RollbackAsync();
+        }
+
+        Assert.Equal(0, await Db.ScalarAsync("SELECT count(*) FROM keel_job_dependencies"));
+        long child;
+        await using (var connection = await Db.OpenAsync())
+        {
+            await using var transaction = await connection.BeginTransactionAsync();
+            child = (await Storage.JobsInsertAsync(new JobsInsertParams([After("c", parent)], T0, connection, transaction), default))[0];
+            await Storage.BatchStartAsync(new BatchStartParams([Job("b")], [], T0, connection, transaction), default);
+            await transaction.CommitAsync();
+        }
+
+        Assert.Equal(JobState.Awaiting, await StateAsync(child));
+        Assert.Equal(1, await Db.ScalarAsync("SELECT count(*) FROM keel_batches"));
+        await SucceedAsync(await RegisterAsync(), "p");
+        Assert.Equal(JobState.Ready, await StateAsync(child));
+    }
+
+    [Fact]
     public async Task A_large_batch_is_inserted_in_one_call_and_listed()
     {
         const int Count = 5_000;
