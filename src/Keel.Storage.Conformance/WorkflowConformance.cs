@@ -340,6 +340,8 @@ public abstract class WorkflowConformance : ConformanceTests
 
         await Assert.ThrowsAsync<KeelBatchClosedException>(() => Storage.JobsInsertAsync(new JobsInsertParams([Job("b3")], T0) { BatchId = started.BatchId }, default));
         await Assert.ThrowsAsync<KeelBatchClosedException>(() => Storage.JobsInsertAsync(new JobsInsertParams([Job("b3")], T0) { BatchId = 999_999 }, default));
+        await Assert.ThrowsAsync<ArgumentException>(() => Storage.BatchStartAsync(new BatchStartParams([Job("u") with { UniqueKey = "test/u" }], [], T0), default));
+        Assert.Equal(1, await Db.ScalarAsync("SELECT count(*) FROM keel_batches"));
         Assert.Equal(2, (await Storage.BatchGetAsync(started.BatchId, default))!.Total);
     }
 

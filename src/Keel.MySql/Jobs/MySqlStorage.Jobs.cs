@@ -53,6 +53,7 @@ public sealed partial class MySqlStorage
         if (batchId is { } batch && jobs.Count > 0)
         {
             // Counted pending before any job is inserted, so the batch cannot complete halfway through.
+            WorkflowSteps.CheckBatchJobs(jobs);
             await AddToBatchAsync(session, batch, jobs.Count, cancellationToken).ConfigureAwait(false);
         }
 

@@ -196,6 +196,7 @@ public sealed partial class PostgreSqlStorage
         if (batchId is { } batch)
         {
             // Counted pending before any job is inserted, so the batch cannot complete halfway through.
+            WorkflowSteps.CheckBatchJobs(jobs);
             await AddToBatchAsync(connection, transaction, batch, jobs.Count, cancellationToken).ConfigureAwait(false);
         }
 

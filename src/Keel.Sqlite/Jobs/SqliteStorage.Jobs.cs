@@ -47,6 +47,7 @@ public sealed partial class SqliteStorage
         if (parameters.BatchId is { } batch)
         {
             // Counted pending before any job is inserted, so the batch cannot complete halfway through.
+            WorkflowSteps.CheckBatchJobs(parameters.Jobs);
             await AddToBatchAsync(connection, transaction, batch, parameters.Jobs.Count, cancellationToken);
         }
 

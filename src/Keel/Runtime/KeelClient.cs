@@ -229,6 +229,11 @@ internal sealed class KeelClient(IKeelStorage storage, JobRegistry registry, IOp
             throw new ArgumentException($"enqueue of {kind} sets When to {(int)enqueue.When}, which names no outcome; use Succeeded, Failed, Discarded or Finished", nameof(enqueue));
         }
 
+        if (enqueue.UniqueKey is not null)
+        {
+            throw new ArgumentException($"enqueue of {kind} sets both UniqueKey and After; a continuation cannot be unique (a duplicate would wait on other parents)", nameof(enqueue));
+        }
+
         if (!Enum.IsDefined(enqueue.OnUnmet))
         {
             throw new ArgumentException($"enqueue of {kind} sets OnUnmet to {(int)enqueue.OnUnmet}; use Discard or Run", nameof(enqueue));

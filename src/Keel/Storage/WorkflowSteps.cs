@@ -433,6 +433,24 @@ public abstract class WorkflowSteps
             OutcomeOf(reader.GetValue(4)));
     }
 
+    /// <summary>
+    /// Refuses jobs that cannot join a batch: one with a uniqueness key, because a duplicate would return another job's
+    /// id and never settle in the batch that counted it.
+    /// </summary>
+    /// <param name="jobs">The jobs joining a batch.</param>
+    /// <exception cref="ArgumentException">One has a uniqueness key.</exception>
+    public static void CheckBatchJobs(IReadOnlyList<NewJob> jobs)
+    {
+        ArgumentNullException.ThrowIfNull(jobs);
+        foreach (var job in jobs)
+        {
+            if (job.UniqueKey is not null)
+            {
+                throw new ArgumentException($"a job of kind '{job.Kind}' with uniqueness key '{job.UniqueKey}' cannot join a batch: a duplicate would be another job, which the batch would wait for in vain", nameof(jobs));
+            }
+        }
+    }
+
     /// <summary>The exception for a parent that does not exist.</summary>
     /// <param name="parentId">The parent.</param>
     /// <returns>The exception.</returns>

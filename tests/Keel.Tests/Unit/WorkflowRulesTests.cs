@@ -46,6 +46,7 @@ public sealed class WorkflowRulesTests
         Assert.Contains("names no outcome", Assert.Throws<ArgumentException>(() => KeelClient.Dependencies("k", new EnqueueOptions { After = 1L, When = 0 }, 0)).Message, StringComparison.Ordinal);
         Assert.Contains("OnUnmet", Assert.Throws<ArgumentException>(() => KeelClient.Dependencies("k", new EnqueueOptions { After = 1L, OnUnmet = (UnmetPolicy)7 }, 0)).Message, StringComparison.Ordinal);
         Assert.Throws<ArgumentException>(() => KeelClient.Dependencies("k", new EnqueueOptions { After = 0L }, 0));
+        Assert.Contains("cannot be unique", Assert.Throws<ArgumentException>(() => KeelClient.Dependencies("k", new EnqueueOptions { After = 1L, UniqueKey = "u" }, 0)).Message, StringComparison.Ordinal);
         Assert.Null(KeelClient.Dependencies("k", new EnqueueOptions(), 0));
     }
 
