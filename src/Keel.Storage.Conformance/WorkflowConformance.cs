@@ -122,6 +122,47 @@ public abstract class WorkflowConformance : ConformanceTests
     }
 
     [Fact]
+    public async Task Continuations_enqueued_while_their_parent_completes_are_never_left_waiting()
+    {
+        // Each continuation either sees the parent still running (and its edge is settled by the completion) or sees it
+        // finished (and settles its edge at insert): the parent's row is the meeting point, whatever the interleaving.
+        var process = await RegisterAsync();
+        var parents = new List<(long Id, ClaimedJob Claim)>();
+        for (var i = 0; i < 5; i++)
+        {
+            var id = await InsertAsync(Job("race-" + i));
+            parents.Add((id, await ClaimAsync(process, "race-" + i)));
+        }
+
+        var children = new System.Collections.Concurrent.ConcurrentBag<long>();
+        var other = Db.NewStorage();
+        var enqueue = Task.Run(async () =>
+        {
+            for (var round = 0; round < 10; round++)
+            {
+                foreach (var (id, _) in parents)
+                {
+                    children.Add((await other.JobsInsertAsync(new JobsInsertParams([After("kids", id)], T0), default))[0]);
+                }
+            }
+        });
+        var complete = Task.Run(async () =>
+        {
+            foreach (var (_, claim) in parents)
+            {
+                await Task.Delay(2);
+                await Storage.JobsCompleteAsync(new JobsCompleteParams(process, [claim.Ref], T0, true), default);
+            }
+        });
+        await Task.WhenAll(enqueue, complete);
+
+        Assert.Equal(50, children.Count);
+        Assert.Equal(0, await Db.ScalarAsync("SELECT count(*) FROM keel_awaiting_executions"));
+        Assert.Equal(50, await Db.ScalarAsync("SELECT count(*) FROM keel_ready_executions WHERE queue = 'kids'"));
+        Assert.Equal(0, await Db.ScalarAsync("SELECT count(*) FROM keel_job_dependencies WHERE outcome IS NULL"));
+    }
+
+    [Fact]
     public async Task A_parent_already_final_settles_the_edge_at_insert()
     {
         var process = await RegisterAsync();
