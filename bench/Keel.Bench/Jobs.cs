@@ -12,6 +12,19 @@ public sealed class NoopJob : IJob<NoopArgs>
     public Task PerformAsync(NoopArgs args, JobContext context, CancellationToken cancellationToken)
     {
         Interlocked.Increment(ref Counters.Performed);
+        Counters.MarkPerformed();
+        return Task.CompletedTask;
+    }
+}
+
+/// <summary>The batch scenario's <c>OnComplete</c> callback: records when it started and how often it ran.</summary>
+[Job("bench.batch-done")]
+public sealed class BatchDoneJob : IJob<NoopArgs>
+{
+    public Task PerformAsync(NoopArgs args, JobContext context, CancellationToken cancellationToken)
+    {
+        Interlocked.CompareExchange(ref Counters.CallbackStarted, Stopwatch.GetTimestamp(), 0);
+        Interlocked.Increment(ref Counters.Callbacks);
         return Task.CompletedTask;
     }
 }
@@ -44,11 +57,33 @@ public static class Counters
 {
     public static long Performed;
 
+    /// <summary>The Stopwatch timestamp at which the latest no-op job returned (batch scenario).</summary>
+    public static long LastPerformed;
+
+    /// <summary>The Stopwatch timestamp at which the batch callback first started; 0 before.</summary>
+    public static long CallbackStarted;
+
+    /// <summary>How many times the batch callback ran.</summary>
+    public static long Callbacks;
+
     public static ConcurrentQueue<double> Latencies { get; private set; } = new();
+
+    /// <summary>Raises <see cref="LastPerformed"/> to now.</summary>
+    public static void MarkPerformed()
+    {
+        var now = Stopwatch.GetTimestamp();
+        long seen;
+        while (now > (seen = Interlocked.Read(ref LastPerformed)) && Interlocked.CompareExchange(ref LastPerformed, now, seen) != seen)
+        {
+        }
+    }
 
     public static void Reset()
     {
         Interlocked.Exchange(ref Performed, 0);
+        Interlocked.Exchange(ref LastPerformed, 0);
+        Interlocked.Exchange(ref CallbackStarted, 0);
+        Interlocked.Exchange(ref Callbacks, 0);
         Latencies = new ConcurrentQueue<double>();
     }
 }

@@ -20,13 +20,14 @@ public sealed record BenchSettings(int? Jobs, int Workers, int Threads, int Runs
 
 public static class Scenarios
 {
-    public static readonly string[] All = ["enqueue", "throughput", "latency", "backlog", "hangfire", "recovery"];
+    public static readonly string[] All = ["enqueue", "throughput", "latency", "backlog", "batch", "hangfire", "recovery"];
 
     /// <summary>Why <paramref name="scenario"/> does not run on <paramref name="engine"/>; null when it runs.</summary>
     public static string? Unsupported(string scenario, BenchEngine engine, BenchSettings s) => scenario switch
     {
         "hangfire" when !engine.IsPostgres => "Hangfire is measured on PostgreSQL only",
         "backlog" when engine.IsMySql && s.Smoke => "the smoke run keeps MariaDB to enqueue, throughput and latency; run it without --smoke",
+        "batch" when engine.IsMySql && s.Smoke => "the smoke run keeps MariaDB to enqueue, throughput and latency; run it without --smoke",
         "recovery" when engine.IsMySql && s.Smoke && s.Recovery is null => "the smoke run keeps MariaDB to enqueue, throughput and latency; run it without --smoke",
         _ => null,
     };
@@ -37,6 +38,7 @@ public static class Scenarios
         "throughput" => ThroughputAsync(engine, s),
         "latency" => LatencyAsync(engine, s),
         "backlog" => BacklogAsync(engine, s),
+        "batch" => BatchAsync(engine, s),
         "hangfire" => HangfireAsync(engine, s),
         "recovery" => Recovery.RunAsync(engine, s),
         _ => throw new ArgumentException($"unknown scenario '{scenario}'"),
@@ -210,6 +212,76 @@ public static class Scenarios
             var elapsed = watch.Elapsed;
             await host.StopAsync();
             return jobs / elapsed.TotalSeconds;
+        }
+        finally
+        {
+            await engine.DropDatabaseAsync(database);
+        }
+    }
+
+    /// <summary>
+    /// The workflow measurement: the same number of no-op jobs drained as plain jobs and as one batch with an
+    /// <c>OnComplete</c> callback (each in a fresh database, the batch started in one call), and the time from the last
+    /// batch job returning to its callback starting. One callback latency per run: the table's median over
+    /// <c>--runs</c> is its p50.
+    /// </summary>
+    private static async Task<List<Sample>> BatchAsync(BenchEngine engine, BenchSettings s)
+    {
+        var jobs = s.Jobs ?? (s.Smoke ? 2_000 : 100_000);
+        var plain = await DrainAsync(engine, s, jobs);
+        var database = await engine.NewDatabaseAsync();
+        try
+        {
+            using (var client = engine.BuildHost(database, processJobs: false))
+            {
+                await client.StartAsync();
+                var keel = client.Services.GetRequiredService<IKeelClient>();
+                await keel.StartBatchAsync(b =>
+                {
+                    for (var i = 0; i < jobs; i++)
+                    {
+                        b.Add(Noop(i));
+                    }
+
+                    b.OnComplete<BatchDoneJob, NoopArgs>(new NoopArgs(0));
+                });
+                await client.StopAsync();
+            }
+
+            Counters.Reset();
+            using var host = engine.BuildHost(database, processJobs: true, s.Workers, s.Threads);
+            var started = Stopwatch.GetTimestamp();
+            var watch = Stopwatch.StartNew();
+            await host.StartAsync();
+            while (Interlocked.Read(ref Counters.CallbackStarted) == 0)
+            {
+                if (watch.Elapsed > TimeSpan.FromMinutes(10))
+                {
+                    throw new TimeoutException($"the batch callback did not run: {Interlocked.Read(ref Counters.Performed):N0} of {jobs:N0} jobs performed");
+                }
+
+                await Task.Delay(5);
+            }
+
+            // Until the callback started: every completion of the batch was committed by then (the plain drain, too,
+            // waits until the database shows every job finished).
+            var drained = Stopwatch.GetElapsedTime(started, Counters.CallbackStarted);
+            var callback = Stopwatch.GetElapsedTime(Counters.LastPerformed, Counters.CallbackStarted);
+            await Task.Delay(500);
+            await host.StopAsync();
+            if (Interlocked.Read(ref Counters.Callbacks) != 1 || Interlocked.Read(ref Counters.Performed) < jobs)
+            {
+                throw new InvalidOperationException($"the batch callback ran {Counters.Callbacks} times after {Counters.Performed:N0} of {jobs:N0} jobs");
+            }
+
+            var batch = jobs / drained.TotalSeconds;
+            return
+            [
+                new($"{jobs:N0} plain no-op jobs, {s.Workers} worker(s) x {s.Threads} threads", "jobs/s", plain),
+                new($"{jobs:N0} no-op jobs in one batch", "jobs/s", batch),
+                new("batch drain rate / plain drain rate", "x", batch / plain),
+                new("last batch job returned -> callback started", "ms", callback.TotalMilliseconds),
+            ];
         }
         finally
         {

@@ -6,7 +6,7 @@ namespace Keel.Cli;
 
 public static partial class KeelCli
 {
-    private static readonly Option<string?> StateOption = new("--state") { Description = "ready, scheduled, blocked, claimed (in progress), failed, finished or discarded" };
+    private static readonly Option<string?> StateOption = new("--state") { Description = "ready, scheduled, blocked, claimed (in progress), failed, finished, discarded or awaiting" };
     private static readonly Option<string?> QueueOption = new("--queue") { Description = "Only this queue" };
     private static readonly Option<string?> KindOption = new("--kind") { Description = "Only this job kind" };
     private static readonly Option<string?> ErrorTypeOption = new("--error-type") { Description = "Only failed jobs whose last exception has this type (full name)" };
@@ -47,7 +47,7 @@ public static partial class KeelCli
 
         return Enum.TryParse<JobState>(normalized, ignoreCase: true, out var state) && Enum.IsDefined(state)
             ? state
-            : throw new UsageException($"'{text}' is not a job state: use ready, scheduled, blocked, claimed, failed, finished or discarded");
+            : throw new UsageException($"'{text}' is not a job state: use ready, scheduled, blocked, claimed, failed, finished, discarded or awaiting");
     }
 
     private static Command JobsListCommand(Io io)
@@ -133,12 +133,19 @@ public static partial class KeelCli
                 grid.AddRow("running on", $"process {owner} since {job.ClaimedAt:u}");
             }
 
+            if (job.BatchId is { } batch)
+            {
+                grid.AddRow("batch", $"{batch} (keel batches show {batch})");
+            }
+
             if (job.Suspect)
             {
                 grid.AddRow("suspect", "yes: it was running when its process died, twice beside other jobs or once alone, so it runs alone until a run of it ends by itself");
             }
 
             context.Console.Write(grid);
+            WriteDependencies(context, "parents (this job waits for)", job.Parents, d => d.ParentId);
+            WriteDependencies(context, "children (wait for this job)", job.Children, d => d.ChildId);
             if (job.Runs.Count > 0)
             {
                 // Every run: who ran it, how it ended, whether it counted — what "ran twice?" questions need.
@@ -175,6 +182,27 @@ public static partial class KeelCli
 
             return ExitCodes.Success;
         });
+    }
+
+    /// <summary>A job's edges: the other job, what the edge waits for, its policy, how it settled.</summary>
+    private static void WriteDependencies(CliContext context, string title, IReadOnlyList<JobDependencyInfo> edges, Func<JobDependencyInfo, long> other)
+    {
+        if (edges.Count == 0)
+        {
+            return;
+        }
+
+        var table = new Table().Title(title).AddColumns("job", "waits for", "otherwise", "parent settled");
+        foreach (var edge in edges)
+        {
+            table.AddRow(
+                other(edge).ToString(Inv),
+                Markup.Escape(edge.When.ToString()),
+                edge.OnUnmet == UnmetPolicy.Run ? "run anyway" : "discard",
+                Markup.Escape(edge.Outcome?.ToString() ?? "not yet"));
+        }
+
+        context.Console.Write(table);
     }
 
     private static Command JobsBulkCommand(Io io, string name, string description, bool retry)
@@ -278,6 +306,7 @@ public static partial class KeelCli
         JobState.Claimed => "[blue]in progress[/]",
         JobState.Blocked => "[yellow]blocked[/]",
         JobState.Discarded => "[grey]discarded[/]",
+        JobState.Awaiting => "[blue]awaiting[/]",
         _ => state.ToString().ToLowerInvariant(),
     };
 

@@ -50,6 +50,7 @@ public static partial class KeelCli
         root.Subcommands.Add(CheckCommand(io));
         root.Subcommands.Add(StatusCommand(io));
         root.Subcommands.Add(JobsCommand(io));
+        root.Subcommands.Add(BatchesCommand(io));
         root.Subcommands.Add(ClaimsCommand(io));
         root.Subcommands.Add(ProcessesCommand(io));
         root.Subcommands.Add(QueuesCommand(io));

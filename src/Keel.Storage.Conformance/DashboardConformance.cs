@@ -72,6 +72,7 @@ public abstract class DashboardConformance : ConformanceTests
         var limited = new NewJob("test", "b", "{}", 0, 3, null) { ConcurrencyKey = "k" };
         var later = await Storage.JobsInsertAsync(new JobsInsertParams([new NewJob("test", "b", "{}", 0, 3, T0.AddHours(1)), limited, limited, new NewJob("test", "b", "{}", 0, 3, null)], T0), default);
         Assert.Equal(1, await Storage.JobsDiscardAsync(new JobsSelectionParams([later[3]], null, null, 10, T0), default));
+        var awaiting = await Storage.JobsInsertAsync(new JobsInsertParams([new NewJob("test", "c", "{}", 0, 3, null) { Dependencies = [new NewDependency(later[1], null, ContinueWhen.Succeeded, UnmetPolicy.Discard)] }], T0), default);
         var expected = new Dictionary<JobState, long>
         {
             [JobState.Finished] = claimed[0].JobId,
@@ -81,6 +82,7 @@ public abstract class DashboardConformance : ConformanceTests
             [JobState.Ready] = later[1],
             [JobState.Blocked] = later[2],
             [JobState.Discarded] = later[3],
+            [JobState.Awaiting] = awaiting[0],
         };
         Assert.Equal(Enum.GetValues<JobState>().Order(), expected.Keys.Order());
 

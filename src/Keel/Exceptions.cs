@@ -98,3 +98,27 @@ public sealed class WorkerLostException : Exception
     {
     }
 }
+
+/// <summary>Jobs were added to a batch that has completed (its callbacks were enqueued), or that does not exist.</summary>
+public sealed class KeelBatchClosedException : Exception
+{
+    /// <summary>Creates the exception.</summary>
+    public KeelBatchClosedException()
+    {
+    }
+
+    /// <summary>Creates the exception.</summary>
+    /// <param name="message">Which batch.</param>
+    public KeelBatchClosedException(string message)
+        : base(message)
+    {
+    }
+
+    /// <summary>Creates the exception.</summary>
+    /// <param name="message">Which batch.</param>
+    /// <param name="innerException">The cause.</param>
+    public KeelBatchClosedException(string message, Exception innerException)
+        : base(message, innerException)
+    {
+    }
+}

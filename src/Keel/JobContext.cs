@@ -42,6 +42,9 @@ public sealed class JobContext
     /// <summary>When the job was enqueued.</summary>
     public DateTimeOffset EnqueuedAt { get; }
 
+    /// <summary>The batch the job belongs to, if any: a job may add more jobs to it (<see cref="IKeelClient.AddToBatchAsync"/>).</summary>
+    public long? BatchId { get; init; }
+
     /// <summary>
     /// This run's fencing token: the id of its claim, larger for every later claim of the same job. A system that the
     /// job writes to can refuse a write carrying a token smaller than the largest it has seen, so a run that lost its

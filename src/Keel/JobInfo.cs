@@ -23,6 +23,9 @@ public enum JobState
 
     /// <summary>Removed from the queue by a person (discard, cancel, clear) or a policy (a full concurrency limit set to discard).</summary>
     Discarded,
+
+    /// <summary>Waiting for its parent jobs to settle (a continuation or a dependency; see <see cref="EnqueueOptions.After"/>).</summary>
+    Awaiting,
 }
 
 /// <summary>A job as stored, with its state and error history.</summary>
@@ -78,6 +81,15 @@ public sealed record JobInfo
 
     /// <summary>When the current claim was taken.</summary>
     public DateTimeOffset? ClaimedAt { get; init; }
+
+    /// <summary>The batch it belongs to, if any.</summary>
+    public long? BatchId { get; init; }
+
+    /// <summary>The jobs it waits (or waited) for, with how each settled.</summary>
+    public IReadOnlyList<JobDependencyInfo> Parents { get; init; } = [];
+
+    /// <summary>The jobs that wait (or waited) for it.</summary>
+    public IReadOnlyList<JobDependencyInfo> Children { get; init; } = [];
 
     /// <summary>Every recorded failure, oldest first.</summary>
     public IReadOnlyList<JobError> Errors { get; init; } = [];

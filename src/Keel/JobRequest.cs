@@ -23,6 +23,19 @@ public sealed record EnqueueOptions
     /// another returns the existing job's id instead of creating one. Scoped to the job kind.
     /// </summary>
     public string? UniqueKey { get; init; }
+
+    /// <summary>
+    /// The parents this job waits for (a continuation, or a node of a dependency graph): <c>After = parentId</c> or
+    /// <c>After = [a, b, c]</c>. The job is <see cref="JobState.Awaiting"/> until every parent settles, then due. Parents
+    /// are existing jobs or earlier jobs of the same call (<see cref="JobRef.Earlier"/>), so no cycle can form.
+    /// </summary>
+    public JobParents? After { get; init; }
+
+    /// <summary>The parents' outcomes this job waits for; <see cref="ContinueWhen.Succeeded"/> by default.</summary>
+    public ContinueWhen When { get; init; } = ContinueWhen.Succeeded;
+
+    /// <summary>What happens when a parent ends in another outcome: discard this job (default) or run it anyway.</summary>
+    public UnmetPolicy OnUnmet { get; init; } = UnmetPolicy.Discard;
 }
 
 /// <summary>One job to enqueue: its kind, its arguments and the per-enqueue options.</summary>

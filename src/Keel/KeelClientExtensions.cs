@@ -58,4 +58,15 @@ public static class KeelClientExtensions
         var ids = await client.EnqueueManyAsync([request], connection, transaction, cancellationToken);
         return ids[0];
     }
+
+    /// <summary>The fluent form of a continuation: <c>await keel.After(parent).When(ContinueWhen.Finished).EnqueueAsync&lt;TJob, TArgs&gt;(args)</c>.</summary>
+    /// <param name="client">The client.</param>
+    /// <param name="parents">The parents: one id, or several.</param>
+    /// <returns>A builder of the continuation.</returns>
+    public static ContinuationBuilder After(this IKeelClient client, JobParents parents)
+    {
+        ArgumentNullException.ThrowIfNull(client);
+        ArgumentNullException.ThrowIfNull(parents);
+        return new ContinuationBuilder(client, parents);
+    }
 }

@@ -19,6 +19,15 @@ public static class KeelMetrics
     /// <summary>Jobs accepted by the client (or a recurring task), tagged with queue and kind.</summary>
     internal static readonly Counter<long> Enqueued = Meter.CreateCounter<long>("keel.job.enqueued", "{job}", "Jobs enqueued.");
 
+    /// <summary>Batches started by the client.</summary>
+    internal static readonly Counter<long> BatchesStarted = Meter.CreateCounter<long>("keel.batch.started", "{batch}", "Batches started.");
+
+    /// <summary>Batches whose last pending job settled, tagged with the outcome (succeeded or failed).</summary>
+    internal static readonly Counter<long> BatchesCompleted = Meter.CreateCounter<long>("keel.batch.completed", "{batch}", "Batches whose every job settled; their callbacks were enqueued.");
+
+    /// <summary>Batch callbacks enqueued, tagged with the event (success, complete, failure).</summary>
+    internal static readonly Counter<long> BatchCallbacks = Meter.CreateCounter<long>("keel.batch.callbacks", "{job}", "Batch callback jobs enqueued.");
+
     /// <summary>Jobs a worker claimed.</summary>
     internal static readonly Counter<long> Claimed = Meter.CreateCounter<long>("keel.job.claimed", "{job}", "Jobs claimed by a worker.");
 

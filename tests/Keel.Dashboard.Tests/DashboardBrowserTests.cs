@@ -493,6 +493,72 @@ public abstract class DashboardBrowserTests(BrowserFixture browser)
             }
         }
     }
+
+    [Fact]
+    public async Task Batches_show_their_progress_callbacks_and_jobs_and_a_job_shows_its_parents_and_children()
+    {
+        await using var app = await DashboardApp.StartAsync(Engine);
+        var batch = await app.Client.StartBatchAsync(b =>
+        {
+            b.Description = "welcome the March sign-ups";
+            for (var i = 0; i < 4; i++)
+            {
+                b.Add<SendWelcomeEmail, EmailArgs>(new($"user{i}@example.com", "secret"), new EnqueueOptions { Queue = "batch-mail" });
+            }
+
+            b.OnComplete<BuildReport, ReportArgs>(new("sign-ups"));
+        });
+        var worker = await app.Seed.ProcessAsync();
+        var claim = Assert.Single(await app.Storage.JobsClaimAsync(new JobsClaimParams(worker, QueueFilter.Parse("batch-mail"), 1, null), default));
+        await app.Storage.JobsCompleteAsync(new JobsCompleteParams(worker, [claim.Ref], null, true), default);
+        var child = await app.Client.After(claim.JobId).EnqueueAsync<BuildReport, ReportArgs>(new("after one"));
+        var sibling = (await app.Storage.BatchJobsListAsync(new BatchJobsListParams(batch, null, 10), default)).First(j => j.State == JobState.Ready).Id;
+        var waiting = await app.Client.After([claim.JobId, sibling]).EnqueueAsync<BuildReport, ReportArgs>(new("after both"));
+
+        var (context, page) = await OpenAsync(app);
+        await using (context)
+        {
+            var consoleErrors = new List<string>();
+            page.Console += (_, message) =>
+            {
+                if (message.Type == "error")
+                {
+                    consoleErrors.Add(message.Text);
+                }
+            };
+            await page.GotoAsync("/keel/batches");
+            var row = page.Locator($"tr[data-batch='{batch}']");
+            await Expect(row).ToContainTextAsync("pending");
+            await Expect(row).ToContainTextAsync("welcome the March sign-ups");
+            await Expect(row.Locator("svg.progress")).ToHaveAttributeAsync("aria-valuenow", "25");
+            await page.GotoAsync("/keel/batches?filter=completed");
+            await Expect(page.Locator("p.empty")).ToContainTextAsync("No batch matches");
+
+            await page.GotoAsync("/keel/batches");
+            await page.Locator($"tr[data-batch='{batch}'] a").First.ClickAsync();
+            await Expect(page.Locator("h1")).ToContainTextAsync($"Batch {batch}");
+            await Expect(page.Locator(".batch-progress")).ToContainTextAsync("25% of 4 settled: 3 pending, 1 succeeded, 0 failed, 0 discarded");
+            await Expect(page.Locator("tr[data-on=complete]")).ToContainTextAsync("not enqueued");
+            await Expect(page.Locator(".batch-jobs tbody tr")).ToHaveCountAsync(4);
+            await Expect(page.Locator($".batch-jobs tr[data-job='{claim.JobId}']")).ToContainTextAsync("finished");
+
+            await page.GotoAsync($"/keel/job/{claim.JobId}");
+            await Expect(page.Locator(".children tbody tr")).ToHaveCountAsync(2);
+            await Expect(page.Locator($".children tr[data-job='{child}']")).ToContainTextAsync("Succeeded");
+            await page.Locator($".children tr[data-job='{waiting}'] a").ClickAsync();
+            await Expect(page.Locator("h1")).ToContainTextAsync("awaiting");
+            await Expect(page.Locator($".parents tr[data-job='{sibling}']")).ToContainTextAsync("not yet");
+            await Expect(page.Locator($".parents tr[data-job='{claim.JobId}']")).ToContainTextAsync("Succeeded");
+            await page.GotoAsync($"/keel/job/{child}");
+            await Expect(page.Locator(".parents tbody tr")).ToContainTextAsync("Succeeded");
+            await page.GotoAsync($"/keel/job/{claim.JobId}");
+            await Expect(page.Locator("dl.fields")).ToContainTextAsync($"batch {batch}");
+            await page.GotoAsync("/keel/jobs/awaiting");
+            await Expect(page.Locator($"tr[data-job='{waiting}']")).ToBeVisibleAsync();
+            Assert.Empty(consoleErrors);
+            Assert.Equal(404, (await page.GotoAsync("/keel/batch/987654"))!.Status);
+        }
+    }
 }
 
 [Collection(BrowserCollection.Name)]

@@ -19,6 +19,8 @@ internal static class DashboardEndpoints
         group.MapGet("/jobs/{state}", Handle(options, prefix, JobsPage.RenderAsync));
         group.MapGet("/job/{id}", Handle(options, prefix, JobPage.RenderAsync));
         group.MapGet("/job/{id}/args", Handle(options, prefix, JobPage.ArgsAsync));
+        group.MapGet("/batches", Handle(options, prefix, BatchesPage.RenderAsync));
+        group.MapGet("/batch/{id}", Handle(options, prefix, BatchesPage.RenderBatchAsync));
         group.MapGet("/processes", Handle(options, prefix, ProcessesPage.RenderAsync));
         group.MapGet("/recurring", Handle(options, prefix, RecurringPage.RenderAsync));
         group.MapGet("/assets/{name}", Handle(options, prefix, d => Assets.ServeAsync(d.Http, d.Http.GetRouteValue("name") as string ?? string.Empty)));

@@ -10,6 +10,7 @@ internal static class Layout
         ("overview", "/", "Overview"),
         ("queues", "/queues", "Queues"),
         .. States.All.Select(s => (s.Slug, "/jobs/" + s.Slug, s.Label)),
+        ("batches", "/batches", "Batches"),
         ("processes", "/processes", "Processes"),
         ("recurring", "/recurring", "Recurring"),
     ];

@@ -9,6 +9,7 @@ internal static class States
         (JobState.Scheduled, "scheduled", "Scheduled"),
         (JobState.Claimed, "in-progress", "In progress"),
         (JobState.Blocked, "blocked", "Blocked"),
+        (JobState.Awaiting, "awaiting", "Awaiting"),
         (JobState.Failed, "failed", "Failed"),
         (JobState.Finished, "finished", "Finished"),
         (JobState.Discarded, "discarded", "Discarded"),

@@ -69,6 +69,11 @@ internal static class JobPage
             Field(html, "Suspect", "yes: it was running when its process died, twice beside other jobs or once alone, so it runs alone until a run of it ends by itself");
         }
 
+        if (job.BatchId is { } batch)
+        {
+            Field(html, "Batch", new Raw($"<a href=\"{HtmlWriter.Encode(context.Base)}/batch/{batch}\">batch {batch}</a>"));
+        }
+
         html.Raw("</dl></section><section><h2>Timeline</h2><ol class=\"timeline\">");
         foreach (var entry in job.Timeline)
         {
@@ -76,6 +81,8 @@ internal static class JobPage
         }
 
         html.Raw("</ol></section></div>");
+        Dependencies(context, html, "Parents", "the jobs it waits for", "parents", job.Parents, d => d.ParentId);
+        Dependencies(context, html, "Children", "the jobs that wait for it", "children", job.Children, d => d.ChildId);
         Runs(context, html, job);
 
         var args = Args(context, job);
@@ -117,6 +124,25 @@ internal static class JobPage
     }
 
     /// <summary>Every run: who ran it, how it ended, whether it was charged, what it shared its process with.</summary>
+    /// <summary>A job's edges: the other job, what the edge waits for, its policy, how the parent settled.</summary>
+    private static void Dependencies(DashboardContext context, HtmlWriter html, string title, string meaning, string css, IReadOnlyList<JobDependencyInfo> edges, Func<JobDependencyInfo, long> other)
+    {
+        if (edges.Count == 0)
+        {
+            return;
+        }
+
+        html.Add($"<section class=\"{css}\"><h2>{title} <span class=\"count\">{edges.Count}</span> <span class=\"muted\">{meaning}</span></h2>");
+        html.Raw("<table class=\"dependencies\"><thead><tr><th>Job</th><th>Waits for</th><th>Otherwise</th><th>Parent settled</th></tr></thead><tbody>");
+        foreach (var edge in edges)
+        {
+            var id = other(edge);
+            html.Add($"<tr data-job=\"{id}\"><td><a href=\"{HtmlWriter.Encode(context.Base)}/job/{id}\">job {id}</a></td><td>{edge.When.ToString()}</td><td>{(edge.OnUnmet == UnmetPolicy.Run ? "run anyway" : "discard")}</td><td>{edge.Outcome?.ToString() ?? "not yet"}</td></tr>");
+        }
+
+        html.Raw("</tbody></table></section>");
+    }
+
     private static void Runs(DashboardContext context, HtmlWriter html, JobInfo job)
     {
         if (job.Runs.Count == 0)

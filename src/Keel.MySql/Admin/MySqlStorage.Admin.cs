@@ -52,7 +52,13 @@ public sealed partial class MySqlStorage
                         }
                     }
 
-                    await MakeDueAsync(session, await RoutingAsync(session, id, cancellationToken).ConfigureAwait(false), discardOnConflict: false, cancellationToken).ConfigureAwait(false);
+                    var routing = await RoutingAsync(session, id, cancellationToken).ConfigureAwait(false);
+                    if (routing.Workflow.BatchId is { } batch)
+                    {
+                        await ExecuteForBatchAsync(session, WorkflowsSql.BatchRetried, batch, cancellationToken).ConfigureAwait(false);
+                    }
+
+                    await MakeDueAsync(session, routing, discardOnConflict: false, cancellationToken).ConfigureAwait(false);
                     retried++;
                 }
 
@@ -87,6 +93,7 @@ public sealed partial class MySqlStorage
                 }
 
                 var discarded = 0;
+                var settled = new List<SettledJob>();
                 foreach (var (id, state) in candidates)
                 {
                     await using (var delete = session.Command(AdminSql.ExecutionDelete[state]))
@@ -96,6 +103,18 @@ public sealed partial class MySqlStorage
                         {
                             continue; // It left that state meanwhile (claimed, say): not discarded.
                         }
+                    }
+
+                    var (hasDependents, batch, _) = await FlagsAsync(session, id, cancellationToken).ConfigureAwait(false);
+                    if (state == JobState.Failed && batch is not null)
+                    {
+                        // Counted failed already: the discard moves it to discarded.
+                        await ExecuteForBatchAsync(session, WorkflowsSql.BatchRetried, batch.Value, cancellationToken).ConfigureAwait(false);
+                    }
+
+                    if (state != JobState.Failed || batch is not null)
+                    {
+                        settled.Add(new SettledJob(id, ContinueWhen.Discarded, hasDependents && state != JobState.Failed, batch));
                     }
 
                     await ExecuteForJobAsync(session, JobsSql.JobDiscard, id, cancellationToken).ConfigureAwait(false);
@@ -112,6 +131,7 @@ public sealed partial class MySqlStorage
                     discarded++;
                 }
 
+                await SettleAsync(session, settled, cancellationToken).ConfigureAwait(false);
                 return discarded;
             },
             cancellationToken);
@@ -172,6 +192,13 @@ public sealed partial class MySqlStorage
             async session =>
             {
                 var cutoff = await session.NowAsync(cancellationToken).ConfigureAwait(false) - (parameters.OlderThan.Ticks / 10);
+                await using (var batches = session.Command(WorkflowsSql.BatchesClear))
+                {
+                    batches.Parameters.AddWithValue("@cutoff", cutoff);
+                    batches.Parameters.AddWithValue("@limit", parameters.BatchSize);
+                    await batches.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
+                }
+
                 var ids = new List<long>();
                 await using (var select = session.Command(AdminSql.JobsClearFinishedPick))
                 {

@@ -71,17 +71,23 @@ public sealed partial class MySqlStorage
                 select.Parameters.AddWithValue("@created_before", Micros(parameters.CreatedBefore));
                 select.Parameters.AddWithValue("@limit", Math.Max(1, parameters.Limit));
                 await using var r = await select.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
-                var jobs = new List<JobSummary>();
-                while (await r.ReadAsync(cancellationToken).ConfigureAwait(false))
-                {
-                    jobs.Add(new JobSummary(
-                        r.GetInt64(0), r.GetString(1), r.GetString(2), Enum.Parse<JobState>(r.GetString(3)), r.GetInt32(4), r.GetInt32(5), Time(r, 6),
-                        NullableTime(r, 7), NullableTime(r, 8), NullableString(r, 9), NullableString(r, 10), r.IsDBNull(11) ? null : r.GetInt64(11),
-                        NullableString(r, 12)));
-                }
-
-                return jobs;
+                return await ReadSummariesAsync(r, cancellationToken).ConfigureAwait(false);
             },
             cancellationToken);
+    }
+
+    /// <summary>Jobs in the columns of <see cref="JobStates.ListSelect"/>.</summary>
+    private static async Task<IReadOnlyList<JobSummary>> ReadSummariesAsync(MySqlConnector.MySqlDataReader r, CancellationToken cancellationToken)
+    {
+        var jobs = new List<JobSummary>();
+        while (await r.ReadAsync(cancellationToken).ConfigureAwait(false))
+        {
+            jobs.Add(new JobSummary(
+                r.GetInt64(0), r.GetString(1), r.GetString(2), Enum.Parse<JobState>(r.GetString(3)), r.GetInt32(4), r.GetInt32(5), Time(r, 6),
+                NullableTime(r, 7), NullableTime(r, 8), NullableString(r, 9), NullableString(r, 10), r.IsDBNull(11) ? null : r.GetInt64(11),
+                NullableString(r, 12)));
+        }
+
+        return jobs;
     }
 }

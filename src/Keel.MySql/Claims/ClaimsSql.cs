@@ -65,7 +65,7 @@ internal static class ClaimsSql
         INSERT INTO keel_claimed_executions (job_id, process_id, attempt, claimed_at)
         SELECT j.id, @process_id, j.attempts + 1, @keel_now FROM keel_jobs j WHERE j.id IN ({string.Join(',', ids)}) ORDER BY j.id;
         SELECT c.id, j.id, j.kind, j.queue, j.args, j.priority, c.attempt, j.max_attempts, j.worker_losses, j.created_at,
-               c.claimed_at, j.trace_parent, j.suspect
+               c.claimed_at, j.trace_parent, j.suspect, j.batch_id
         FROM keel_claimed_executions c
         JOIN keel_jobs j ON j.id = c.job_id
         WHERE c.job_id IN ({string.Join(',', ids)})
@@ -77,7 +77,7 @@ internal static class ClaimsSql
     /// (no row: not held) with what giving back a concurrency permit needs (claim, job, key, limit, duration, queue, priority).
     /// </summary>
     private static string CompleteHeld(string claimId) => $"""
-        SELECT c.id, c.job_id, j.concurrency_key, j.concurrency_limit, j.concurrency_duration_ms, j.queue, j.priority
+        SELECT c.id, c.job_id, j.concurrency_key, j.concurrency_limit, j.concurrency_duration_ms, j.queue, j.priority, j.workflow, j.batch_id
         FROM keel_claimed_executions c
         JOIN keel_jobs j ON j.id = c.job_id
         WHERE c.id = {claimId} AND c.process_id = @process_id
@@ -90,17 +90,24 @@ internal static class ClaimsSql
     /// </summary>
     /// <param name="claimIds">The claims to complete.</param>
     /// <returns>The statements.</returns>
-    public static string JobsCompletePreserve(IEnumerable<long> claimIds) => ConnectionSql.Each(claimIds, id => CompleteHeld(id) + $"""
+    /// <param name="plainOnly">
+    /// Complete only jobs in no workflow (<c>workflow</c> and <c>batch_id</c> null): the hot path, whose batch commits
+    /// with its last statement; a held claim of a workflow job is left held, for <see langword="false"/> to complete in
+    /// a transaction that also advances its workflow.
+    /// </param>
+    public static string JobsCompletePreserve(IEnumerable<long> claimIds, bool plainOnly = false) => ConnectionSql.Each(claimIds, id => CompleteHeld(id) + $"""
         ;
         UPDATE keel_jobs j JOIN keel_claimed_executions c ON c.job_id = j.id
         SET j.finished_at = @keel_now, j.started_at = c.claimed_at, j.attempts = c.attempt, j.finished_by = @runner,
             j.suspect = 0, j.shared_losses = 0
-        WHERE c.id = {id} AND c.process_id = @process_id;
-        DELETE u FROM keel_unique_keys u JOIN keel_claimed_executions c ON c.job_id = u.job_id
-        WHERE c.id = {id} AND c.process_id = @process_id;
-        {GiveBack($"SELECT job_id FROM keel_claimed_executions WHERE id = {id} AND process_id = @process_id")};
-        DELETE FROM keel_claimed_executions WHERE id = {id} AND process_id = @process_id
+        WHERE c.id = {id} AND c.process_id = @process_id{Plain(plainOnly)};
+        DELETE u FROM keel_unique_keys u JOIN keel_claimed_executions c ON c.job_id = u.job_id JOIN keel_jobs j ON j.id = c.job_id
+        WHERE c.id = {id} AND c.process_id = @process_id{Plain(plainOnly)};
+        {GiveBack($"SELECT c.job_id FROM keel_claimed_executions c JOIN keel_jobs j ON j.id = c.job_id WHERE c.id = {id} AND c.process_id = @process_id{Plain(plainOnly)}")};
+        DELETE c FROM keel_claimed_executions c JOIN keel_jobs j ON j.id = c.job_id WHERE c.id = {id} AND c.process_id = @process_id{Plain(plainOnly)}
         """);
+
+    private static string Plain(bool plainOnly) => plainOnly ? " AND j.workflow IS NULL AND j.batch_id IS NULL" : string.Empty;
 
     /// <summary>
     /// Completes held claims and deletes the jobs (their claims and uniqueness keys go by cascade); returns the held
@@ -108,9 +115,10 @@ internal static class ClaimsSql
     /// </summary>
     /// <param name="claimIds">The claims to complete.</param>
     /// <returns>The statements.</returns>
-    public static string JobsCompleteDelete(IEnumerable<long> claimIds) => ConnectionSql.Each(claimIds, id => CompleteHeld(id) + $"""
+    /// <param name="plainOnly">Complete only jobs in no workflow (see <see cref="JobsCompletePreserve"/>).</param>
+    public static string JobsCompleteDelete(IEnumerable<long> claimIds, bool plainOnly = false) => ConnectionSql.Each(claimIds, id => CompleteHeld(id) + $"""
         ;
-        SET @keel_job = (SELECT job_id FROM keel_claimed_executions WHERE id = {id} AND process_id = @process_id);
+        SET @keel_job = (SELECT c.job_id FROM keel_claimed_executions c JOIN keel_jobs j ON j.id = c.job_id WHERE c.id = {id} AND c.process_id = @process_id{Plain(plainOnly)});
         {GiveBack("SELECT @keel_job")};
         DELETE FROM keel_jobs WHERE id = @keel_job
         """);

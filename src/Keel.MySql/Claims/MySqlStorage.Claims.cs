@@ -40,6 +40,7 @@ public sealed partial class MySqlStorage
         }
 
         var held = await WriteAsync(parameters.Now, session => CompleteAsync(session, parameters, commit: true, cancellationToken), cancellationToken).ConfigureAwait(false);
+        held = await CompleteWorkflowJobsAsync(held, parameters, cancellationToken).ConfigureAwait(false);
         await PromoteAfterCommitAsync(held, parameters.Now, cancellationToken).ConfigureAwait(false);
         return [.. held.Select(h => h.ClaimId)];
     }
@@ -82,6 +83,7 @@ public sealed partial class MySqlStorage
             throw new ProcessGoneException($"process {claim.ProcessId} is no longer registered; it was pruned, so it may not claim", e);
         }
 
+        held = await CompleteWorkflowJobsAsync(held, complete, cancellationToken).ConfigureAwait(false);
         await PromoteAfterCommitAsync(held, complete.Now, cancellationToken).ConfigureAwait(false);
         return new CompleteAndClaimResult([.. held.Select(h => h.ClaimId)], claimed);
     }
@@ -130,6 +132,7 @@ public sealed partial class MySqlStorage
                 ReadyAt = readyAt.TryGetValue(jobId, out var ready) ? ready : null,
                 TraceParent = NullableString(rows, 11),
                 Suspect = Flag(rows, 12),
+                BatchId = rows.IsDBNull(13) ? null : rows.GetInt64(13),
             });
         }
 
@@ -137,13 +140,39 @@ public sealed partial class MySqlStorage
     }
 
     /// <summary>A claim a completion found held: what giving back its job's permit needs.</summary>
-    private sealed record HeldClaim(long ClaimId, JobRouting Routing);
+    /// <summary>A claim found held by a completion; <see cref="Workflow"/> is set for a job in a workflow, which the hot path leaves held.</summary>
+    private sealed record HeldClaim(long ClaimId, JobRouting Routing, SettledJob? Workflow = null);
+
+    /// <summary>
+    /// Completes the claims the hot path left held because their jobs take part in a workflow, in a transaction of
+    /// their own that also advances the workflows (re-fenced: a claim recovered meanwhile is rejected). Returns the
+    /// claims completed by either.
+    /// </summary>
+    private async Task<List<HeldClaim>> CompleteWorkflowJobsAsync(List<HeldClaim> held, JobsCompleteParams parameters, CancellationToken cancellationToken)
+    {
+        if (!held.Exists(h => h.Workflow is not null))
+        {
+            return held;
+        }
+
+        var workflow = held.Where(h => h.Workflow is not null).ToList();
+        var done = await WriteAsync(
+            parameters.Now,
+            async session =>
+            {
+                var completed = await CompleteAsync(session, parameters with { Claims = [.. parameters.Claims.Where(c => workflow.Exists(w => w.ClaimId == c.ClaimId))] }, commit: false, cancellationToken, plainOnly: false).ConfigureAwait(false);
+                await SettleAsync(session, [.. completed.Select(c => c.Workflow!.Value with { Outcome = ContinueWhen.Succeeded })], cancellationToken).ConfigureAwait(false);
+                return completed;
+            },
+            cancellationToken).ConfigureAwait(false);
+        return [.. held.Where(h => h.Workflow is null), .. done];
+    }
 
     /// <summary>Completes the held claims in one batch; with <paramref name="commit"/>, the batch commits too.</summary>
-    private static async Task<List<HeldClaim>> CompleteAsync(Session session, JobsCompleteParams parameters, bool commit, CancellationToken cancellationToken)
+    private static async Task<List<HeldClaim>> CompleteAsync(Session session, JobsCompleteParams parameters, bool commit, CancellationToken cancellationToken, bool plainOnly = true)
     {
         var ids = parameters.Claims.Select(c => c.ClaimId).Distinct().ToList();
-        var sql = parameters.PreserveFinishedJobs ? ClaimsSql.JobsCompletePreserve(ids) : ClaimsSql.JobsCompleteDelete(ids);
+        var sql = parameters.PreserveFinishedJobs ? ClaimsSql.JobsCompletePreserve(ids, plainOnly) : ClaimsSql.JobsCompleteDelete(ids, plainOnly);
         await using var command = commit ? session.CommandCommitting(sql) : session.Command(sql);
         command.Parameters.AddWithValue("@process_id", parameters.ProcessId);
         command.Parameters.AddWithValue("@runner", (object?)parameters.Runner ?? DBNull.Value);
@@ -153,7 +182,9 @@ public sealed partial class MySqlStorage
         {
             while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
             {
-                held.Add(new HeldClaim(reader.GetInt64(0), ReadRouting(reader, reader.GetInt64(1), keyOrdinal: 2, queueOrdinal: 5)));
+                var jobId = reader.GetInt64(1);
+                SettledJob? workflow = reader.IsDBNull(7) && reader.IsDBNull(8) ? null : new SettledJob(jobId, ContinueWhen.Succeeded, !reader.IsDBNull(7), reader.IsDBNull(8) ? null : reader.GetInt64(8));
+                held.Add(new HeldClaim(reader.GetInt64(0), ReadRouting(reader, jobId, keyOrdinal: 2, queueOrdinal: 5), workflow));
             }
         }
         while (await reader.NextResultAsync(cancellationToken).ConfigureAwait(false));
@@ -225,7 +256,8 @@ public sealed partial class MySqlStorage
                     limited = Flag(reader, 5);
                 }
 
-                await using (var fail = limited ? session.Command(ClaimsSql.JobFail) : session.CommandCommitting(ClaimsSql.JobFail))
+                // A failure for good may advance a workflow afterwards in the same transaction: no commit in this batch then.
+                await using (var fail = limited || parameters.RetryAt is null ? session.Command(ClaimsSql.JobFail) : session.CommandCommitting(ClaimsSql.JobFail))
                 {
                     var p = fail.Parameters;
                     p.AddWithValue("@claim_id", parameters.Claim.ClaimId);
@@ -245,6 +277,15 @@ public sealed partial class MySqlStorage
                     // Failed for good or waiting for a retry, a limited job gives its permit back; the dispatcher takes
                     // one again when the retry is due.
                     await ReleasePermitAsync(session, await RoutingAsync(session, jobId, cancellationToken).ConfigureAwait(false), cancellationToken).ConfigureAwait(false);
+                }
+
+                if (parameters.RetryAt is null)
+                {
+                    var (hasDependents, batch, _) = await FlagsAsync(session, jobId, cancellationToken).ConfigureAwait(false);
+                    if (hasDependents || batch is not null)
+                    {
+                        await SettleAsync(session, [new SettledJob(jobId, ContinueWhen.Failed, hasDependents, batch)], cancellationToken).ConfigureAwait(false);
+                    }
                 }
 
                 return true;

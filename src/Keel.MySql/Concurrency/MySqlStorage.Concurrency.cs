@@ -105,7 +105,11 @@ public sealed partial class MySqlStorage
     }
 
     /// <summary>What deciding a job's next row needs: where it goes and its concurrency limit, if any.</summary>
-    private sealed record JobRouting(long JobId, string Queue, long Priority, string? Key, int Limit, long DurationMicros);
+    private sealed record JobRouting(long JobId, string Queue, long Priority, string? Key, int Limit, long DurationMicros)
+    {
+        /// <summary>The job's workflow flags, when read from its row (<see cref="RoutingAsync"/>): jobs wait on it, its batch.</summary>
+        public SettledJob Workflow { get; init; }
+    }
 
     /// <summary>Reads (queue, priority, key, limit, duration ms) at <paramref name="keyOrdinal"/> … as a routing.</summary>
     private static JobRouting ReadRouting(MySqlDataReader r, long jobId, int keyOrdinal, int queueOrdinal)
@@ -123,7 +127,10 @@ public sealed partial class MySqlStorage
         select.Parameters.AddWithValue("@job_id", jobId);
         await using var r = await select.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
         await r.ReadAsync(cancellationToken).ConfigureAwait(false);
-        return ReadRouting(r, jobId, keyOrdinal: 2, queueOrdinal: 0);
+        return ReadRouting(r, jobId, keyOrdinal: 2, queueOrdinal: 0) with
+        {
+            Workflow = new SettledJob(jobId, ContinueWhen.Failed, !r.IsDBNull(5), r.IsDBNull(6) ? null : r.GetInt64(6)),
+        };
     }
 
     /// <summary>A job becomes due: ready when it needs no permit or gets one; otherwise blocked (or discarded when asked).</summary>
@@ -288,6 +295,12 @@ public sealed partial class MySqlStorage
         if (routing.Key is not null)
         {
             await ReleasePermitAsync(session, routing, cancellationToken).ConfigureAwait(false);
+        }
+
+        // Every terminal leave is a failure for good (a discard settles its own workflow): its children and batch advance.
+        if (terminal && !routing.Workflow.IsPlain)
+        {
+            await SettleAsync(session, [routing.Workflow], cancellationToken).ConfigureAwait(false);
         }
     }
 

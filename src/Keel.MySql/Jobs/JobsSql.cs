@@ -8,9 +8,9 @@ internal static class JobsSql
     /// <summary>Inserts one job (its id is the command's last inserted id; its execution row is written next, by where it goes).</summary>
     public const string JobInsert = """
         INSERT INTO keel_jobs (queue, kind, args, priority, scheduled_at, max_attempts, max_worker_losses, unique_key,
-                               concurrency_key, concurrency_limit, concurrency_duration_ms, trace_parent, created_at)
+                               concurrency_key, concurrency_limit, concurrency_duration_ms, trace_parent, batch_id, created_at)
         VALUES (@queue, @kind, @args, @priority, @scheduled_at, @max_attempts, @max_worker_losses, @unique_key,
-                @concurrency_key, @concurrency_limit, @concurrency_duration_ms, @trace_parent, @keel_now)
+                @concurrency_key, @concurrency_limit, @concurrency_duration_ms, @trace_parent, @batch_id, @keel_now)
         """;
 
     /// <summary>
@@ -23,9 +23,9 @@ internal static class JobsSql
     /// <returns>The statements.</returns>
     public static string JobsInsert(int i) => $"""
         INSERT INTO keel_jobs (queue, kind, args, priority, scheduled_at, max_attempts, max_worker_losses,
-                               trace_parent, created_at)
+                               trace_parent, batch_id, created_at)
         VALUES (@queue{i}, @kind{i}, @args{i}, @priority{i}, @scheduled_at{i}, @max_attempts{i}, @max_worker_losses{i},
-                @trace_parent{i}, @keel_now);
+                @trace_parent{i}, @batch_id, @keel_now);
         INSERT INTO keel_ready_executions (job_id, queue, priority, created_at)
         SELECT LAST_INSERT_ID(), @queue{i}, @priority{i}, @keel_now FROM DUAL
         WHERE @scheduled_at{i} IS NULL OR @scheduled_at{i} <= @keel_now;
@@ -58,7 +58,7 @@ internal static class JobsSql
                {JobStates.StateOf},
                c.process_id, c.claimed_at, c.id, c.attempt,
                (SELECT JSON_OBJECT('process', p.id, 'name', p.name, 'pid', p.pid, 'host', p.hostname) FROM keel_processes p WHERE p.id = c.process_id),
-               j.suspect, j.started_at, j.finished_by, j.shared_losses
+               j.suspect, j.started_at, j.finished_by, j.shared_losses, j.batch_id
         FROM keel_jobs j
         {JobStates.Joins}
         WHERE j.id = @job_id

@@ -22,7 +22,7 @@ public sealed partial class MySqlStorage
 
         if (parameters.Connection is null)
         {
-            return await WriteAsync(parameters.Now, session => InsertJobsAsync(session, parameters.Jobs, cancellationToken), cancellationToken).ConfigureAwait(false);
+            return await WriteAsync(parameters.Now, session => InsertJobsAsync(session, parameters.Jobs, cancellationToken, parameters.BatchId), cancellationToken).ConfigureAwait(false);
         }
 
         if (parameters.Connection is not MySqlConnection connection)
@@ -38,34 +38,52 @@ public sealed partial class MySqlStorage
         if (parameters.Transaction is MySqlTransaction callers)
         {
             var session = await Session.WithinAsync(connection, callers, parameters.Now, cancellationToken).ConfigureAwait(false);
-            return await InsertJobsAsync(session, parameters.Jobs, cancellationToken).ConfigureAwait(false);
+            return await InsertJobsAsync(session, parameters.Jobs, cancellationToken, parameters.BatchId).ConfigureAwait(false);
         }
 
         // An autocommit connection: the jobs and their execution rows still go in together.
         await using var own = await connection.BeginTransactionAsync(System.Data.IsolationLevel.ReadCommitted, cancellationToken).ConfigureAwait(false);
-        var ids = await InsertJobsAsync(await Session.WithinAsync(connection, own, parameters.Now, cancellationToken).ConfigureAwait(false), parameters.Jobs, cancellationToken).ConfigureAwait(false);
+        var ids = await InsertJobsAsync(await Session.WithinAsync(connection, own, parameters.Now, cancellationToken).ConfigureAwait(false), parameters.Jobs, cancellationToken, parameters.BatchId).ConfigureAwait(false);
         await own.CommitAsync(cancellationToken).ConfigureAwait(false);
         return ids;
     }
 
-    private static async Task<IReadOnlyList<long>> InsertJobsAsync(Session session, IReadOnlyList<NewJob> jobs, CancellationToken cancellationToken)
+    private static async Task<IReadOnlyList<long>> InsertJobsAsync(Session session, IReadOnlyList<NewJob> jobs, CancellationToken cancellationToken, long? batchId = null)
     {
-        if (jobs.All(j => j.UniqueKey is null && j.ConcurrencyKey is null))
+        if (batchId is { } batch && jobs.Count > 0)
         {
-            return await InsertPlainAsync(session, jobs, cancellationToken).ConfigureAwait(false);
+            // Counted pending before any job is inserted, so the batch cannot complete halfway through.
+            WorkflowSteps.CheckBatchJobs(jobs);
+            await AddToBatchAsync(session, batch, jobs.Count, cancellationToken).ConfigureAwait(false);
+        }
+
+        if (jobs.All(j => j.UniqueKey is null && j.ConcurrencyKey is null && j.Dependencies is null or { Count: 0 }))
+        {
+            return await InsertPlainAsync(session, jobs, cancellationToken, batchId).ConfigureAwait(false);
         }
 
         var ids = new long[jobs.Count];
+        List<SettledJob>? discarded = null;
         for (var i = 0; i < ids.Length; i++)
         {
-            ids[i] = await InsertKeyedAsync(session, jobs[i], cancellationToken).ConfigureAwait(false);
+            var (id, route) = await InsertKeyedAsync(session, jobs[i], new ArraySegment<long>(ids, 0, i), batchId, cancellationToken).ConfigureAwait(false);
+            ids[i] = id;
+            if (route == Route.Discarded && batchId is not null)
+            {
+                (discarded ??= []).Add(new SettledJob(id, ContinueWhen.Discarded, false, batchId));
+            }
+        }
+
+        if (discarded is not null)
+        {
+            await SettleAsync(session, discarded, cancellationToken).ConfigureAwait(false);
         }
 
         return ids;
     }
 
     /// <summary>Jobs without keys: a round trip per <see cref="InsertChunk"/> jobs.</summary>
-    private static async Task<IReadOnlyList<long>> InsertPlainAsync(Session session, IReadOnlyList<NewJob> jobs, CancellationToken cancellationToken)
+    private static async Task<IReadOnlyList<long>> InsertPlainAsync(Session session, IReadOnlyList<NewJob> jobs, CancellationToken cancellationToken, long? batchId)
     {
         var ids = new List<long>(jobs.Count);
         for (var start = 0; start < jobs.Count; start += InsertChunk)
@@ -78,6 +96,7 @@ public sealed partial class MySqlStorage
             }
 
             await using var insert = session.Command(text.ToString());
+            insert.Parameters.AddWithValue("@batch_id", (object?)batchId ?? DBNull.Value);
             for (var i = 0; i < count; i++)
             {
                 var job = jobs[start + i];
@@ -107,14 +126,17 @@ public sealed partial class MySqlStorage
         return ids;
     }
 
-    /// <summary>One job with a uniqueness or concurrency key, step by step: the key's owner, the job, its key, where it goes.</summary>
-    private static async Task<long> InsertKeyedAsync(Session session, NewJob job, CancellationToken cancellationToken)
+    /// <summary>
+    /// One job with a uniqueness or concurrency key or parents, step by step: the key's owner, the job, its key, its
+    /// parents, where it goes. Returns its id and where it went (null: an existing owner of its key, or awaiting).
+    /// </summary>
+    private static async Task<(long Id, Route? Route)> InsertKeyedAsync(Session session, NewJob job, IReadOnlyList<long> earlier, long? batchId, CancellationToken cancellationToken)
     {
         if (job.UniqueKey is not null)
         {
             if (await UniqueOwnerAsync(session, job.UniqueKey, cancellationToken).ConfigureAwait(false) is { } owner)
             {
-                return owner; // A live job (or an earlier one of this call) holds the key: no second job.
+                return (owner, null); // A live job (or an earlier one of this call) holds the key: no second job.
             }
 
             await session.ExecuteAsync(ConnectionSql.JobSavepoint, cancellationToken).ConfigureAwait(false);
@@ -136,6 +158,7 @@ public sealed partial class MySqlStorage
             p.AddWithValue("@concurrency_limit", job.ConcurrencyKey is null ? DBNull.Value : job.ConcurrencyLimit);
             p.AddWithValue("@concurrency_duration_ms", job.ConcurrencyKey is null ? DBNull.Value : (long)job.ConcurrencyDuration.TotalMilliseconds);
             p.AddWithValue("@trace_parent", (object?)job.TraceParent ?? DBNull.Value);
+            p.AddWithValue("@batch_id", (object?)batchId ?? DBNull.Value);
             await insert.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
             id = insert.LastInsertedId;
         }
@@ -149,7 +172,30 @@ public sealed partial class MySqlStorage
             {
                 // Another transaction took the key after the look above and has committed: its job is the one.
                 await session.ExecuteAsync(ConnectionSql.JobSavepointRollback, cancellationToken).ConfigureAwait(false);
-                return await UniqueOwnerAsync(session, job.UniqueKey, cancellationToken).ConfigureAwait(false) ?? throw new InvalidOperationException($"uniqueness key {job.UniqueKey} was taken and released while job {id} was inserted");
+                return (await UniqueOwnerAsync(session, job.UniqueKey, cancellationToken).ConfigureAwait(false) ?? throw new InvalidOperationException($"uniqueness key {job.UniqueKey} was taken and released while job {id} was inserted"), null);
+            }
+        }
+
+        if (job.Dependencies is { Count: > 0 } dependencies)
+        {
+            var waiting = await new MySqlWorkflow(session).AttachParentsAsync(id, dependencies, earlier, cancellationToken).ConfigureAwait(false);
+            if (waiting is null)
+            {
+                // A parent already settled in an outcome this job does not wait for, and its policy discards it.
+                await ExecuteForJobAsync(session, JobsSql.JobDiscard, id, cancellationToken).ConfigureAwait(false);
+                await ExecuteForJobAsync(session, JobsSql.UniqueKeyFree, id, cancellationToken).ConfigureAwait(false);
+                return (id, Route.Discarded);
+            }
+
+            if (waiting > 0)
+            {
+                await using var awaiting = session.Command(WorkflowsSql.AwaitingInsert);
+                awaiting.Parameters.AddWithValue("@job_id", id);
+                awaiting.Parameters.AddWithValue("@queue", job.Queue);
+                awaiting.Parameters.AddWithValue("@priority", job.Priority);
+                awaiting.Parameters.AddWithValue("@waiting", waiting.Value);
+                await awaiting.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
+                return (id, null);
             }
         }
 
@@ -162,14 +208,11 @@ public sealed partial class MySqlStorage
             scheduled.Parameters.AddWithValue("@priority", job.Priority);
             scheduled.Parameters.AddWithValue("@scheduled_at", TimeEncoding.ToMicros(at));
             await scheduled.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
-        }
-        else
-        {
-            var routing = new JobRouting(id, job.Queue, job.Priority, job.ConcurrencyKey, job.ConcurrencyLimit, (long)(job.ConcurrencyDuration.TotalMilliseconds * 1000));
-            await MakeDueAsync(session, routing, job.DiscardOnConflict, cancellationToken).ConfigureAwait(false);
+            return (id, null);
         }
 
-        return id;
+        var routing = new JobRouting(id, job.Queue, job.Priority, job.ConcurrencyKey, job.ConcurrencyLimit, (long)(job.ConcurrencyDuration.TotalMilliseconds * 1000));
+        return (id, await MakeDueAsync(session, routing, job.DiscardOnConflict, cancellationToken).ConfigureAwait(false));
     }
 
     private static async Task<long?> UniqueOwnerAsync(Session session, string key, CancellationToken cancellationToken)
@@ -232,7 +275,20 @@ public sealed partial class MySqlStorage
             runs.Add(current);
         }
 
-        return job with { Errors = errors, Runs = runs };
+        var edges = new List<JobDependencyInfo>[2];
+        foreach (var (sql, index) in new[] { (WorkflowsSql.ParentsOf, 0), (WorkflowsSql.ChildrenOf, 1) })
+        {
+            edges[index] = [];
+            await using var select = session.Command(sql);
+            select.Parameters.AddWithValue("@job_id", jobId);
+            await using var r = await select.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
+            while (await r.ReadAsync(cancellationToken).ConfigureAwait(false))
+            {
+                edges[index].Add(WorkflowSteps.ReadDependency(r));
+            }
+        }
+
+        return job with { Errors = errors, Runs = runs, Parents = edges[0], Children = edges[1] };
     }
 
     /// <inheritdoc />

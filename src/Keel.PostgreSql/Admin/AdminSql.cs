@@ -58,7 +58,7 @@ internal static class AdminSql
             SET attempts = 0, worker_losses = 0, suspect = false, shared_losses = 0
             FROM gone g
             WHERE j.id = g.job_id
-            RETURNING j.id, j.queue, j.priority, j.concurrency_key, j.unique_key
+            RETURNING j.id, j.queue, j.priority, j.concurrency_key, j.unique_key, j.batch_id
         ),
         rekeyed AS (
             INSERT INTO keel_unique_keys (key, job_id)
@@ -76,7 +76,8 @@ internal static class AdminSql
                (SELECT count(*) FROM (SELECT pg_notify('keel_jobs', q.queue) FROM (SELECT DISTINCT queue FROM ready) q) x),
                (SELECT array_agg(r.id ORDER BY r.concurrency_key COLLATE "C", p.created_at, r.id)
                 FROM reset r JOIN picked p ON p.job_id = r.id
-                WHERE r.concurrency_key IS NOT NULL)
+                WHERE r.concurrency_key IS NOT NULL),
+               (SELECT array_agg(batch_id) FROM reset WHERE batch_id IS NOT NULL)
         """;
 
     /// <summary>
@@ -97,14 +98,14 @@ internal static class AdminSql
         ),
         {string.Join(",\n", JobStates.Discardable.Select(DiscardDelete))},
         gone AS (
-            {string.Join("\n    UNION ALL ", JobStates.Discardable.Select(h => $"SELECT job_id, {(h.HoldsPermit ? "true" : "false")} AS held FROM del_{h.Alias}"))}
+            {string.Join("\n    UNION ALL ", JobStates.Discardable.Select(h => $"SELECT job_id, {(h.HoldsPermit ? "true" : "false")} AS held, {(h.State == JobState.Failed ? "true" : "false")} AS was_failed FROM del_{h.Alias}"))}
         ),
         upd AS (
             UPDATE keel_jobs j
             SET discarded_at = coalesce(@now, now())
             FROM gone g
             WHERE j.id = g.job_id
-            RETURNING j.id, j.concurrency_key, j.concurrency_duration_ms, g.held
+            RETURNING j.id, j.concurrency_key, j.concurrency_duration_ms, g.held, g.was_failed, j.workflow, j.batch_id
         ),
         unkeyed AS (
             DELETE FROM keel_unique_keys u
@@ -117,7 +118,10 @@ internal static class AdminSql
         {ConcurrencySql.GiveBack}
         SELECT (SELECT count(*) FROM upd),
                (SELECT array_agg(concurrency_key ORDER BY id) FROM upd WHERE held AND concurrency_key IS NOT NULL),
-               (SELECT array_agg(coalesce(concurrency_duration_ms, 0) ORDER BY id) FROM upd WHERE held AND concurrency_key IS NOT NULL)
+               (SELECT array_agg(coalesce(concurrency_duration_ms, 0) ORDER BY id) FROM upd WHERE held AND concurrency_key IS NOT NULL),
+               (SELECT array_agg(id ORDER BY id) FROM upd WHERE (workflow IS NOT NULL AND NOT was_failed) OR batch_id IS NOT NULL),
+               (SELECT array_agg(batch_id ORDER BY id) FROM upd WHERE was_failed AND batch_id IS NOT NULL),
+               (SELECT array_agg(id ORDER BY id) FROM upd WHERE was_failed)
         """;
 
     /// <summary>
@@ -227,7 +231,7 @@ internal static class AdminSql
             SET attempts = l.attempt
             FROM lost l
             WHERE j.id = l.job_id
-            RETURNING j.id, j.queue, l.attempt, j.concurrency_key, j.concurrency_duration_ms
+            RETURNING j.id, j.queue, l.attempt, j.concurrency_key, j.concurrency_duration_ms, j.workflow, j.batch_id
         ),
         run AS (
             INSERT INTO keel_job_runs (job_id, attempt, claim_id, runner, started_at, ended_at, outcome, cause, charged, detail)
@@ -259,7 +263,8 @@ internal static class AdminSql
         )
         SELECT (SELECT count(*) FROM failed),
                (SELECT array_agg(concurrency_key ORDER BY id) FROM upd WHERE concurrency_key IS NOT NULL),
-               (SELECT array_agg(coalesce(concurrency_duration_ms, 0) ORDER BY id) FROM upd WHERE concurrency_key IS NOT NULL)
+               (SELECT array_agg(coalesce(concurrency_duration_ms, 0) ORDER BY id) FROM upd WHERE concurrency_key IS NOT NULL),
+               (SELECT array_agg(id ORDER BY id) FROM upd WHERE (workflow IS NOT NULL OR batch_id IS NOT NULL))
         """;
 
     /// <summary>A page of jobs in any state, newest first (by id), filtered by queue, kind, error and time (built from <see cref="JobStates"/>).</summary>

@@ -22,6 +22,7 @@ public sealed partial class PostgreSqlStorage
         await using var transaction = await connection.BeginTransactionAsync(cancellationToken).ConfigureAwait(false);
         int retried;
         long[]? limited;
+        long[]? batches;
         await using (var command = new NpgsqlCommand(AdminSql.JobsRetry, connection, transaction))
         {
             AddSelection(command.Parameters, parameters);
@@ -29,6 +30,15 @@ public sealed partial class PostgreSqlStorage
             await reader.ReadAsync(cancellationToken).ConfigureAwait(false);
             retried = checked((int)reader.GetInt64(0));
             limited = reader.IsDBNull(2) ? null : reader.GetFieldValue<long[]>(2);
+            batches = reader.IsDBNull(3) ? null : reader.GetFieldValue<long[]>(3);
+        }
+
+        // A retried job of a batch counts as pending there again.
+        foreach (var batch in batches ?? [])
+        {
+            await using var reopen = new NpgsqlCommand(WorkflowsSql.BatchRetried, connection, transaction);
+            reopen.Parameters.Add(new NpgsqlParameter<long>("batch_id", NpgsqlDbType.Bigint) { TypedValue = batch });
+            await reopen.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
         }
 
         // Jobs with a concurrency key become ready only with a permit, else blocked (never discarded on a retry).
@@ -58,7 +68,8 @@ public sealed partial class PostgreSqlStorage
 
         var states = parameters.States ?? DefaultDiscardStates;
         await using var connection = await OpenAsync(cancellationToken).ConfigureAwait(false);
-        await using var command = new NpgsqlCommand(AdminSql.JobsDiscard, connection);
+        await using var transaction = await connection.BeginTransactionAsync(cancellationToken).ConfigureAwait(false);
+        await using var command = new NpgsqlCommand(AdminSql.JobsDiscard, connection, transaction);
         AddSelection(command.Parameters, parameters);
         foreach (var home in JobStates.Discardable)
         {
@@ -67,12 +78,47 @@ public sealed partial class PostgreSqlStorage
 
         int discarded;
         List<PermitRelease>? releases;
+        long[]? workflow;
+        long[]? failedBatches;
+        long[]? wasFailed;
         await using (var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false))
         {
             await reader.ReadAsync(cancellationToken).ConfigureAwait(false);
             discarded = checked((int)reader.GetInt64(0));
             releases = ReadReleases(reader, 1, 2);
+            workflow = reader.IsDBNull(3) ? null : reader.GetFieldValue<long[]>(3);
+            failedBatches = reader.IsDBNull(4) ? null : reader.GetFieldValue<long[]>(4);
+            wasFailed = reader.IsDBNull(5) ? null : reader.GetFieldValue<long[]>(5);
         }
+
+        // A failed job of a batch was counted failed already: the discard moves it to discarded.
+        foreach (var batch in failedBatches ?? [])
+        {
+            await using var reopen = new NpgsqlCommand(WorkflowsSql.BatchRetried, connection, transaction);
+            reopen.Parameters.Add(new NpgsqlParameter<long>("batch_id", NpgsqlDbType.Bigint) { TypedValue = batch });
+            await reopen.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
+        }
+
+        if (workflow is { Length: > 0 })
+        {
+            // A failed job settled its children when it failed; only its batch count moves now.
+            var failed = new HashSet<long>(wasFailed ?? []);
+            var settled = new List<SettledJob>();
+            await using (var select = new NpgsqlCommand(WorkflowsSql.JobsFlags, connection, transaction))
+            {
+                select.Parameters.Add(new NpgsqlParameter<long[]>("job_ids", NpgsqlDbType.Array | NpgsqlDbType.Bigint) { TypedValue = workflow });
+                await using var reader = await select.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
+                while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
+                {
+                    var id = reader.GetInt64(0);
+                    settled.Add(new SettledJob(id, ContinueWhen.Discarded, !reader.IsDBNull(1) && !failed.Contains(id), reader.IsDBNull(2) ? null : reader.GetInt64(2)));
+                }
+            }
+
+            await new PostgreSqlWorkflow(connection, transaction, parameters.Now).SettleAsync(settled, cancellationToken).ConfigureAwait(false);
+        }
+
+        await transaction.CommitAsync(cancellationToken).ConfigureAwait(false);
 
         // Only discarded READY jobs held a permit (the statement gave it back): promote the next blocked jobs.
         if (releases is not null)
@@ -129,6 +175,14 @@ public sealed partial class PostgreSqlStorage
         }
 
         await using var connection = await OpenAsync(cancellationToken).ConfigureAwait(false);
+        await using (var batches = new NpgsqlCommand(WorkflowsSql.BatchesClear, connection))
+        {
+            batches.Parameters.Add(new NpgsqlParameter<TimeSpan>("older_than", NpgsqlDbType.Interval) { TypedValue = parameters.OlderThan });
+            batches.Parameters.Add(new NpgsqlParameter<int>("limit", NpgsqlDbType.Integer) { TypedValue = parameters.BatchSize });
+            batches.Parameters.Add(Now(parameters.Now));
+            await batches.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
+        }
+
         await using var command = new NpgsqlCommand(AdminSql.JobsClearFinished, connection);
         command.Parameters.Add(new NpgsqlParameter<TimeSpan>("older_than", NpgsqlDbType.Interval) { TypedValue = parameters.OlderThan });
         command.Parameters.Add(new NpgsqlParameter<int>("batch", NpgsqlDbType.Integer) { TypedValue = parameters.BatchSize });
@@ -213,9 +267,11 @@ public sealed partial class PostgreSqlStorage
         };
 
         await using var connection = await OpenAsync(cancellationToken).ConfigureAwait(false);
+        await using var transaction = await connection.BeginTransactionAsync(cancellationToken).ConfigureAwait(false);
         await using var command = new NpgsqlCommand(
             release ? AdminSql.ClaimsRecoverRelease : AdminSql.ClaimsRecoverFail,
-            connection);
+            connection,
+            transaction);
         command.Parameters.Add(new NpgsqlParameter<long[]>("claim_ids", NpgsqlDbType.Array | NpgsqlDbType.Bigint) { TypedValue = [.. parameters.ClaimIds] });
         command.Parameters.Add(Now(parameters.Now));
         if (release)
@@ -229,14 +285,23 @@ public sealed partial class PostgreSqlStorage
 
         int n;
         List<PermitRelease>? releases = null;
+        long[]? workflow = null;
         await using (var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false))
         {
             n = await reader.ReadAsync(cancellationToken).ConfigureAwait(false) ? checked((int)reader.GetInt64(0)) : 0;
             if (!release && n > 0)
             {
                 releases = ReadReleases(reader, 1, 2);
+                workflow = reader.IsDBNull(3) ? null : reader.GetFieldValue<long[]>(3);
             }
         }
+
+        if (workflow is { Length: > 0 })
+        {
+            await SettleIdsAsync(connection, transaction, workflow, ContinueWhen.Failed, parameters.Now, cancellationToken).ConfigureAwait(false);
+        }
+
+        await transaction.CommitAsync(cancellationToken).ConfigureAwait(false);
 
         // Failed jobs gave their permits back (released ones, back to ready, keep theirs): promote blocked jobs.
         if (releases is not null)

@@ -59,6 +59,12 @@ public sealed partial class PostgreSqlStorage
         p.Add(Time("created_before", parameters.CreatedBefore));
         p.Add(new NpgsqlParameter("limit", NpgsqlDbType.Integer) { Value = Math.Max(1, parameters.Limit) });
         await using var r = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
+        return await ReadSummariesAsync(r, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>Jobs in the columns of <see cref="JobStates.ListSelect"/>.</summary>
+    private static async Task<IReadOnlyList<JobSummary>> ReadSummariesAsync(NpgsqlDataReader r, CancellationToken cancellationToken)
+    {
         var jobs = new List<JobSummary>();
         while (await r.ReadAsync(cancellationToken).ConfigureAwait(false))
         {

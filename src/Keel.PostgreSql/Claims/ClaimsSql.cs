@@ -52,7 +52,7 @@ internal static class ClaimsSql
             RETURNING r.job_id, r.created_at
         ),
         jobs AS MATERIALIZED (
-            SELECT j.id, j.kind, j.queue, j.args, j.priority, j.attempts, j.max_attempts, j.worker_losses, j.created_at, j.trace_parent, j.suspect
+            SELECT j.id, j.kind, j.queue, j.args, j.priority, j.attempts, j.max_attempts, j.worker_losses, j.created_at, j.trace_parent, j.suspect, j.batch_id
             FROM keel_jobs j
             WHERE j.id = ANY (ARRAY(SELECT t.job_id FROM taken t))
         ),
@@ -63,7 +63,7 @@ internal static class ClaimsSql
             RETURNING id, job_id, attempt, claimed_at
         )
         SELECT c.id, c.job_id, j.kind, j.queue, j.args::text, j.priority, c.attempt, j.max_attempts,
-               j.worker_losses, j.created_at, c.claimed_at, t.created_at, j.trace_parent, j.suspect
+               j.worker_losses, j.created_at, c.claimed_at, t.created_at, j.trace_parent, j.suspect, j.batch_id
         FROM claimed c
         JOIN jobs j ON j.id = c.job_id
         JOIN taken t ON t.job_id = c.job_id
@@ -103,7 +103,7 @@ internal static class ClaimsSql
     /// their permits back (<see cref="ConcurrencySql.GiveBack"/>); returns the claim ids that were held, each with its job's
     /// concurrency key and permit duration (null when unlimited) so the caller can promote blocked jobs after commit.
     /// </summary>
-    public const string JobsCompletePreserve = CompleteHead + """
+    public static readonly string JobsCompletePreserve = CompleteHead + """
 
         finished AS (
             UPDATE keel_jobs j
@@ -111,18 +111,19 @@ internal static class ClaimsSql
                 suspect = false, shared_losses = 0
             FROM done d
             WHERE j.id = d.job_id
-            RETURNING j.id, j.concurrency_key, j.concurrency_duration_ms
+            RETURNING j.id, j.concurrency_key, j.concurrency_duration_ms, j.workflow, j.batch_id
         ),
         gave AS (
             SELECT concurrency_key FROM finished
         ),
-        """ + ConcurrencySql.GiveBack + "," + """
+        """ + CountInBatches("finished") + ConcurrencySql.GiveBack + "," + """
         unkeyed AS (
             DELETE FROM keel_unique_keys u
             USING done d
             WHERE u.job_id = d.job_id
         )
-        SELECT d.id, f.concurrency_key, f.concurrency_duration_ms
+        SELECT d.id, f.concurrency_key, f.concurrency_duration_ms, f.id, f.workflow, f.batch_id,
+               CASE WHEN NOT @workflow_here AND (f.workflow IS NOT NULL OR EXISTS (SELECT 1 FROM counted k WHERE k.id = f.batch_id AND k.pending = 0)) THEN keel_workflow_needed() END
         FROM done d
         LEFT JOIN finished f ON f.id = d.job_id
         """;
@@ -132,22 +133,41 @@ internal static class ClaimsSql
     /// (<see cref="ConcurrencySql.GiveBack"/>); returns the claim ids that were held, each with its job's concurrency key and permit
     /// duration (null when unlimited) so the caller can promote blocked jobs after commit.
     /// </summary>
-    public const string JobsCompleteDelete = CompleteHead + """
+    public static readonly string JobsCompleteDelete = CompleteHead + """
 
         removed AS (
             DELETE FROM keel_jobs j
             USING done d
             WHERE j.id = d.job_id
-            RETURNING j.id, j.concurrency_key, j.concurrency_duration_ms
+            RETURNING j.id, j.concurrency_key, j.concurrency_duration_ms, j.workflow, j.batch_id
         ),
         gave AS (
             SELECT concurrency_key FROM removed
         ),
-        """ + ConcurrencySql.GiveBack + """
+        """ + CountInBatches("removed") + ConcurrencySql.GiveBack + """
 
-        SELECT d.id, r.concurrency_key, r.concurrency_duration_ms
+        SELECT d.id, r.concurrency_key, r.concurrency_duration_ms, r.id, r.workflow, r.batch_id,
+               CASE WHEN NOT @workflow_here AND (r.workflow IS NOT NULL OR EXISTS (SELECT 1 FROM counted k WHERE k.id = r.batch_id AND k.pending = 0)) THEN keel_workflow_needed() END
         FROM done d
         LEFT JOIN removed r ON r.id = d.job_id
+        """;
+
+    /// <summary>
+    /// The batch counts of a fast-path completion, in the same statement: each batch of the finished jobs loses them from
+    /// <c>pending</c> and gains them in <c>succeeded</c>, one update per batch. A batch that reaches zero pending (its
+    /// callbacks are due) or a job with dependents makes the statement raise (<c>keel_workflow_needed()</c>), so it
+    /// rolls back whole and runs again in a transaction with the workflow steps; with <c>@workflow_here</c> (that run)
+    /// nothing is counted here.
+    /// </summary>
+    /// <param name="finished">The CTE of the finished jobs (id, workflow, batch_id).</param>
+    private static string CountInBatches(string finished) => $"""
+        counted AS (
+            UPDATE keel_batches b
+            SET pending = b.pending - x.n, succeeded = b.succeeded + x.n
+            FROM (SELECT batch_id, count(*) AS n FROM {finished} WHERE batch_id IS NOT NULL AND workflow IS NULL AND NOT @workflow_here GROUP BY batch_id) x
+            WHERE b.id = x.batch_id
+            RETURNING b.id, b.pending
+        ),
         """;
 
     /// <summary>
@@ -168,7 +188,7 @@ internal static class ClaimsSql
             SET attempts = r.attempt, scheduled_at = coalesce(@retry_at, j.scheduled_at), suspect = false, shared_losses = 0
             FROM released r
             WHERE j.id = r.job_id
-            RETURNING j.id, j.queue, j.priority, r.attempt, j.concurrency_key, j.concurrency_duration_ms
+            RETURNING j.id, j.queue, j.priority, r.attempt, j.concurrency_key, j.concurrency_duration_ms, j.workflow, j.batch_id
         ),
         error AS (
             INSERT INTO keel_job_errors (job_id, attempt, exception_type, message, stack_trace, cause, occurred_at)
@@ -213,7 +233,8 @@ internal static class ClaimsSql
         SELECT (SELECT count(*) FROM released),
                (SELECT count(*) FROM (SELECT pg_notify('keel_jobs', queue) FROM ready) x),
                (SELECT concurrency_key FROM job),
-               (SELECT concurrency_duration_ms FROM job)
+               (SELECT concurrency_duration_ms FROM job),
+               (SELECT workflow IS NOT NULL OR batch_id IS NOT NULL FROM job WHERE @retry_at IS NULL)
         """;
 
     /// <summary>The rest of a release, after a <c>released</c> CTE deleting claims: back to ready, run history, NOTIFY.</summary>

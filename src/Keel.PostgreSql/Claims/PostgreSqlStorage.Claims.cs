@@ -51,10 +51,15 @@ public sealed partial class PostgreSqlStorage
         batch.BatchCommands.Add(command);
         List<PermitRelease> releases = [];
         List<long> done;
-        await using (var reader = await batch.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false))
+        try
         {
+            await using var reader = await batch.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
             await SkipHotPathSettingAsync(reader, cancellationToken).ConfigureAwait(false);
             done = await ReadCompletedAsync(reader, parameters.Claims.Count, releases, cancellationToken).ConfigureAwait(false);
+        }
+        catch (PostgresException e) when (IsWorkflowNeeded(e))
+        {
+            return await CompleteWithWorkflowAsync(parameters, cancellationToken).ConfigureAwait(false);
         }
 
         // The statement gave the finished jobs' permits back; once it committed, promote blocked jobs into them
@@ -112,6 +117,12 @@ public sealed partial class PostgreSqlStorage
         catch (PostgresException e) when (IsProcessGone(e))
         {
             throw new ProcessGoneException($"process {claim.ProcessId} is no longer registered; it was pruned", e);
+        }
+        catch (PostgresException e) when (IsWorkflowNeeded(e))
+        {
+            // The batch rolled back whole (claim included): complete in a transaction with the workflow steps, then claim.
+            var completed = await CompleteWithWorkflowAsync(complete, cancellationToken).ConfigureAwait(false);
+            return new CompleteAndClaimResult(completed, await JobsClaimAsync(claim, cancellationToken).ConfigureAwait(false));
         }
 
         if (releases.Count > 0)
@@ -187,6 +198,7 @@ public sealed partial class PostgreSqlStorage
                 ReadyAt = reader.GetFieldValue<DateTimeOffset>(11),
                 TraceParent = reader.IsDBNull(12) ? null : reader.GetString(12),
                 Suspect = reader.GetBoolean(13),
+                BatchId = reader.IsDBNull(14) ? null : reader.GetInt64(14),
             });
         }
 
@@ -196,8 +208,9 @@ public sealed partial class PostgreSqlStorage
     private static string CompleteSql(JobsCompleteParams parameters)
         => parameters.PreserveFinishedJobs ? ClaimsSql.JobsCompletePreserve : ClaimsSql.JobsCompleteDelete;
 
-    private static void AddCompleteParameters(NpgsqlParameterCollection target, JobsCompleteParams parameters)
+    private static void AddCompleteParameters(NpgsqlParameterCollection target, JobsCompleteParams parameters, bool workflowHere = false)
     {
+        target.Add(new NpgsqlParameter<bool>("workflow_here", NpgsqlDbType.Boolean) { TypedValue = workflowHere });
         var claims = parameters.Claims;
         var claimIds = new long[claims.Count];
         var jobIds = new long[claims.Count];
@@ -218,7 +231,7 @@ public sealed partial class PostgreSqlStorage
     }
 
     // Reads the claim ids still held, collecting the permits given back so they are promoted after commit.
-    private static async Task<List<long>> ReadCompletedAsync(NpgsqlDataReader reader, int count, List<PermitRelease> releases, CancellationToken cancellationToken)
+    private static async Task<List<long>> ReadCompletedAsync(NpgsqlDataReader reader, int count, List<PermitRelease> releases, CancellationToken cancellationToken, List<SettledJob>? settled = null)
     {
         var done = new List<long>(count);
         while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
@@ -228,10 +241,46 @@ public sealed partial class PostgreSqlStorage
             {
                 releases.Add(new PermitRelease(reader.GetString(1), reader.IsDBNull(2) ? null : reader.GetInt64(2)));
             }
+
+            if (settled is not null && !reader.IsDBNull(3) && (!reader.IsDBNull(4) || !reader.IsDBNull(5)))
+            {
+                settled.Add(new SettledJob(reader.GetInt64(3), ContinueWhen.Succeeded, !reader.IsDBNull(4), reader.IsDBNull(5) ? null : reader.GetInt64(5)));
+            }
         }
 
         return done;
     }
+
+    /// <summary>
+    /// A completion whose batch met a job in a workflow (the hot-path statement refused it and rolled back): the same
+    /// statement again in a transaction of its own, which also advances the workflows of the jobs it finished.
+    /// </summary>
+    private async Task<IReadOnlyList<long>> CompleteWithWorkflowAsync(JobsCompleteParams parameters, CancellationToken cancellationToken)
+    {
+        await using var connection = await OpenAsync(cancellationToken).ConfigureAwait(false);
+        await using var transaction = await connection.BeginTransactionAsync(cancellationToken).ConfigureAwait(false);
+        List<PermitRelease> releases = [];
+        List<SettledJob> settled = [];
+        List<long> done;
+        await using (var command = new NpgsqlCommand(CompleteSql(parameters), connection, transaction))
+        {
+            AddCompleteParameters(command.Parameters, parameters, workflowHere: true);
+            await using var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
+            done = await ReadCompletedAsync(reader, parameters.Claims.Count, releases, cancellationToken, settled).ConfigureAwait(false);
+        }
+
+        await new PostgreSqlWorkflow(connection, transaction, parameters.Now).SettleAsync(settled, cancellationToken).ConfigureAwait(false);
+        await transaction.CommitAsync(cancellationToken).ConfigureAwait(false);
+        if (releases.Count > 0)
+        {
+            await PromoteAfterCommitAsync(releases, parameters.Now, cancellationToken).ConfigureAwait(false);
+        }
+
+        return done;
+    }
+
+    /// <summary>The error <c>keel_workflow_needed()</c> raises: the statement rolled back, and must run again in a transaction.</summary>
+    private static bool IsWorkflowNeeded(Exception e) => e is PostgresException { SqlState: "KL001" };
 
     /// <inheritdoc />
     public async Task<bool> JobFailAsync(JobFailParams parameters, CancellationToken cancellationToken)
@@ -239,7 +288,10 @@ public sealed partial class PostgreSqlStorage
         ArgumentNullException.ThrowIfNull(parameters);
         ArgumentNullException.ThrowIfNull(parameters.Failure);
         await using var connection = await OpenAsync(cancellationToken).ConfigureAwait(false);
-        await using var command = new NpgsqlCommand(ClaimsSql.JobFail, connection);
+
+        // A failure for good may settle a workflow, which takes more statements in the same transaction.
+        await using var transaction = parameters.RetryAt is null ? await connection.BeginTransactionAsync(cancellationToken).ConfigureAwait(false) : null;
+        await using var command = new NpgsqlCommand(ClaimsSql.JobFail, connection, transaction);
         var p = command.Parameters;
         p.Add(new NpgsqlParameter<long>("claim_id", NpgsqlDbType.Bigint) { TypedValue = parameters.Claim.ClaimId });
         p.Add(new NpgsqlParameter<long>("job_id", NpgsqlDbType.Bigint) { TypedValue = parameters.Claim.JobId });
@@ -252,6 +304,7 @@ public sealed partial class PostgreSqlStorage
         p.Add(Text("runner", parameters.Runner));
 
         bool held;
+        var workflow = false;
         PermitRelease? release = null;
         await using (var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false))
         {
@@ -260,6 +313,18 @@ public sealed partial class PostgreSqlStorage
             {
                 release = new PermitRelease(reader.GetString(2), reader.IsDBNull(3) ? null : reader.GetInt64(3));
             }
+
+            workflow = held && !reader.IsDBNull(4) && reader.GetBoolean(4);
+        }
+
+        if (transaction is not null)
+        {
+            if (workflow)
+            {
+                await SettleIdsAsync(connection, transaction, [parameters.Claim.JobId], ContinueWhen.Failed, parameters.Now, cancellationToken).ConfigureAwait(false);
+            }
+
+            await transaction.CommitAsync(cancellationToken).ConfigureAwait(false);
         }
 
         // Failed for good or scheduled for a retry, the job gave its permit back: promote the next blocked job.

@@ -16,8 +16,8 @@ internal static class JobsSql
                  WITH ORDINALITY AS t(queue, kind, args, priority, scheduled_at, max_attempts, max_worker_losses, trace_parent, ord)
         ),
         inserted AS (
-            INSERT INTO keel_jobs (queue, kind, args, priority, scheduled_at, max_attempts, max_worker_losses, trace_parent, created_at)
-            SELECT queue, kind, args::json, priority, scheduled_at, max_attempts, max_worker_losses, trace_parent, coalesce(@now, now())
+            INSERT INTO keel_jobs (queue, kind, args, priority, scheduled_at, max_attempts, max_worker_losses, trace_parent, batch_id, created_at)
+            SELECT queue, kind, args::json, priority, scheduled_at, max_attempts, max_worker_losses, trace_parent, @batch_id, coalesce(@now, now())
             FROM input
             ORDER BY ord
             RETURNING id, queue, priority, scheduled_at
@@ -58,9 +58,9 @@ internal static class JobsSql
         ),
         job AS (
             INSERT INTO keel_jobs (queue, kind, args, priority, scheduled_at, max_attempts, max_worker_losses,
-                                   concurrency_key, concurrency_limit, concurrency_duration_ms, unique_key, trace_parent, created_at)
+                                   concurrency_key, concurrency_limit, concurrency_duration_ms, unique_key, trace_parent, batch_id, created_at)
             SELECT @queue, @kind, @args::json, @priority, @scheduled_at, @max_attempts, @max_worker_losses,
-                   @concurrency_key, @concurrency_limit, @concurrency_duration_ms, @unique_key, @trace_parent, coalesce(@now, now())
+                   @concurrency_key, @concurrency_limit, @concurrency_duration_ms, @unique_key, @trace_parent, @batch_id, coalesce(@now, now())
             WHERE NOT EXISTS (SELECT 1 FROM existing)
             RETURNING id, queue, priority, scheduled_at, concurrency_key,
                       (scheduled_at IS NULL OR scheduled_at <= coalesce(@now, now())) AS due
@@ -124,7 +124,7 @@ internal static class JobsSql
                {JobStates.StateOf},
                c.process_id, c.claimed_at, c.id, c.attempt,
                (SELECT json_build_object('process', p.id, 'name', p.name, 'pid', p.pid, 'host', p.hostname)::text FROM keel_processes p WHERE p.id = c.process_id),
-               j.suspect, j.started_at, j.finished_by, j.shared_losses
+               j.suspect, j.started_at, j.finished_by, j.shared_losses, j.batch_id
         FROM keel_jobs j
         {JobStates.Joins}
         WHERE j.id = @job_id

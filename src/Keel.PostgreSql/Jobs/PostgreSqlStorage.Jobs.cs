@@ -23,6 +23,15 @@ public sealed partial class PostgreSqlStorage
         }
 
         var (callerConnection, callerTransaction) = CallerConnection(parameters.Connection, parameters.Transaction);
+        if (parameters.BatchId is not null || UsesDependencies(jobs))
+        {
+            return await InTransactionAsync(
+                callerConnection,
+                callerTransaction,
+                (connection, transaction) => InsertWorkflowJobsAsync(connection, transaction, jobs, parameters.BatchId, parameters.Now, cancellationToken),
+                cancellationToken).ConfigureAwait(false);
+        }
+
         if (UsesKeys(jobs))
         {
             return await JobsInsertKeyedAsync(jobs, parameters.Now, callerConnection, callerTransaction, cancellationToken).ConfigureAwait(false);
@@ -63,6 +72,7 @@ public sealed partial class PostgreSqlStorage
             p.Add(new NpgsqlParameter<int[]>("max_attempts", NpgsqlDbType.Array | NpgsqlDbType.Integer) { TypedValue = maxAttempts });
             p.Add(new NpgsqlParameter<int[]>("max_worker_losses", NpgsqlDbType.Array | NpgsqlDbType.Integer) { TypedValue = maxWorkerLosses });
             p.Add(new NpgsqlParameter<string?[]>("trace_parents", NpgsqlDbType.Array | NpgsqlDbType.Text) { TypedValue = traceParents });
+            p.Add(new NpgsqlParameter("batch_id", NpgsqlDbType.Bigint) { Value = DBNull.Value });
             p.Add(Now(parameters.Now));
 
             var ids = new List<long>(jobs.Count);
@@ -158,7 +168,7 @@ public sealed partial class PostgreSqlStorage
     }
 
     /// <summary>Inserts one job inside the call's transaction; returns its id, or the id of the job owning its uniqueness key.</summary>
-    private static async Task<long> InsertOneAsync(NpgsqlConnection connection, NpgsqlTransaction transaction, NewJob job, DateTimeOffset? now, CancellationToken cancellationToken)
+    private static async Task<long> InsertOneAsync(NpgsqlConnection connection, NpgsqlTransaction transaction, NewJob job, DateTimeOffset? now, CancellationToken cancellationToken, long? batchId = null)
     {
         long id;
         bool owned;
@@ -182,6 +192,7 @@ public sealed partial class PostgreSqlStorage
             });
             p.Add(Text("unique_key", job.UniqueKey));
             p.Add(Text("trace_parent", job.TraceParent));
+            p.Add(new NpgsqlParameter("batch_id", NpgsqlDbType.Bigint) { Value = (object?)batchId ?? DBNull.Value });
             p.Add(Now(now));
 
             await using var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
@@ -241,9 +252,15 @@ public sealed partial class PostgreSqlStorage
         errors.Parameters.Add(new NpgsqlParameter<long>("job_id", NpgsqlDbType.Bigint) { TypedValue = jobId });
         var runs = new NpgsqlBatchCommand(JobsSql.JobRuns);
         runs.Parameters.Add(new NpgsqlParameter<long>("job_id", NpgsqlDbType.Bigint) { TypedValue = jobId });
+        var parents = new NpgsqlBatchCommand(WorkflowsSql.ParentsOf);
+        parents.Parameters.Add(new NpgsqlParameter<long>("job_id", NpgsqlDbType.Bigint) { TypedValue = jobId });
+        var children = new NpgsqlBatchCommand(WorkflowsSql.ChildrenOf);
+        children.Parameters.Add(new NpgsqlParameter<long>("job_id", NpgsqlDbType.Bigint) { TypedValue = jobId });
         batch.BatchCommands.Add(job);
         batch.BatchCommands.Add(errors);
         batch.BatchCommands.Add(runs);
+        batch.BatchCommands.Add(parents);
+        batch.BatchCommands.Add(children);
 
         await using var reader = await batch.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
         if (!await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
@@ -272,7 +289,18 @@ public sealed partial class PostgreSqlStorage
             history.Add(current);
         }
 
-        return info with { Errors = list, Runs = history };
+        var edges = new List<JobDependencyInfo>[2];
+        for (var i = 0; i < edges.Length; i++)
+        {
+            await reader.NextResultAsync(cancellationToken).ConfigureAwait(false);
+            edges[i] = [];
+            while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
+            {
+                edges[i].Add(WorkflowSteps.ReadDependency(reader));
+            }
+        }
+
+        return info with { Errors = list, Runs = history, Parents = edges[0], Children = edges[1] };
     }
 
     /// <inheritdoc />

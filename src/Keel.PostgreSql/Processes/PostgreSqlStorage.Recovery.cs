@@ -46,6 +46,7 @@ public sealed partial class PostgreSqlStorage
         int failed;
         int released;
         List<PermitRelease>? releases;
+        long[]? workflowFailed;
         await using (var command = new NpgsqlCommand(ProcessesSql.ProcessRecoverClaims, connection, transaction))
         {
             command.Parameters.Add(new NpgsqlParameter<long[]>("process_ids", NpgsqlDbType.Array | NpgsqlDbType.Bigint) { TypedValue = [.. locked] });
@@ -58,6 +59,13 @@ public sealed partial class PostgreSqlStorage
             failed = checked((int)reader.GetInt64(1));
             released = checked((int)reader.GetInt64(2));
             releases = ReadReleases(reader, 4, 5);
+            workflowFailed = reader.IsDBNull(6) ? null : reader.GetFieldValue<long[]>(6);
+        }
+
+        // Jobs in a workflow that recovery failed for good advance it in this transaction.
+        if (workflowFailed is { Length: > 0 })
+        {
+            await SettleIdsAsync(connection, transaction, workflowFailed, ContinueWhen.Failed, parameters.Now, cancellationToken).ConfigureAwait(false);
         }
 
         // The claims' foreign key is ON DELETE RESTRICT: the rows can only go once they are recovered above.

@@ -108,7 +108,8 @@ internal static class ProcessesSql
             WHERE j.id = d.job_id
             RETURNING j.id, j.queue, j.priority, d.attempt, d.charged, d.claim_id, d.claimed_at, d.process_id, d.shared_with,
                       j.suspect, j.concurrency_key, j.concurrency_duration_ms,
-                      (d.charged AND (j.worker_losses > j.max_worker_losses OR d.attempt >= j.max_attempts)) AS give_up
+                      (d.charged AND (j.worker_losses > j.max_worker_losses OR d.attempt >= j.max_attempts)) AS give_up,
+                      j.workflow, j.batch_id
         ),
         unkeyed AS (
             DELETE FROM keel_unique_keys u
@@ -152,7 +153,8 @@ internal static class ProcessesSql
                (SELECT count(*) FROM upd WHERE NOT charged),
                (SELECT count(*) FROM (SELECT pg_notify('keel_jobs', q.queue) FROM (SELECT DISTINCT queue FROM ready) q) x),
                (SELECT array_agg(concurrency_key ORDER BY id) FROM upd WHERE give_up AND concurrency_key IS NOT NULL),
-               (SELECT array_agg(coalesce(concurrency_duration_ms, 0) ORDER BY id) FROM upd WHERE give_up AND concurrency_key IS NOT NULL)
+               (SELECT array_agg(coalesce(concurrency_duration_ms, 0) ORDER BY id) FROM upd WHERE give_up AND concurrency_key IS NOT NULL),
+               (SELECT array_agg(id ORDER BY id) FROM upd WHERE give_up AND (workflow IS NOT NULL OR batch_id IS NOT NULL))
         """;
 
     /// <summary>Deletes the rows a prune locked (after their claims were recovered, in the same transaction).</summary>

@@ -38,7 +38,13 @@ public sealed partial class SqliteStorage
                         }
                     }
 
-                    await MakeDueAsync(connection, transaction, await RoutingAsync(connection, transaction, id, cancellationToken), discardOnConflict: false, now, cancellationToken);
+                    var routing = await RoutingAsync(connection, transaction, id, cancellationToken);
+                    if (routing.Workflow.BatchId is { } batch)
+                    {
+                        await ExecuteForBatchAsync(connection, transaction, WorkflowsSql.BatchRetried, batch, cancellationToken);
+                    }
+
+                    await MakeDueAsync(connection, transaction, routing, discardOnConflict: false, now, cancellationToken);
                 }
 
                 return ids.Count;
@@ -71,8 +77,21 @@ public sealed partial class SqliteStorage
                     }
                 }
 
+                var settled = new List<SettledJob>();
                 foreach (var (id, state) in candidates)
                 {
+                    var (hasDependents, batch, _) = await FlagsAsync(connection, transaction, id, cancellationToken);
+                    if (state == JobState.Failed && batch is not null)
+                    {
+                        // Counted failed already: the discard moves it to discarded, and the batch's pending stays.
+                        await ExecuteForBatchAsync(connection, transaction, WorkflowsSql.BatchRetried, batch.Value, cancellationToken);
+                    }
+
+                    if (state != JobState.Failed || batch is not null)
+                    {
+                        settled.Add(new SettledJob(id, ContinueWhen.Discarded, hasDependents && state != JobState.Failed, batch));
+                    }
+
                     await ExecuteForJobAsync(connection, transaction, AdminSql.ExecutionDelete[state], id, now, cancellationToken);
                     await ExecuteForJobAsync(connection, transaction, JobsSql.JobDiscard, id, now, cancellationToken);
                     await ExecuteForJobAsync(connection, transaction, JobsSql.UniqueKeyFree, id, now, cancellationToken);
@@ -86,6 +105,7 @@ public sealed partial class SqliteStorage
                     }
                 }
 
+                await SettleAsync(connection, transaction, settled, now, cancellationToken);
                 return candidates.Count;
             },
             cancellationToken);
@@ -144,8 +164,16 @@ public sealed partial class SqliteStorage
         return WriteAsync(
             async (connection, transaction) =>
             {
+                var cutoff = Micros(parameters.Now) - (parameters.OlderThan.Ticks / 10);
+                await using (var batches = Command(connection, transaction, WorkflowsSql.BatchesClear))
+                {
+                    batches.Parameters.AddWithValue("@cutoff", cutoff);
+                    batches.Parameters.AddWithValue("@limit", parameters.BatchSize);
+                    await batches.ExecuteNonQueryAsync(cancellationToken);
+                }
+
                 await using var delete = Command(connection, transaction, AdminSql.JobsClearFinished);
-                delete.Parameters.AddWithValue("@cutoff", Micros(parameters.Now) - (parameters.OlderThan.Ticks / 10));
+                delete.Parameters.AddWithValue("@cutoff", cutoff);
                 delete.Parameters.AddWithValue("@limit", parameters.BatchSize);
                 return await delete.ExecuteNonQueryAsync(cancellationToken);
             },

@@ -1,4 +1,5 @@
 using Keel.Storage;
+using Microsoft.Data.Sqlite;
 
 namespace Keel.Sqlite;
 
@@ -58,6 +59,12 @@ public sealed partial class SqliteStorage
         select.Parameters.AddWithValue("@created_before", parameters.CreatedBefore is { } cb ? TimeEncoding.ToMicros(cb) : DBNull.Value);
         select.Parameters.AddWithValue("@limit", Math.Max(1, parameters.Limit));
         await using var r = await select.ExecuteReaderAsync(cancellationToken);
+        return await ReadSummariesAsync(r, cancellationToken);
+    }
+
+    /// <summary>Jobs in the columns of <see cref="JobStates.ListSelect"/>.</summary>
+    private static async Task<IReadOnlyList<JobSummary>> ReadSummariesAsync(SqliteDataReader r, CancellationToken cancellationToken)
+    {
         var jobs = new List<JobSummary>();
         while (await r.ReadAsync(cancellationToken))
         {

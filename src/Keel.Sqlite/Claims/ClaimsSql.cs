@@ -79,7 +79,7 @@ internal static class ClaimsSql
     /// <summary>The claims just made (<c>@claim_ids</c>, JSON) with their jobs, in claim order.</summary>
     public const string ClaimedJobs = """
         SELECT c.id, j.id, j.kind, j.queue, j.args, j.priority, c.attempt, j.max_attempts, j.worker_losses, j.created_at, c.claimed_at,
-               j.trace_parent, j.suspect
+               j.trace_parent, j.suspect, j.batch_id
         FROM keel_claimed_executions c JOIN keel_jobs j ON j.id = c.job_id
         WHERE c.id IN (SELECT value FROM json_each(@claim_ids))
         ORDER BY j.priority, j.id
@@ -107,13 +107,13 @@ internal static class ClaimsSql
     public const string JobFinish = """
         UPDATE keel_jobs SET finished_at = @now, started_at = @started_at, attempts = @attempt, finished_by = @runner, suspect = 0, shared_losses = 0
         WHERE id = @job_id
-        RETURNING queue, priority, concurrency_key, concurrency_limit, concurrency_duration_ms, unique_key
+        RETURNING queue, priority, concurrency_key, concurrency_limit, concurrency_duration_ms, unique_key, workflow, batch_id
         """;
 
     /// <summary>Deletes a finished job; returns what giving back its permit needs, read before the row goes (keys go by cascade).</summary>
     public const string JobDelete = """
         DELETE FROM keel_jobs WHERE id = @job_id
-        RETURNING queue, priority, concurrency_key, concurrency_limit, concurrency_duration_ms, NULL
+        RETURNING queue, priority, concurrency_key, concurrency_limit, concurrency_duration_ms, NULL, workflow, batch_id
         """;
 
     /// <summary>Counts a failed attempt (and its retry time, if any); returns (queue, priority, concurrency key).</summary>

@@ -152,6 +152,7 @@ public sealed partial class SqliteStorage
                 ReadyAt = readyAt.TryGetValue(jobId, out var ready) ? ready : null,
                 TraceParent = rows.IsDBNull(11) ? null : rows.GetString(11),
                 Suspect = rows.GetBoolean(12),
+                BatchId = rows.IsDBNull(13) ? null : rows.GetInt64(13),
             });
         }
 
@@ -176,6 +177,7 @@ public sealed partial class SqliteStorage
 
         var now = Micros(parameters.Now);
         var accepted = new List<long>(parameters.Claims.Count);
+        List<SettledJob>? settled = null;
         foreach (var claim in parameters.Claims)
         {
             claimId.Value = claim.ClaimId;
@@ -213,6 +215,11 @@ public sealed partial class SqliteStorage
                     reader.IsDBNull(3) ? 1 : reader.GetInt32(3),
                     reader.IsDBNull(4) ? 0 : reader.GetInt64(4) * 1000);
                 unique = !reader.IsDBNull(5);
+                if (!reader.IsDBNull(6) || !reader.IsDBNull(7))
+                {
+                    // Only a job in a workflow carries these; a plain job's completion reads two nulls and moves on.
+                    (settled ??= []).Add(new SettledJob(deletedJob.Value, ContinueWhen.Succeeded, !reader.IsDBNull(6), reader.IsDBNull(7) ? null : reader.GetInt64(7)));
+                }
             }
 
             // Only jobs with a concurrency or uniqueness key pay for releasing them. The routing came back with the
@@ -228,6 +235,11 @@ public sealed partial class SqliteStorage
             }
 
             accepted.Add(claim.ClaimId);
+        }
+
+        if (settled is not null)
+        {
+            await SettleAsync(connection, transaction, settled, now, cancellationToken);
         }
 
         return accepted;

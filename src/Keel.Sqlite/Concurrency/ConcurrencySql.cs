@@ -10,7 +10,7 @@ namespace Keel.Sqlite;
 internal static class ConcurrencySql
 {
     /// <summary>What deciding a job's next row needs: its queue, priority and concurrency terms.</summary>
-    public const string JobRouting = "SELECT queue, priority, concurrency_key, concurrency_limit, concurrency_duration_ms FROM keel_jobs WHERE id = @job_id";
+    public const string JobRouting = "SELECT queue, priority, concurrency_key, concurrency_limit, concurrency_duration_ms, workflow, batch_id FROM keel_jobs WHERE id = @job_id";
 
     /// <summary>A key's free permits and limit; no row when it has no semaphore.</summary>
     public const string SemaphoreSelect = "SELECT value, limit_value FROM keel_semaphores WHERE key = @key";

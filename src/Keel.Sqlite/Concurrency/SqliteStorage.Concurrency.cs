@@ -94,7 +94,11 @@ public sealed partial class SqliteStorage
     }
 
     /// <summary>What deciding a job's next row needs: where it goes and its concurrency limit, if any.</summary>
-    private sealed record JobRouting(long JobId, string Queue, long Priority, string? Key, int Limit, long DurationMicros);
+    private sealed record JobRouting(long JobId, string Queue, long Priority, string? Key, int Limit, long DurationMicros)
+    {
+        /// <summary>The job's workflow flags, when read from its row: jobs wait on it, its batch.</summary>
+        public SettledJob Workflow { get; init; }
+    }
 
     private static async Task<JobRouting> RoutingAsync(SqliteConnection connection, SqliteTransaction transaction, long jobId, CancellationToken cancellationToken)
     {
@@ -108,7 +112,10 @@ public sealed partial class SqliteStorage
             r.GetInt64(1),
             r.IsDBNull(2) ? null : r.GetString(2),
             r.IsDBNull(3) ? 1 : r.GetInt32(3),
-            r.IsDBNull(4) ? 0 : r.GetInt64(4) * 1000);
+            r.IsDBNull(4) ? 0 : r.GetInt64(4) * 1000)
+        {
+            Workflow = new SettledJob(jobId, ContinueWhen.Failed, !r.IsDBNull(5), r.IsDBNull(6) ? null : r.GetInt64(6)),
+        };
     }
 
     /// <summary>A job becomes due: ready when it needs no permit or gets one; otherwise blocked (or discarded when asked).</summary>
@@ -216,8 +223,8 @@ public sealed partial class SqliteStorage
     }
 
     /// <summary>
-    /// A job left ready/claimed for good (finished, failed, discarded) or for a retry: free its uniqueness key
-    /// (unless it is only waiting for a retry) and its permit.
+    /// A job left ready/claimed for good (failed) or for a retry: free its uniqueness key (unless it is only waiting for
+    /// a retry) and its permit; a job failed for good settles its workflow.
     /// </summary>
     private static async Task LeaveAsync(SqliteConnection connection, SqliteTransaction transaction, long jobId, bool terminal, long now, CancellationToken cancellationToken)
     {
@@ -230,6 +237,12 @@ public sealed partial class SqliteStorage
         if (routing.Key is not null)
         {
             await ReleasePermitAsync(connection, transaction, routing, now, cancellationToken);
+        }
+
+        // Every terminal leave is a failure for good (a discard settles its own workflow): its children and batch advance.
+        if (terminal && !routing.Workflow.IsPlain)
+        {
+            await SettleAsync(connection, transaction, [routing.Workflow], now, cancellationToken);
         }
     }
 }

@@ -8,9 +8,9 @@ internal static class JobsSql
     /// <summary>Inserts one job; returns its id (its execution row is written next, by where it goes).</summary>
     public const string JobInsert = """
         INSERT INTO keel_jobs (queue, kind, args, priority, scheduled_at, max_attempts, max_worker_losses, unique_key,
-                               concurrency_key, concurrency_limit, concurrency_duration_ms, trace_parent, created_at)
+                               concurrency_key, concurrency_limit, concurrency_duration_ms, trace_parent, batch_id, created_at)
         VALUES (@queue, @kind, @args, @priority, @scheduled_at, @max_attempts, @max_worker_losses, @unique_key,
-                @concurrency_key, @concurrency_limit, @concurrency_duration_ms, @trace_parent, @now)
+                @concurrency_key, @concurrency_limit, @concurrency_duration_ms, @trace_parent, @batch_id, @now)
         RETURNING id
         """;
 
@@ -36,7 +36,7 @@ internal static class JobsSql
                {JobStates.StateOf},
                c.process_id, c.claimed_at, c.id, c.attempt,
                (SELECT json_object('process', p.id, 'name', p.name, 'pid', p.pid, 'host', p.hostname) FROM keel_processes p WHERE p.id = c.process_id),
-               j.suspect, j.started_at, j.finished_by, j.shared_losses
+               j.suspect, j.started_at, j.finished_by, j.shared_losses, j.batch_id
         FROM keel_jobs j
         {JobStates.Joins}
         WHERE j.id = @job_id

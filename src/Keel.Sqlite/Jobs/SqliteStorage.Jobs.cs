@@ -17,7 +17,7 @@ public sealed partial class SqliteStorage
 
         if (parameters.Connection is null)
         {
-            return await WriteAsync((c, t) => InsertJobsAsync(c, t, parameters, cancellationToken), cancellationToken);
+            return await WriteAsync((c, t) => InsertJobsAsync(c, t, parameters, Micros(parameters.Now), cancellationToken), cancellationToken);
         }
 
         if (parameters.Connection is not SqliteConnection connection)
@@ -32,19 +32,27 @@ public sealed partial class SqliteStorage
 
         if (parameters.Transaction is SqliteTransaction callers)
         {
-            return await InsertJobsAsync(connection, callers, parameters, cancellationToken);
+            return await InsertJobsAsync(connection, callers, parameters, Micros(parameters.Now), cancellationToken);
         }
 
         // An autocommit connection: the jobs and their execution rows still go in together.
         await using var own = connection.BeginTransaction(deferred: false);
-        var ids = await InsertJobsAsync(connection, own, parameters, cancellationToken);
+        var ids = await InsertJobsAsync(connection, own, parameters, Micros(parameters.Now), cancellationToken);
         await own.CommitAsync(cancellationToken);
         return ids;
     }
 
-    private async Task<IReadOnlyList<long>> InsertJobsAsync(SqliteConnection connection, SqliteTransaction transaction, JobsInsertParams parameters, CancellationToken cancellationToken)
+    private static async Task<IReadOnlyList<long>> InsertJobsAsync(SqliteConnection connection, SqliteTransaction transaction, JobsInsertParams parameters, long now, CancellationToken cancellationToken)
     {
-        var now = Micros(parameters.Now);
+        if (parameters.BatchId is { } batch)
+        {
+            // Counted pending before any job is inserted, so the batch cannot complete halfway through.
+            WorkflowSteps.CheckBatchJobs(parameters.Jobs);
+            await AddToBatchAsync(connection, transaction, batch, parameters.Jobs.Count, cancellationToken);
+        }
+
+        SqliteWorkflow? workflow = null;
+        List<SettledJob>? discardedAtInsert = null;
         await using var insertJob = Command(connection, transaction, JobsSql.JobInsert);
         var queue = insertJob.Parameters.Add("@queue", SqliteType.Text);
         var kind = insertJob.Parameters.Add("@kind", SqliteType.Text);
@@ -58,6 +66,7 @@ public sealed partial class SqliteStorage
         var concurrencyLimit = insertJob.Parameters.Add("@concurrency_limit", SqliteType.Integer);
         var concurrencyDuration = insertJob.Parameters.Add("@concurrency_duration_ms", SqliteType.Integer);
         var traceParent = insertJob.Parameters.Add("@trace_parent", SqliteType.Text);
+        insertJob.Parameters.AddWithValue("@batch_id", (object?)parameters.BatchId ?? DBNull.Value);
         insertJob.Parameters.AddWithValue("@now", now);
 
         await using var insertScheduled = Command(connection, transaction, ScheduledSql.ScheduledInsert);
@@ -100,6 +109,32 @@ public sealed partial class SqliteStorage
                 await take.ExecuteNonQueryAsync(cancellationToken);
             }
 
+            if (job.Dependencies is { Count: > 0 } dependencies)
+            {
+                workflow ??= new SqliteWorkflow(connection, transaction, now);
+                var waiting = await workflow.AttachParentsAsync(id, dependencies, new ArraySegment<long>(ids, 0, i), cancellationToken);
+                if (waiting is null)
+                {
+                    // A parent already settled in an outcome this job does not wait for, and its policy discards it.
+                    await ExecuteForJobAsync(connection, transaction, JobsSql.JobDiscard, id, now, cancellationToken);
+                    await ExecuteForJobAsync(connection, transaction, JobsSql.UniqueKeyFree, id, now, cancellationToken);
+                    (discardedAtInsert ??= []).Add(new SettledJob(id, ContinueWhen.Discarded, false, parameters.BatchId));
+                    continue;
+                }
+
+                if (waiting > 0)
+                {
+                    await using var awaiting = Command(connection, transaction, WorkflowsSql.AwaitingInsert);
+                    awaiting.Parameters.AddWithValue("@job_id", id);
+                    awaiting.Parameters.AddWithValue("@queue", job.Queue);
+                    awaiting.Parameters.AddWithValue("@priority", job.Priority);
+                    awaiting.Parameters.AddWithValue("@waiting", waiting.Value);
+                    awaiting.Parameters.AddWithValue("@now", now);
+                    await awaiting.ExecuteNonQueryAsync(cancellationToken);
+                    continue;
+                }
+            }
+
             if (at is { } due && due > now)
             {
                 scheduledJob.Value = id;
@@ -111,8 +146,16 @@ public sealed partial class SqliteStorage
             else
             {
                 var routing = new JobRouting(id, job.Queue, job.Priority, job.ConcurrencyKey, job.ConcurrencyLimit, (long)(job.ConcurrencyDuration.TotalMilliseconds * 1000));
-                await MakeDueAsync(connection, transaction, routing, job.DiscardOnConflict, now, cancellationToken);
+                if (await MakeDueAsync(connection, transaction, routing, job.DiscardOnConflict, now, cancellationToken) == Route.Discarded && parameters.BatchId is not null)
+                {
+                    (discardedAtInsert ??= []).Add(new SettledJob(id, ContinueWhen.Discarded, false, parameters.BatchId));
+                }
             }
+        }
+
+        if (discardedAtInsert is not null)
+        {
+            await SettleAsync(connection, transaction, discardedAtInsert, now, cancellationToken);
         }
 
         return ids;
@@ -172,7 +215,23 @@ public sealed partial class SqliteStorage
             runs.Add(current);
         }
 
-        return job with { Errors = errors, Runs = runs };
+        var parents = await DependenciesAsync(connection, transaction, WorkflowsSql.ParentsOf, jobId, cancellationToken);
+        var children = await DependenciesAsync(connection, transaction, WorkflowsSql.ChildrenOf, jobId, cancellationToken);
+        return job with { Errors = errors, Runs = runs, Parents = parents, Children = children };
+    }
+
+    private static async Task<IReadOnlyList<JobDependencyInfo>> DependenciesAsync(SqliteConnection connection, SqliteTransaction transaction, string sql, long jobId, CancellationToken cancellationToken)
+    {
+        await using var select = Command(connection, transaction, sql);
+        select.Parameters.AddWithValue("@job_id", jobId);
+        await using var r = await select.ExecuteReaderAsync(cancellationToken);
+        var edges = new List<JobDependencyInfo>();
+        while (await r.ReadAsync(cancellationToken))
+        {
+            edges.Add(WorkflowSteps.ReadDependency(r));
+        }
+
+        return edges;
     }
 
     /// <inheritdoc />

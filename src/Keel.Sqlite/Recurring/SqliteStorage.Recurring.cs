@@ -104,7 +104,7 @@ public sealed partial class SqliteStorage
                     executionId = Convert.ToInt64(id, CultureInfo.InvariantCulture);
                 }
 
-                var jobIds = await InsertJobsAsync(connection, transaction, new JobsInsertParams([parameters.Job], parameters.Now), cancellationToken);
+                var jobIds = await InsertJobsAsync(connection, transaction, new JobsInsertParams([parameters.Job], parameters.Now), Micros(parameters.Now), cancellationToken);
                 await using var link = Command(connection, transaction, RecurringSql.ExecutionLinkJob);
                 link.Parameters.AddWithValue("@job_id", jobIds[0]);
                 link.Parameters.AddWithValue("@id", executionId);

@@ -58,7 +58,7 @@ internal sealed class JobExecutor(IServiceProvider services, JobRegistry registr
         using var linked = timeout is null ? null : CancellationTokenSource.CreateLinkedTokenSource(control.Stop, timeout.Token);
         var token = linked?.Token ?? control.Stop;
         string? Reason() => control.Stop.IsCancellationRequested ? control.StopReason() : timeout?.IsCancellationRequested == true ? "timeout" : null;
-        var context = new JobContext(job.JobId, job.Kind, job.Queue, job.Attempt, job.MaxAttempts, job.CreatedAt, job.ClaimId, control.ClaimCheck, Reason);
+        var context = new JobContext(job.JobId, job.Kind, job.Queue, job.Attempt, job.MaxAttempts, job.CreatedAt, job.ClaimId, control.ClaimCheck, Reason) { BatchId = job.BatchId };
 
         // On the thread pool, so that a job that blocks synchronously can neither stall the worker that started it nor
         // keep the worker from giving up on it once it ignores its cancellation.

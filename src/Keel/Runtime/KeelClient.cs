@@ -25,7 +25,68 @@ internal sealed class KeelClient(IKeelStorage storage, JobRegistry registry, IOp
     public Task<JobInfo?> GetJobAsync(long jobId, CancellationToken cancellationToken = default)
         => storage.JobGetAsync(jobId, cancellationToken);
 
-    private async Task<IReadOnlyList<long>> InsertAsync(IReadOnlyList<JobRequest> requests, DbConnection? connection, DbTransaction? transaction, CancellationToken cancellationToken)
+    public Task<long> StartBatchAsync(Action<BatchBuilder> build, BatchOptions? options = null, CancellationToken cancellationToken = default)
+        => StartAsync(build, options, null, null, cancellationToken);
+
+    public Task<long> StartBatchAsync(Action<BatchBuilder> build, BatchOptions? options, DbConnection connection, DbTransaction? transaction, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(connection);
+        return StartAsync(build, options, connection, transaction, cancellationToken);
+    }
+
+    public Task<IReadOnlyList<long>> AddToBatchAsync(long batchId, IReadOnlyList<JobRequest> requests, CancellationToken cancellationToken = default)
+        => InsertAsync(requests, null, null, cancellationToken, batchId);
+
+    public Task<BatchInfo?> GetBatchAsync(long batchId, CancellationToken cancellationToken = default)
+        => storage.BatchGetAsync(batchId, cancellationToken);
+
+    private async Task<long> StartAsync(Action<BatchBuilder> build, BatchOptions? options, DbConnection? connection, DbTransaction? transaction, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(build);
+        var builder = new BatchBuilder();
+        build(builder);
+        var now = clock.UtcNow;
+        var jobs = new NewJob[builder.Jobs.Count];
+        for (var i = 0; i < jobs.Length; i++)
+        {
+            jobs[i] = ToNewJob(builder.Jobs[i], now, i);
+        }
+
+        var callbacks = builder.Callbacks.Select(c => new NewBatchCallback(c.On, ToNewJob(c.Job, now, 0))).ToArray();
+        var started = await storage.BatchStartAsync(
+            new BatchStartParams(jobs, callbacks, clock.StorageNow, connection, transaction)
+            {
+                ParentBatchId = options?.ParentBatchId,
+                Description = builder.Description ?? options?.Description,
+            },
+            cancellationToken);
+        Counted(jobs, now);
+        if (KeelMetrics.BatchesStarted.Enabled)
+        {
+            KeelMetrics.BatchesStarted.Add(1);
+        }
+
+        return started.BatchId;
+    }
+
+    /// <summary>Counts enqueued jobs and wakes local workers when some are due now.</summary>
+    private void Counted(NewJob[] jobs, DateTimeOffset now)
+    {
+        if (KeelMetrics.Enqueued.Enabled)
+        {
+            foreach (var job in jobs)
+            {
+                KeelMetrics.Enqueued.Add(1, KeelMetrics.QueueTag(job.Queue), KeelMetrics.KindTag(job.Kind));
+            }
+        }
+
+        if (Array.Exists(jobs, j => j.Dependencies is null && (j.ScheduledAt is null || j.ScheduledAt <= now)))
+        {
+            signal.Notify();
+        }
+    }
+
+    private async Task<IReadOnlyList<long>> InsertAsync(IReadOnlyList<JobRequest> requests, DbConnection? connection, DbTransaction? transaction, CancellationToken cancellationToken, long? batchId = null)
     {
         ArgumentNullException.ThrowIfNull(requests);
         if (requests.Count == 0)
@@ -37,7 +98,7 @@ internal sealed class KeelClient(IKeelStorage storage, JobRegistry registry, IOp
         var jobs = new NewJob[requests.Count];
         for (var i = 0; i < jobs.Length; i++)
         {
-            jobs[i] = ToNewJob(requests[i], now);
+            jobs[i] = ToNewJob(requests[i], now, i);
         }
 
         using var activity = StartEnqueue(jobs);
@@ -53,7 +114,7 @@ internal sealed class KeelClient(IKeelStorage storage, JobRegistry registry, IOp
         IReadOnlyList<long> ids;
         try
         {
-            ids = await storage.JobsInsertAsync(new JobsInsertParams(jobs, clock.StorageNow, connection, transaction), cancellationToken);
+            ids = await storage.JobsInsertAsync(new JobsInsertParams(jobs, clock.StorageNow, connection, transaction) { BatchId = batchId }, cancellationToken);
         }
         catch (Exception e)
         {
@@ -66,19 +127,7 @@ internal sealed class KeelClient(IKeelStorage storage, JobRegistry registry, IOp
             activity.SetTag("keel.job.id", ids[0]);
         }
 
-        if (KeelMetrics.Enqueued.Enabled)
-        {
-            foreach (var job in jobs)
-            {
-                KeelMetrics.Enqueued.Add(1, KeelMetrics.QueueTag(job.Queue), KeelMetrics.KindTag(job.Kind));
-            }
-        }
-
-        if (Array.Exists(jobs, j => j.ScheduledAt is null || j.ScheduledAt <= now))
-        {
-            signal.Notify();
-        }
-
+        Counted(jobs, now);
         return ids;
     }
 
@@ -115,7 +164,7 @@ internal sealed class KeelClient(IKeelStorage storage, JobRegistry registry, IOp
         return activity;
     }
 
-    private NewJob ToNewJob(JobRequest request, DateTimeOffset now)
+    private NewJob ToNewJob(JobRequest request, DateTimeOffset now, int index)
     {
         ArgumentNullException.ThrowIfNull(request);
         var descriptor = registry.GetByType(request.JobType);
@@ -154,8 +203,60 @@ internal sealed class KeelClient(IKeelStorage storage, JobRegistry registry, IOp
         var job = new NewJob(descriptor.Kind, queue, args, enqueue.Priority ?? descriptor.Options.Priority, maxAttempts, scheduledAt, maxWorkerLosses)
         {
             UniqueKey = enqueue.UniqueKey is { } unique ? $"{descriptor.Kind}/{unique}" : null,
+            Dependencies = Dependencies(descriptor.Kind, enqueue, index),
         };
         return descriptor.Options.Concurrency is { } limit ? WithConcurrency(job, descriptor.Kind, limit, request.Args) : job;
+    }
+
+    /// <summary>
+    /// The parents of a continuation, checked: each an existing job or an earlier job of the same call, so that no cycle
+    /// can ever be stored.
+    /// </summary>
+    internal static IReadOnlyList<NewDependency>? Dependencies(string kind, EnqueueOptions enqueue, int index)
+    {
+        if (enqueue.After is not { } after)
+        {
+            return null;
+        }
+
+        if (after.Count == 0)
+        {
+            throw new ArgumentException($"enqueue of {kind} sets After to no parents; leave it null for a job that waits for none", nameof(enqueue));
+        }
+
+        if ((enqueue.When & ContinueWhen.Finished) == 0 || (enqueue.When & ~ContinueWhen.Finished) != 0)
+        {
+            throw new ArgumentException($"enqueue of {kind} sets When to {(int)enqueue.When}, which names no outcome; use Succeeded, Failed, Discarded or Finished", nameof(enqueue));
+        }
+
+        if (enqueue.UniqueKey is not null)
+        {
+            throw new ArgumentException($"enqueue of {kind} sets both UniqueKey and After; a continuation cannot be unique (a duplicate would wait on other parents)", nameof(enqueue));
+        }
+
+        if (!Enum.IsDefined(enqueue.OnUnmet))
+        {
+            throw new ArgumentException($"enqueue of {kind} sets OnUnmet to {(int)enqueue.OnUnmet}; use Discard or Run", nameof(enqueue));
+        }
+
+        var dependencies = new NewDependency[after.Count];
+        for (var i = 0; i < after.Count; i++)
+        {
+            var parent = after[i];
+            if (parent.Index is { } earlier && earlier >= index)
+            {
+                throw new ArgumentException($"job #{index} of this call ({kind}) waits on job #{earlier} of the same call: a job may wait only on jobs before it, which is what keeps cycles impossible", nameof(enqueue));
+            }
+
+            if (parent.Id is <= 0)
+            {
+                throw new ArgumentException($"enqueue of {kind} waits on job id {parent.Id}, which no job can have", nameof(enqueue));
+            }
+
+            dependencies[i] = new NewDependency(parent.Id, parent.Index, enqueue.When, enqueue.OnUnmet);
+        }
+
+        return dependencies;
     }
 
     /// <summary>

@@ -37,6 +37,9 @@ public sealed record ClaimedJob(
     /// <summary>The W3C <c>traceparent</c> of the activity that enqueued the job, if there was one.</summary>
     public string? TraceParent { get; init; }
 
+    /// <summary>The batch the job belongs to, if any.</summary>
+    public long? BatchId { get; init; }
+
     /// <summary>
     /// True for a suspect: it was running beside other jobs when its process died, so it must run alone in its
     /// process until one of its runs ends by itself; then a death while it runs can only be its own doing.

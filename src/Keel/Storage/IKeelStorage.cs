@@ -322,4 +322,33 @@ public interface IKeelStorage
     /// <param name="parameters">The window and bucket size.</param>
     /// <param name="cancellationToken">Cancels the wait.</param>
     Task<IReadOnlyList<JobActivityBucket>> JobsActivityAsync(JobsActivityParams parameters, CancellationToken cancellationToken);
+
+    /// <summary>
+    /// Starts a batch in one transaction: the batch row with its callbacks, and its jobs (as <see cref="JobsInsertAsync"/>,
+    /// each carrying the batch id). An empty batch completes at once (its callbacks are enqueued).
+    /// </summary>
+    /// <param name="parameters">The jobs, callbacks, parent batch, and optionally the caller's connection and transaction.</param>
+    /// <param name="cancellationToken">Cancels the wait.</param>
+    /// <returns>The batch id and its jobs' ids.</returns>
+    /// <exception cref="KeelBatchClosedException">The parent batch has completed or does not exist.</exception>
+    Task<BatchStartResult> BatchStartAsync(BatchStartParams parameters, CancellationToken cancellationToken)
+        => throw new NotSupportedException($"the {Engine} store does not support batches");
+
+    /// <summary>Reads a batch with its counts and callbacks; null when there is no such batch.</summary>
+    /// <param name="batchId">The batch.</param>
+    /// <param name="cancellationToken">Cancels the wait.</param>
+    Task<BatchInfo?> BatchGetAsync(long batchId, CancellationToken cancellationToken)
+        => throw new NotSupportedException($"the {Engine} store does not support batches");
+
+    /// <summary>Lists batches newest first, a page at a time (without their callbacks).</summary>
+    /// <param name="parameters">The filter and page.</param>
+    /// <param name="cancellationToken">Cancels the wait.</param>
+    Task<IReadOnlyList<BatchInfo>> BatchesListAsync(BatchesListParams parameters, CancellationToken cancellationToken)
+        => throw new NotSupportedException($"the {Engine} store does not support batches");
+
+    /// <summary>Lists the jobs of a batch newest first, a page at a time.</summary>
+    /// <param name="parameters">The batch and page.</param>
+    /// <param name="cancellationToken">Cancels the wait.</param>
+    Task<IReadOnlyList<JobSummary>> BatchJobsListAsync(BatchJobsListParams parameters, CancellationToken cancellationToken)
+        => throw new NotSupportedException($"the {Engine} store does not support batches");
 }

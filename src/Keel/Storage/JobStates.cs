@@ -42,7 +42,7 @@ public sealed class JobStateHome
     public string? Table { get; }
 
     /// <summary>
-    /// The alias of <see cref="Table"/> in the SQL built from this map (<c>r</c>, <c>s</c>, <c>b</c>, <c>c</c>, <c>f</c>),
+    /// The alias of <see cref="Table"/> in the SQL built from this map (<c>r</c>, <c>s</c>, <c>b</c>, <c>c</c>, <c>f</c>, <c>a</c>),
     /// the one <see cref="JobStates.Joins"/> gives it; null for a column state.
     /// </summary>
     public string? Alias { get; }
@@ -107,6 +107,7 @@ public static class JobStates
         Execution(JobState.Ready, "ready", "keel_ready_executions", "r", holdsPermit: true, discardable: true, carriesQueue: true),
         Execution(JobState.Scheduled, "scheduled", "keel_scheduled_executions", "s", discardable: true, carriesQueue: true, dueColumn: "scheduled_at"),
         Execution(JobState.Blocked, "blocked", "keel_blocked_executions", "b", discardable: true, carriesQueue: true),
+        Execution(JobState.Awaiting, "awaiting", "keel_awaiting_executions", "a", discardable: true, carriesQueue: true),
     ];
 
     private static readonly Dictionary<JobState, JobStateHome> ByState = Homes.ToDictionary(h => h.State);
@@ -126,12 +127,12 @@ public static class JobStates
     /// <summary>Every state, in the order a job's state is decided: the columns of <c>keel_jobs</c> first, then the execution tables.</summary>
     public static IReadOnlyList<JobStateHome> All => Homes;
 
-    /// <summary>The states an operator may discard a job from, with their execution tables: failed, ready, scheduled, blocked.</summary>
+    /// <summary>The states an operator may discard a job from, with their execution tables: failed, ready, scheduled, blocked, awaiting.</summary>
     public static IReadOnlyList<JobStateHome> Discardable { get; } = [.. Homes.Where(h => h.Discardable)];
 
     /// <summary>
     /// <c>LEFT JOIN</c>s of every execution table to the job aliased <c>j</c>, each under its <see cref="JobStateHome.Alias"/>
-    /// (<c>f</c>, <c>c</c>, <c>r</c>, <c>s</c>, <c>b</c>): what <see cref="StateOf"/> reads, and whatever else a read of
+    /// (<c>f</c>, <c>c</c>, <c>r</c>, <c>s</c>, <c>b</c>, <c>a</c>): what <see cref="StateOf"/> reads, and whatever else a read of
     /// whole jobs wants from their execution rows (a claim's process, a schedule's time, a failure's error). Every join
     /// is on the execution table's key: one index probe per job each.
     /// </summary>
@@ -159,6 +160,12 @@ public static class JobStates
         "SELECT " + string.Join(",\n       ", Homes.Select(h => h.Table is null
             ? $"(SELECT count(*) FROM (SELECT 1 FROM keel_jobs j WHERE {h.Condition} LIMIT @limit) x)"
             : $"(SELECT count(*) FROM (SELECT 1 FROM {h.Table} LIMIT @limit) x)"));
+
+    /// <summary>
+    /// A page of one batch's jobs, newest first, in the columns of <see cref="ListSelect"/>: a walk of the
+    /// <c>(batch_id, id)</c> index. Parameters: <c>@batch_id</c>, <c>@before_key</c>, <c>@limit</c>.
+    /// </summary>
+    public static string BatchJobsSelect { get; } = BuildBatchJobsSelect();
 
     /// <summary>The home of a state.</summary>
     /// <param name="state">The state.</param>
@@ -240,6 +247,24 @@ public static class JobStates
               AND {FailureFilter(error.Alias!)}
               AND (@created_after IS NULL OR j.created_at >= @created_after)
               AND (@created_before IS NULL OR j.created_at < @created_before)
+            ORDER BY j.id DESC
+            LIMIT @limit
+            """;
+    }
+
+    private static string BuildBatchJobsSelect()
+    {
+        var due = Homes.Single(h => h.DueColumn is not null);
+        var error = Homes.Single(h => h.CarriesError);
+        var process = Homes.Single(h => h.ProcessColumn is not null);
+        return $"""
+            SELECT j.id, j.kind, j.queue, {StateOfText}, j.priority, j.attempts, j.created_at,
+                   coalesce({due.Alias}.{due.DueColumn}, j.scheduled_at), coalesce(j.finished_at, j.discarded_at),
+                   {error.Alias}.exception_type, {error.Alias}.message,
+                   {process.Alias}.{process.ProcessColumn}, j.concurrency_key
+            FROM keel_jobs j
+            {JoinsText}
+            WHERE j.batch_id = @batch_id AND j.id < @before_key
             ORDER BY j.id DESC
             LIMIT @limit
             """;

@@ -38,6 +38,12 @@ public sealed record NewJob(string Kind, string Queue, string Args, int Priority
     /// null when nothing was being traced.
     /// </summary>
     public string? TraceParent { get; init; }
+
+    /// <summary>
+    /// The parents the job waits for; null (or empty) for a job that waits for none. A parent is an existing job or an
+    /// earlier job of the same insert, never a later one or itself: an insert that names one is refused whole.
+    /// </summary>
+    public IReadOnlyList<NewDependency>? Dependencies { get; init; }
 }
 
 /// <summary>Parameters of <see cref="IKeelStorage.JobsInsertAsync"/>.</summary>
@@ -49,7 +55,14 @@ public sealed record JobsInsertParams(
     IReadOnlyList<NewJob> Jobs,
     DateTimeOffset? Now,
     DbConnection? Connection = null,
-    DbTransaction? Transaction = null);
+    DbTransaction? Transaction = null)
+{
+    /// <summary>
+    /// The batch the jobs join, if any: its pending count grows by the jobs in the same transaction; refused with
+    /// <see cref="KeelBatchClosedException"/> when the batch has completed or does not exist.
+    /// </summary>
+    public long? BatchId { get; init; }
+}
 
 /// <summary>Which ready rows a claim may take.</summary>
 /// <param name="Kind">Every queue, one queue, or every queue whose name starts with <paramref name="Value"/>.</param>

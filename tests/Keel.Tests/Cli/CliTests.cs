@@ -117,6 +117,46 @@ public abstract class CliTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task Batches_are_listed_and_shown_and_jobs_show_their_parents_and_children()
+    {
+        var inv = System.Globalization.CultureInfo.InvariantCulture;
+        var started = await Db.Storage.BatchStartAsync(
+            new BatchStartParams([new NewJob("count", "files", "{\"n\":1}", 0, 5, null), new NewJob("count", "files", "{\"n\":2}", 0, 5, null)], [new NewBatchCallback(BatchEvent.Complete, new NewJob("count", "zip", "{\"n\":0}", 0, 5, null))], null) { Description = "resize album 42" },
+            default);
+        var child = (await Db.Storage.JobsInsertAsync(new JobsInsertParams([new NewJob("count", "zip", "{\"n\":3}", 0, 5, null) { Dependencies = [new NewDependency(started.JobIds[0], null, ContinueWhen.Finished, UnmetPolicy.Run)] }], null), default))[0];
+
+        var (code, output, _) = await KeelAsync("batches", "list", "--json");
+        Assert.Equal(0, code);
+        var listed = Assert.Single(Json(output).GetProperty("batches").EnumerateArray());
+        Assert.Equal((started.BatchId, "Pending", 2L), (listed.GetProperty("id").GetInt64(), listed.GetProperty("state").GetString(), listed.GetProperty("pending").GetInt64()));
+        Assert.Equal(ExitCodes.NotFound, (await KeelAsync("batches", "list", "--completed")).Code);
+        Assert.Equal(ExitCodes.Usage, (await KeelAsync("batches", "list", "--pending", "--completed")).Code);
+
+        (code, output, _) = await KeelAsync("batches", "show", started.BatchId.ToString(inv));
+        Assert.Equal(0, code);
+        Assert.Contains("resize album 42", output, StringComparison.Ordinal);
+        Assert.Contains("0% of 2: 2 pending", output, StringComparison.Ordinal);
+        Assert.Contains("not enqueued", output, StringComparison.Ordinal);
+        (code, output, _) = await KeelAsync("batches", "show", started.BatchId.ToString(inv), "--json");
+        Assert.Equal(0, code);
+        Assert.Equal(2, Json(output).GetProperty("jobs").GetArrayLength());
+        Assert.Equal(ExitCodes.NotFound, (await KeelAsync("batches", "show", "987654")).Code);
+
+        (code, output, _) = await KeelAsync("jobs", "show", child.ToString(inv));
+        Assert.Equal(0, code);
+        Assert.Contains("awaiting", output, StringComparison.Ordinal);
+        Assert.Contains("parents", output, StringComparison.Ordinal);
+        Assert.Contains(started.JobIds[0].ToString(inv), output, StringComparison.Ordinal);
+        Assert.Contains("run anyway", output, StringComparison.Ordinal);
+        (code, output, _) = await KeelAsync("jobs", "show", started.JobIds[0].ToString(inv), "--json");
+        Assert.Equal(0, code);
+        var parent = Json(output);
+        Assert.Equal(child, Assert.Single(parent.GetProperty("children").EnumerateArray()).GetProperty("childId").GetInt64());
+        Assert.Equal(started.BatchId, parent.GetProperty("batchId").GetInt64());
+        Assert.Equal(0, (await KeelAsync("jobs", "list", "--state", "awaiting")).Code);
+    }
+
+    [Fact]
     public async Task Claims_are_listed_with_staleness_then_released_or_failed()
     {
         var dead = await RegisterAsync(TimeSpan.FromMinutes(5));

@@ -106,6 +106,32 @@ public abstract class TelemetryTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task Batches_count_their_start_their_completion_and_their_callbacks()
+    {
+        using var recorder = new InstrumentRecorder();
+        var queue = UniqueQueue();
+        using var host = KeelHost.Build(Db, new Recorder(), o => o.Workers.Add(KeelHost.Worker(2)));
+        await host.StartAsync();
+        var client = Client(host);
+        var batch = await client.StartBatchAsync(b =>
+        {
+            b.Add<CountingJob, CountArgs>(new CountArgs(1), new EnqueueOptions { Queue = queue });
+            b.Add<CountingJob, CountArgs>(new CountArgs(2), new EnqueueOptions { Queue = queue });
+            b.OnComplete<CountingJob, CountArgs>(new CountArgs(3), new EnqueueOptions { Queue = queue });
+            b.OnFailure<CountingJob, CountArgs>(new CountArgs(4), new EnqueueOptions { Queue = queue });
+        });
+
+        await Eventually.WaitUntilAsync(() => Task.FromResult(recorder.Sum("keel.job.finished", queue) == 3), Patience, "the batch's jobs and its callback finished");
+        await host.StopAsync();
+
+        Assert.Equal(BatchState.Succeeded, (await client.GetBatchAsync(batch))!.State);
+        Assert.Equal(2, recorder.Sum("keel.job.enqueued", queue)); // the batch's two jobs; its callbacks count in keel.batch.callbacks
+        Assert.Contains(recorder.Measurements, m => m.Instrument == "keel.batch.started" && m.Unit == "{batch}");
+        Assert.Contains(recorder.Measurements, m => m.Instrument == "keel.batch.completed" && m.Tags.GetValueOrDefault("keel.batch.outcome") == "succeeded");
+        Assert.Contains(recorder.Measurements, m => m.Instrument == "keel.batch.callbacks" && m.Tags.GetValueOrDefault("keel.batch.event") == "complete");
+    }
+
+    [Fact]
     public async Task Operator_actions_count_discards_and_recoveries_by_cause()
     {
         using var recorder = new InstrumentRecorder();

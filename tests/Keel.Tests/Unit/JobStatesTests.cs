@@ -26,7 +26,7 @@ public sealed class JobStatesTests
     public void Permits_are_held_while_ready_or_claimed_and_only_waiting_or_failed_jobs_are_discarded()
     {
         Assert.Equal([JobState.Ready, JobState.Claimed], JobStates.All.Where(h => h.HoldsPermit).Select(h => h.State).Order());
-        Assert.Equal([JobState.Ready, JobState.Scheduled, JobState.Blocked, JobState.Failed], JobStates.Discardable.Select(h => h.State).Order());
+        Assert.Equal([JobState.Ready, JobState.Scheduled, JobState.Blocked, JobState.Failed, JobState.Awaiting], JobStates.Discardable.Select(h => h.State).Order());
         Assert.All(JobStates.Discardable, h => Assert.NotNull(h.Table));
         Assert.Equal(JobState.Failed, Assert.Single(JobStates.All, h => h.CarriesError).State);
     }
