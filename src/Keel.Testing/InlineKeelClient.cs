@@ -26,6 +26,27 @@ internal sealed class InlineKeelClient(IKeelClient inner, Func<KeelTestHost> hos
     public Task<IReadOnlyList<long>> EnqueueManyAsync(IReadOnlyList<JobRequest> requests, DbConnection connection, DbTransaction? transaction, CancellationToken cancellationToken = default)
         => inner.EnqueueManyAsync(requests, connection, transaction, cancellationToken);
 
+    public async Task<long> StartBatchAsync(Action<BatchBuilder> build, BatchOptions? options = null, CancellationToken cancellationToken = default)
+    {
+        var id = await inner.StartBatchAsync(build, options, cancellationToken);
+        await host().RunUntilIdleAsync(cancellationToken: cancellationToken);
+        return id;
+    }
+
+    // As with EnqueueManyAsync in the caller's transaction: the batch's jobs wait for the next drain.
+    public Task<long> StartBatchAsync(Action<BatchBuilder> build, BatchOptions? options, DbConnection connection, DbTransaction? transaction, CancellationToken cancellationToken = default)
+        => inner.StartBatchAsync(build, options, connection, transaction, cancellationToken);
+
+    public async Task<IReadOnlyList<long>> AddToBatchAsync(long batchId, IReadOnlyList<JobRequest> requests, CancellationToken cancellationToken = default)
+    {
+        var ids = await inner.AddToBatchAsync(batchId, requests, cancellationToken);
+        await host().RunUntilIdleAsync(cancellationToken: cancellationToken);
+        return ids;
+    }
+
+    public Task<BatchInfo?> GetBatchAsync(long batchId, CancellationToken cancellationToken = default)
+        => inner.GetBatchAsync(batchId, cancellationToken);
+
     public Task<JobInfo?> GetJobAsync(long jobId, CancellationToken cancellationToken = default)
         => inner.GetJobAsync(jobId, cancellationToken);
 }

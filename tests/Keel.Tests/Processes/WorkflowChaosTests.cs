@@ -1,5 +1,5 @@
 using Keel.Storage;
-using Keel.Testing;
+using Keel.TestInfrastructure;
 using Keel.Tests.Infrastructure;
 using Xunit.Abstractions;
 
