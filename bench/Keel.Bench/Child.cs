@@ -50,9 +50,12 @@ public static partial class Child
         return await KeelApp.RunAsync(args[0] == App ? args[1..] : args, builder =>
         {
             RunLogWriter.Folder = builder.Configuration["Bench:RunLog"];
-            builder.Services.AddKeel(AddRecoveryJobs);
+            builder.Services.AddKeel(AddChildJobs);
         });
     }
+
+    /// <summary>The jobs of the apps the bench starts: the recovery scenario's and the no-op job (processes scenario).</summary>
+    private static void AddChildJobs(IKeelBuilder keel) => AddRecoveryJobs(keel.AddJob<NoopJob>());
 
     /// <summary>The recovery scenario's jobs: the sleep (or held) job and the two poison jobs.</summary>
     public static void AddRecoveryJobs(IKeelBuilder keel) => keel.UseSqlite().UsePostgreSql().UseMySql().AddJob<SleepJob>().AddJob<PoisonKillJob>().AddJob<PoisonFailFastJob>();
@@ -62,7 +65,7 @@ public static partial class Child
     {
         var builder = Microsoft.Extensions.Hosting.Host.CreateApplicationBuilder(args);
         RunLogWriter.Folder = builder.Configuration["Bench:RunLog"];
-        builder.Services.AddKeel(AddRecoveryJobs);
+        builder.Services.AddKeel(AddChildJobs);
         using var host = builder.Build();
         var lifetime = host.Services.GetRequiredService<IHostApplicationLifetime>();
         _ = Task.Run(async () =>

@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using Keel.Storage;
+using Keel.Testing;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 
@@ -16,11 +17,18 @@ public sealed record Sample(string Metric, string Unit, double Value)
 }
 
 /// <summary>The command line's settings. <paramref name="Recovery"/> is <c>--recovery</c> as given (null: not given).</summary>
-public sealed record BenchSettings(int? Jobs, int Workers, int Threads, int Runs, bool Smoke, bool Big, int[]? Backlog = null, string? Recovery = null);
+/// <paramref name="Rtts"/>: the round trips (ms) the throughput scenario adds between the workers and PostgreSQL, 0 for none.
+/// <paramref name="ShowStatements"/>: print the statements PostgreSQL ran most during each drain.
+public sealed record BenchSettings(int? Jobs, int Workers, int Threads, int Runs, bool Smoke, bool Big, int[]? Backlog = null, string? Recovery = null)
+{
+    public double[] Rtts { get; init; } = [0];
+
+    public bool ShowStatements { get; init; }
+}
 
 public static class Scenarios
 {
-    public static readonly string[] All = ["enqueue", "throughput", "latency", "backlog", "hangfire", "recovery"];
+    public static readonly string[] All = ["enqueue", "throughput", "latency", "backlog", "hangfire", "recovery", "processes"];
 
     /// <summary>Why <paramref name="scenario"/> does not run on <paramref name="engine"/>; null when it runs.</summary>
     public static string? Unsupported(string scenario, BenchEngine engine, BenchSettings s) => scenario switch
@@ -28,6 +36,8 @@ public static class Scenarios
         "hangfire" when !engine.IsPostgres => "Hangfire is measured on PostgreSQL only",
         "backlog" when engine.IsMySql && s.Smoke => "the smoke run keeps MariaDB to enqueue, throughput and latency; run it without --smoke",
         "recovery" when engine.IsMySql && s.Smoke && s.Recovery is null => "the smoke run keeps MariaDB to enqueue, throughput and latency; run it without --smoke",
+        "processes" when engine.IsMySql && s.Smoke => "the smoke run keeps MariaDB to enqueue, throughput and latency; run it without --smoke",
+        "throughput" when s.Rtts.Any(r => r > 0) && !engine.IsPostgres => "--rtt is measured on PostgreSQL only",
         _ => null,
     };
 
@@ -39,6 +49,7 @@ public static class Scenarios
         "backlog" => BacklogAsync(engine, s),
         "hangfire" => HangfireAsync(engine, s),
         "recovery" => Recovery.RunAsync(engine, s),
+        "processes" => ProcessesScenario.RunAsync(engine, s),
         _ => throw new ArgumentException($"unknown scenario '{scenario}'"),
     };
 
@@ -101,8 +112,31 @@ public static class Scenarios
     private static async Task<List<Sample>> ThroughputAsync(BenchEngine engine, BenchSettings s)
     {
         var jobs = s.Jobs ?? (s.Smoke ? 200 : 20_000);
-        var rate = await DrainAsync(engine, s, jobs);
-        return [new($"{jobs:N0} no-op jobs, {s.Workers} worker(s) x {s.Threads} threads", "jobs/s", rate)];
+        var samples = new List<Sample>();
+        foreach (var rtt in s.Rtts)
+        {
+            var label = rtt == 0
+                ? $"{jobs:N0} no-op jobs, {s.Workers} worker(s) x {s.Threads} threads"
+                : $"{jobs:N0} no-op jobs, {s.Workers} worker(s) x {s.Threads} threads, rtt +{rtt:0.###} ms";
+            var (rate, cost) = await DrainAsync(engine, s, jobs, rtt: rtt);
+            samples.Add(new(label, "jobs/s", rate));
+            if (cost is not null)
+            {
+                // Through the proxy its pumps run in the bench process too: its CPU is the network's, not Keel's.
+                samples.AddRange(cost.PerJob(rtt == 0 ? "drain" : $"drain at rtt +{rtt:0.###} ms (proxy's CPU included)", jobs, engine.Server is not null));
+            }
+        }
+
+        if (s.Rtts.Length > 1 && s.Rtts[0] == 0)
+        {
+            var loopback = samples[0].Value;
+            foreach (var sample in samples.Skip(1).Where(x => x.Unit == "jobs/s").ToList())
+            {
+                samples.Add(new(sample.Metric + " / loopback", "x", sample.Value / loopback));
+            }
+        }
+
+        return samples;
     }
 
     /// <summary>
@@ -118,7 +152,7 @@ public static class Scenarios
         foreach (var size in sizes)
         {
             var claims = new ClaimStats();
-            var rate = await DrainAsync(engine, s, size, claims);
+            var (rate, _) = await DrainAsync(engine, s, size, claims);
             rates.Add(rate);
             var all = claims.Claims.ToArray();
             var full = all.Where(c => c.Jobs > 0).Select(c => c.Milliseconds).Order().ToArray();
@@ -145,9 +179,16 @@ public static class Scenarios
     /// jobs/s from its start until every job is finished in the database (the jobs' own counter is polled every 50 ms;
     /// once it reaches the total, the database is polled until nothing is ready or claimed).
     /// </summary>
-    public static async Task<double> DrainAsync(BenchEngine engine, BenchSettings s, int jobs, ClaimStats? claims = null)
+    /// <remarks>
+    /// Also measures the drain's cost from the worker host's start to the last job recorded: CPU of the bench's
+    /// process tree and of the PostgreSQL server the bench started (<see cref="ProcessCpu"/>), and PostgreSQL's
+    /// counters for the database (after the host has stopped and its connections closed, so that they are reported).
+    /// With <paramref name="rtt"/> &gt; 0 the worker host reaches PostgreSQL through a proxy adding that round trip.
+    /// </remarks>
+    public static async Task<(double Rate, WorkCost? Cost)> DrainAsync(BenchEngine engine, BenchSettings s, int jobs, ClaimStats? claims = null, double rtt = 0)
     {
         var database = await engine.NewDatabaseAsync();
+        FaultProxy? proxy = null;
         try
         {
             using (var client = engine.BuildHost(database, processJobs: false))
@@ -164,9 +205,25 @@ public static class Scenarios
                 await client.StopAsync();
             }
 
+            var postgres = engine as PostgresEngine;
+            var workerDatabase = database;
+            if (rtt > 0)
+            {
+                (workerDatabase, proxy) = (postgres ?? throw new ArgumentException("--rtt needs PostgreSQL")).ThroughDelay(database, rtt);
+            }
+
             Counters.Reset();
-            using var host = engine.BuildHost(database, processJobs: true, s.Workers, s.Threads, claims);
+            PostgresCounters? countersBefore = null;
+            if (postgres is not null)
+            {
+                await postgres.SettleAsync(database);
+                countersBefore = await postgres.CountersAsync(database);
+            }
+
+            var postmaster = engine.Server?.PostmasterPid ?? 0;
+            using var host = engine.BuildHost(workerDatabase, processJobs: true, s.Workers, s.Threads, claims);
             var storage = host.Services.GetRequiredService<IKeelStorage>();
+            var cpuBefore = ProcessCpu.Read(postmaster);
             var watch = Stopwatch.StartNew();
             await host.StartAsync();
             var last = 0L;
@@ -208,11 +265,32 @@ public static class Scenarios
             }
 
             var elapsed = watch.Elapsed;
+            var cpuAfter = ProcessCpu.Read(postmaster);
             await host.StopAsync();
-            return jobs / elapsed.TotalSeconds;
+            PostgresCounters? counters = null;
+            if (postgres is not null && countersBefore is not null)
+            {
+                await postgres.SettleAsync(database);
+                counters = (await postgres.CountersAsync(database)).Minus(countersBefore);
+                if (!s.Smoke && s.ShowStatements)
+                {
+                    foreach (var (query, calls, rows, totalMs) in await postgres.TopStatementsAsync(database, 8))
+                    {
+                        var text = string.Join(' ', query.Split((char[])[' ', '\n', '\t'], StringSplitOptions.RemoveEmptyEntries));
+                        Console.WriteLine(FormattableString.Invariant($"      {(double)calls / jobs,6:F3} calls/job {(double)rows / jobs,6:F3} rows/job {totalMs * 1_000 / jobs,7:F1} us/job  {(text.Length > 110 ? text[..110] + "…" : text)}"));
+                    }
+                }
+            }
+
+            return (jobs / elapsed.TotalSeconds, new WorkCost(cpuAfter.Bench - cpuBefore.Bench, cpuAfter.Postgres - cpuBefore.Postgres, counters));
         }
         finally
         {
+            if (proxy is not null)
+            {
+                await proxy.DisposeAsync();
+            }
+
             await engine.DropDatabaseAsync(database);
         }
     }
@@ -322,7 +400,7 @@ public static class Scenarios
         Compare($"enqueue bulk, one transaction ({jobs:N0})", "jobs/s", keelBulk, hangfireBulk, ">1: Keel faster");
 
         // Throughput: burn down pre-enqueued no-op jobs.
-        var keelRate = await DrainAsync(engine, s, jobs);
+        var (keelRate, _) = await DrainAsync(engine, s, jobs);
         var hangfireRate = await HangfireBench.DrainAsync(engine, jobs, workerCount);
         Compare($"throughput, {jobs:N0} no-op jobs, {workerCount} workers/threads", "jobs/s", keelRate, hangfireRate, ">1: Keel faster");
 
