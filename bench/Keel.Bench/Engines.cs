@@ -266,6 +266,28 @@ public sealed class PostgresEngine : BenchEngine
         return new PostgresCounters(reader.IsDBNull(0) ? null : reader.GetInt64(0), reader.GetInt64(1), reader.GetInt64(2), reader.GetDecimal(3));
     }
 
+    /// <summary>
+    /// <see cref="CountersAsync"/> once its row counts stop moving (read every 250 ms, up to 5 s): exiting backends
+    /// report their last counters a little after they leave pg_stat_activity, later still on a busy machine.
+    /// </summary>
+    public async Task<PostgresCounters> SettledCountersAsync(string database)
+    {
+        var last = await CountersAsync(database);
+        for (var i = 0; i < 20; i++)
+        {
+            await Task.Delay(250);
+            var now = await CountersAsync(database);
+            if (now.RowWrites == last.RowWrites && now.Commits == last.Commits)
+            {
+                return now;
+            }
+
+            last = now;
+        }
+
+        return last;
+    }
+
     /// <summary>The statements run most often in <paramref name="database"/>: calls, rows and total ms each (empty without pg_stat_statements).</summary>
     public async Task<IReadOnlyList<(string Query, long Calls, long Rows, double TotalMs)>> TopStatementsAsync(string database, int count)
     {

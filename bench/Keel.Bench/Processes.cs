@@ -122,7 +122,7 @@ public static class ProcessesScenario
             {
                 // The enqueue's own statements and rows are in these: the bulk insert is counted with the jobs.
                 await postgres.SettleAsync(database);
-                counters = (await postgres.CountersAsync(database)).Minus(countersBefore);
+                counters = (await postgres.SettledCountersAsync(database)).Minus(countersBefore);
             }
 
             return (jobs / elapsed.TotalSeconds, new WorkCost(cpuAfter.Bench - cpuBefore.Bench, cpuAfter.Postgres - cpuBefore.Postgres, counters));

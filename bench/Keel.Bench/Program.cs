@@ -4,8 +4,8 @@ using System.Text.Json;
 using Keel.Bench;
 
 // keel-bench <scenario|all> [--engine sqlite|postgres|mysql|both|all] [--jobs N] [--workers W] [--threads T] [--runs R]
-//            [--connection CS] [--json out.json] [--smoke] [--big] [--backlog N,N,…] [--recovery CASES,SETTINGS] [--rtt MS,MS,…] [--statements]
-const string Usage = "usage: Keel.Bench <enqueue|throughput|latency|backlog|hangfire|recovery|processes|all> [--engine sqlite|postgres|mysql|both|all] [--jobs N] [--workers W] [--threads T] [--runs R] [--connection CS] [--json out.json] [--smoke] [--big] [--backlog N,N,...] [--recovery " + Recovery.Usage + "] [--rtt MS,MS,... (PostgreSQL throughput through a delaying proxy; 0 = direct)] [--statements]";
+//            [--connection CS] [--json out.json] [--smoke] [--big] [--backlog N,N,…] [--recovery CASES,SETTINGS] [--rtt MS,MS,…] [--statements] [--variants "SETTINGS|SETTINGS"]
+const string Usage = "usage: Keel.Bench <enqueue|throughput|latency|backlog|hangfire|recovery|processes|all> [--engine sqlite|postgres|mysql|both|all] [--jobs N] [--workers W] [--threads T] [--runs R] [--connection CS] [--json out.json] [--smoke] [--big] [--backlog N,N,...] [--recovery " + Recovery.Usage + "] [--rtt MS,MS,... (PostgreSQL throughput through a delaying proxy; 0 = direct)] [--statements] [--variants \"Npgsql settings|...\" (throughput A/B arms, empty = as is)]";
 CultureInfo.DefaultThreadCurrentCulture = CultureInfo.InvariantCulture;
 CultureInfo.CurrentCulture = CultureInfo.InvariantCulture;
 if (Child.IsChildCommand(args))
@@ -19,6 +19,7 @@ int workers = 1, threads = 10, runs = 3;
 bool smoke = false, big = false, statements = false;
 int[]? backlog = null;
 double[] rtts = [0];
+string[] variants = [""];
 string? recovery = null;
 try
 {
@@ -38,6 +39,7 @@ try
             case "--smoke": smoke = true; break;
             case "--big": big = true; break;
             case "--statements": statements = true; break;
+            case "--variants": variants = [.. Next().Split('|').Select(v => v.Trim())]; break;
             case "--rtt":
                 rtts = [.. Next().Split(',').Select(v => double.TryParse(v, NumberStyles.Float, CultureInfo.InvariantCulture, out var ms) && ms >= 0 && ms <= 1_000 ? ms : throw new ArgumentException("--rtt needs round trips in milliseconds (0 to 1000) separated by commas, e.g. 0,0.5,2"))];
                 break;
@@ -82,7 +84,7 @@ if (smoke)
     runs = 1;
 }
 
-var settings = new BenchSettings(jobs, workers, threads, runs, smoke, big, backlog, recovery) { Rtts = rtts, ShowStatements = statements };
+var settings = new BenchSettings(jobs, workers, threads, runs, smoke, big, backlog, recovery) { Rtts = rtts, ShowStatements = statements, Variants = variants };
 var scenarios = scenario == "all" ? Scenarios.All : [scenario];
 // No --engine: SQLite and PostgreSQL ("both"); the smoke run (CI) adds MariaDB, at enqueue, throughput and latency only.
 string[] engines = engineArg switch

@@ -19,11 +19,14 @@ public sealed record Sample(string Metric, string Unit, double Value)
 /// <summary>The command line's settings. <paramref name="Recovery"/> is <c>--recovery</c> as given (null: not given).</summary>
 /// <paramref name="Rtts"/>: the round trips (ms) the throughput scenario adds between the workers and PostgreSQL, 0 for none.
 /// <paramref name="ShowStatements"/>: print the statements PostgreSQL ran most during each drain.
+/// <paramref name="Variants"/>: the throughput scenario's A/B arms, each Npgsql connection-string settings added for the workers ("" = as is).
 public sealed record BenchSettings(int? Jobs, int Workers, int Threads, int Runs, bool Smoke, bool Big, int[]? Backlog = null, string? Recovery = null)
 {
     public double[] Rtts { get; init; } = [0];
 
     public bool ShowStatements { get; init; }
+
+    public string[] Variants { get; init; } = [""];
 }
 
 public static class Scenarios
@@ -37,7 +40,7 @@ public static class Scenarios
         "backlog" when engine.IsMySql && s.Smoke => "the smoke run keeps MariaDB to enqueue, throughput and latency; run it without --smoke",
         "recovery" when engine.IsMySql && s.Smoke && s.Recovery is null => "the smoke run keeps MariaDB to enqueue, throughput and latency; run it without --smoke",
         "processes" when engine.IsMySql && s.Smoke => "the smoke run keeps MariaDB to enqueue, throughput and latency; run it without --smoke",
-        "throughput" when s.Rtts.Any(r => r > 0) && !engine.IsPostgres => "--rtt is measured on PostgreSQL only",
+        "throughput" when (s.Rtts.Any(r => r > 0) || s.Variants.Any(v => v.Length > 0)) && !engine.IsPostgres => "--rtt and --variants are PostgreSQL's",
         _ => null,
     };
 
@@ -113,26 +116,31 @@ public static class Scenarios
     {
         var jobs = s.Jobs ?? (s.Smoke ? 200 : 20_000);
         var samples = new List<Sample>();
-        foreach (var rtt in s.Rtts)
+        foreach (var variant in s.Variants)
         {
-            var label = rtt == 0
-                ? $"{jobs:N0} no-op jobs, {s.Workers} worker(s) x {s.Threads} threads"
-                : $"{jobs:N0} no-op jobs, {s.Workers} worker(s) x {s.Threads} threads, rtt +{rtt:0.###} ms";
-            var (rate, cost) = await DrainAsync(engine, s, jobs, rtt: rtt);
-            samples.Add(new(label, "jobs/s", rate));
-            if (cost is not null)
+            var loopback = 0.0;
+            var named = variant.Length == 0 ? "" : $" [{variant}]";
+            foreach (var rtt in s.Rtts)
             {
-                // Through the proxy its pumps run in the bench process too: its CPU is the network's, not Keel's.
-                samples.AddRange(cost.PerJob(rtt == 0 ? "drain" : $"drain at rtt +{rtt:0.###} ms (proxy's CPU included)", jobs, engine.Server is not null));
-            }
-        }
+                var label = rtt == 0
+                    ? $"{jobs:N0} no-op jobs, {s.Workers} worker(s) x {s.Threads} threads{named}"
+                    : $"{jobs:N0} no-op jobs, {s.Workers} worker(s) x {s.Threads} threads, rtt +{rtt:0.###} ms{named}";
+                var (rate, cost) = await DrainAsync(engine, s, jobs, rtt: rtt, variant: variant);
+                samples.Add(new(label, "jobs/s", rate));
+                if (rtt == 0)
+                {
+                    loopback = rate;
+                }
+                else if (loopback > 0)
+                {
+                    samples.Add(new(label + " / loopback", "x", rate / loopback));
+                }
 
-        if (s.Rtts.Length > 1 && s.Rtts[0] == 0)
-        {
-            var loopback = samples[0].Value;
-            foreach (var sample in samples.Skip(1).Where(x => x.Unit == "jobs/s").ToList())
-            {
-                samples.Add(new(sample.Metric + " / loopback", "x", sample.Value / loopback));
+                if (cost is not null)
+                {
+                    // Through the proxy its pumps run in the bench process too: its CPU is the network's, not Keel's.
+                    samples.AddRange(cost.PerJob((rtt == 0 ? "drain" : $"drain at rtt +{rtt:0.###} ms (proxy's CPU included)") + named, jobs, engine.Server is not null));
+                }
             }
         }
 
@@ -185,7 +193,8 @@ public static class Scenarios
     /// counters for the database (after the host has stopped and its connections closed, so that they are reported).
     /// With <paramref name="rtt"/> &gt; 0 the worker host reaches PostgreSQL through a proxy adding that round trip.
     /// </remarks>
-    public static async Task<(double Rate, WorkCost? Cost)> DrainAsync(BenchEngine engine, BenchSettings s, int jobs, ClaimStats? claims = null, double rtt = 0)
+    /// <param name="variant">Npgsql connection-string settings added for the worker host (an A/B of a setting Keel's store respects), empty for none.</param>
+    public static async Task<(double Rate, WorkCost? Cost)> DrainAsync(BenchEngine engine, BenchSettings s, int jobs, ClaimStats? claims = null, double rtt = 0, string variant = "")
     {
         var database = await engine.NewDatabaseAsync();
         FaultProxy? proxy = null;
@@ -212,12 +221,17 @@ public static class Scenarios
                 (workerDatabase, proxy) = (postgres ?? throw new ArgumentException("--rtt needs PostgreSQL")).ThroughDelay(database, rtt);
             }
 
+            if (variant.Length > 0)
+            {
+                workerDatabase = workerDatabase.TrimEnd(';') + ";" + variant;
+            }
+
             Counters.Reset();
             PostgresCounters? countersBefore = null;
             if (postgres is not null)
             {
                 await postgres.SettleAsync(database);
-                countersBefore = await postgres.CountersAsync(database);
+                countersBefore = await postgres.SettledCountersAsync(database);
             }
 
             var postmaster = engine.Server?.PostmasterPid ?? 0;
@@ -271,7 +285,7 @@ public static class Scenarios
             if (postgres is not null && countersBefore is not null)
             {
                 await postgres.SettleAsync(database);
-                counters = (await postgres.CountersAsync(database)).Minus(countersBefore);
+                counters = (await postgres.SettledCountersAsync(database)).Minus(countersBefore);
                 if (!s.Smoke && s.ShowStatements)
                 {
                     foreach (var (query, calls, rows, totalMs) in await postgres.TopStatementsAsync(database, 8))

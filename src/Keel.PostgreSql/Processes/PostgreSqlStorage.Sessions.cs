@@ -124,7 +124,12 @@ public sealed partial class PostgreSqlStorage
         }
         catch (Exception e) when (e is NpgsqlException or InvalidOperationException or IOException or TimeoutException or OperationCanceledException)
         {
-            // Broken: the server ends the session, and its locks with it.
+            // Broken: the server ends the session, and its locks with it. Not broken: the pool does not reset what it
+            // takes back (WithKeelDefaults), so it must not keep this connection and its lock.
+            if (connection.State == ConnectionState.Open)
+            {
+                NpgsqlConnection.ClearPool(connection);
+            }
         }
     }
 
@@ -276,7 +281,8 @@ public sealed partial class PostgreSqlStorage
             }
             catch
             {
-                await fresh.DisposeAsync().ConfigureAwait(false);
+                // The relock may have taken the lock before the failure: the pool must not keep it (no reset on close).
+                await ReleaseConnectionAsync(fresh).ConfigureAwait(false);
                 throw;
             }
         }
