@@ -117,6 +117,7 @@ public static class ProcessesScenario
             var cpuAfter = ProcessCpu.Read(postmaster);
             await StopAsync(started);
             await client.StopAsync();
+            client.Dispose(); // closes the store's own pool: its backends exit and report their counters
             PostgresCounters? counters = null;
             if (postgres is not null && countersBefore is not null)
             {

@@ -281,6 +281,7 @@ public static class Scenarios
             var elapsed = watch.Elapsed;
             var cpuAfter = ProcessCpu.Read(postmaster);
             await host.StopAsync();
+            host.Dispose(); // closes the store's own pool: its backends exit and report their counters
             PostgresCounters? counters = null;
             if (postgres is not null && countersBefore is not null)
             {
