@@ -43,7 +43,7 @@ public sealed partial class PostgreSqlStorage : IJobNotifications
     /// (<see cref="WithKeelDefaults"/>): a pooled connection still listening would collect notifications nobody reads.
     /// A connection that broke is not pooled again, and one that cannot unlisten is dropped from the pool.
     /// </summary>
-    private static async Task UnlistenAsync(NpgsqlConnection connection)
+    private async Task UnlistenAsync(NpgsqlConnection connection)
     {
         if (connection.State != System.Data.ConnectionState.Open)
         {
@@ -58,7 +58,7 @@ public sealed partial class PostgreSqlStorage : IJobNotifications
         }
         catch (Exception e) when (e is NpgsqlException or OperationCanceledException or InvalidOperationException or TimeoutException)
         {
-            NpgsqlConnection.ClearPool(connection); // Its connections are closed as they come back, this one too.
+            DataSource.Clear(); // Closes the idle connections, and the busy ones as they come back: this one too.
         }
     }
 }
