@@ -333,14 +333,15 @@ public sealed class PostgresEngine : BenchEngine
 
     /// <summary>
     /// <paramref name="database"/> reached through a <see cref="FaultProxy"/> that adds <paramref name="roundTripMs"/>
-    /// to every round trip (half each way); the caller disposes the proxy.
+    /// to every round trip (half each way), run in a child process of its own (<see cref="Child.Proxy"/>) so that its
+    /// pumps do not queue behind the workers' jobs on this process's thread pool (which stretched every round trip when
+    /// the workers were busy); the caller disposes the proxy.
     /// </summary>
-    public (string Database, FaultProxy Proxy) ThroughDelay(string database, double roundTripMs)
+    public static async Task<(string Database, IAsyncDisposable Proxy)> ThroughDelayAsync(string database, double roundTripMs)
     {
         var builder = new NpgsqlConnectionStringBuilder(database);
-        var proxy = FaultProxy.Start(builder.Host ?? "127.0.0.1", builder.Port);
-        proxy.Latency = TimeSpan.FromMilliseconds(roundTripMs / 2);
-        builder.Host = proxy.Host;
+        var proxy = await ProxyChild.StartAsync(builder.Host ?? "127.0.0.1", builder.Port, roundTripMs / 2);
+        builder.Host = "127.0.0.1";
         builder.Port = proxy.Port;
         return (builder.ConnectionString, proxy);
     }

@@ -197,7 +197,7 @@ public static class Scenarios
     public static async Task<(double Rate, WorkCost? Cost)> DrainAsync(BenchEngine engine, BenchSettings s, int jobs, ClaimStats? claims = null, double rtt = 0, string variant = "")
     {
         var database = await engine.NewDatabaseAsync();
-        FaultProxy? proxy = null;
+        IAsyncDisposable? proxy = null;
         try
         {
             using (var client = engine.BuildHost(database, processJobs: false))
@@ -218,7 +218,8 @@ public static class Scenarios
             var workerDatabase = database;
             if (rtt > 0)
             {
-                (workerDatabase, proxy) = (postgres ?? throw new ArgumentException("--rtt needs PostgreSQL")).ThroughDelay(database, rtt);
+                _ = postgres ?? throw new ArgumentException("--rtt needs PostgreSQL");
+                (workerDatabase, proxy) = await PostgresEngine.ThroughDelayAsync(database, rtt);
             }
 
             if (variant.Length > 0)
