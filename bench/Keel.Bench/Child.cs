@@ -25,6 +25,7 @@ public static partial class Child
     public const string Enqueue = "__enqueue";
     public const string App = "__app";
     public const string Host = "__host";
+    public const string Proxy = "__proxy";
 
     public const int SIGKILL = 9;
     public const int SIGTERM = 15;
@@ -32,7 +33,7 @@ public static partial class Child
     public const int SIGSTOP = 19;
 
     public static bool IsChildCommand(string[] args)
-        => args.Length > 0 && args[0] is Enqueue or App or Host or KeelApp.ChildCommand;
+        => args.Length > 0 && args[0] is Enqueue or App or Host or Proxy or KeelApp.ChildCommand;
 
     public static async Task<int> RunAsync(string[] args)
     {
@@ -46,13 +47,21 @@ public static partial class Child
             return await RunPlainHostAsync(args[1..]);
         }
 
+        if (args[0] == Proxy)
+        {
+            return await RunProxyAsync(args[1], int.Parse(args[2], CultureInfo.InvariantCulture), double.Parse(args[3], CultureInfo.InvariantCulture));
+        }
+
         // __app <KeelApp args> for the supervisor; __keel-child … as KeelApp starts its children.
         return await KeelApp.RunAsync(args[0] == App ? args[1..] : args, builder =>
         {
             RunLogWriter.Folder = builder.Configuration["Bench:RunLog"];
-            builder.Services.AddKeel(AddRecoveryJobs);
+            builder.Services.AddKeel(AddChildJobs);
         });
     }
+
+    /// <summary>The jobs of the apps the bench starts: the recovery scenario's and the no-op job (processes scenario).</summary>
+    private static void AddChildJobs(IKeelBuilder keel) => AddRecoveryJobs(keel.AddJob<NoopJob>());
 
     /// <summary>The recovery scenario's jobs: the sleep (or held) job and the two poison jobs.</summary>
     public static void AddRecoveryJobs(IKeelBuilder keel) => keel.UseSqlite().UsePostgreSql().UseMySql().AddJob<SleepJob>().AddJob<PoisonKillJob>().AddJob<PoisonFailFastJob>();
@@ -62,7 +71,7 @@ public static partial class Child
     {
         var builder = Microsoft.Extensions.Hosting.Host.CreateApplicationBuilder(args);
         RunLogWriter.Folder = builder.Configuration["Bench:RunLog"];
-        builder.Services.AddKeel(AddRecoveryJobs);
+        builder.Services.AddKeel(AddChildJobs);
         using var host = builder.Build();
         var lifetime = host.Services.GetRequiredService<IHostApplicationLifetime>();
         _ = Task.Run(async () =>
@@ -77,6 +86,24 @@ public static partial class Child
             lifetime.StopApplication();
         });
         await host.RunAsync();
+        return 0;
+    }
+
+    /// <summary>
+    /// <c>__proxy HOST PORT ONE-WAY-MS</c>: a <see cref="Keel.TestInfrastructure.FaultProxy"/> with that latency each way; prints
+    /// <c>proxy-port N</c>, then runs until its stdin (a pipe from the bench) reaches end-of-file.
+    /// </summary>
+    private static async Task<int> RunProxyAsync(string host, int port, double oneWayMs)
+    {
+        await using var proxy = Keel.TestInfrastructure.FaultProxy.Start(host, port);
+        proxy.Latency = TimeSpan.FromMilliseconds(oneWayMs);
+        Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"{ProxyChild.PortMarker}{proxy.Port}"));
+        await using var stdin = Console.OpenStandardInput();
+        var buffer = new byte[64];
+        while (await stdin.ReadAsync(buffer) > 0)
+        {
+        }
+
         return 0;
     }
 
@@ -288,5 +315,67 @@ public sealed class ChildHandle(Process process) : IDisposable
     {
         Kill();
         Process.Dispose();
+    }
+}
+
+/// <summary>A delaying proxy in a child process of the bench (<see cref="Child.Proxy"/>).</summary>
+public sealed class ProxyChild : IAsyncDisposable
+{
+    public const string PortMarker = "proxy-port ";
+
+    private readonly ChildHandle _handle;
+
+    private ProxyChild(ChildHandle handle, int port)
+    {
+        _handle = handle;
+        Port = port;
+    }
+
+    /// <summary>The port the proxy listens on (127.0.0.1).</summary>
+    public int Port { get; }
+
+    public static async Task<ProxyChild> StartAsync(string targetHost, int targetPort, double oneWayMs)
+    {
+        var handle = Child.Start([Child.Proxy, targetHost, targetPort.ToString(CultureInfo.InvariantCulture), oneWayMs.ToString("R", CultureInfo.InvariantCulture)]);
+        var watch = Stopwatch.StartNew();
+        while (watch.Elapsed < TimeSpan.FromSeconds(60))
+        {
+            var output = handle.FullOutput;
+            var at = output.IndexOf(PortMarker, StringComparison.Ordinal);
+            if (at >= 0)
+            {
+                var digits = new string([.. output[(at + PortMarker.Length)..].TakeWhile(char.IsAsciiDigit)]);
+                if (digits.Length > 0 && output.Length > at + PortMarker.Length + digits.Length)
+                {
+                    return new ProxyChild(handle, int.Parse(digits, CultureInfo.InvariantCulture));
+                }
+            }
+
+            if (handle.Process.HasExited)
+            {
+                break;
+            }
+
+            await Task.Delay(20);
+        }
+
+        var failure = handle.Output;
+        handle.Dispose();
+        throw new InvalidOperationException("the proxy child did not report its port:\n" + failure);
+    }
+
+    /// <summary>Ends the proxy: its stdin closes, it stops (killed after 10 s).</summary>
+    public async ValueTask DisposeAsync()
+    {
+        try
+        {
+            _handle.Process.StandardInput.Close();
+            await _handle.Process.WaitForExitAsync().WaitAsync(TimeSpan.FromSeconds(10));
+        }
+        catch (Exception e) when (e is TimeoutException or InvalidOperationException or IOException)
+        {
+        }
+
+        _handle.Dispose();
     }
 }

@@ -206,11 +206,144 @@ public sealed class PostgresEngine : BenchEngine
             return new PostgresEngine(null, connection);
         }
 
-        var server = await PostgresServer.StartAsync(new PostgresServerOptions
+        var settings = new Dictionary<string, string>(PostgresServerOptions.DurableSettings, StringComparer.Ordinal);
+        if (HasStatementStatsLibrary())
         {
-            Settings = new Dictionary<string, string>(PostgresServerOptions.DurableSettings, StringComparer.Ordinal),
-        });
-        return new PostgresEngine(server, server.ConnectionString);
+            // Counts every statement Keel sends (per database); costs the server a little on each statement, the
+            // same for every configuration measured.
+            settings["shared_preload_libraries"] = "pg_stat_statements";
+        }
+
+        var server = await PostgresServer.StartAsync(new PostgresServerOptions { Settings = settings });
+        var engine = new PostgresEngine(server, server.ConnectionString);
+        await engine.EnableStatementStatsAsync();
+        return engine;
+    }
+
+    /// <summary>True once <c>pg_stat_statements</c> answers on the server (loaded at its start and created in the admin database).</summary>
+    public bool HasStatementStats { get; private set; }
+
+    private static bool HasStatementStatsLibrary()
+        => Directory.Exists("/usr/lib/postgresql")
+            && Directory.EnumerateFiles("/usr/lib/postgresql", "pg_stat_statements.so", SearchOption.AllDirectories).Any();
+
+    private async Task EnableStatementStatsAsync()
+    {
+        try
+        {
+            await ExecuteAsync("CREATE EXTENSION IF NOT EXISTS pg_stat_statements");
+            await ExecuteAsync("SELECT count(*) FROM pg_stat_statements");
+            HasStatementStats = true;
+        }
+        catch (PostgresException)
+        {
+            HasStatementStats = false; // not in shared_preload_libraries (a --connection server): statements are not counted
+        }
+    }
+
+    /// <summary>
+    /// The counters of <paramref name="database"/>: its statements (pg_stat_statements), commits and row writes
+    /// (pg_stat_database; a backend reports them when its transaction ends idle or when it exits, so close the pools
+    /// first: <see cref="SettleAsync"/>), and the server's WAL position in bytes.
+    /// </summary>
+    public async Task<PostgresCounters> CountersAsync(string database)
+    {
+        await using var connection = new NpgsqlConnection(new NpgsqlConnectionStringBuilder(_admin) { Pooling = false }.ConnectionString);
+        await connection.OpenAsync();
+        await using var command = connection.CreateCommand();
+        command.CommandText = (HasStatementStats
+                ? "SELECT (SELECT coalesce(sum(calls), 0)::bigint FROM pg_stat_statements p WHERE p.dbid = d.oid), "
+                : "SELECT NULL::bigint, ")
+            + "s.xact_commit, s.tup_inserted + s.tup_updated + s.tup_deleted, pg_current_wal_lsn() - '0/0'::pg_lsn "
+            + "FROM pg_database d JOIN pg_stat_database s ON s.datid = d.oid WHERE d.datname = $1";
+        command.Parameters.Add(new NpgsqlParameter { Value = new NpgsqlConnectionStringBuilder(database).Database });
+        await using var reader = await command.ExecuteReaderAsync();
+        if (!await reader.ReadAsync())
+        {
+            throw new InvalidOperationException("the bench's database is gone");
+        }
+
+        return new PostgresCounters(reader.IsDBNull(0) ? null : reader.GetInt64(0), reader.GetInt64(1), reader.GetInt64(2), reader.GetDecimal(3));
+    }
+
+    /// <summary>
+    /// <see cref="CountersAsync"/> once its row counts stop moving (read every 250 ms, up to 5 s): exiting backends
+    /// report their last counters a little after they leave pg_stat_activity, later still on a busy machine.
+    /// </summary>
+    public async Task<PostgresCounters> SettledCountersAsync(string database)
+    {
+        var last = await CountersAsync(database);
+        for (var i = 0; i < 20; i++)
+        {
+            await Task.Delay(250);
+            var now = await CountersAsync(database);
+            if (now.RowWrites == last.RowWrites && now.Commits == last.Commits)
+            {
+                return now;
+            }
+
+            last = now;
+        }
+
+        return last;
+    }
+
+    /// <summary>The statements run most often in <paramref name="database"/>: calls, rows and total ms each (empty without pg_stat_statements).</summary>
+    public async Task<IReadOnlyList<(string Query, long Calls, long Rows, double TotalMs)>> TopStatementsAsync(string database, int count)
+    {
+        if (!HasStatementStats)
+        {
+            return [];
+        }
+
+        await using var connection = new NpgsqlConnection(new NpgsqlConnectionStringBuilder(_admin) { Pooling = false }.ConnectionString);
+        await connection.OpenAsync();
+        await using var command = connection.CreateCommand();
+        command.CommandText = "SELECT p.query, p.calls, p.rows, p.total_exec_time FROM pg_stat_statements p JOIN pg_database d ON d.oid = p.dbid "
+            + "WHERE d.datname = $1 ORDER BY p.calls DESC LIMIT $2";
+        command.Parameters.Add(new NpgsqlParameter { Value = new NpgsqlConnectionStringBuilder(database).Database });
+        command.Parameters.Add(new NpgsqlParameter { Value = count });
+        var result = new List<(string, long, long, double)>();
+        await using var reader = await command.ExecuteReaderAsync();
+        while (await reader.ReadAsync())
+        {
+            result.Add((reader.GetString(0), reader.GetInt64(1), reader.GetInt64(2), reader.GetDouble(3)));
+        }
+
+        return result;
+    }
+
+    /// <summary>Closes every pooled connection and waits until <paramref name="database"/> has no backend left, so that their statistics are reported.</summary>
+    public async Task SettleAsync(string database)
+    {
+        NpgsqlConnection.ClearAllPools();
+        var name = new NpgsqlConnectionStringBuilder(database).Database!.Replace("'", "''", StringComparison.Ordinal);
+        for (var i = 0; i < 100; i++)
+        {
+            if (await ScalarAsync(_admin, $"SELECT count(*) FROM pg_stat_activity WHERE datname = '{name}'") == 0)
+            {
+                // A backend leaves pg_stat_activity a moment before it reports its last counters on exit.
+                await Task.Delay(300);
+                return;
+            }
+
+            await Task.Delay(50);
+        }
+    }
+
+    /// <summary>
+    /// <paramref name="database"/> reached through a <see cref="FaultProxy"/> that adds <paramref name="roundTripMs"/>
+    /// to every round trip (half each way), run in a child process of its own (<see cref="Child.Proxy"/>) so that its
+    /// pumps do not queue behind the workers' jobs on this process's thread pool (which stretched every round trip when
+    /// the workers were busy); the caller disposes the proxy.
+    /// </summary>
+    public static async Task<(string Database, IAsyncDisposable Proxy)> ThroughDelayAsync(string database, double roundTripMs)
+    {
+        var builder = new NpgsqlConnectionStringBuilder(database);
+        var proxy = await ProxyChild.StartAsync(builder.Host ?? "127.0.0.1", builder.Port, roundTripMs / 2);
+        builder.Host = "127.0.0.1";
+        builder.Port = proxy.Port;
+        return (builder.ConnectionString, proxy);
     }
 
     public override async Task<string> NewDatabaseAsync()

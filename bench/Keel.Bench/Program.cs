@@ -4,8 +4,8 @@ using System.Text.Json;
 using Keel.Bench;
 
 // keel-bench <scenario|all> [--engine sqlite|postgres|mysql|both|all] [--jobs N] [--workers W] [--threads T] [--runs R]
-//            [--connection CS] [--json out.json] [--smoke] [--big] [--backlog N,N,…] [--recovery CASES,SETTINGS]
-const string Usage = "usage: Keel.Bench <enqueue|throughput|latency|backlog|batch|hangfire|recovery|all> [--engine sqlite|postgres|mysql|both|all] [--jobs N] [--workers W] [--threads T] [--runs R] [--connection CS] [--json out.json] [--smoke] [--big] [--backlog N,N,...] [--recovery " + Recovery.Usage + "]";
+//            [--connection CS] [--json out.json] [--smoke] [--big] [--backlog N,N,…] [--recovery CASES,SETTINGS] [--rtt MS,MS,…] [--statements] [--variants "SETTINGS|SETTINGS"]
+const string Usage = "usage: Keel.Bench <enqueue|throughput|latency|backlog|batch|hangfire|recovery|processes|all> [--engine sqlite|postgres|mysql|both|all] [--jobs N] [--workers W] [--threads T] [--runs R] [--connection CS] [--json out.json] [--smoke] [--big] [--backlog N,N,...] [--recovery " + Recovery.Usage + "] [--rtt MS,MS,... (PostgreSQL throughput through a delaying proxy; 0 = direct)] [--statements] [--variants \"Npgsql settings|...\" (throughput A/B arms, empty = as is)]";
 CultureInfo.DefaultThreadCurrentCulture = CultureInfo.InvariantCulture;
 CultureInfo.CurrentCulture = CultureInfo.InvariantCulture;
 if (Child.IsChildCommand(args))
@@ -16,8 +16,10 @@ if (Child.IsChildCommand(args))
 string? scenario = null, engineArg = null, connection = null, json = null;
 int? jobs = null;
 int workers = 1, threads = 10, runs = 3;
-bool smoke = false, big = false;
+bool smoke = false, big = false, statements = false;
 int[]? backlog = null;
+double[] rtts = [0];
+string[] variants = [""];
 string? recovery = null;
 try
 {
@@ -36,6 +38,11 @@ try
             case "--json": json = Next(); break;
             case "--smoke": smoke = true; break;
             case "--big": big = true; break;
+            case "--statements": statements = true; break;
+            case "--variants": variants = [.. Next().Split('|').Select(v => v.Trim())]; break;
+            case "--rtt":
+                rtts = [.. Next().Split(',').Select(v => double.TryParse(v, NumberStyles.Float, CultureInfo.InvariantCulture, out var ms) && ms >= 0 && ms <= 1_000 ? ms : throw new ArgumentException("--rtt needs round trips in milliseconds (0 to 1000) separated by commas, e.g. 0,0.5,2"))];
+                break;
             case "--backlog":
                 backlog = [.. Next().Split(',').Select(v => int.TryParse(v.Replace("_", "", StringComparison.Ordinal), NumberStyles.Integer, CultureInfo.InvariantCulture, out var n) && n > 0 ? n : throw new ArgumentException("--backlog needs positive integers separated by commas"))];
                 break;
@@ -77,7 +84,7 @@ if (smoke)
     runs = 1;
 }
 
-var settings = new BenchSettings(jobs, workers, threads, runs, smoke, big, backlog, recovery);
+var settings = new BenchSettings(jobs, workers, threads, runs, smoke, big, backlog, recovery) { Rtts = rtts, ShowStatements = statements, Variants = variants };
 var scenarios = scenario == "all" ? Scenarios.All : [scenario];
 // No --engine: SQLite and PostgreSQL ("both"); the smoke run (CI) adds MariaDB, at enqueue, throughput and latency only.
 string[] engines = engineArg switch
@@ -154,7 +161,7 @@ foreach (var engineName in engines)
         {
             var sorted = values.Order().ToArray();
             var median = sorted.Length % 2 == 1 ? sorted[sorted.Length / 2] : (sorted[sorted.Length / 2 - 1] + sorted[sorted.Length / 2]) / 2;
-            var format = unit == "jobs/s" ? "N0" : unit == "x" ? "F2" : "F1";
+            var format = unit switch { "jobs/s" or "bytes" => "N0", "x" or "stmts" or "commits" or "rows" => "F2", "ms" when median < 1 => "F3", _ => "F1" };
             if (tableRow is null)
             {
                 Console.WriteLine($"| {engineName} | {name} | {metric} | {median.ToString(format, CultureInfo.InvariantCulture)} | {sorted[0].ToString(format, CultureInfo.InvariantCulture)}–{sorted[^1].ToString(format, CultureInfo.InvariantCulture)} | {unit} |");

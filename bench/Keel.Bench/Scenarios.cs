@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using Keel.Storage;
+using Keel.TestInfrastructure;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 
@@ -16,11 +17,21 @@ public sealed record Sample(string Metric, string Unit, double Value)
 }
 
 /// <summary>The command line's settings. <paramref name="Recovery"/> is <c>--recovery</c> as given (null: not given).</summary>
-public sealed record BenchSettings(int? Jobs, int Workers, int Threads, int Runs, bool Smoke, bool Big, int[]? Backlog = null, string? Recovery = null);
+/// <paramref name="Rtts"/>: the round trips (ms) the throughput scenario adds between the workers and PostgreSQL, 0 for none.
+/// <paramref name="ShowStatements"/>: print the statements PostgreSQL ran most during each drain.
+/// <paramref name="Variants"/>: the throughput scenario's A/B arms, each Npgsql connection-string settings added for the workers ("" = as is).
+public sealed record BenchSettings(int? Jobs, int Workers, int Threads, int Runs, bool Smoke, bool Big, int[]? Backlog = null, string? Recovery = null)
+{
+    public double[] Rtts { get; init; } = [0];
+
+    public bool ShowStatements { get; init; }
+
+    public string[] Variants { get; init; } = [""];
+}
 
 public static class Scenarios
 {
-    public static readonly string[] All = ["enqueue", "throughput", "latency", "backlog", "batch", "hangfire", "recovery"];
+    public static readonly string[] All = ["enqueue", "throughput", "latency", "backlog", "batch", "hangfire", "recovery", "processes"];
 
     /// <summary>Why <paramref name="scenario"/> does not run on <paramref name="engine"/>; null when it runs.</summary>
     public static string? Unsupported(string scenario, BenchEngine engine, BenchSettings s) => scenario switch
@@ -29,6 +40,8 @@ public static class Scenarios
         "backlog" when engine.IsMySql && s.Smoke => "the smoke run keeps MariaDB to enqueue, throughput and latency; run it without --smoke",
         "batch" when engine.IsMySql && s.Smoke => "the smoke run keeps MariaDB to enqueue, throughput and latency; run it without --smoke",
         "recovery" when engine.IsMySql && s.Smoke && s.Recovery is null => "the smoke run keeps MariaDB to enqueue, throughput and latency; run it without --smoke",
+        "processes" when engine.IsMySql && s.Smoke => "the smoke run keeps MariaDB to enqueue, throughput and latency; run it without --smoke",
+        "throughput" when (s.Rtts.Any(r => r > 0) || s.Variants.Any(v => v.Length > 0)) && !engine.IsPostgres => "--rtt and --variants are PostgreSQL's",
         _ => null,
     };
 
@@ -41,6 +54,7 @@ public static class Scenarios
         "batch" => BatchAsync(engine, s),
         "hangfire" => HangfireAsync(engine, s),
         "recovery" => Recovery.RunAsync(engine, s),
+        "processes" => ProcessesScenario.RunAsync(engine, s),
         _ => throw new ArgumentException($"unknown scenario '{scenario}'"),
     };
 
@@ -103,8 +117,36 @@ public static class Scenarios
     private static async Task<List<Sample>> ThroughputAsync(BenchEngine engine, BenchSettings s)
     {
         var jobs = s.Jobs ?? (s.Smoke ? 200 : 20_000);
-        var rate = await DrainAsync(engine, s, jobs);
-        return [new($"{jobs:N0} no-op jobs, {s.Workers} worker(s) x {s.Threads} threads", "jobs/s", rate)];
+        var samples = new List<Sample>();
+        foreach (var variant in s.Variants)
+        {
+            var loopback = 0.0;
+            var named = variant.Length == 0 ? "" : $" [{variant}]";
+            foreach (var rtt in s.Rtts)
+            {
+                var label = rtt == 0
+                    ? $"{jobs:N0} no-op jobs, {s.Workers} worker(s) x {s.Threads} threads{named}"
+                    : $"{jobs:N0} no-op jobs, {s.Workers} worker(s) x {s.Threads} threads, rtt +{rtt:0.###} ms{named}";
+                var (rate, cost) = await DrainAsync(engine, s, jobs, rtt: rtt, variant: variant);
+                samples.Add(new(label, "jobs/s", rate));
+                if (rtt == 0)
+                {
+                    loopback = rate;
+                }
+                else if (loopback > 0)
+                {
+                    samples.Add(new(label + " / loopback", "x", rate / loopback));
+                }
+
+                if (cost is not null)
+                {
+                    // Through the proxy its pumps run in the bench process too: its CPU is the network's, not Keel's.
+                    samples.AddRange(cost.PerJob((rtt == 0 ? "drain" : $"drain at rtt +{rtt:0.###} ms (proxy's CPU included)") + named, jobs, engine.Server is not null));
+                }
+            }
+        }
+
+        return samples;
     }
 
     /// <summary>
@@ -120,7 +162,7 @@ public static class Scenarios
         foreach (var size in sizes)
         {
             var claims = new ClaimStats();
-            var rate = await DrainAsync(engine, s, size, claims);
+            var (rate, _) = await DrainAsync(engine, s, size, claims);
             rates.Add(rate);
             var all = claims.Claims.ToArray();
             var full = all.Where(c => c.Jobs > 0).Select(c => c.Milliseconds).Order().ToArray();
@@ -147,9 +189,17 @@ public static class Scenarios
     /// jobs/s from its start until every job is finished in the database (the jobs' own counter is polled every 50 ms;
     /// once it reaches the total, the database is polled until nothing is ready or claimed).
     /// </summary>
-    public static async Task<double> DrainAsync(BenchEngine engine, BenchSettings s, int jobs, ClaimStats? claims = null)
+    /// <remarks>
+    /// Also measures the drain's cost from the worker host's start to the last job recorded: CPU of the bench's
+    /// process tree and of the PostgreSQL server the bench started (<see cref="ProcessCpu"/>), and PostgreSQL's
+    /// counters for the database (after the host has stopped and its connections closed, so that they are reported).
+    /// With <paramref name="rtt"/> &gt; 0 the worker host reaches PostgreSQL through a proxy adding that round trip.
+    /// </remarks>
+    /// <param name="variant">Npgsql connection-string settings added for the worker host (an A/B of a setting Keel's store respects), empty for none.</param>
+    public static async Task<(double Rate, WorkCost? Cost)> DrainAsync(BenchEngine engine, BenchSettings s, int jobs, ClaimStats? claims = null, double rtt = 0, string variant = "")
     {
         var database = await engine.NewDatabaseAsync();
+        IAsyncDisposable? proxy = null;
         try
         {
             using (var client = engine.BuildHost(database, processJobs: false))
@@ -166,9 +216,31 @@ public static class Scenarios
                 await client.StopAsync();
             }
 
+            var postgres = engine as PostgresEngine;
+            var workerDatabase = database;
+            if (rtt > 0)
+            {
+                _ = postgres ?? throw new ArgumentException("--rtt needs PostgreSQL");
+                (workerDatabase, proxy) = await PostgresEngine.ThroughDelayAsync(database, rtt);
+            }
+
+            if (variant.Length > 0)
+            {
+                workerDatabase = workerDatabase.TrimEnd(';') + ";" + variant;
+            }
+
             Counters.Reset();
-            using var host = engine.BuildHost(database, processJobs: true, s.Workers, s.Threads, claims);
+            PostgresCounters? countersBefore = null;
+            if (postgres is not null)
+            {
+                await postgres.SettleAsync(database);
+                countersBefore = await postgres.SettledCountersAsync(database);
+            }
+
+            var postmaster = engine.Server?.PostmasterPid ?? 0;
+            using var host = engine.BuildHost(workerDatabase, processJobs: true, s.Workers, s.Threads, claims);
             var storage = host.Services.GetRequiredService<IKeelStorage>();
+            var cpuBefore = ProcessCpu.Read(postmaster);
             var watch = Stopwatch.StartNew();
             await host.StartAsync();
             var last = 0L;
@@ -210,11 +282,33 @@ public static class Scenarios
             }
 
             var elapsed = watch.Elapsed;
+            var cpuAfter = ProcessCpu.Read(postmaster);
             await host.StopAsync();
-            return jobs / elapsed.TotalSeconds;
+            host.Dispose(); // closes the store's own pool: its backends exit and report their counters
+            PostgresCounters? counters = null;
+            if (postgres is not null && countersBefore is not null)
+            {
+                await postgres.SettleAsync(database);
+                counters = (await postgres.SettledCountersAsync(database)).Minus(countersBefore);
+                if (!s.Smoke && s.ShowStatements)
+                {
+                    foreach (var (query, calls, rows, totalMs) in await postgres.TopStatementsAsync(database, 8))
+                    {
+                        var text = string.Join(' ', query.Split((char[])[' ', '\n', '\t'], StringSplitOptions.RemoveEmptyEntries));
+                        Console.WriteLine(FormattableString.Invariant($"      {(double)calls / jobs,6:F3} calls/job {(double)rows / jobs,6:F3} rows/job {totalMs * 1_000 / jobs,7:F1} us/job  {(text.Length > 110 ? text[..110] + "…" : text)}"));
+                    }
+                }
+            }
+
+            return (jobs / elapsed.TotalSeconds, new WorkCost(cpuAfter.Bench - cpuBefore.Bench, cpuAfter.Postgres - cpuBefore.Postgres, counters));
         }
         finally
         {
+            if (proxy is not null)
+            {
+                await proxy.DisposeAsync();
+            }
+
             await engine.DropDatabaseAsync(database);
         }
     }
@@ -228,7 +322,7 @@ public static class Scenarios
     private static async Task<List<Sample>> BatchAsync(BenchEngine engine, BenchSettings s)
     {
         var jobs = s.Jobs ?? (s.Smoke ? 2_000 : 100_000);
-        var plain = await DrainAsync(engine, s, jobs);
+        var (plain, _) = await DrainAsync(engine, s, jobs);
         var database = await engine.NewDatabaseAsync();
         try
         {
@@ -394,7 +488,7 @@ public static class Scenarios
         Compare($"enqueue bulk, one transaction ({jobs:N0})", "jobs/s", keelBulk, hangfireBulk, ">1: Keel faster");
 
         // Throughput: burn down pre-enqueued no-op jobs.
-        var keelRate = await DrainAsync(engine, s, jobs);
+        var (keelRate, _) = await DrainAsync(engine, s, jobs);
         var hangfireRate = await HangfireBench.DrainAsync(engine, jobs, workerCount);
         Compare($"throughput, {jobs:N0} no-op jobs, {workerCount} workers/threads", "jobs/s", keelRate, hangfireRate, ">1: Keel faster");
 

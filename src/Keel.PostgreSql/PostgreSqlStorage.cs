@@ -100,9 +100,18 @@ public sealed partial class PostgreSqlStorage : IKeelStorage, IAsyncDisposable, 
     }
 
     /// <summary>
-    /// Keel's own pool prepares its frequent statements (Npgsql's automatic preparation) unless the connection
-    /// string decides otherwise.
+    /// Keel's own pool prepares its frequent statements (Npgsql's automatic preparation) and does not reset a
+    /// connection it takes back, unless the connection string decides otherwise.
     /// </summary>
+    /// <remarks>
+    /// Npgsql's reset is seven statements (<c>SET SESSION AUTHORIZATION DEFAULT</c>, <c>RESET ALL</c>, <c>CLOSE ALL</c>,
+    /// <c>UNLISTEN *</c>, <c>pg_advisory_unlock_all()</c>, <c>DISCARD SEQUENCES</c>, <c>DISCARD TEMP</c>) sent ahead of
+    /// the next command on the connection: on the hot path, where every claim and completion batch takes a connection
+    /// from the pool, more statements than the claim itself (measured: 1.2 of 1.65 statements per job). Keel leaves no
+    /// session state on a connection it gives back: its settings are local to a transaction (<c>set_config(…, true)</c>),
+    /// a process's session lock is released before its connection goes back (<see cref="ReleaseConnectionAsync"/>), and
+    /// the listening connection unlistens (<see cref="ListenAsync"/>).
+    /// </remarks>
     internal static string WithKeelDefaults(string connectionString)
     {
         var builder = new NpgsqlConnectionStringBuilder(connectionString);
@@ -112,8 +121,16 @@ public sealed partial class PostgreSqlStorage : IKeelStorage, IAsyncDisposable, 
             builder.AutoPrepareMinUsages = 2;
         }
 
+        if (!IsChosen(connectionString, "No Reset On Close", "NoResetOnClose"))
+        {
+            builder.NoResetOnClose = true;
+        }
+
         return builder.ConnectionString;
     }
+
+    private static bool IsChosen(string connectionString, params string[] keywords)
+        => keywords.Any(k => connectionString.Contains(k, StringComparison.OrdinalIgnoreCase));
 
     private static bool IsPreparingChosen(string connectionString)
         => connectionString.Contains("Auto Prepare", StringComparison.OrdinalIgnoreCase)

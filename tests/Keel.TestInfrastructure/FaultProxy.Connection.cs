@@ -118,11 +118,7 @@ public sealed partial class FaultProxy
             {
                 await foreach (var (bytes, count, due) in chunks.Reader.ReadAllAsync(ct).ConfigureAwait(false))
                 {
-                    var wait = Stopwatch.GetElapsedTime(Now(), due);
-                    if (wait > TimeSpan.Zero)
-                    {
-                        await Task.Delay(wait, ct).ConfigureAwait(false);
-                    }
+                    await proxy.WaitUntilAsync(due, ct).ConfigureAwait(false);
 
                     await proxy.WhileBlackHoledAsync(ct).ConfigureAwait(false);
                     var sent = 0;

@@ -68,7 +68,9 @@ public sealed partial class FaultProxy : IAsyncDisposable
 
     /// <summary>
     /// One-way delay added in each direction to every chunk forwarded (a round trip gains twice this), keeping the
-    /// order of the bytes; a chunk already on its way keeps the delay it was read with. Zero by default.
+    /// order of the bytes; a chunk already on its way keeps the delay it was read with. Chunks are pipelined: a fixed
+    /// delay, not a limit on bytes in flight, as a real network's propagation delay. Precise below a millisecond (a
+    /// timer thread of the proxy's own, started at the first delayed chunk). Zero by default.
     /// </summary>
     public TimeSpan Latency
     {
@@ -256,6 +258,7 @@ public sealed partial class FaultProxy : IAsyncDisposable
         ResetAll();
         _open.TrySetResult();
         await Task.WhenAll(running).WaitAsync(TimeSpan.FromSeconds(10)).ConfigureAwait(false);
+        StopDelayLine();
         _stop.Dispose();
     }
 

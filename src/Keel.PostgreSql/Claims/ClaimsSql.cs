@@ -9,6 +9,9 @@ internal static class ClaimsSql
     /// <summary>Subscribes a dedicated connection to <see cref="NotifyChannel"/>.</summary>
     public const string Listen = "LISTEN " + NotifyChannel;
 
+    /// <summary>Ends <see cref="Listen"/> before the connection goes back to the pool.</summary>
+    public const string Unlisten = "UNLISTEN " + NotifyChannel;
+
     /// <summary>
     /// The first statement of every hot-path batch: the claim and completion statements run on their cached generic
     /// plans, for this batch's transaction only (see <c>HotPathBatch</c>).

@@ -99,7 +99,7 @@ public sealed partial class PostgreSqlStorage
     /// Releases a dedicated connection's locks and closes it. A pooled connection goes back to the pool, where
     /// a lock would otherwise survive until the connection is next used; a broken one is simply dropped.
     /// </summary>
-    private static async Task ReleaseConnectionAsync(NpgsqlConnection connection)
+    private async Task ReleaseConnectionAsync(NpgsqlConnection connection)
     {
         try
         {
@@ -114,7 +114,7 @@ public sealed partial class PostgreSqlStorage
         }
     }
 
-    private static async Task UnlockAllAsync(NpgsqlConnection connection)
+    private async Task UnlockAllAsync(NpgsqlConnection connection)
     {
         try
         {
@@ -124,7 +124,13 @@ public sealed partial class PostgreSqlStorage
         }
         catch (Exception e) when (e is NpgsqlException or InvalidOperationException or IOException or TimeoutException or OperationCanceledException)
         {
-            // Broken: the server ends the session, and its locks with it.
+            // Broken: the server ends the session, and its locks with it. Not broken: the pool does not reset what it
+            // takes back (WithKeelDefaults), so it must not keep this connection and its lock. Clearing the pool closes
+            // its idle connections and every busy one, this one too, as it comes back.
+            if (connection.State == ConnectionState.Open)
+            {
+                DataSource.Clear();
+            }
         }
     }
 
@@ -159,7 +165,7 @@ public sealed partial class PostgreSqlStorage
 
             if (Interlocked.Exchange(ref _connection, null) is { } open)
             {
-                await ReleaseConnectionAsync(open).ConfigureAwait(false);
+                await store.ReleaseConnectionAsync(open).ConfigureAwait(false);
             }
 
             _stop.Dispose();
@@ -248,7 +254,7 @@ public sealed partial class PostgreSqlStorage
 
                 if (locked is null)
                 {
-                    await ReleaseConnectionAsync(fresh).ConfigureAwait(false);
+                    await store.ReleaseConnectionAsync(fresh).ConfigureAwait(false);
                     return Relock.Gone; // Pruned: the heartbeat tells the process.
                 }
 
@@ -271,12 +277,13 @@ public sealed partial class PostgreSqlStorage
                     }
                 }
 
-                await ReleaseConnectionAsync(fresh).ConfigureAwait(false);
+                await store.ReleaseConnectionAsync(fresh).ConfigureAwait(false);
                 return Relock.Later;
             }
             catch
             {
-                await fresh.DisposeAsync().ConfigureAwait(false);
+                // The relock may have taken the lock before the failure: the pool must not keep it (no reset on close).
+                await store.ReleaseConnectionAsync(fresh).ConfigureAwait(false);
                 throw;
             }
         }

@@ -138,6 +138,25 @@ public sealed class FaultProxyTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task Latency_below_a_millisecond_is_added_to_every_round_trip_not_rounded_away()
+    {
+        var client = await ConnectAsync();
+        Assert.Equal("warm", await RoundTripAsync(client, "warm"));
+        _proxy.Latency = TimeSpan.FromMilliseconds(0.25);
+
+        // 40 round trips through 0.25 ms each way cannot take less than 20 ms (a timer counting whole milliseconds
+        // would add nothing); the load of the machine can only make them slower.
+        const int roundTrips = 40;
+        var watch = Stopwatch.StartNew();
+        for (var i = 0; i < roundTrips; i++)
+        {
+            Assert.Equal("p" + i, await RoundTripAsync(client, "p" + i));
+        }
+
+        Assert.True(watch.Elapsed >= TimeSpan.FromMilliseconds(roundTrips * 0.5), $"{roundTrips} round trips took {watch.Elapsed.TotalMilliseconds:0.0} ms through 0.25 ms of latency each way");
+    }
+
+    [Fact]
     public async Task Refuse_resets_new_connections_at_once_and_leaves_open_ones_alone()
     {
         var open = await ConnectAsync();
