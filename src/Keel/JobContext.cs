@@ -5,6 +5,7 @@ public sealed class JobContext
 {
     private readonly Func<CancellationToken, Task<bool>>? _claimCheck;
     private readonly Func<string?>? _cancellationReason;
+    private readonly Func<string?>? _cancellationMessage;
 
     internal JobContext(long jobId, string kind, string queue, int attempt, int maxAttempts, DateTimeOffset enqueuedAt)
     {
@@ -16,12 +17,13 @@ public sealed class JobContext
         EnqueuedAt = enqueuedAt;
     }
 
-    internal JobContext(long jobId, string kind, string queue, int attempt, int maxAttempts, DateTimeOffset enqueuedAt, long fencingToken, Func<CancellationToken, Task<bool>>? claimCheck, Func<string?>? cancellationReason)
+    internal JobContext(long jobId, string kind, string queue, int attempt, int maxAttempts, DateTimeOffset enqueuedAt, long fencingToken, Func<CancellationToken, Task<bool>>? claimCheck, Func<string?>? cancellationReason, Func<string?>? cancellationMessage = null)
         : this(jobId, kind, queue, attempt, maxAttempts, enqueuedAt)
     {
         FencingToken = fencingToken;
         _claimCheck = claimCheck;
         _cancellationReason = cancellationReason;
+        _cancellationMessage = cancellationMessage;
     }
 
     /// <summary>The job's id.</summary>
@@ -50,11 +52,18 @@ public sealed class JobContext
     public long FencingToken { get; }
 
     /// <summary>
-    /// Why the job's cancellation token fired, once it did: <c>stop</c> (its process is stopping), <c>timeout</c>,
-    /// <c>lease-lost</c> (its process could not renew its lease and fenced itself), <c>pruned</c> (its process was
-    /// declared dead); null while it has not fired.
+    /// Why the job's cancellation token fired, once it did: <c>cancelled</c> (someone cancelled the job:
+    /// <see cref="IKeelAdmin.CancelAsync"/>; <see cref="CancellationMessage"/> says who and why), <c>stop</c> (its process
+    /// is stopping), <c>timeout</c>, <c>lease-lost</c> (its process could not renew its lease and fenced itself),
+    /// <c>pruned</c> (its process was declared dead); null while it has not fired.
     /// </summary>
     public string? CancellationReason => _cancellationReason?.Invoke();
+
+    /// <summary>
+    /// When <see cref="CancellationReason"/> is <c>cancelled</c>: the reason given by whoever cancelled the job (the text
+    /// passed to <see cref="IKeelAdmin.CancelAsync"/>); null otherwise.
+    /// </summary>
+    public string? CancellationMessage => _cancellationMessage?.Invoke();
 
     /// <summary>
     /// Asks the database whether this run still holds its claim under a lease that has not expired: what to check just

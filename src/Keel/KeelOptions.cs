@@ -91,6 +91,13 @@ public sealed class KeelOptions
     }
 
     /// <summary>
+    /// How often a worker that holds claims reads whether any of them was asked to stop (<see cref="IKeelAdmin.CancelAsync"/>):
+    /// one indexed read of at most its threads' claims. On PostgreSQL a NOTIFY wakes it at once, and this is the fallback.
+    /// Default 500 ms, so a cancel reaches its run within a second.
+    /// </summary>
+    public TimeSpan CancellationPollInterval { get; set; } = TimeSpan.FromMilliseconds(500);
+
+    /// <summary>
     /// PostgreSQL session liveness: how long a process's session lock must stay free, seen by at least two probes,
     /// before its claims are recovered. A live process whose connection dropped, or whose server crash-restarted or failed
     /// over, takes its lock again well within it. Default 3 s, or half of <see cref="AliveThreshold"/> when that is shorter.

@@ -99,10 +99,19 @@ internal sealed class KeelAdmin(IKeelStorage storage, IOptions<KeelOptions> opti
     }
 
     public async Task<bool> CancelJobAsync(long jobId, CancellationToken cancellationToken = default)
+        => await CancelAsync(jobId, null, cancellationToken) is CancelResult.Cancelled or CancelResult.Requested or CancelResult.AlreadyRequested;
+
+    public async Task<CancelResult> CancelAsync(long jobId, string? reason = null, CancellationToken cancellationToken = default)
     {
         var cancelled = await storage.JobsDiscardAsync(new JobsSelectionParams([jobId], null, [JobState.Ready, JobState.Scheduled, JobState.Blocked], 1, clock.StorageNow), cancellationToken) == 1;
         RecordDiscarded(cancelled ? 1 : 0, null);
-        return cancelled;
+        if (cancelled)
+        {
+            return CancelResult.Cancelled;
+        }
+
+        var job = await storage.JobGetAsync(jobId, cancellationToken);
+        return job is null ? CancelResult.NotFound : CancelResult.AlreadyEnded;
     }
 
     private void RecordDiscarded(long count, string? queue)

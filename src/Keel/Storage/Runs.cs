@@ -20,6 +20,12 @@ public static class RunOutcomes
 
     /// <summary>The run ignored its cancellation; the worker stopped waiting for it and took its slot back.</summary>
     public const string Abandoned = "abandoned";
+
+    /// <summary>
+    /// Someone cancelled the job (<see cref="IKeelAdmin.CancelAsync"/>): it was discarded — before it started, or when its
+    /// run stopped — and is not retried. The detail says who and why.
+    /// </summary>
+    public const string Cancelled = "cancelled";
 }
 
 /// <summary>Why a run ended without finishing its job: what goes in the job's run history.</summary>
