@@ -179,14 +179,14 @@ internal static class ClaimsSql
         SELECT id, queue, priority, @keel_now, suspect FROM keel_jobs WHERE id = @job_id
         """;
 
-    /// <summary>Locks every claim of a process (release); returns (job, claim, attempt, claimed at).</summary>
-    public const string ClaimsReleaseAll = "SELECT job_id, id, attempt, claimed_at FROM keel_claimed_executions WHERE process_id = @process_id ORDER BY id FOR UPDATE";
+    /// <summary>Locks every claim of a process (release); returns (job, claim, attempt, claimed at, cancel reason).</summary>
+    public const string ClaimsReleaseAll = "SELECT job_id, id, attempt, claimed_at, cancel_reason FROM keel_claimed_executions WHERE process_id = @process_id ORDER BY id FOR UPDATE";
 
-    /// <summary>Locks some claims of a process (release); returns (job, claim, attempt, claimed at), one result per claim.</summary>
+    /// <summary>Locks some claims of a process (release); returns (job, claim, attempt, claimed at, cancel reason), one result per claim.</summary>
     /// <param name="claimIds">The claims.</param>
     /// <returns>The statements.</returns>
     public static string ClaimsReleaseSome(IEnumerable<long> claimIds)
-        => ConnectionSql.Each(claimIds, id => $"SELECT job_id, id, attempt, claimed_at FROM keel_claimed_executions WHERE process_id = @process_id AND id = {id} FOR UPDATE");
+        => ConnectionSql.Each(claimIds, id => $"SELECT job_id, id, attempt, claimed_at, cancel_reason FROM keel_claimed_executions WHERE process_id = @process_id AND id = {id} FOR UPDATE");
 
     /// <summary>
     /// The rest of a release, for the locked claims <paramref name="claimIds"/> of jobs <paramref name="jobIds"/>: back

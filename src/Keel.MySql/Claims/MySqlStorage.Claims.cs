@@ -268,6 +268,7 @@ public sealed partial class MySqlStorage
         }
 
         var released = new List<(long JobId, long ClaimId, long Attempt, long ClaimedAt)>();
+        var cancelled = new List<(long JobId, long ClaimId, long Attempt, long ClaimedAt, string Reason)>();
         await using (var select = session.Command(claimIds is null ? ClaimsSql.ClaimsReleaseAll : ClaimsSql.ClaimsReleaseSome(claimIds.Distinct())))
         {
             select.Parameters.AddWithValue("@process_id", processId);
@@ -276,10 +277,30 @@ public sealed partial class MySqlStorage
             {
                 while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
                 {
+                    if (!reader.IsDBNull(4))
+                    {
+                        // Asked to stop before its release: a cancelled job does not go back.
+                        cancelled.Add((reader.GetInt64(0), reader.GetInt64(1), reader.GetInt64(2), reader.GetInt64(3), reader.GetString(4)));
+                        continue;
+                    }
+
                     released.Add((reader.GetInt64(0), reader.GetInt64(1), reader.GetInt64(2), reader.GetInt64(3)));
                 }
             }
             while (await reader.NextResultAsync(cancellationToken).ConfigureAwait(false));
+        }
+
+        foreach (var run in cancelled)
+        {
+            await using (var finish = session.Command(CancelSql.JobCancelFinish))
+            {
+                finish.Parameters.AddWithValue("@claim_id", run.ClaimId);
+                finish.Parameters.AddWithValue("@job_id", run.JobId);
+                await finish.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
+            }
+
+            await InsertRunAsync(session, new RunRow(run.JobId, run.Attempt, run.ClaimId, runner, run.ClaimedAt, RunOutcomes.Cancelled, RunCauses.CancelHonoured, false, run.Reason + $" (released: {reason?.Detail ?? "its worker let go of it"})", null), cancellationToken).ConfigureAwait(false);
+            await LeaveAsync(session, run.JobId, terminal: true, cancellationToken).ConfigureAwait(false);
         }
 
         if (released.Count == 0)

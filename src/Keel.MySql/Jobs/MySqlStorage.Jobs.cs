@@ -245,7 +245,7 @@ public sealed partial class MySqlStorage
             {
                 long? started = parameters.StartedAt is { } s ? TimeEncoding.ToMicros(s) : null;
                 var e = parameters.Ending;
-                await InsertRunAsync(session, new RunRow(parameters.Claim.JobId, parameters.Claim.Attempt, parameters.Claim.ClaimId, parameters.Runner, started, e.Outcome, e.Cause, false, e.Detail, null), cancellationToken).ConfigureAwait(false);
+                await InsertRunAsync(session, new RunRow(parameters.Claim.JobId, parameters.Claim.Attempt, parameters.Claim.ClaimId == 0 ? null : parameters.Claim.ClaimId, parameters.Runner, started, e.Outcome, e.Cause, false, e.Detail, null), cancellationToken).ConfigureAwait(false);
                 return 0;
             },
             cancellationToken);

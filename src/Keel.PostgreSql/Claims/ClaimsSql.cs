@@ -216,26 +216,52 @@ internal static class ClaimsSql
                (SELECT concurrency_duration_ms FROM job)
         """;
 
-    /// <summary>The rest of a release, after a <c>released</c> CTE deleting claims: back to ready, run history, NOTIFY.</summary>
+    /// <summary>
+    /// The rest of a release, after a <c>released</c> CTE deleting claims: back to ready, run history, NOTIFY. A claim whose
+    /// run was asked to stop (<c>cancel_reason</c>) does not go back: its job is discarded as cancelled, its key freed and
+    /// its permit given back. Returns (released, notified, concurrency keys of the cancelled jobs, their durations).
+    /// </summary>
     public const string ReleaseTail = """
 
-            RETURNING c.id, c.job_id, c.attempt, c.claimed_at
+            RETURNING c.id, c.job_id, c.attempt, c.claimed_at, c.cancel_reason
         ),
         ready AS (
             INSERT INTO keel_ready_executions (job_id, queue, priority, created_at, suspect)
             SELECT j.id, j.queue, j.priority, coalesce(@now, now()), j.suspect
             FROM released r
             JOIN keel_jobs j ON j.id = r.job_id
+            WHERE r.cancel_reason IS NULL
             RETURNING queue
         ),
         run AS (
             INSERT INTO keel_job_runs (job_id, attempt, claim_id, runner, started_at, ended_at, outcome, cause, charged, detail)
-            SELECT r.job_id, r.attempt, r.id, @runner, r.claimed_at, coalesce(@now, now()), @outcome, @cause, false, @detail
+            SELECT r.job_id, r.attempt, r.id, @runner, r.claimed_at, coalesce(@now, now()),
+                   CASE WHEN r.cancel_reason IS NULL THEN @outcome ELSE 'cancelled' END,
+                   CASE WHEN r.cancel_reason IS NULL THEN @cause ELSE 'honoured' END, false,
+                   CASE WHEN r.cancel_reason IS NULL THEN @detail ELSE r.cancel_reason || ' (released: ' || coalesce(@detail, 'its worker let go of it') || ')' END
             FROM released r
-            WHERE @outcome IS NOT NULL
-        )
+            WHERE @outcome IS NOT NULL OR r.cancel_reason IS NOT NULL
+        ),
+        cancelled AS (
+            UPDATE keel_jobs j
+            SET discarded_at = coalesce(@now, now()), suspect = false, shared_losses = 0
+            FROM released r
+            WHERE j.id = r.job_id AND r.cancel_reason IS NOT NULL
+            RETURNING j.id, j.concurrency_key, j.concurrency_duration_ms
+        ),
+        unkeyed AS (
+            DELETE FROM keel_unique_keys u
+            USING cancelled
+            WHERE u.job_id = cancelled.id
+        ),
+        gave AS (
+            SELECT concurrency_key FROM cancelled
+        ),
+        """ + ConcurrencySql.GiveBack + """
         SELECT (SELECT count(*) FROM ready),
-               (SELECT count(*) FROM (SELECT pg_notify('keel_jobs', q.queue) FROM (SELECT DISTINCT queue FROM ready) q) x)
+               (SELECT count(*) FROM (SELECT pg_notify('keel_jobs', q.queue) FROM (SELECT DISTINCT queue FROM ready) q) x),
+               (SELECT array_agg(concurrency_key ORDER BY id) FROM cancelled WHERE concurrency_key IS NOT NULL),
+               (SELECT array_agg(coalesce(concurrency_duration_ms, 0) ORDER BY id) FROM cancelled WHERE concurrency_key IS NOT NULL)
         """;
 
     /// <summary>Puts every claim of a process back to ready (attempts unchanged). Returns (released, notified).</summary>

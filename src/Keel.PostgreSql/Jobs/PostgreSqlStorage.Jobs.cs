@@ -283,7 +283,7 @@ public sealed partial class PostgreSqlStorage
         await using var connection = await OpenAsync(cancellationToken).ConfigureAwait(false);
         await using var command = new NpgsqlCommand(JobsSql.RunRecord, connection);
         command.Parameters.Add(new NpgsqlParameter<long>("job_id", NpgsqlDbType.Bigint) { TypedValue = parameters.Claim.JobId });
-        command.Parameters.Add(new NpgsqlParameter<long>("claim_id", NpgsqlDbType.Bigint) { TypedValue = parameters.Claim.ClaimId });
+        command.Parameters.Add(new NpgsqlParameter("claim_id", NpgsqlDbType.Bigint) { Value = parameters.Claim.ClaimId == 0 ? DBNull.Value : parameters.Claim.ClaimId });
         command.Parameters.Add(new NpgsqlParameter<int>("attempt", NpgsqlDbType.Integer) { TypedValue = parameters.Claim.Attempt });
         command.Parameters.Add(Time("started_at", parameters.StartedAt));
         command.Parameters.Add(Now(parameters.Now));

@@ -45,6 +45,7 @@ public sealed partial class PostgreSqlStorage
         int retried;
         int failed;
         int released;
+        int cancelled;
         List<PermitRelease>? releases;
         await using (var command = new NpgsqlCommand(ProcessesSql.ProcessRecoverClaims, connection, transaction))
         {
@@ -58,6 +59,7 @@ public sealed partial class PostgreSqlStorage
             failed = checked((int)reader.GetInt64(1));
             released = checked((int)reader.GetInt64(2));
             releases = ReadReleases(reader, 4, 5);
+            cancelled = checked((int)reader.GetInt64(6));
         }
 
         // The claims' foreign key is ON DELETE RESTRICT: the rows can only go once they are recovered above.
@@ -81,6 +83,6 @@ public sealed partial class PostgreSqlStorage
             await PromoteAfterCommitAsync(releases, parameters.Now, cancellationToken).ConfigureAwait(false);
         }
 
-        return new RecoveryResult(retried, failed, released);
+        return new RecoveryResult(retried, failed, released) { Cancelled = cancelled };
     }
 }

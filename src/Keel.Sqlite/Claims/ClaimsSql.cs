@@ -125,14 +125,14 @@ internal static class ClaimsSql
         VALUES (@job_id, @exception_type, @message, @stack_trace, @attempt, @cause, @now, (SELECT queue FROM keel_jobs WHERE id = @job_id))
         """;
 
-    /// <summary>Takes every claim of a process (release); returns (job, claim, attempt, claimed at).</summary>
-    public const string ClaimsDeleteAll = "DELETE FROM keel_claimed_executions WHERE process_id = @process_id RETURNING job_id, id, attempt, claimed_at";
+    /// <summary>Takes every claim of a process (release); returns (job, claim, attempt, claimed at, cancel reason).</summary>
+    public const string ClaimsDeleteAll = "DELETE FROM keel_claimed_executions WHERE process_id = @process_id RETURNING job_id, id, attempt, claimed_at, cancel_reason";
 
-    /// <summary>Takes some claims (<c>@claim_ids</c>, JSON) of a process (release); returns (job, claim, attempt, claimed at).</summary>
+    /// <summary>Takes some claims (<c>@claim_ids</c>, JSON) of a process (release); returns (job, claim, attempt, claimed at, cancel reason).</summary>
     public const string ClaimsDeleteSome = """
         DELETE FROM keel_claimed_executions
         WHERE process_id = @process_id AND id IN (SELECT value FROM json_each(@claim_ids))
-        RETURNING job_id, id, attempt, claimed_at
+        RETURNING job_id, id, attempt, claimed_at, cancel_reason
         """;
 
     /// <summary>Whether a process still holds a claim under a lease that has not expired.</summary>

@@ -333,6 +333,7 @@ public sealed partial class SqliteStorage
     {
         var jobIds = new List<long>();
         var runs = new List<RunRow>();
+        var cancelled = new List<RunRow>();
         await using (var delete = Command(connection, transaction, claimIds is null ? ClaimsSql.ClaimsDeleteAll : ClaimsSql.ClaimsDeleteSome))
         {
             delete.Parameters.AddWithValue("@process_id", processId);
@@ -344,6 +345,13 @@ public sealed partial class SqliteStorage
             await using var reader = await delete.ExecuteReaderAsync(cancellationToken);
             while (await reader.ReadAsync(cancellationToken))
             {
+                if (!reader.IsDBNull(4))
+                {
+                    // Asked to stop before its release: a cancelled job does not go back.
+                    cancelled.Add(new RunRow(reader.GetInt64(0), reader.GetInt64(2), reader.GetInt64(1), runner, reader.GetInt64(3), RunOutcomes.Cancelled, RunCauses.CancelHonoured, false, reader.GetString(4) + $" (released: {reason?.Detail ?? "its worker let go of it"})", null));
+                    continue;
+                }
+
                 jobIds.Add(reader.GetInt64(0));
                 if (reason is not null)
                 {
@@ -355,6 +363,13 @@ public sealed partial class SqliteStorage
         foreach (var run in runs)
         {
             await InsertRunAsync(connection, transaction, run, now, cancellationToken);
+        }
+
+        foreach (var run in cancelled)
+        {
+            await ExecuteForJobAsync(connection, transaction, CancelSql.JobDiscardCancelled, run.JobId, now, cancellationToken);
+            await InsertRunAsync(connection, transaction, run, now, cancellationToken);
+            await LeaveAsync(connection, transaction, run.JobId, terminal: true, now, cancellationToken);
         }
 
         if (jobIds.Count > 0)

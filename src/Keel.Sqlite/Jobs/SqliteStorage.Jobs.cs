@@ -184,7 +184,7 @@ public sealed partial class SqliteStorage
             {
                 long? started = parameters.StartedAt is { } s ? TimeEncoding.ToMicros(s) : null;
                 var e = parameters.Ending;
-                await InsertRunAsync(connection, transaction, new RunRow(parameters.Claim.JobId, parameters.Claim.Attempt, parameters.Claim.ClaimId, parameters.Runner, started, e.Outcome, e.Cause, false, e.Detail, null), Micros(parameters.Now), cancellationToken);
+                await InsertRunAsync(connection, transaction, new RunRow(parameters.Claim.JobId, parameters.Claim.Attempt, parameters.Claim.ClaimId == 0 ? null : parameters.Claim.ClaimId, parameters.Runner, started, e.Outcome, e.Cause, false, e.Detail, null), Micros(parameters.Now), cancellationToken);
                 return 0;
             },
             cancellationToken);

@@ -193,6 +193,29 @@ public interface IKeelStorage
     Task<bool> ClaimHeldAsync(ClaimHeldParams parameters, CancellationToken cancellationToken);
 
     /// <summary>
+    /// Asks the run of a claimed job to stop: stores <see cref="ClaimCancelRequestParams.Reason"/> on its claim (the
+    /// request belongs to that run and goes with it), unless one is stored already. PostgreSQL also notifies the process.
+    /// Returns null when the job is not claimed.
+    /// </summary>
+    /// <param name="parameters">The job and the reason.</param>
+    /// <param name="cancellationToken">Cancels the wait.</param>
+    Task<ClaimCancelRequest?> ClaimCancelRequestAsync(ClaimCancelRequestParams parameters, CancellationToken cancellationToken);
+
+    /// <summary>The claims of a process whose runs were asked to stop: what its workers poll while they hold claims.</summary>
+    /// <param name="parameters">The process.</param>
+    /// <param name="cancellationToken">Cancels the wait.</param>
+    Task<IReadOnlyList<ClaimCancelRequested>> ClaimsCancelRequestedAsync(ClaimsCancelRequestedParams parameters, CancellationToken cancellationToken);
+
+    /// <summary>
+    /// Ends a cancelled run under its claim, in one transaction: deletes the claim only while the process holds it (the
+    /// fence of every outcome), discards the job (attempt counted), records the run, and gives back the job's permit and
+    /// uniqueness key. Returns false when the claim was no longer held (nothing written).
+    /// </summary>
+    /// <param name="parameters">The claim and the history row.</param>
+    /// <param name="cancellationToken">Cancels the wait.</param>
+    Task<bool> JobCancelFinishAsync(JobCancelFinishParams parameters, CancellationToken cancellationToken);
+
+    /// <summary>
     /// Adds a row to a job's run history without changing the job: a late result that was rejected, a run that was
     /// abandoned. Nothing is written when the job no longer exists.
     /// </summary>

@@ -123,8 +123,14 @@ public sealed record RecoveryResult(int Retried, int Failed, int Released = 0)
     /// <summary>Nothing recovered.</summary>
     public static RecoveryResult None { get; } = new(0, 0);
 
+    /// <summary>
+    /// Jobs whose run had been asked to stop (<see cref="IKeelAdmin.CancelAsync"/>): discarded instead of going back,
+    /// uncharged. Counted in none of the others.
+    /// </summary>
+    public int Cancelled { get; init; }
+
     /// <summary>Every job recovered.</summary>
-    public int Total => Retried + Failed + Released;
+    public int Total => Retried + Failed + Released + Cancelled;
 }
 
 /// <summary>A claim with its owner, for operators.</summary>

@@ -28,6 +28,22 @@ public static class RunOutcomes
     public const string Cancelled = "cancelled";
 }
 
+/// <summary>The <see cref="RunEnding.Cause"/> codes of cancelled runs (<see cref="RunOutcomes.Cancelled"/>).</summary>
+public static class RunCauses
+{
+    /// <summary>Cancelled before it started: it was ready, scheduled or blocked.</summary>
+    public const string CancelledBeforeStart = "not-started";
+
+    /// <summary>Its run returned after its cancellation token fired.</summary>
+    public const string CancelHonoured = "honoured";
+
+    /// <summary>Its run ignored its cancellation past the grace: abandoned in-process, or its process was replaced.</summary>
+    public const string CancelEscalated = "escalated";
+
+    /// <summary>Its process died or was pruned before the run ended; recovery discarded it instead of retrying it.</summary>
+    public const string CancelledWithProcess = "process-ended";
+}
+
 /// <summary>Why a run ended without finishing its job: what goes in the job's run history.</summary>
 /// <param name="Outcome">One of <see cref="RunOutcomes"/>.</param>
 /// <param name="Cause">A stable code, e.g. <c>stop</c>, <c>reconcile</c>, <c>lease-lost</c>, <c>process-exited</c>.</param>
