@@ -192,6 +192,25 @@ public abstract class CancelConformance : ConformanceTests
     }
 
     [Fact]
+    public async Task An_operator_release_of_a_claim_whose_run_was_asked_to_stop_discards_the_job()
+    {
+        var admin = NewAdmin();
+        var worker = await RegisterAsync();
+        await InsertAsync(Plain(), Plain());
+        var cancelled = await ClaimOneAsync(worker);
+        var sibling = await ClaimOneAsync(worker);
+        await admin.CancelAsync(cancelled.JobId, "stop it");
+
+        await admin.ReleaseClaimsAsync([cancelled.ClaimId, sibling.ClaimId]);
+
+        var discarded = await JobAsync(cancelled.JobId);
+        Assert.Equal(JobState.Discarded, discarded.State);
+        Assert.StartsWith("stop it", CancelledRun(discarded).Detail, StringComparison.Ordinal);
+        Assert.Equal(JobState.Ready, (await JobAsync(sibling.JobId)).State);
+        Assert.Equal(1, await Db.ScalarAsync("SELECT count(*) FROM keel_ready_executions"));
+    }
+
+    [Fact]
     public async Task A_cancelled_run_gives_back_its_concurrency_permit_and_its_uniqueness_key()
     {
         var worker = await RegisterAsync();

@@ -91,7 +91,8 @@ internal static class AdminSql
     /// <returns>The statements.</returns>
     public static string ClaimsRecoverDelete(IReadOnlyCollection<long> claimIds) => ConnectionSql.Each(claimIds, id => $"""
         SELECT c.job_id, c.attempt, c.id, c.claimed_at,
-               (SELECT JSON_OBJECT('process', p.id, 'name', p.name, 'pid', p.pid, 'host', p.hostname) FROM keel_processes p WHERE p.id = c.process_id)
+               (SELECT JSON_OBJECT('process', p.id, 'name', p.name, 'pid', p.pid, 'host', p.hostname) FROM keel_processes p WHERE p.id = c.process_id),
+               c.cancel_reason
         FROM keel_claimed_executions c WHERE c.id = {id} FOR UPDATE
         """) + ConnectionSql.Each(claimIds, id => $"DELETE FROM keel_claimed_executions WHERE id = {id}");
 

@@ -78,10 +78,11 @@ internal static class AdminSql
         LIMIT @limit
         """;
 
-    /// <summary>Takes chosen claims (<c>@claim_ids</c>, JSON) whatever their owner; returns (job, attempt, claim, claimed at, runner JSON).</summary>
+    /// <summary>Takes chosen claims (<c>@claim_ids</c>, JSON) whatever their owner; returns (job, attempt, claim, claimed at, runner JSON, cancel reason).</summary>
     public const string ClaimsRecoverDelete = """
         DELETE FROM keel_claimed_executions WHERE id IN (SELECT value FROM json_each(@claim_ids))
-        RETURNING job_id, attempt, id, claimed_at, (SELECT json_object('process', p.id, 'name', p.name, 'pid', p.pid, 'host', p.hostname) FROM keel_processes p WHERE p.id = process_id)
+        RETURNING job_id, attempt, id, claimed_at, (SELECT json_object('process', p.id, 'name', p.name, 'pid', p.pid, 'host', p.hostname) FROM keel_processes p WHERE p.id = process_id),
+                  cancel_reason
         """;
 
     /// <summary>Counts the attempt of a claim an operator failed; returns (queue, priority).</summary>

@@ -116,6 +116,7 @@ internal sealed class KeelAdmin(IKeelStorage storage, IOptions<KeelOptions> opti
             var discarded = await storage.JobsDiscardAsync(new JobsSelectionParams([jobId], null, NotStarted, 1, clock.StorageNow), cancellationToken);
             if (discarded == 1)
             {
+                RecordDiscarded(1, null);
                 await RecordCancelledBeforeStartAsync(jobId, why, cancellationToken);
                 return CancelResult.Cancelled;
             }
