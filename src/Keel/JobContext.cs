@@ -1,8 +1,13 @@
+using System.Text.Json;
+
 namespace Keel;
 
 /// <summary>What a running job knows about its own run.</summary>
 public sealed class JobContext
 {
+    private readonly Lock _checkpointGate = new();
+    private string? _checkpoint;
+
     private readonly Func<CancellationToken, Task<bool>>? _claimCheck;
     private readonly Func<string?>? _cancellationReason;
     private readonly Func<string?>? _cancellationMessage;
@@ -75,4 +80,77 @@ public sealed class JobContext
     /// <returns>Whether the claim is still held.</returns>
     public Task<bool> IsClaimHeldAsync(CancellationToken cancellationToken = default)
         => _claimCheck is null ? Task.FromResult(true) : _claimCheck(cancellationToken);
+
+    /// <summary>Whether an earlier attempt of this job (or this run) saved a checkpoint.</summary>
+    public bool HasCheckpoint
+    {
+        get
+        {
+            lock (_checkpointGate)
+            {
+                return (_checkpoint ?? InitialCheckpoint) is not null;
+            }
+        }
+    }
+
+    /// <summary>
+    /// The state last saved with <see cref="SaveCheckpointAsync{T}"/> — by this run, or by an earlier attempt of the job
+    /// that ended without finishing it (it threw, its process was killed or stopped, its claim was released) — or
+    /// <c>default</c> when none was saved. Read it first thing to resume where the job got to.
+    /// </summary>
+    /// <typeparam name="T">The state's type, as saved.</typeparam>
+    /// <returns>The state, or default.</returns>
+    public T? GetCheckpoint<T>()
+    {
+        string? json;
+        lock (_checkpointGate)
+        {
+            json = _checkpoint ?? InitialCheckpoint;
+        }
+
+        return json is null ? default : JsonSerializer.Deserialize<T>(json, JsonOptions);
+    }
+
+    /// <summary>
+    /// Saves the job's progress so that its next attempt resumes from it (<see cref="GetCheckpoint{T}"/>), written as JSON
+    /// with the job under this run's claim: refused, with <see cref="ClaimLostException"/>, once the run no longer holds
+    /// it. At most <see cref="KeelOptions.MaxCheckpointBytes"/> (keep a position or a key in it, not the data). Cleared
+    /// when the job finishes, fails for good or is cancelled. One database write per call: save every so many items,
+    /// not after each.
+    /// </summary>
+    /// <typeparam name="T">The state's type.</typeparam>
+    /// <param name="state">The state.</param>
+    /// <param name="cancellationToken">Cancels the write.</param>
+    /// <returns>A task that completes once the checkpoint is stored.</returns>
+    /// <exception cref="ArgumentException">The state is larger than the limit.</exception>
+    /// <exception cref="ClaimLostException">The run no longer holds its claim: nothing was written.</exception>
+    public async Task SaveCheckpointAsync<T>(T state, CancellationToken cancellationToken = default)
+    {
+        var json = JsonSerializer.Serialize(state, JsonOptions);
+        var bytes = System.Text.Encoding.UTF8.GetByteCount(json);
+        if (bytes > MaxCheckpointBytes)
+        {
+            throw new ArgumentException($"the checkpoint of job {JobId} ({Kind}) is {bytes} bytes as JSON; at most {MaxCheckpointBytes} are stored with a job (Keel:MaxCheckpointBytes): keep a position or a key in it, not the data", nameof(state));
+        }
+
+        if (CheckpointWriter is { } write && !await write(json, cancellationToken).ConfigureAwait(false))
+        {
+            throw new ClaimLostException($"job {JobId} ({Kind}): the checkpoint was not saved because this run (claim {FencingToken}) no longer holds its claim; another run may own the job now");
+        }
+
+        lock (_checkpointGate)
+        {
+            _checkpoint = json;
+        }
+    }
+
+    /// <summary>The checkpoint the claim read (an earlier attempt's), as JSON.</summary>
+    internal string? InitialCheckpoint { get; init; }
+
+    /// <summary>Writes a checkpoint under the claim; false when the claim is no longer held. Null outside a worker.</summary>
+    internal Func<string, CancellationToken, Task<bool>>? CheckpointWriter { get; init; }
+
+    internal JsonSerializerOptions? JsonOptions { get; init; }
+
+    internal int MaxCheckpointBytes { get; init; } = KeelOptions.DefaultMaxCheckpointBytes;
 }

@@ -90,6 +90,15 @@ public sealed class KeelOptions
         set => _cancellationGrace = value;
     }
 
+    /// <summary>The default of <see cref="MaxCheckpointBytes"/>: 64 KiB.</summary>
+    public const int DefaultMaxCheckpointBytes = 64 * 1024;
+
+    /// <summary>
+    /// The largest checkpoint a job may save (<see cref="JobContext.SaveCheckpointAsync{T}"/>), as UTF-8 JSON; a larger one
+    /// is refused with an error that says so. Default 64 KiB.
+    /// </summary>
+    public int MaxCheckpointBytes { get; set; } = DefaultMaxCheckpointBytes;
+
     /// <summary>
     /// How often a worker that holds claims reads whether any of them was asked to stop (<see cref="IKeelAdmin.CancelAsync"/>):
     /// one indexed read of at most its threads' claims. On PostgreSQL a NOTIFY wakes it at once, and this is the fallback.

@@ -37,6 +37,11 @@ public sealed class KeelOptionsValidator : IValidateOptions<KeelOptions>
             errors.Add($"{root}:AliveThreshold must be at least three times {root}:HeartbeatInterval (was {options.AliveThreshold} with a heartbeat of {options.HeartbeatInterval}): a process that cannot renew its lease fences itself (cancels its jobs) when a third of it is left, and must be able to miss a heartbeat before that");
         }
 
+        if (options.MaxCheckpointBytes is < 1 or > 16 * 1024 * 1024)
+        {
+            errors.Add($"{root}:MaxCheckpointBytes must be between 1 and 16777216 (was {options.MaxCheckpointBytes}): a checkpoint is stored in the job's row and read with every claim of it");
+        }
+
         if (options.CancellationPollInterval <= TimeSpan.Zero || options.CancellationPollInterval > options.AliveThreshold)
         {
             errors.Add($"{root}:CancellationPollInterval must be positive and at most {root}:AliveThreshold (was {options.CancellationPollInterval} with a threshold of {options.AliveThreshold})");

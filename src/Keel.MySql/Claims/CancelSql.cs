@@ -28,9 +28,9 @@ internal static class CancelSql
     /// <summary>Deletes a locked claim and discards its job (its key and permit are given back next).</summary>
     public const string JobCancelFinish = """
         DELETE FROM keel_claimed_executions WHERE id = @claim_id;
-        UPDATE keel_jobs SET discarded_at = @keel_now, suspect = 0, shared_losses = 0 WHERE id = @job_id
+        UPDATE keel_jobs SET discarded_at = @keel_now, suspect = 0, shared_losses = 0, checkpoint = NULL WHERE id = @job_id
         """;
 
     /// <summary>Discards a job whose run was cancelled (its claim already taken).</summary>
-    public const string JobDiscardCancelled = "UPDATE keel_jobs SET discarded_at = @keel_now, suspect = 0, shared_losses = 0 WHERE id = @job_id";
+    public const string JobDiscardCancelled = "UPDATE keel_jobs SET discarded_at = @keel_now, suspect = 0, shared_losses = 0, checkpoint = NULL WHERE id = @job_id";
 }

@@ -65,7 +65,7 @@ internal static class ClaimsSql
         INSERT INTO keel_claimed_executions (job_id, process_id, attempt, claimed_at)
         SELECT j.id, @process_id, j.attempts + 1, @keel_now FROM keel_jobs j WHERE j.id IN ({string.Join(',', ids)}) ORDER BY j.id;
         SELECT c.id, j.id, j.kind, j.queue, j.args, j.priority, c.attempt, j.max_attempts, j.worker_losses, j.created_at,
-               c.claimed_at, j.trace_parent, j.suspect
+               c.claimed_at, j.trace_parent, j.suspect, j.checkpoint
         FROM keel_claimed_executions c
         JOIN keel_jobs j ON j.id = c.job_id
         WHERE c.job_id IN ({string.Join(',', ids)})
@@ -93,7 +93,7 @@ internal static class ClaimsSql
     public static string JobsCompletePreserve(IEnumerable<long> claimIds) => ConnectionSql.Each(claimIds, id => CompleteHeld(id) + $"""
         ;
         UPDATE keel_jobs j JOIN keel_claimed_executions c ON c.job_id = j.id
-        SET j.finished_at = @keel_now, j.started_at = c.claimed_at, j.attempts = c.attempt, j.finished_by = @runner,
+        SET j.finished_at = @keel_now, j.started_at = c.claimed_at, j.attempts = c.attempt, j.finished_by = @runner, j.checkpoint = NULL,
             j.suspect = 0, j.shared_losses = 0
         WHERE c.id = {id} AND c.process_id = @process_id;
         DELETE u FROM keel_unique_keys u JOIN keel_claimed_executions c ON c.job_id = u.job_id
@@ -144,7 +144,8 @@ internal static class ClaimsSql
     /// </summary>
     public const string JobFail = """
         DELETE FROM keel_claimed_executions WHERE id = @claim_id;
-        UPDATE keel_jobs SET attempts = @attempt, scheduled_at = coalesce(@retry_at, scheduled_at), suspect = 0, shared_losses = 0
+        UPDATE keel_jobs SET attempts = @attempt, scheduled_at = coalesce(@retry_at, scheduled_at), suspect = 0, shared_losses = 0,
+            checkpoint = CASE WHEN @retry_at IS NULL THEN NULL ELSE checkpoint END
         WHERE id = @job_id;
         INSERT INTO keel_job_errors (job_id, attempt, exception_type, message, stack_trace, cause, occurred_at)
         VALUES (@job_id, @attempt, @exception_type, @message, @stack_trace, NULL, @keel_now);

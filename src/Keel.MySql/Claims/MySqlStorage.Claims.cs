@@ -130,6 +130,7 @@ public sealed partial class MySqlStorage
                 ReadyAt = readyAt.TryGetValue(jobId, out var ready) ? ready : null,
                 TraceParent = NullableString(rows, 11),
                 Suspect = Flag(rows, 12),
+                Checkpoint = NullableString(rows, 13),
             });
         }
 

@@ -2,3 +2,6 @@
 -- and goes with it; the claim's worker reads it (by process_id, through keel_claimed_process) while it holds claims.
 ALTER TABLE keel_claimed_executions ADD COLUMN cancel_requested_at BIGINT NULL;
 ALTER TABLE keel_claimed_executions ADD COLUMN cancel_reason TEXT NULL;
+-- Checkpoints (docs/running-jobs.md): a running job's saved state (JSON), written under its claim and read by the
+-- claim of its next attempt; cleared when the job finishes, fails for good or is cancelled.
+ALTER TABLE keel_jobs ADD COLUMN checkpoint MEDIUMTEXT NULL;

@@ -45,7 +45,7 @@ internal static class CancelSql
         ),
         job AS (
             UPDATE keel_jobs j
-            SET discarded_at = coalesce(@now, now()), suspect = false, shared_losses = 0
+            SET discarded_at = coalesce(@now, now()), suspect = false, shared_losses = 0, checkpoint = NULL
             FROM released r
             WHERE j.id = r.job_id
             RETURNING j.id, j.concurrency_key, j.concurrency_duration_ms

@@ -52,7 +52,8 @@ internal static class ClaimsSql
             RETURNING r.job_id, r.created_at
         ),
         jobs AS MATERIALIZED (
-            SELECT j.id, j.kind, j.queue, j.args, j.priority, j.attempts, j.max_attempts, j.worker_losses, j.created_at, j.trace_parent, j.suspect
+            SELECT j.id, j.kind, j.queue, j.args, j.priority, j.attempts, j.max_attempts, j.worker_losses, j.created_at, j.trace_parent, j.suspect,
+                   j.checkpoint
             FROM keel_jobs j
             WHERE j.id = ANY (ARRAY(SELECT t.job_id FROM taken t))
         ),
@@ -63,7 +64,7 @@ internal static class ClaimsSql
             RETURNING id, job_id, attempt, claimed_at
         )
         SELECT c.id, c.job_id, j.kind, j.queue, j.args::text, j.priority, c.attempt, j.max_attempts,
-               j.worker_losses, j.created_at, c.claimed_at, t.created_at, j.trace_parent, j.suspect
+               j.worker_losses, j.created_at, c.claimed_at, t.created_at, j.trace_parent, j.suspect, j.checkpoint
         FROM claimed c
         JOIN jobs j ON j.id = c.job_id
         JOIN taken t ON t.job_id = c.job_id
@@ -107,7 +108,7 @@ internal static class ClaimsSql
 
         finished AS (
             UPDATE keel_jobs j
-            SET finished_at = coalesce(@now, now()), started_at = d.claimed_at, attempts = d.attempt, finished_by = @runner,
+            SET finished_at = coalesce(@now, now()), started_at = d.claimed_at, attempts = d.attempt, finished_by = @runner, checkpoint = NULL,
                 suspect = false, shared_losses = 0
             FROM done d
             WHERE j.id = d.job_id
@@ -165,7 +166,8 @@ internal static class ClaimsSql
         ),
         job AS (
             UPDATE keel_jobs j
-            SET attempts = r.attempt, scheduled_at = coalesce(@retry_at, j.scheduled_at), suspect = false, shared_losses = 0
+            SET attempts = r.attempt, scheduled_at = coalesce(@retry_at, j.scheduled_at), suspect = false, shared_losses = 0,
+                checkpoint = CASE WHEN @retry_at IS NULL THEN NULL ELSE j.checkpoint END
             FROM released r
             WHERE j.id = r.job_id
             RETURNING j.id, j.queue, j.priority, r.attempt, j.concurrency_key, j.concurrency_duration_ms
@@ -244,7 +246,7 @@ internal static class ClaimsSql
         ),
         cancelled AS (
             UPDATE keel_jobs j
-            SET discarded_at = coalesce(@now, now()), suspect = false, shared_losses = 0
+            SET discarded_at = coalesce(@now, now()), suspect = false, shared_losses = 0, checkpoint = NULL
             FROM released r
             WHERE j.id = r.job_id AND r.cancel_reason IS NOT NULL
             RETURNING j.id, j.concurrency_key, j.concurrency_duration_ms

@@ -187,6 +187,7 @@ public sealed partial class PostgreSqlStorage
                 ReadyAt = reader.GetFieldValue<DateTimeOffset>(11),
                 TraceParent = reader.IsDBNull(12) ? null : reader.GetString(12),
                 Suspect = reader.GetBoolean(13),
+                Checkpoint = reader.IsDBNull(14) ? null : reader.GetString(14),
             });
         }
 

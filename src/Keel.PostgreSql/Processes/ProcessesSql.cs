@@ -106,7 +106,8 @@ internal static class ProcessesSql
                 worker_losses = j.worker_losses + CASE WHEN d.charged THEN 1 ELSE 0 END,
                 shared_losses = j.shared_losses + CASE WHEN d.suspected THEN 1 ELSE 0 END,
                 suspect = j.suspect OR d.charged OR (d.suspected AND j.shared_losses >= 1),
-                discarded_at = CASE WHEN d.cancel_reason IS NOT NULL THEN coalesce(@now, now()) ELSE j.discarded_at END
+                discarded_at = CASE WHEN d.cancel_reason IS NOT NULL THEN coalesce(@now, now()) ELSE j.discarded_at END,
+                checkpoint = CASE WHEN d.cancel_reason IS NOT NULL THEN NULL ELSE j.checkpoint END
             FROM decided d
             WHERE j.id = d.job_id
             RETURNING j.id, j.queue, j.priority, d.attempt, d.charged, d.claim_id, d.claimed_at, d.process_id, d.shared_with,

@@ -19,5 +19,5 @@ internal static class CancelSql
         """;
 
     /// <summary>Discards a job whose run was cancelled (its permit and key are given back next).</summary>
-    public const string JobDiscardCancelled = "UPDATE keel_jobs SET discarded_at = @now, suspect = 0, shared_losses = 0 WHERE id = @job_id";
+    public const string JobDiscardCancelled = "UPDATE keel_jobs SET discarded_at = @now, suspect = 0, shared_losses = 0, checkpoint = NULL WHERE id = @job_id";
 }

@@ -79,7 +79,7 @@ internal static class ClaimsSql
     /// <summary>The claims just made (<c>@claim_ids</c>, JSON) with their jobs, in claim order.</summary>
     public const string ClaimedJobs = """
         SELECT c.id, j.id, j.kind, j.queue, j.args, j.priority, c.attempt, j.max_attempts, j.worker_losses, j.created_at, c.claimed_at,
-               j.trace_parent, j.suspect
+               j.trace_parent, j.suspect, j.checkpoint
         FROM keel_claimed_executions c JOIN keel_jobs j ON j.id = c.job_id
         WHERE c.id IN (SELECT value FROM json_each(@claim_ids))
         ORDER BY j.priority, j.id
@@ -105,7 +105,7 @@ internal static class ClaimsSql
 
     /// <summary>Finishes a job; returns what giving back its permit and key needs (the row stays).</summary>
     public const string JobFinish = """
-        UPDATE keel_jobs SET finished_at = @now, started_at = @started_at, attempts = @attempt, finished_by = @runner, suspect = 0, shared_losses = 0
+        UPDATE keel_jobs SET finished_at = @now, started_at = @started_at, attempts = @attempt, finished_by = @runner, suspect = 0, shared_losses = 0, checkpoint = NULL
         WHERE id = @job_id
         RETURNING queue, priority, concurrency_key, concurrency_limit, concurrency_duration_ms, unique_key
         """;
@@ -117,7 +117,7 @@ internal static class ClaimsSql
         """;
 
     /// <summary>Counts a failed attempt (and its retry time, if any); returns (queue, priority, concurrency key).</summary>
-    public const string JobAttemptUpdate = "UPDATE keel_jobs SET attempts = @attempt, scheduled_at = coalesce(@scheduled_at, scheduled_at), suspect = 0, shared_losses = 0 WHERE id = @job_id RETURNING queue, priority, concurrency_key";
+    public const string JobAttemptUpdate = "UPDATE keel_jobs SET attempts = @attempt, scheduled_at = coalesce(@scheduled_at, scheduled_at), suspect = 0, shared_losses = 0, checkpoint = CASE WHEN @scheduled_at IS NULL THEN NULL ELSE checkpoint END WHERE id = @job_id RETURNING queue, priority, concurrency_key";
 
     /// <summary>Fails a job for good, with its last error.</summary>
     public const string FailedInsert = """

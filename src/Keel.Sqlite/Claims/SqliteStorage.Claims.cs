@@ -152,6 +152,7 @@ public sealed partial class SqliteStorage
                 ReadyAt = readyAt.TryGetValue(jobId, out var ready) ? ready : null,
                 TraceParent = rows.IsDBNull(11) ? null : rows.GetString(11),
                 Suspect = rows.GetBoolean(12),
+                Checkpoint = rows.IsDBNull(13) ? null : rows.GetString(13),
             });
         }
 

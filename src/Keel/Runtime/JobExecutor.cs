@@ -38,7 +38,8 @@ internal readonly record struct RunOutcome(RunResult Result, Exception? Error, J
 /// <param name="ClaimCheck">Whether the claim is still held (for <see cref="JobContext.IsClaimHeldAsync"/>).</param>
 /// <param name="OnTimeout">Called when the job's own timeout cancels it (for the log).</param>
 /// <param name="StopMessage">When the stop is a cancel request: who asked and why (<see cref="JobContext.CancellationMessage"/>).</param>
-internal sealed record RunControl(CancellationToken Stop, Func<string?> StopReason, TimeSpan Grace, Func<CancellationToken, Task<bool>>? ClaimCheck, Action<TimeSpan>? OnTimeout = null, Func<string?>? StopMessage = null);
+/// <param name="CheckpointWriter">Writes a checkpoint under the claim (for <see cref="JobContext.SaveCheckpointAsync{T}"/>); false when it is no longer held.</param>
+internal sealed record RunControl(CancellationToken Stop, Func<string?> StopReason, TimeSpan Grace, Func<CancellationToken, Task<bool>>? ClaimCheck, Action<TimeSpan>? OnTimeout = null, Func<string?>? StopMessage = null, Func<string, CancellationToken, Task<bool>>? CheckpointWriter = null);
 
 /// <summary>Runs one claimed job: resolves it in its own DI scope, applies the timeout, classifies the ending.</summary>
 internal sealed class JobExecutor(IServiceProvider services, JobRegistry registry, KeelOptions options)
@@ -59,7 +60,13 @@ internal sealed class JobExecutor(IServiceProvider services, JobRegistry registr
         using var linked = timeout is null ? null : CancellationTokenSource.CreateLinkedTokenSource(control.Stop, timeout.Token);
         var token = linked?.Token ?? control.Stop;
         string? Reason() => control.Stop.IsCancellationRequested ? control.StopReason() : timeout?.IsCancellationRequested == true ? "timeout" : null;
-        var context = new JobContext(job.JobId, job.Kind, job.Queue, job.Attempt, job.MaxAttempts, job.CreatedAt, job.ClaimId, control.ClaimCheck, Reason, control.StopMessage);
+        var context = new JobContext(job.JobId, job.Kind, job.Queue, job.Attempt, job.MaxAttempts, job.CreatedAt, job.ClaimId, control.ClaimCheck, Reason, control.StopMessage)
+        {
+            InitialCheckpoint = job.Checkpoint,
+            CheckpointWriter = control.CheckpointWriter,
+            JsonOptions = options.JsonSerializerOptions,
+            MaxCheckpointBytes = options.MaxCheckpointBytes,
+        };
 
         // On the thread pool, so that a job that blocks synchronously can neither stall the worker that started it nor
         // keep the worker from giving up on it once it ignores its cancellation.

@@ -390,7 +390,7 @@ internal sealed class Worker
         try
         {
             var started = _clock.TimeProvider.GetTimestamp();
-            var control = new RunControl(handle.Token, () => handle.Reason, _options.CancellationGrace, ct => ClaimHeldAsync(job, processId, ct), limit => Log.JobTimedOut(_logger, job.JobId, job.Kind, limit), () => handle.CancelMessage);
+            var control = new RunControl(handle.Token, () => handle.Reason, _options.CancellationGrace, ct => ClaimHeldAsync(job, processId, ct), limit => Log.JobTimedOut(_logger, job.JobId, job.Kind, limit), () => handle.CancelMessage, (json, ct) => SaveCheckpointAsync(job, processId, json, ct));
             var outcome = await _executor.RunAsync(job, control);
             _active.TryRemove(job.ClaimId, out _);
             if (KeelMetrics.Duration.Enabled)
@@ -650,6 +650,22 @@ internal sealed class Worker
         "suspect" => "it must run alone",
         _ => reason,
     };
+
+    /// <summary>A checkpoint under the claim, retried through a short outage (the job waits); false once the claim is gone.</summary>
+    private async Task<bool> SaveCheckpointAsync(ClaimedJob job, long processId, string json, CancellationToken cancellationToken)
+    {
+        if (processId != ProcessId)
+        {
+            return false; // Pruned: the claim was recovered with the old row.
+        }
+
+        return await StorageRetry.RunAsync(
+            _storage,
+            _registration.Outage,
+            "save checkpoint",
+            ct => _storage.JobCheckpointSaveAsync(new JobCheckpointSaveParams(processId, job.Ref, json), ct),
+            cancellationToken);
+    }
 
     private async Task<bool> ClaimHeldAsync(ClaimedJob job, long processId, CancellationToken cancellationToken)
     {

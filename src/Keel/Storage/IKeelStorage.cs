@@ -216,6 +216,16 @@ public interface IKeelStorage
     Task<bool> JobCancelFinishAsync(JobCancelFinishParams parameters, CancellationToken cancellationToken);
 
     /// <summary>
+    /// Stores a running job's checkpoint with the job, only while the process holds the claim (the claim row is locked
+    /// for the write, so a concurrent prune or release waits for it). Returns false when the claim is no longer held
+    /// (nothing written). The next claim of the job returns it (<see cref="ClaimedJob.Checkpoint"/>); finishing the job,
+    /// failing it for good or cancelling it clears it.
+    /// </summary>
+    /// <param name="parameters">The claim and the state.</param>
+    /// <param name="cancellationToken">Cancels the wait.</param>
+    Task<bool> JobCheckpointSaveAsync(JobCheckpointSaveParams parameters, CancellationToken cancellationToken);
+
+    /// <summary>
     /// Adds a row to a job's run history without changing the job: a late result that was rejected, a run that was
     /// abandoned. Nothing is written when the job no longer exists.
     /// </summary>

@@ -304,3 +304,9 @@ public sealed record JobCancelFinishParams(long ProcessId, ClaimRef Claim, RunEn
     /// <summary>Who ran it (<see cref="Runner.ToJson"/>), for its history.</summary>
     public string? Runner { get; init; }
 }
+
+/// <summary>Parameters of <see cref="IKeelStorage.JobCheckpointSaveAsync"/>.</summary>
+/// <param name="ProcessId">The process that must hold the claim.</param>
+/// <param name="Claim">The claim.</param>
+/// <param name="Checkpoint">The state, as JSON.</param>
+public sealed record JobCheckpointSaveParams(long ProcessId, ClaimRef Claim, string Checkpoint);

@@ -1,0 +1,18 @@
+namespace Keel.MySql;
+
+/// <summary>The SQL of checkpoints on MariaDB/MySQL: a running job's saved state, written with the job under its claim.</summary>
+internal static class CheckpointSql
+{
+    /// <summary>
+    /// Locks the claim while the process holds it (a prune or release that would delete it waits for this write);
+    /// returns it (no row: not held, write nothing).
+    /// </summary>
+    public const string ClaimLockShared = """
+        SELECT id FROM keel_claimed_executions
+        WHERE id = @claim_id AND job_id = @job_id AND process_id = @process_id
+        LOCK IN SHARE MODE
+        """;
+
+    /// <summary>Stores the checkpoint, after <see cref="ClaimLockShared"/>.</summary>
+    public const string CheckpointSave = "UPDATE keel_jobs SET checkpoint = @checkpoint WHERE id = @job_id";
+}

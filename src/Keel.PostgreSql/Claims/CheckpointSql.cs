@@ -1,0 +1,21 @@
+namespace Keel.PostgreSql;
+
+/// <summary>The SQL of checkpoints on PostgreSQL: a running job's saved state, written with the job under its claim.</summary>
+internal static class CheckpointSql
+{
+    /// <summary>
+    /// Stores a checkpoint only while the process holds the claim: the claim row is locked (FOR SHARE) in the same
+    /// statement, so a prune or release that would delete it waits for this write, and one that committed first leaves
+    /// nothing to lock. Returns the rows written (0 or 1).
+    /// </summary>
+    public const string CheckpointSave = """
+        WITH held AS (
+            SELECT c.job_id FROM keel_claimed_executions c
+            WHERE c.id = @claim_id AND c.job_id = @job_id AND c.process_id = @process_id
+            FOR SHARE
+        )
+        UPDATE keel_jobs j SET checkpoint = @checkpoint
+        FROM held
+        WHERE j.id = held.job_id
+        """;
+}

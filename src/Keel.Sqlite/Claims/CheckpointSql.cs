@@ -1,0 +1,12 @@
+namespace Keel.Sqlite;
+
+/// <summary>The SQL of checkpoints on SQLite: a running job's saved state, written with the job under its claim.</summary>
+internal static class CheckpointSql
+{
+    /// <summary>Stores a checkpoint only while the process holds the claim (<c>BEGIN IMMEDIATE</c> keeps a prune out meanwhile).</summary>
+    public const string CheckpointSave = """
+        UPDATE keel_jobs SET checkpoint = @checkpoint
+        WHERE id = @job_id
+          AND EXISTS (SELECT 1 FROM keel_claimed_executions c WHERE c.id = @claim_id AND c.job_id = @job_id AND c.process_id = @process_id)
+        """;
+}
