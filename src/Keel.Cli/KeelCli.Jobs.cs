@@ -132,6 +132,15 @@ public static partial class KeelCli
             if (job.ClaimedByProcessId is { } owner)
             {
                 grid.AddRow("running on", $"process {owner} since {job.ClaimedAt:u}");
+                if (job.Progress is not null)
+                {
+                    grid.AddRow("progress", Markup.Escape(ProgressText(job.Progress, job.ProgressMessage)));
+                }
+
+                if (job.CancelRequested is { } cancel)
+                {
+                    grid.AddRow("cancelling", Markup.Escape(cancel));
+                }
             }
 
             if (job.Suspect)
@@ -176,6 +185,18 @@ public static partial class KeelCli
 
             return ExitCodes.Success;
         });
+    }
+
+    /// <summary>A run's progress as text: a bar, the percentage and its message.</summary>
+    internal static string ProgressText(double? fraction, string? message)
+    {
+        if (fraction is not { } f)
+        {
+            return string.Empty;
+        }
+
+        var filled = (int)Math.Round(f * 10);
+        return $"{new string('#', filled)}{new string('.', 10 - filled)} {f * 100:0}%{(message is null ? string.Empty : " " + message)}";
     }
 
     private static Command JobsCancelCommand(Io io)

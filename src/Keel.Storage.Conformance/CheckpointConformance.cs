@@ -1,9 +1,10 @@
 namespace Keel.Storage.Conformance;
 
 /// <summary>
-/// Checkpoints (docs/running-jobs.md): a running job's state saved with the job under its claim, refused once the claim
-/// is lost, read by the claim of its next attempt whatever ended the last one, and cleared when the job finishes or
-/// fails for good — on every engine.
+/// Checkpoints and progress (docs/running-jobs.md): a running job's state saved with the job under its claim, refused
+/// once the claim is lost, read by the claim of its next attempt whatever ended the last one, and cleared when the job
+/// finishes or fails for good; its progress written on its claim, fenced the same way, read by the claims list and the
+/// job — on every engine.
 /// </summary>
 public abstract class CheckpointConformance : ConformanceTests
 {
@@ -89,5 +90,30 @@ public abstract class CheckpointConformance : ConformanceTests
         Assert.Equal(1, await CheckpointsAsync());
         Assert.True(await Storage.JobFailAsync(new JobFailParams(worker, failing.Ref, new FailureRecord("System.IO.IOException", "disk", null), null, null), default));
         Assert.Equal(0, await CheckpointsAsync());
+    }
+
+    [Fact]
+    public async Task Progress_is_written_on_the_claim_read_with_the_job_and_the_claims_and_gone_with_the_claim()
+    {
+        var worker = await RegisterAsync();
+        var stranger = await RegisterAsync();
+        var id = await InsertAsync();
+        var claim = await ClaimOneAsync(worker);
+        Assert.Null((await Storage.JobGetAsync(id, default))!.Progress);
+
+        Assert.True(await Storage.JobProgressReportAsync(new JobProgressParams(worker, claim.Ref, 0.25, "250 of 1000 rows", null), default));
+        Assert.True(await Storage.JobProgressReportAsync(new JobProgressParams(worker, claim.Ref, 0.5, null, null), default));
+        Assert.False(await Storage.JobProgressReportAsync(new JobProgressParams(stranger, claim.Ref, 0.9, "not mine", null), default));
+
+        var job = (await Storage.JobGetAsync(id, default))!;
+        Assert.Equal((0.5, (string?)null), (job.Progress, job.ProgressMessage));
+        var listed = Assert.Single(await Storage.ClaimsListAsync(new ClaimsListParams(null, null, 10, null), default));
+        Assert.Equal(0.5, listed.Progress);
+        Assert.True(await Storage.JobProgressReportAsync(new JobProgressParams(worker, claim.Ref, 0.75, "750 of 1000 rows", null), default));
+        Assert.Equal("750 of 1000 rows", Assert.Single(await Storage.ClaimsListAsync(new ClaimsListParams(null, null, 10, null), default)).ProgressMessage);
+
+        await Storage.ClaimsReleaseAsync(new ClaimsReleaseParams(worker, null, null), default);
+        Assert.False(await Storage.JobProgressReportAsync(new JobProgressParams(worker, claim.Ref, 1, null, null), default));
+        Assert.Null((await Storage.JobGetAsync(id, default))!.Progress);
     }
 }

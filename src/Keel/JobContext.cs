@@ -144,6 +144,39 @@ public sealed class JobContext
         }
     }
 
+    /// <summary>The longest progress message kept (<see cref="ReportProgressAsync"/>).</summary>
+    public const int MaxProgressMessageLength = 200;
+
+    /// <summary>
+    /// Reports how far the job got, shown while it runs by <see cref="IKeelAdmin.ListClaimsAsync"/> (<c>keel claims list</c>),
+    /// <see cref="IKeelClient.GetJobAsync"/> (<c>keel jobs show</c>) and the dashboard. Written on the run's claim (a run
+    /// that lost it writes nothing), coalesced: the first report is written at once, later ones at most once a second
+    /// (the latest wins), so calling it in a tight loop is cheap. Advisory: a report that cannot be written is dropped.
+    /// </summary>
+    /// <param name="fraction">How far, from 0 (nothing done) to 1 (all done).</param>
+    /// <param name="message">What it is doing, at most <see cref="MaxProgressMessageLength"/> characters; null for none.</param>
+    /// <param name="cancellationToken">Cancels a write that is made now.</param>
+    /// <returns>A task that completes once the report is written or queued.</returns>
+    /// <exception cref="ArgumentOutOfRangeException"><paramref name="fraction"/> is not within [0, 1].</exception>
+    /// <exception cref="ArgumentException"><paramref name="message"/> is too long.</exception>
+    public Task ReportProgressAsync(double fraction, string? message = null, CancellationToken cancellationToken = default)
+    {
+        if (double.IsNaN(fraction) || fraction < 0 || fraction > 1)
+        {
+            throw new ArgumentOutOfRangeException(nameof(fraction), fraction, $"job {JobId} ({Kind}): progress is a fraction from 0 to 1");
+        }
+
+        if (message is { Length: > MaxProgressMessageLength })
+        {
+            throw new ArgumentException($"job {JobId} ({Kind}): a progress message is at most {MaxProgressMessageLength} characters (this one has {message.Length})", nameof(message));
+        }
+
+        return ProgressWriter is { } write ? write(fraction, message, cancellationToken) : Task.CompletedTask;
+    }
+
+    /// <summary>Reports progress for this run (coalesced); null outside a worker.</summary>
+    internal Func<double, string?, CancellationToken, Task>? ProgressWriter { get; init; }
+
     /// <summary>The checkpoint the claim read (an earlier attempt's), as JSON.</summary>
     internal string? InitialCheckpoint { get; init; }
 

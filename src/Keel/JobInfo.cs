@@ -89,6 +89,15 @@ public sealed record JobInfo
     /// </summary>
     public IReadOnlyList<Keel.Storage.JobRun> Runs { get; init; } = [];
 
+    /// <summary>While it runs: how far it got, in [0, 1], as its run last reported (<see cref="JobContext.ReportProgressAsync"/>); null when it has not.</summary>
+    public double? Progress { get; init; }
+
+    /// <summary>While it runs: the message of its last progress report, if any.</summary>
+    public string? ProgressMessage { get; init; }
+
+    /// <summary>While it runs: the reason of a cancel asked for (<see cref="IKeelAdmin.CancelAsync"/>) that its run has not ended on yet; null when none was.</summary>
+    public string? CancelRequested { get; init; }
+
     /// <summary>
     /// True while it must run alone in its process: it was running beside others when their process died twice, or it
     /// was charged a loss. Cleared when a run of it ends by itself.

@@ -232,6 +232,9 @@ public sealed partial class MySqlStorage
                         r.GetInt64(6), r.GetString(7), r.GetString(8), r.GetInt32(9), Age(now, r.GetInt64(10)))
                     {
                         LeaseRemaining = TimeSpan.FromTicks((r.GetInt64(11) - now) * 10),
+                        Progress = r.IsDBNull(13) ? null : r.GetDouble(13),
+                        ProgressMessage = NullableString(r, 14),
+                        CancelRequested = NullableString(r, 15),
                     });
                 }
 

@@ -3,6 +3,12 @@ namespace Keel.MySql;
 /// <summary>The SQL of checkpoints on MariaDB/MySQL: a running job's saved state, written with the job under its claim.</summary>
 internal static class CheckpointSql
 {
+    /// <summary>Records a run's progress on its claim, only while the process holds it.</summary>
+    public const string ProgressReport = """
+        UPDATE keel_claimed_executions SET progress = @progress, progress_message = @message, progress_at = @keel_now
+        WHERE id = @claim_id AND process_id = @process_id
+        """;
+
     /// <summary>
     /// Locks the claim while the process holds it (a prune or release that would delete it waits for this write);
     /// returns it (no row: not held, write nothing).

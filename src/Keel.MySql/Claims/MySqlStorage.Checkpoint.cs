@@ -2,9 +2,27 @@ using Keel.Storage;
 
 namespace Keel.MySql;
 
-/// <summary>Checkpoints: a running job's saved state, fenced by its claim.</summary>
+/// <summary>Checkpoints and progress: a running job's saved state and how far it got, fenced by its claim.</summary>
 public sealed partial class MySqlStorage
 {
+    /// <inheritdoc />
+    public Task<bool> JobProgressReportAsync(JobProgressParams parameters, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(parameters);
+        return WriteAsync(
+            parameters.Now,
+            async session =>
+            {
+                await using var update = session.Command(CheckpointSql.ProgressReport);
+                update.Parameters.AddWithValue("@progress", parameters.Fraction);
+                update.Parameters.AddWithValue("@message", (object?)parameters.Message ?? DBNull.Value);
+                update.Parameters.AddWithValue("@claim_id", parameters.Claim.ClaimId);
+                update.Parameters.AddWithValue("@process_id", parameters.ProcessId);
+                return await update.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false) == 1;
+            },
+            cancellationToken);
+    }
+
     /// <inheritdoc />
     public Task<bool> JobCheckpointSaveAsync(JobCheckpointSaveParams parameters, CancellationToken cancellationToken)
     {

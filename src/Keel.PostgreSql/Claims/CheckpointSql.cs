@@ -3,6 +3,12 @@ namespace Keel.PostgreSql;
 /// <summary>The SQL of checkpoints on PostgreSQL: a running job's saved state, written with the job under its claim.</summary>
 internal static class CheckpointSql
 {
+    /// <summary>Records a run's progress on its claim, only while the process holds it.</summary>
+    public const string ProgressReport = """
+        UPDATE keel_claimed_executions SET progress = @progress, progress_message = @message, progress_at = coalesce(@now, now())
+        WHERE id = @claim_id AND process_id = @process_id
+        """;
+
     /// <summary>
     /// Stores a checkpoint only while the process holds the claim: the claim row is locked (FOR SHARE) in the same
     /// statement, so a prune or release that would delete it waits for this write, and one that committed first leaves

@@ -5,3 +5,8 @@ ALTER TABLE keel_claimed_executions ADD COLUMN cancel_reason text NULL;
 -- Checkpoints (docs/running-jobs.md): a running job's saved state (JSON), written under its claim and read by the
 -- claim of its next attempt; cleared when the job finishes, fails for good or is cancelled.
 ALTER TABLE keel_jobs ADD COLUMN checkpoint text NULL;
+-- Progress (docs/running-jobs.md): how far a running job got, written under its claim (at most once a second per run)
+-- and gone with it.
+ALTER TABLE keel_claimed_executions ADD COLUMN progress double precision NULL;
+ALTER TABLE keel_claimed_executions ADD COLUMN progress_message text NULL;
+ALTER TABLE keel_claimed_executions ADD COLUMN progress_at timestamptz NULL;

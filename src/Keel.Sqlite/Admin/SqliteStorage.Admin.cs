@@ -199,6 +199,9 @@ public sealed partial class SqliteStorage
                 r.GetInt64(6), r.GetString(7), r.GetString(8), r.GetInt32(9), Age(now, r.GetInt64(10)))
             {
                 LeaseRemaining = TimeSpan.FromTicks((r.GetInt64(11) - now) * 10),
+                Progress = r.IsDBNull(12) ? null : r.GetDouble(12),
+                ProgressMessage = r.IsDBNull(13) ? null : r.GetString(13),
+                CancelRequested = r.IsDBNull(14) ? null : r.GetString(14),
             });
         }
 

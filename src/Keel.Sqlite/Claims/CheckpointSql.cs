@@ -3,6 +3,12 @@ namespace Keel.Sqlite;
 /// <summary>The SQL of checkpoints on SQLite: a running job's saved state, written with the job under its claim.</summary>
 internal static class CheckpointSql
 {
+    /// <summary>Records a run's progress on its claim, only while the process holds it.</summary>
+    public const string ProgressReport = """
+        UPDATE keel_claimed_executions SET progress = @progress, progress_message = @message, progress_at = @now
+        WHERE id = @claim_id AND process_id = @process_id
+        """;
+
     /// <summary>Stores a checkpoint only while the process holds the claim (<c>BEGIN IMMEDIATE</c> keeps a prune out meanwhile).</summary>
     public const string CheckpointSave = """
         UPDATE keel_jobs SET checkpoint = @checkpoint

@@ -39,7 +39,8 @@ internal readonly record struct RunOutcome(RunResult Result, Exception? Error, J
 /// <param name="OnTimeout">Called when the job's own timeout cancels it (for the log).</param>
 /// <param name="StopMessage">When the stop is a cancel request: who asked and why (<see cref="JobContext.CancellationMessage"/>).</param>
 /// <param name="CheckpointWriter">Writes a checkpoint under the claim (for <see cref="JobContext.SaveCheckpointAsync{T}"/>); false when it is no longer held.</param>
-internal sealed record RunControl(CancellationToken Stop, Func<string?> StopReason, TimeSpan Grace, Func<CancellationToken, Task<bool>>? ClaimCheck, Action<TimeSpan>? OnTimeout = null, Func<string?>? StopMessage = null, Func<string, CancellationToken, Task<bool>>? CheckpointWriter = null);
+/// <param name="ProgressWriter">Reports progress, coalesced (for <see cref="JobContext.ReportProgressAsync"/>).</param>
+internal sealed record RunControl(CancellationToken Stop, Func<string?> StopReason, TimeSpan Grace, Func<CancellationToken, Task<bool>>? ClaimCheck, Action<TimeSpan>? OnTimeout = null, Func<string?>? StopMessage = null, Func<string, CancellationToken, Task<bool>>? CheckpointWriter = null, Func<double, string?, CancellationToken, Task>? ProgressWriter = null);
 
 /// <summary>Runs one claimed job: resolves it in its own DI scope, applies the timeout, classifies the ending.</summary>
 internal sealed class JobExecutor(IServiceProvider services, JobRegistry registry, KeelOptions options)
@@ -64,6 +65,7 @@ internal sealed class JobExecutor(IServiceProvider services, JobRegistry registr
         {
             InitialCheckpoint = job.Checkpoint,
             CheckpointWriter = control.CheckpointWriter,
+            ProgressWriter = control.ProgressWriter,
             JsonOptions = options.JsonSerializerOptions,
             MaxCheckpointBytes = options.MaxCheckpointBytes,
         };

@@ -34,6 +34,9 @@ internal sealed class Worker
     private static readonly TimeSpan DrainTimeout = TimeSpan.FromSeconds(5);
     private static readonly TimeSpan DeregisterTimeout = TimeSpan.FromSeconds(3);
 
+    /// <summary>At most one progress write per run in this time (the bound: a tight loop costs one write a second).</summary>
+    private static readonly TimeSpan ProgressInterval = TimeSpan.FromSeconds(1);
+
     private readonly IKeelStorage _storage;
     private readonly JobExecutor _executor;
     private readonly JobSignal _signal;
@@ -385,12 +388,16 @@ internal sealed class Worker
     {
         using var activity = KeelTracing.StartPerform(job);
         using var handle = new RunHandle(job, runs);
+        using var progress = new ProgressReporter(
+            (fraction, message, ct) => _storage.JobProgressReportAsync(new JobProgressParams(processId, job.Ref, fraction, message, _clock.StorageNow), ct),
+            _clock.TimeProvider,
+            ProgressInterval);
         _active[job.ClaimId] = handle;
         Task? abandoned = null;
         try
         {
             var started = _clock.TimeProvider.GetTimestamp();
-            var control = new RunControl(handle.Token, () => handle.Reason, _options.CancellationGrace, ct => ClaimHeldAsync(job, processId, ct), limit => Log.JobTimedOut(_logger, job.JobId, job.Kind, limit), () => handle.CancelMessage, (json, ct) => SaveCheckpointAsync(job, processId, json, ct));
+            var control = new RunControl(handle.Token, () => handle.Reason, _options.CancellationGrace, ct => ClaimHeldAsync(job, processId, ct), limit => Log.JobTimedOut(_logger, job.JobId, job.Kind, limit), () => handle.CancelMessage, (json, ct) => SaveCheckpointAsync(job, processId, json, ct), progress.ReportAsync);
             var outcome = await _executor.RunAsync(job, control);
             _active.TryRemove(job.ClaimId, out _);
             if (KeelMetrics.Duration.Enabled)

@@ -226,6 +226,15 @@ public interface IKeelStorage
     Task<bool> JobCheckpointSaveAsync(JobCheckpointSaveParams parameters, CancellationToken cancellationToken);
 
     /// <summary>
+    /// Records how far a run got on its claim, only while the process holds it (an update of the claim row fenced by
+    /// its id and process). Returns false when the claim is no longer held. Read back by <see cref="ClaimsListAsync"/>
+    /// and <see cref="JobGetAsync"/>; it goes with the claim.
+    /// </summary>
+    /// <param name="parameters">The claim and the progress.</param>
+    /// <param name="cancellationToken">Cancels the wait.</param>
+    Task<bool> JobProgressReportAsync(JobProgressParams parameters, CancellationToken cancellationToken);
+
+    /// <summary>
     /// Adds a row to a job's run history without changing the job: a late result that was rejected, a run that was
     /// abandoned. Nothing is written when the job no longer exists.
     /// </summary>

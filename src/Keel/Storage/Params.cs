@@ -310,3 +310,11 @@ public sealed record JobCancelFinishParams(long ProcessId, ClaimRef Claim, RunEn
 /// <param name="Claim">The claim.</param>
 /// <param name="Checkpoint">The state, as JSON.</param>
 public sealed record JobCheckpointSaveParams(long ProcessId, ClaimRef Claim, string Checkpoint);
+
+/// <summary>Parameters of <see cref="IKeelStorage.JobProgressReportAsync"/>.</summary>
+/// <param name="ProcessId">The process that must hold the claim.</param>
+/// <param name="Claim">The claim.</param>
+/// <param name="Fraction">How far the run got, in [0, 1].</param>
+/// <param name="Message">What it is doing, if it says.</param>
+/// <param name="Now">The time; null means the database clock.</param>
+public sealed record JobProgressParams(long ProcessId, ClaimRef Claim, double Fraction, string? Message, DateTimeOffset? Now);

@@ -168,6 +168,15 @@ public sealed record ClaimInfo(
 
     /// <summary>The owner's lease left, by the database clock; negative once expired.</summary>
     public TimeSpan LeaseRemaining { get; init; } = TimeSpan.MaxValue;
+
+    /// <summary>How far the run got, in [0, 1], as it last reported (<see cref="JobContext.ReportProgressAsync"/>); null when it has not.</summary>
+    public double? Progress { get; init; }
+
+    /// <summary>The message of the run's last progress report, if any.</summary>
+    public string? ProgressMessage { get; init; }
+
+    /// <summary>The reason of a cancel asked for that the run has not ended on yet; null when none was.</summary>
+    public string? CancelRequested { get; init; }
 }
 
 /// <summary>Parameters of <see cref="IKeelStorage.ClaimsListAsync"/>.</summary>

@@ -20,7 +20,8 @@ public static class StorageRows
     /// A job read by an engine's <c>JobGet</c> statement: id, kind, queue, args, priority, attempts, max attempts,
     /// worker losses, created, scheduled, finished, discarded, concurrency key, unique key, state
     /// (<see cref="JobStates.StateOf"/>), claim process, claimed at, claim id, claim attempt, claim runner (JSON),
-    /// suspect, started at, finished by (JSON), shared losses — in that order.
+    /// suspect, started at, finished by (JSON), shared losses, the claim's progress, progress message and cancel reason —
+    /// in that order.
     /// </summary>
     /// <param name="reader">The reader, on the job's row.</param>
     /// <param name="time">How the engine stores times.</param>
@@ -54,6 +55,9 @@ public static class StorageRows
             ClaimedAt = claimed ? time(reader, 16) : null,
             Suspect = Flag(reader, 20),
             SharedLosses = Convert.ToInt32(reader.GetValue(23), System.Globalization.CultureInfo.InvariantCulture),
+            Progress = claimed && !reader.IsDBNull(24) ? Convert.ToDouble(reader.GetValue(24), System.Globalization.CultureInfo.InvariantCulture) : null,
+            ProgressMessage = claimed ? NullableString(reader, 25) : null,
+            CancelRequested = claimed ? NullableString(reader, 26) : null,
         };
         var current = claimed
             ? new JobRun(Convert.ToInt32(reader.GetValue(18), System.Globalization.CultureInfo.InvariantCulture), JobRun.Running, null, false, Runner.Parse(NullableString(reader, 19)), job.ClaimedAt, null, null, [], reader.GetInt64(17))

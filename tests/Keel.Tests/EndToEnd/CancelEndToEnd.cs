@@ -86,6 +86,28 @@ public abstract class CancelEndToEnd : IAsyncLifetime
     }
 
     [Fact]
+    public async Task Progress_reported_in_a_tight_loop_is_readable_while_the_job_runs_and_its_last_value_wins()
+    {
+        var recorder = new Recorder();
+        using var host = KeelHost.Build(Db, recorder, o => Configure(o));
+        var client = host.Services.GetRequiredService<IKeelClient>();
+        var admin = host.Services.GetRequiredService<IKeelAdmin>();
+        await host.StartAsync();
+        var id = await client.EnqueueAsync<ReportsProgressJob, SleepArgs>(new SleepArgs(60_000));
+
+        await Eventually.WaitUntilAsync(async () => (await client.GetJobAsync(id))?.Progress == 1.0, Patience, "the last progress report is written");
+        var job = (await client.GetJobAsync(id))!;
+        Assert.Equal((JobState.Claimed, "1000 of 1000"), (job.State, job.ProgressMessage));
+        var claim = Assert.Single(await admin.ListClaimsAsync());
+        Assert.Equal((1.0, "1000 of 1000"), (claim.Progress, claim.ProgressMessage));
+
+        Assert.Equal(CancelResult.Requested, await admin.CancelAsync(id));
+        await Eventually.WaitUntilAsync(async () => (await JobAsync(id)).State == JobState.Discarded, Patience, "the job ends cancelled");
+        Assert.Null((await JobAsync(id)).Progress);
+        await host.StopAsync();
+    }
+
+    [Fact]
     public async Task A_cancel_of_a_job_that_is_not_running_yet_discards_it_before_any_run()
     {
         var recorder = new Recorder();

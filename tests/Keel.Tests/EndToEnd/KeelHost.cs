@@ -40,6 +40,7 @@ public static class KeelHost
                 .AddJob<IgnoresCancellationJob>()
                 .AddJob<OvertimeJob>()
                 .AddJob<FencedJob>()
+                .AddJob<ReportsProgressJob>()
                 .AddJob<PerAccountJob>(o => o.LimitConcurrency<AccountArgs>(a => a.Account.ToString(System.Globalization.CultureInfo.InvariantCulture), limit: 1));
             k.Configure(o =>
             {

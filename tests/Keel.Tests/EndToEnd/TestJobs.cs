@@ -201,3 +201,26 @@ public sealed class FencedJob(Recorder recorder) : IJob<SleepArgs>
         }
     }
 }
+
+/// <summary>Reports progress in a tight loop (1,000 reports), then sleeps honouring its token.</summary>
+[Job("reports-progress")]
+public sealed class ReportsProgressJob(Recorder recorder) : IJob<SleepArgs>
+{
+    public async Task PerformAsync(SleepArgs args, JobContext context, CancellationToken cancellationToken)
+    {
+        recorder.Enter(context);
+        try
+        {
+            for (var i = 1; i <= 1000; i++)
+            {
+                await context.ReportProgressAsync(i / 1000.0, $"{i} of 1000", cancellationToken);
+            }
+
+            await Task.Delay(args.Milliseconds, cancellationToken);
+        }
+        finally
+        {
+            recorder.Leave();
+        }
+    }
+}
