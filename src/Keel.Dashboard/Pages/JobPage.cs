@@ -37,6 +37,15 @@ internal static class JobPage
         if (job.ClaimedByProcessId is { } process)
         {
             Field(html, "Running on", new Raw($"<a href=\"{HtmlWriter.Encode(context.Url("/processes"))}#process-{process}\">process {process}</a> since {Components.Time(job.ClaimedAt, now).Value}"));
+            if (job.Progress is not null)
+            {
+                Field(html, "Progress", Components.Progress(job.Progress, job.ProgressMessage));
+            }
+
+            if (job.CancelRequested is { } cancel)
+            {
+                Field(html, "Cancelling", new Raw($"<span class=\"badge cancelling\">cancelling</span> {HtmlWriter.Encode(cancel)}"));
+            }
         }
 
         if (job.FinishedAt is { } finished)
@@ -185,6 +194,11 @@ internal static class JobPage
                 html.Add($"{Components.ActionButton(context, "discard", "Discard", [("ids", id), ("state", "ready")], "danger", $"Discard job {id}?")}");
                 break;
             case JobState.Claimed:
+                if (job.CancelRequested is null)
+                {
+                    html.Add($"{Components.ActionButton(context, "cancel", "Cancel", [("id", id)], "danger", $"Cancel job {id}? Its run is asked to stop within a second, and the job is discarded.")} ");
+                }
+
                 html.Add($"<a href=\"{context.Base}/jobs/in-progress\">Release or fail it on the in-progress page</a>");
                 break;
         }
