@@ -183,6 +183,20 @@ public static partial class KeelCli
                 await context.Out.WriteLineAsync($"\nattempt {error.Attempt}: {error.ExceptionType}\n{error.StackTrace}");
             }
 
+            if (job.Logs.Count > 0)
+            {
+                await context.Out.WriteLineAsync("\nlog:");
+                foreach (var line in job.Logs)
+                {
+                    await context.Out.WriteLineAsync($"  attempt {line.Attempt}  {line.At:u}  {line.Level,-11}  {line.Message}");
+                }
+            }
+
+            if (job.Result is { } result)
+            {
+                await context.Out.WriteLineAsync($"\nresult: {result}");
+            }
+
             return ExitCodes.Success;
         });
     }

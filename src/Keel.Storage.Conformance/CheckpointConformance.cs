@@ -116,4 +116,33 @@ public abstract class CheckpointConformance : ConformanceTests
         Assert.False(await Storage.JobProgressReportAsync(new JobProgressParams(worker, claim.Ref, 1, null, null), default));
         Assert.Null((await Storage.JobGetAsync(id, default))!.Progress);
     }
+
+    [Fact]
+    public async Task Log_lines_and_a_result_are_written_under_the_claim_kept_per_attempt_and_read_with_the_job()
+    {
+        var worker = await RegisterAsync();
+        var stranger = await RegisterAsync();
+        var id = await InsertAsync();
+        var first = await ClaimOneAsync(worker);
+        var t0 = DateTimeOffset.UtcNow;
+        JobLogLine Line(int attempt, int second, string message) => new(attempt, t0.AddSeconds(second), "Information", message);
+
+        Assert.True(await Storage.JobLogsAppendAsync(new JobLogsAppendParams(worker, first.Ref, [Line(1, 0, "starting"), Line(1, 1, "row 1 bad: skipped")]), default));
+        Assert.False(await Storage.JobLogsAppendAsync(new JobLogsAppendParams(stranger, first.Ref, [Line(1, 2, "not mine")]), default));
+        Assert.True(await Storage.JobFailAsync(new JobFailParams(worker, first.Ref, new FailureRecord("System.IO.IOException", "disk", null), DateTimeOffset.UtcNow.AddSeconds(-1), null), default));
+        Assert.False(await Storage.JobLogsAppendAsync(new JobLogsAppendParams(worker, first.Ref, [Line(1, 3, "too late")]), default));
+
+        var second = await ClaimOneAsync(worker);
+        Assert.True(await Storage.JobLogsAppendAsync(new JobLogsAppendParams(worker, second.Ref, [Line(2, 4, "again")]), default));
+        Assert.False(await Storage.JobResultSaveAsync(new JobResultSaveParams(stranger, second.Ref, "{\"rows\":1}"), default));
+        Assert.True(await Storage.JobResultSaveAsync(new JobResultSaveParams(worker, second.Ref, "{\"rows\":999}"), default));
+        Assert.Equal([second.ClaimId], await Storage.JobsCompleteAsync(new JobsCompleteParams(worker, [second.Ref], null, true), default));
+
+        var job = (await Storage.JobGetAsync(id, default))!;
+        Assert.Equal([(1, "starting"), (1, "row 1 bad: skipped"), (2, "again")], job.Logs.Select(l => (l.Attempt, l.Message)));
+        Assert.Equal("Information", job.Logs[0].Level);
+        Assert.True(Math.Abs((job.Logs[1].At - t0.AddSeconds(1)).TotalMilliseconds) < 1, "the time is kept to the millisecond");
+        Assert.Equal("{\"rows\":999}", job.Result);
+        Assert.Equal(999, job.GetResult<System.Text.Json.JsonElement>().GetProperty("rows").GetInt32());
+    }
 }

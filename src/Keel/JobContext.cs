@@ -1,4 +1,6 @@
 using System.Text.Json;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
 
 namespace Keel;
 
@@ -173,6 +175,45 @@ public sealed class JobContext
 
         return ProgressWriter is { } write ? write(fraction, message, cancellationToken) : Task.CompletedTask;
     }
+
+    /// <summary>
+    /// A logger whose lines are kept with the job, per attempt — shown by <c>keel jobs show</c>, the dashboard's job page
+    /// and <see cref="JobInfo.Logs"/> — and go to the application's own logging too. At most
+    /// <see cref="KeelOptions.MaxJobLogLines"/> lines and <see cref="KeelOptions.MaxJobLogBytes"/> are kept per attempt.
+    /// </summary>
+    public ILogger Logger { get; internal init; } = NullLogger.Instance;
+
+    /// <summary>
+    /// Stores a small result with the job, readable as <see cref="JobInfo.Result"/> (<see cref="IKeelClient.GetJobAsync"/>)
+    /// once the job has finished — or before: it is written now, under this run's claim (<see cref="ClaimLostException"/>
+    /// once the run lost it). At most <see cref="KeelOptions.MaxResultBytes"/> as JSON. A later call, or a later attempt's,
+    /// replaces it.
+    /// </summary>
+    /// <typeparam name="T">The result's type.</typeparam>
+    /// <param name="result">The result.</param>
+    /// <param name="cancellationToken">Cancels the write.</param>
+    /// <returns>A task that completes once the result is stored.</returns>
+    /// <exception cref="ArgumentException">The result is larger than the limit.</exception>
+    /// <exception cref="ClaimLostException">The run no longer holds its claim: nothing was written.</exception>
+    public async Task SetResultAsync<T>(T result, CancellationToken cancellationToken = default)
+    {
+        var json = JsonSerializer.Serialize(result, JsonOptions);
+        var bytes = System.Text.Encoding.UTF8.GetByteCount(json);
+        if (bytes > MaxResultBytes)
+        {
+            throw new ArgumentException($"the result of job {JobId} ({Kind}) is {bytes} bytes as JSON; at most {MaxResultBytes} are stored with a job (Keel:MaxResultBytes): store large output elsewhere and keep its key in the result", nameof(result));
+        }
+
+        if (ResultWriter is { } write && !await write(json, cancellationToken).ConfigureAwait(false))
+        {
+            throw new ClaimLostException($"job {JobId} ({Kind}): the result was not saved because this run (claim {FencingToken}) no longer holds its claim; another run may own the job now");
+        }
+    }
+
+    /// <summary>Writes the result under the claim; false when it is no longer held. Null outside a worker.</summary>
+    internal Func<string, CancellationToken, Task<bool>>? ResultWriter { get; init; }
+
+    internal int MaxResultBytes { get; init; } = KeelOptions.DefaultMaxResultBytes;
 
     /// <summary>Reports progress for this run (coalesced); null outside a worker.</summary>
     internal Func<double, string?, CancellationToken, Task>? ProgressWriter { get; init; }

@@ -90,6 +90,18 @@ public sealed class KeelOptions
         set => _cancellationGrace = value;
     }
 
+    /// <summary>The default of <see cref="MaxResultBytes"/>: 64 KiB.</summary>
+    public const int DefaultMaxResultBytes = 64 * 1024;
+
+    /// <summary>The largest result a job may store (<see cref="JobContext.SetResultAsync{T}"/>), as UTF-8 JSON. Default 64 KiB.</summary>
+    public int MaxResultBytes { get; set; } = DefaultMaxResultBytes;
+
+    /// <summary>The most lines of <see cref="JobContext.Logger"/> kept with a job per attempt; later ones are counted, not kept. Default 200.</summary>
+    public int MaxJobLogLines { get; set; } = 200;
+
+    /// <summary>The most bytes (UTF-8) of <see cref="JobContext.Logger"/> lines kept with a job per attempt. Default 64 KiB.</summary>
+    public int MaxJobLogBytes { get; set; } = 64 * 1024;
+
     /// <summary>The default of <see cref="MaxCheckpointBytes"/>: 64 KiB.</summary>
     public const int DefaultMaxCheckpointBytes = 64 * 1024;
 

@@ -42,6 +42,16 @@ public sealed class KeelOptionsValidator : IValidateOptions<KeelOptions>
             errors.Add($"{root}:MaxCheckpointBytes must be between 1 and 16777216 (was {options.MaxCheckpointBytes}): a checkpoint is stored in the job's row and read with every claim of it");
         }
 
+        if (options.MaxResultBytes is < 1 or > 16 * 1024 * 1024)
+        {
+            errors.Add($"{root}:MaxResultBytes must be between 1 and 16777216 (was {options.MaxResultBytes}): a result is stored in the job's row");
+        }
+
+        if (options.MaxJobLogLines < 0 || options.MaxJobLogBytes < 0)
+        {
+            errors.Add($"{root}:MaxJobLogLines and {root}:MaxJobLogBytes must not be negative (were {options.MaxJobLogLines} and {options.MaxJobLogBytes}); 0 keeps no lines");
+        }
+
         if (options.CancellationPollInterval <= TimeSpan.Zero || options.CancellationPollInterval > options.AliveThreshold)
         {
             errors.Add($"{root}:CancellationPollInterval must be positive and at most {root}:AliveThreshold (was {options.CancellationPollInterval} with a threshold of {options.AliveThreshold})");

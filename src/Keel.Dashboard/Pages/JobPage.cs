@@ -86,6 +86,7 @@ internal static class JobPage
 
         html.Raw("</ol></section></div>");
         Runs(context, html, job);
+        Output(html, job);
 
         var args = Args(context, job);
         var download = context.Url($"/job/{job.Id}/args");
@@ -126,6 +127,28 @@ internal static class JobPage
     }
 
     /// <summary>Every run: who ran it, how it ended, whether it was charged, what it shared its process with.</summary>
+    /// <summary>The result the job stored and the lines its runs logged through <see cref="JobContext.Logger"/>.</summary>
+    private static void Output(HtmlWriter html, JobInfo job)
+    {
+        if (job.Result is { } result)
+        {
+            html.Add($"<section><h2>Result</h2><pre class=\"args\" id=\"result\">{Pretty(result)}</pre></section>");
+        }
+
+        if (job.Logs.Count == 0)
+        {
+            return;
+        }
+
+        html.Add($"<section><h2>Log <span class=\"count\">{job.Logs.Count}</span></h2><table class=\"job-log\"><thead><tr><th class=\"num\">Attempt</th><th>Time</th><th>Level</th><th>Message</th></tr></thead><tbody>");
+        foreach (var line in job.Logs)
+        {
+            html.Add($"<tr data-level=\"{line.Level}\"><td class=\"num\">{line.Attempt}</td><td>{Format.Time(line.At)}</td><td>{line.Level}</td><td>{line.Message}</td></tr>");
+        }
+
+        html.Raw("</tbody></table></section>");
+    }
+
     private static void Runs(DashboardContext context, HtmlWriter html, JobInfo job)
     {
         if (job.Runs.Count == 0)

@@ -19,6 +19,12 @@ internal static class CheckpointSql
         LOCK IN SHARE MODE
         """;
 
+    /// <summary>Appends a log line of a run, after <see cref="ClaimLockShared"/>.</summary>
+    public const string LogInsert = "INSERT INTO keel_job_logs (job_id, attempt, logged_at, level, message) VALUES (@job_id, @attempt, @logged_at, @level, @message)";
+
+    /// <summary>Stores a run's result, after <see cref="ClaimLockShared"/>.</summary>
+    public const string ResultSave = "UPDATE keel_jobs SET result = @result WHERE id = @job_id";
+
     /// <summary>Stores the checkpoint, after <see cref="ClaimLockShared"/>.</summary>
     public const string CheckpointSave = "UPDATE keel_jobs SET checkpoint = @checkpoint WHERE id = @job_id";
 }

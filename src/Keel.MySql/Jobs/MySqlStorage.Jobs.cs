@@ -227,12 +227,23 @@ public sealed partial class MySqlStorage
             }
         }
 
+        var logs = new List<JobLogLine>();
+        await using (var select = session.Command(JobsSql.JobLogs))
+        {
+            select.Parameters.AddWithValue("@job_id", jobId);
+            await using var r = await select.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
+            while (await r.ReadAsync(cancellationToken).ConfigureAwait(false))
+            {
+                logs.Add(StorageRows.ReadLogLine(r, Time));
+            }
+        }
+
         if (current is not null)
         {
             runs.Add(current);
         }
 
-        return job with { Errors = errors, Runs = runs };
+        return job with { Errors = errors, Runs = runs, Logs = logs };
     }
 
     /// <inheritdoc />

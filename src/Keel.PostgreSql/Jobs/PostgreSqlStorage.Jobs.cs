@@ -241,9 +241,12 @@ public sealed partial class PostgreSqlStorage
         errors.Parameters.Add(new NpgsqlParameter<long>("job_id", NpgsqlDbType.Bigint) { TypedValue = jobId });
         var runs = new NpgsqlBatchCommand(JobsSql.JobRuns);
         runs.Parameters.Add(new NpgsqlParameter<long>("job_id", NpgsqlDbType.Bigint) { TypedValue = jobId });
+        var logs = new NpgsqlBatchCommand(JobsSql.JobLogs);
+        logs.Parameters.Add(new NpgsqlParameter<long>("job_id", NpgsqlDbType.Bigint) { TypedValue = jobId });
         batch.BatchCommands.Add(job);
         batch.BatchCommands.Add(errors);
         batch.BatchCommands.Add(runs);
+        batch.BatchCommands.Add(logs);
 
         await using var reader = await batch.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
         if (!await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
@@ -267,12 +270,19 @@ public sealed partial class PostgreSqlStorage
             history.Add(StorageRows.ReadRun(reader, ReadTime));
         }
 
+        await reader.NextResultAsync(cancellationToken).ConfigureAwait(false);
+        var lines = new List<JobLogLine>();
+        while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
+        {
+            lines.Add(StorageRows.ReadLogLine(reader, ReadTime));
+        }
+
         if (current is not null)
         {
             history.Add(current);
         }
 
-        return info with { Errors = list, Runs = history };
+        return info with { Errors = list, Runs = history, Logs = lines };
     }
 
     /// <inheritdoc />

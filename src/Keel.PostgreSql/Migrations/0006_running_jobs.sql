@@ -10,3 +10,15 @@ ALTER TABLE keel_jobs ADD COLUMN checkpoint text NULL;
 ALTER TABLE keel_claimed_executions ADD COLUMN progress double precision NULL;
 ALTER TABLE keel_claimed_executions ADD COLUMN progress_message text NULL;
 ALTER TABLE keel_claimed_executions ADD COLUMN progress_at timestamptz NULL;
+-- Job logs and results (docs/running-jobs.md): lines a run logged through JobContext.Logger, kept per attempt (bounded),
+-- and a small result value a run set; both written under the claim and deleted with the job.
+ALTER TABLE keel_jobs ADD COLUMN result text NULL;
+CREATE TABLE keel_job_logs (
+    id        bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    job_id    bigint      NOT NULL REFERENCES keel_jobs (id) ON DELETE CASCADE,
+    attempt   integer     NOT NULL,
+    logged_at timestamptz NOT NULL,
+    level     text        NOT NULL,
+    message   text        NOT NULL
+);
+CREATE INDEX keel_job_logs_job ON keel_job_logs (job_id);

@@ -167,12 +167,23 @@ public sealed partial class SqliteStorage
             }
         }
 
+        var logs = new List<JobLogLine>();
+        await using (var select = Command(connection, transaction, JobsSql.JobLogs))
+        {
+            select.Parameters.AddWithValue("@job_id", jobId);
+            await using var r = await select.ExecuteReaderAsync(cancellationToken);
+            while (await r.ReadAsync(cancellationToken))
+            {
+                logs.Add(StorageRows.ReadLogLine(r, Time));
+            }
+        }
+
         if (current is not null)
         {
             runs.Add(current);
         }
 
-        return job with { Errors = errors, Runs = runs };
+        return job with { Errors = errors, Runs = runs, Logs = logs };
     }
 
     /// <inheritdoc />

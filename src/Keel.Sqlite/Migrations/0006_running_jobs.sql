@@ -10,3 +10,15 @@ ALTER TABLE keel_jobs ADD COLUMN checkpoint TEXT NULL;
 ALTER TABLE keel_claimed_executions ADD COLUMN progress REAL NULL;
 ALTER TABLE keel_claimed_executions ADD COLUMN progress_message TEXT NULL;
 ALTER TABLE keel_claimed_executions ADD COLUMN progress_at INTEGER NULL;
+-- Job logs and results (docs/running-jobs.md): lines a run logged through JobContext.Logger, kept per attempt (bounded),
+-- and a small result value a run set; both written under the claim and deleted with the job.
+ALTER TABLE keel_jobs ADD COLUMN result TEXT NULL;
+CREATE TABLE keel_job_logs (
+    id        INTEGER PRIMARY KEY AUTOINCREMENT,
+    job_id    INTEGER NOT NULL REFERENCES keel_jobs (id) ON DELETE CASCADE,
+    attempt   INTEGER NOT NULL,
+    logged_at INTEGER NOT NULL,
+    level     TEXT    NOT NULL,
+    message   TEXT    NOT NULL
+);
+CREATE INDEX keel_job_logs_job ON keel_job_logs (job_id);

@@ -40,7 +40,9 @@ internal readonly record struct RunOutcome(RunResult Result, Exception? Error, J
 /// <param name="StopMessage">When the stop is a cancel request: who asked and why (<see cref="JobContext.CancellationMessage"/>).</param>
 /// <param name="CheckpointWriter">Writes a checkpoint under the claim (for <see cref="JobContext.SaveCheckpointAsync{T}"/>); false when it is no longer held.</param>
 /// <param name="ProgressWriter">Reports progress, coalesced (for <see cref="JobContext.ReportProgressAsync"/>).</param>
-internal sealed record RunControl(CancellationToken Stop, Func<string?> StopReason, TimeSpan Grace, Func<CancellationToken, Task<bool>>? ClaimCheck, Action<TimeSpan>? OnTimeout = null, Func<string?>? StopMessage = null, Func<string, CancellationToken, Task<bool>>? CheckpointWriter = null, Func<double, string?, CancellationToken, Task>? ProgressWriter = null);
+/// <param name="Logger">The run's <see cref="JobContext.Logger"/>.</param>
+/// <param name="ResultWriter">Writes the result under the claim (for <see cref="JobContext.SetResultAsync{T}"/>).</param>
+internal sealed record RunControl(CancellationToken Stop, Func<string?> StopReason, TimeSpan Grace, Func<CancellationToken, Task<bool>>? ClaimCheck, Action<TimeSpan>? OnTimeout = null, Func<string?>? StopMessage = null, Func<string, CancellationToken, Task<bool>>? CheckpointWriter = null, Func<double, string?, CancellationToken, Task>? ProgressWriter = null, Microsoft.Extensions.Logging.ILogger? Logger = null, Func<string, CancellationToken, Task<bool>>? ResultWriter = null);
 
 /// <summary>Runs one claimed job: resolves it in its own DI scope, applies the timeout, classifies the ending.</summary>
 internal sealed class JobExecutor(IServiceProvider services, JobRegistry registry, KeelOptions options)
@@ -66,6 +68,9 @@ internal sealed class JobExecutor(IServiceProvider services, JobRegistry registr
             InitialCheckpoint = job.Checkpoint,
             CheckpointWriter = control.CheckpointWriter,
             ProgressWriter = control.ProgressWriter,
+            Logger = control.Logger ?? Microsoft.Extensions.Logging.Abstractions.NullLogger.Instance,
+            ResultWriter = control.ResultWriter,
+            MaxResultBytes = options.MaxResultBytes,
             JsonOptions = options.JsonSerializerOptions,
             MaxCheckpointBytes = options.MaxCheckpointBytes,
         };

@@ -52,6 +52,7 @@ internal sealed class Worker
     private readonly Slots _slots;
     private readonly Action? _onPruned;
     private readonly Action<int>? _exitNow;
+    private readonly ILogger _jobLogger;
     private readonly Lock _runsGate = new();
     private RunCancellation _runs = new();
     private Completer? _completer;
@@ -66,7 +67,7 @@ internal sealed class Worker
     // process, so its supervisor starts a fresh one). exitNow, in process mode: exit the process at once with a code,
     // when a run can no longer be stopped any other way (it ignored its cancellation while the lease runs out, or past
     // its timeout). Both null in-process.
-    public Worker(IKeelStorage storage, JobExecutor executor, JobSignal signal, KeelOptions options, WorkerOptions worker, ILogger logger, KeelClock clock, ProcessIdentityInfo? identity = null, Action? onPruned = null, Action<int>? exitNow = null)
+    public Worker(IKeelStorage storage, JobExecutor executor, JobSignal signal, KeelOptions options, WorkerOptions worker, ILogger logger, KeelClock clock, ProcessIdentityInfo? identity = null, Action? onPruned = null, Action<int>? exitNow = null, ILogger? jobLogger = null)
     {
         _storage = storage;
         _executor = executor;
@@ -79,6 +80,7 @@ internal sealed class Worker
         _onPruned = onPruned;
         _exitNow = exitNow;
         _slots = new Slots(worker.Threads);
+        _jobLogger = jobLogger ?? Microsoft.Extensions.Logging.Abstractions.NullLogger.Instance;
         _slots.Settled += OnSettled;
         _registration = new ProcessRegistration(storage, options, logger, clock, identity ?? ProcessIdentityInfo.New("Worker"), Metadata);
         _registration.Lost += _ => _wakeup.Set();
@@ -388,6 +390,13 @@ internal sealed class Worker
     {
         using var activity = KeelTracing.StartPerform(job);
         using var handle = new RunHandle(job, runs);
+        var logs = new JobLogBuffer(
+            (lines, ct) => _storage.JobLogsAppendAsync(new JobLogsAppendParams(processId, job.Ref, lines), ct),
+            job.Attempt,
+            _options.MaxJobLogLines,
+            _options.MaxJobLogBytes,
+            _clock.TimeProvider,
+            _jobLogger);
         using var progress = new ProgressReporter(
             (fraction, message, ct) => _storage.JobProgressReportAsync(new JobProgressParams(processId, job.Ref, fraction, message, _clock.StorageNow), ct),
             _clock.TimeProvider,
@@ -397,9 +406,10 @@ internal sealed class Worker
         try
         {
             var started = _clock.TimeProvider.GetTimestamp();
-            var control = new RunControl(handle.Token, () => handle.Reason, _options.CancellationGrace, ct => ClaimHeldAsync(job, processId, ct), limit => Log.JobTimedOut(_logger, job.JobId, job.Kind, limit), () => handle.CancelMessage, (json, ct) => SaveCheckpointAsync(job, processId, json, ct), progress.ReportAsync);
+            var control = new RunControl(handle.Token, () => handle.Reason, _options.CancellationGrace, ct => ClaimHeldAsync(job, processId, ct), limit => Log.JobTimedOut(_logger, job.JobId, job.Kind, limit), () => handle.CancelMessage, (json, ct) => SaveCheckpointAsync(job, processId, json, ct), progress.ReportAsync, logs, (json, ct) => SaveResultAsync(job, processId, json, ct));
             var outcome = await _executor.RunAsync(job, control);
             _active.TryRemove(job.ClaimId, out _);
+            await CloseLogAsync(logs);
             if (KeelMetrics.Duration.Enabled)
             {
                 KeelMetrics.Duration.Record(
@@ -657,6 +667,37 @@ internal sealed class Worker
         "suspect" => "it must run alone",
         _ => reason,
     };
+
+    /// <summary>The run's last log lines, written while its claim is still held (before its outcome); bounded in time.</summary>
+    private static async Task CloseLogAsync(JobLogBuffer logs)
+    {
+        try
+        {
+            using var deadline = new CancellationTokenSource(TimeSpan.FromSeconds(2));
+            await logs.CloseAsync(deadline.Token);
+        }
+#pragma warning disable CA1031 // Advisory: the outcome is written whatever became of the log.
+        catch (Exception)
+#pragma warning restore CA1031
+        {
+        }
+    }
+
+    /// <summary>A result under the claim, retried through a short outage (the job waits); false once the claim is gone.</summary>
+    private async Task<bool> SaveResultAsync(ClaimedJob job, long processId, string json, CancellationToken cancellationToken)
+    {
+        if (processId != ProcessId)
+        {
+            return false;
+        }
+
+        return await StorageRetry.RunAsync(
+            _storage,
+            _registration.Outage,
+            "save result",
+            ct => _storage.JobResultSaveAsync(new JobResultSaveParams(processId, job.Ref, json), ct),
+            cancellationToken);
+    }
 
     /// <summary>A checkpoint under the claim, retried through a short outage (the job waits); false once the claim is gone.</summary>
     private async Task<bool> SaveCheckpointAsync(ClaimedJob job, long processId, string json, CancellationToken cancellationToken)

@@ -235,6 +235,22 @@ public interface IKeelStorage
     Task<bool> JobProgressReportAsync(JobProgressParams parameters, CancellationToken cancellationToken);
 
     /// <summary>
+    /// Appends lines a run logged to its job, only while the process holds the claim (locked for the write). Returns
+    /// false when the claim is no longer held (nothing written). <see cref="JobGetAsync"/> returns them; they go with the job.
+    /// </summary>
+    /// <param name="parameters">The claim and the lines.</param>
+    /// <param name="cancellationToken">Cancels the wait.</param>
+    Task<bool> JobLogsAppendAsync(JobLogsAppendParams parameters, CancellationToken cancellationToken);
+
+    /// <summary>
+    /// Stores a run's result with its job, only while the process holds the claim (locked for the write). Returns false
+    /// when the claim is no longer held. <see cref="JobGetAsync"/> returns it (<see cref="JobInfo.Result"/>).
+    /// </summary>
+    /// <param name="parameters">The claim and the result.</param>
+    /// <param name="cancellationToken">Cancels the wait.</param>
+    Task<bool> JobResultSaveAsync(JobResultSaveParams parameters, CancellationToken cancellationToken);
+
+    /// <summary>
     /// Adds a row to a job's run history without changing the job: a late result that was rejected, a run that was
     /// abandoned. Nothing is written when the job no longer exists.
     /// </summary>

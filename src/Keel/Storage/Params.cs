@@ -318,3 +318,15 @@ public sealed record JobCheckpointSaveParams(long ProcessId, ClaimRef Claim, str
 /// <param name="Message">What it is doing, if it says.</param>
 /// <param name="Now">The time; null means the database clock.</param>
 public sealed record JobProgressParams(long ProcessId, ClaimRef Claim, double Fraction, string? Message, DateTimeOffset? Now);
+
+/// <summary>Parameters of <see cref="IKeelStorage.JobLogsAppendAsync"/>.</summary>
+/// <param name="ProcessId">The process that must hold the claim.</param>
+/// <param name="Claim">The claim (its attempt is stored with each line).</param>
+/// <param name="Lines">The lines, oldest first.</param>
+public sealed record JobLogsAppendParams(long ProcessId, ClaimRef Claim, IReadOnlyList<JobLogLine> Lines);
+
+/// <summary>Parameters of <see cref="IKeelStorage.JobResultSaveAsync"/>.</summary>
+/// <param name="ProcessId">The process that must hold the claim.</param>
+/// <param name="Claim">The claim.</param>
+/// <param name="Result">The result, as JSON.</param>
+public sealed record JobResultSaveParams(long ProcessId, ClaimRef Claim, string Result);

@@ -126,3 +126,10 @@ public sealed record JobRun(
 
 [JsonSerializable(typeof(Runner))]
 internal sealed partial class RunnerJson : JsonSerializerContext;
+
+/// <summary>A line a run logged through <see cref="JobContext.Logger"/>.</summary>
+/// <param name="Attempt">The attempt that logged it.</param>
+/// <param name="At">When.</param>
+/// <param name="Level">The level's name (<c>Information</c>, <c>Warning</c>, …).</param>
+/// <param name="Message">The formatted message (with the exception's type and message, if one was logged).</param>
+public sealed record JobLogLine(int Attempt, DateTimeOffset At, string Level, string Message);

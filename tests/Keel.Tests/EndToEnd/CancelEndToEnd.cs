@@ -108,6 +108,25 @@ public abstract class CancelEndToEnd : IAsyncLifetime
     }
 
     [Fact]
+    public async Task Lines_a_job_logs_through_its_context_and_its_result_are_kept_with_it()
+    {
+        var recorder = new Recorder();
+        using var host = KeelHost.Build(Db, recorder, o => Configure(o));
+        var client = host.Services.GetRequiredService<IKeelClient>();
+        await host.StartAsync();
+        var id = await client.EnqueueAsync<LogsAndResultJob, CountArgs>(new CountArgs(100, "crm.csv"));
+
+        await Eventually.WaitUntilAsync(async () => (await JobAsync(id)).State == JobState.Finished, Patience, "the job finishes");
+        var job = (await client.GetJobAsync(id))!;
+        Assert.Equal(
+            [("Information", "importing 100 rows"), ("Warning", "row 7 skipped: no email"), ("Error", "row 9 failed (System.InvalidOperationException: bad row)")],
+            job.Logs.Select(l => (l.Level, l.Message)));
+        Assert.All(job.Logs, l => Assert.Equal(1, l.Attempt));
+        Assert.Equal(new ImportResult(98, "crm.csv"), job.GetResult<ImportResult>());
+        await host.StopAsync();
+    }
+
+    [Fact]
     public async Task A_cancel_of_a_job_that_is_not_running_yet_discards_it_before_any_run()
     {
         var recorder = new Recorder();

@@ -1,3 +1,4 @@
+using Microsoft.Extensions.Logging;
 using System.Collections.Concurrent;
 
 namespace Keel.Tests.EndToEnd;
@@ -217,6 +218,29 @@ public sealed class ReportsProgressJob(Recorder recorder) : IJob<SleepArgs>
             }
 
             await Task.Delay(args.Milliseconds, cancellationToken);
+        }
+        finally
+        {
+            recorder.Leave();
+        }
+    }
+}
+
+public sealed record ImportResult(int Rows, string Source);
+
+/// <summary>Logs three lines through its context and stores a result.</summary>
+[Job("logs-and-result")]
+public sealed class LogsAndResultJob(Recorder recorder) : IJob<CountArgs>
+{
+    public async Task PerformAsync(CountArgs args, JobContext context, CancellationToken cancellationToken)
+    {
+        recorder.Enter(context);
+        try
+        {
+            context.Logger.LogInformation("importing {Rows} rows", args.N);
+            context.Logger.LogWarning("row {Row} skipped: no email", 7);
+            context.Logger.LogError(new InvalidOperationException("bad row"), "row {Row} failed", 9);
+            await context.SetResultAsync(new ImportResult(args.N - 2, args.Label), cancellationToken);
         }
         finally
         {
