@@ -424,7 +424,7 @@ internal sealed class Worker
             if (handle.CancelMessage is { } cancelMessage && outcome.Result != RunResult.Succeeded && runs.Reason != "pruned")
             {
                 activity?.SetTag("keel.outcome", "cancelled");
-                RecordTimeToStop(handle, outcome.Result == RunResult.Unresponsive ? RunCauses.CancelEscalated : RunCauses.CancelHonoured);
+                RecordTimeToStop(job, handle, outcome.Result == RunResult.Unresponsive ? RunCauses.CancelEscalated : RunCauses.CancelHonoured);
                 if (outcome.Result == RunResult.Unresponsive)
                 {
                     abandoned = outcome.Abandoned;
@@ -527,11 +527,11 @@ internal sealed class Worker
         _exitNow(WorkerExitCodes.JobCancelled);
     }
 
-    private void RecordTimeToStop(RunHandle handle, string outcome)
+    private void RecordTimeToStop(ClaimedJob job, RunHandle handle, string outcome)
     {
         if (KeelMetrics.CancelTimeToStop.Enabled && handle.CancelledAt is { } at)
         {
-            KeelMetrics.CancelTimeToStop.Record(_clock.TimeProvider.GetElapsedTime(at).TotalSeconds, new KeyValuePair<string, object?>("keel.outcome", outcome));
+            KeelMetrics.CancelTimeToStop.Record(_clock.TimeProvider.GetElapsedTime(at).TotalSeconds, new KeyValuePair<string, object?>("keel.outcome", outcome), KeelMetrics.QueueTag(job.Queue), KeelMetrics.KindTag(job.Kind));
         }
     }
 
