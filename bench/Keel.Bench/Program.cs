@@ -5,7 +5,7 @@ using Keel.Bench;
 
 // keel-bench <scenario|all> [--engine sqlite|postgres|mysql|both|all] [--jobs N] [--workers W] [--threads T] [--runs R]
 //            [--connection CS] [--json out.json] [--smoke] [--big] [--backlog N,N,…] [--recovery CASES,SETTINGS]
-const string Usage = "usage: Keel.Bench <enqueue|throughput|latency|backlog|hangfire|recovery|all> [--engine sqlite|postgres|mysql|both|all] [--jobs N] [--workers W] [--threads T] [--runs R] [--connection CS] [--json out.json] [--smoke] [--big] [--backlog N,N,...] [--recovery " + Recovery.Usage + "]";
+const string Usage = "usage: Keel.Bench <enqueue|throughput|latency|backlog|hangfire|recovery|cancel|progress|all> [--engine sqlite|postgres|mysql|both|all] [--jobs N] [--workers W] [--threads T] [--runs R] [--connection CS] [--json out.json] [--smoke] [--big] [--backlog N,N,...] [--recovery " + Recovery.Usage + "]";
 CultureInfo.DefaultThreadCurrentCulture = CultureInfo.InvariantCulture;
 CultureInfo.CurrentCulture = CultureInfo.InvariantCulture;
 if (Child.IsChildCommand(args))

@@ -20,7 +20,7 @@ public sealed record BenchSettings(int? Jobs, int Workers, int Threads, int Runs
 
 public static class Scenarios
 {
-    public static readonly string[] All = ["enqueue", "throughput", "latency", "backlog", "hangfire", "recovery"];
+    public static readonly string[] All = ["enqueue", "throughput", "latency", "backlog", "hangfire", "recovery", "cancel", "progress"];
 
     /// <summary>Why <paramref name="scenario"/> does not run on <paramref name="engine"/>; null when it runs.</summary>
     public static string? Unsupported(string scenario, BenchEngine engine, BenchSettings s) => scenario switch
@@ -39,6 +39,8 @@ public static class Scenarios
         "backlog" => BacklogAsync(engine, s),
         "hangfire" => HangfireAsync(engine, s),
         "recovery" => Recovery.RunAsync(engine, s),
+        "cancel" => RunningJobs.CancelAsync(engine, s),
+        "progress" => RunningJobs.ProgressCostAsync(engine, s),
         _ => throw new ArgumentException($"unknown scenario '{scenario}'"),
     };
 
