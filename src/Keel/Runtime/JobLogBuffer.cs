@@ -69,6 +69,18 @@ internal sealed class JobLogBuffer(Func<IReadOnlyList<JobLogLine>, CancellationT
         }
     }
 
+    /// <summary>True when nothing was logged at all: closing it writes nothing (the common case, kept free).</summary>
+    public bool IsUnused
+    {
+        get
+        {
+            lock (_gate)
+            {
+                return _lines == 0 && _dropped == 0;
+            }
+        }
+    }
+
     /// <summary>The run ended: writes what is left (and how many lines were not kept) while the claim is still held.</summary>
     public async Task CloseAsync(CancellationToken cancellationToken)
     {

@@ -9,7 +9,7 @@ namespace Keel.Runtime;
 internal sealed class ProgressReporter(Func<double, string?, CancellationToken, Task<bool>> write, TimeProvider time, TimeSpan interval) : IDisposable
 {
     private readonly Lock _gate = new();
-    private readonly CancellationTokenSource _stop = new();
+    private volatile bool _stopped;
     private (double Fraction, string? Message)? _pending;
     private long? _lastWrite;
     private bool _writing;
@@ -25,7 +25,7 @@ internal sealed class ProgressReporter(Func<double, string?, CancellationToken, 
         bool writeNow;
         lock (_gate)
         {
-            if (_stop.IsCancellationRequested)
+            if (_stopped)
             {
                 return;
             }
@@ -53,7 +53,7 @@ internal sealed class ProgressReporter(Func<double, string?, CancellationToken, 
     /// Stops: a report still waiting for its interval is dropped (the claim ends with the run anyway), and so is any
     /// report made later by a run that was abandoned.
     /// </summary>
-    public void Dispose() => _stop.Cancel(); // Not disposed: an abandoned run may still report, and must find it cancelled.
+    public void Dispose() => _stopped = true; // Nothing to free: every run has one, so it holds no timer or token source.
 
     private async Task WriteAsync(CancellationToken cancellationToken)
     {
@@ -89,33 +89,25 @@ internal sealed class ProgressReporter(Func<double, string?, CancellationToken, 
 
     private void ScheduleFlushLocked()
     {
-        if (_flushScheduled || _stop.IsCancellationRequested)
+        if (_flushScheduled || _stopped)
         {
             return;
         }
 
         _flushScheduled = true;
         var wait = _lastWrite is { } last ? interval - time.GetElapsedTime(last) : TimeSpan.Zero;
-        var token = _stop.Token;
         _ = Task.Run(
             async () =>
             {
-                try
+                if (wait > TimeSpan.Zero)
                 {
-                    if (wait > TimeSpan.Zero)
-                    {
-                        await Task.Delay(wait, time, token).ConfigureAwait(false);
-                    }
-                }
-                catch (OperationCanceledException)
-                {
-                    return;
+                    await Task.Delay(wait, time).ConfigureAwait(false);
                 }
 
                 lock (_gate)
                 {
                     _flushScheduled = false;
-                    if (_pending is null || _writing || token.IsCancellationRequested)
+                    if (_pending is null || _writing || _stopped)
                     {
                         return;
                     }
@@ -124,7 +116,7 @@ internal sealed class ProgressReporter(Func<double, string?, CancellationToken, 
                     _lastWrite = time.GetTimestamp();
                 }
 
-                await WriteAsync(token).ConfigureAwait(false);
+                await WriteAsync(CancellationToken.None).ConfigureAwait(false);
             },
             CancellationToken.None);
     }

@@ -671,6 +671,11 @@ internal sealed class Worker
     /// <summary>The run's last log lines, written while its claim is still held (before its outcome); bounded in time.</summary>
     private static async Task CloseLogAsync(JobLogBuffer logs)
     {
+        if (logs.IsUnused)
+        {
+            return;
+        }
+
         try
         {
             using var deadline = new CancellationTokenSource(TimeSpan.FromSeconds(2));
