@@ -138,6 +138,25 @@ public abstract class CancelConformance : ConformanceTests
     }
 
     [Fact]
+    public async Task A_run_that_fails_before_it_sees_its_cancel_ends_cancelled_and_is_not_retried()
+    {
+        var worker = await RegisterAsync();
+        await InsertAsync(Plain());
+        var claim = await ClaimOneAsync(worker);
+        await NewAdmin().CancelAsync(claim.JobId, "stop it");
+
+        Assert.True(await Storage.JobFailAsync(new JobFailParams(worker, claim.Ref, new FailureRecord("System.IO.IOException", "disk", null), DateTimeOffset.UtcNow.AddSeconds(-1), null), default));
+
+        var job = await JobAsync(claim.JobId);
+        Assert.Equal(JobState.Discarded, job.State);
+        var run = CancelledRun(job);
+        Assert.Equal((RunCauses.CancelHonoured, false), (run.Cause, run.Charged));
+        Assert.Equal("stop it (its run failed first: System.IO.IOException: disk)", run.Detail);
+        Assert.Single(job.Errors);
+        Assert.Equal(0, await Db.ScalarAsync("SELECT count(*) FROM keel_ready_executions") + await Db.ScalarAsync("SELECT count(*) FROM keel_scheduled_executions") + await Db.ScalarAsync("SELECT count(*) FROM keel_failed_executions"));
+    }
+
+    [Fact]
     public async Task A_process_that_dies_with_a_cancelled_run_has_that_job_discarded_and_its_other_job_released_uncharged()
     {
         var worker = await RegisterAsync();

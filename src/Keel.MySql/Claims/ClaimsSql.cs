@@ -127,9 +127,9 @@ internal static class ClaimsSql
         WHERE j.id = ({jobIdSelect})
         """;
 
-    /// <summary>Locks a claim only while the process holds it (the fence of a failure); returns (job, attempt, claimed at, queue, priority, limited).</summary>
+    /// <summary>Locks a claim only while the process holds it (the fence of a failure); returns (job, attempt, claimed at, queue, priority, limited, cancel reason).</summary>
     public const string ClaimLock = """
-        SELECT c.job_id, c.attempt, c.claimed_at, j.queue, j.priority, j.concurrency_key IS NOT NULL
+        SELECT c.job_id, c.attempt, c.claimed_at, j.queue, j.priority, j.concurrency_key IS NOT NULL, c.cancel_reason
         FROM keel_claimed_executions c JOIN keel_jobs j ON j.id = c.job_id
         WHERE c.id = @claim_id AND c.job_id = @job_id AND c.process_id = @process_id
         FOR UPDATE

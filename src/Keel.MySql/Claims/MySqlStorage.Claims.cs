@@ -209,6 +209,7 @@ public sealed partial class MySqlStorage
                 long attempt;
                 long claimedAt;
                 bool limited;
+                string? cancelReason;
                 await using (var select = session.Command(ClaimsSql.ClaimLock))
                 {
                     select.Parameters.AddWithValue("@claim_id", parameters.Claim.ClaimId);
@@ -224,6 +225,23 @@ public sealed partial class MySqlStorage
                     attempt = reader.GetInt64(1);
                     claimedAt = reader.GetInt64(2);
                     limited = Flag(reader, 5);
+                    cancelReason = NullableString(reader, 6);
+                }
+
+                if (cancelReason is not null)
+                {
+                    // Asked to stop, it failed before it saw its token: it ends cancelled, never retried.
+                    await InsertErrorAsync(session, jobId, attempt, parameters.Failure, null, cancellationToken).ConfigureAwait(false);
+                    await using (var finish = session.Command(CancelSql.JobCancelFinish))
+                    {
+                        finish.Parameters.AddWithValue("@claim_id", parameters.Claim.ClaimId);
+                        finish.Parameters.AddWithValue("@job_id", jobId);
+                        await finish.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
+                    }
+
+                    await InsertRunAsync(session, new RunRow(jobId, attempt, parameters.Claim.ClaimId, parameters.Runner, claimedAt, RunOutcomes.Cancelled, RunCauses.CancelHonoured, false, $"{cancelReason} (its run failed first: {parameters.Failure.ExceptionType}: {parameters.Failure.Message})", null), cancellationToken).ConfigureAwait(false);
+                    await LeaveAsync(session, jobId, terminal: true, cancellationToken).ConfigureAwait(false);
+                    return true;
                 }
 
                 await using (var fail = limited ? session.Command(ClaimsSql.JobFail) : session.CommandCommitting(ClaimsSql.JobFail))

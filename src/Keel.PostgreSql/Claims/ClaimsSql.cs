@@ -155,22 +155,24 @@ internal static class ClaimsSql
     /// Records a failed attempt under its claim, then fails the job for good (no retry time, freeing its uniqueness
     /// key), makes it ready (retry due now, unlimited jobs only) or schedules it (a job with a concurrency key always
     /// goes through scheduled, so the dispatcher acquires a permit again); either way a job with a key gives its
-    /// permit back. Returns (claims deleted, queues notified, concurrency key, permit duration): the caller promotes
+    /// permit back. A claim whose run was asked to stop (<c>cancel_reason</c>) ends the job cancelled instead (discarded,
+    /// never retried). Returns (claims deleted, queues notified, concurrency key, permit duration): the caller promotes
     /// blocked jobs of the key after commit.
     /// </summary>
     public const string JobFail = """
         WITH released AS (
             DELETE FROM keel_claimed_executions
             WHERE id = @claim_id AND job_id = @job_id AND process_id = @process_id
-            RETURNING id, job_id, attempt, claimed_at
+            RETURNING id, job_id, attempt, claimed_at, cancel_reason
         ),
         job AS (
             UPDATE keel_jobs j
             SET attempts = r.attempt, scheduled_at = coalesce(@retry_at, j.scheduled_at), suspect = false, shared_losses = 0,
-                checkpoint = CASE WHEN @retry_at IS NULL THEN NULL ELSE j.checkpoint END
+                checkpoint = CASE WHEN @retry_at IS NULL OR r.cancel_reason IS NOT NULL THEN NULL ELSE j.checkpoint END,
+                discarded_at = CASE WHEN r.cancel_reason IS NOT NULL THEN coalesce(@now, now()) ELSE j.discarded_at END
             FROM released r
             WHERE j.id = r.job_id
-            RETURNING j.id, j.queue, j.priority, r.attempt, j.concurrency_key, j.concurrency_duration_ms
+            RETURNING j.id, j.queue, j.priority, r.attempt, j.concurrency_key, j.concurrency_duration_ms, r.cancel_reason IS NOT NULL AS cancelled
         ),
         error AS (
             INSERT INTO keel_job_errors (job_id, attempt, exception_type, message, stack_trace, cause, occurred_at)
@@ -179,15 +181,18 @@ internal static class ClaimsSql
         ),
         run AS (
             INSERT INTO keel_job_runs (job_id, attempt, claim_id, runner, started_at, ended_at, outcome, cause, charged, detail)
-            SELECT r.job_id, r.attempt, r.id, @runner, r.claimed_at, coalesce(@now, now()), 'failed',
-                   CASE WHEN @retry_at IS NULL THEN 'failed-for-good' ELSE 'retry-scheduled' END, true,
-                   @exception_type || ': ' || @message
+            SELECT r.job_id, r.attempt, r.id, @runner, r.claimed_at, coalesce(@now, now()),
+                   CASE WHEN r.cancel_reason IS NULL THEN 'failed' ELSE 'cancelled' END,
+                   CASE WHEN r.cancel_reason IS NOT NULL THEN 'honoured' WHEN @retry_at IS NULL THEN 'failed-for-good' ELSE 'retry-scheduled' END,
+                   r.cancel_reason IS NULL,
+                   CASE WHEN r.cancel_reason IS NULL THEN @exception_type || ': ' || @message
+                        ELSE r.cancel_reason || ' (its run failed first: ' || @exception_type || ': ' || @message || ')' END
             FROM released r
         ),
         unkeyed AS (
             DELETE FROM keel_unique_keys u
             USING job
-            WHERE u.job_id = job.id AND @retry_at IS NULL
+            WHERE u.job_id = job.id AND (@retry_at IS NULL OR job.cancelled)
         ),
         gave AS (
             SELECT concurrency_key FROM job
@@ -197,20 +202,20 @@ internal static class ClaimsSql
             INSERT INTO keel_failed_executions (job_id, exception_type, message, stack_trace, attempt, cause, created_at, queue)
             SELECT id, @exception_type, @message, @stack_trace, attempt, NULL, coalesce(@now, now()), queue
             FROM job
-            WHERE @retry_at IS NULL
+            WHERE @retry_at IS NULL AND NOT job.cancelled
         ),
         ready AS (
             INSERT INTO keel_ready_executions (job_id, queue, priority, created_at)
             SELECT id, queue, priority, coalesce(@now, now())
             FROM job
-            WHERE @retry_at <= coalesce(@now, now()) AND concurrency_key IS NULL
+            WHERE @retry_at <= coalesce(@now, now()) AND concurrency_key IS NULL AND NOT cancelled
             RETURNING queue
         ),
         scheduled AS (
             INSERT INTO keel_scheduled_executions (job_id, queue, priority, scheduled_at, created_at)
             SELECT id, queue, priority, @retry_at, coalesce(@now, now())
             FROM job
-            WHERE @retry_at > coalesce(@now, now()) OR (@retry_at IS NOT NULL AND concurrency_key IS NOT NULL)
+            WHERE (@retry_at > coalesce(@now, now()) OR (@retry_at IS NOT NULL AND concurrency_key IS NOT NULL)) AND NOT cancelled
         )
         SELECT (SELECT count(*) FROM released),
                (SELECT count(*) FROM (SELECT pg_notify('keel_jobs', queue) FROM ready) x),

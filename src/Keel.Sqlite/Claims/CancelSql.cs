@@ -12,6 +12,12 @@ internal static class CancelSql
         WHERE id = @claim_id AND cancel_requested_at IS NULL
         """;
 
+    /// <summary>
+    /// Deletes a claim only while the process holds it, for a failed attempt; returns (job, attempt, claimed at, cancel
+    /// reason): a run asked to stop that failed before it saw its token ends cancelled, not retried.
+    /// </summary>
+    public const string ClaimDeleteForFailure = "DELETE FROM keel_claimed_executions WHERE id = @claim_id AND process_id = @process_id RETURNING job_id, attempt, claimed_at, cancel_reason";
+
     /// <summary>A process's claims with a cancel request: (claim, job, reason).</summary>
     public const string ClaimsCancelRequested = """
         SELECT id, job_id, cancel_reason FROM keel_claimed_executions

@@ -245,7 +245,8 @@ public sealed partial class SqliteStorage
                 long jobId;
                 long attempt;
                 long claimedAt;
-                await using (var delete = Command(connection, transaction, ClaimsSql.ClaimDelete))
+                string? cancelReason;
+                await using (var delete = Command(connection, transaction, CancelSql.ClaimDeleteForFailure))
                 {
                     delete.Parameters.AddWithValue("@claim_id", parameters.Claim.ClaimId);
                     delete.Parameters.AddWithValue("@process_id", parameters.ProcessId);
@@ -258,6 +259,17 @@ public sealed partial class SqliteStorage
                     jobId = reader.GetInt64(0);
                     attempt = reader.GetInt64(1);
                     claimedAt = reader.GetInt64(2);
+                    cancelReason = reader.IsDBNull(3) ? null : reader.GetString(3);
+                }
+
+                if (cancelReason is not null)
+                {
+                    // Asked to stop, it failed before it saw its token: it ends cancelled, never retried.
+                    await InsertErrorAsync(connection, transaction, jobId, attempt, parameters.Failure, cause: null, now, cancellationToken);
+                    await ExecuteForJobAsync(connection, transaction, CancelSql.JobDiscardCancelled, jobId, now, cancellationToken);
+                    await InsertRunAsync(connection, transaction, new RunRow(jobId, attempt, parameters.Claim.ClaimId, parameters.Runner, claimedAt, RunOutcomes.Cancelled, RunCauses.CancelHonoured, false, $"{cancelReason} (its run failed first: {parameters.Failure.ExceptionType}: {parameters.Failure.Message})", null), now, cancellationToken);
+                    await LeaveAsync(connection, transaction, jobId, terminal: true, now, cancellationToken);
+                    return true;
                 }
 
                 long? retryAt = parameters.RetryAt is { } r ? TimeEncoding.ToMicros(r) : null;
