@@ -93,7 +93,7 @@ public abstract class BenchEngine : IAsyncDisposable
                 k.UseSqlite(database);
             }
 
-            k.AddJob<NoopJob>().AddJob<LatencyJob>().AddJob<BatchDoneJob>();
+            k.AddJob<NoopJob>().AddJob<LatencyJob>().AddJob<BatchDoneJob>().AddJob<CancelProbeJob>().AddJob<ProgressJob>();
             Child.AddRecoveryJobs(k);
             k.Configure(o =>
             {

@@ -31,7 +31,7 @@ public sealed record BenchSettings(int? Jobs, int Workers, int Threads, int Runs
 
 public static class Scenarios
 {
-    public static readonly string[] All = ["enqueue", "throughput", "latency", "backlog", "batch", "hangfire", "recovery", "processes"];
+    public static readonly string[] All = ["enqueue", "throughput", "latency", "backlog", "batch", "hangfire", "recovery", "processes", "cancel", "progress"];
 
     /// <summary>Why <paramref name="scenario"/> does not run on <paramref name="engine"/>; null when it runs.</summary>
     public static string? Unsupported(string scenario, BenchEngine engine, BenchSettings s) => scenario switch
@@ -55,6 +55,8 @@ public static class Scenarios
         "hangfire" => HangfireAsync(engine, s),
         "recovery" => Recovery.RunAsync(engine, s),
         "processes" => ProcessesScenario.RunAsync(engine, s),
+        "cancel" => RunningJobs.CancelAsync(engine, s),
+        "progress" => RunningJobs.ProgressCostAsync(engine, s),
         _ => throw new ArgumentException($"unknown scenario '{scenario}'"),
     };
 

@@ -15,9 +15,10 @@ public static partial class KeelCli
 
     private static Command JobsCommand(Io io)
     {
-        var jobs = new Command("jobs", "List, show, retry and discard jobs");
+        var jobs = new Command("jobs", "List, show, cancel, retry and discard jobs");
         jobs.Subcommands.Add(JobsListCommand(io));
         jobs.Subcommands.Add(JobsShowCommand(io));
+        jobs.Subcommands.Add(JobsCancelCommand(io));
         jobs.Subcommands.Add(JobsBulkCommand(io, "retry", "Retry failed jobs: the given ids, or --all matching the filters", retry: true));
         jobs.Subcommands.Add(JobsBulkCommand(io, "discard", "Discard ready, scheduled, blocked or failed jobs: the given ids, or --all matching the filters", retry: false));
         return jobs;
@@ -131,6 +132,15 @@ public static partial class KeelCli
             if (job.ClaimedByProcessId is { } owner)
             {
                 grid.AddRow("running on", $"process {owner} since {job.ClaimedAt:u}");
+                if (job.Progress is not null)
+                {
+                    grid.AddRow("progress", Markup.Escape(ProgressText(job.Progress, job.ProgressMessage)));
+                }
+
+                if (job.CancelRequested is { } cancel)
+                {
+                    grid.AddRow("cancelling", Markup.Escape(cancel));
+                }
             }
 
             if (job.BatchId is { } batch)
@@ -180,6 +190,20 @@ public static partial class KeelCli
                 await context.Out.WriteLineAsync($"\nattempt {error.Attempt}: {error.ExceptionType}\n{error.StackTrace}");
             }
 
+            if (job.Logs.Count > 0)
+            {
+                await context.Out.WriteLineAsync("\nlog:");
+                foreach (var line in job.Logs)
+                {
+                    await context.Out.WriteLineAsync($"  attempt {line.Attempt}  {line.At:u}  {line.Level,-11}  {line.Message}");
+                }
+            }
+
+            if (job.Result is { } result)
+            {
+                await context.Out.WriteLineAsync($"\nresult: {result}");
+            }
+
             return ExitCodes.Success;
         });
     }
@@ -203,6 +227,58 @@ public static partial class KeelCli
         }
 
         context.Console.Write(table);
+    }
+
+    /// <summary>A run's progress as text: a bar, the percentage and its message.</summary>
+    internal static string ProgressText(double? fraction, string? message)
+    {
+        if (fraction is not { } f)
+        {
+            return string.Empty;
+        }
+
+        var filled = (int)Math.Round(f * 10);
+        return $"{new string('#', filled)}{new string('.', 10 - filled)} {f * 100:0}%{(message is null ? string.Empty : " " + message)}";
+    }
+
+    private static Command JobsCancelCommand(Io io)
+    {
+        var command = new Command("cancel", "Cancel a job in any state: one that has not started is discarded now; a running one is asked to stop (its token fires within a second) and ends discarded");
+        var id = new Argument<long>("id") { Description = "The job id" };
+        var reason = new Option<string?>("--reason") { Description = "Why, recorded in the job's history and readable by the job (JobContext.CancellationMessage)" };
+        command.Arguments.Add(id);
+        command.Options.Add(reason);
+        command.Options.Add(JsonOption);
+        return WithAction(command, io, async (parse, context, ct) =>
+        {
+            await context.RequireSchemaAsync(ct);
+            var jobId = parse.GetValue(id);
+            var who = $"keel jobs cancel by {Environment.UserName}@{Environment.MachineName}";
+            var why = parse.GetValue(reason) is { Length: > 0 } given ? $"{given} ({who})" : who;
+            var result = await context.Admin.CancelAsync(jobId, why, ct);
+            if (result == CancelResult.NotFound)
+            {
+                throw new NotFoundException($"there is no job {jobId}");
+            }
+
+            if (parse.GetValue(JsonOption))
+            {
+                context.WriteJson(new { id = jobId, result = result.ToString(), reason = why });
+            }
+            else
+            {
+                await context.Out.WriteLineAsync(result switch
+                {
+                    CancelResult.Cancelled => $"job {jobId} had not started: cancelled (discarded)",
+                    CancelResult.Requested => $"job {jobId} is running: asked to stop; it ends discarded once its run stops (see `keel jobs show {jobId}`)",
+                    CancelResult.AlreadyRequested => $"job {jobId} is running and was already asked to stop",
+                    _ => $"job {jobId} has already ended: nothing to cancel",
+                });
+            }
+
+            // A job that had already ended was not cancelled: say so in the exit code as for any selection that matched nothing.
+            return result == CancelResult.AlreadyEnded ? ExitCodes.NotFound : ExitCodes.Success;
+        });
     }
 
     private static Command JobsBulkCommand(Io io, string name, string description, bool retry)

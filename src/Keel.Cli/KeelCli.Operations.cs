@@ -24,14 +24,15 @@ public static partial class KeelCli
             var threshold = context.Options.AliveThreshold;
             if (parse.GetValue(JsonOption))
             {
-                context.WriteJson(new { claims = rows.Select(c => new { c.ClaimId, c.JobId, c.Kind, c.Queue, c.Attempt, c.ClaimedAt, ageSeconds = c.ClaimAge.TotalSeconds, c.ProcessId, c.ProcessName, c.Hostname, c.Pid, heartbeatAgeSeconds = c.HeartbeatAge.TotalSeconds, stale = c.IsStale(threshold) }) });
+                context.WriteJson(new { claims = rows.Select(c => new { c.ClaimId, c.JobId, c.Kind, c.Queue, c.Attempt, c.ClaimedAt, ageSeconds = c.ClaimAge.TotalSeconds, c.ProcessId, c.ProcessName, c.Hostname, c.Pid, heartbeatAgeSeconds = c.HeartbeatAge.TotalSeconds, stale = c.IsStale(threshold), c.Progress, c.ProgressMessage, c.CancelRequested }) });
                 return ExitCodes.Success;
             }
 
-            var table = new Table().AddColumns("claim", "job", "kind", "queue", "age", "process", "host", "pid", "heartbeat", "state");
+            var table = new Table().AddColumns("claim", "job", "kind", "queue", "age", "progress", "process", "host", "pid", "heartbeat", "state");
             foreach (var c in rows)
             {
-                table.AddRow(c.ClaimId.ToString(Inv), c.JobId.ToString(Inv), Markup.Escape(c.Kind), Markup.Escape(c.Queue), Durations.Format(c.ClaimAge), $"{c.ProcessId} {Markup.Escape(c.ProcessName)}", Markup.Escape(c.Hostname), c.Pid.ToString(Inv), Durations.Format(c.HeartbeatAge) + " ago", c.IsStale(threshold) ? "[red]stale[/]" : "[green]alive[/]");
+                var state = c.IsStale(threshold) ? "[red]stale[/]" : "[green]alive[/]";
+                table.AddRow(c.ClaimId.ToString(Inv), c.JobId.ToString(Inv), Markup.Escape(c.Kind), Markup.Escape(c.Queue), Durations.Format(c.ClaimAge), Markup.Escape(ProgressText(c.Progress, c.ProgressMessage)), $"{c.ProcessId} {Markup.Escape(c.ProcessName)}", Markup.Escape(c.Hostname), c.Pid.ToString(Inv), Durations.Format(c.HeartbeatAge) + " ago", c.CancelRequested is null ? state : state + " [yellow]cancelling[/]");
             }
 
             context.Console.Write(table);

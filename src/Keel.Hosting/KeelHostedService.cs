@@ -58,7 +58,7 @@ internal sealed class KeelHostedService(
         }
 
         var workers = options.EffectiveWorkers
-            .Select(w => new Worker(storage, executor, signal, options, w, loggerFactory.CreateLogger("Keel.Worker"), clock))
+            .Select(w => new Worker(storage, executor, signal, options, w, loggerFactory.CreateLogger("Keel.Worker"), clock, jobLogger: loggerFactory.CreateLogger("Keel.Jobs")))
             .ToList();
         foreach (var worker in workers)
         {
@@ -131,7 +131,7 @@ internal sealed class KeelHostedService(
         {
             var entry = options.EffectiveWorkers[child.WorkerIndex];
             // Exiting at once is how a child stops a run that ignores its cancellation: its supervisor recovers the claims.
-            Run(new Worker(storage, executor, signal, options, entry, loggerFactory.CreateLogger("Keel.Worker"), clock, identity, Stop, Supervision.Posix.ExitNow).RunAsync);
+            Run(new Worker(storage, executor, signal, options, entry, loggerFactory.CreateLogger("Keel.Worker"), clock, identity, Stop, Supervision.Posix.ExitNow, loggerFactory.CreateLogger("Keel.Jobs")).RunAsync);
             ListenForJobs();
         }
         else if (child.Kind == KeelRoleKind.Scheduler)

@@ -122,3 +122,31 @@ public sealed class KeelBatchClosedException : Exception
     {
     }
 }
+
+/// <summary>
+/// A write under a run's claim (<see cref="JobContext.SaveCheckpointAsync{T}"/>) was refused because the run no longer
+/// holds its claim: its process was declared dead or released it, and another run may own the job now. Nothing was
+/// written; the run should stop.
+/// </summary>
+public sealed class ClaimLostException : Exception
+{
+    /// <summary>Creates the exception.</summary>
+    public ClaimLostException()
+    {
+    }
+
+    /// <summary>Creates the exception.</summary>
+    /// <param name="message">Which job and claim.</param>
+    public ClaimLostException(string message)
+        : base(message)
+    {
+    }
+
+    /// <summary>Creates the exception.</summary>
+    /// <param name="message">Which job and claim.</param>
+    /// <param name="innerException">The cause.</param>
+    public ClaimLostException(string message, Exception innerException)
+        : base(message, innerException)
+    {
+    }
+}

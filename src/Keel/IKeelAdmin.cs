@@ -95,10 +95,27 @@ public interface IKeelAdmin
     /// <returns>How many jobs were discarded.</returns>
     Task<long> DiscardJobsAsync(IReadOnlyList<long>? jobIds, JobFilter? filter = null, IReadOnlyCollection<JobState>? states = null, IProgress<long>? progress = null, CancellationToken cancellationToken = default);
 
-    /// <summary>Cancels a job that has not started: ready, scheduled or blocked. False when it is in another state.</summary>
+    /// <summary>
+    /// Cancels a job in any state: one that has not started (ready, scheduled, blocked) is discarded now; a running one is
+    /// asked to stop — its cancellation token fires within a second with <see cref="JobContext.CancellationReason"/>
+    /// <c>cancelled</c>, and it ends discarded, escalated like a job past its timeout if it does not return within
+    /// <see cref="KeelOptions.CancellationGrace"/>. The reason goes into the job's run history. A cancelled job is never
+    /// retried unless someone asks.
+    /// </summary>
+    /// <param name="jobId">The job.</param>
+    /// <param name="reason">Who cancels it and why, for its history and <see cref="JobContext.CancellationMessage"/>; null records "cancelled by an operator".</param>
+    /// <param name="cancellationToken">Cancels the wait.</param>
+    /// <returns>What was done.</returns>
+    Task<CancelResult> CancelAsync(long jobId, string? reason = null, CancellationToken cancellationToken = default);
+
+    /// <summary>
+    /// Cancels a job as <see cref="CancelAsync"/> does, without a reason. True when it was discarded or its run was asked
+    /// to stop (<see cref="CancelResult.Cancelled"/>, <see cref="CancelResult.Requested"/>,
+    /// <see cref="CancelResult.AlreadyRequested"/>).
+    /// </summary>
     /// <param name="jobId">The job.</param>
     /// <param name="cancellationToken">Cancels the wait.</param>
-    /// <returns>Whether it was cancelled (discarded).</returns>
+    /// <returns>Whether it was cancelled or asked to stop.</returns>
     Task<bool> CancelJobAsync(long jobId, CancellationToken cancellationToken = default);
 
     /// <summary>Runs a scheduled job now (subject to its concurrency limit) or a blocked job now (bypassing it).</summary>

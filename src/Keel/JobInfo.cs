@@ -102,6 +102,31 @@ public sealed record JobInfo
     public IReadOnlyList<Keel.Storage.JobRun> Runs { get; init; } = [];
 
     /// <summary>
+    /// The result a run of the job set (<see cref="JobContext.SetResultAsync{T}"/>), as JSON; read it with
+    /// <see cref="GetResult{T}"/>. Null when none was set.
+    /// </summary>
+    public string? Result { get; init; }
+
+    /// <summary>The lines its runs logged through <see cref="JobContext.Logger"/>, oldest first, each with its attempt (bounded per attempt).</summary>
+    public IReadOnlyList<Keel.Storage.JobLogLine> Logs { get; init; } = [];
+
+    /// <summary>The <see cref="Result"/> deserialized, or default when there is none.</summary>
+    /// <typeparam name="T">The type the job set.</typeparam>
+    /// <param name="options">The JSON options; null for the defaults of System.Text.Json's web settings.</param>
+    /// <returns>The result.</returns>
+    public T? GetResult<T>(System.Text.Json.JsonSerializerOptions? options = null)
+        => Result is null ? default : System.Text.Json.JsonSerializer.Deserialize<T>(Result, options ?? new System.Text.Json.JsonSerializerOptions(System.Text.Json.JsonSerializerDefaults.Web));
+
+    /// <summary>While it runs: how far it got, in [0, 1], as its run last reported (<see cref="JobContext.ReportProgressAsync"/>); null when it has not.</summary>
+    public double? Progress { get; init; }
+
+    /// <summary>While it runs: the message of its last progress report, if any.</summary>
+    public string? ProgressMessage { get; init; }
+
+    /// <summary>While it runs: the reason of a cancel asked for (<see cref="IKeelAdmin.CancelAsync"/>) that its run has not ended on yet; null when none was.</summary>
+    public string? CancelRequested { get; init; }
+
+    /// <summary>
     /// True while it must run alone in its process: it was running beside others when their process died twice, or it
     /// was charged a loss. Cleared when a run of it ends by itself.
     /// </summary>

@@ -49,6 +49,18 @@ public static class KeelMetrics
     /// <summary>Claims recovered from lost workers, tagged with the cause code.</summary>
     internal static readonly Counter<long> WorkerLostRecoveries = Meter.CreateCounter<long>("keel.job.worker_lost", "{job}", "Jobs whose worker was lost, by cause, recovered back to ready or failed.");
 
+    /// <summary>Cancels asked for (<see cref="IKeelAdmin.CancelAsync"/>), tagged with the state the job was in (<c>keel.state</c>).</summary>
+    internal static readonly Counter<long> CancelRequested = Meter.CreateCounter<long>("keel.job.cancel.requested", "{job}", "Cancels requested, by the state the job was in.");
+
+    /// <summary>
+    /// Jobs that ended cancelled, tagged with how (<c>keel.outcome</c>): <c>not-started</c>, <c>honoured</c> (the run
+    /// returned within the grace), <c>escalated</c> (abandoned, or its process replaced), <c>process-ended</c> (recovery).
+    /// </summary>
+    internal static readonly Counter<long> Cancelled = Meter.CreateCounter<long>("keel.job.cancelled", "{job}", "Jobs that ended cancelled, by how their run stopped.");
+
+    /// <summary>From a run's cancellation token firing on a cancel request to the run returning (or being given up).</summary>
+    internal static readonly Histogram<double> CancelTimeToStop = Meter.CreateHistogram<double>("keel.job.cancel.time_to_stop", "s", "Time from a cancel reaching a run to the run stopping or being escalated.");
+
     /// <summary>How long a run took, from start to its outcome (before it is written).</summary>
     internal static readonly Histogram<double> Duration = Meter.CreateHistogram<double>("keel.job.duration", "s", "How long a job's run took.");
 
@@ -99,6 +111,11 @@ public static class KeelMetrics
         if (recovery.Released > 0)
         {
             WorkerLostRecoveries.Add(recovery.Released, new("keel.cause", cause), new("keel.outcome", "released"));
+        }
+
+        if (recovery.Cancelled > 0)
+        {
+            Cancelled.Add(recovery.Cancelled, new KeyValuePair<string, object?>("keel.outcome", Storage.RunCauses.CancelledWithProcess));
         }
     }
 

@@ -90,6 +90,34 @@ public sealed class KeelOptions
         set => _cancellationGrace = value;
     }
 
+    /// <summary>The default of <see cref="MaxResultBytes"/>: 64 KiB.</summary>
+    public const int DefaultMaxResultBytes = 64 * 1024;
+
+    /// <summary>The largest result a job may store (<see cref="JobContext.SetResultAsync{T}"/>), as UTF-8 JSON. Default 64 KiB.</summary>
+    public int MaxResultBytes { get; set; } = DefaultMaxResultBytes;
+
+    /// <summary>The most lines of <see cref="JobContext.Logger"/> kept with a job per attempt; later ones are counted, not kept. Default 200.</summary>
+    public int MaxJobLogLines { get; set; } = 200;
+
+    /// <summary>The most bytes (UTF-8) of <see cref="JobContext.Logger"/> lines kept with a job per attempt. Default 64 KiB.</summary>
+    public int MaxJobLogBytes { get; set; } = 64 * 1024;
+
+    /// <summary>The default of <see cref="MaxCheckpointBytes"/>: 64 KiB.</summary>
+    public const int DefaultMaxCheckpointBytes = 64 * 1024;
+
+    /// <summary>
+    /// The largest checkpoint a job may save (<see cref="JobContext.SaveCheckpointAsync{T}"/>), as UTF-8 JSON; a larger one
+    /// is refused with an error that says so. Default 64 KiB.
+    /// </summary>
+    public int MaxCheckpointBytes { get; set; } = DefaultMaxCheckpointBytes;
+
+    /// <summary>
+    /// How often a worker that holds claims reads whether any of them was asked to stop (<see cref="IKeelAdmin.CancelAsync"/>):
+    /// one indexed read of at most its threads' claims. On PostgreSQL a NOTIFY wakes it at once, and this is the fallback.
+    /// Default 500 ms, so a cancel reaches its run within a second.
+    /// </summary>
+    public TimeSpan CancellationPollInterval { get; set; } = TimeSpan.FromMilliseconds(500);
+
     /// <summary>
     /// PostgreSQL session liveness: how long a process's session lock must stay free, seen by at least two probes,
     /// before its claims are recovered. A live process whose connection dropped, or whose server crash-restarted or failed

@@ -37,6 +37,26 @@ public sealed class KeelOptionsValidator : IValidateOptions<KeelOptions>
             errors.Add($"{root}:AliveThreshold must be at least three times {root}:HeartbeatInterval (was {options.AliveThreshold} with a heartbeat of {options.HeartbeatInterval}): a process that cannot renew its lease fences itself (cancels its jobs) when a third of it is left, and must be able to miss a heartbeat before that");
         }
 
+        if (options.MaxCheckpointBytes is < 1 or > 16 * 1024 * 1024)
+        {
+            errors.Add($"{root}:MaxCheckpointBytes must be between 1 and 16777216 (was {options.MaxCheckpointBytes}): a checkpoint is stored in the job's row and read with every claim of it");
+        }
+
+        if (options.MaxResultBytes is < 1 or > 16 * 1024 * 1024)
+        {
+            errors.Add($"{root}:MaxResultBytes must be between 1 and 16777216 (was {options.MaxResultBytes}): a result is stored in the job's row");
+        }
+
+        if (options.MaxJobLogLines < 0 || options.MaxJobLogBytes < 0)
+        {
+            errors.Add($"{root}:MaxJobLogLines and {root}:MaxJobLogBytes must not be negative (were {options.MaxJobLogLines} and {options.MaxJobLogBytes}); 0 keeps no lines");
+        }
+
+        if (options.CancellationPollInterval <= TimeSpan.Zero || options.CancellationPollInterval > options.AliveThreshold)
+        {
+            errors.Add($"{root}:CancellationPollInterval must be positive and at most {root}:AliveThreshold (was {options.CancellationPollInterval} with a threshold of {options.AliveThreshold})");
+        }
+
         if (options.CancellationGrace < TimeSpan.Zero || options.CancellationGrace > options.AliveThreshold / 4)
         {
             errors.Add($"{root}:CancellationGrace must be between 0 and a quarter of {root}:AliveThreshold (was {options.CancellationGrace} with a threshold of {options.AliveThreshold}): a process that fences itself when a third of its lease is left must be done waiting for its cancelled jobs before the lease ends");

@@ -403,6 +403,41 @@ public abstract class DashboardBrowserTests(BrowserFixture browser)
     }
 
     [Fact]
+    public async Task A_running_job_shows_its_progress_and_is_cancelled_from_its_row_and_from_its_page()
+    {
+        await using var app = await DashboardApp.StartAsync(Engine);
+        var worker = await app.Seed.ProcessAsync();
+        var claims = await app.Seed.ClaimedAsync(worker, "imports", count: 2);
+        var (first, second) = (claims[0], claims[1]);
+        Assert.True(await app.Storage.JobProgressReportAsync(new JobProgressParams(worker, first.Ref, 0.42, "420 of 1000 rows", null), default));
+        var (context, page) = await OpenAsync(app);
+        await using (context)
+        {
+            await page.GotoAsync("/keel/jobs/in-progress");
+            await Expect(page.Locator($"tr[data-job='{first.JobId}'] progress")).ToHaveAttributeAsync("value", "0.42");
+            await Expect(page.Locator($"tr[data-job='{first.JobId}'] .progress")).ToContainTextAsync("42% 420 of 1000 rows");
+            await Expect(page.Locator($"tr[data-job='{second.JobId}'] progress")).ToHaveCountAsync(0);
+
+            await page.ClickAsync($"tr[data-job='{first.JobId}'] button:has-text('Cancel')");
+            await Expect(page.Locator("p.notice")).ToHaveTextAsync($"Asked job {first.JobId} to stop; it is discarded once its run ends.");
+            await Expect(page.Locator($"tr[data-job='{first.JobId}'] .badge.cancelling")).ToBeVisibleAsync();
+            var request = Assert.Single(await app.Storage.ClaimsCancelRequestedAsync(new ClaimsCancelRequestedParams(worker), default));
+            Assert.Equal((first.ClaimId, "cancelled from the dashboard"), (request.ClaimId, request.Reason));
+
+            await page.GotoAsync($"/keel/job/{first.JobId}");
+            await Expect(page.Locator("dl.fields progress")).ToHaveAttributeAsync("value", "0.42");
+            await Expect(page.Locator("dl.fields .badge.cancelling")).ToBeVisibleAsync();
+            await Expect(page.Locator("form[action$='/actions/cancel'] button")).ToHaveCountAsync(0); // asked already
+
+            await page.GotoAsync($"/keel/job/{second.JobId}");
+            await page.ClickAsync("form[action$='/actions/cancel'] button:has-text('Cancel')");
+            await Expect(page.Locator("p.notice")).ToHaveTextAsync($"Asked job {second.JobId} to stop; it is discarded once its run ends.");
+            await Expect(page.Locator("dl.fields .badge.cancelling")).ToBeVisibleAsync();
+            Assert.Equal(2, (await app.Storage.ClaimsCancelRequestedAsync(new ClaimsCancelRequestedParams(worker), default)).Count);
+        }
+    }
+
+    [Fact]
     public async Task Scheduled_and_blocked_jobs_run_now_and_a_recurring_task_runs_now()
     {
         await using var app = await DashboardApp.StartAsync(Engine);

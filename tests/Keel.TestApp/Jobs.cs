@@ -131,3 +131,54 @@ public sealed class OvertimeJob : IJob<SleepArgs>
         RunLog.Write("end", context);
     }
 }
+
+public sealed record ItemsArgs(int Items, int Milliseconds);
+
+public sealed record ItemsPosition(int Next);
+
+/// <summary>
+/// Works through items one by one and saves a checkpoint every 100 (docs/running-jobs.md), resuming from the last one.
+/// Its own log (<c>&lt;pid&gt;.items</c> in the run-log folder, a line per event, flushed at once) says where each
+/// attempt resumed, every item it processed and every checkpoint it saved: what the crash test checks.
+/// </summary>
+[Job("checkpointed", MaxAttempts = 20)]
+public sealed class CheckpointedJob : IJob<ItemsArgs>
+{
+    public async Task PerformAsync(ItemsArgs args, JobContext context, CancellationToken cancellationToken)
+    {
+        var next = context.GetCheckpoint<ItemsPosition>()?.Next ?? 0;
+        ItemLog.Write(context, "resume", next);
+        for (var item = next; item < args.Items; item++)
+        {
+            await Task.Delay(args.Milliseconds, cancellationToken);
+            ItemLog.Write(context, "item", item);
+            if ((item + 1) % 100 == 0)
+            {
+                await context.SaveCheckpointAsync(new ItemsPosition(item + 1), cancellationToken);
+                ItemLog.Write(context, "saved", item + 1);
+            }
+        }
+
+        ItemLog.Write(context, "done", args.Items);
+    }
+}
+
+/// <summary>The checkpointed job's own log: "what job attempt pid value" lines in <c>&lt;pid&gt;.items</c>.</summary>
+public static class ItemLog
+{
+    private static readonly Lock Gate = new();
+
+    public static void Write(JobContext context, string what, int value)
+    {
+        if (RunLog.Folder is null)
+        {
+            return;
+        }
+
+        var line = string.Create(CultureInfo.InvariantCulture, $"{what} {context.JobId} {context.Attempt} {Environment.ProcessId} {value}\n");
+        lock (Gate)
+        {
+            File.AppendAllText(System.IO.Path.Combine(RunLog.Folder, $"{Environment.ProcessId}.items"), line);
+        }
+    }
+}

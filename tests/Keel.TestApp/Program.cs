@@ -26,5 +26,6 @@ return await KeelApp.RunAsync(args, builder =>
         .AddJob<FailFastJob>()
         .AddJob<OvertimeJob>(job => job.Timeout = TimeSpan.FromMilliseconds(300))
         .AddJob<ChaosJob>(job => job.MaxWorkerLosses = 1000)
+        .AddJob<CheckpointedJob>(job => job.MaxWorkerLosses = 10)
         .AddJob<LimitedJob>(job => job.LimitConcurrency<SleepArgs>(_ => "shared", limit: 1)));
 });

@@ -86,6 +86,27 @@ internal static class Components
         return new Raw($"<button type=\"submit\" form=\"row-actions\" formaction=\"{HtmlWriter.Encode(context.Base)}/actions/{HtmlWriter.Encode(action)}\" name=\"{HtmlWriter.Encode(name)}\" value=\"{HtmlWriter.Encode(value)}\" class=\"{HtmlWriter.Encode(css)}\"{confirmAttribute}>{HtmlWriter.Encode(label)}</button>");
     }
 
+    /// <summary>A running job's progress as it last reported it: a bar, the percentage and its message; empty when it has not.</summary>
+    public static Raw Progress(double? fraction, string? message)
+    {
+        if (fraction is not { } f)
+        {
+            return new Raw(string.Empty);
+        }
+
+        var html = new HtmlWriter();
+        var value = f.ToString("0.###", System.Globalization.CultureInfo.InvariantCulture);
+        var percent = (f * 100).ToString("0", System.Globalization.CultureInfo.InvariantCulture);
+        html.Add($"<span class=\"progress\"><progress value=\"{value}\" max=\"1\">{percent}%</progress> <span class=\"percent\">{percent}%</span>");
+        if (message is not null)
+        {
+            html.Add($" <span class=\"muted\">{message}</span>");
+        }
+
+        html.Raw("</span>");
+        return new Raw(html.ToString());
+    }
+
     /// <summary>An inline SVG bar chart of one value per bucket, with the peak labelled and a tooltip per bar.</summary>
     public static Raw BarChart(string title, string id, IReadOnlyList<JobActivityPoint> points, Func<double, string> label, string css)
     {

@@ -91,6 +91,25 @@ internal static class Actions
                     return;
                 }
 
+            case "cancel":
+                {
+                    var id = DashboardContext.ParseId(Value("id"), "job");
+                    var result = await context.Admin.CancelAsync(id, Optional("reason") ?? "cancelled from the dashboard", context.Aborted);
+                    switch (result)
+                    {
+                        case CancelResult.NotFound:
+                            throw new DashboardException(404, $"There is no job {id}.");
+                        case CancelResult.AlreadyEnded:
+                            throw new DashboardException(409, $"Job {id} has already ended (finished, failed or discarded): there is nothing to cancel.");
+                        case CancelResult.Cancelled:
+                            context.RedirectBack(returnUrl, $"Cancelled job {id} before it started.");
+                            return;
+                        default:
+                            context.RedirectBack(returnUrl, $"Asked job {id} to stop; it is discarded once its run ends.");
+                            return;
+                    }
+                }
+
             case "release":
                 {
                     var claim = DashboardContext.ParseId(Value("claim"), "claim");

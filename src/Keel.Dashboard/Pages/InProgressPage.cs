@@ -4,7 +4,7 @@ using Keel.Storage;
 
 namespace Keel.Dashboard.Pages;
 
-/// <summary>Jobs in progress (claims): age, owner process and its heartbeat age, a stale flag; release or fail.</summary>
+/// <summary>Jobs in progress (claims): age, progress, owner process and its heartbeat age, a stale flag; cancel, release or fail.</summary>
 internal static class InProgressPage
 {
     /// <summary>Claims are bounded by the workers' threads; a page beyond this many is not a dashboard's job.</summary>
@@ -40,7 +40,7 @@ internal static class InProgressPage
             <label class="check"><input type="checkbox" name="stale" value="1"{(staleOnly ? new Raw(" checked") : new Raw(string.Empty))}> stale only</label>
             <button type="submit">Filter</button>
             </form>
-            <p class="muted">A claim is <span class="badge stale">stale</span> when its process has not sent a heartbeat for longer than the alive threshold ({Format.Age(alive)}): the process is probably dead, and maintenance will recover the job. Release puts a job back to ready now (the run is not counted); fail records it as failed.</p>
+            <p class="muted">A claim is <span class="badge stale">stale</span> when its process has not sent a heartbeat for longer than the alive threshold ({Format.Age(alive)}): the process is probably dead, and maintenance will recover the job. Cancel asks the run to stop (its token fires within a second) and discards the job; release puts a job back to ready now (the run is not counted); fail records it as failed.</p>
             """);
         if (staleCount > 0 && context.CanAct)
         {
@@ -54,24 +54,27 @@ internal static class InProgressPage
         else
         {
             html.Add($"{Components.RowActionsForm(context)}");
-            html.Raw("<table class=\"claims\"><thead><tr><th>Job</th><th>Kind</th><th>Queue</th><th class=\"num\">Attempt</th><th>Running for</th><th>Process</th><th>Heartbeat</th><th></th>");
+            html.Raw("<table class=\"claims\"><thead><tr><th>Job</th><th>Kind</th><th>Queue</th><th class=\"num\">Attempt</th><th>Running for</th><th>Progress</th><th>Process</th><th>Heartbeat</th><th></th>");
             html.Raw(context.CanAct ? "<th></th></tr></thead><tbody>" : "</tr></thead><tbody>");
             foreach (var claim in shown)
             {
                 var stale = claim.IsStale(alive);
                 var flag = stale ? new Raw("<span class=\"badge stale\">stale</span>") : new Raw("<span class=\"badge alive\">alive</span>");
+                var cancelling = claim.CancelRequested is { } why ? new Raw($" <span class=\"badge cancelling\" title=\"{HtmlWriter.Encode(why)}\">cancelling</span>") : new Raw(string.Empty);
                 html.Add($"""
                     <tr data-job="{claim.JobId}" data-claim="{claim.ClaimId}"{(stale ? new Raw(" class=\"stale-row\"") : new Raw(string.Empty))}>
                     <td><a href="{context.Base}/job/{claim.JobId}">{claim.JobId}</a></td><td>{claim.Kind}</td><td>{claim.Queue}</td><td class="num">{claim.Attempt}</td>
                     <td>{Components.Age(claim.ClaimAge, claim.ClaimedAt)}</td>
+                    <td>{Components.Progress(claim.Progress, claim.ProgressMessage)}</td>
                     <td><a href="{context.Url("/processes")}#process-{claim.ProcessId}">{claim.ProcessName}</a> <span class="muted">pid {claim.Pid} on {claim.Hostname}</span></td>
-                    <td>{Format.Age(claim.HeartbeatAge)} ago</td><td>{flag}</td>
+                    <td>{Format.Age(claim.HeartbeatAge)} ago</td><td>{flag}{cancelling}</td>
                     """);
                 if (context.CanAct)
                 {
                     var id = claim.ClaimId.ToString(CultureInfo.InvariantCulture);
+                    var job = claim.JobId.ToString(CultureInfo.InvariantCulture);
                     html.Add($"""
-                        <td class="actions">{Components.RowButton(context, "release", "Release", "claim", id, "secondary", $"Put job {claim.JobId} back to ready? If its worker is still running it, the job may run twice.")} {Components.RowButton(context, "fail", "Fail", "claim", id, "danger", $"Mark job {claim.JobId} failed?")}</td>
+                        <td class="actions">{Components.RowButton(context, "cancel", "Cancel", "id", job, "danger", $"Cancel job {claim.JobId}? Its run is asked to stop within a second, and the job is discarded.")} {Components.RowButton(context, "release", "Release", "claim", id, "secondary", $"Put job {claim.JobId} back to ready? If its worker is still running it, the job may run twice.")} {Components.RowButton(context, "fail", "Fail", "claim", id, "danger", $"Mark job {claim.JobId} failed?")}</td>
                         """);
                 }
 

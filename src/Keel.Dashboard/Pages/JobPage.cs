@@ -37,6 +37,15 @@ internal static class JobPage
         if (job.ClaimedByProcessId is { } process)
         {
             Field(html, "Running on", new Raw($"<a href=\"{HtmlWriter.Encode(context.Url("/processes"))}#process-{process}\">process {process}</a> since {Components.Time(job.ClaimedAt, now).Value}"));
+            if (job.Progress is not null)
+            {
+                Field(html, "Progress", Components.Progress(job.Progress, job.ProgressMessage));
+            }
+
+            if (job.CancelRequested is { } cancel)
+            {
+                Field(html, "Cancelling", new Raw($"<span class=\"badge cancelling\">cancelling</span> {HtmlWriter.Encode(cancel)}"));
+            }
         }
 
         if (job.FinishedAt is { } finished)
@@ -84,6 +93,7 @@ internal static class JobPage
         Dependencies(context, html, "Parents", "the jobs it waits for", "parents", job.Parents, d => d.ParentId);
         Dependencies(context, html, "Children", "the jobs that wait for it", "children", job.Children, d => d.ChildId);
         Runs(context, html, job);
+        Output(html, job);
 
         var args = Args(context, job);
         var download = context.Url($"/job/{job.Id}/args");
@@ -123,7 +133,28 @@ internal static class JobPage
         await context.WritePageAsync($"Job {job.Id}", States.Slug(job.State), html);
     }
 
-    /// <summary>Every run: who ran it, how it ended, whether it was charged, what it shared its process with.</summary>
+    /// <summary>The result the job stored and the lines its runs logged through <see cref="JobContext.Logger"/>.</summary>
+    private static void Output(HtmlWriter html, JobInfo job)
+    {
+        if (job.Result is { } result)
+        {
+            html.Add($"<section><h2>Result</h2><pre class=\"args\" id=\"result\">{Pretty(result)}</pre></section>");
+        }
+
+        if (job.Logs.Count == 0)
+        {
+            return;
+        }
+
+        html.Add($"<section><h2>Log <span class=\"count\">{job.Logs.Count}</span></h2><table class=\"job-log\"><thead><tr><th class=\"num\">Attempt</th><th>Time</th><th>Level</th><th>Message</th></tr></thead><tbody>");
+        foreach (var line in job.Logs)
+        {
+            html.Add($"<tr data-level=\"{line.Level}\"><td class=\"num\">{line.Attempt}</td><td>{Format.Time(line.At)}</td><td>{line.Level}</td><td>{line.Message}</td></tr>");
+        }
+
+        html.Raw("</tbody></table></section>");
+    }
+
     /// <summary>A job's edges: the other job, what the edge waits for, its policy, how the parent settled.</summary>
     private static void Dependencies(DashboardContext context, HtmlWriter html, string title, string meaning, string css, IReadOnlyList<JobDependencyInfo> edges, Func<JobDependencyInfo, long> other)
     {
@@ -143,6 +174,7 @@ internal static class JobPage
         html.Raw("</tbody></table></section>");
     }
 
+    /// <summary>Every run: who ran it, how it ended, whether it was charged, what it shared its process with.</summary>
     private static void Runs(DashboardContext context, HtmlWriter html, JobInfo job)
     {
         if (job.Runs.Count == 0)
@@ -211,6 +243,11 @@ internal static class JobPage
                 html.Add($"{Components.ActionButton(context, "discard", "Discard", [("ids", id), ("state", "ready")], "danger", $"Discard job {id}?")}");
                 break;
             case JobState.Claimed:
+                if (job.CancelRequested is null)
+                {
+                    html.Add($"{Components.ActionButton(context, "cancel", "Cancel", [("id", id)], "danger", $"Cancel job {id}? Its run is asked to stop within a second, and the job is discarded.")} ");
+                }
+
                 html.Add($"<a href=\"{context.Base}/jobs/in-progress\">Release or fail it on the in-progress page</a>");
                 break;
         }

@@ -19,6 +19,7 @@ internal static partial class Posix
         > 128 and < 128 + 65 => $"killed by signal {exitCode - 128} ({SignalName(exitCode - 128)})",
         Runtime.WorkerExitCodes.LeaseLost => $"exited with code {exitCode} (it could not renew its lease while a job ran on)",
         Runtime.WorkerExitCodes.JobUnresponsive => $"exited with code {exitCode} (a job did not stop when cancelled)",
+        Runtime.WorkerExitCodes.JobCancelled => $"exited with code {exitCode} (a cancelled job did not stop within its grace)",
         _ => $"exited with code {exitCode}",
     };
 

@@ -297,6 +297,7 @@ internal sealed class Supervisor
             {
                 WorkerExitCodes.LeaseLost => ("lease-lost", RecoveryCharge.None, "exited because it could not renew its lease while a job ran on"),
                 WorkerExitCodes.JobUnresponsive => ("cancel-ignored", RecoveryCharge.Blame, "was replaced because a job did not stop when cancelled"),
+                WorkerExitCodes.JobCancelled => ("cancel-escalated", RecoveryCharge.None, "was replaced because a job cancelled by an operator did not stop within its grace; its other jobs go back uncharged"),
                 _ => ("process-exited", RecoveryCharge.Blame, how),
             };
         var cause = new WorkerLostCause(code, string.Create(CultureInfo.InvariantCulture, $"process {(code == "process-exited" ? "exited" : code)}: {child.Spec} {child.Name} (pid {child.Pid}) {sentence}"));

@@ -73,7 +73,7 @@ internal static class AdminSql
     /// <summary>Claims with their jobs and owners, oldest first, optionally of one process and/or of owners whose heartbeat is older than <c>@stale_after</c> (microseconds).</summary>
     public const string ClaimsList = """
         SELECT c.id, c.job_id, j.kind, j.queue, c.attempt, c.claimed_at, p.id, p.name, p.hostname, p.pid, p.last_heartbeat_at,
-               p.lease_expires_at, @keel_now
+               p.lease_expires_at, @keel_now, c.progress, c.progress_message, c.cancel_reason
         FROM keel_claimed_executions c
         JOIN keel_jobs j ON j.id = c.job_id
         JOIN keel_processes p ON p.id = c.process_id
@@ -91,7 +91,8 @@ internal static class AdminSql
     /// <returns>The statements.</returns>
     public static string ClaimsRecoverDelete(IReadOnlyCollection<long> claimIds) => ConnectionSql.Each(claimIds, id => $"""
         SELECT c.job_id, c.attempt, c.id, c.claimed_at,
-               (SELECT JSON_OBJECT('process', p.id, 'name', p.name, 'pid', p.pid, 'host', p.hostname) FROM keel_processes p WHERE p.id = c.process_id)
+               (SELECT JSON_OBJECT('process', p.id, 'name', p.name, 'pid', p.pid, 'host', p.hostname) FROM keel_processes p WHERE p.id = c.process_id),
+               c.cancel_reason
         FROM keel_claimed_executions c WHERE c.id = {id} FOR UPDATE
         """) + ConnectionSql.Each(claimIds, id => $"DELETE FROM keel_claimed_executions WHERE id = {id}");
 

@@ -259,6 +259,9 @@ public sealed partial class MySqlStorage
                         r.GetInt64(6), r.GetString(7), r.GetString(8), r.GetInt32(9), Age(now, r.GetInt64(10)))
                     {
                         LeaseRemaining = TimeSpan.FromTicks((r.GetInt64(11) - now) * 10),
+                        Progress = r.IsDBNull(13) ? null : r.GetDouble(13),
+                        ProgressMessage = NullableString(r, 14),
+                        CancelRequested = NullableString(r, 15),
                     });
                 }
 
@@ -281,6 +284,8 @@ public sealed partial class MySqlStorage
             async session =>
             {
                 var claims = new List<(long JobId, long Attempt, long ClaimId, long ClaimedAt, string? Runner)>();
+                var cancelledReasons = new Dictionary<long, string>();
+                var cancelled = 0;
                 await using (var delete = session.Command(AdminSql.ClaimsRecoverDelete([.. parameters.ClaimIds.Distinct()])))
                 {
                     await using var r = await delete.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
@@ -289,6 +294,10 @@ public sealed partial class MySqlStorage
                         while (await r.ReadAsync(cancellationToken).ConfigureAwait(false))
                         {
                             claims.Add((r.GetInt64(0), r.GetInt64(1), r.GetInt64(2), r.GetInt64(3), NullableString(r, 4)));
+                            if (NullableString(r, 5) is { } reason && parameters.Action == ClaimAction.Release)
+                            {
+                                cancelledReasons[r.GetInt64(2)] = reason;
+                            }
                         }
                     }
                     while (await r.NextResultAsync(cancellationToken).ConfigureAwait(false));
@@ -296,7 +305,15 @@ public sealed partial class MySqlStorage
 
                 foreach (var (jobId, attempt, claimId, claimedAt, runner) in claims)
                 {
-                    if (parameters.Action == ClaimAction.Release)
+                    if (cancelledReasons.TryGetValue(claimId, out var cancelReason))
+                    {
+                        // Its run was asked to stop: released, it does not go back but ends cancelled.
+                        await ExecuteForJobAsync(session, CancelSql.JobDiscardCancelled, jobId, cancellationToken).ConfigureAwait(false);
+                        await InsertRunAsync(session, new RunRow(jobId, attempt, claimId, runner, claimedAt, RunOutcomes.Cancelled, RunCauses.CancelHonoured, false, $"{cancelReason} (released: {parameters.Cause.Description})", null), cancellationToken).ConfigureAwait(false);
+                        await LeaveAsync(session, jobId, terminal: true, cancellationToken).ConfigureAwait(false);
+                        cancelled++;
+                    }
+                    else if (parameters.Action == ClaimAction.Release)
                     {
                         await InsertRunAsync(session, new RunRow(jobId, attempt, claimId, runner, claimedAt, RunOutcomes.Released, parameters.Cause.Code, false, parameters.Cause.Description, null), cancellationToken).ConfigureAwait(false);
                         await ReadyKeepingSuspectAsync(session, jobId, cancellationToken).ConfigureAwait(false);
@@ -318,7 +335,7 @@ public sealed partial class MySqlStorage
                     }
                 }
 
-                return parameters.Action == ClaimAction.Release ? new RecoveryResult(0, 0, claims.Count) : new RecoveryResult(0, claims.Count);
+                return parameters.Action == ClaimAction.Release ? new RecoveryResult(0, 0, claims.Count - cancelled) { Cancelled = cancelled } : new RecoveryResult(0, claims.Count);
             },
             cancellationToken).ConfigureAwait(false);
     }

@@ -65,7 +65,7 @@ internal static class ClaimsSql
         INSERT INTO keel_claimed_executions (job_id, process_id, attempt, claimed_at)
         SELECT j.id, @process_id, j.attempts + 1, @keel_now FROM keel_jobs j WHERE j.id IN ({string.Join(',', ids)}) ORDER BY j.id;
         SELECT c.id, j.id, j.kind, j.queue, j.args, j.priority, c.attempt, j.max_attempts, j.worker_losses, j.created_at,
-               c.claimed_at, j.trace_parent, j.suspect, j.batch_id
+               c.claimed_at, j.trace_parent, j.suspect, j.batch_id, j.checkpoint
         FROM keel_claimed_executions c
         JOIN keel_jobs j ON j.id = c.job_id
         WHERE c.job_id IN ({string.Join(',', ids)})
@@ -98,7 +98,7 @@ internal static class ClaimsSql
     public static string JobsCompletePreserve(IEnumerable<long> claimIds, bool plainOnly = false) => ConnectionSql.Each(claimIds, id => CompleteHeld(id) + $"""
         ;
         UPDATE keel_jobs j JOIN keel_claimed_executions c ON c.job_id = j.id
-        SET j.finished_at = @keel_now, j.started_at = c.claimed_at, j.attempts = c.attempt, j.finished_by = @runner,
+        SET j.finished_at = @keel_now, j.started_at = c.claimed_at, j.attempts = c.attempt, j.finished_by = @runner, j.checkpoint = NULL,
             j.suspect = 0, j.shared_losses = 0
         WHERE c.id = {id} AND c.process_id = @process_id{Plain(plainOnly)};
         DELETE u FROM keel_unique_keys u JOIN keel_claimed_executions c ON c.job_id = u.job_id JOIN keel_jobs j ON j.id = c.job_id
@@ -135,9 +135,9 @@ internal static class ClaimsSql
         WHERE j.id = ({jobIdSelect})
         """;
 
-    /// <summary>Locks a claim only while the process holds it (the fence of a failure); returns (job, attempt, claimed at, queue, priority, limited).</summary>
+    /// <summary>Locks a claim only while the process holds it (the fence of a failure); returns (job, attempt, claimed at, queue, priority, limited, cancel reason).</summary>
     public const string ClaimLock = """
-        SELECT c.job_id, c.attempt, c.claimed_at, j.queue, j.priority, j.concurrency_key IS NOT NULL
+        SELECT c.job_id, c.attempt, c.claimed_at, j.queue, j.priority, j.concurrency_key IS NOT NULL, c.cancel_reason
         FROM keel_claimed_executions c JOIN keel_jobs j ON j.id = c.job_id
         WHERE c.id = @claim_id AND c.job_id = @job_id AND c.process_id = @process_id
         FOR UPDATE
@@ -152,7 +152,8 @@ internal static class ClaimsSql
     /// </summary>
     public const string JobFail = """
         DELETE FROM keel_claimed_executions WHERE id = @claim_id;
-        UPDATE keel_jobs SET attempts = @attempt, scheduled_at = coalesce(@retry_at, scheduled_at), suspect = 0, shared_losses = 0
+        UPDATE keel_jobs SET attempts = @attempt, scheduled_at = coalesce(@retry_at, scheduled_at), suspect = 0, shared_losses = 0,
+            checkpoint = CASE WHEN @retry_at IS NULL THEN NULL ELSE checkpoint END
         WHERE id = @job_id;
         INSERT INTO keel_job_errors (job_id, attempt, exception_type, message, stack_trace, cause, occurred_at)
         VALUES (@job_id, @attempt, @exception_type, @message, @stack_trace, NULL, @keel_now);
@@ -187,14 +188,14 @@ internal static class ClaimsSql
         SELECT id, queue, priority, @keel_now, suspect FROM keel_jobs WHERE id = @job_id
         """;
 
-    /// <summary>Locks every claim of a process (release); returns (job, claim, attempt, claimed at).</summary>
-    public const string ClaimsReleaseAll = "SELECT job_id, id, attempt, claimed_at FROM keel_claimed_executions WHERE process_id = @process_id ORDER BY id FOR UPDATE";
+    /// <summary>Locks every claim of a process (release); returns (job, claim, attempt, claimed at, cancel reason).</summary>
+    public const string ClaimsReleaseAll = "SELECT job_id, id, attempt, claimed_at, cancel_reason FROM keel_claimed_executions WHERE process_id = @process_id ORDER BY id FOR UPDATE";
 
-    /// <summary>Locks some claims of a process (release); returns (job, claim, attempt, claimed at), one result per claim.</summary>
+    /// <summary>Locks some claims of a process (release); returns (job, claim, attempt, claimed at, cancel reason), one result per claim.</summary>
     /// <param name="claimIds">The claims.</param>
     /// <returns>The statements.</returns>
     public static string ClaimsReleaseSome(IEnumerable<long> claimIds)
-        => ConnectionSql.Each(claimIds, id => $"SELECT job_id, id, attempt, claimed_at FROM keel_claimed_executions WHERE process_id = @process_id AND id = {id} FOR UPDATE");
+        => ConnectionSql.Each(claimIds, id => $"SELECT job_id, id, attempt, claimed_at, cancel_reason FROM keel_claimed_executions WHERE process_id = @process_id AND id = {id} FOR UPDATE");
 
     /// <summary>
     /// The rest of a release, for the locked claims <paramref name="claimIds"/> of jobs <paramref name="jobIds"/>: back

@@ -133,6 +133,7 @@ public sealed partial class MySqlStorage
                 TraceParent = NullableString(rows, 11),
                 Suspect = Flag(rows, 12),
                 BatchId = rows.IsDBNull(13) ? null : rows.GetInt64(13),
+                Checkpoint = NullableString(rows, 14),
             });
         }
 
@@ -239,6 +240,7 @@ public sealed partial class MySqlStorage
                 long attempt;
                 long claimedAt;
                 bool limited;
+                string? cancelReason;
                 await using (var select = session.Command(ClaimsSql.ClaimLock))
                 {
                     select.Parameters.AddWithValue("@claim_id", parameters.Claim.ClaimId);
@@ -254,6 +256,23 @@ public sealed partial class MySqlStorage
                     attempt = reader.GetInt64(1);
                     claimedAt = reader.GetInt64(2);
                     limited = Flag(reader, 5);
+                    cancelReason = NullableString(reader, 6);
+                }
+
+                if (cancelReason is not null)
+                {
+                    // Asked to stop, it failed before it saw its token: it ends cancelled, never retried.
+                    await InsertErrorAsync(session, jobId, attempt, parameters.Failure, null, cancellationToken).ConfigureAwait(false);
+                    await using (var finish = session.Command(CancelSql.JobCancelFinish))
+                    {
+                        finish.Parameters.AddWithValue("@claim_id", parameters.Claim.ClaimId);
+                        finish.Parameters.AddWithValue("@job_id", jobId);
+                        await finish.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
+                    }
+
+                    await InsertRunAsync(session, new RunRow(jobId, attempt, parameters.Claim.ClaimId, parameters.Runner, claimedAt, RunOutcomes.Cancelled, RunCauses.CancelHonoured, false, $"{cancelReason} (its run failed first: {parameters.Failure.ExceptionType}: {parameters.Failure.Message})", null), cancellationToken).ConfigureAwait(false);
+                    await LeaveAsync(session, jobId, terminal: true, cancellationToken).ConfigureAwait(false);
+                    return true;
                 }
 
                 // A failure for good may advance a workflow afterwards in the same transaction: no commit in this batch then.
@@ -309,6 +328,7 @@ public sealed partial class MySqlStorage
         }
 
         var released = new List<(long JobId, long ClaimId, long Attempt, long ClaimedAt)>();
+        var cancelled = new List<(long JobId, long ClaimId, long Attempt, long ClaimedAt, string Reason)>();
         await using (var select = session.Command(claimIds is null ? ClaimsSql.ClaimsReleaseAll : ClaimsSql.ClaimsReleaseSome(claimIds.Distinct())))
         {
             select.Parameters.AddWithValue("@process_id", processId);
@@ -317,10 +337,30 @@ public sealed partial class MySqlStorage
             {
                 while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
                 {
+                    if (!reader.IsDBNull(4))
+                    {
+                        // Asked to stop before its release: a cancelled job does not go back.
+                        cancelled.Add((reader.GetInt64(0), reader.GetInt64(1), reader.GetInt64(2), reader.GetInt64(3), reader.GetString(4)));
+                        continue;
+                    }
+
                     released.Add((reader.GetInt64(0), reader.GetInt64(1), reader.GetInt64(2), reader.GetInt64(3)));
                 }
             }
             while (await reader.NextResultAsync(cancellationToken).ConfigureAwait(false));
+        }
+
+        foreach (var run in cancelled)
+        {
+            await using (var finish = session.Command(CancelSql.JobCancelFinish))
+            {
+                finish.Parameters.AddWithValue("@claim_id", run.ClaimId);
+                finish.Parameters.AddWithValue("@job_id", run.JobId);
+                await finish.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
+            }
+
+            await InsertRunAsync(session, new RunRow(run.JobId, run.Attempt, run.ClaimId, runner, run.ClaimedAt, RunOutcomes.Cancelled, RunCauses.CancelHonoured, false, run.Reason + $" (released: {reason?.Detail ?? "its worker let go of it"})", null), cancellationToken).ConfigureAwait(false);
+            await LeaveAsync(session, run.JobId, terminal: true, cancellationToken).ConfigureAwait(false);
         }
 
         if (released.Count == 0)

@@ -270,6 +270,17 @@ public sealed partial class MySqlStorage
             }
         }
 
+        var logs = new List<JobLogLine>();
+        await using (var select = session.Command(JobsSql.JobLogs))
+        {
+            select.Parameters.AddWithValue("@job_id", jobId);
+            await using var r = await select.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
+            while (await r.ReadAsync(cancellationToken).ConfigureAwait(false))
+            {
+                logs.Add(StorageRows.ReadLogLine(r, Time));
+            }
+        }
+
         if (current is not null)
         {
             runs.Add(current);
@@ -288,7 +299,7 @@ public sealed partial class MySqlStorage
             }
         }
 
-        return job with { Errors = errors, Runs = runs, Parents = edges[0], Children = edges[1] };
+        return job with { Errors = errors, Runs = runs, Parents = edges[0], Children = edges[1], Logs = logs };
     }
 
     /// <inheritdoc />
@@ -301,7 +312,7 @@ public sealed partial class MySqlStorage
             {
                 long? started = parameters.StartedAt is { } s ? TimeEncoding.ToMicros(s) : null;
                 var e = parameters.Ending;
-                await InsertRunAsync(session, new RunRow(parameters.Claim.JobId, parameters.Claim.Attempt, parameters.Claim.ClaimId, parameters.Runner, started, e.Outcome, e.Cause, false, e.Detail, null), cancellationToken).ConfigureAwait(false);
+                await InsertRunAsync(session, new RunRow(parameters.Claim.JobId, parameters.Claim.Attempt, parameters.Claim.ClaimId == 0 ? null : parameters.Claim.ClaimId, parameters.Runner, started, e.Outcome, e.Cause, false, e.Detail, null), cancellationToken).ConfigureAwait(false);
                 return 0;
             },
             cancellationToken);

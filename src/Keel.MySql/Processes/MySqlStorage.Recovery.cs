@@ -50,7 +50,7 @@ public sealed partial class MySqlStorage
                     {
                         while (await r.ReadAsync(cancellationToken).ConfigureAwait(false))
                         {
-                            lost.Add(new LostClaim(r.GetInt64(0), r.GetInt64(1), r.GetInt64(2), r.GetInt64(3), Flag(r, 4), rows[r.GetInt64(5)]));
+                            lost.Add(new LostClaim(r.GetInt64(0), r.GetInt64(1), r.GetInt64(2), r.GetInt64(3), Flag(r, 4), rows[r.GetInt64(5)]) { CancelReason = r.IsDBNull(6) ? null : r.GetString(6) });
                         }
                     }
                     while (await r.NextResultAsync(cancellationToken).ConfigureAwait(false));
@@ -67,7 +67,11 @@ public sealed partial class MySqlStorage
     }
 
     /// <summary>A claim a prune took back, with what blame needs.</summary>
-    private sealed record LostClaim(long JobId, long Attempt, long ClaimId, long ClaimedAt, bool Unresponsive, string Runner);
+    private sealed record LostClaim(long JobId, long Attempt, long ClaimId, long ClaimedAt, bool Unresponsive, string Runner)
+    {
+        /// <summary>Set when the run had been asked to stop: the job is discarded, not recovered.</summary>
+        public string? CancelReason { get; init; }
+    }
 
     /// <summary>
     /// Decides who is charged (DESIGN §2.5) and applies it: with <paramref name="blame"/>, a claim marked unresponsive is
@@ -83,8 +87,19 @@ public sealed partial class MySqlStorage
         var released = 0;
         var stuck = lost.Count(c => c.Unresponsive);
         var failure = new FailureRecord(WorkerLostCause.ExceptionType, cause.Message, null);
+        var cancelled = 0;
         foreach (var claim in lost)
         {
+            if (claim.CancelReason is { } cancelReason)
+            {
+                // Its run was asked to stop: the process ending is the stop, and a cancelled job is never retried.
+                await ExecuteForJobAsync(session, CancelSql.JobDiscardCancelled, claim.JobId, cancellationToken).ConfigureAwait(false);
+                await InsertRunAsync(session, new RunRow(claim.JobId, claim.Attempt, claim.ClaimId, claim.Runner, claim.ClaimedAt, RunOutcomes.Cancelled, RunCauses.CancelledWithProcess, false, $"{cancelReason} (its run ended with its process: {cause.Message})", null), cancellationToken).ConfigureAwait(false);
+                await LeaveAsync(session, claim.JobId, terminal: true, cancellationToken).ConfigureAwait(false);
+                cancelled++;
+                continue;
+            }
+
             var charged = blame && (stuck > 0 ? claim.Unresponsive : lost.Count == 1);
             var suspected = blame && stuck == 0 && lost.Count > 1;
             var sharedWith = lost.Count > 1 ? string.Join(',', lost.Where(o => o.JobId != claim.JobId).Select(o => o.JobId.ToString(CultureInfo.InvariantCulture))) : null;
@@ -123,6 +138,6 @@ public sealed partial class MySqlStorage
             }
         }
 
-        return new RecoveryResult(retried, failed, released);
+        return new RecoveryResult(retried, failed, released) { Cancelled = cancelled };
     }
 }

@@ -72,7 +72,7 @@ internal static class ProcessesSql
     /// <param name="processIds">The locked processes.</param>
     /// <returns>The statements.</returns>
     public static string ProcessRecoverClaims(IEnumerable<long> processIds) => ConnectionSql.Each(processIds, id => $"""
-        SELECT job_id, attempt, id, claimed_at, unresponsive_at IS NOT NULL, process_id
+        SELECT job_id, attempt, id, claimed_at, unresponsive_at IS NOT NULL, process_id, cancel_reason
         FROM keel_claimed_executions WHERE process_id = {id} ORDER BY id FOR UPDATE;
         DELETE FROM keel_claimed_executions WHERE process_id = {id}
         """);

@@ -242,6 +242,9 @@ public sealed partial class PostgreSqlStorage
                 Age(reader, 11))
             {
                 LeaseRemaining = reader.GetFieldValue<TimeSpan>(12),
+                Progress = reader.IsDBNull(13) ? null : reader.GetDouble(13),
+                ProgressMessage = reader.IsDBNull(14) ? null : reader.GetString(14),
+                CancelRequested = reader.IsDBNull(15) ? null : reader.GetString(15),
             });
         }
 

@@ -55,7 +55,8 @@ internal static class ClaimsSql
             RETURNING r.job_id, r.created_at
         ),
         jobs AS MATERIALIZED (
-            SELECT j.id, j.kind, j.queue, j.args, j.priority, j.attempts, j.max_attempts, j.worker_losses, j.created_at, j.trace_parent, j.suspect, j.batch_id
+            SELECT j.id, j.kind, j.queue, j.args, j.priority, j.attempts, j.max_attempts, j.worker_losses, j.created_at, j.trace_parent, j.suspect, j.batch_id,
+                   j.checkpoint
             FROM keel_jobs j
             WHERE j.id = ANY (ARRAY(SELECT t.job_id FROM taken t))
         ),
@@ -66,7 +67,7 @@ internal static class ClaimsSql
             RETURNING id, job_id, attempt, claimed_at
         )
         SELECT c.id, c.job_id, j.kind, j.queue, j.args::text, j.priority, c.attempt, j.max_attempts,
-               j.worker_losses, j.created_at, c.claimed_at, t.created_at, j.trace_parent, j.suspect, j.batch_id
+               j.worker_losses, j.created_at, c.claimed_at, t.created_at, j.trace_parent, j.suspect, j.batch_id, j.checkpoint
         FROM claimed c
         JOIN jobs j ON j.id = c.job_id
         JOIN taken t ON t.job_id = c.job_id
@@ -110,7 +111,7 @@ internal static class ClaimsSql
 
         finished AS (
             UPDATE keel_jobs j
-            SET finished_at = coalesce(@now, now()), started_at = d.claimed_at, attempts = d.attempt, finished_by = @runner,
+            SET finished_at = coalesce(@now, now()), started_at = d.claimed_at, attempts = d.attempt, finished_by = @runner, checkpoint = NULL,
                 suspect = false, shared_losses = 0
             FROM done d
             WHERE j.id = d.job_id
@@ -177,21 +178,24 @@ internal static class ClaimsSql
     /// Records a failed attempt under its claim, then fails the job for good (no retry time, freeing its uniqueness
     /// key), makes it ready (retry due now, unlimited jobs only) or schedules it (a job with a concurrency key always
     /// goes through scheduled, so the dispatcher acquires a permit again); either way a job with a key gives its
-    /// permit back. Returns (claims deleted, queues notified, concurrency key, permit duration): the caller promotes
+    /// permit back. A claim whose run was asked to stop (<c>cancel_reason</c>) ends the job cancelled instead (discarded,
+    /// never retried). Returns (claims deleted, queues notified, concurrency key, permit duration): the caller promotes
     /// blocked jobs of the key after commit.
     /// </summary>
     public const string JobFail = """
         WITH released AS (
             DELETE FROM keel_claimed_executions
             WHERE id = @claim_id AND job_id = @job_id AND process_id = @process_id
-            RETURNING id, job_id, attempt, claimed_at
+            RETURNING id, job_id, attempt, claimed_at, cancel_reason
         ),
         job AS (
             UPDATE keel_jobs j
-            SET attempts = r.attempt, scheduled_at = coalesce(@retry_at, j.scheduled_at), suspect = false, shared_losses = 0
+            SET attempts = r.attempt, scheduled_at = coalesce(@retry_at, j.scheduled_at), suspect = false, shared_losses = 0,
+                checkpoint = CASE WHEN @retry_at IS NULL OR r.cancel_reason IS NOT NULL THEN NULL ELSE j.checkpoint END,
+                discarded_at = CASE WHEN r.cancel_reason IS NOT NULL THEN coalesce(@now, now()) ELSE j.discarded_at END
             FROM released r
             WHERE j.id = r.job_id
-            RETURNING j.id, j.queue, j.priority, r.attempt, j.concurrency_key, j.concurrency_duration_ms, j.workflow, j.batch_id
+            RETURNING j.id, j.queue, j.priority, r.attempt, j.concurrency_key, j.concurrency_duration_ms, j.workflow, j.batch_id, r.cancel_reason IS NOT NULL AS cancelled
         ),
         error AS (
             INSERT INTO keel_job_errors (job_id, attempt, exception_type, message, stack_trace, cause, occurred_at)
@@ -200,15 +204,18 @@ internal static class ClaimsSql
         ),
         run AS (
             INSERT INTO keel_job_runs (job_id, attempt, claim_id, runner, started_at, ended_at, outcome, cause, charged, detail)
-            SELECT r.job_id, r.attempt, r.id, @runner, r.claimed_at, coalesce(@now, now()), 'failed',
-                   CASE WHEN @retry_at IS NULL THEN 'failed-for-good' ELSE 'retry-scheduled' END, true,
-                   @exception_type || ': ' || @message
+            SELECT r.job_id, r.attempt, r.id, @runner, r.claimed_at, coalesce(@now, now()),
+                   CASE WHEN r.cancel_reason IS NULL THEN 'failed' ELSE 'cancelled' END,
+                   CASE WHEN r.cancel_reason IS NOT NULL THEN 'honoured' WHEN @retry_at IS NULL THEN 'failed-for-good' ELSE 'retry-scheduled' END,
+                   r.cancel_reason IS NULL,
+                   CASE WHEN r.cancel_reason IS NULL THEN @exception_type || ': ' || @message
+                        ELSE r.cancel_reason || ' (its run failed first: ' || @exception_type || ': ' || @message || ')' END
             FROM released r
         ),
         unkeyed AS (
             DELETE FROM keel_unique_keys u
             USING job
-            WHERE u.job_id = job.id AND @retry_at IS NULL
+            WHERE u.job_id = job.id AND (@retry_at IS NULL OR job.cancelled)
         ),
         gave AS (
             SELECT concurrency_key FROM job
@@ -218,20 +225,20 @@ internal static class ClaimsSql
             INSERT INTO keel_failed_executions (job_id, exception_type, message, stack_trace, attempt, cause, created_at, queue)
             SELECT id, @exception_type, @message, @stack_trace, attempt, NULL, coalesce(@now, now()), queue
             FROM job
-            WHERE @retry_at IS NULL
+            WHERE @retry_at IS NULL AND NOT job.cancelled
         ),
         ready AS (
             INSERT INTO keel_ready_executions (job_id, queue, priority, created_at)
             SELECT id, queue, priority, coalesce(@now, now())
             FROM job
-            WHERE @retry_at <= coalesce(@now, now()) AND concurrency_key IS NULL
+            WHERE @retry_at <= coalesce(@now, now()) AND concurrency_key IS NULL AND NOT cancelled
             RETURNING queue
         ),
         scheduled AS (
             INSERT INTO keel_scheduled_executions (job_id, queue, priority, scheduled_at, created_at)
             SELECT id, queue, priority, @retry_at, coalesce(@now, now())
             FROM job
-            WHERE @retry_at > coalesce(@now, now()) OR (@retry_at IS NOT NULL AND concurrency_key IS NOT NULL)
+            WHERE (@retry_at > coalesce(@now, now()) OR (@retry_at IS NOT NULL AND concurrency_key IS NOT NULL)) AND NOT cancelled
         )
         SELECT (SELECT count(*) FROM released),
                (SELECT count(*) FROM (SELECT pg_notify('keel_jobs', queue) FROM ready) x),
@@ -240,26 +247,52 @@ internal static class ClaimsSql
                (SELECT workflow IS NOT NULL OR batch_id IS NOT NULL FROM job WHERE @retry_at IS NULL)
         """;
 
-    /// <summary>The rest of a release, after a <c>released</c> CTE deleting claims: back to ready, run history, NOTIFY.</summary>
+    /// <summary>
+    /// The rest of a release, after a <c>released</c> CTE deleting claims: back to ready, run history, NOTIFY. A claim whose
+    /// run was asked to stop (<c>cancel_reason</c>) does not go back: its job is discarded as cancelled, its key freed and
+    /// its permit given back. Returns (released, notified, concurrency keys of the cancelled jobs, their durations).
+    /// </summary>
     public const string ReleaseTail = """
 
-            RETURNING c.id, c.job_id, c.attempt, c.claimed_at
+            RETURNING c.id, c.job_id, c.attempt, c.claimed_at, c.cancel_reason
         ),
         ready AS (
             INSERT INTO keel_ready_executions (job_id, queue, priority, created_at, suspect)
             SELECT j.id, j.queue, j.priority, coalesce(@now, now()), j.suspect
             FROM released r
             JOIN keel_jobs j ON j.id = r.job_id
+            WHERE r.cancel_reason IS NULL
             RETURNING queue
         ),
         run AS (
             INSERT INTO keel_job_runs (job_id, attempt, claim_id, runner, started_at, ended_at, outcome, cause, charged, detail)
-            SELECT r.job_id, r.attempt, r.id, @runner, r.claimed_at, coalesce(@now, now()), @outcome, @cause, false, @detail
+            SELECT r.job_id, r.attempt, r.id, @runner, r.claimed_at, coalesce(@now, now()),
+                   CASE WHEN r.cancel_reason IS NULL THEN @outcome ELSE 'cancelled' END,
+                   CASE WHEN r.cancel_reason IS NULL THEN @cause ELSE 'honoured' END, false,
+                   CASE WHEN r.cancel_reason IS NULL THEN @detail ELSE r.cancel_reason || ' (released: ' || coalesce(@detail, 'its worker let go of it') || ')' END
             FROM released r
-            WHERE @outcome IS NOT NULL
-        )
+            WHERE @outcome IS NOT NULL OR r.cancel_reason IS NOT NULL
+        ),
+        cancelled AS (
+            UPDATE keel_jobs j
+            SET discarded_at = coalesce(@now, now()), suspect = false, shared_losses = 0, checkpoint = NULL
+            FROM released r
+            WHERE j.id = r.job_id AND r.cancel_reason IS NOT NULL
+            RETURNING j.id, j.concurrency_key, j.concurrency_duration_ms
+        ),
+        unkeyed AS (
+            DELETE FROM keel_unique_keys u
+            USING cancelled
+            WHERE u.job_id = cancelled.id
+        ),
+        gave AS (
+            SELECT concurrency_key FROM cancelled
+        ),
+        """ + ConcurrencySql.GiveBack + """
         SELECT (SELECT count(*) FROM ready),
-               (SELECT count(*) FROM (SELECT pg_notify('keel_jobs', q.queue) FROM (SELECT DISTINCT queue FROM ready) q) x)
+               (SELECT count(*) FROM (SELECT pg_notify('keel_jobs', q.queue) FROM (SELECT DISTINCT queue FROM ready) q) x),
+               (SELECT array_agg(concurrency_key ORDER BY id) FROM cancelled WHERE concurrency_key IS NOT NULL),
+               (SELECT array_agg(coalesce(concurrency_duration_ms, 0) ORDER BY id) FROM cancelled WHERE concurrency_key IS NOT NULL)
         """;
 
     /// <summary>Puts every claim of a process back to ready (attempts unchanged). Returns (released, notified).</summary>

@@ -199,6 +199,7 @@ public sealed partial class PostgreSqlStorage
                 TraceParent = reader.IsDBNull(12) ? null : reader.GetString(12),
                 Suspect = reader.GetBoolean(13),
                 BatchId = reader.IsDBNull(14) ? null : reader.GetInt64(14),
+                Checkpoint = reader.IsDBNull(15) ? null : reader.GetString(15),
             });
         }
 
@@ -357,8 +358,25 @@ public sealed partial class PostgreSqlStorage
             command.Parameters.Add(new NpgsqlParameter<long[]>("claim_ids", NpgsqlDbType.Array | NpgsqlDbType.Bigint) { TypedValue = [.. parameters.ClaimIds] });
         }
 
-        await using var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
-        return await reader.ReadAsync(cancellationToken).ConfigureAwait(false) ? checked((int)reader.GetInt64(0)) : 0;
+        int released;
+        List<PermitRelease>? releases = null;
+        await using (var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false))
+        {
+            released = 0;
+            if (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
+            {
+                released = checked((int)reader.GetInt64(0));
+                releases = ReadReleases(reader, 2, 3);
+            }
+        }
+
+        // Jobs whose run had been asked to stop were discarded and gave their permits back: promote blocked jobs.
+        if (releases is not null)
+        {
+            await PromoteAfterCommitAsync(releases, parameters.Now, cancellationToken).ConfigureAwait(false);
+        }
+
+        return released;
     }
 
     /// <inheritdoc />

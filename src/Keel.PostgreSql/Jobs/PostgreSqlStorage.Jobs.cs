@@ -252,6 +252,8 @@ public sealed partial class PostgreSqlStorage
         errors.Parameters.Add(new NpgsqlParameter<long>("job_id", NpgsqlDbType.Bigint) { TypedValue = jobId });
         var runs = new NpgsqlBatchCommand(JobsSql.JobRuns);
         runs.Parameters.Add(new NpgsqlParameter<long>("job_id", NpgsqlDbType.Bigint) { TypedValue = jobId });
+        var logs = new NpgsqlBatchCommand(JobsSql.JobLogs);
+        logs.Parameters.Add(new NpgsqlParameter<long>("job_id", NpgsqlDbType.Bigint) { TypedValue = jobId });
         var parents = new NpgsqlBatchCommand(WorkflowsSql.ParentsOf);
         parents.Parameters.Add(new NpgsqlParameter<long>("job_id", NpgsqlDbType.Bigint) { TypedValue = jobId });
         var children = new NpgsqlBatchCommand(WorkflowsSql.ChildrenOf);
@@ -259,6 +261,7 @@ public sealed partial class PostgreSqlStorage
         batch.BatchCommands.Add(job);
         batch.BatchCommands.Add(errors);
         batch.BatchCommands.Add(runs);
+        batch.BatchCommands.Add(logs);
         batch.BatchCommands.Add(parents);
         batch.BatchCommands.Add(children);
 
@@ -284,6 +287,13 @@ public sealed partial class PostgreSqlStorage
             history.Add(StorageRows.ReadRun(reader, ReadTime));
         }
 
+        await reader.NextResultAsync(cancellationToken).ConfigureAwait(false);
+        var lines = new List<JobLogLine>();
+        while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
+        {
+            lines.Add(StorageRows.ReadLogLine(reader, ReadTime));
+        }
+
         if (current is not null)
         {
             history.Add(current);
@@ -300,7 +310,7 @@ public sealed partial class PostgreSqlStorage
             }
         }
 
-        return info with { Errors = list, Runs = history, Parents = edges[0], Children = edges[1] };
+        return info with { Errors = list, Runs = history, Parents = edges[0], Children = edges[1], Logs = lines };
     }
 
     /// <inheritdoc />
@@ -311,7 +321,7 @@ public sealed partial class PostgreSqlStorage
         await using var connection = await OpenAsync(cancellationToken).ConfigureAwait(false);
         await using var command = new NpgsqlCommand(JobsSql.RunRecord, connection);
         command.Parameters.Add(new NpgsqlParameter<long>("job_id", NpgsqlDbType.Bigint) { TypedValue = parameters.Claim.JobId });
-        command.Parameters.Add(new NpgsqlParameter<long>("claim_id", NpgsqlDbType.Bigint) { TypedValue = parameters.Claim.ClaimId });
+        command.Parameters.Add(new NpgsqlParameter("claim_id", NpgsqlDbType.Bigint) { Value = parameters.Claim.ClaimId == 0 ? DBNull.Value : parameters.Claim.ClaimId });
         command.Parameters.Add(new NpgsqlParameter<int>("attempt", NpgsqlDbType.Integer) { TypedValue = parameters.Claim.Attempt });
         command.Parameters.Add(Time("started_at", parameters.StartedAt));
         command.Parameters.Add(Now(parameters.Now));

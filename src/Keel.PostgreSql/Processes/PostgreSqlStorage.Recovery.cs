@@ -45,8 +45,10 @@ public sealed partial class PostgreSqlStorage
         int retried;
         int failed;
         int released;
+        int cancelled;
         List<PermitRelease>? releases;
         long[]? workflowFailed;
+        long[]? workflowCancelled;
         await using (var command = new NpgsqlCommand(ProcessesSql.ProcessRecoverClaims, connection, transaction))
         {
             command.Parameters.Add(new NpgsqlParameter<long[]>("process_ids", NpgsqlDbType.Array | NpgsqlDbType.Bigint) { TypedValue = [.. locked] });
@@ -59,13 +61,20 @@ public sealed partial class PostgreSqlStorage
             failed = checked((int)reader.GetInt64(1));
             released = checked((int)reader.GetInt64(2));
             releases = ReadReleases(reader, 4, 5);
-            workflowFailed = reader.IsDBNull(6) ? null : reader.GetFieldValue<long[]>(6);
+            cancelled = checked((int)reader.GetInt64(6));
+            workflowFailed = reader.IsDBNull(7) ? null : reader.GetFieldValue<long[]>(7);
+            workflowCancelled = reader.IsDBNull(8) ? null : reader.GetFieldValue<long[]>(8);
         }
 
-        // Jobs in a workflow that recovery failed for good advance it in this transaction.
+        // Jobs in a workflow that recovery failed for good, or discarded as cancelled, advance it in this transaction.
         if (workflowFailed is { Length: > 0 })
         {
             await SettleIdsAsync(connection, transaction, workflowFailed, ContinueWhen.Failed, parameters.Now, cancellationToken).ConfigureAwait(false);
+        }
+
+        if (workflowCancelled is { Length: > 0 })
+        {
+            await SettleIdsAsync(connection, transaction, workflowCancelled, ContinueWhen.Discarded, parameters.Now, cancellationToken).ConfigureAwait(false);
         }
 
         // The claims' foreign key is ON DELETE RESTRICT: the rows can only go once they are recovered above.
@@ -89,6 +98,6 @@ public sealed partial class PostgreSqlStorage
             await PromoteAfterCommitAsync(releases, parameters.Now, cancellationToken).ConfigureAwait(false);
         }
 
-        return new RecoveryResult(retried, failed, released);
+        return new RecoveryResult(retried, failed, released) { Cancelled = cancelled };
     }
 }

@@ -75,8 +75,10 @@ internal static class ProcessesSql
     /// shared loss, and at their second become suspects (they run alone next time, so the next death names its culprit). A charged job counts the
     /// attempt and a loss and goes back to ready, or fails with a <c>WorkerLostException</c> once its losses or attempts
     /// are spent (freeing its uniqueness key and giving its permit back); an uncharged one goes back to ready as it was.
-    /// Every run is recorded in <c>keel_job_runs</c> with who ran it and what it shared the process with. Returns
-    /// (retried, failed, released, notified, concurrency keys of the failed jobs, their permit durations) — the caller
+    /// A claim whose run was asked to stop (<c>cancel_reason</c>) is neither charged nor put back: its job is discarded as
+    /// cancelled. Every run is recorded in <c>keel_job_runs</c> with who ran it and what it shared the process with. Returns
+    /// (retried, failed, released, notified, concurrency keys of the failed and cancelled jobs, their permit durations,
+    /// cancelled) — the caller
     /// promotes blocked jobs of those keys after commit. Runs after <see cref="ProcessRecoverLock"/> and before
     /// <see cref="ProcessesDelete"/>.
     /// </summary>
@@ -84,7 +86,7 @@ internal static class ProcessesSql
         WITH lost AS (
             DELETE FROM keel_claimed_executions c
             WHERE c.process_id = ANY(@process_ids)
-            RETURNING c.id AS claim_id, c.job_id, c.attempt, c.claimed_at, c.process_id, c.unresponsive_at
+            RETURNING c.id AS claim_id, c.job_id, c.attempt, c.claimed_at, c.process_id, c.unresponsive_at, c.cancel_reason
         ),
         census AS (
             SELECT count(*) AS n, count(unresponsive_at) AS stuck,
@@ -92,9 +94,9 @@ internal static class ProcessesSql
             FROM lost
         ),
         decided AS (
-            SELECT l.claim_id, l.job_id, l.attempt, l.claimed_at, l.process_id,
-                   cs.blame AND CASE WHEN cs.stuck > 0 THEN l.unresponsive_at IS NOT NULL ELSE cs.n = 1 END AS charged,
-                   cs.blame AND cs.stuck = 0 AND cs.n > 1 AS suspected,
+            SELECT l.claim_id, l.job_id, l.attempt, l.claimed_at, l.process_id, l.cancel_reason,
+                   l.cancel_reason IS NULL AND cs.blame AND CASE WHEN cs.stuck > 0 THEN l.unresponsive_at IS NOT NULL ELSE cs.n = 1 END AS charged,
+                   l.cancel_reason IS NULL AND cs.blame AND cs.stuck = 0 AND cs.n > 1 AS suspected,
                    (SELECT string_agg(o.job_id::text, ',' ORDER BY o.job_id) FROM lost o WHERE o.job_id <> l.job_id) AS shared_with
             FROM lost l CROSS JOIN census cs
         ),
@@ -103,21 +105,23 @@ internal static class ProcessesSql
             SET attempts = CASE WHEN d.charged THEN d.attempt ELSE j.attempts END,
                 worker_losses = j.worker_losses + CASE WHEN d.charged THEN 1 ELSE 0 END,
                 shared_losses = j.shared_losses + CASE WHEN d.suspected THEN 1 ELSE 0 END,
-                suspect = j.suspect OR d.charged OR (d.suspected AND j.shared_losses >= 1)
+                suspect = j.suspect OR d.charged OR (d.suspected AND j.shared_losses >= 1),
+                discarded_at = CASE WHEN d.cancel_reason IS NOT NULL THEN coalesce(@now, now()) ELSE j.discarded_at END,
+                checkpoint = CASE WHEN d.cancel_reason IS NOT NULL THEN NULL ELSE j.checkpoint END
             FROM decided d
             WHERE j.id = d.job_id
             RETURNING j.id, j.queue, j.priority, d.attempt, d.charged, d.claim_id, d.claimed_at, d.process_id, d.shared_with,
                       j.suspect, j.concurrency_key, j.concurrency_duration_ms,
                       (d.charged AND (j.worker_losses > j.max_worker_losses OR d.attempt >= j.max_attempts)) AS give_up,
-                      j.workflow, j.batch_id
+                      d.cancel_reason, j.workflow, j.batch_id
         ),
         unkeyed AS (
             DELETE FROM keel_unique_keys u
             USING upd
-            WHERE u.job_id = upd.id AND upd.give_up
+            WHERE u.job_id = upd.id AND (upd.give_up OR upd.cancel_reason IS NOT NULL)
         ),
         gave AS (
-            SELECT concurrency_key FROM upd WHERE give_up
+            SELECT concurrency_key FROM upd WHERE give_up OR cancel_reason IS NOT NULL
         ),
         """ + ConcurrencySql.GiveBack + "," + """
         error AS (
@@ -131,7 +135,11 @@ internal static class ProcessesSql
             SELECT u.id, u.attempt, u.claim_id,
                    (SELECT json_build_object('process', p.id, 'name', p.name, 'pid', p.pid, 'host', p.hostname)::text
                     FROM keel_processes p WHERE p.id = u.process_id),
-                   u.claimed_at, coalesce(@now, now()), 'lost', @cause, u.charged, @message, u.shared_with
+                   u.claimed_at, coalesce(@now, now()),
+                   CASE WHEN u.cancel_reason IS NULL THEN 'lost' ELSE 'cancelled' END,
+                   CASE WHEN u.cancel_reason IS NULL THEN @cause ELSE 'process-ended' END, u.charged,
+                   CASE WHEN u.cancel_reason IS NULL THEN @message ELSE u.cancel_reason || ' (its run ended with its process: ' || @message || ')' END,
+                   u.shared_with
             FROM upd u
         ),
         failed AS (
@@ -145,16 +153,18 @@ internal static class ProcessesSql
             INSERT INTO keel_ready_executions (job_id, queue, priority, created_at, suspect)
             SELECT id, queue, priority, coalesce(@now, now()), suspect
             FROM upd
-            WHERE NOT give_up
+            WHERE NOT give_up AND cancel_reason IS NULL
             RETURNING queue
         )
         SELECT (SELECT count(*) FROM upd WHERE charged AND NOT give_up),
                (SELECT count(*) FROM failed),
-               (SELECT count(*) FROM upd WHERE NOT charged),
+               (SELECT count(*) FROM upd WHERE NOT charged AND cancel_reason IS NULL),
                (SELECT count(*) FROM (SELECT pg_notify('keel_jobs', q.queue) FROM (SELECT DISTINCT queue FROM ready) q) x),
-               (SELECT array_agg(concurrency_key ORDER BY id) FROM upd WHERE give_up AND concurrency_key IS NOT NULL),
-               (SELECT array_agg(coalesce(concurrency_duration_ms, 0) ORDER BY id) FROM upd WHERE give_up AND concurrency_key IS NOT NULL),
-               (SELECT array_agg(id ORDER BY id) FROM upd WHERE give_up AND (workflow IS NOT NULL OR batch_id IS NOT NULL))
+               (SELECT array_agg(concurrency_key ORDER BY id) FROM upd WHERE (give_up OR cancel_reason IS NOT NULL) AND concurrency_key IS NOT NULL),
+               (SELECT array_agg(coalesce(concurrency_duration_ms, 0) ORDER BY id) FROM upd WHERE (give_up OR cancel_reason IS NOT NULL) AND concurrency_key IS NOT NULL),
+               (SELECT count(*) FROM upd WHERE cancel_reason IS NOT NULL),
+               (SELECT array_agg(id ORDER BY id) FROM upd WHERE give_up AND (workflow IS NOT NULL OR batch_id IS NOT NULL)),
+               (SELECT array_agg(id ORDER BY id) FROM upd WHERE cancel_reason IS NOT NULL AND (workflow IS NOT NULL OR batch_id IS NOT NULL))
         """;
 
     /// <summary>Deletes the rows a prune locked (after their claims were recovered, in the same transaction).</summary>

@@ -68,7 +68,7 @@ internal static class AdminSql
     /// <summary>Claims with their jobs and owners, oldest first, optionally of one process and/or of owners whose heartbeat is older than <c>@stale_before</c>.</summary>
     public const string ClaimsList = """
         SELECT c.id, c.job_id, j.kind, j.queue, c.attempt, c.claimed_at, p.id, p.name, p.hostname, p.pid, p.last_heartbeat_at,
-               p.lease_expires_at
+               p.lease_expires_at, c.progress, c.progress_message, c.cancel_reason
         FROM keel_claimed_executions c
         JOIN keel_jobs j ON j.id = c.job_id
         JOIN keel_processes p ON p.id = c.process_id
@@ -78,10 +78,11 @@ internal static class AdminSql
         LIMIT @limit
         """;
 
-    /// <summary>Takes chosen claims (<c>@claim_ids</c>, JSON) whatever their owner; returns (job, attempt, claim, claimed at, runner JSON).</summary>
+    /// <summary>Takes chosen claims (<c>@claim_ids</c>, JSON) whatever their owner; returns (job, attempt, claim, claimed at, runner JSON, cancel reason).</summary>
     public const string ClaimsRecoverDelete = """
         DELETE FROM keel_claimed_executions WHERE id IN (SELECT value FROM json_each(@claim_ids))
-        RETURNING job_id, attempt, id, claimed_at, (SELECT json_object('process', p.id, 'name', p.name, 'pid', p.pid, 'host', p.hostname) FROM keel_processes p WHERE p.id = process_id)
+        RETURNING job_id, attempt, id, claimed_at, (SELECT json_object('process', p.id, 'name', p.name, 'pid', p.pid, 'host', p.hostname) FROM keel_processes p WHERE p.id = process_id),
+                  cancel_reason
         """;
 
     /// <summary>Counts the attempt of a claim an operator failed; returns (queue, priority).</summary>

@@ -227,6 +227,9 @@ public sealed partial class SqliteStorage
                 r.GetInt64(6), r.GetString(7), r.GetString(8), r.GetInt32(9), Age(now, r.GetInt64(10)))
             {
                 LeaseRemaining = TimeSpan.FromTicks((r.GetInt64(11) - now) * 10),
+                Progress = r.IsDBNull(12) ? null : r.GetDouble(12),
+                ProgressMessage = r.IsDBNull(13) ? null : r.GetString(13),
+                CancelRequested = r.IsDBNull(14) ? null : r.GetString(14),
             });
         }
 
@@ -247,6 +250,8 @@ public sealed partial class SqliteStorage
             {
                 var now = Micros(parameters.Now);
                 var claims = new List<(long JobId, long Attempt, long ClaimId, long ClaimedAt, string? Runner)>();
+                var cancelled = 0;
+                var cancelledReasons = new Dictionary<long, string>();
                 await using (var delete = Command(connection, transaction, AdminSql.ClaimsRecoverDelete))
                 {
                     delete.Parameters.AddWithValue("@claim_ids", JsonArray(parameters.ClaimIds));
@@ -254,12 +259,24 @@ public sealed partial class SqliteStorage
                     while (await r.ReadAsync(cancellationToken))
                     {
                         claims.Add((r.GetInt64(0), r.GetInt64(1), r.GetInt64(2), r.GetInt64(3), r.IsDBNull(4) ? null : r.GetString(4)));
+                        if (!r.IsDBNull(5) && parameters.Action == ClaimAction.Release)
+                        {
+                            cancelledReasons[r.GetInt64(2)] = r.GetString(5);
+                        }
                     }
                 }
 
                 foreach (var (jobId, attempt, claimId, claimedAt, runner) in claims)
                 {
-                    if (parameters.Action == ClaimAction.Release)
+                    if (cancelledReasons.TryGetValue(claimId, out var cancelReason))
+                    {
+                        // Its run was asked to stop: released, it does not go back but ends cancelled.
+                        await ExecuteForJobAsync(connection, transaction, CancelSql.JobDiscardCancelled, jobId, now, cancellationToken);
+                        await InsertRunAsync(connection, transaction, new RunRow(jobId, attempt, claimId, runner, claimedAt, RunOutcomes.Cancelled, RunCauses.CancelHonoured, false, $"{cancelReason} (released: {parameters.Cause.Description})", null), now, cancellationToken);
+                        await LeaveAsync(connection, transaction, jobId, terminal: true, now, cancellationToken);
+                        cancelled++;
+                    }
+                    else if (parameters.Action == ClaimAction.Release)
                     {
                         await InsertRunAsync(connection, transaction, new RunRow(jobId, attempt, claimId, runner, claimedAt, RunOutcomes.Released, parameters.Cause.Code, false, parameters.Cause.Description, null), now, cancellationToken);
                         await ReadyKeepingSuspectAsync(connection, transaction, jobId, now, cancellationToken);
@@ -275,7 +292,7 @@ public sealed partial class SqliteStorage
                     }
                 }
 
-                return parameters.Action == ClaimAction.Release ? new RecoveryResult(0, 0, claims.Count) : new RecoveryResult(0, claims.Count);
+                return parameters.Action == ClaimAction.Release ? new RecoveryResult(0, 0, claims.Count - cancelled) { Cancelled = cancelled } : new RecoveryResult(0, claims.Count);
             },
             cancellationToken);
     }

@@ -79,7 +79,7 @@ internal static class ClaimsSql
     /// <summary>The claims just made (<c>@claim_ids</c>, JSON) with their jobs, in claim order.</summary>
     public const string ClaimedJobs = """
         SELECT c.id, j.id, j.kind, j.queue, j.args, j.priority, c.attempt, j.max_attempts, j.worker_losses, j.created_at, c.claimed_at,
-               j.trace_parent, j.suspect, j.batch_id
+               j.trace_parent, j.suspect, j.batch_id, j.checkpoint
         FROM keel_claimed_executions c JOIN keel_jobs j ON j.id = c.job_id
         WHERE c.id IN (SELECT value FROM json_each(@claim_ids))
         ORDER BY j.priority, j.id
@@ -105,7 +105,7 @@ internal static class ClaimsSql
 
     /// <summary>Finishes a job; returns what giving back its permit and key needs (the row stays).</summary>
     public const string JobFinish = """
-        UPDATE keel_jobs SET finished_at = @now, started_at = @started_at, attempts = @attempt, finished_by = @runner, suspect = 0, shared_losses = 0
+        UPDATE keel_jobs SET finished_at = @now, started_at = @started_at, attempts = @attempt, finished_by = @runner, suspect = 0, shared_losses = 0, checkpoint = NULL
         WHERE id = @job_id
         RETURNING queue, priority, concurrency_key, concurrency_limit, concurrency_duration_ms, unique_key, workflow, batch_id
         """;
@@ -117,7 +117,7 @@ internal static class ClaimsSql
         """;
 
     /// <summary>Counts a failed attempt (and its retry time, if any); returns (queue, priority, concurrency key).</summary>
-    public const string JobAttemptUpdate = "UPDATE keel_jobs SET attempts = @attempt, scheduled_at = coalesce(@scheduled_at, scheduled_at), suspect = 0, shared_losses = 0 WHERE id = @job_id RETURNING queue, priority, concurrency_key";
+    public const string JobAttemptUpdate = "UPDATE keel_jobs SET attempts = @attempt, scheduled_at = coalesce(@scheduled_at, scheduled_at), suspect = 0, shared_losses = 0, checkpoint = CASE WHEN @scheduled_at IS NULL THEN NULL ELSE checkpoint END WHERE id = @job_id RETURNING queue, priority, concurrency_key";
 
     /// <summary>Fails a job for good, with its last error.</summary>
     public const string FailedInsert = """
@@ -125,14 +125,14 @@ internal static class ClaimsSql
         VALUES (@job_id, @exception_type, @message, @stack_trace, @attempt, @cause, @now, (SELECT queue FROM keel_jobs WHERE id = @job_id))
         """;
 
-    /// <summary>Takes every claim of a process (release); returns (job, claim, attempt, claimed at).</summary>
-    public const string ClaimsDeleteAll = "DELETE FROM keel_claimed_executions WHERE process_id = @process_id RETURNING job_id, id, attempt, claimed_at";
+    /// <summary>Takes every claim of a process (release); returns (job, claim, attempt, claimed at, cancel reason).</summary>
+    public const string ClaimsDeleteAll = "DELETE FROM keel_claimed_executions WHERE process_id = @process_id RETURNING job_id, id, attempt, claimed_at, cancel_reason";
 
-    /// <summary>Takes some claims (<c>@claim_ids</c>, JSON) of a process (release); returns (job, claim, attempt, claimed at).</summary>
+    /// <summary>Takes some claims (<c>@claim_ids</c>, JSON) of a process (release); returns (job, claim, attempt, claimed at, cancel reason).</summary>
     public const string ClaimsDeleteSome = """
         DELETE FROM keel_claimed_executions
         WHERE process_id = @process_id AND id IN (SELECT value FROM json_each(@claim_ids))
-        RETURNING job_id, id, attempt, claimed_at
+        RETURNING job_id, id, attempt, claimed_at, cancel_reason
         """;
 
     /// <summary>Whether a process still holds a claim under a lease that has not expired.</summary>

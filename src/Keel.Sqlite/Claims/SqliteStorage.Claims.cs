@@ -153,6 +153,7 @@ public sealed partial class SqliteStorage
                 TraceParent = rows.IsDBNull(11) ? null : rows.GetString(11),
                 Suspect = rows.GetBoolean(12),
                 BatchId = rows.IsDBNull(13) ? null : rows.GetInt64(13),
+                Checkpoint = rows.IsDBNull(14) ? null : rows.GetString(14),
             });
         }
 
@@ -256,7 +257,8 @@ public sealed partial class SqliteStorage
                 long jobId;
                 long attempt;
                 long claimedAt;
-                await using (var delete = Command(connection, transaction, ClaimsSql.ClaimDelete))
+                string? cancelReason;
+                await using (var delete = Command(connection, transaction, CancelSql.ClaimDeleteForFailure))
                 {
                     delete.Parameters.AddWithValue("@claim_id", parameters.Claim.ClaimId);
                     delete.Parameters.AddWithValue("@process_id", parameters.ProcessId);
@@ -269,6 +271,17 @@ public sealed partial class SqliteStorage
                     jobId = reader.GetInt64(0);
                     attempt = reader.GetInt64(1);
                     claimedAt = reader.GetInt64(2);
+                    cancelReason = reader.IsDBNull(3) ? null : reader.GetString(3);
+                }
+
+                if (cancelReason is not null)
+                {
+                    // Asked to stop, it failed before it saw its token: it ends cancelled, never retried.
+                    await InsertErrorAsync(connection, transaction, jobId, attempt, parameters.Failure, cause: null, now, cancellationToken);
+                    await ExecuteForJobAsync(connection, transaction, CancelSql.JobDiscardCancelled, jobId, now, cancellationToken);
+                    await InsertRunAsync(connection, transaction, new RunRow(jobId, attempt, parameters.Claim.ClaimId, parameters.Runner, claimedAt, RunOutcomes.Cancelled, RunCauses.CancelHonoured, false, $"{cancelReason} (its run failed first: {parameters.Failure.ExceptionType}: {parameters.Failure.Message})", null), now, cancellationToken);
+                    await LeaveAsync(connection, transaction, jobId, terminal: true, now, cancellationToken);
+                    return true;
                 }
 
                 long? retryAt = parameters.RetryAt is { } r ? TimeEncoding.ToMicros(r) : null;
@@ -345,6 +358,7 @@ public sealed partial class SqliteStorage
     {
         var jobIds = new List<long>();
         var runs = new List<RunRow>();
+        var cancelled = new List<RunRow>();
         await using (var delete = Command(connection, transaction, claimIds is null ? ClaimsSql.ClaimsDeleteAll : ClaimsSql.ClaimsDeleteSome))
         {
             delete.Parameters.AddWithValue("@process_id", processId);
@@ -356,6 +370,13 @@ public sealed partial class SqliteStorage
             await using var reader = await delete.ExecuteReaderAsync(cancellationToken);
             while (await reader.ReadAsync(cancellationToken))
             {
+                if (!reader.IsDBNull(4))
+                {
+                    // Asked to stop before its release: a cancelled job does not go back.
+                    cancelled.Add(new RunRow(reader.GetInt64(0), reader.GetInt64(2), reader.GetInt64(1), runner, reader.GetInt64(3), RunOutcomes.Cancelled, RunCauses.CancelHonoured, false, reader.GetString(4) + $" (released: {reason?.Detail ?? "its worker let go of it"})", null));
+                    continue;
+                }
+
                 jobIds.Add(reader.GetInt64(0));
                 if (reason is not null)
                 {
@@ -367,6 +388,13 @@ public sealed partial class SqliteStorage
         foreach (var run in runs)
         {
             await InsertRunAsync(connection, transaction, run, now, cancellationToken);
+        }
+
+        foreach (var run in cancelled)
+        {
+            await ExecuteForJobAsync(connection, transaction, CancelSql.JobDiscardCancelled, run.JobId, now, cancellationToken);
+            await InsertRunAsync(connection, transaction, run, now, cancellationToken);
+            await LeaveAsync(connection, transaction, run.JobId, terminal: true, now, cancellationToken);
         }
 
         if (jobIds.Count > 0)

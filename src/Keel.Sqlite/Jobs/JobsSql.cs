@@ -36,7 +36,7 @@ internal static class JobsSql
                {JobStates.StateOf},
                c.process_id, c.claimed_at, c.id, c.attempt,
                (SELECT json_object('process', p.id, 'name', p.name, 'pid', p.pid, 'host', p.hostname) FROM keel_processes p WHERE p.id = c.process_id),
-               j.suspect, j.started_at, j.finished_by, j.shared_losses, j.batch_id
+               j.suspect, j.started_at, j.finished_by, j.shared_losses, c.progress, c.progress_message, c.cancel_reason, j.result, j.batch_id
         FROM keel_jobs j
         {JobStates.Joins}
         WHERE j.id = @job_id
@@ -66,4 +66,7 @@ internal static class JobsSql
         SELECT id, @attempt, @claim_id, @runner, @started_at, @now, @outcome, @cause, @charged, @detail, @shared_with
         FROM keel_jobs WHERE id = @job_id
         """;
+
+    /// <summary>A job's log lines (<see cref="Keel.Storage.StorageRows.ReadLogLine"/>), oldest first.</summary>
+    public const string JobLogs = "SELECT attempt, logged_at, level, message FROM keel_job_logs WHERE job_id = @job_id ORDER BY id";
 }

@@ -210,6 +210,17 @@ public sealed partial class SqliteStorage
             }
         }
 
+        var logs = new List<JobLogLine>();
+        await using (var select = Command(connection, transaction, JobsSql.JobLogs))
+        {
+            select.Parameters.AddWithValue("@job_id", jobId);
+            await using var r = await select.ExecuteReaderAsync(cancellationToken);
+            while (await r.ReadAsync(cancellationToken))
+            {
+                logs.Add(StorageRows.ReadLogLine(r, Time));
+            }
+        }
+
         if (current is not null)
         {
             runs.Add(current);
@@ -217,7 +228,7 @@ public sealed partial class SqliteStorage
 
         var parents = await DependenciesAsync(connection, transaction, WorkflowsSql.ParentsOf, jobId, cancellationToken);
         var children = await DependenciesAsync(connection, transaction, WorkflowsSql.ChildrenOf, jobId, cancellationToken);
-        return job with { Errors = errors, Runs = runs, Parents = parents, Children = children };
+        return job with { Errors = errors, Runs = runs, Logs = logs, Parents = parents, Children = children };
     }
 
     private static async Task<IReadOnlyList<JobDependencyInfo>> DependenciesAsync(SqliteConnection connection, SqliteTransaction transaction, string sql, long jobId, CancellationToken cancellationToken)
@@ -243,7 +254,7 @@ public sealed partial class SqliteStorage
             {
                 long? started = parameters.StartedAt is { } s ? TimeEncoding.ToMicros(s) : null;
                 var e = parameters.Ending;
-                await InsertRunAsync(connection, transaction, new RunRow(parameters.Claim.JobId, parameters.Claim.Attempt, parameters.Claim.ClaimId, parameters.Runner, started, e.Outcome, e.Cause, false, e.Detail, null), Micros(parameters.Now), cancellationToken);
+                await InsertRunAsync(connection, transaction, new RunRow(parameters.Claim.JobId, parameters.Claim.Attempt, parameters.Claim.ClaimId == 0 ? null : parameters.Claim.ClaimId, parameters.Runner, started, e.Outcome, e.Cause, false, e.Detail, null), Micros(parameters.Now), cancellationToken);
                 return 0;
             },
             cancellationToken);

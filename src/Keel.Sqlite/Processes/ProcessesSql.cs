@@ -50,7 +50,7 @@ internal static class ProcessesSql
         """;
 
     /// <summary>Takes every claim of a pruned process; returns (job, attempt, claim, claimed at, marked unresponsive).</summary>
-    public const string ProcessClaimsTake = "DELETE FROM keel_claimed_executions WHERE process_id = @process_id RETURNING job_id, attempt, id, claimed_at, unresponsive_at IS NOT NULL";
+    public const string ProcessClaimsTake = "DELETE FROM keel_claimed_executions WHERE process_id = @process_id RETURNING job_id, attempt, id, claimed_at, unresponsive_at IS NOT NULL, cancel_reason";
 
     /// <summary>Charges a lost run: counts the attempt and a loss, makes the job a suspect; returns (queue, priority, give up).</summary>
     public const string JobMarkLost = """

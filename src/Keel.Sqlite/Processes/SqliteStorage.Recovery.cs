@@ -46,7 +46,7 @@ public sealed partial class SqliteStorage
                     await using var r = await delete.ExecuteReaderAsync(cancellationToken);
                     while (await r.ReadAsync(cancellationToken))
                     {
-                        lost.Add(new LostClaim(r.GetInt64(0), r.GetInt64(1), r.GetInt64(2), r.GetInt64(3), r.GetBoolean(4), runner));
+                        lost.Add(new LostClaim(r.GetInt64(0), r.GetInt64(1), r.GetInt64(2), r.GetInt64(3), r.GetBoolean(4), runner) { CancelReason = r.IsDBNull(5) ? null : r.GetString(5) });
                     }
                 }
 
@@ -65,7 +65,11 @@ public sealed partial class SqliteStorage
     }
 
     /// <summary>A claim a prune took back, with what blame needs.</summary>
-    private sealed record LostClaim(long JobId, long Attempt, long ClaimId, long ClaimedAt, bool Unresponsive, string Runner);
+    private sealed record LostClaim(long JobId, long Attempt, long ClaimId, long ClaimedAt, bool Unresponsive, string Runner)
+    {
+        /// <summary>Set when the run had been asked to stop: the job is discarded, not recovered.</summary>
+        public string? CancelReason { get; init; }
+    }
 
     /// <summary>
     /// Decides who is charged (DESIGN §2.5) and applies it: with <paramref name="blame"/>, a claim marked unresponsive is
@@ -80,8 +84,19 @@ public sealed partial class SqliteStorage
         var released = 0;
         var stuck = lost.Count(c => c.Unresponsive);
         var failure = new FailureRecord(WorkerLostCause.ExceptionType, cause.Message, null);
+        var cancelled = 0;
         foreach (var claim in lost)
         {
+            if (claim.CancelReason is { } cancelReason)
+            {
+                // Its run was asked to stop: the process ending is the stop, and a cancelled job is never retried.
+                await ExecuteForJobAsync(connection, transaction, CancelSql.JobDiscardCancelled, claim.JobId, now, cancellationToken);
+                await InsertRunAsync(connection, transaction, new RunRow(claim.JobId, claim.Attempt, claim.ClaimId, claim.Runner, claim.ClaimedAt, RunOutcomes.Cancelled, RunCauses.CancelledWithProcess, false, $"{cancelReason} (its run ended with its process: {cause.Message})", null), now, cancellationToken);
+                await LeaveAsync(connection, transaction, claim.JobId, terminal: true, now, cancellationToken);
+                cancelled++;
+                continue;
+            }
+
             var charged = blame && (stuck > 0 ? claim.Unresponsive : lost.Count == 1);
             var suspected = blame && stuck == 0 && lost.Count > 1;
             var sharedWith = lost.Count > 1 ? string.Join(',', lost.Where(o => o.JobId != claim.JobId).Select(o => o.JobId.ToString(System.Globalization.CultureInfo.InvariantCulture))) : null;
@@ -126,6 +141,6 @@ public sealed partial class SqliteStorage
             }
         }
 
-        return new RecoveryResult(retried, failed, released);
+        return new RecoveryResult(retried, failed, released) { Cancelled = cancelled };
     }
 }

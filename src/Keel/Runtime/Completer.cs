@@ -18,6 +18,9 @@ internal enum OutcomeKind
 
     /// <summary>The claim is already gone (its process was pruned): nothing to write, the slot is free.</summary>
     Void,
+
+    /// <summary>Someone cancelled the job and its run stopped (or was given up on): discard it, with the reason recorded.</summary>
+    Cancelled,
 }
 
 /// <summary>One run's outcome, posted to the <see cref="Completer"/>: the only road from a run to the database.</summary>
@@ -32,7 +35,7 @@ internal sealed record JobOutcome(long ProcessId, ClaimedJob Job, OutcomeKind Ki
     /// <summary>For <see cref="OutcomeKind.Failed"/>: when to retry; null fails the job for good.</summary>
     public DateTimeOffset? RetryAt { get; init; }
 
-    /// <summary>For <see cref="OutcomeKind.Released"/>: why.</summary>
+    /// <summary>For <see cref="OutcomeKind.Released"/> and <see cref="OutcomeKind.Cancelled"/>: why.</summary>
     public RunEnding? Ending { get; init; }
 }
 
@@ -185,6 +188,11 @@ internal sealed class Completer
                     await WriteFailureAsync(item);
                 }
 
+                foreach (var item in group.Where(o => o.Kind == OutcomeKind.Cancelled))
+                {
+                    await WriteCancelAsync(item);
+                }
+
                 foreach (var released in group.Where(o => o.Kind == OutcomeKind.Released).GroupBy(o => o.Ending))
                 {
                     await WriteReleasesAsync(group.Key, released.Key, [.. released]);
@@ -296,6 +304,31 @@ internal sealed class Completer
             {
                 KeelMetrics.Failed.Add(1, KeelMetrics.QueueTag(job.Queue), KeelMetrics.KindTag(job.Kind), new("error.type", error.GetType().FullName));
                 Log.JobFailed(_logger, error, job.JobId, job.Kind, job.Attempt);
+            }
+        }
+        finally
+        {
+            _slots.Settle(job.ClaimId);
+        }
+    }
+
+    private async Task WriteCancelAsync(JobOutcome outcome)
+    {
+        var job = outcome.Job;
+        var ending = outcome.Ending!;
+        try
+        {
+            var held = await WriteWithRetryAsync(
+                "cancel job",
+                ct => _storage.JobCancelFinishAsync(new JobCancelFinishParams(outcome.ProcessId, job.Ref, ending, _clock.StorageNow) { Runner = _runner() }, ct));
+            if (held)
+            {
+                KeelMetrics.Cancelled.Add(1, new KeyValuePair<string, object?>("keel.outcome", ending.Cause), KeelMetrics.QueueTag(job.Queue), KeelMetrics.KindTag(job.Kind));
+                Log.JobCancelled(_logger, job.JobId, job.Kind, ending.Cause);
+            }
+            else
+            {
+                await RejectedAsync(outcome.ProcessId, job, "cancelled");
             }
         }
         finally

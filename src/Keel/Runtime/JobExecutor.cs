@@ -37,7 +37,12 @@ internal readonly record struct RunOutcome(RunResult Result, Exception? Error, J
 /// <param name="Grace">How long a cancelled run may take to return before it counts as unresponsive.</param>
 /// <param name="ClaimCheck">Whether the claim is still held (for <see cref="JobContext.IsClaimHeldAsync"/>).</param>
 /// <param name="OnTimeout">Called when the job's own timeout cancels it (for the log).</param>
-internal sealed record RunControl(CancellationToken Stop, Func<string?> StopReason, TimeSpan Grace, Func<CancellationToken, Task<bool>>? ClaimCheck, Action<TimeSpan>? OnTimeout = null);
+/// <param name="StopMessage">When the stop is a cancel request: who asked and why (<see cref="JobContext.CancellationMessage"/>).</param>
+/// <param name="CheckpointWriter">Writes a checkpoint under the claim (for <see cref="JobContext.SaveCheckpointAsync{T}"/>); false when it is no longer held.</param>
+/// <param name="ProgressWriter">Reports progress, coalesced (for <see cref="JobContext.ReportProgressAsync"/>).</param>
+/// <param name="Logger">The run's <see cref="JobContext.Logger"/>.</param>
+/// <param name="ResultWriter">Writes the result under the claim (for <see cref="JobContext.SetResultAsync{T}"/>).</param>
+internal sealed record RunControl(CancellationToken Stop, Func<string?> StopReason, TimeSpan Grace, Func<CancellationToken, Task<bool>>? ClaimCheck, Action<TimeSpan>? OnTimeout = null, Func<string?>? StopMessage = null, Func<string, CancellationToken, Task<bool>>? CheckpointWriter = null, Func<double, string?, CancellationToken, Task>? ProgressWriter = null, Microsoft.Extensions.Logging.ILogger? Logger = null, Func<string, CancellationToken, Task<bool>>? ResultWriter = null);
 
 /// <summary>Runs one claimed job: resolves it in its own DI scope, applies the timeout, classifies the ending.</summary>
 internal sealed class JobExecutor(IServiceProvider services, JobRegistry registry, KeelOptions options)
@@ -58,7 +63,18 @@ internal sealed class JobExecutor(IServiceProvider services, JobRegistry registr
         using var linked = timeout is null ? null : CancellationTokenSource.CreateLinkedTokenSource(control.Stop, timeout.Token);
         var token = linked?.Token ?? control.Stop;
         string? Reason() => control.Stop.IsCancellationRequested ? control.StopReason() : timeout?.IsCancellationRequested == true ? "timeout" : null;
-        var context = new JobContext(job.JobId, job.Kind, job.Queue, job.Attempt, job.MaxAttempts, job.CreatedAt, job.ClaimId, control.ClaimCheck, Reason) { BatchId = job.BatchId };
+        var context = new JobContext(job.JobId, job.Kind, job.Queue, job.Attempt, job.MaxAttempts, job.CreatedAt, job.ClaimId, control.ClaimCheck, Reason, control.StopMessage)
+        {
+            InitialCheckpoint = job.Checkpoint,
+            CheckpointWriter = control.CheckpointWriter,
+            ProgressWriter = control.ProgressWriter,
+            Logger = control.Logger ?? Microsoft.Extensions.Logging.Abstractions.NullLogger.Instance,
+            ResultWriter = control.ResultWriter,
+            MaxResultBytes = options.MaxResultBytes,
+            JsonOptions = options.JsonSerializerOptions,
+            MaxCheckpointBytes = options.MaxCheckpointBytes,
+            BatchId = job.BatchId,
+        };
 
         // On the thread pool, so that a job that blocks synchronously can neither stall the worker that started it nor
         // keep the worker from giving up on it once it ignores its cancellation.

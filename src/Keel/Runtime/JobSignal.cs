@@ -2,12 +2,14 @@ namespace Keel.Runtime;
 
 /// <summary>
 /// Wakes this process's idle workers when this process enqueues ready jobs, so they need not wait for their
-/// next poll. Other processes are woken by the store's own notifications (LISTEN/NOTIFY) or by polling.
+/// next poll, and its cancel watchers when a run may have been asked to stop. Other processes are woken by the store's
+/// own notifications (LISTEN/NOTIFY) or by polling.
 /// </summary>
 internal sealed class JobSignal
 {
     private readonly Lock _gate = new();
     private readonly List<Wakeup> _subscribers = [];
+    private readonly List<Wakeup> _cancelSubscribers = [];
 
     public void Subscribe(Wakeup wakeup)
     {
@@ -22,6 +24,35 @@ internal sealed class JobSignal
         lock (_gate)
         {
             _subscribers.Remove(wakeup);
+        }
+    }
+
+    /// <summary>Subscribes a worker's cancel watcher: woken when a run may have been asked to stop.</summary>
+    public void SubscribeCancels(Wakeup wakeup)
+    {
+        lock (_gate)
+        {
+            _cancelSubscribers.Add(wakeup);
+        }
+    }
+
+    public void UnsubscribeCancels(Wakeup wakeup)
+    {
+        lock (_gate)
+        {
+            _cancelSubscribers.Remove(wakeup);
+        }
+    }
+
+    /// <summary>A cancel was requested (here, or elsewhere and notified): every cancel watcher reads its requests now.</summary>
+    public void NotifyCancels()
+    {
+        lock (_gate)
+        {
+            foreach (var subscriber in _cancelSubscribers)
+            {
+                subscriber.Set();
+            }
         }
     }
 

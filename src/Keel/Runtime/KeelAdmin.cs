@@ -99,10 +99,78 @@ internal sealed class KeelAdmin(IKeelStorage storage, IOptions<KeelOptions> opti
     }
 
     public async Task<bool> CancelJobAsync(long jobId, CancellationToken cancellationToken = default)
+        => await CancelAsync(jobId, null, cancellationToken) is CancelResult.Cancelled or CancelResult.Requested or CancelResult.AlreadyRequested;
+
+    public async Task<CancelResult> CancelAsync(long jobId, string? reason = null, CancellationToken cancellationToken = default)
     {
-        var cancelled = await storage.JobsDiscardAsync(new JobsSelectionParams([jobId], null, [JobState.Ready, JobState.Scheduled, JobState.Blocked], 1, clock.StorageNow), cancellationToken) == 1;
-        RecordDiscarded(cancelled ? 1 : 0, null);
-        return cancelled;
+        var why = string.IsNullOrWhiteSpace(reason) ? "cancelled by an operator" : reason.Trim();
+        if (why.Length > MaxCancelReasonLength)
+        {
+            throw new ArgumentException($"the cancel reason is {why.Length} characters long; at most {MaxCancelReasonLength} are kept with the job", nameof(reason));
+        }
+
+        // The job may move between the looks (claimed after the discard missed it, released after the request missed
+        // it): look again until one of them lands or it has ended.
+        for (var look = 0; look < 5; look++)
+        {
+            var discarded = await storage.JobsDiscardAsync(new JobsSelectionParams([jobId], null, NotStarted, 1, clock.StorageNow), cancellationToken);
+            if (discarded == 1)
+            {
+                RecordDiscarded(1, null);
+                await RecordCancelledBeforeStartAsync(jobId, why, cancellationToken);
+                return CancelResult.Cancelled;
+            }
+
+            var request = await storage.ClaimCancelRequestAsync(new ClaimCancelRequestParams(jobId, why, clock.StorageNow), cancellationToken);
+            if (request is not null)
+            {
+                if (request.AlreadyRequested)
+                {
+                    return CancelResult.AlreadyRequested;
+                }
+
+                KeelMetrics.CancelRequested.Add(1, new KeyValuePair<string, object?>("keel.state", "claimed"));
+                Log.JobCancelRequested(_logger, jobId, request.ProcessId, why);
+                signal.NotifyCancels(); // A worker of this process runs it, maybe: it need not wait for its poll.
+                return CancelResult.Requested;
+            }
+
+            var job = await storage.JobGetAsync(jobId, cancellationToken);
+            if (job is null)
+            {
+                return CancelResult.NotFound;
+            }
+
+            if (job.State is JobState.Finished or JobState.Failed or JobState.Discarded)
+            {
+                return CancelResult.AlreadyEnded;
+            }
+        }
+
+        throw new InvalidOperationException($"job {jobId} kept changing state while it was being cancelled; try again");
+    }
+
+    private const int MaxCancelReasonLength = 1000;
+
+    private static readonly JobState[] NotStarted = [JobState.Ready, JobState.Scheduled, JobState.Blocked];
+
+    /// <summary>The history row of a job cancelled before it ran; history only, so a failure to write it is logged, not thrown.</summary>
+    private async Task RecordCancelledBeforeStartAsync(long jobId, string why, CancellationToken cancellationToken)
+    {
+        KeelMetrics.CancelRequested.Add(1, new KeyValuePair<string, object?>("keel.state", "not-started"));
+        KeelMetrics.Cancelled.Add(1, new KeyValuePair<string, object?>("keel.outcome", RunCauses.CancelledBeforeStart));
+        Log.JobCancelledBeforeStart(_logger, jobId, why);
+        try
+        {
+            var attempts = (await storage.JobGetAsync(jobId, cancellationToken))?.Attempts ?? 0;
+            await storage.RunRecordAsync(new RunRecordParams(new ClaimRef(0, jobId, attempts), new RunEnding(RunOutcomes.Cancelled, RunCauses.CancelledBeforeStart, why), null, null, clock.StorageNow), cancellationToken);
+        }
+#pragma warning disable CA1031 // The job is discarded already; only its history row is missing.
+        catch (Exception e) when (e is not OperationCanceledException)
+#pragma warning restore CA1031
+        {
+            Log.JobCancelHistoryLost(_logger, e, jobId);
+        }
     }
 
     private void RecordDiscarded(long count, string? queue)

@@ -15,7 +15,17 @@ internal sealed class NotificationListener(IJobNotifications notifications, JobS
         => Poller.RunAsync(
             async ct =>
             {
-                await notifications.ListenAsync(_ => signal.Notify(), ct);
+                await notifications.ListenAsync(
+                    payload =>
+                    {
+                        if (payload == JobNotifications.CancelRequested)
+                        {
+                            signal.NotifyCancels();
+                        }
+
+                        signal.Notify();
+                    },
+                    ct);
                 return TimeSpan.FromMilliseconds(200);
             },
             _outage,

@@ -1,3 +1,4 @@
+using System.Collections.Concurrent;
 using System.Diagnostics;
 using System.Globalization;
 using System.Text.Json;
@@ -14,6 +15,12 @@ internal static class WorkerExitCodes
 
     /// <summary>A job ignored its cancellation (its timeout): that job is charged, its neighbours released uncharged.</summary>
     public const int JobUnresponsive = 76;
+
+    /// <summary>
+    /// A job cancelled by an operator did not stop within the grace: its cancel is written first, so only its neighbours
+    /// are left, and they go back uncharged.
+    /// </summary>
+    public const int JobCancelled = 77;
 }
 
 /// <summary>
@@ -27,6 +34,9 @@ internal sealed class Worker
     private static readonly TimeSpan DrainTimeout = TimeSpan.FromSeconds(5);
     private static readonly TimeSpan DeregisterTimeout = TimeSpan.FromSeconds(3);
 
+    /// <summary>At most one progress write per run in this time (the issue's bound: a tight loop costs one write a second).</summary>
+    private static readonly TimeSpan ProgressInterval = TimeSpan.FromSeconds(1);
+
     private readonly IKeelStorage _storage;
     private readonly JobExecutor _executor;
     private readonly JobSignal _signal;
@@ -36,10 +46,13 @@ internal sealed class Worker
     private readonly ILogger _logger;
     private readonly KeelClock _clock;
     private readonly Wakeup _wakeup = new();
+    private readonly Wakeup _cancelWakeup = new();
+    private readonly ConcurrentDictionary<long, RunHandle> _active = new();
     private readonly ProcessRegistration _registration;
     private readonly Slots _slots;
     private readonly Action? _onPruned;
     private readonly Action<int>? _exitNow;
+    private readonly ILogger _jobLogger;
     private readonly Lock _runsGate = new();
     private RunCancellation _runs = new();
     private Completer? _completer;
@@ -54,7 +67,7 @@ internal sealed class Worker
     // process, so its supervisor starts a fresh one). exitNow, in process mode: exit the process at once with a code,
     // when a run can no longer be stopped any other way (it ignored its cancellation while the lease runs out, or past
     // its timeout). Both null in-process.
-    public Worker(IKeelStorage storage, JobExecutor executor, JobSignal signal, KeelOptions options, WorkerOptions worker, ILogger logger, KeelClock clock, ProcessIdentityInfo? identity = null, Action? onPruned = null, Action<int>? exitNow = null)
+    public Worker(IKeelStorage storage, JobExecutor executor, JobSignal signal, KeelOptions options, WorkerOptions worker, ILogger logger, KeelClock clock, ProcessIdentityInfo? identity = null, Action? onPruned = null, Action<int>? exitNow = null, ILogger? jobLogger = null)
     {
         _storage = storage;
         _executor = executor;
@@ -67,6 +80,7 @@ internal sealed class Worker
         _onPruned = onPruned;
         _exitNow = exitNow;
         _slots = new Slots(worker.Threads);
+        _jobLogger = jobLogger ?? Microsoft.Extensions.Logging.Abstractions.NullLogger.Instance;
         _slots.Settled += OnSettled;
         _registration = new ProcessRegistration(storage, options, logger, clock, identity ?? ProcessIdentityInfo.New("Worker"), Metadata);
         _registration.Lost += _ => _wakeup.Set();
@@ -94,6 +108,7 @@ internal sealed class Worker
     public async Task RunAsync(CancellationToken stoppingToken)
     {
         _signal.Subscribe(_wakeup);
+        _signal.SubscribeCancels(_cancelWakeup);
         _completer = new Completer(_storage, _logger, _registration.Outage, _clock, _options.PreserveFinishedJobs, _slots, () => _registration.Runner.ToJson())
         {
             PlanClaimAlong = PlanClaimAlong,
@@ -103,6 +118,7 @@ internal sealed class Worker
         // The heartbeat outlives the stop request: a worker draining its jobs must not look dead.
         using var heartbeatStop = new CancellationTokenSource();
         var heartbeat = Task.Run(() => _registration.HeartbeatAsync(heartbeatStop.Token), CancellationToken.None);
+        var cancels = Task.Run(() => WatchCancelsAsync(heartbeatStop.Token), CancellationToken.None);
         try
         {
             await _registration.RegisterAsync(stoppingToken);
@@ -118,7 +134,9 @@ internal sealed class Worker
             _signal.Unsubscribe(_wakeup);
             await StopAsync();
             await heartbeatStop.CancelAsync();
+            _signal.UnsubscribeCancels(_cancelWakeup);
             await heartbeat;
+            await cancels;
         }
     }
 
@@ -371,12 +389,27 @@ internal sealed class Worker
     private async Task RunJobAsync(ClaimedJob job, long processId, RunCancellation runs)
     {
         using var activity = KeelTracing.StartPerform(job);
+        using var handle = new RunHandle(job, runs);
+        var logs = new JobLogBuffer(
+            (lines, ct) => _storage.JobLogsAppendAsync(new JobLogsAppendParams(processId, job.Ref, lines), ct),
+            job.Attempt,
+            _options.MaxJobLogLines,
+            _options.MaxJobLogBytes,
+            _clock.TimeProvider,
+            _jobLogger);
+        using var progress = new ProgressReporter(
+            (fraction, message, ct) => _storage.JobProgressReportAsync(new JobProgressParams(processId, job.Ref, fraction, message, _clock.StorageNow), ct),
+            _clock.TimeProvider,
+            ProgressInterval);
+        _active[job.ClaimId] = handle;
         Task? abandoned = null;
         try
         {
             var started = _clock.TimeProvider.GetTimestamp();
-            var control = new RunControl(runs.Token, () => runs.Reason, _options.CancellationGrace, ct => ClaimHeldAsync(job, processId, ct), limit => Log.JobTimedOut(_logger, job.JobId, job.Kind, limit));
+            var control = new RunControl(handle.Token, () => handle.Reason, _options.CancellationGrace, ct => ClaimHeldAsync(job, processId, ct), limit => Log.JobTimedOut(_logger, job.JobId, job.Kind, limit), () => handle.CancelMessage, (json, ct) => SaveCheckpointAsync(job, processId, json, ct), progress.ReportAsync, logs, (json, ct) => SaveResultAsync(job, processId, json, ct));
             var outcome = await _executor.RunAsync(job, control);
+            _active.TryRemove(job.ClaimId, out _);
+            await CloseLogAsync(logs);
             if (KeelMetrics.Duration.Enabled)
             {
                 KeelMetrics.Duration.Record(
@@ -384,6 +417,25 @@ internal sealed class Worker
                     KeelMetrics.QueueTag(job.Queue),
                     KeelMetrics.KindTag(job.Kind),
                     new("keel.outcome", outcome.Result switch { RunResult.Succeeded => "succeeded", RunResult.Failed => "failed", _ => "interrupted" }));
+            }
+
+            // A cancelled run that returned any way but success ends cancelled (a success wins: it finished first). A run
+            // whose process was pruned meanwhile has no claim left to write under: recovery honoured the request.
+            if (handle.CancelMessage is { } cancelMessage && outcome.Result != RunResult.Succeeded && runs.Reason != "pruned")
+            {
+                activity?.SetTag("keel.outcome", "cancelled");
+                RecordTimeToStop(job, handle, outcome.Result == RunResult.Unresponsive ? RunCauses.CancelEscalated : RunCauses.CancelHonoured);
+                if (outcome.Result == RunResult.Unresponsive)
+                {
+                    abandoned = outcome.Abandoned;
+                    await CancelUnresponsiveAsync(job, processId, cancelMessage);
+                }
+                else
+                {
+                    _completer!.Post(new JobOutcome(processId, job, OutcomeKind.Cancelled) { Ending = new RunEnding(RunOutcomes.Cancelled, RunCauses.CancelHonoured, cancelMessage) });
+                }
+
+                return;
             }
 
             switch (outcome.Result)
@@ -428,7 +480,7 @@ internal sealed class Worker
         }
         finally
         {
-
+            _active.TryRemove(job.ClaimId, out _);
             if (abandoned is null || abandoned.IsCompleted)
             {
                 Interlocked.Decrement(ref _executing);
@@ -437,6 +489,91 @@ internal sealed class Worker
             {
                 _ = abandoned.ContinueWith(_ => Interlocked.Decrement(ref _executing), CancellationToken.None, TaskContinuationOptions.None, TaskScheduler.Default);
             }
+        }
+    }
+
+    /// <summary>
+    /// A cancelled run that did not return within the grace. In-process its slot is taken back and the cancel written;
+    /// its code may run on. In process mode the cancel is written first (so the job is not recovered as a lost one), then
+    /// the worker exits to be replaced: the supervisor sends its other jobs back uncharged.
+    /// </summary>
+    private async Task CancelUnresponsiveAsync(ClaimedJob job, long processId, string cancelMessage)
+    {
+        Log.JobIgnoresCancellation(_logger, job.JobId, job.Kind, _options.CancellationGrace, Describe("cancelled"));
+        var ending = new RunEnding(RunOutcomes.Cancelled, RunCauses.CancelEscalated, $"{cancelMessage} (did not stop within {_options.CancellationGrace} of being cancelled: {(_exitNow is null ? "abandoned, its code may still have been running" : "its process was replaced")})");
+        if (_exitNow is null)
+        {
+            Log.JobAbandoned(_logger, job.JobId, job.Kind, Describe("cancelled"));
+            _completer!.Post(new JobOutcome(processId, job, OutcomeKind.Cancelled) { Ending = ending });
+            return;
+        }
+
+        try
+        {
+            using var deadline = new CancellationTokenSource(TimeSpan.FromSeconds(2));
+            if (await _storage.JobCancelFinishAsync(new JobCancelFinishParams(processId, job.Ref, ending, _clock.StorageNow) { Runner = _registration.Runner.ToJson() }, deadline.Token))
+            {
+                KeelMetrics.Cancelled.Add(1, new KeyValuePair<string, object?>("keel.outcome", RunCauses.CancelEscalated), KeelMetrics.QueueTag(job.Queue), KeelMetrics.KindTag(job.Kind));
+            }
+        }
+#pragma warning disable CA1031 // Unwritten, the claim still carries the request: the supervisor's recovery discards the job.
+        catch (Exception e)
+#pragma warning restore CA1031
+        {
+            _registration.Outage.Failed(e, "cancel job", TimeSpan.Zero);
+        }
+
+        Log.WorkerReplacedForCancel(_logger, Name, processId, job.JobId, job.Kind, Math.Max(0, _slots.Held - 1));
+        _exitNow(WorkerExitCodes.JobCancelled);
+    }
+
+    private void RecordTimeToStop(ClaimedJob job, RunHandle handle, string outcome)
+    {
+        if (KeelMetrics.CancelTimeToStop.Enabled && handle.CancelledAt is { } at)
+        {
+            KeelMetrics.CancelTimeToStop.Record(_clock.TimeProvider.GetElapsedTime(at).TotalSeconds, new KeyValuePair<string, object?>("keel.outcome", outcome), KeelMetrics.QueueTag(job.Queue), KeelMetrics.KindTag(job.Kind));
+        }
+    }
+
+    /// <summary>
+    /// While this worker runs jobs, reads which of its claims were asked to stop every
+    /// <see cref="KeelOptions.CancellationPollInterval"/>, or at once when a cancel is signalled (this process's admin,
+    /// or a PostgreSQL NOTIFY), and fires those runs' tokens. A worker that runs nothing reads nothing.
+    /// </summary>
+    private async Task WatchCancelsAsync(CancellationToken stoppingToken)
+    {
+        var interval = _options.CancellationPollInterval;
+        while (!stoppingToken.IsCancellationRequested)
+        {
+            _cancelWakeup.Reset();
+            var processId = ProcessId;
+            if (!_active.IsEmpty && processId != 0)
+            {
+                try
+                {
+                    var requests = await _storage.ClaimsCancelRequestedAsync(new ClaimsCancelRequestedParams(processId), stoppingToken);
+                    _registration.Outage.Succeeded();
+                    foreach (var request in requests)
+                    {
+                        if (_active.TryGetValue(request.ClaimId, out var handle) && handle.RequestCancel(request.Reason, _clock.TimeProvider.GetTimestamp()))
+                        {
+                            Log.JobCancelDelivered(_logger, handle.Job.JobId, handle.Job.Kind, request.Reason);
+                        }
+                    }
+                }
+                catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
+                {
+                    return;
+                }
+#pragma warning disable CA1031 // The next poll tries again; the runs go on meanwhile.
+                catch (Exception e)
+#pragma warning restore CA1031
+                {
+                    _registration.Outage.Failed(e, "read cancel requests", interval);
+                }
+            }
+
+            await _cancelWakeup.WaitAsync(interval, stoppingToken);
         }
     }
 
@@ -526,9 +663,62 @@ internal sealed class Worker
         "lease-lost" => "its worker could not renew its lease",
         "pruned" => "its worker was declared dead",
         "timeout" => "it exceeded its timeout",
+        "cancelled" => "it was cancelled",
         "suspect" => "it must run alone",
         _ => reason,
     };
+
+    /// <summary>The run's last log lines, written while its claim is still held (before its outcome); bounded in time.</summary>
+    private static async Task CloseLogAsync(JobLogBuffer logs)
+    {
+        if (logs.IsUnused)
+        {
+            return;
+        }
+
+        try
+        {
+            using var deadline = new CancellationTokenSource(TimeSpan.FromSeconds(2));
+            await logs.CloseAsync(deadline.Token);
+        }
+#pragma warning disable CA1031 // Advisory: the outcome is written whatever became of the log.
+        catch (Exception)
+#pragma warning restore CA1031
+        {
+        }
+    }
+
+    /// <summary>A result under the claim, retried through a short outage (the job waits); false once the claim is gone.</summary>
+    private async Task<bool> SaveResultAsync(ClaimedJob job, long processId, string json, CancellationToken cancellationToken)
+    {
+        if (processId != ProcessId)
+        {
+            return false;
+        }
+
+        return await StorageRetry.RunAsync(
+            _storage,
+            _registration.Outage,
+            "save result",
+            ct => _storage.JobResultSaveAsync(new JobResultSaveParams(processId, job.Ref, json), ct),
+            cancellationToken);
+    }
+
+    /// <summary>A checkpoint under the claim, retried through a short outage (the job waits); false once the claim is gone.</summary>
+    private async Task<bool> SaveCheckpointAsync(ClaimedJob job, long processId, string json, CancellationToken cancellationToken)
+    {
+        if (processId != ProcessId)
+        {
+            return false; // Pruned: the claim was recovered with the old row.
+        }
+
+        return await StorageRetry.RunAsync(
+            _storage,
+            _registration.Outage,
+            "save checkpoint",
+            ct => _storage.JobCheckpointSaveAsync(new JobCheckpointSaveParams(processId, job.Ref, json), ct),
+            cancellationToken);
+    }
 
     private async Task<bool> ClaimHeldAsync(ClaimedJob job, long processId, CancellationToken cancellationToken)
     {
@@ -749,6 +939,75 @@ internal sealed class Worker
         {
             return false;
         }
+    }
+
+    /// <summary>
+    /// One run's cancellation: its generation's (stop, lost lease, prune) or a cancel request of its own, which wins the
+    /// reason (<c>cancelled</c>) whichever came first.
+    /// </summary>
+    private sealed class RunHandle(ClaimedJob job, RunCancellation runs) : IDisposable
+    {
+        private readonly CancellationTokenSource _source = CancellationTokenSource.CreateLinkedTokenSource(runs.Token);
+        private readonly Lock _gate = new();
+        private string? _cancelMessage;
+        private long _cancelledAt;
+
+        public ClaimedJob Job => job;
+
+        public CancellationToken Token => _source.Token;
+
+        /// <summary>Who asked to stop this run and why; null when nobody did.</summary>
+        public string? CancelMessage
+        {
+            get
+            {
+                lock (_gate)
+                {
+                    return _cancelMessage;
+                }
+            }
+        }
+
+        public string? Reason => CancelMessage is not null ? "cancelled" : runs.Reason;
+
+        /// <summary>When the cancel request fired the token (a <see cref="TimeProvider"/> timestamp); null before.</summary>
+        public long? CancelledAt
+        {
+            get
+            {
+                lock (_gate)
+                {
+                    return _cancelMessage is null ? null : _cancelledAt;
+                }
+            }
+        }
+
+        /// <summary>Fires the token for a cancel request. False when one was delivered already.</summary>
+        public bool RequestCancel(string message, long timestamp)
+        {
+            lock (_gate)
+            {
+                if (_cancelMessage is not null)
+                {
+                    return false;
+                }
+
+                _cancelMessage = string.IsNullOrEmpty(message) ? "cancelled" : message;
+                _cancelledAt = timestamp;
+            }
+
+            try
+            {
+                _source.Cancel();
+            }
+            catch (ObjectDisposedException)
+            {
+            }
+
+            return true;
+        }
+
+        public void Dispose() => _source.Dispose();
     }
 
     /// <summary>The cancellation of a generation of runs, with the reason it fired.</summary>

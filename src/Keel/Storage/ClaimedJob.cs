@@ -45,4 +45,7 @@ public sealed record ClaimedJob(
     /// process until one of its runs ends by itself; then a death while it runs can only be its own doing.
     /// </summary>
     public bool Suspect { get; init; }
+
+    /// <summary>The state an earlier attempt saved (JSON; <see cref="JobContext.SaveCheckpointAsync{T}"/>), if any.</summary>
+    public string? Checkpoint { get; init; }
 }

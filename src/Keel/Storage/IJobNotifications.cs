@@ -15,3 +15,14 @@ public interface IJobNotifications
     /// <returns>A task that ends when listening stops.</returns>
     Task ListenAsync(Action<string> onJobsReady, CancellationToken cancellationToken);
 }
+
+/// <summary>Notification payloads that are not queue names.</summary>
+public static class JobNotifications
+{
+    /// <summary>
+    /// A run was asked to stop (<see cref="IKeelStorage.ClaimCancelRequestAsync"/>): workers that hold claims read their
+    /// cancel requests now instead of at their next poll. A queue of this very name still wakes idle workers: a listener
+    /// signals both.
+    /// </summary>
+    public const string CancelRequested = "keel:cancel";
+}

@@ -193,6 +193,64 @@ public interface IKeelStorage
     Task<bool> ClaimHeldAsync(ClaimHeldParams parameters, CancellationToken cancellationToken);
 
     /// <summary>
+    /// Asks the run of a claimed job to stop: stores <see cref="ClaimCancelRequestParams.Reason"/> on its claim (the
+    /// request belongs to that run and goes with it), unless one is stored already. PostgreSQL also notifies the process.
+    /// Returns null when the job is not claimed.
+    /// </summary>
+    /// <param name="parameters">The job and the reason.</param>
+    /// <param name="cancellationToken">Cancels the wait.</param>
+    Task<ClaimCancelRequest?> ClaimCancelRequestAsync(ClaimCancelRequestParams parameters, CancellationToken cancellationToken);
+
+    /// <summary>The claims of a process whose runs were asked to stop: what its workers poll while they hold claims.</summary>
+    /// <param name="parameters">The process.</param>
+    /// <param name="cancellationToken">Cancels the wait.</param>
+    Task<IReadOnlyList<ClaimCancelRequested>> ClaimsCancelRequestedAsync(ClaimsCancelRequestedParams parameters, CancellationToken cancellationToken);
+
+    /// <summary>
+    /// Ends a cancelled run under its claim, in one transaction: deletes the claim only while the process holds it (the
+    /// fence of every outcome), discards the job (attempt counted), records the run, and gives back the job's permit and
+    /// uniqueness key. Returns false when the claim was no longer held (nothing written).
+    /// </summary>
+    /// <param name="parameters">The claim and the history row.</param>
+    /// <param name="cancellationToken">Cancels the wait.</param>
+    Task<bool> JobCancelFinishAsync(JobCancelFinishParams parameters, CancellationToken cancellationToken);
+
+    /// <summary>
+    /// Stores a running job's checkpoint with the job, only while the process holds the claim (the claim row is locked
+    /// for the write, so a concurrent prune or release waits for it). Returns false when the claim is no longer held
+    /// (nothing written). The next claim of the job returns it (<see cref="ClaimedJob.Checkpoint"/>); finishing the job,
+    /// failing it for good or cancelling it clears it.
+    /// </summary>
+    /// <param name="parameters">The claim and the state.</param>
+    /// <param name="cancellationToken">Cancels the wait.</param>
+    Task<bool> JobCheckpointSaveAsync(JobCheckpointSaveParams parameters, CancellationToken cancellationToken);
+
+    /// <summary>
+    /// Records how far a run got on its claim, only while the process holds it (an update of the claim row fenced by
+    /// its id and process). Returns false when the claim is no longer held. Read back by <see cref="ClaimsListAsync"/>
+    /// and <see cref="JobGetAsync"/>; it goes with the claim.
+    /// </summary>
+    /// <param name="parameters">The claim and the progress.</param>
+    /// <param name="cancellationToken">Cancels the wait.</param>
+    Task<bool> JobProgressReportAsync(JobProgressParams parameters, CancellationToken cancellationToken);
+
+    /// <summary>
+    /// Appends lines a run logged to its job, only while the process holds the claim (locked for the write). Returns
+    /// false when the claim is no longer held (nothing written). <see cref="JobGetAsync"/> returns them; they go with the job.
+    /// </summary>
+    /// <param name="parameters">The claim and the lines.</param>
+    /// <param name="cancellationToken">Cancels the wait.</param>
+    Task<bool> JobLogsAppendAsync(JobLogsAppendParams parameters, CancellationToken cancellationToken);
+
+    /// <summary>
+    /// Stores a run's result with its job, only while the process holds the claim (locked for the write). Returns false
+    /// when the claim is no longer held. <see cref="JobGetAsync"/> returns it (<see cref="JobInfo.Result"/>).
+    /// </summary>
+    /// <param name="parameters">The claim and the result.</param>
+    /// <param name="cancellationToken">Cancels the wait.</param>
+    Task<bool> JobResultSaveAsync(JobResultSaveParams parameters, CancellationToken cancellationToken);
+
+    /// <summary>
     /// Adds a row to a job's run history without changing the job: a late result that was rejected, a run that was
     /// abandoned. Nothing is written when the job no longer exists.
     /// </summary>

@@ -266,7 +266,7 @@ public sealed record ClaimsMarkUnresponsiveParams(long ProcessId, IReadOnlyList<
 public sealed record ClaimHeldParams(long ProcessId, ClaimRef Claim, DateTimeOffset? Now);
 
 /// <summary>Parameters of <see cref="IKeelStorage.RunRecordAsync"/>.</summary>
-/// <param name="Claim">The claim the run held.</param>
+/// <param name="Claim">The claim the run held; claim id 0 for a job that never ran (cancelled before it started).</param>
 /// <param name="Ending">How it ended.</param>
 /// <param name="Runner">Who ran it (<see cref="Runner.ToJson"/>).</param>
 /// <param name="StartedAt">When it started.</param>
@@ -284,3 +284,62 @@ public sealed record ProcessDeregisterParams(long ProcessId, DateTimeOffset? Now
     /// <summary>Who ran them (<see cref="Runner.ToJson"/>).</summary>
     public string? Runner { get; init; }
 }
+
+/// <summary>Parameters of <see cref="IKeelStorage.ClaimCancelRequestAsync"/>.</summary>
+/// <param name="JobId">The job whose run to stop.</param>
+/// <param name="Reason">Who asked and why, for the run's <see cref="JobContext.CancellationMessage"/> and its history.</param>
+/// <param name="Now">The time; null means the database clock.</param>
+public sealed record ClaimCancelRequestParams(long JobId, string Reason, DateTimeOffset? Now);
+
+/// <summary>What <see cref="IKeelStorage.ClaimCancelRequestAsync"/> found.</summary>
+/// <param name="ClaimId">The job's claim.</param>
+/// <param name="ProcessId">The process that holds it.</param>
+/// <param name="AlreadyRequested">A cancel of this claim had been requested before: nothing was changed.</param>
+public sealed record ClaimCancelRequest(long ClaimId, long ProcessId, bool AlreadyRequested);
+
+/// <summary>Parameters of <see cref="IKeelStorage.ClaimsCancelRequestedAsync"/>.</summary>
+/// <param name="ProcessId">The process whose claims to read.</param>
+public sealed record ClaimsCancelRequestedParams(long ProcessId);
+
+/// <summary>A claim whose run was asked to stop.</summary>
+/// <param name="ClaimId">The claim.</param>
+/// <param name="JobId">Its job.</param>
+/// <param name="Reason">Who asked and why.</param>
+public sealed record ClaimCancelRequested(long ClaimId, long JobId, string Reason);
+
+/// <summary>Parameters of <see cref="IKeelStorage.JobCancelFinishAsync"/>.</summary>
+/// <param name="ProcessId">The process that holds the claim.</param>
+/// <param name="Claim">The claim.</param>
+/// <param name="Ending">What goes into the run history (outcome <see cref="RunOutcomes.Cancelled"/>).</param>
+/// <param name="Now">The time; null means the database clock.</param>
+public sealed record JobCancelFinishParams(long ProcessId, ClaimRef Claim, RunEnding Ending, DateTimeOffset? Now)
+{
+    /// <summary>Who ran it (<see cref="Runner.ToJson"/>), for its history.</summary>
+    public string? Runner { get; init; }
+}
+
+/// <summary>Parameters of <see cref="IKeelStorage.JobCheckpointSaveAsync"/>.</summary>
+/// <param name="ProcessId">The process that must hold the claim.</param>
+/// <param name="Claim">The claim.</param>
+/// <param name="Checkpoint">The state, as JSON.</param>
+public sealed record JobCheckpointSaveParams(long ProcessId, ClaimRef Claim, string Checkpoint);
+
+/// <summary>Parameters of <see cref="IKeelStorage.JobProgressReportAsync"/>.</summary>
+/// <param name="ProcessId">The process that must hold the claim.</param>
+/// <param name="Claim">The claim.</param>
+/// <param name="Fraction">How far the run got, in [0, 1].</param>
+/// <param name="Message">What it is doing, if it says.</param>
+/// <param name="Now">The time; null means the database clock.</param>
+public sealed record JobProgressParams(long ProcessId, ClaimRef Claim, double Fraction, string? Message, DateTimeOffset? Now);
+
+/// <summary>Parameters of <see cref="IKeelStorage.JobLogsAppendAsync"/>.</summary>
+/// <param name="ProcessId">The process that must hold the claim.</param>
+/// <param name="Claim">The claim (its attempt is stored with each line).</param>
+/// <param name="Lines">The lines, oldest first.</param>
+public sealed record JobLogsAppendParams(long ProcessId, ClaimRef Claim, IReadOnlyList<JobLogLine> Lines);
+
+/// <summary>Parameters of <see cref="IKeelStorage.JobResultSaveAsync"/>.</summary>
+/// <param name="ProcessId">The process that must hold the claim.</param>
+/// <param name="Claim">The claim.</param>
+/// <param name="Result">The result, as JSON.</param>
+public sealed record JobResultSaveParams(long ProcessId, ClaimRef Claim, string Result);

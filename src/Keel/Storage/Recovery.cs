@@ -123,8 +123,14 @@ public sealed record RecoveryResult(int Retried, int Failed, int Released = 0)
     /// <summary>Nothing recovered.</summary>
     public static RecoveryResult None { get; } = new(0, 0);
 
+    /// <summary>
+    /// Jobs whose run had been asked to stop (<see cref="IKeelAdmin.CancelAsync"/>): discarded instead of going back,
+    /// uncharged. Counted in none of the others.
+    /// </summary>
+    public int Cancelled { get; init; }
+
     /// <summary>Every job recovered.</summary>
-    public int Total => Retried + Failed + Released;
+    public int Total => Retried + Failed + Released + Cancelled;
 }
 
 /// <summary>A claim with its owner, for operators.</summary>
@@ -162,6 +168,15 @@ public sealed record ClaimInfo(
 
     /// <summary>The owner's lease left, by the database clock; negative once expired.</summary>
     public TimeSpan LeaseRemaining { get; init; } = TimeSpan.MaxValue;
+
+    /// <summary>How far the run got, in [0, 1], as it last reported (<see cref="JobContext.ReportProgressAsync"/>); null when it has not.</summary>
+    public double? Progress { get; init; }
+
+    /// <summary>The message of the run's last progress report, if any.</summary>
+    public string? ProgressMessage { get; init; }
+
+    /// <summary>The reason of a cancel asked for that the run has not ended on yet; null when none was.</summary>
+    public string? CancelRequested { get; init; }
 }
 
 /// <summary>Parameters of <see cref="IKeelStorage.ClaimsListAsync"/>.</summary>

@@ -20,6 +20,28 @@ public static class RunOutcomes
 
     /// <summary>The run ignored its cancellation; the worker stopped waiting for it and took its slot back.</summary>
     public const string Abandoned = "abandoned";
+
+    /// <summary>
+    /// Someone cancelled the job (<see cref="IKeelAdmin.CancelAsync"/>): it was discarded — before it started, or when its
+    /// run stopped — and is not retried. The detail says who and why.
+    /// </summary>
+    public const string Cancelled = "cancelled";
+}
+
+/// <summary>The <see cref="RunEnding.Cause"/> codes of cancelled runs (<see cref="RunOutcomes.Cancelled"/>).</summary>
+public static class RunCauses
+{
+    /// <summary>Cancelled before it started: it was ready, scheduled or blocked.</summary>
+    public const string CancelledBeforeStart = "not-started";
+
+    /// <summary>Its run returned after its cancellation token fired.</summary>
+    public const string CancelHonoured = "honoured";
+
+    /// <summary>Its run ignored its cancellation past the grace: abandoned in-process, or its process was replaced.</summary>
+    public const string CancelEscalated = "escalated";
+
+    /// <summary>Its process died or was pruned before the run ended; recovery discarded it instead of retrying it.</summary>
+    public const string CancelledWithProcess = "process-ended";
 }
 
 /// <summary>Why a run ended without finishing its job: what goes in the job's run history.</summary>
@@ -104,3 +126,10 @@ public sealed record JobRun(
 
 [JsonSerializable(typeof(Runner))]
 internal sealed partial class RunnerJson : JsonSerializerContext;
+
+/// <summary>A line a run logged through <see cref="JobContext.Logger"/>.</summary>
+/// <param name="Attempt">The attempt that logged it.</param>
+/// <param name="At">When.</param>
+/// <param name="Level">The level's name (<c>Information</c>, <c>Warning</c>, …).</param>
+/// <param name="Message">The formatted message (with the exception's type and message, if one was logged).</param>
+public sealed record JobLogLine(int Attempt, DateTimeOffset At, string Level, string Message);

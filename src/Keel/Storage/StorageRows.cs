@@ -20,7 +20,8 @@ public static class StorageRows
     /// A job read by an engine's <c>JobGet</c> statement: id, kind, queue, args, priority, attempts, max attempts,
     /// worker losses, created, scheduled, finished, discarded, concurrency key, unique key, state
     /// (<see cref="JobStates.StateOf"/>), claim process, claimed at, claim id, claim attempt, claim runner (JSON),
-    /// suspect, started at, finished by (JSON), shared losses, and optionally batch id — in that order.
+    /// suspect, started at, finished by (JSON), shared losses, the claim's progress, progress message and cancel reason,
+    /// the result (JSON), and optionally batch id — in that order.
     /// </summary>
     /// <param name="reader">The reader, on the job's row.</param>
     /// <param name="time">How the engine stores times.</param>
@@ -54,7 +55,11 @@ public static class StorageRows
             ClaimedAt = claimed ? time(reader, 16) : null,
             Suspect = Flag(reader, 20),
             SharedLosses = Convert.ToInt32(reader.GetValue(23), System.Globalization.CultureInfo.InvariantCulture),
-            BatchId = reader.FieldCount > 24 && !reader.IsDBNull(24) ? Convert.ToInt64(reader.GetValue(24), System.Globalization.CultureInfo.InvariantCulture) : null,
+            Progress = claimed && !reader.IsDBNull(24) ? Convert.ToDouble(reader.GetValue(24), System.Globalization.CultureInfo.InvariantCulture) : null,
+            ProgressMessage = claimed ? NullableString(reader, 25) : null,
+            CancelRequested = claimed ? NullableString(reader, 26) : null,
+            Result = NullableString(reader, 27),
+            BatchId = reader.FieldCount > 28 && !reader.IsDBNull(28) ? Convert.ToInt64(reader.GetValue(28), System.Globalization.CultureInfo.InvariantCulture) : null,
         };
         var current = claimed
             ? new JobRun(Convert.ToInt32(reader.GetValue(18), System.Globalization.CultureInfo.InvariantCulture), JobRun.Running, null, false, Runner.Parse(NullableString(reader, 19)), job.ClaimedAt, null, null, [], reader.GetInt64(17))
@@ -62,6 +67,17 @@ public static class StorageRows
                 ? new JobRun(job.Attempts, JobRun.Finished, null, true, Runner.Parse(NullableString(reader, 22)), NullableTime(reader, 21, time), finishedAt, null, [], null)
                 : null;
         return (job, current);
+    }
+
+    /// <summary>A log line read by an engine's <c>JobLogs</c> statement: attempt, logged at, level, message.</summary>
+    /// <param name="reader">The reader, on the line's row.</param>
+    /// <param name="time">How the engine stores times.</param>
+    /// <returns>The line.</returns>
+    public static JobLogLine ReadLogLine(DbDataReader reader, TimeColumn time)
+    {
+        ArgumentNullException.ThrowIfNull(reader);
+        ArgumentNullException.ThrowIfNull(time);
+        return new JobLogLine(Convert.ToInt32(reader.GetValue(0), System.Globalization.CultureInfo.InvariantCulture), time(reader, 1), reader.GetString(2), reader.GetString(3));
     }
 
     /// <summary>An error read by an engine's <c>JobErrors</c> statement: attempt, exception type, message, stack trace, when, cause.</summary>

@@ -113,6 +113,23 @@ public abstract class CliTests : IAsyncLifetime
         (code, _, _) = await KeelAsync("jobs", "discard", ids[2].ToString(System.Globalization.CultureInfo.InvariantCulture));
         Assert.Equal(0, code);
         Assert.Equal(JobState.Discarded, (await Db.Storage.JobGetAsync(ids[2], default))!.State);
+
+        // Cancel: a job that has not started is discarded with the reason and who asked; a running one is asked to stop.
+        var (waiting, running) = ((await InsertAsync("cancel", 1))[0], (await InsertAsync("cancel-running", 1))[0]);
+        (code, output, _) = await KeelAsync("jobs", "cancel", waiting.ToString(System.Globalization.CultureInfo.InvariantCulture), "--reason", "not needed", "--json");
+        Assert.Equal(0, code);
+        Assert.Equal("Cancelled", Json(output).GetProperty("result").GetString());
+        var cancelled = (await Db.Storage.JobGetAsync(waiting, default))!;
+        Assert.Equal(JobState.Discarded, cancelled.State);
+        Assert.StartsWith("not needed (keel jobs cancel by ", Assert.Single(cancelled.Runs, r => r.Outcome == RunOutcomes.Cancelled).Detail, StringComparison.Ordinal);
+        var worker = await RegisterAsync(TimeSpan.Zero);
+        Assert.Single(await Db.Storage.JobsClaimAsync(new JobsClaimParams(worker, QueueFilter.Parse("cancel-running"), 1, null), default));
+        (code, output, _) = await KeelAsync("jobs", "cancel", running.ToString(System.Globalization.CultureInfo.InvariantCulture));
+        Assert.Equal(0, code);
+        Assert.Contains("asked to stop", output, StringComparison.Ordinal);
+        Assert.Single(await Db.Storage.ClaimsCancelRequestedAsync(new ClaimsCancelRequestedParams(worker), default));
+        Assert.Equal(ExitCodes.NotFound, (await KeelAsync("jobs", "cancel", waiting.ToString(System.Globalization.CultureInfo.InvariantCulture))).Code);
+        Assert.Equal(ExitCodes.NotFound, (await KeelAsync("jobs", "cancel", "987654")).Code);
         Assert.Equal(ExitCodes.Usage, (await KeelAsync("jobs", "list", "--state", "sleeping")).Code);
     }
 

@@ -41,6 +41,8 @@ public static class KeelHost
                 .AddJob<OvertimeJob>()
                 .AddJob<FencedJob>()
                 .AddJob<AddsToBatchJob>()
+                .AddJob<ReportsProgressJob>()
+                .AddJob<LogsAndResultJob>()
                 .AddJob<PerAccountJob>(o => o.LimitConcurrency<AccountArgs>(a => a.Account.ToString(System.Globalization.CultureInfo.InvariantCulture), limit: 1));
             k.Configure(o =>
             {

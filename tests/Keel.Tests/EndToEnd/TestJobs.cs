@@ -1,4 +1,5 @@
 using System.Collections.Concurrent;
+using Microsoft.Extensions.Logging;
 
 namespace Keel.Tests.EndToEnd;
 
@@ -198,6 +199,52 @@ public sealed class FencedJob(Recorder recorder) : IJob<SleepArgs>
         {
             recorder.Leave();
             recorder.Ended.Enqueue((context.JobId, context.Attempt, cancellationToken.IsCancellationRequested, context.CancellationReason));
+        }
+    }
+}
+
+/// <summary>Reports progress in a tight loop (1,000 reports), then sleeps honouring its token.</summary>
+[Job("reports-progress")]
+public sealed class ReportsProgressJob(Recorder recorder) : IJob<SleepArgs>
+{
+    public async Task PerformAsync(SleepArgs args, JobContext context, CancellationToken cancellationToken)
+    {
+        recorder.Enter(context);
+        try
+        {
+            for (var i = 1; i <= 1000; i++)
+            {
+                await context.ReportProgressAsync(i / 1000.0, $"{i} of 1000", cancellationToken);
+            }
+
+            await Task.Delay(args.Milliseconds, cancellationToken);
+        }
+        finally
+        {
+            recorder.Leave();
+        }
+    }
+}
+
+public sealed record ImportResult(int Rows, string Source);
+
+/// <summary>Logs three lines through its context and stores a result.</summary>
+[Job("logs-and-result")]
+public sealed class LogsAndResultJob(Recorder recorder) : IJob<CountArgs>
+{
+    public async Task PerformAsync(CountArgs args, JobContext context, CancellationToken cancellationToken)
+    {
+        recorder.Enter(context);
+        try
+        {
+            context.Logger.LogInformation("importing {Rows} rows", args.N);
+            context.Logger.LogWarning("row {Row} skipped: no email", 7);
+            context.Logger.LogError(new InvalidOperationException("bad row"), "row {Row} failed", 9);
+            await context.SetResultAsync(new ImportResult(args.N - 2, args.Label), cancellationToken);
+        }
+        finally
+        {
+            recorder.Leave();
         }
     }
 }

@@ -150,6 +150,38 @@ public abstract class TelemetryTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task Cancels_count_requests_and_how_runs_stopped_and_time_the_stop()
+    {
+        using var recorder = new InstrumentRecorder();
+        var queue = UniqueQueue();
+        using var host = KeelHost.Build(Db, new Recorder(), o =>
+        {
+            o.CancellationGrace = TimeSpan.FromMilliseconds(300);
+            o.Workers.Add(KeelHost.Worker(2, queue));
+        });
+        var admin = host.Services.GetRequiredService<IKeelAdmin>();
+        await host.StartAsync();
+        var honours = await Client(host).EnqueueAsync<FencedJob, SleepArgs>(new SleepArgs(60_000), new EnqueueOptions { Queue = queue });
+        var ignores = await Client(host).EnqueueAsync<IgnoresCancellationJob, SleepArgs>(new SleepArgs(20_000), new EnqueueOptions { Queue = queue });
+        await Eventually.WaitUntilAsync(async () => (await admin.ListClaimsAsync()).Count(c => c.Queue == queue) == 2, Patience, "both run");
+
+        Assert.Equal(CancelResult.Requested, await admin.CancelAsync(honours));
+        Assert.Equal(CancelResult.Requested, await admin.CancelAsync(ignores));
+        await Eventually.WaitUntilAsync(() => Task.FromResult(recorder.Of("keel.job.cancelled", queue).Count() == 2), Patience, "both end cancelled");
+
+        Assert.Equal(
+            [RunCauses.CancelEscalated, RunCauses.CancelHonoured],
+            recorder.Of("keel.job.cancelled", queue).Select(m => m.Tags["keel.outcome"]).Order());
+        Assert.Equal(
+            [RunCauses.CancelEscalated, RunCauses.CancelHonoured],
+            recorder.Of("keel.job.cancel.time_to_stop", queue).Select(m => m.Tags["keel.outcome"]).Order());
+        Assert.All(recorder.Of("keel.job.cancel.time_to_stop", queue), m => Assert.True(m.Value >= 0));
+        Assert.Equal("s", recorder.UnitOf("keel.job.cancel.time_to_stop"));
+        Assert.True(recorder.Measurements.Count(m => m.Instrument == "keel.job.cancel.requested" && m.Tags["keel.state"] == "claimed") >= 2);
+        await host.StopAsync();
+    }
+
+    [Fact]
     public async Task Gauges_report_the_last_snapshot_read_from_the_database()
     {
         using var recorder = new InstrumentRecorder();
