@@ -350,6 +350,30 @@ public abstract class WorkflowConformance : ConformanceTests
     }
 
     [Fact]
+    public async Task One_completion_of_jobs_of_several_batches_counts_each_batch_and_completes_those_it_empties()
+    {
+        var first = await Storage.BatchStartAsync(new BatchStartParams([Job("m"), Job("m"), Job("m")], [Callback(BatchEvent.Complete)], T0), default);
+        var second = await Storage.BatchStartAsync(new BatchStartParams([Job("m"), Job("m")], [Callback(BatchEvent.Success)], T0), default);
+        var process = await RegisterAsync();
+        var claims = await Storage.JobsClaimAsync(new JobsClaimParams(process, new QueueFilter(QueueMatch.Exact, "m"), 4, T0), default);
+        Assert.Equal([.. first.JobIds, second.JobIds[0]], claims.Select(c => c.JobId));
+
+        // Two of the first batch and one of the second: neither empties.
+        var done = await Storage.JobsCompleteAsync(new JobsCompleteParams(process, [claims[0].Ref, claims[1].Ref, claims[3].Ref], T0, true), default);
+        Assert.Equal(3, done.Count);
+        Assert.Equal((1L, 2L), ((await Storage.BatchGetAsync(first.BatchId, default))!.Pending, (await Storage.BatchGetAsync(first.BatchId, default))!.Succeeded));
+        Assert.Equal(1L, (await Storage.BatchGetAsync(second.BatchId, default))!.Pending);
+        Assert.Equal((0L, 0L), (await CallbackJobsAsync(BatchEvent.Complete), await CallbackJobsAsync(BatchEvent.Success)));
+
+        // The last of each in one completion: both complete, each callback once.
+        var last = await ClaimAsync(process, "m");
+        Assert.Equal(2, (await Storage.JobsCompleteAsync(new JobsCompleteParams(process, [claims[2].Ref, last.Ref], T0, false), default)).Count);
+        Assert.Equal(BatchState.Succeeded, (await Storage.BatchGetAsync(first.BatchId, default))!.State);
+        Assert.Equal(BatchState.Succeeded, (await Storage.BatchGetAsync(second.BatchId, default))!.State);
+        Assert.Equal((1L, 1L), (await CallbackJobsAsync(BatchEvent.Complete), await CallbackJobsAsync(BatchEvent.Success)));
+    }
+
+    [Fact]
     public async Task A_retried_job_reopens_its_batch_and_success_is_enqueued_once_when_all_succeed()
     {
         var started = await Storage.BatchStartAsync(new BatchStartParams([Job("b1"), Job("b2")], [Callback(BatchEvent.Success), Callback(BatchEvent.Complete)], T0), default);
