@@ -126,34 +126,37 @@ public sealed partial class PostgreSqlStorage
         ArgumentNullException.ThrowIfNull(parameters);
         await using var connection = await OpenAsync(cancellationToken).ConfigureAwait(false);
 
-        // Release and delete commit together. A claim whose run was asked to stop ends its job discarded, which settles
-        // a workflow in the same transaction: the delete waits for that, rare, case.
+        // Release and delete go in one round trip; the workflows of jobs the release discarded (their run had been asked
+        // to stop) settle before the commit, in the same transaction.
         await using var transaction = await connection.BeginTransactionAsync(cancellationToken).ConfigureAwait(false);
-        int released;
+        await using var batch = new NpgsqlBatch(connection, transaction);
+        var release = new NpgsqlBatchCommand(ClaimsSql.ClaimsReleaseAll);
+        release.Parameters.Add(new NpgsqlParameter<long>("process_id", NpgsqlDbType.Bigint) { TypedValue = parameters.ProcessId });
+        release.Parameters.Add(Now(parameters.Now));
+        AddRunEnding(release.Parameters, parameters.Reason, parameters.Runner);
+        var delete = new NpgsqlBatchCommand(ProcessesSql.ProcessDelete);
+        delete.Parameters.Add(new NpgsqlParameter<long>("process_id", NpgsqlDbType.Bigint) { TypedValue = parameters.ProcessId });
+        batch.BatchCommands.Add(release);
+        batch.BatchCommands.Add(delete);
+
+        var released = 0;
         List<PermitRelease>? releases = null;
         long[]? workflowCancelled = null;
-        await using (var release = new NpgsqlCommand(ClaimsSql.ClaimsReleaseAll, connection, transaction))
+        await using (var reader = await batch.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false))
         {
-            release.Parameters.Add(new NpgsqlParameter<long>("process_id", NpgsqlDbType.Bigint) { TypedValue = parameters.ProcessId });
-            release.Parameters.Add(Now(parameters.Now));
-            AddRunEnding(release.Parameters, parameters.Reason, parameters.Runner);
-            await using var reader = await release.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
-            released = 0;
             if (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
             {
                 released = checked((int)reader.GetInt64(0));
                 releases = ReadReleases(reader, 2, 3);
                 workflowCancelled = ReadWorkflowCancelled(reader);
             }
+
+            while (await reader.NextResultAsync(cancellationToken).ConfigureAwait(false))
+            {
+            }
         }
 
         await SettleCancelledAsync(connection, transaction, workflowCancelled, parameters.Now, cancellationToken).ConfigureAwait(false);
-        await using (var delete = new NpgsqlCommand(ProcessesSql.ProcessDelete, connection, transaction))
-        {
-            delete.Parameters.Add(new NpgsqlParameter<long>("process_id", NpgsqlDbType.Bigint) { TypedValue = parameters.ProcessId });
-            await delete.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
-        }
-
         await transaction.CommitAsync(cancellationToken).ConfigureAwait(false);
 
         // Jobs whose run had been asked to stop were discarded and gave their permits back: promote blocked jobs.
