@@ -1,4 +1,7 @@
+using Keel.Runtime;
 using Keel.Storage;
+using Microsoft.Extensions.Logging.Abstractions;
+using Microsoft.Extensions.Options;
 
 namespace Keel.Storage.Conformance;
 
@@ -516,6 +519,105 @@ public abstract class WorkflowConformance : ConformanceTests
         await Storage.JobsClearFinishedAsync(new JobsClearFinishedParams(TimeSpan.FromDays(1), 100, T0.AddDays(2)), default);
 
         Assert.Null(await Storage.BatchGetAsync(started.BatchId, default));
+    }
+
+    private KeelAdmin NewAdmin() => new(Storage, Options.Create(new KeelOptions()), NullLoggerFactory.Instance, new KeelClock(TimeProvider.System), new JobSignal());
+
+    /// <summary>
+    /// Cancels a job one of the ways a cancel ends it: before it starts, or while it runs (a request on its claim) and
+    /// then its run honours the token, fails first (for good or with a retry time), is released by its worker or an
+    /// operator, its process deregisters, or dies and is recovered. Returns the claim it ran under, if it ran.
+    /// </summary>
+    private async Task<(long Process, ClaimedJob Claim)?> CancelAsync(long jobId, string queue, string way)
+    {
+        if (way == "before-start")
+        {
+            Assert.Equal(CancelResult.Cancelled, await NewAdmin().CancelAsync(jobId, "stop it"));
+            return null;
+        }
+
+        var process = await RegisterAsync();
+        var claim = await ClaimAsync(process, queue);
+        Assert.Equal(jobId, claim.JobId);
+        Assert.False((await Storage.ClaimCancelRequestAsync(new ClaimCancelRequestParams(jobId, "stop it", T0), default))!.AlreadyRequested);
+        var broken = new FailureRecord("System.IO.IOException", "disk", null);
+        switch (way)
+        {
+            case "honoured":
+                Assert.True(await Storage.JobCancelFinishAsync(new JobCancelFinishParams(process, claim.Ref, new RunEnding(RunOutcomes.Cancelled, RunCauses.CancelHonoured, "stop it"), T0), default));
+                break;
+            case "failed":
+                Assert.True(await Storage.JobFailAsync(new JobFailParams(process, claim.Ref, broken, null, T0), default));
+                break;
+            case "failed-with-a-retry":
+                Assert.True(await Storage.JobFailAsync(new JobFailParams(process, claim.Ref, broken, T0.AddMinutes(1), T0), default));
+                break;
+            case "released":
+                await Storage.ClaimsReleaseAsync(new ClaimsReleaseParams(process, null, T0) { Reason = new RunEnding(RunOutcomes.Released, "stop", "its worker stopped") }, default);
+                break;
+            case "released-by-an-operator":
+                await Storage.ClaimsRecoverAsync(new ClaimsRecoverParams([claim.ClaimId], ClaimAction.Release, new WorkerLostCause("operator", "released by an operator"), T0), default);
+                break;
+            case "deregistered":
+                await Storage.ProcessDeregisterAsync(new ProcessDeregisterParams(process, T0), default);
+                break;
+            case "recovered":
+                Assert.Equal(1, (await Storage.ProcessRecoverAsync(ProcessRecoverParams.Dead(process, new WorkerLostCause("process-exited", "killed by signal 9"), T0), default))!.Cancelled);
+                break;
+            default:
+                throw new ArgumentOutOfRangeException(nameof(way), way, "no such way to cancel");
+        }
+
+        return (process, claim);
+    }
+
+    [Theory]
+    [InlineData("before-start")]
+    [InlineData("honoured")]
+    [InlineData("failed")]
+    [InlineData("failed-with-a-retry")]
+    [InlineData("released")]
+    [InlineData("released-by-an-operator")]
+    [InlineData("deregistered")]
+    [InlineData("recovered")]
+    public async Task A_cancelled_parent_settles_its_children_and_completes_its_batch_once(string way)
+    {
+        var started = await Storage.BatchStartAsync(new BatchStartParams([Job("p"), Job("q")], [Callback(BatchEvent.Success), Callback(BatchEvent.Complete), Callback(BatchEvent.Failure)], T0), default);
+        var parent = started.JobIds[0];
+        var onSuccess = await InsertAsync(After("s", parent));
+        var onDiscard = await InsertAsync(After("d", ContinueWhen.Discarded, UnmetPolicy.Discard, parent));
+        var anyway = await InsertAsync(After("r", ContinueWhen.Succeeded, UnmetPolicy.Run, parent));
+        await SucceedAsync(await RegisterAsync(), "q");
+        Assert.Equal(0, await CallbackJobsAsync(BatchEvent.Complete));
+
+        var ran = await CancelAsync(parent, "p", way);
+
+        Assert.Equal([JobState.Discarded, JobState.Discarded, JobState.Ready, JobState.Ready], await StatesAsync(parent, onSuccess, onDiscard, anyway));
+        Assert.Equal(ContinueWhen.Discarded, Assert.Single((await Storage.JobGetAsync(onDiscard, default))!.Parents).Outcome);
+        if (ran is var (process, claim))
+        {
+            // The claim is gone: a late end of the same run settles nothing a second time.
+            Assert.False(await Storage.JobFailAsync(new JobFailParams(process, claim.Ref, new FailureRecord("E", "late", null), null, T0), default));
+            Assert.False(await Storage.JobCancelFinishAsync(new JobCancelFinishParams(process, claim.Ref, new RunEnding(RunOutcomes.Cancelled, RunCauses.CancelHonoured, "late"), T0), default));
+        }
+
+        var batch = (await Storage.BatchGetAsync(started.BatchId, default))!;
+        Assert.Equal((0L, 1L, 0L, 1L, BatchState.Failed), (batch.Pending, batch.Succeeded, batch.Failed, batch.Discarded, batch.State));
+        Assert.Equal((0L, 1L, 1L), (await CallbackJobsAsync(BatchEvent.Success), await CallbackJobsAsync(BatchEvent.Complete), await CallbackJobsAsync(BatchEvent.Failure)));
+    }
+
+    [Fact]
+    public async Task A_continuation_cancelled_while_it_awaits_is_discarded_and_settles_its_own_children()
+    {
+        var parent = await InsertAsync(Job("p"));
+        var child = await InsertAsync(After("c", parent));
+        var onDiscard = await InsertAsync(After("d", ContinueWhen.Discarded, UnmetPolicy.Discard, child));
+
+        Assert.Equal(CancelResult.Cancelled, await NewAdmin().CancelAsync(child, "not needed"));
+
+        Assert.Equal([JobState.Ready, JobState.Discarded, JobState.Ready], await StatesAsync(parent, child, onDiscard));
+        await SucceedAsync(await RegisterAsync(), "p");
+        Assert.Equal([JobState.Finished, JobState.Discarded], await StatesAsync(parent, child));
     }
 #pragma warning restore CS1591
 }

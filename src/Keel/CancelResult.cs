@@ -6,7 +6,7 @@ public enum CancelResult
     /// <summary>There is no such job (never was, or retention deleted it).</summary>
     NotFound,
 
-    /// <summary>It had not started (ready, scheduled or blocked): it is discarded now, with the reason in its history.</summary>
+    /// <summary>It had not started (ready, scheduled, blocked or awaiting its parents): it is discarded now, with the reason in its history.</summary>
     Cancelled,
 
     /// <summary>

@@ -96,7 +96,7 @@ public interface IKeelAdmin
     Task<long> DiscardJobsAsync(IReadOnlyList<long>? jobIds, JobFilter? filter = null, IReadOnlyCollection<JobState>? states = null, IProgress<long>? progress = null, CancellationToken cancellationToken = default);
 
     /// <summary>
-    /// Cancels a job in any state: one that has not started (ready, scheduled, blocked) is discarded now; a running one is
+    /// Cancels a job in any state: one that has not started (ready, scheduled, blocked, awaiting) is discarded now; a running one is
     /// asked to stop — its cancellation token fires within a second with <see cref="JobContext.CancellationReason"/>
     /// <c>cancelled</c>, and it ends discarded, escalated like a job past its timeout if it does not return within
     /// <see cref="KeelOptions.CancellationGrace"/>. The reason goes into the job's run history. A cancelled job is never

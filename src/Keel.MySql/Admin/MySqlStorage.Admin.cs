@@ -310,7 +310,7 @@ public sealed partial class MySqlStorage
                         // Its run was asked to stop: released, it does not go back but ends cancelled.
                         await ExecuteForJobAsync(session, CancelSql.JobDiscardCancelled, jobId, cancellationToken).ConfigureAwait(false);
                         await InsertRunAsync(session, new RunRow(jobId, attempt, claimId, runner, claimedAt, RunOutcomes.Cancelled, RunCauses.CancelHonoured, false, $"{cancelReason} (released: {parameters.Cause.Description})", null), cancellationToken).ConfigureAwait(false);
-                        await LeaveAsync(session, jobId, terminal: true, cancellationToken).ConfigureAwait(false);
+                        await LeaveCancelledAsync(session, jobId, cancellationToken).ConfigureAwait(false);
                         cancelled++;
                     }
                     else if (parameters.Action == ClaimAction.Release)

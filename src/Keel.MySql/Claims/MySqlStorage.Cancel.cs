@@ -98,7 +98,7 @@ public sealed partial class MySqlStorage
 
                 var e = parameters.Ending;
                 await InsertRunAsync(session, new RunRow(jobId, attempt, parameters.Claim.ClaimId, parameters.Runner, claimedAt, e.Outcome, e.Cause, false, e.Detail, null), cancellationToken).ConfigureAwait(false);
-                await LeaveAsync(session, jobId, terminal: true, cancellationToken).ConfigureAwait(false);
+                await LeaveCancelledAsync(session, jobId, cancellationToken).ConfigureAwait(false);
                 return true;
             },
             cancellationToken);

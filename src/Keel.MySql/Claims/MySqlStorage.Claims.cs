@@ -271,7 +271,7 @@ public sealed partial class MySqlStorage
                     }
 
                     await InsertRunAsync(session, new RunRow(jobId, attempt, parameters.Claim.ClaimId, parameters.Runner, claimedAt, RunOutcomes.Cancelled, RunCauses.CancelHonoured, false, $"{cancelReason} (its run failed first: {parameters.Failure.ExceptionType}: {parameters.Failure.Message})", null), cancellationToken).ConfigureAwait(false);
-                    await LeaveAsync(session, jobId, terminal: true, cancellationToken).ConfigureAwait(false);
+                    await LeaveCancelledAsync(session, jobId, cancellationToken).ConfigureAwait(false);
                     return true;
                 }
 
@@ -360,7 +360,7 @@ public sealed partial class MySqlStorage
             }
 
             await InsertRunAsync(session, new RunRow(run.JobId, run.Attempt, run.ClaimId, runner, run.ClaimedAt, RunOutcomes.Cancelled, RunCauses.CancelHonoured, false, run.Reason + $" (released: {reason?.Detail ?? "its worker let go of it"})", null), cancellationToken).ConfigureAwait(false);
-            await LeaveAsync(session, run.JobId, terminal: true, cancellationToken).ConfigureAwait(false);
+            await LeaveCancelledAsync(session, run.JobId, cancellationToken).ConfigureAwait(false);
         }
 
         if (released.Count == 0)

@@ -284,7 +284,14 @@ public sealed partial class MySqlStorage
     /// A job left ready/claimed for good (finished, failed, discarded) or for a retry: free its uniqueness key
     /// (unless it is only waiting for a retry) and its permit.
     /// </summary>
-    private static async Task LeaveAsync(Session session, long jobId, bool terminal, CancellationToken cancellationToken)
+    private static Task LeaveAsync(Session session, long jobId, bool terminal, CancellationToken cancellationToken)
+        => LeaveAsync(session, jobId, terminal, ContinueWhen.Failed, cancellationToken);
+
+    /// <summary>A job whose run was cancelled left its claim discarded: its key and permit go, its workflow settles as discarded.</summary>
+    private static Task LeaveCancelledAsync(Session session, long jobId, CancellationToken cancellationToken)
+        => LeaveAsync(session, jobId, terminal: true, ContinueWhen.Discarded, cancellationToken);
+
+    private static async Task LeaveAsync(Session session, long jobId, bool terminal, ContinueWhen outcome, CancellationToken cancellationToken)
     {
         if (terminal)
         {
@@ -297,10 +304,10 @@ public sealed partial class MySqlStorage
             await ReleasePermitAsync(session, routing, cancellationToken).ConfigureAwait(false);
         }
 
-        // Every terminal leave is a failure for good (a discard settles its own workflow): its children and batch advance.
+        // A terminal leave is a failure for good, or a cancelled run's discard: its children and batch advance.
         if (terminal && !routing.Workflow.IsPlain)
         {
-            await SettleAsync(session, [routing.Workflow], cancellationToken).ConfigureAwait(false);
+            await SettleAsync(session, [routing.Workflow with { Outcome = outcome }], cancellationToken).ConfigureAwait(false);
         }
     }
 

@@ -95,7 +95,7 @@ public sealed partial class MySqlStorage
                 // Its run was asked to stop: the process ending is the stop, and a cancelled job is never retried.
                 await ExecuteForJobAsync(session, CancelSql.JobDiscardCancelled, claim.JobId, cancellationToken).ConfigureAwait(false);
                 await InsertRunAsync(session, new RunRow(claim.JobId, claim.Attempt, claim.ClaimId, claim.Runner, claim.ClaimedAt, RunOutcomes.Cancelled, RunCauses.CancelledWithProcess, false, $"{cancelReason} (its run ended with its process: {cause.Message})", null), cancellationToken).ConfigureAwait(false);
-                await LeaveAsync(session, claim.JobId, terminal: true, cancellationToken).ConfigureAwait(false);
+                await LeaveCancelledAsync(session, claim.JobId, cancellationToken).ConfigureAwait(false);
                 cancelled++;
                 continue;
             }

@@ -289,13 +289,21 @@ public sealed partial class PostgreSqlStorage
         int n;
         List<PermitRelease>? releases = null;
         long[]? workflow = null;
+        long[]? workflowCancelled = null;
         await using (var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false))
         {
-            n = await reader.ReadAsync(cancellationToken).ConfigureAwait(false) ? checked((int)reader.GetInt64(0)) : 0;
+            var read = await reader.ReadAsync(cancellationToken).ConfigureAwait(false);
+            n = read ? checked((int)reader.GetInt64(0)) : 0;
             if (!release && n > 0)
             {
                 releases = ReadReleases(reader, 1, 2);
                 workflow = reader.IsDBNull(3) ? null : reader.GetFieldValue<long[]>(3);
+            }
+            else if (release && read)
+            {
+                // Claims whose run had been asked to stop were discarded as cancelled, not released.
+                releases = ReadReleases(reader, 2, 3);
+                workflowCancelled = ReadWorkflowCancelled(reader);
             }
         }
 
@@ -304,6 +312,7 @@ public sealed partial class PostgreSqlStorage
             await SettleIdsAsync(connection, transaction, workflow, ContinueWhen.Failed, parameters.Now, cancellationToken).ConfigureAwait(false);
         }
 
+        await SettleCancelledAsync(connection, transaction, workflowCancelled, parameters.Now, cancellationToken).ConfigureAwait(false);
         await transaction.CommitAsync(cancellationToken).ConfigureAwait(false);
 
         // Failed jobs gave their permits back (released ones, back to ready, keep theirs): promote blocked jobs.

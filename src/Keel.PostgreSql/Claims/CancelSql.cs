@@ -35,7 +35,8 @@ internal static class CancelSql
 
     /// <summary>
     /// Ends a cancelled run under its claim: deletes the claim only while the process holds it, discards the job, records
-    /// the run, frees its uniqueness key and gives its permit back. Returns (claims deleted, concurrency key, duration).
+    /// the run, frees its uniqueness key and gives its permit back. Returns (claims deleted, concurrency key, duration,
+    /// whether the job is in a workflow: the caller settles it as discarded in the same transaction).
     /// </summary>
     public const string JobCancelFinish = """
         WITH released AS (
@@ -48,7 +49,7 @@ internal static class CancelSql
             SET discarded_at = coalesce(@now, now()), suspect = false, shared_losses = 0, checkpoint = NULL
             FROM released r
             WHERE j.id = r.job_id
-            RETURNING j.id, j.concurrency_key, j.concurrency_duration_ms
+            RETURNING j.id, j.concurrency_key, j.concurrency_duration_ms, j.workflow, j.batch_id
         ),
         run AS (
             INSERT INTO keel_job_runs (job_id, attempt, claim_id, runner, started_at, ended_at, outcome, cause, charged, detail)
@@ -66,6 +67,7 @@ internal static class CancelSql
         """ + ConcurrencySql.GiveBack + """
         SELECT (SELECT count(*) FROM released),
                (SELECT concurrency_key FROM job),
-               (SELECT concurrency_duration_ms FROM job)
+               (SELECT concurrency_duration_ms FROM job),
+               (SELECT workflow IS NOT NULL OR batch_id IS NOT NULL FROM job)
         """;
 }

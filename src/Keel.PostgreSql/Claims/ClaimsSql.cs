@@ -179,8 +179,9 @@ internal static class ClaimsSql
     /// key), makes it ready (retry due now, unlimited jobs only) or schedules it (a job with a concurrency key always
     /// goes through scheduled, so the dispatcher acquires a permit again); either way a job with a key gives its
     /// permit back. A claim whose run was asked to stop (<c>cancel_reason</c>) ends the job cancelled instead (discarded,
-    /// never retried). Returns (claims deleted, queues notified, concurrency key, permit duration): the caller promotes
-    /// blocked jobs of the key after commit.
+    /// never retried). Returns (claims deleted, queues notified, concurrency key, permit duration, whether a job that
+    /// failed for good or was cancelled is in a workflow, whether it was cancelled): the caller settles its workflow in
+    /// the same transaction and promotes blocked jobs of the key after commit.
     /// </summary>
     public const string JobFail = """
         WITH released AS (
@@ -244,13 +245,15 @@ internal static class ClaimsSql
                (SELECT count(*) FROM (SELECT pg_notify('keel_jobs', queue) FROM ready) x),
                (SELECT concurrency_key FROM job),
                (SELECT concurrency_duration_ms FROM job),
-               (SELECT workflow IS NOT NULL OR batch_id IS NOT NULL FROM job WHERE @retry_at IS NULL)
+               (SELECT workflow IS NOT NULL OR batch_id IS NOT NULL FROM job WHERE @retry_at IS NULL OR cancelled),
+               (SELECT cancelled FROM job)
         """;
 
     /// <summary>
     /// The rest of a release, after a <c>released</c> CTE deleting claims: back to ready, run history, NOTIFY. A claim whose
     /// run was asked to stop (<c>cancel_reason</c>) does not go back: its job is discarded as cancelled, its key freed and
-    /// its permit given back. Returns (released, notified, concurrency keys of the cancelled jobs, their durations).
+    /// its permit given back. Returns (released, notified, concurrency keys of the cancelled jobs, their durations, the
+    /// cancelled jobs in a workflow, which the caller settles as discarded in the same transaction).
     /// </summary>
     public const string ReleaseTail = """
 
@@ -278,7 +281,7 @@ internal static class ClaimsSql
             SET discarded_at = coalesce(@now, now()), suspect = false, shared_losses = 0, checkpoint = NULL
             FROM released r
             WHERE j.id = r.job_id AND r.cancel_reason IS NOT NULL
-            RETURNING j.id, j.concurrency_key, j.concurrency_duration_ms
+            RETURNING j.id, j.concurrency_key, j.concurrency_duration_ms, j.workflow, j.batch_id
         ),
         unkeyed AS (
             DELETE FROM keel_unique_keys u
@@ -292,7 +295,8 @@ internal static class ClaimsSql
         SELECT (SELECT count(*) FROM ready),
                (SELECT count(*) FROM (SELECT pg_notify('keel_jobs', q.queue) FROM (SELECT DISTINCT queue FROM ready) q) x),
                (SELECT array_agg(concurrency_key ORDER BY id) FROM cancelled WHERE concurrency_key IS NOT NULL),
-               (SELECT array_agg(coalesce(concurrency_duration_ms, 0) ORDER BY id) FROM cancelled WHERE concurrency_key IS NOT NULL)
+               (SELECT array_agg(coalesce(concurrency_duration_ms, 0) ORDER BY id) FROM cancelled WHERE concurrency_key IS NOT NULL),
+               (SELECT array_agg(id ORDER BY id) FROM cancelled WHERE workflow IS NOT NULL OR batch_id IS NOT NULL)
         """;
 
     /// <summary>Puts every claim of a process back to ready (attempts unchanged). Returns (released, notified).</summary>

@@ -45,7 +45,10 @@ public sealed partial class PostgreSqlStorage
         ArgumentNullException.ThrowIfNull(parameters);
         ArgumentNullException.ThrowIfNull(parameters.Ending);
         await using var connection = await OpenAsync(cancellationToken).ConfigureAwait(false);
-        await using var command = new NpgsqlCommand(CancelSql.JobCancelFinish, connection);
+
+        // A cancelled job in a workflow settles it in the same transaction (a cancel is rare: the commit costs little).
+        await using var transaction = await connection.BeginTransactionAsync(cancellationToken).ConfigureAwait(false);
+        await using var command = new NpgsqlCommand(CancelSql.JobCancelFinish, connection, transaction);
         var p = command.Parameters;
         p.Add(new NpgsqlParameter<long>("claim_id", NpgsqlDbType.Bigint) { TypedValue = parameters.Claim.ClaimId });
         p.Add(new NpgsqlParameter<long>("job_id", NpgsqlDbType.Bigint) { TypedValue = parameters.Claim.JobId });
@@ -54,6 +57,7 @@ public sealed partial class PostgreSqlStorage
         AddRunEnding(p, parameters.Ending, parameters.Runner);
 
         bool held;
+        bool workflow;
         PermitRelease? release = null;
         await using (var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false))
         {
@@ -62,7 +66,16 @@ public sealed partial class PostgreSqlStorage
             {
                 release = new PermitRelease(reader.GetString(1), reader.IsDBNull(2) ? null : reader.GetInt64(2));
             }
+
+            workflow = held && !reader.IsDBNull(3) && reader.GetBoolean(3);
         }
+
+        if (workflow)
+        {
+            await SettleIdsAsync(connection, transaction, [parameters.Claim.JobId], ContinueWhen.Discarded, parameters.Now, cancellationToken).ConfigureAwait(false);
+        }
+
+        await transaction.CommitAsync(cancellationToken).ConfigureAwait(false);
 
         // The job gave its permit back: promote the next blocked job.
         if (release is { } r)

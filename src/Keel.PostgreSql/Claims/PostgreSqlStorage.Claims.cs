@@ -290,8 +290,9 @@ public sealed partial class PostgreSqlStorage
         ArgumentNullException.ThrowIfNull(parameters.Failure);
         await using var connection = await OpenAsync(cancellationToken).ConfigureAwait(false);
 
-        // A failure for good may settle a workflow, which takes more statements in the same transaction.
-        await using var transaction = parameters.RetryAt is null ? await connection.BeginTransactionAsync(cancellationToken).ConfigureAwait(false) : null;
+        // A failure for good, or a cancelled run's end (even with a retry time: a cancelled job is never retried), may
+        // settle a workflow, which takes more statements in the same transaction. A failure is not the hot path.
+        await using var transaction = await connection.BeginTransactionAsync(cancellationToken).ConfigureAwait(false);
         await using var command = new NpgsqlCommand(ClaimsSql.JobFail, connection, transaction);
         var p = command.Parameters;
         p.Add(new NpgsqlParameter<long>("claim_id", NpgsqlDbType.Bigint) { TypedValue = parameters.Claim.ClaimId });
@@ -306,6 +307,7 @@ public sealed partial class PostgreSqlStorage
 
         bool held;
         var workflow = false;
+        var cancelled = false;
         PermitRelease? release = null;
         await using (var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false))
         {
@@ -316,17 +318,15 @@ public sealed partial class PostgreSqlStorage
             }
 
             workflow = held && !reader.IsDBNull(4) && reader.GetBoolean(4);
+            cancelled = held && !reader.IsDBNull(5) && reader.GetBoolean(5);
         }
 
-        if (transaction is not null)
+        if (workflow)
         {
-            if (workflow)
-            {
-                await SettleIdsAsync(connection, transaction, [parameters.Claim.JobId], ContinueWhen.Failed, parameters.Now, cancellationToken).ConfigureAwait(false);
-            }
-
-            await transaction.CommitAsync(cancellationToken).ConfigureAwait(false);
+            await SettleIdsAsync(connection, transaction, [parameters.Claim.JobId], cancelled ? ContinueWhen.Discarded : ContinueWhen.Failed, parameters.Now, cancellationToken).ConfigureAwait(false);
         }
+
+        await transaction.CommitAsync(cancellationToken).ConfigureAwait(false);
 
         // Failed for good or scheduled for a retry, the job gave its permit back: promote the next blocked job.
         if (release is { } r)
@@ -347,9 +347,13 @@ public sealed partial class PostgreSqlStorage
         }
 
         await using var connection = await OpenAsync(cancellationToken).ConfigureAwait(false);
+
+        // A claim whose run was asked to stop ends its job discarded, which settles a workflow in the same transaction.
+        await using var transaction = await connection.BeginTransactionAsync(cancellationToken).ConfigureAwait(false);
         await using var command = new NpgsqlCommand(
             parameters.ClaimIds is null ? ClaimsSql.ClaimsReleaseAll : ClaimsSql.ClaimsReleaseSome,
-            connection);
+            connection,
+            transaction);
         command.Parameters.Add(new NpgsqlParameter<long>("process_id", NpgsqlDbType.Bigint) { TypedValue = parameters.ProcessId });
         command.Parameters.Add(Now(parameters.Now));
         AddRunEnding(command.Parameters, parameters.Reason, parameters.Runner);
@@ -360,6 +364,7 @@ public sealed partial class PostgreSqlStorage
 
         int released;
         List<PermitRelease>? releases = null;
+        long[]? workflowCancelled = null;
         await using (var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false))
         {
             released = 0;
@@ -367,8 +372,12 @@ public sealed partial class PostgreSqlStorage
             {
                 released = checked((int)reader.GetInt64(0));
                 releases = ReadReleases(reader, 2, 3);
+                workflowCancelled = ReadWorkflowCancelled(reader);
             }
         }
+
+        await SettleCancelledAsync(connection, transaction, workflowCancelled, parameters.Now, cancellationToken).ConfigureAwait(false);
+        await transaction.CommitAsync(cancellationToken).ConfigureAwait(false);
 
         // Jobs whose run had been asked to stop were discarded and gave their permits back: promote blocked jobs.
         if (releases is not null)
@@ -377,6 +386,18 @@ public sealed partial class PostgreSqlStorage
         }
 
         return released;
+    }
+
+    /// <summary>The jobs a release (<see cref="ClaimsSql.ReleaseTail"/>) discarded as cancelled that take part in a workflow.</summary>
+    private static long[]? ReadWorkflowCancelled(NpgsqlDataReader reader) => reader.IsDBNull(4) ? null : reader.GetFieldValue<long[]>(4);
+
+    /// <summary>Settles the workflows of jobs a release discarded as cancelled, in its transaction.</summary>
+    private static async Task SettleCancelledAsync(NpgsqlConnection connection, NpgsqlTransaction transaction, long[]? jobIds, DateTimeOffset? now, CancellationToken cancellationToken)
+    {
+        if (jobIds is { Length: > 0 })
+        {
+            await SettleIdsAsync(connection, transaction, jobIds, ContinueWhen.Discarded, now, cancellationToken).ConfigureAwait(false);
+        }
     }
 
     /// <inheritdoc />

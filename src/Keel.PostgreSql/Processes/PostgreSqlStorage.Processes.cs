@@ -126,9 +126,10 @@ public sealed partial class PostgreSqlStorage
         ArgumentNullException.ThrowIfNull(parameters);
         await using var connection = await OpenAsync(cancellationToken).ConfigureAwait(false);
 
-        // A batch without an explicit transaction runs as one implicit transaction: release and delete
-        // commit together, in one round trip.
-        await using var batch = new NpgsqlBatch(connection);
+        // Release and delete go in one round trip; the workflows of jobs the release discarded (their run had been asked
+        // to stop) settle before the commit, in the same transaction.
+        await using var transaction = await connection.BeginTransactionAsync(cancellationToken).ConfigureAwait(false);
+        await using var batch = new NpgsqlBatch(connection, transaction);
         var release = new NpgsqlBatchCommand(ClaimsSql.ClaimsReleaseAll);
         release.Parameters.Add(new NpgsqlParameter<long>("process_id", NpgsqlDbType.Bigint) { TypedValue = parameters.ProcessId });
         release.Parameters.Add(Now(parameters.Now));
@@ -138,13 +139,30 @@ public sealed partial class PostgreSqlStorage
         batch.BatchCommands.Add(release);
         batch.BatchCommands.Add(delete);
 
-        int released;
+        var released = 0;
+        List<PermitRelease>? releases = null;
+        long[]? workflowCancelled = null;
         await using (var reader = await batch.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false))
         {
-            released = await reader.ReadAsync(cancellationToken).ConfigureAwait(false) ? checked((int)reader.GetInt64(0)) : 0;
+            if (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
+            {
+                released = checked((int)reader.GetInt64(0));
+                releases = ReadReleases(reader, 2, 3);
+                workflowCancelled = ReadWorkflowCancelled(reader);
+            }
+
             while (await reader.NextResultAsync(cancellationToken).ConfigureAwait(false))
             {
             }
+        }
+
+        await SettleCancelledAsync(connection, transaction, workflowCancelled, parameters.Now, cancellationToken).ConfigureAwait(false);
+        await transaction.CommitAsync(cancellationToken).ConfigureAwait(false);
+
+        // Jobs whose run had been asked to stop were discarded and gave their permits back: promote blocked jobs.
+        if (releases is not null)
+        {
+            await PromoteAfterCommitAsync(releases, parameters.Now, cancellationToken).ConfigureAwait(false);
         }
 
         // The row is gone: close the dedicated connection, which releases the process's session lock.

@@ -273,7 +273,7 @@ public sealed partial class SqliteStorage
                         // Its run was asked to stop: released, it does not go back but ends cancelled.
                         await ExecuteForJobAsync(connection, transaction, CancelSql.JobDiscardCancelled, jobId, now, cancellationToken);
                         await InsertRunAsync(connection, transaction, new RunRow(jobId, attempt, claimId, runner, claimedAt, RunOutcomes.Cancelled, RunCauses.CancelHonoured, false, $"{cancelReason} (released: {parameters.Cause.Description})", null), now, cancellationToken);
-                        await LeaveAsync(connection, transaction, jobId, terminal: true, now, cancellationToken);
+                        await LeaveCancelledAsync(connection, transaction, jobId, now, cancellationToken);
                         cancelled++;
                     }
                     else if (parameters.Action == ClaimAction.Release)

@@ -85,7 +85,7 @@ public sealed partial class SqliteStorage
                 await ExecuteForJobAsync(connection, transaction, CancelSql.JobDiscardCancelled, jobId, now, cancellationToken);
                 var e = parameters.Ending;
                 await InsertRunAsync(connection, transaction, new RunRow(jobId, attempt, parameters.Claim.ClaimId, parameters.Runner, claimedAt, e.Outcome, e.Cause, false, e.Detail, null), now, cancellationToken);
-                await LeaveAsync(connection, transaction, jobId, terminal: true, now, cancellationToken);
+                await LeaveCancelledAsync(connection, transaction, jobId, now, cancellationToken);
                 return true;
             },
             cancellationToken);

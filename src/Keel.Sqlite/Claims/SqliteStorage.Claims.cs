@@ -280,7 +280,7 @@ public sealed partial class SqliteStorage
                     await InsertErrorAsync(connection, transaction, jobId, attempt, parameters.Failure, cause: null, now, cancellationToken);
                     await ExecuteForJobAsync(connection, transaction, CancelSql.JobDiscardCancelled, jobId, now, cancellationToken);
                     await InsertRunAsync(connection, transaction, new RunRow(jobId, attempt, parameters.Claim.ClaimId, parameters.Runner, claimedAt, RunOutcomes.Cancelled, RunCauses.CancelHonoured, false, $"{cancelReason} (its run failed first: {parameters.Failure.ExceptionType}: {parameters.Failure.Message})", null), now, cancellationToken);
-                    await LeaveAsync(connection, transaction, jobId, terminal: true, now, cancellationToken);
+                    await LeaveCancelledAsync(connection, transaction, jobId, now, cancellationToken);
                     return true;
                 }
 
@@ -394,7 +394,7 @@ public sealed partial class SqliteStorage
         {
             await ExecuteForJobAsync(connection, transaction, CancelSql.JobDiscardCancelled, run.JobId, now, cancellationToken);
             await InsertRunAsync(connection, transaction, run, now, cancellationToken);
-            await LeaveAsync(connection, transaction, run.JobId, terminal: true, now, cancellationToken);
+            await LeaveCancelledAsync(connection, transaction, run.JobId, now, cancellationToken);
         }
 
         if (jobIds.Count > 0)

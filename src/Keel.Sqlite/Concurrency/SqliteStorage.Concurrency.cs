@@ -226,7 +226,14 @@ public sealed partial class SqliteStorage
     /// A job left ready/claimed for good (failed) or for a retry: free its uniqueness key (unless it is only waiting for
     /// a retry) and its permit; a job failed for good settles its workflow.
     /// </summary>
-    private static async Task LeaveAsync(SqliteConnection connection, SqliteTransaction transaction, long jobId, bool terminal, long now, CancellationToken cancellationToken)
+    private static Task LeaveAsync(SqliteConnection connection, SqliteTransaction transaction, long jobId, bool terminal, long now, CancellationToken cancellationToken)
+        => LeaveAsync(connection, transaction, jobId, terminal, ContinueWhen.Failed, now, cancellationToken);
+
+    /// <summary>A job whose run was cancelled left its claim discarded: its key and permit go, its workflow settles as discarded.</summary>
+    private static Task LeaveCancelledAsync(SqliteConnection connection, SqliteTransaction transaction, long jobId, long now, CancellationToken cancellationToken)
+        => LeaveAsync(connection, transaction, jobId, terminal: true, ContinueWhen.Discarded, now, cancellationToken);
+
+    private static async Task LeaveAsync(SqliteConnection connection, SqliteTransaction transaction, long jobId, bool terminal, ContinueWhen outcome, long now, CancellationToken cancellationToken)
     {
         if (terminal)
         {
@@ -239,10 +246,10 @@ public sealed partial class SqliteStorage
             await ReleasePermitAsync(connection, transaction, routing, now, cancellationToken);
         }
 
-        // Every terminal leave is a failure for good (a discard settles its own workflow): its children and batch advance.
+        // A terminal leave is a failure for good, or a cancelled run's discard: its children and batch advance.
         if (terminal && !routing.Workflow.IsPlain)
         {
-            await SettleAsync(connection, transaction, [routing.Workflow], now, cancellationToken);
+            await SettleAsync(connection, transaction, [routing.Workflow with { Outcome = outcome }], now, cancellationToken);
         }
     }
 }

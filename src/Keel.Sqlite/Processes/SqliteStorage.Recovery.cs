@@ -92,7 +92,7 @@ public sealed partial class SqliteStorage
                 // Its run was asked to stop: the process ending is the stop, and a cancelled job is never retried.
                 await ExecuteForJobAsync(connection, transaction, CancelSql.JobDiscardCancelled, claim.JobId, now, cancellationToken);
                 await InsertRunAsync(connection, transaction, new RunRow(claim.JobId, claim.Attempt, claim.ClaimId, claim.Runner, claim.ClaimedAt, RunOutcomes.Cancelled, RunCauses.CancelledWithProcess, false, $"{cancelReason} (its run ended with its process: {cause.Message})", null), now, cancellationToken);
-                await LeaveAsync(connection, transaction, claim.JobId, terminal: true, now, cancellationToken);
+                await LeaveCancelledAsync(connection, transaction, claim.JobId, now, cancellationToken);
                 cancelled++;
                 continue;
             }

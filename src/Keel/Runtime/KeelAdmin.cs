@@ -152,7 +152,8 @@ internal sealed class KeelAdmin(IKeelStorage storage, IOptions<KeelOptions> opti
 
     private const int MaxCancelReasonLength = 1000;
 
-    private static readonly JobState[] NotStarted = [JobState.Ready, JobState.Scheduled, JobState.Blocked];
+    // An awaiting continuation has not started either: its discard settles its own children like any other.
+    private static readonly JobState[] NotStarted = [JobState.Ready, JobState.Scheduled, JobState.Blocked, JobState.Awaiting];
 
     /// <summary>The history row of a job cancelled before it ran; history only, so a failure to write it is logged, not thrown.</summary>
     private async Task RecordCancelledBeforeStartAsync(long jobId, string why, CancellationToken cancellationToken)

@@ -31,7 +31,7 @@ public static class RunOutcomes
 /// <summary>The <see cref="RunEnding.Cause"/> codes of cancelled runs (<see cref="RunOutcomes.Cancelled"/>).</summary>
 public static class RunCauses
 {
-    /// <summary>Cancelled before it started: it was ready, scheduled or blocked.</summary>
+    /// <summary>Cancelled before it started: it was ready, scheduled, blocked or awaiting its parents.</summary>
     public const string CancelledBeforeStart = "not-started";
 
     /// <summary>Its run returned after its cancellation token fired.</summary>
