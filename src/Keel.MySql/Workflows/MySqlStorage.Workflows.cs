@@ -53,7 +53,7 @@ public sealed partial class MySqlStorage
                         return null;
                     }
 
-                    batch = ReadBatch(r);
+                    batch = StorageRows.ReadBatch(r, Time);
                 }
 
                 var callbacks = new List<BatchCallbackInfo>();
@@ -87,7 +87,7 @@ public sealed partial class MySqlStorage
                 var batches = new List<BatchInfo>();
                 while (await r.ReadAsync(cancellationToken).ConfigureAwait(false))
                 {
-                    batches.Add(ReadBatch(r));
+                    batches.Add(StorageRows.ReadBatch(r, Time));
                 }
 
                 return (IReadOnlyList<BatchInfo>)batches;
@@ -113,20 +113,6 @@ public sealed partial class MySqlStorage
             cancellationToken).ConfigureAwait(false);
     }
 
-    private static BatchInfo ReadBatch(MySqlDataReader r) => new()
-    {
-        Id = r.GetInt64(0),
-        ParentBatchId = r.IsDBNull(1) ? null : r.GetInt64(1),
-        Description = r.IsDBNull(2) ? null : r.GetString(2),
-        Total = r.GetInt64(3),
-        Pending = r.GetInt64(4),
-        Succeeded = r.GetInt64(5),
-        Failed = r.GetInt64(6),
-        Discarded = r.GetInt64(7),
-        CreatedAt = Time(r, 8),
-        CompletedAt = NullableTime(r, 9),
-        SucceededAt = NullableTime(r, 10),
-    };
 
     private static async Task<BatchStartResult> StartBatchAsync(Session session, BatchStartParams parameters, CancellationToken cancellationToken)
     {

@@ -167,6 +167,33 @@ public sealed partial class PostgreSqlStorage
         }
     }
 
+    /// <summary>The parameters of a one-job insert (<c>JobInsertOne</c>, or <c>JobInsertBare</c> without the uniqueness key).</summary>
+    private static void AddNewJobParameters(NpgsqlParameterCollection p, NewJob job, long? batchId, DateTimeOffset? now, bool uniqueKey)
+    {
+        var limited = job.ConcurrencyKey is not null;
+        p.Add(new NpgsqlParameter<string>("queue", NpgsqlDbType.Text) { TypedValue = job.Queue });
+        p.Add(new NpgsqlParameter<string>("kind", NpgsqlDbType.Text) { TypedValue = job.Kind });
+        p.Add(new NpgsqlParameter<string>("args", NpgsqlDbType.Text) { TypedValue = job.Args });
+        p.Add(new NpgsqlParameter<int>("priority", NpgsqlDbType.Integer) { TypedValue = job.Priority });
+        p.Add(Time("scheduled_at", job.ScheduledAt));
+        p.Add(new NpgsqlParameter<int>("max_attempts", NpgsqlDbType.Integer) { TypedValue = job.MaxAttempts });
+        p.Add(new NpgsqlParameter<int>("max_worker_losses", NpgsqlDbType.Integer) { TypedValue = job.MaxWorkerLosses });
+        p.Add(Text("concurrency_key", job.ConcurrencyKey));
+        p.Add(new NpgsqlParameter("concurrency_limit", NpgsqlDbType.Integer) { Value = limited ? job.ConcurrencyLimit : DBNull.Value });
+        p.Add(new NpgsqlParameter("concurrency_duration_ms", NpgsqlDbType.Bigint)
+        {
+            Value = limited ? Math.Max(1L, (long)Math.Ceiling(job.ConcurrencyDuration.TotalMilliseconds)) : DBNull.Value,
+        });
+        if (uniqueKey)
+        {
+            p.Add(Text("unique_key", job.UniqueKey));
+        }
+
+        p.Add(Text("trace_parent", job.TraceParent));
+        p.Add(new NpgsqlParameter("batch_id", NpgsqlDbType.Bigint) { Value = (object?)batchId ?? DBNull.Value });
+        p.Add(Now(now));
+    }
+
     /// <summary>Inserts one job inside the call's transaction; returns its id, or the id of the job owning its uniqueness key.</summary>
     private static async Task<long> InsertOneAsync(NpgsqlConnection connection, NpgsqlTransaction transaction, NewJob job, DateTimeOffset? now, CancellationToken cancellationToken, long? batchId = null)
     {
@@ -175,25 +202,7 @@ public sealed partial class PostgreSqlStorage
         bool needsAcquire;
         await using (var command = new NpgsqlCommand(JobsSql.JobInsertOne, connection, transaction))
         {
-            var limited = job.ConcurrencyKey is not null;
-            var p = command.Parameters;
-            p.Add(new NpgsqlParameter<string>("queue", NpgsqlDbType.Text) { TypedValue = job.Queue });
-            p.Add(new NpgsqlParameter<string>("kind", NpgsqlDbType.Text) { TypedValue = job.Kind });
-            p.Add(new NpgsqlParameter<string>("args", NpgsqlDbType.Text) { TypedValue = job.Args });
-            p.Add(new NpgsqlParameter<int>("priority", NpgsqlDbType.Integer) { TypedValue = job.Priority });
-            p.Add(Time("scheduled_at", job.ScheduledAt));
-            p.Add(new NpgsqlParameter<int>("max_attempts", NpgsqlDbType.Integer) { TypedValue = job.MaxAttempts });
-            p.Add(new NpgsqlParameter<int>("max_worker_losses", NpgsqlDbType.Integer) { TypedValue = job.MaxWorkerLosses });
-            p.Add(Text("concurrency_key", job.ConcurrencyKey));
-            p.Add(new NpgsqlParameter("concurrency_limit", NpgsqlDbType.Integer) { Value = limited ? job.ConcurrencyLimit : DBNull.Value });
-            p.Add(new NpgsqlParameter("concurrency_duration_ms", NpgsqlDbType.Bigint)
-            {
-                Value = limited ? Math.Max(1L, (long)Math.Ceiling(job.ConcurrencyDuration.TotalMilliseconds)) : DBNull.Value,
-            });
-            p.Add(Text("unique_key", job.UniqueKey));
-            p.Add(Text("trace_parent", job.TraceParent));
-            p.Add(new NpgsqlParameter("batch_id", NpgsqlDbType.Bigint) { Value = (object?)batchId ?? DBNull.Value });
-            p.Add(Now(now));
+            AddNewJobParameters(command.Parameters, job, batchId, now, uniqueKey: true);
 
             await using var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
             await reader.ReadAsync(cancellationToken).ConfigureAwait(false);

@@ -79,7 +79,7 @@ public sealed partial class PostgreSqlStorage
             return null;
         }
 
-        var info = ReadBatch(reader);
+        var info = StorageRows.ReadBatch(reader, ReadTime);
         await reader.NextResultAsync(cancellationToken).ConfigureAwait(false);
         var list = new List<BatchCallbackInfo>();
         while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
@@ -103,7 +103,7 @@ public sealed partial class PostgreSqlStorage
         var batches = new List<BatchInfo>();
         while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
         {
-            batches.Add(ReadBatch(reader));
+            batches.Add(StorageRows.ReadBatch(reader, ReadTime));
         }
 
         return batches;
@@ -122,20 +122,6 @@ public sealed partial class PostgreSqlStorage
         return await ReadSummariesAsync(reader, cancellationToken).ConfigureAwait(false);
     }
 
-    private static BatchInfo ReadBatch(NpgsqlDataReader r) => new()
-    {
-        Id = r.GetInt64(0),
-        ParentBatchId = r.IsDBNull(1) ? null : r.GetInt64(1),
-        Description = r.IsDBNull(2) ? null : r.GetString(2),
-        Total = r.GetInt64(3),
-        Pending = r.GetInt64(4),
-        Succeeded = r.GetInt64(5),
-        Failed = r.GetInt64(6),
-        Discarded = r.GetInt64(7),
-        CreatedAt = r.GetFieldValue<DateTimeOffset>(8),
-        CompletedAt = NullableTime(r, 9),
-        SucceededAt = NullableTime(r, 10),
-    };
 
     private static bool UsesDependencies(IReadOnlyList<NewJob> jobs)
     {
@@ -310,24 +296,7 @@ public sealed partial class PostgreSqlStorage
         long id;
         await using (var insert = new NpgsqlCommand(WorkflowsSql.JobInsertBare, connection, transaction))
         {
-            var limited = job.ConcurrencyKey is not null;
-            var p = insert.Parameters;
-            p.Add(new NpgsqlParameter<string>("queue", NpgsqlDbType.Text) { TypedValue = job.Queue });
-            p.Add(new NpgsqlParameter<string>("kind", NpgsqlDbType.Text) { TypedValue = job.Kind });
-            p.Add(new NpgsqlParameter<string>("args", NpgsqlDbType.Text) { TypedValue = job.Args });
-            p.Add(new NpgsqlParameter<int>("priority", NpgsqlDbType.Integer) { TypedValue = job.Priority });
-            p.Add(Time("scheduled_at", job.ScheduledAt));
-            p.Add(new NpgsqlParameter<int>("max_attempts", NpgsqlDbType.Integer) { TypedValue = job.MaxAttempts });
-            p.Add(new NpgsqlParameter<int>("max_worker_losses", NpgsqlDbType.Integer) { TypedValue = job.MaxWorkerLosses });
-            p.Add(Text("concurrency_key", job.ConcurrencyKey));
-            p.Add(new NpgsqlParameter("concurrency_limit", NpgsqlDbType.Integer) { Value = limited ? job.ConcurrencyLimit : DBNull.Value });
-            p.Add(new NpgsqlParameter("concurrency_duration_ms", NpgsqlDbType.Bigint)
-            {
-                Value = limited ? Math.Max(1L, (long)Math.Ceiling(job.ConcurrencyDuration.TotalMilliseconds)) : DBNull.Value,
-            });
-            p.Add(Text("trace_parent", job.TraceParent));
-            p.Add(new NpgsqlParameter("batch_id", NpgsqlDbType.Bigint) { Value = (object?)batchId ?? DBNull.Value });
-            p.Add(Now(now));
+            AddNewJobParameters(insert.Parameters, job, batchId, now, uniqueKey: false);
             id = (long)(await insert.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false))!;
         }
 

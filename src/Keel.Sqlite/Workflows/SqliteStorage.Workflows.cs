@@ -43,7 +43,7 @@ public sealed partial class SqliteStorage
                 return null;
             }
 
-            batch = ReadBatch(r);
+            batch = StorageRows.ReadBatch(r, Time);
         }
 
         var callbacks = new List<BatchCallbackInfo>();
@@ -73,7 +73,7 @@ public sealed partial class SqliteStorage
         var batches = new List<BatchInfo>();
         while (await r.ReadAsync(cancellationToken))
         {
-            batches.Add(ReadBatch(r));
+            batches.Add(StorageRows.ReadBatch(r, Time));
         }
 
         return batches;
@@ -92,20 +92,6 @@ public sealed partial class SqliteStorage
         return await ReadSummariesAsync(r, cancellationToken);
     }
 
-    private static BatchInfo ReadBatch(SqliteDataReader r) => new()
-    {
-        Id = r.GetInt64(0),
-        ParentBatchId = r.IsDBNull(1) ? null : r.GetInt64(1),
-        Description = r.IsDBNull(2) ? null : r.GetString(2),
-        Total = r.GetInt64(3),
-        Pending = r.GetInt64(4),
-        Succeeded = r.GetInt64(5),
-        Failed = r.GetInt64(6),
-        Discarded = r.GetInt64(7),
-        CreatedAt = Time(r, 8),
-        CompletedAt = NullableTime(r, 9),
-        SucceededAt = NullableTime(r, 10),
-    };
 
     private static (SqliteConnection Connection, SqliteTransaction? Transaction) CallersConnection(System.Data.Common.DbConnection connection, System.Data.Common.DbTransaction? transaction)
     {

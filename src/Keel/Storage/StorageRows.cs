@@ -17,6 +17,33 @@ public delegate DateTimeOffset TimeColumn(DbDataReader reader, int ordinal);
 public static class StorageRows
 {
     /// <summary>
+    /// A batch read by an engine's batch statements: id, parent batch id, description, total, pending, succeeded,
+    /// failed, discarded, created, completed, succeeded at — in that order.
+    /// </summary>
+    /// <param name="reader">The reader, on the batch's row.</param>
+    /// <param name="time">How the engine stores times.</param>
+    /// <returns>The batch, without its callbacks.</returns>
+    public static BatchInfo ReadBatch(DbDataReader reader, TimeColumn time)
+    {
+        ArgumentNullException.ThrowIfNull(reader);
+        ArgumentNullException.ThrowIfNull(time);
+        return new()
+        {
+            Id = reader.GetInt64(0),
+            ParentBatchId = reader.IsDBNull(1) ? null : reader.GetInt64(1),
+            Description = NullableString(reader, 2),
+            Total = reader.GetInt64(3),
+            Pending = reader.GetInt64(4),
+            Succeeded = reader.GetInt64(5),
+            Failed = reader.GetInt64(6),
+            Discarded = reader.GetInt64(7),
+            CreatedAt = time(reader, 8),
+            CompletedAt = reader.IsDBNull(9) ? null : time(reader, 9),
+            SucceededAt = reader.IsDBNull(10) ? null : time(reader, 10),
+        };
+    }
+
+    /// <summary>
     /// A job read by an engine's <c>JobGet</c> statement: id, kind, queue, args, priority, attempts, max attempts,
     /// worker losses, created, scheduled, finished, discarded, concurrency key, unique key, state
     /// (<see cref="JobStates.StateOf"/>), claim process, claimed at, claim id, claim attempt, claim runner (JSON),
