@@ -23,6 +23,9 @@ case "${1:-test}" in
   test)
     # PostgreSQL binaries, Chromium, PgBouncer: installed when run as root, else a one-line stop naming them.
     ./scripts/test-deps.sh
+    # A temp folder of the run's own, swept of leftover servers (by their pid files) and removed when the run ends.
+    source scripts/test-tmp.sh
+    keel_tmp_begin
     log=$(mktemp)
     set +e
     dotnet test Keel.sln -c Release 2>&1 | tee "$log"
