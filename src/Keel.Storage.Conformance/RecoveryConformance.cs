@@ -309,19 +309,23 @@ public abstract class RecoveryConformance : ConformanceTests
             });
             await Eventually.WaitUntilAsync(async () => await Db.ScalarAsync("SELECT count(*) FROM keel_claimed_executions") >= 20, TimeSpan.FromSeconds(15), "the claimer holds some jobs");
 
-            RecoveryResult? result;
-            while (true)
+            RecoveryResult? result = null;
+            var pruneDeadline = DateTime.UtcNow.AddSeconds(60);
+            while (result is null && DateTime.UtcNow < pruneDeadline)
             {
                 try
                 {
+                    // No result: the process row was locked by a claim in flight (SKIP LOCKED) and nothing was pruned;
+                    // the runtime's maintenance tries again at its next pass, and so does the test.
                     result = await Storage.ProcessRecoverAsync(new ProcessRecoverParams([doomed], RecoverCondition.LeaseExpired, Cause, null), default);
-                    break;
                 }
                 catch (Exception e) when (Storage.IsTransient(e))
                 {
                     // Retried, as the runtime's maintenance does; nothing was recovered by the failed attempt.
                 }
             }
+
+            Assert.True(result is not null, "the prune never took the process row away from its claimer");
 
             Assert.True(await claimer, "the claimer never learned that its process was pruned");
             Assert.NotNull(result);
