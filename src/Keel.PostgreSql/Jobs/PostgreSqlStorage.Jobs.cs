@@ -37,43 +37,12 @@ public sealed partial class PostgreSqlStorage
             return await JobsInsertKeyedAsync(jobs, parameters.Now, callerConnection, callerTransaction, cancellationToken).ConfigureAwait(false);
         }
 
-        var queues = new string[jobs.Count];
-        var kinds = new string[jobs.Count];
-        var args = new string[jobs.Count];
-        var priorities = new int[jobs.Count];
-        var scheduledAts = new DateTimeOffset?[jobs.Count];
-        var maxAttempts = new int[jobs.Count];
-        var maxWorkerLosses = new int[jobs.Count];
-        var traceParents = new string?[jobs.Count];
-        for (var i = 0; i < jobs.Count; i++)
-        {
-            var job = jobs[i];
-            queues[i] = job.Queue;
-            kinds[i] = job.Kind;
-            args[i] = job.Args;
-            priorities[i] = job.Priority;
-            scheduledAts[i] = job.ScheduledAt?.ToUniversalTime();
-            maxAttempts[i] = job.MaxAttempts;
-            maxWorkerLosses[i] = job.MaxWorkerLosses;
-            traceParents[i] = job.TraceParent;
-        }
-
         NpgsqlConnection? owned = null;
         try
         {
             var connection = callerConnection ?? (owned = await OpenAsync(cancellationToken).ConfigureAwait(false));
             await using var command = new NpgsqlCommand(JobsSql.JobsInsert, connection, callerTransaction);
-            var p = command.Parameters;
-            p.Add(new NpgsqlParameter<string[]>("queues", NpgsqlDbType.Array | NpgsqlDbType.Text) { TypedValue = queues });
-            p.Add(new NpgsqlParameter<string[]>("kinds", NpgsqlDbType.Array | NpgsqlDbType.Text) { TypedValue = kinds });
-            p.Add(new NpgsqlParameter<string[]>("args", NpgsqlDbType.Array | NpgsqlDbType.Text) { TypedValue = args });
-            p.Add(new NpgsqlParameter<int[]>("priorities", NpgsqlDbType.Array | NpgsqlDbType.Integer) { TypedValue = priorities });
-            p.Add(new NpgsqlParameter<DateTimeOffset?[]>("scheduled_ats", NpgsqlDbType.Array | NpgsqlDbType.TimestampTz) { TypedValue = scheduledAts });
-            p.Add(new NpgsqlParameter<int[]>("max_attempts", NpgsqlDbType.Array | NpgsqlDbType.Integer) { TypedValue = maxAttempts });
-            p.Add(new NpgsqlParameter<int[]>("max_worker_losses", NpgsqlDbType.Array | NpgsqlDbType.Integer) { TypedValue = maxWorkerLosses });
-            p.Add(new NpgsqlParameter<string?[]>("trace_parents", NpgsqlDbType.Array | NpgsqlDbType.Text) { TypedValue = traceParents });
-            p.Add(new NpgsqlParameter("batch_id", NpgsqlDbType.Bigint) { Value = DBNull.Value });
-            p.Add(Now(parameters.Now));
+            AddBulkJobParameters(command.Parameters, jobs, 0, jobs.Count, null, parameters.Now);
 
             var ids = new List<long>(jobs.Count);
             await using var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
@@ -165,6 +134,42 @@ public sealed partial class PostgreSqlStorage
                 await owned.DisposeAsync().ConfigureAwait(false);
             }
         }
+    }
+
+    /// <summary>The array parameters of <c>JobsInsert</c> for <paramref name="count"/> jobs from <paramref name="start"/>.</summary>
+    private static void AddBulkJobParameters(NpgsqlParameterCollection p, IReadOnlyList<NewJob> jobs, int start, int count, long? batchId, DateTimeOffset? now)
+    {
+        var queues = new string[count];
+        var kinds = new string[count];
+        var args = new string[count];
+        var priorities = new int[count];
+        var scheduledAts = new DateTimeOffset?[count];
+        var maxAttempts = new int[count];
+        var maxWorkerLosses = new int[count];
+        var traceParents = new string?[count];
+        for (var k = 0; k < count; k++)
+        {
+            var job = jobs[start + k];
+            queues[k] = job.Queue;
+            kinds[k] = job.Kind;
+            args[k] = job.Args;
+            priorities[k] = job.Priority;
+            scheduledAts[k] = job.ScheduledAt?.ToUniversalTime();
+            maxAttempts[k] = job.MaxAttempts;
+            maxWorkerLosses[k] = job.MaxWorkerLosses;
+            traceParents[k] = job.TraceParent;
+        }
+
+        p.Add(new NpgsqlParameter<string[]>("queues", NpgsqlDbType.Array | NpgsqlDbType.Text) { TypedValue = queues });
+        p.Add(new NpgsqlParameter<string[]>("kinds", NpgsqlDbType.Array | NpgsqlDbType.Text) { TypedValue = kinds });
+        p.Add(new NpgsqlParameter<string[]>("args", NpgsqlDbType.Array | NpgsqlDbType.Text) { TypedValue = args });
+        p.Add(new NpgsqlParameter<int[]>("priorities", NpgsqlDbType.Array | NpgsqlDbType.Integer) { TypedValue = priorities });
+        p.Add(new NpgsqlParameter<DateTimeOffset?[]>("scheduled_ats", NpgsqlDbType.Array | NpgsqlDbType.TimestampTz) { TypedValue = scheduledAts });
+        p.Add(new NpgsqlParameter<int[]>("max_attempts", NpgsqlDbType.Array | NpgsqlDbType.Integer) { TypedValue = maxAttempts });
+        p.Add(new NpgsqlParameter<int[]>("max_worker_losses", NpgsqlDbType.Array | NpgsqlDbType.Integer) { TypedValue = maxWorkerLosses });
+        p.Add(new NpgsqlParameter<string?[]>("trace_parents", NpgsqlDbType.Array | NpgsqlDbType.Text) { TypedValue = traceParents });
+        p.Add(new NpgsqlParameter("batch_id", NpgsqlDbType.Bigint) { Value = (object?)batchId ?? DBNull.Value });
+        p.Add(Now(now));
     }
 
     /// <summary>The parameters of a one-job insert (<c>JobInsertOne</c>, or <c>JobInsertBare</c> without the uniqueness key).</summary>

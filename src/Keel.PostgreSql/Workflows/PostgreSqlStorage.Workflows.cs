@@ -241,39 +241,8 @@ public sealed partial class PostgreSqlStorage
     private static async Task<long[]> InsertBulkAsync(NpgsqlConnection connection, NpgsqlTransaction transaction, IReadOnlyList<NewJob> jobs, int start, int end, long? batchId, DateTimeOffset? now, CancellationToken cancellationToken)
     {
         var n = end - start;
-        var queues = new string[n];
-        var kinds = new string[n];
-        var args = new string[n];
-        var priorities = new int[n];
-        var scheduledAts = new DateTimeOffset?[n];
-        var maxAttempts = new int[n];
-        var maxWorkerLosses = new int[n];
-        var traceParents = new string?[n];
-        for (var k = 0; k < n; k++)
-        {
-            var job = jobs[start + k];
-            queues[k] = job.Queue;
-            kinds[k] = job.Kind;
-            args[k] = job.Args;
-            priorities[k] = job.Priority;
-            scheduledAts[k] = job.ScheduledAt?.ToUniversalTime();
-            maxAttempts[k] = job.MaxAttempts;
-            maxWorkerLosses[k] = job.MaxWorkerLosses;
-            traceParents[k] = job.TraceParent;
-        }
-
         await using var command = new NpgsqlCommand(JobsSql.JobsInsert, connection, transaction);
-        var p = command.Parameters;
-        p.Add(new NpgsqlParameter<string[]>("queues", NpgsqlDbType.Array | NpgsqlDbType.Text) { TypedValue = queues });
-        p.Add(new NpgsqlParameter<string[]>("kinds", NpgsqlDbType.Array | NpgsqlDbType.Text) { TypedValue = kinds });
-        p.Add(new NpgsqlParameter<string[]>("args", NpgsqlDbType.Array | NpgsqlDbType.Text) { TypedValue = args });
-        p.Add(new NpgsqlParameter<int[]>("priorities", NpgsqlDbType.Array | NpgsqlDbType.Integer) { TypedValue = priorities });
-        p.Add(new NpgsqlParameter<DateTimeOffset?[]>("scheduled_ats", NpgsqlDbType.Array | NpgsqlDbType.TimestampTz) { TypedValue = scheduledAts });
-        p.Add(new NpgsqlParameter<int[]>("max_attempts", NpgsqlDbType.Array | NpgsqlDbType.Integer) { TypedValue = maxAttempts });
-        p.Add(new NpgsqlParameter<int[]>("max_worker_losses", NpgsqlDbType.Array | NpgsqlDbType.Integer) { TypedValue = maxWorkerLosses });
-        p.Add(new NpgsqlParameter<string?[]>("trace_parents", NpgsqlDbType.Array | NpgsqlDbType.Text) { TypedValue = traceParents });
-        p.Add(new NpgsqlParameter("batch_id", NpgsqlDbType.Bigint) { Value = (object?)batchId ?? DBNull.Value });
-        p.Add(Now(now));
+        AddBulkJobParameters(command.Parameters, jobs, start, n, batchId, now);
         var ids = new long[n];
         var k2 = 0;
         await using var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
