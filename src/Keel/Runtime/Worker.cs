@@ -813,6 +813,13 @@ internal sealed class Worker
     /// </summary>
     private async Task ReconcileAsync(IReadOnlyList<long> databaseClaims, CancellationToken cancellationToken)
     {
+        // Stopping: runs past the shutdown timeout give their slots back while their claims wait for the stop's own
+        // release (recorded as a stop, uncharged), which also takes any claim whose reply was lost.
+        if (_stopping)
+        {
+            return;
+        }
+
         var processId = ProcessId;
         var (unknown, last, pendingUpToBound) = _slots.Unknown(databaseClaims, _orphanBound);
         var pendingAny = _slots.Unknown([], long.MaxValue).PendingUpTo;
