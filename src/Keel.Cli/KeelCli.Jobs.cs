@@ -243,11 +243,13 @@ public static partial class KeelCli
 
     private static Command JobsCancelCommand(Io io)
     {
-        var command = new Command("cancel", "Cancel a job in any state: one that has not started is discarded now; a running one is asked to stop (its token fires within a second) and ends discarded");
+        var command = new Command("cancel", "Cancel a job in any state: one that has not started is discarded now; a running one is asked to stop (its token fires within a second) and ends discarded — or, with --resume, goes back to its queue with its checkpoint");
         var id = new Argument<long>("id") { Description = "The job id" };
         var reason = new Option<string?>("--reason") { Description = "Why, recorded in the job's history and readable by the job (JobContext.CancellationMessage)" };
+        var resume = new Option<bool>("--resume") { Description = "Stop the running job but keep it: once its run stops it goes back to its queue with its checkpoint, the attempt not counted (pause the queue first to hold it there)" };
         command.Arguments.Add(id);
         command.Options.Add(reason);
+        command.Options.Add(resume);
         command.Options.Add(JsonOption);
         return WithAction(command, io, async (parse, context, ct) =>
         {
@@ -255,7 +257,8 @@ public static partial class KeelCli
             var jobId = parse.GetValue(id);
             var who = $"keel jobs cancel by {Environment.UserName}@{Environment.MachineName}";
             var why = parse.GetValue(reason) is { Length: > 0 } given ? $"{given} ({who})" : who;
-            var result = await context.Admin.CancelAsync(jobId, why, ct);
+            var resumes = parse.GetValue(resume);
+            var result = await context.Admin.CancelAsync(jobId, new CancelOptions { Reason = why, Resume = resumes }, ct);
             if (result == CancelResult.NotFound)
             {
                 throw new NotFoundException($"there is no job {jobId}");
@@ -263,21 +266,23 @@ public static partial class KeelCli
 
             if (parse.GetValue(JsonOption))
             {
-                context.WriteJson(new { id = jobId, result = result.ToString(), reason = why });
+                context.WriteJson(new { id = jobId, result = result.ToString(), reason = why, resume = resumes });
             }
             else
             {
                 await context.Out.WriteLineAsync(result switch
                 {
                     CancelResult.Cancelled => $"job {jobId} had not started: cancelled (discarded)",
+                    CancelResult.Requested when resumes => $"job {jobId} is running: asked to stop; it goes back to its queue with its checkpoint once its run stops (see `keel jobs show {jobId}`)",
                     CancelResult.Requested => $"job {jobId} is running: asked to stop; it ends discarded once its run stops (see `keel jobs show {jobId}`)",
                     CancelResult.AlreadyRequested => $"job {jobId} is running and was already asked to stop",
+                    CancelResult.NotRunning => $"job {jobId} is not running: --resume stops only a running job; it was left as it is",
                     _ => $"job {jobId} has already ended: nothing to cancel",
                 });
             }
 
             // A job that had already ended was not cancelled: say so in the exit code as for any selection that matched nothing.
-            return result == CancelResult.AlreadyEnded ? ExitCodes.NotFound : ExitCodes.Success;
+            return result is CancelResult.AlreadyEnded or CancelResult.NotRunning ? ExitCodes.NotFound : ExitCodes.Success;
         });
     }
 

@@ -245,4 +245,63 @@ public abstract class CancelConformance : ConformanceTests
         var again = await InsertAsync(Limited("a"));
         Assert.NotEqual(ids[0], again[0]);
     }
+
+    [Fact]
+    public async Task A_cancel_to_resume_stops_only_a_running_job_and_its_release_keeps_the_checkpoint_uncounted()
+    {
+        var admin = NewAdmin();
+        var worker = await RegisterAsync();
+        var ids = await InsertAsync(Plain(), Plain());
+        var running = await ClaimOneAsync(worker);
+        var waiting = ids.Single(id => id != running.JobId);
+
+        Assert.Equal(CancelResult.NotRunning, await admin.CancelAsync(waiting, new CancelOptions { Reason = "not yet", Resume = true }));
+        Assert.Equal((JobState.Ready, 0), ((await JobAsync(waiting)).State, (await JobAsync(waiting)).Runs.Count));
+
+        Assert.True(await Storage.JobCheckpointSaveAsync(new JobCheckpointSaveParams(worker, running.Ref, "{\"next\":300}"), default));
+        Assert.Equal(CancelResult.Requested, await admin.CancelAsync(running.JobId, new CancelOptions { Reason = "deploying the importer", Resume = true }));
+        Assert.Equal(CancelResult.AlreadyRequested, await admin.CancelAsync(running.JobId, "and discard it too"));
+        var request = Assert.Single(await Storage.ClaimsCancelRequestedAsync(new ClaimsCancelRequestedParams(worker), default));
+        Assert.Equal((running.ClaimId, "deploying the importer", true), (request.ClaimId, request.Reason, request.Resume));
+        Assert.Equal("deploying the importer", (await JobAsync(running.JobId)).CancelRequested);
+
+        // What the worker writes once the run stopped: a release, not a discard.
+        var ending = new RunEnding(RunOutcomes.Released, RunCauses.CancelResumed, "deploying the importer");
+        Assert.Equal(1, await Storage.ClaimsReleaseAsync(new ClaimsReleaseParams(worker, [running.ClaimId], null) { Reason = ending }, default));
+
+        var resumed = await JobAsync(running.JobId);
+        Assert.Equal((JobState.Ready, 0, 0), (resumed.State, resumed.Attempts, resumed.WorkerLosses));
+        var run = Assert.Single(resumed.Runs);
+        Assert.Equal((RunOutcomes.Released, RunCauses.CancelResumed, false), (run.Outcome, run.Cause, run.Charged));
+        var next = await ClaimOneAsync(worker);
+        next = next.JobId == running.JobId ? next : await ClaimOneAsync(worker);
+        Assert.Equal((running.JobId, "{\"next\":300}"), (next.JobId, next.Checkpoint));
+        Assert.Empty(await Storage.ClaimsCancelRequestedAsync(new ClaimsCancelRequestedParams(worker), default));
+    }
+
+    [Fact]
+    public async Task A_process_that_dies_with_a_run_cancelled_to_resume_sends_that_job_back_with_its_checkpoint()
+    {
+        var admin = NewAdmin();
+        var worker = await RegisterAsync();
+        await InsertAsync(Plain(), Plain());
+        var resuming = await ClaimOneAsync(worker);
+        var operatorReleased = await ClaimOneAsync(worker);
+        Assert.True(await Storage.JobCheckpointSaveAsync(new JobCheckpointSaveParams(worker, resuming.Ref, "{\"next\":7}"), default));
+        await admin.CancelAsync(resuming.JobId, new CancelOptions { Resume = true });
+        await admin.CancelAsync(operatorReleased.JobId, new CancelOptions { Resume = true });
+
+        // An operator's release of a run asked to stop to resume puts it back: nothing discards it.
+        Assert.Equal(1, (await admin.ReleaseClaimsAsync([operatorReleased.ClaimId])).Released);
+        Assert.Equal(JobState.Ready, (await JobAsync(operatorReleased.JobId)).State);
+
+        var result = await Storage.ProcessRecoverAsync(ProcessRecoverParams.Dead(worker, new WorkerLostCause("process-exited", "killed by signal 9"), null), default);
+
+        Assert.Equal(0, result!.Cancelled);
+        var back = await JobAsync(resuming.JobId);
+        Assert.Equal((JobState.Ready, 1), (back.State, back.WorkerLosses)); // Recovered like any claim of a dead process (it ran alone: charged).
+        Assert.DoesNotContain(back.Runs, r => r.Outcome == RunOutcomes.Cancelled);
+        var suspect = Assert.Single(await Storage.JobsClaimAsync(new JobsClaimParams(await RegisterAsync(), QueueFilter.All, 1, null) { Suspects = true }, default)); // A suspect is claimed apart, to run alone.
+        Assert.Equal((resuming.JobId, "{\"next\":7}"), (suspect.JobId, suspect.Checkpoint));
+    }
 }

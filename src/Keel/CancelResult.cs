@@ -1,6 +1,6 @@
 namespace Keel;
 
-/// <summary>What <see cref="IKeelAdmin.CancelAsync"/> did.</summary>
+/// <summary>What <see cref="IKeelAdmin.CancelAsync(long, string, CancellationToken)"/> did.</summary>
 public enum CancelResult
 {
     /// <summary>There is no such job (never was, or retention deleted it).</summary>
@@ -20,4 +20,7 @@ public enum CancelResult
 
     /// <summary>It has already ended (finished, failed or discarded): there is nothing to stop.</summary>
     AlreadyEnded,
+
+    /// <summary>A cancel with <see cref="CancelOptions.Resume"/> of a job that is not running (ready, scheduled, blocked or awaiting): it was left as it is.</summary>
+    NotRunning,
 }

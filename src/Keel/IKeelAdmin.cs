@@ -109,7 +109,18 @@ public interface IKeelAdmin
     Task<CancelResult> CancelAsync(long jobId, string? reason = null, CancellationToken cancellationToken = default);
 
     /// <summary>
-    /// Cancels a job as <see cref="CancelAsync"/> does, without a reason. True when it was discarded or its run was asked
+    /// Cancels a job as <see cref="CancelAsync(long, string, CancellationToken)"/> does, or — with
+    /// <see cref="CancelOptions.Resume"/> — stops its running run and puts the job back in its queue with its checkpoint,
+    /// uncounted, so a later run continues from it.
+    /// </summary>
+    /// <param name="jobId">The job.</param>
+    /// <param name="options">The reason, and whether the job resumes.</param>
+    /// <param name="cancellationToken">Cancels the wait.</param>
+    /// <returns>What was done.</returns>
+    Task<CancelResult> CancelAsync(long jobId, CancelOptions options, CancellationToken cancellationToken = default);
+
+    /// <summary>
+    /// Cancels a job as <see cref="CancelAsync(long, string, CancellationToken)"/> does, without a reason. True when it was discarded or its run was asked
     /// to stop (<see cref="CancelResult.Cancelled"/>, <see cref="CancelResult.Requested"/>,
     /// <see cref="CancelResult.AlreadyRequested"/>).
     /// </summary>

@@ -63,15 +63,16 @@ public sealed class JobContext
 
     /// <summary>
     /// Why the job's cancellation token fired, once it did: <c>cancelled</c> (someone cancelled the job:
-    /// <see cref="IKeelAdmin.CancelAsync"/>; <see cref="CancellationMessage"/> says who and why), <c>stop</c> (its process
-    /// is stopping), <c>timeout</c>, <c>lease-lost</c> (its process could not renew its lease and fenced itself),
+    /// <see cref="IKeelAdmin.CancelAsync(long, string, CancellationToken)"/>; <see cref="CancellationMessage"/> says who and why), <c>resume</c> (cancelled to resume
+    /// later, <see cref="CancelOptions.Resume"/>: save a checkpoint and return — the job goes back to its queue),
+    /// <c>stop</c> (its process is stopping), <c>timeout</c>, <c>lease-lost</c> (its process could not renew its lease and fenced itself),
     /// <c>pruned</c> (its process was declared dead); null while it has not fired.
     /// </summary>
     public string? CancellationReason => _cancellationReason?.Invoke();
 
     /// <summary>
-    /// When <see cref="CancellationReason"/> is <c>cancelled</c>: the reason given by whoever cancelled the job (the text
-    /// passed to <see cref="IKeelAdmin.CancelAsync"/>); null otherwise.
+    /// When <see cref="CancellationReason"/> is <c>cancelled</c> or <c>resume</c>: the reason given by whoever cancelled the job (the text
+    /// passed to <see cref="IKeelAdmin.CancelAsync(long, string, CancellationToken)"/>); null otherwise.
     /// </summary>
     public string? CancellationMessage => _cancellationMessage?.Invoke();
 

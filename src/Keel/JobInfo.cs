@@ -123,7 +123,7 @@ public sealed record JobInfo
     /// <summary>While it runs: the message of its last progress report, if any.</summary>
     public string? ProgressMessage { get; init; }
 
-    /// <summary>While it runs: the reason of a cancel asked for (<see cref="IKeelAdmin.CancelAsync"/>) that its run has not ended on yet; null when none was.</summary>
+    /// <summary>While it runs: the reason of a cancel asked for (<see cref="IKeelAdmin.CancelAsync(long, string, CancellationToken)"/>) that its run has not ended on yet; null when none was.</summary>
     public string? CancelRequested { get; init; }
 
     /// <summary>

@@ -49,7 +49,7 @@ public static class KeelMetrics
     /// <summary>Claims recovered from lost workers, tagged with the cause code.</summary>
     internal static readonly Counter<long> WorkerLostRecoveries = Meter.CreateCounter<long>("keel.job.worker_lost", "{job}", "Jobs whose worker was lost, by cause, recovered back to ready or failed.");
 
-    /// <summary>Cancels asked for (<see cref="IKeelAdmin.CancelAsync"/>), tagged with the state the job was in (<c>keel.state</c>).</summary>
+    /// <summary>Cancels asked for (<see cref="IKeelAdmin.CancelAsync(long, string, CancellationToken)"/>), tagged with the state the job was in (<c>keel.state</c>).</summary>
     internal static readonly Counter<long> CancelRequested = Meter.CreateCounter<long>("keel.job.cancel.requested", "{job}", "Cancels requested, by the state the job was in.");
 
     /// <summary>

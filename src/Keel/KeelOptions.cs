@@ -112,7 +112,7 @@ public sealed class KeelOptions
     public int MaxCheckpointBytes { get; set; } = DefaultMaxCheckpointBytes;
 
     /// <summary>
-    /// How often a worker that holds claims reads whether any of them was asked to stop (<see cref="IKeelAdmin.CancelAsync"/>):
+    /// How often a worker that holds claims reads whether any of them was asked to stop (<see cref="IKeelAdmin.CancelAsync(long, string, CancellationToken)"/>):
     /// one indexed read of at most its threads' claims. On PostgreSQL a NOTIFY wakes it at once, and this is the fallback.
     /// Default 500 ms, so a cancel reaches its run within a second.
     /// </summary>

@@ -407,8 +407,8 @@ public abstract class DashboardBrowserTests(BrowserFixture browser)
     {
         await using var app = await DashboardApp.StartAsync(Engine);
         var worker = await app.Seed.ProcessAsync();
-        var claims = await app.Seed.ClaimedAsync(worker, "imports", count: 2);
-        var (first, second) = (claims[0], claims[1]);
+        var claims = await app.Seed.ClaimedAsync(worker, "imports", count: 3);
+        var (first, second, third) = (claims[0], claims[1], claims[2]);
         Assert.True(await app.Storage.JobProgressReportAsync(new JobProgressParams(worker, first.Ref, 0.42, "420 of 1000 rows", null), default));
         var (context, page) = await OpenAsync(app);
         await using (context)
@@ -434,6 +434,13 @@ public abstract class DashboardBrowserTests(BrowserFixture browser)
             await Expect(page.Locator("p.notice")).ToHaveTextAsync($"Asked job {second.JobId} to stop; it is discarded once its run ends.");
             await Expect(page.Locator("dl.fields .badge.cancelling")).ToBeVisibleAsync();
             Assert.Equal(2, (await app.Storage.ClaimsCancelRequestedAsync(new ClaimsCancelRequestedParams(worker), default)).Count);
+
+            // Stopped to resume: the same request, marked so its job goes back to its queue instead of being discarded.
+            await page.GotoAsync($"/keel/job/{third.JobId}");
+            await page.ClickAsync("form[action$='/actions/cancel'] button:has-text('Stop & resume later')");
+            await Expect(page.Locator("p.notice")).ToHaveTextAsync($"Asked job {third.JobId} to stop; it goes back to its queue with its checkpoint once its run ends.");
+            var resume = Assert.Single(await app.Storage.ClaimsCancelRequestedAsync(new ClaimsCancelRequestedParams(worker), default), r => r.JobId == third.JobId);
+            Assert.Equal((true, "stopped from the dashboard, to resume"), (resume.Resume, resume.Reason));
         }
     }
 

@@ -94,7 +94,8 @@ internal static class Actions
             case "cancel":
                 {
                     var id = DashboardContext.ParseId(Value("id"), "job");
-                    var result = await context.Admin.CancelAsync(id, Optional("reason") ?? "cancelled from the dashboard", context.Aborted);
+                    var resume = Optional("resume") is "true" or "on";
+                    var result = await context.Admin.CancelAsync(id, new CancelOptions { Reason = Optional("reason") ?? (resume ? "stopped from the dashboard, to resume" : "cancelled from the dashboard"), Resume = resume }, context.Aborted);
                     switch (result)
                     {
                         case CancelResult.NotFound:
@@ -103,6 +104,11 @@ internal static class Actions
                             throw new DashboardException(409, $"Job {id} has already ended (finished, failed or discarded): there is nothing to cancel.");
                         case CancelResult.Cancelled:
                             context.RedirectBack(returnUrl, $"Cancelled job {id} before it started.");
+                            return;
+                        case CancelResult.NotRunning:
+                            throw new DashboardException(409, $"Job {id} is not running: only a running job can be stopped to resume.");
+                        case CancelResult.Requested when resume:
+                            context.RedirectBack(returnUrl, $"Asked job {id} to stop; it goes back to its queue with its checkpoint once its run ends.");
                             return;
                         default:
                             context.RedirectBack(returnUrl, $"Asked job {id} to stop; it is discarded once its run ends.");

@@ -246,6 +246,7 @@ internal static class JobPage
                 if (job.CancelRequested is null)
                 {
                     html.Add($"{Components.ActionButton(context, "cancel", "Cancel", [("id", id)], "danger", $"Cancel job {id}? Its run is asked to stop within a second, and the job is discarded.")} ");
+                    html.Add($"{Components.ActionButton(context, "cancel", "Stop & resume later", [("id", id), ("resume", "true")], "secondary", $"Stop job {id}? Its run is asked to stop within a second, and the job goes back to its queue with its checkpoint.")} ");
                 }
 
                 html.Add($"<a href=\"{context.Base}/jobs/in-progress\">Release or fail it on the in-progress page</a>");

@@ -33,6 +33,7 @@ public sealed partial class MySqlStorage
                     await using var update = session.Command(CancelSql.ClaimCancelRequest);
                     update.Parameters.AddWithValue("@claim_id", claimId);
                     update.Parameters.AddWithValue("@reason", parameters.Reason);
+                    update.Parameters.AddWithValue("@resume", parameters.Resume);
                     await update.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
                 }
 
@@ -55,7 +56,7 @@ public sealed partial class MySqlStorage
                 var requests = new List<ClaimCancelRequested>();
                 while (await r.ReadAsync(cancellationToken).ConfigureAwait(false))
                 {
-                    requests.Add(new ClaimCancelRequested(r.GetInt64(0), r.GetInt64(1), r.IsDBNull(2) ? "" : r.GetString(2)));
+                    requests.Add(new ClaimCancelRequested(r.GetInt64(0), r.GetInt64(1), r.IsDBNull(2) ? "" : r.GetString(2)) { Resume = Flag(r, 3) });
                 }
 
                 return (IReadOnlyList<ClaimCancelRequested>)requests;

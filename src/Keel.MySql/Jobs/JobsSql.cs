@@ -58,7 +58,7 @@ internal static class JobsSql
                {JobStates.StateOf},
                c.process_id, c.claimed_at, c.id, c.attempt,
                (SELECT JSON_OBJECT('process', p.id, 'name', p.name, 'pid', p.pid, 'host', p.hostname) FROM keel_processes p WHERE p.id = c.process_id),
-               j.suspect, j.started_at, j.finished_by, j.shared_losses, c.progress, c.progress_message, c.cancel_reason, j.result, j.batch_id
+               j.suspect, j.started_at, j.finished_by, j.shared_losses, c.progress, c.progress_message, coalesce(c.cancel_reason, c.cancel_resume_reason), j.result, j.batch_id
         FROM keel_jobs j
         {JobStates.Joins}
         WHERE j.id = @job_id

@@ -195,7 +195,7 @@ internal static class AdminSql
     public const string ClaimsList = """
         SELECT c.id, c.job_id, j.kind, j.queue, c.attempt, c.claimed_at, coalesce(@now, now()) - c.claimed_at AS claim_age,
                p.id, p.name, p.hostname, p.pid, coalesce(@now, now()) - p.last_heartbeat_at AS heartbeat_age,
-               p.lease_expires_at - coalesce(@now, now()) AS lease_remaining, c.progress, c.progress_message, c.cancel_reason
+               p.lease_expires_at - coalesce(@now, now()) AS lease_remaining, c.progress, c.progress_message, coalesce(c.cancel_reason, c.cancel_resume_reason)
         FROM keel_claimed_executions c
         JOIN keel_jobs j ON j.id = c.job_id
         JOIN keel_processes p ON p.id = c.process_id

@@ -4,7 +4,7 @@ namespace Keel.PostgreSql;
 internal static class CancelSql
 {
     /// <summary>
-    /// Stores a cancel request on the job's claim (the first request wins) and notifies the workers on
+    /// Stores a cancel request on the job's claim (the first request wins; one that resumes keeps its reason apart) and notifies the workers on
     /// <see cref="ClaimsSql.NotifyChannel"/> with the payload <see cref="Keel.Storage.JobNotifications.CancelRequested"/>. Returns (claim,
     /// process, whether a cancel was already requested), or no row when the job is not claimed.
     /// </summary>
@@ -17,7 +17,9 @@ internal static class CancelSql
         ),
         requested AS (
             UPDATE keel_claimed_executions c
-            SET cancel_requested_at = coalesce(@now, now()), cancel_reason = @reason
+            SET cancel_requested_at = coalesce(@now, now()),
+                cancel_reason = CASE WHEN @resume THEN NULL ELSE @reason END,
+                cancel_resume_reason = CASE WHEN @resume THEN @reason END
             FROM claim
             WHERE c.id = claim.id AND NOT claim.already
             RETURNING c.id
@@ -27,9 +29,9 @@ internal static class CancelSql
         FROM claim
         """;
 
-    /// <summary>A process's claims with a cancel request: (claim, job, reason).</summary>
+    /// <summary>A process's claims with a cancel request: (claim, job, reason, whether the job resumes).</summary>
     public const string ClaimsCancelRequested = """
-        SELECT id, job_id, cancel_reason FROM keel_claimed_executions
+        SELECT id, job_id, coalesce(cancel_reason, cancel_resume_reason), cancel_resume_reason IS NOT NULL FROM keel_claimed_executions
         WHERE process_id = @process_id AND cancel_requested_at IS NOT NULL
         """;
 

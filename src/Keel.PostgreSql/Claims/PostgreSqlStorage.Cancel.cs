@@ -15,6 +15,7 @@ public sealed partial class PostgreSqlStorage
         await using var command = new NpgsqlCommand(CancelSql.ClaimCancelRequest, connection);
         command.Parameters.Add(new NpgsqlParameter<long>("job_id", NpgsqlDbType.Bigint) { TypedValue = parameters.JobId });
         command.Parameters.Add(new NpgsqlParameter<string>("reason", NpgsqlDbType.Text) { TypedValue = parameters.Reason });
+        command.Parameters.Add(new NpgsqlParameter<bool>("resume", NpgsqlDbType.Boolean) { TypedValue = parameters.Resume });
         command.Parameters.Add(Now(parameters.Now));
         await using var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
         return await reader.ReadAsync(cancellationToken).ConfigureAwait(false)
@@ -33,7 +34,7 @@ public sealed partial class PostgreSqlStorage
         var requests = new List<ClaimCancelRequested>();
         while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
         {
-            requests.Add(new ClaimCancelRequested(reader.GetInt64(0), reader.GetInt64(1), reader.IsDBNull(2) ? "" : reader.GetString(2)));
+            requests.Add(new ClaimCancelRequested(reader.GetInt64(0), reader.GetInt64(1), reader.IsDBNull(2) ? "" : reader.GetString(2)) { Resume = reader.GetBoolean(3) });
         }
 
         return requests;

@@ -68,7 +68,7 @@ internal static class AdminSql
     /// <summary>Claims with their jobs and owners, oldest first, optionally of one process and/or of owners whose heartbeat is older than <c>@stale_before</c>.</summary>
     public const string ClaimsList = """
         SELECT c.id, c.job_id, j.kind, j.queue, c.attempt, c.claimed_at, p.id, p.name, p.hostname, p.pid, p.last_heartbeat_at,
-               p.lease_expires_at, c.progress, c.progress_message, c.cancel_reason
+               p.lease_expires_at, c.progress, c.progress_message, coalesce(c.cancel_reason, c.cancel_resume_reason)
         FROM keel_claimed_executions c
         JOIN keel_jobs j ON j.id = c.job_id
         JOIN keel_processes p ON p.id = c.process_id

@@ -32,6 +32,7 @@ public sealed partial class SqliteStorage
                     await using var update = Command(connection, transaction, CancelSql.ClaimCancelRequest);
                     update.Parameters.AddWithValue("@claim_id", claimId);
                     update.Parameters.AddWithValue("@reason", parameters.Reason);
+                    update.Parameters.AddWithValue("@resume", parameters.Resume);
                     update.Parameters.AddWithValue("@now", Micros(parameters.Now));
                     await update.ExecuteNonQueryAsync(cancellationToken);
                 }
@@ -52,7 +53,7 @@ public sealed partial class SqliteStorage
         var requests = new List<ClaimCancelRequested>();
         while (await r.ReadAsync(cancellationToken))
         {
-            requests.Add(new ClaimCancelRequested(r.GetInt64(0), r.GetInt64(1), r.IsDBNull(2) ? "" : r.GetString(2)));
+            requests.Add(new ClaimCancelRequested(r.GetInt64(0), r.GetInt64(1), r.IsDBNull(2) ? "" : r.GetString(2)) { Resume = r.GetBoolean(3) });
         }
 
         return requests;

@@ -99,29 +99,36 @@ internal sealed class KeelAdmin(IKeelStorage storage, IOptions<KeelOptions> opti
     }
 
     public async Task<bool> CancelJobAsync(long jobId, CancellationToken cancellationToken = default)
-        => await CancelAsync(jobId, null, cancellationToken) is CancelResult.Cancelled or CancelResult.Requested or CancelResult.AlreadyRequested;
+        => await CancelAsync(jobId, (string?)null, cancellationToken) is CancelResult.Cancelled or CancelResult.Requested or CancelResult.AlreadyRequested;
 
-    public async Task<CancelResult> CancelAsync(long jobId, string? reason = null, CancellationToken cancellationToken = default)
+    public Task<CancelResult> CancelAsync(long jobId, string? reason = null, CancellationToken cancellationToken = default)
+        => CancelAsync(jobId, new CancelOptions { Reason = reason }, cancellationToken);
+
+    public async Task<CancelResult> CancelAsync(long jobId, CancelOptions options, CancellationToken cancellationToken = default)
     {
-        var why = string.IsNullOrWhiteSpace(reason) ? "cancelled by an operator" : reason.Trim();
+        ArgumentNullException.ThrowIfNull(options);
+        var why = string.IsNullOrWhiteSpace(options.Reason) ? "cancelled by an operator" : options.Reason.Trim();
         if (why.Length > MaxCancelReasonLength)
         {
-            throw new ArgumentException($"the cancel reason is {why.Length} characters long; at most {MaxCancelReasonLength} are kept with the job", nameof(reason));
+            throw new ArgumentException($"the cancel reason is {why.Length} characters long; at most {MaxCancelReasonLength} are kept with the job", nameof(options));
         }
 
         // The job may move between the looks (claimed after the discard missed it, released after the request missed
         // it): look again until one of them lands or it has ended.
         for (var look = 0; look < 5; look++)
         {
-            var discarded = await storage.JobsDiscardAsync(new JobsSelectionParams([jobId], null, NotStarted, 1, clock.StorageNow), cancellationToken);
-            if (discarded == 1)
+            if (!options.Resume)
             {
-                RecordDiscarded(1, null);
-                await RecordCancelledBeforeStartAsync(jobId, why, cancellationToken);
-                return CancelResult.Cancelled;
+                var discarded = await storage.JobsDiscardAsync(new JobsSelectionParams([jobId], null, NotStarted, 1, clock.StorageNow), cancellationToken);
+                if (discarded == 1)
+                {
+                    RecordDiscarded(1, null);
+                    await RecordCancelledBeforeStartAsync(jobId, why, cancellationToken);
+                    return CancelResult.Cancelled;
+                }
             }
 
-            var request = await storage.ClaimCancelRequestAsync(new ClaimCancelRequestParams(jobId, why, clock.StorageNow), cancellationToken);
+            var request = await storage.ClaimCancelRequestAsync(new ClaimCancelRequestParams(jobId, why, clock.StorageNow) { Resume = options.Resume }, cancellationToken);
             if (request is not null)
             {
                 if (request.AlreadyRequested)
@@ -130,7 +137,7 @@ internal sealed class KeelAdmin(IKeelStorage storage, IOptions<KeelOptions> opti
                 }
 
                 KeelMetrics.CancelRequested.Add(1, new KeyValuePair<string, object?>("keel.state", "claimed"));
-                Log.JobCancelRequested(_logger, jobId, request.ProcessId, why);
+                Log.JobCancelRequested(_logger, jobId, request.ProcessId, options.Resume ? why + " (resumes)" : why);
                 signal.NotifyCancels(); // A worker of this process runs it, maybe: it need not wait for its poll.
                 return CancelResult.Requested;
             }
@@ -144,6 +151,11 @@ internal sealed class KeelAdmin(IKeelStorage storage, IOptions<KeelOptions> opti
             if (job.State is JobState.Finished or JobState.Failed or JobState.Discarded)
             {
                 return CancelResult.AlreadyEnded;
+            }
+
+            if (options.Resume && job.State != JobState.Claimed)
+            {
+                return CancelResult.NotRunning;
             }
         }
 

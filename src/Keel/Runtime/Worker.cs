@@ -423,12 +423,24 @@ internal sealed class Worker
             // whose process was pruned meanwhile has no claim left to write under: recovery honoured the request.
             if (handle.CancelMessage is { } cancelMessage && outcome.Result != RunResult.Succeeded && runs.Reason != "pruned")
             {
-                activity?.SetTag("keel.outcome", "cancelled");
+                activity?.SetTag("keel.outcome", handle.Resumes ? "resumed" : "cancelled");
                 RecordTimeToStop(job, handle, outcome.Result == RunResult.Unresponsive ? RunCauses.CancelEscalated : RunCauses.CancelHonoured);
                 if (outcome.Result == RunResult.Unresponsive)
                 {
                     abandoned = outcome.Abandoned;
-                    await CancelUnresponsiveAsync(job, processId, cancelMessage);
+                    if (handle.Resumes)
+                    {
+                        ResumeUnresponsive(job, processId, cancelMessage, abandoned);
+                    }
+                    else
+                    {
+                        await CancelUnresponsiveAsync(job, processId, cancelMessage);
+                    }
+                }
+                else if (handle.Resumes)
+                {
+                    KeelMetrics.Cancelled.Add(1, new KeyValuePair<string, object?>("keel.outcome", RunCauses.CancelResumed), KeelMetrics.QueueTag(job.Queue), KeelMetrics.KindTag(job.Kind));
+                    Release(processId, job, RunCauses.CancelResumed, $"{cancelMessage} (stopped to resume: back to its queue with its checkpoint)");
                 }
                 else
                 {
@@ -527,6 +539,36 @@ internal sealed class Worker
         _exitNow(WorkerExitCodes.JobCancelled);
     }
 
+    /// <summary>
+    /// A run cancelled to resume that did not return within the grace. Its job must not run twice at once, so in-process
+    /// the claim (and the slot) stays with the run until its code returns, then the job goes back. In process mode the
+    /// worker exits to be replaced, and its supervisor puts this job back with its other ones, uncharged.
+    /// </summary>
+    private void ResumeUnresponsive(ClaimedJob job, long processId, string cancelMessage, Task? abandoned)
+    {
+        Log.JobIgnoresCancellation(_logger, job.JobId, job.Kind, _options.CancellationGrace, Describe("resume"));
+        KeelMetrics.Cancelled.Add(1, new KeyValuePair<string, object?>("keel.outcome", RunCauses.CancelResumed), KeelMetrics.QueueTag(job.Queue), KeelMetrics.KindTag(job.Kind));
+        if (_exitNow is null)
+        {
+            var detail = $"{cancelMessage} (stopped to resume: back to its queue with its checkpoint once its code returned, {_options.CancellationGrace} or more after being asked)";
+            if (abandoned is null || abandoned.IsCompleted)
+            {
+                Release(processId, job, RunCauses.CancelResumed, detail);
+            }
+            else
+            {
+                _ = abandoned.ContinueWith(_ => Release(processId, job, RunCauses.CancelResumed, detail), CancellationToken.None, TaskContinuationOptions.None, TaskScheduler.Default);
+            }
+
+            return;
+        }
+
+        // Nothing is written first: released before the exit, the job could start in another child while this one's code
+        // still runs. The supervisor sends it back with the process's other claims, uncharged, once this child is gone.
+        Log.WorkerReplacedForCancel(_logger, Name, processId, job.JobId, job.Kind, Math.Max(0, _slots.Held - 1));
+        _exitNow(WorkerExitCodes.JobCancelled);
+    }
+
     private void RecordTimeToStop(ClaimedJob job, RunHandle handle, string outcome)
     {
         if (KeelMetrics.CancelTimeToStop.Enabled && handle.CancelledAt is { } at)
@@ -555,7 +597,7 @@ internal sealed class Worker
                     _registration.Outage.Succeeded();
                     foreach (var request in requests)
                     {
-                        if (_active.TryGetValue(request.ClaimId, out var handle) && handle.RequestCancel(request.Reason, _clock.TimeProvider.GetTimestamp()))
+                        if (_active.TryGetValue(request.ClaimId, out var handle) && handle.RequestCancel(request.Reason, request.Resume, _clock.TimeProvider.GetTimestamp()))
                         {
                             Log.JobCancelDelivered(_logger, handle.Job.JobId, handle.Job.Kind, request.Reason);
                         }
@@ -664,6 +706,7 @@ internal sealed class Worker
         "pruned" => "its worker was declared dead",
         "timeout" => "it exceeded its timeout",
         "cancelled" => "it was cancelled",
+        "resume" => "it was cancelled to resume later",
         "suspect" => "it must run alone",
         _ => reason,
     };
@@ -958,6 +1001,7 @@ internal sealed class Worker
         private readonly Lock _gate = new();
         private string? _cancelMessage;
         private long _cancelledAt;
+        private bool _resumes;
 
         public ClaimedJob Job => job;
 
@@ -975,7 +1019,19 @@ internal sealed class Worker
             }
         }
 
-        public string? Reason => CancelMessage is not null ? "cancelled" : runs.Reason;
+        public string? Reason => CancelMessage is not null ? (Resumes ? "resume" : "cancelled") : runs.Reason;
+
+        /// <summary>The cancel puts the job back in its queue once the run stops (<see cref="CancelOptions.Resume"/>).</summary>
+        public bool Resumes
+        {
+            get
+            {
+                lock (_gate)
+                {
+                    return _resumes;
+                }
+            }
+        }
 
         /// <summary>When the cancel request fired the token (a <see cref="TimeProvider"/> timestamp); null before.</summary>
         public long? CancelledAt
@@ -990,7 +1046,7 @@ internal sealed class Worker
         }
 
         /// <summary>Fires the token for a cancel request. False when one was delivered already.</summary>
-        public bool RequestCancel(string message, long timestamp)
+        public bool RequestCancel(string message, bool resume, long timestamp)
         {
             lock (_gate)
             {
@@ -1001,6 +1057,7 @@ internal sealed class Worker
 
                 _cancelMessage = string.IsNullOrEmpty(message) ? "cancelled" : message;
                 _cancelledAt = timestamp;
+                _resumes = resume;
             }
 
             try

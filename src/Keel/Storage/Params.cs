@@ -289,7 +289,14 @@ public sealed record ProcessDeregisterParams(long ProcessId, DateTimeOffset? Now
 /// <param name="JobId">The job whose run to stop.</param>
 /// <param name="Reason">Who asked and why, for the run's <see cref="JobContext.CancellationMessage"/> and its history.</param>
 /// <param name="Now">The time; null means the database clock.</param>
-public sealed record ClaimCancelRequestParams(long JobId, string Reason, DateTimeOffset? Now);
+public sealed record ClaimCancelRequestParams(long JobId, string Reason, DateTimeOffset? Now)
+{
+    /// <summary>
+    /// The job goes back to its queue with its checkpoint when the run stops, instead of being discarded
+    /// (<see cref="CancelOptions.Resume"/>); stored apart from a discarding cancel, so recovery sends it back like any claim.
+    /// </summary>
+    public bool Resume { get; init; }
+}
 
 /// <summary>What <see cref="IKeelStorage.ClaimCancelRequestAsync"/> found.</summary>
 /// <param name="ClaimId">The job's claim.</param>
@@ -305,7 +312,11 @@ public sealed record ClaimsCancelRequestedParams(long ProcessId);
 /// <param name="ClaimId">The claim.</param>
 /// <param name="JobId">Its job.</param>
 /// <param name="Reason">Who asked and why.</param>
-public sealed record ClaimCancelRequested(long ClaimId, long JobId, string Reason);
+public sealed record ClaimCancelRequested(long ClaimId, long JobId, string Reason)
+{
+    /// <summary>The job goes back to its queue when the run stops (<see cref="CancelOptions.Resume"/>) instead of being discarded.</summary>
+    public bool Resume { get; init; }
+}
 
 /// <summary>Parameters of <see cref="IKeelStorage.JobCancelFinishAsync"/>.</summary>
 /// <param name="ProcessId">The process that holds the claim.</param>

@@ -124,7 +124,7 @@ public sealed record RecoveryResult(int Retried, int Failed, int Released = 0)
     public static RecoveryResult None { get; } = new(0, 0);
 
     /// <summary>
-    /// Jobs whose run had been asked to stop (<see cref="IKeelAdmin.CancelAsync"/>): discarded instead of going back,
+    /// Jobs whose run had been asked to stop (<see cref="IKeelAdmin.CancelAsync(long, string, CancellationToken)"/>): discarded instead of going back,
     /// uncharged. Counted in none of the others.
     /// </summary>
     public int Cancelled { get; init; }

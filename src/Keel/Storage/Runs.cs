@@ -22,7 +22,7 @@ public static class RunOutcomes
     public const string Abandoned = "abandoned";
 
     /// <summary>
-    /// Someone cancelled the job (<see cref="IKeelAdmin.CancelAsync"/>): it was discarded — before it started, or when its
+    /// Someone cancelled the job (<see cref="IKeelAdmin.CancelAsync(long, string, CancellationToken)"/>): it was discarded — before it started, or when its
     /// run stopped — and is not retried. The detail says who and why.
     /// </summary>
     public const string Cancelled = "cancelled";
@@ -42,6 +42,12 @@ public static class RunCauses
 
     /// <summary>Its process died or was pruned before the run ended; recovery discarded it instead of retrying it.</summary>
     public const string CancelledWithProcess = "process-ended";
+
+    /// <summary>
+    /// Cancelled with <see cref="CancelOptions.Resume"/>: its run stopped and the job went back to its queue with its
+    /// checkpoint (outcome <see cref="RunOutcomes.Released"/>, uncounted).
+    /// </summary>
+    public const string CancelResumed = "cancel-resume";
 }
 
 /// <summary>Why a run ended without finishing its job: what goes in the job's run history.</summary>

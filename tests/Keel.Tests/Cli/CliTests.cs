@@ -130,6 +130,18 @@ public abstract class CliTests : IAsyncLifetime
         Assert.Single(await Db.Storage.ClaimsCancelRequestedAsync(new ClaimsCancelRequestedParams(worker), default));
         Assert.Equal(ExitCodes.NotFound, (await KeelAsync("jobs", "cancel", waiting.ToString(System.Globalization.CultureInfo.InvariantCulture))).Code);
         Assert.Equal(ExitCodes.NotFound, (await KeelAsync("jobs", "cancel", "987654")).Code);
+
+        // Cancel to resume: only a running job is stopped, and its worker is told the job goes back.
+        var (idle, busy) = ((await InsertAsync("resume", 1))[0], (await InsertAsync("resume-running", 1))[0]);
+        (code, output, _) = await KeelAsync("jobs", "cancel", idle.ToString(System.Globalization.CultureInfo.InvariantCulture), "--resume");
+        Assert.Equal(ExitCodes.NotFound, code);
+        Assert.Contains("is not running", output, StringComparison.Ordinal);
+        Assert.Equal(JobState.Ready, (await Db.Storage.JobGetAsync(idle, default))!.State);
+        Assert.Single(await Db.Storage.JobsClaimAsync(new JobsClaimParams(worker, QueueFilter.Parse("resume-running"), 1, null), default));
+        (code, output, _) = await KeelAsync("jobs", "cancel", busy.ToString(System.Globalization.CultureInfo.InvariantCulture), "--resume", "--json");
+        Assert.Equal(0, code);
+        Assert.Equal(("Requested", true), (Json(output).GetProperty("result").GetString(), Json(output).GetProperty("resume").GetBoolean()));
+        Assert.Contains(await Db.Storage.ClaimsCancelRequestedAsync(new ClaimsCancelRequestedParams(worker), default), r => r.JobId == busy && r.Resume);
         Assert.Equal(ExitCodes.Usage, (await KeelAsync("jobs", "list", "--state", "sleeping")).Code);
     }
 

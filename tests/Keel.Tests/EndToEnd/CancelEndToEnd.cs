@@ -86,6 +86,62 @@ public abstract class CancelEndToEnd : IAsyncLifetime
     }
 
     [Fact]
+    public async Task A_job_cancelled_to_resume_stops_goes_back_uncounted_and_continues_from_its_checkpoint()
+    {
+        var recorder = new Recorder();
+        using var host = KeelHost.Build(Db, recorder, o => Configure(o));
+        var client = host.Services.GetRequiredService<IKeelClient>();
+        var admin = host.Services.GetRequiredService<IKeelAdmin>();
+        await host.StartAsync();
+        var id = await client.EnqueueAsync<ResumableJob, ItemsToResume>(new ItemsToResume(40, 50));
+        await Eventually.WaitUntilAsync(() => Task.FromResult(recorder.Items.Count(i => i.JobId == id) >= 5), Patience, "the job is some items in");
+
+        Assert.Equal(CancelResult.Requested, await admin.CancelAsync(id, new CancelOptions { Reason = "deploying the importer", Resume = true }));
+
+        await Eventually.WaitUntilAsync(async () => (await JobAsync(id)).State == JobState.Finished, Patience, "the resumed job finishes");
+        var first = recorder.Ended.First(e => e.JobId == id);
+        Assert.Equal((true, "resume"), (first.Cancelled, first.Reason));
+        Assert.Equal("deploying the importer", recorder.Contexts.First(c => c.JobId == id).CancellationMessage);
+        var starts = recorder.Starts.Where(s => s.JobId == id).Select(s => s.Start).ToList();
+        Assert.Equal(2, starts.Count);
+        Assert.Equal(0, starts[0]);
+        Assert.True(starts[1] >= 5, $"the second run started at item {starts[1]}, not where the first stopped");
+        Assert.Equal(Enumerable.Range(0, 40), recorder.Items.Where(i => i.JobId == id).Select(i => i.Item)); // Every item once, in order.
+        var job = await JobAsync(id);
+        var run = Assert.Single(job.Runs, r => r.Cause == RunCauses.CancelResumed);
+        Assert.Equal((RunOutcomes.Released, false), (run.Outcome, run.Charged));
+        Assert.StartsWith("deploying the importer", run.Detail, StringComparison.Ordinal);
+        Assert.Equal((1, 0), (job.Attempts, job.WorkerLosses)); // The stopped run did not count.
+        Assert.Equal(1, recorder.MaxConcurrent);
+        await host.StopAsync();
+    }
+
+    [Fact]
+    public async Task A_job_cancelled_to_resume_that_ignores_its_token_keeps_its_claim_until_its_code_returns_so_it_never_runs_twice_at_once()
+    {
+        var recorder = new Recorder();
+        using var host = KeelHost.Build(Db, recorder, o => Configure(o, threads: 2));
+        var client = host.Services.GetRequiredService<IKeelClient>();
+        var admin = host.Services.GetRequiredService<IKeelAdmin>();
+        await host.StartAsync();
+        var stubborn = await client.EnqueueAsync<IgnoresCancellationJob, SleepArgs>(new SleepArgs(2_000));
+        await Eventually.WaitUntilAsync(async () => recorder.Runs.ContainsKey(stubborn) && (await JobAsync(stubborn)).State == JobState.Claimed, Patience, "the stubborn job runs");
+
+        Assert.Equal(CancelResult.Requested, await admin.CancelAsync(stubborn, new CancelOptions { Resume = true }));
+
+        // Past the grace its code still sleeps: the job stays claimed by it rather than starting a second run beside it.
+        await Task.Delay(TimeSpan.FromMilliseconds(900));
+        Assert.Equal((JobState.Claimed, 1), ((await JobAsync(stubborn)).State, recorder.Runs[stubborn]));
+
+        await Eventually.WaitUntilAsync(async () => (await JobAsync(stubborn)).State == JobState.Finished, Patience, "the job goes back once its code returned, and runs again to the end");
+        Assert.Equal(2, recorder.Runs[stubborn]);
+        Assert.Equal(1, recorder.MaxConcurrent);
+        var run = Assert.Single((await JobAsync(stubborn)).Runs, r => r.Cause == RunCauses.CancelResumed);
+        Assert.Equal((RunOutcomes.Released, false), (run.Outcome, run.Charged));
+        await host.StopAsync();
+    }
+
+    [Fact]
     public async Task Progress_reported_in_a_tight_loop_is_readable_while_the_job_runs_and_its_last_value_wins()
     {
         var recorder = new Recorder();

@@ -43,6 +43,7 @@ public static class KeelHost
                 .AddJob<AddsToBatchJob>()
                 .AddJob<ReportsProgressJob>()
                 .AddJob<LogsAndResultJob>()
+                .AddJob<ResumableJob>()
                 .AddJob<PerAccountJob>(o => o.LimitConcurrency<AccountArgs>(a => a.Account.ToString(System.Globalization.CultureInfo.InvariantCulture), limit: 1));
             k.Configure(o =>
             {

@@ -15,6 +15,12 @@ public sealed class Recorder
 
     public ConcurrentQueue<JobContext> Contexts { get; } = new();
 
+    /// <summary>Where each run of a resumable job started (its checkpoint), and every item it processed: its own log.</summary>
+    public ConcurrentQueue<(long JobId, int Start)> Starts { get; } = new();
+
+    /// <summary>Every item a resumable job processed, in order.</summary>
+    public ConcurrentQueue<(long JobId, int Item)> Items { get; } = new();
+
     /// <summary>Runs that ended: (job, attempt, whether their token had fired, the reason it fired), in order.</summary>
     public ConcurrentQueue<(long JobId, int Attempt, bool Cancelled, string? Reason)> Ended { get; } = new();
 
@@ -245,6 +251,39 @@ public sealed class LogsAndResultJob(Recorder recorder) : IJob<CountArgs>
         finally
         {
             recorder.Leave();
+        }
+    }
+}
+
+public sealed record ItemsToResume(int Items, int Milliseconds);
+
+public sealed record ResumePosition(int Next);
+
+/// <summary>
+/// Works through items one by one honouring its token, saving a checkpoint after each; records where each run started
+/// and every item it processed (its own log), so a test can check that a resumed job continues where it stopped.
+/// </summary>
+[Job("resumable")]
+public sealed class ResumableJob(Recorder recorder) : IJob<ItemsToResume>
+{
+    public async Task PerformAsync(ItemsToResume args, JobContext context, CancellationToken cancellationToken)
+    {
+        recorder.Enter(context);
+        try
+        {
+            var next = context.GetCheckpoint<ResumePosition>()?.Next ?? 0;
+            recorder.Starts.Enqueue((context.JobId, next));
+            for (var item = next; item < args.Items; item++)
+            {
+                await Task.Delay(args.Milliseconds, cancellationToken);
+                recorder.Items.Enqueue((context.JobId, item));
+                await context.SaveCheckpointAsync(new ResumePosition(item + 1), CancellationToken.None);
+            }
+        }
+        finally
+        {
+            recorder.Leave();
+            recorder.Ended.Enqueue((context.JobId, context.Attempt, cancellationToken.IsCancellationRequested, context.CancellationReason));
         }
     }
 }

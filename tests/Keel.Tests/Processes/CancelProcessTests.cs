@@ -73,6 +73,28 @@ public abstract class CancelProcessTests : IAsyncLifetime
         Assert.Contains("a cancelled job did not stop within its grace", app.Output, StringComparison.Ordinal);
         Assert.Equal(0, await app.StopAsync());
     }
+
+    [Fact]
+    public async Task A_child_whose_job_cancelled_to_resume_ignores_its_token_is_replaced_and_the_job_runs_again_on_the_new_child_uncharged()
+    {
+        var ids = await InsertAsync(("stubborn", 3_000));
+        await using var app = await SupervisedApp.StartAsync(Db, SupervisedApp.FastSettings(workerProcesses: 1, threads: 2));
+        await Eventually.WaitUntilAsync(() => Task.FromResult(app.RunLog().Any(l => l.What == "start" && l.JobId == ids[0])), Patience, "the job runs");
+        var first = (await app.ProcessesAsync()).Single(p => p.Kind == "Worker").Pid;
+
+        Assert.Equal(CancelResult.Requested, await Admin().CancelAsync(ids[0], new CancelOptions { Reason = "move it off this host", Resume = true }));
+
+        await Eventually.WaitUntilAsync(async () => (await JobAsync(ids[0])).State == JobState.Finished, Patience, "the job goes back and runs to its end on the new child");
+        var job = await JobAsync(ids[0]);
+        Assert.True((job.Attempts, job.WorkerLosses) == (1, 0), History(job));
+        Assert.True(job.Runs.Any(r => r.Outcome == RunOutcomes.Lost && r.Cause == "cancel-escalated" && !r.Charged), History(job));
+        Assert.DoesNotContain(job.Runs, r => r.Outcome == RunOutcomes.Cancelled);
+        var starts = app.RunLog().Where(l => l.What == "start" && l.JobId == ids[0]).Select(l => l.Pid).ToList();
+        Assert.Equal(2, starts.Count);
+        Assert.Equal(first, starts[0]);
+        Assert.NotEqual(first, starts[1]); // The second run began in the replacement, after the first child was gone.
+        Assert.Equal(0, await app.StopAsync());
+    }
 }
 
 public sealed class SqliteCancelProcessTests : CancelProcessTests
