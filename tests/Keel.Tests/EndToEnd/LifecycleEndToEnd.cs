@@ -98,13 +98,15 @@ public abstract class LifecycleEndToEnd : IAsyncLifetime
         await Eventually.WaitUntilAsync(() => Task.FromResult(recorder.Runs.ContainsKey(stubborn)), Patience, "the stubborn job runs");
         var owner = (await JobAsync(stubborn)).ClaimedByProcessId!.Value;
 
+        // Waiting, and ahead of the stubborn job's own retry: on a loaded machine the retry may be due by the time the
+        // worker has registered anew, and with one slot it would take it first and sleep in it.
+        var next = await client.EnqueueAsync<CountingJob, CountArgs>(new CountArgs(1), new EnqueueOptions { Priority = -10 });
         Assert.NotNull(await admin.PruneProcessAsync(owner)); // An operator declares the live worker dead.
-        var next = await client.EnqueueAsync<CountingJob, CountArgs>(new CountArgs(1));
 
         // Its one slot comes back after the cancellation grace although the stubborn run sleeps on: the worker registers
         // anew and runs the next job (and the stubborn job's own retry).
         await Eventually.WaitUntilAsync(() => Task.FromResult(recorder.Runs.ContainsKey(next)), Patience, "the worker keeps working");
-        Assert.True(recorder.Ended.IsEmpty, "the abandoned run was still sleeping");
+        Assert.True(recorder.Ended.IsEmpty, $"the abandoned run was still sleeping; the stubborn job ran {recorder.Runs[stubborn]} time(s): {string.Join("; ", (await JobAsync(stubborn)).Runs.Select(r => $"{r.Outcome}/{r.Cause}"))}");
         Assert.Contains((await JobAsync(stubborn)).Runs, r => r.Outcome == RunOutcomes.Lost && r.Cause == "operator");
         await host.StopAsync();
     }
@@ -117,7 +119,8 @@ public abstract class LifecycleEndToEnd : IAsyncLifetime
         var client = host.Services.GetRequiredService<IKeelClient>();
         await host.StartAsync();
         var overtime = await client.EnqueueAsync<OvertimeJob, SleepArgs>(new SleepArgs(5_000));
-        var next = await client.EnqueueAsync<CountingJob, CountArgs>(new CountArgs(1));
+        await Eventually.WaitUntilAsync(() => Task.FromResult(recorder.Runs.ContainsKey(overtime)), Patience, "the overtime job runs");
+        var next = await client.EnqueueAsync<CountingJob, CountArgs>(new CountArgs(1), new EnqueueOptions { Priority = -10 }); // Ahead of the overtime job's retry.
 
         await Eventually.WaitUntilAsync(() => Task.FromResult(recorder.Runs.ContainsKey(next)), Patience, "the next job runs in the slot taken back");
         var job = await JobAsync(overtime);
