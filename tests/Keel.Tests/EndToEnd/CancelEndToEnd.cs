@@ -93,7 +93,7 @@ public abstract class CancelEndToEnd : IAsyncLifetime
         var client = host.Services.GetRequiredService<IKeelClient>();
         var admin = host.Services.GetRequiredService<IKeelAdmin>();
         await host.StartAsync();
-        var id = await client.EnqueueAsync<ResumableJob, ItemsToResume>(new ItemsToResume(40, 50));
+        var id = await client.EnqueueAsync<ResumableJob, ItemsToResume>(new ItemsToResume(80, 50)); // 4 s: far from done when the cancel arrives.
         await Eventually.WaitUntilAsync(() => Task.FromResult(recorder.Items.Count(i => i.JobId == id) >= 5), Patience, "the job is some items in");
 
         Assert.Equal(CancelResult.Requested, await admin.CancelAsync(id, new CancelOptions { Reason = "deploying the importer", Resume = true }));
@@ -106,7 +106,7 @@ public abstract class CancelEndToEnd : IAsyncLifetime
         Assert.Equal(2, starts.Count);
         Assert.Equal(0, starts[0]);
         Assert.True(starts[1] >= 5, $"the second run started at item {starts[1]}, not where the first stopped");
-        Assert.Equal(Enumerable.Range(0, 40), recorder.Items.Where(i => i.JobId == id).Select(i => i.Item)); // Every item once, in order.
+        Assert.Equal(Enumerable.Range(0, 80), recorder.Items.Where(i => i.JobId == id).Select(i => i.Item)); // Every item once, in order.
         var job = await JobAsync(id);
         var run = Assert.Single(job.Runs, r => r.Cause == RunCauses.CancelResumed);
         Assert.Equal((RunOutcomes.Released, false), (run.Outcome, run.Charged));
@@ -124,7 +124,7 @@ public abstract class CancelEndToEnd : IAsyncLifetime
         var client = host.Services.GetRequiredService<IKeelClient>();
         var admin = host.Services.GetRequiredService<IKeelAdmin>();
         await host.StartAsync();
-        var stubborn = await client.EnqueueAsync<IgnoresCancellationJob, SleepArgs>(new SleepArgs(2_000));
+        var stubborn = await client.EnqueueAsync<IgnoresCancellationJob, SleepArgs>(new SleepArgs(4_000)); // Still asleep 900 ms after the cancel, however loaded the machine.
         await Eventually.WaitUntilAsync(async () => recorder.Runs.ContainsKey(stubborn) && (await JobAsync(stubborn)).State == JobState.Claimed, Patience, "the stubborn job runs");
 
         Assert.Equal(CancelResult.Requested, await admin.CancelAsync(stubborn, new CancelOptions { Resume = true }));

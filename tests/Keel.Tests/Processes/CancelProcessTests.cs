@@ -77,7 +77,7 @@ public abstract class CancelProcessTests : IAsyncLifetime
     [Fact]
     public async Task A_child_whose_job_cancelled_to_resume_ignores_its_token_is_replaced_and_the_job_runs_again_on_the_new_child_uncharged()
     {
-        var ids = await InsertAsync(("stubborn", 3_000));
+        var ids = await InsertAsync(("stubborn", 5_000)); // Long enough to still run when the cancel arrives on a loaded machine.
         await using var app = await SupervisedApp.StartAsync(Db, SupervisedApp.FastSettings(workerProcesses: 1, threads: 2));
         await Eventually.WaitUntilAsync(() => Task.FromResult(app.RunLog().Any(l => l.What == "start" && l.JobId == ids[0])), Patience, "the job runs");
         var first = (await app.ProcessesAsync()).Single(p => p.Kind == "Worker").Pid;
