@@ -27,28 +27,28 @@ public sealed partial class MySqlStorage
     public Task<bool> JobCheckpointSaveAsync(JobCheckpointSaveParams parameters, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(parameters);
-        return WriteAsync(
+        return SaveUnderClaimAsync(CheckpointSql.CheckpointSave, "@checkpoint", parameters.Checkpoint, parameters.ProcessId, parameters.Claim, cancellationToken);
+    }
+
+    /// <summary>
+    /// Writes one value of the job (<paramref name="sql"/> sets it by <c>@job_id</c>) while the process holds the claim,
+    /// whose row stays share-locked until the write commits; false (nothing written) once the claim was recovered or released.
+    /// </summary>
+    private Task<bool> SaveUnderClaimAsync(string sql, string name, string value, long processId, ClaimRef claim, CancellationToken cancellationToken)
+        => WriteAsync(
             null,
             async session =>
             {
-                await using (var select = session.Command(CheckpointSql.ClaimLockShared))
+                if (!await ClaimLockedAsync(session, processId, claim, cancellationToken).ConfigureAwait(false))
                 {
-                    select.Parameters.AddWithValue("@claim_id", parameters.Claim.ClaimId);
-                    select.Parameters.AddWithValue("@job_id", parameters.Claim.JobId);
-                    select.Parameters.AddWithValue("@process_id", parameters.ProcessId);
-                    await using var r = await select.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
-                    if (!await r.ReadAsync(cancellationToken).ConfigureAwait(false))
-                    {
-                        return false; // The claim was recovered or released: this run may no longer write.
-                    }
+                    return false;
                 }
 
-                await using var update = session.Command(CheckpointSql.CheckpointSave);
-                update.Parameters.AddWithValue("@checkpoint", parameters.Checkpoint);
-                update.Parameters.AddWithValue("@job_id", parameters.Claim.JobId);
+                await using var update = session.Command(sql);
+                update.Parameters.AddWithValue(name, value);
+                update.Parameters.AddWithValue("@job_id", claim.JobId);
                 await update.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
                 return true;
             },
             cancellationToken);
-    }
 }

@@ -41,22 +41,7 @@ public sealed partial class MySqlStorage
     public Task<bool> JobResultSaveAsync(JobResultSaveParams parameters, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(parameters);
-        return WriteAsync(
-            null,
-            async session =>
-            {
-                if (!await ClaimLockedAsync(session, parameters.ProcessId, parameters.Claim, cancellationToken).ConfigureAwait(false))
-                {
-                    return false;
-                }
-
-                await using var update = session.Command(CheckpointSql.ResultSave);
-                update.Parameters.AddWithValue("@result", parameters.Result);
-                update.Parameters.AddWithValue("@job_id", parameters.Claim.JobId);
-                await update.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
-                return true;
-            },
-            cancellationToken);
+        return SaveUnderClaimAsync(CheckpointSql.ResultSave, "@result", parameters.Result, parameters.ProcessId, parameters.Claim, cancellationToken);
     }
 
     /// <summary>Locks the claim (shared) while the process holds it; false when it does not.</summary>

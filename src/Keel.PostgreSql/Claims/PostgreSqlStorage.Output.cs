@@ -23,15 +23,9 @@ public sealed partial class PostgreSqlStorage
     }
 
     /// <inheritdoc />
-    public async Task<bool> JobResultSaveAsync(JobResultSaveParams parameters, CancellationToken cancellationToken)
+    public Task<bool> JobResultSaveAsync(JobResultSaveParams parameters, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(parameters);
-        await using var connection = await OpenAsync(cancellationToken).ConfigureAwait(false);
-        await using var command = new NpgsqlCommand(CheckpointSql.ResultSave, connection);
-        command.Parameters.Add(new NpgsqlParameter<string>("result", NpgsqlDbType.Text) { TypedValue = parameters.Result });
-        command.Parameters.Add(new NpgsqlParameter<long>("job_id", NpgsqlDbType.Bigint) { TypedValue = parameters.Claim.JobId });
-        command.Parameters.Add(new NpgsqlParameter<long>("claim_id", NpgsqlDbType.Bigint) { TypedValue = parameters.Claim.ClaimId });
-        command.Parameters.Add(new NpgsqlParameter<long>("process_id", NpgsqlDbType.Bigint) { TypedValue = parameters.ProcessId });
-        return await command.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false) == 1;
+        return SaveUnderClaimAsync(CheckpointSql.ResultSave, "result", parameters.Result, parameters.ProcessId, parameters.Claim, cancellationToken);
     }
 }

@@ -46,16 +46,6 @@ public sealed partial class SqliteStorage
     public Task<bool> JobResultSaveAsync(JobResultSaveParams parameters, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(parameters);
-        return WriteAsync(
-            async (connection, transaction) =>
-            {
-                await using var update = Command(connection, transaction, CheckpointSql.ResultSave);
-                update.Parameters.AddWithValue("@result", parameters.Result);
-                update.Parameters.AddWithValue("@job_id", parameters.Claim.JobId);
-                update.Parameters.AddWithValue("@claim_id", parameters.Claim.ClaimId);
-                update.Parameters.AddWithValue("@process_id", parameters.ProcessId);
-                return await update.ExecuteNonQueryAsync(cancellationToken) == 1;
-            },
-            cancellationToken);
+        return SaveUnderClaimAsync(CheckpointSql.ResultSave, "@result", parameters.Result, parameters.ProcessId, parameters.Claim, cancellationToken);
     }
 }
