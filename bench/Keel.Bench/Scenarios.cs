@@ -1,3 +1,4 @@
+using System.Globalization;
 using System.Diagnostics;
 using Keel.Storage;
 using Keel.TestInfrastructure;
@@ -41,7 +42,7 @@ public static class Scenarios
         "batch" when engine.IsMySql && s.Smoke => "the smoke run keeps MariaDB to enqueue, throughput and latency; run it without --smoke",
         "recovery" when engine.IsMySql && s.Smoke && s.Recovery is null => "the smoke run keeps MariaDB to enqueue, throughput and latency; run it without --smoke",
         "processes" when engine.IsMySql && s.Smoke => "the smoke run keeps MariaDB to enqueue, throughput and latency; run it without --smoke",
-        "throughput" when (s.Rtts.Any(r => r > 0) || s.Variants.Any(v => v.Length > 0)) && !engine.IsPostgres => "--rtt and --variants are PostgreSQL's",
+        "throughput" when (s.Rtts.Any(r => r > 0) || s.Variants.Any(v => SplitVariant(v).Npgsql.Length > 0)) && !engine.IsPostgres => "--rtt and Npgsql --variants are PostgreSQL's",
         _ => null,
     };
 
@@ -198,6 +199,31 @@ public static class Scenarios
     /// With <paramref name="rtt"/> &gt; 0 the worker host reaches PostgreSQL through a proxy adding that round trip.
     /// </remarks>
     /// <param name="variant">Npgsql connection-string settings added for the worker host (an A/B of a setting Keel's store respects), empty for none.</param>
+    /// <summary>
+    /// A throughput arm's settings: <c>ClaimAhead=N</c> is the workers' <see cref="WorkerOptions.ClaimAhead"/>; the rest,
+    /// separated by semicolons, Npgsql connection-string settings.
+    /// </summary>
+    public static (int? ClaimAhead, string Npgsql) SplitVariant(string variant)
+    {
+        int? claimAhead = null;
+        var rest = new List<string>();
+        foreach (var part in variant.Split(';', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
+        {
+            if (part.StartsWith("ClaimAhead=", StringComparison.OrdinalIgnoreCase))
+            {
+                claimAhead = int.TryParse(part["ClaimAhead=".Length..], NumberStyles.Integer, CultureInfo.InvariantCulture, out var n) && n >= 0
+                    ? n
+                    : throw new ArgumentException($"--variants: '{part}' needs a whole number of jobs, 0 or more");
+            }
+            else
+            {
+                rest.Add(part);
+            }
+        }
+
+        return (claimAhead, string.Join(';', rest));
+    }
+
     public static async Task<(double Rate, WorkCost? Cost)> DrainAsync(BenchEngine engine, BenchSettings s, int jobs, ClaimStats? claims = null, double rtt = 0, string variant = "")
     {
         var database = await engine.NewDatabaseAsync();
@@ -226,9 +252,10 @@ public static class Scenarios
                 (workerDatabase, proxy) = await PostgresEngine.ThroughDelayAsync(database, rtt);
             }
 
-            if (variant.Length > 0)
+            var (claimAhead, npgsql) = SplitVariant(variant);
+            if (npgsql.Length > 0)
             {
-                workerDatabase = workerDatabase.TrimEnd(';') + ";" + variant;
+                workerDatabase = workerDatabase.TrimEnd(';') + ";" + npgsql;
             }
 
             Counters.Reset();
@@ -240,7 +267,7 @@ public static class Scenarios
             }
 
             var postmaster = engine.Server?.PostmasterPid ?? 0;
-            using var host = engine.BuildHost(workerDatabase, processJobs: true, s.Workers, s.Threads, claims);
+            using var host = engine.BuildHost(workerDatabase, processJobs: true, s.Workers, s.Threads, claims, claimAhead);
             var storage = host.Services.GetRequiredService<IKeelStorage>();
             var cpuBefore = ProcessCpu.Read(postmaster);
             var watch = Stopwatch.StartNew();

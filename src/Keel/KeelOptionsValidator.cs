@@ -121,6 +121,11 @@ public sealed class KeelOptionsValidator : IValidateOptions<KeelOptions>
                 errors.Add($"{key}:Threads must be between 1 and 1000 (was {worker.Threads})");
             }
 
+            if (worker.ClaimAhead is < 0 or > 1000)
+            {
+                errors.Add($"{key}:ClaimAhead must be between 0 and 1000, or unset for as many as Threads (was {worker.ClaimAhead})");
+            }
+
             if (worker.Processes is < 1 or > 100)
             {
                 errors.Add($"{key}:Processes must be between 1 and 100 (was {worker.Processes})");

@@ -74,6 +74,9 @@ internal static partial class Log
     [LoggerMessage(EventId = 1011, Level = LogLevel.Debug, Message = "Job {JobId} ({Kind}) finished on attempt {Attempt}")]
     public static partial void JobFinished(ILogger logger, long jobId, string kind, int attempt);
 
+    [LoggerMessage(EventId = 1012, Level = LogLevel.Information, Message = "Worker {ProcessName} (process {ProcessId}) gave back jobs claimed ahead that found no free thread within {Wait}: runs have turned long, so it claims only for its free threads until its next runs end short")]
+    public static partial void ClaimAheadStopped(ILogger logger, string processName, long processId, TimeSpan wait);
+
     [LoggerMessage(EventId = 3008, Level = LogLevel.Information, Message = "Process {ProcessName} ({ProcessId}) deregistered; {Released} claims released back to ready")]
     public static partial void ProcessDeregistered(ILogger logger, string processName, long processId, int released);
 

@@ -94,6 +94,9 @@ internal sealed class Completer
     /// </summary>
     public Action<ClaimAlong?, IReadOnlyList<ClaimedJob>>? BatchWritten { get; set; }
 
+    /// <summary>Called with how long each written batch of completions took, in timestamp ticks.</summary>
+    public Action<long>? RoundTripMeasured { get; set; }
+
     /// <summary>Queues an outcome. After <see cref="DrainAsync"/> its claim stays in the database (released or recovered later).</summary>
     public void Post(JobOutcome outcome)
     {
@@ -227,8 +230,10 @@ internal sealed class Completer
         var written = false;
         try
         {
+            var started = _clock.TimeProvider.GetTimestamp();
             (accepted, claimed) = await CompleteAsync(processId, claims, along?.Claim);
             written = true;
+            RoundTripMeasured?.Invoke(_clock.TimeProvider.GetTimestamp() - started);
         }
         finally
         {

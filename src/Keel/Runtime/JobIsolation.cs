@@ -94,6 +94,24 @@ internal sealed class JobIsolation
         }
     }
 
+    /// <summary>
+    /// A job claimed ahead starts, unless an isolation has begun: then it must not (false), or the suspect would not run
+    /// alone. One step, so an isolation that found the host idle never sees a run start after it.
+    /// </summary>
+    public bool TryRunStarted(long claimId)
+    {
+        lock (_gate)
+        {
+            if (_isolating)
+            {
+                return false;
+            }
+
+            _held.Add(claimId);
+            return true;
+        }
+    }
+
     /// <summary>A claim's outcome was written (or it is known gone). True when that ended the isolation.</summary>
     public bool Settled(long claimId)
     {

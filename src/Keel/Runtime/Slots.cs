@@ -4,9 +4,10 @@ namespace Keel.Runtime;
 
 /// <summary>
 /// The one owner of a worker's slot accounting. A slot is taken by a reservation before a claim call (so a worker
-/// never holds more claims than threads, even while claims are in flight) and held by its claim from the call's reply
-/// until the claim's outcome is written — finished, failed, released — or the claim is known gone (pruned). The
-/// worker's claim loop and the completer's claim-along both reserve here; only the completer settles.
+/// never holds more claims than its threads plus the claims it may make ahead, even while claims are in flight) and
+/// held by its claim from the call's reply until the claim's outcome is written — finished, failed, released — or the
+/// claim is known gone (pruned). The worker's claim loop and the completer's claim-along both reserve here; only the
+/// completer settles.
 /// </summary>
 internal sealed class Slots(int threads)
 {
@@ -16,10 +17,35 @@ internal sealed class Slots(int threads)
     private int _reserved;
     private bool _open;
     private long _seq;
+    private int _ahead;
     private TaskCompletionSource? _empty;
 
-    /// <summary>How many slots there are.</summary>
+    /// <summary>How many jobs may run at once.</summary>
     public int Threads => threads;
+
+    /// <summary>
+    /// How many claims may be held beyond <see cref="Threads"/>: jobs claimed ahead, waiting for a thread. Lowering it
+    /// takes nothing back; it only stops new reservations until the claims held fall under the new bound.
+    /// </summary>
+    public int Ahead
+    {
+        get
+        {
+            lock (_gate)
+            {
+                return _ahead;
+            }
+        }
+
+        set
+        {
+            ArgumentOutOfRangeException.ThrowIfNegative(value);
+            lock (_gate)
+            {
+                _ahead = value;
+            }
+        }
+    }
 
     /// <summary>How many claims are held (claimed, running, or waiting for their outcome to be written).</summary>
     public int Held
@@ -40,7 +66,7 @@ internal sealed class Slots(int threads)
         {
             lock (_gate)
             {
-                return _open ? Math.Max(0, threads - _held.Count - _reserved) : 0;
+                return _open ? Math.Max(0, threads + _ahead - _held.Count - _reserved) : 0;
             }
         }
     }
@@ -100,7 +126,7 @@ internal sealed class Slots(int threads)
                 return null;
             }
 
-            var count = Math.Min(limit, threads - _held.Count - _reserved + freedAlong);
+            var count = Math.Min(limit, threads + _ahead - _held.Count - _reserved + freedAlong);
             if (count <= 0)
             {
                 return null;

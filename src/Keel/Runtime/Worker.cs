@@ -37,6 +37,9 @@ internal sealed class Worker
     /// <summary>At most one progress write per run in this time (the issue's bound: a tight loop costs one write a second).</summary>
     private static readonly TimeSpan ProgressInterval = TimeSpan.FromSeconds(1);
 
+    // A job claimed ahead that found no thread in this long goes back for another worker (runs turned long, say).
+    private static readonly TimeSpan MaxWaitAhead = TimeSpan.FromMilliseconds(500);
+
     private readonly IKeelStorage _storage;
     private readonly JobExecutor _executor;
     private readonly JobSignal _signal;
@@ -62,6 +65,10 @@ internal sealed class Worker
     private List<long> _orphanSuspects = [];
     private long _orphanBound;
     private int _stuckAtStop;
+    private readonly ClaimAhead _claimAhead;
+    private readonly Lock _threadsGate = new();
+    private readonly Queue<WaitingJob> _waiting = new();
+    private int _running;
 
     // onPruned, in process mode: what to do instead of registering anew when this worker learns it was pruned (stop the
     // process, so its supervisor starts a fresh one). exitNow, in process mode: exit the process at once with a code,
@@ -80,6 +87,7 @@ internal sealed class Worker
         _onPruned = onPruned;
         _exitNow = exitNow;
         _slots = new Slots(worker.Threads);
+        _claimAhead = new ClaimAhead(worker.ClaimAhead ?? worker.Threads, worker.Threads);
         _jobLogger = jobLogger ?? Microsoft.Extensions.Logging.Abstractions.NullLogger.Instance;
         _slots.Settled += OnSettled;
         _registration = new ProcessRegistration(storage, options, logger, clock, identity ?? ProcessIdentityInfo.New("Worker"), Metadata);
@@ -113,12 +121,18 @@ internal sealed class Worker
         {
             PlanClaimAlong = PlanClaimAlong,
             BatchWritten = OnBatchWritten,
+            RoundTripMeasured = ticks =>
+            {
+                _claimAhead.RoundTrip(ticks);
+                _slots.Ahead = _claimAhead.Current;
+            },
         };
 
         // The heartbeat outlives the stop request: a worker draining its jobs must not look dead.
         using var heartbeatStop = new CancellationTokenSource();
         var heartbeat = Task.Run(() => _registration.HeartbeatAsync(heartbeatStop.Token), CancellationToken.None);
         var cancels = Task.Run(() => WatchCancelsAsync(heartbeatStop.Token), CancellationToken.None);
+        var waiting = _claimAhead.Configured > 0 ? Task.Run(() => GiveBackLongWaitingAsync(heartbeatStop.Token), CancellationToken.None) : Task.CompletedTask;
         try
         {
             await _registration.RegisterAsync(stoppingToken);
@@ -137,6 +151,7 @@ internal sealed class Worker
             _signal.UnsubscribeCancels(_cancelWakeup);
             await heartbeat;
             await cancels;
+            await waiting;
         }
     }
 
@@ -151,7 +166,7 @@ internal sealed class Worker
                 break;
             }
 
-            var reservation = _slots.Reserve(_worker.Threads);
+            var reservation = _slots.Reserve(int.MaxValue);
             if (reservation is null)
             {
                 break;
@@ -160,6 +175,12 @@ internal sealed class Worker
             var claimed = await ClaimAsync(reservation, queue, suspects: false, cancellationToken);
             Launch(claimed);
             claimedTotal += claimed.Count;
+            if (claimed.Count >= reservation.Count)
+            {
+                // This entry may hold more: a later one is looked at only once it runs dry (slots freed meanwhile
+                // would otherwise go to a later entry), so the next pass starts again from the first.
+                break;
+            }
         }
 
         return claimedTotal;
@@ -291,7 +312,12 @@ internal sealed class Worker
             }
 
             await Isolation.WhenIdleAsync();
-            Begin(job, processId);
+            lock (_threadsGate)
+            {
+                _running++;
+            }
+
+            Start(job, processId);
         }
         finally
         {
@@ -312,7 +338,7 @@ internal sealed class Worker
         }
 
         var keep = _clock.TimeProvider.GetTimestamp() >= Interlocked.Read(ref _nextSuspectCheck) ? 1 : 0;
-        var reservation = _slots.Reserve(_worker.Threads, freed - keep);
+        var reservation = _slots.Reserve(int.MaxValue, freed - keep);
         return reservation is null ? null : new ClaimAlong(reservation, new JobsClaimParams(processId, _queues[0], reservation.Count, _clock.StorageNow));
     }
 
@@ -335,9 +361,14 @@ internal sealed class Worker
         _wakeup.Set();
     }
 
+    /// <summary>
+    /// Starts claimed jobs on free threads; a job claimed ahead (none free) waits for the next thread that frees, in
+    /// claim order.
+    /// </summary>
     private void Launch(IReadOnlyList<ClaimedJob> jobs)
     {
         var processId = ProcessId;
+        var now = _clock.TimeProvider.GetTimestamp();
         foreach (var job in jobs)
         {
             RecordClaimed(job);
@@ -348,12 +379,115 @@ internal sealed class Worker
                 continue;
             }
 
-            Begin(job, processId);
+            lock (_threadsGate)
+            {
+                // A stopping or fenced worker starts nothing: Begin gives the claim back at once, never left waiting.
+                var mayStart = !_stopping && !_registration.IsFenced;
+                if (mayStart && (_running >= _worker.Threads || _waiting.Count > 0))
+                {
+                    _waiting.Enqueue(new WaitingJob(job, processId, now));
+                    continue;
+                }
+
+                _running++;
+            }
+
+            Start(job, processId);
         }
     }
 
-    /// <summary>Starts a claimed job, unless the worker stopped or fenced since the claim: then its claim goes back.</summary>
-    private void Begin(ClaimedJob job, long processId)
+    /// <summary>Runs a job on a thread taken for it; when it may not start, its claim goes back and the thread passes on.</summary>
+    private void Start(ClaimedJob job, long processId)
+    {
+        if (!Begin(job, processId))
+        {
+            ThreadFreed();
+        }
+    }
+
+    /// <summary>A thread is free: the longest-waiting job claimed ahead takes it, or it goes back.</summary>
+    private void ThreadFreed()
+    {
+        while (true)
+        {
+            WaitingJob? next;
+            lock (_threadsGate)
+            {
+                if (!_waiting.TryDequeue(out next))
+                {
+                    _running--;
+                    return;
+                }
+            }
+
+            if (Begin(next.Job, next.ProcessId, claimedAhead: true))
+            {
+                return;
+            }
+        }
+    }
+
+    /// <summary>
+    /// The jobs claimed ahead and still waiting for a thread go back to their queues uncharged, never started (the
+    /// worker stops, is fenced or pruned); with <paramref name="olderThan"/>, only those waiting since before it.
+    /// </summary>
+    private int GiveBackWaiting(string reason, string detail, long olderThan = long.MaxValue)
+    {
+        List<WaitingJob> back = [];
+        lock (_threadsGate)
+        {
+            while (_waiting.TryPeek(out var first) && first.Since < olderThan)
+            {
+                back.Add(_waiting.Dequeue());
+            }
+        }
+
+        foreach (var item in back)
+        {
+            if (reason == "pruned")
+            {
+                _completer!.Post(new JobOutcome(item.ProcessId, item.Job, OutcomeKind.Void));
+            }
+            else
+            {
+                Release(item.ProcessId, item.Job, reason, detail);
+            }
+        }
+
+        return back.Count;
+    }
+
+    /// <summary>A job claimed ahead that waited <see cref="MaxWaitAhead"/> for a thread goes back, for another worker to run.</summary>
+    private async Task GiveBackLongWaitingAsync(CancellationToken stoppingToken)
+    {
+        var provider = _clock.TimeProvider;
+        var period = MaxWaitAhead / 5;
+        while (!stoppingToken.IsCancellationRequested)
+        {
+            try
+            {
+                await Task.Delay(period, provider, stoppingToken);
+            }
+            catch (OperationCanceledException)
+            {
+                return;
+            }
+
+            var olderThan = provider.GetTimestamp() - (long)(MaxWaitAhead.TotalSeconds * provider.TimestampFrequency);
+            if (GiveBackWaiting("claim-ahead", $"claimed ahead, it found no free thread of worker {Name} within {MaxWaitAhead.TotalMilliseconds:0} ms: back to its queue for another worker", olderThan) > 0)
+            {
+                _claimAhead.Reset();
+                _slots.Ahead = 0;
+                Log.ClaimAheadStopped(_logger, Name, ProcessId, MaxWaitAhead);
+            }
+        }
+    }
+
+    /// <summary>
+    /// Starts a claimed job on a thread taken for it, unless the worker stopped or fenced since the claim: then its
+    /// claim goes back and this returns false.
+    /// </summary>
+    private bool Begin(ClaimedJob job, long processId, bool claimedAhead = false)
     {
         RunCancellation runs;
         lock (_runsGate)
@@ -378,12 +512,22 @@ internal sealed class Worker
                 Release(processId, job, reason, $"claimed but not started: {Describe(reason)}");
             }
 
-            return;
+            return false;
         }
 
-        Isolation.RunStarted(job.ClaimId, job.Suspect);
+        if (!claimedAhead)
+        {
+            Isolation.RunStarted(job.ClaimId, job.Suspect);
+        }
+        else if (!Isolation.TryRunStarted(job.ClaimId))
+        {
+            Release(processId, job, "suspect", "claimed ahead but not started: a suspect is to run alone in this process");
+            return false;
+        }
+
         Interlocked.Increment(ref _executing);
         _ = Task.Run(() => RunJobAsync(job, processId, runs), CancellationToken.None);
+        return true;
     }
 
     private async Task RunJobAsync(ClaimedJob job, long processId, RunCancellation runs)
@@ -409,6 +553,12 @@ internal sealed class Worker
             var control = new RunControl(handle.Token, () => handle.Reason, _options.CancellationGrace, ct => ClaimHeldAsync(job, processId, ct), limit => Log.JobTimedOut(_logger, job.JobId, job.Kind, limit), () => handle.CancelMessage, (json, ct) => SaveCheckpointAsync(job, processId, json, ct), progress.ReportAsync, logs, (json, ct) => SaveResultAsync(job, processId, json, ct));
             var outcome = await _executor.RunAsync(job, control);
             _active.TryRemove(job.ClaimId, out _);
+            if (outcome.Result is RunResult.Succeeded or RunResult.Failed && handle.CancelMessage is null)
+            {
+                _claimAhead.RunEnded(_clock.TimeProvider.GetTimestamp() - started);
+                _slots.Ahead = _claimAhead.Current;
+            }
+
             await CloseLogAsync(logs);
             if (KeelMetrics.Duration.Enabled)
             {
@@ -493,6 +643,7 @@ internal sealed class Worker
         finally
         {
             _active.TryRemove(job.ClaimId, out _);
+            ThreadFreed();
             if (abandoned is null || abandoned.IsCompleted)
             {
                 Interlocked.Decrement(ref _executing);
@@ -708,6 +859,7 @@ internal sealed class Worker
         "cancelled" => "it was cancelled",
         "resume" => "it was cancelled to resume later",
         "suspect" => "it must run alone",
+        "claim-ahead" => "it waited too long for a thread",
         _ => reason,
     };
 
@@ -823,6 +975,7 @@ internal sealed class Worker
         _slots.Close();
         Log.LeaseFenced(_logger, Name, ProcessId, _registration.Lease.SinceRenewal, _registration.Lease.Remaining, _slots.Held);
         CancelRuns("lease-lost", renew: true);
+        GiveBackWaiting("lease-lost", $"claimed ahead but not started: {Describe("lease-lost")}");
         _wakeup.Set();
     }
 
@@ -899,7 +1052,7 @@ internal sealed class Worker
             cancellationToken);
     }
 
-    private string Metadata() => JsonSerializer.Serialize(new { queues = _worker.EffectiveQueues, threads = _worker.Threads, pollingIntervalMs = _worker.PollingInterval.TotalMilliseconds });
+    private string Metadata() => JsonSerializer.Serialize(new { queues = _worker.EffectiveQueues, threads = _worker.Threads, claimAhead = _claimAhead.Configured, pollingIntervalMs = _worker.PollingInterval.TotalMilliseconds });
 
     /// <summary>
     /// Our row was pruned: someone else has recovered (or will recover) our claims, so every running job's result would
@@ -911,6 +1064,7 @@ internal sealed class Worker
         Log.ProcessPrunedWhileRunning(_logger, Name, ProcessId, _slots.Held);
         _slots.Close();
         CancelRuns("pruned", renew: true);
+        GiveBackWaiting("pruned", string.Empty);
         try
         {
             await _slots.WhenEmptyAsync().WaitAsync(_options.CancellationGrace + TimeSpan.FromSeconds(2), stoppingToken);
@@ -945,6 +1099,7 @@ internal sealed class Worker
     {
         _stopping = true;
         _slots.Close();
+        GiveBackWaiting("stop", $"claimed ahead but not started: {Describe("stop")}");
         var held = _slots.Held;
         if (held > 0)
         {
@@ -995,6 +1150,9 @@ internal sealed class Worker
     /// One run's cancellation: its generation's (stop, lost lease, prune) or a cancel request of its own, which wins the
     /// reason (<c>cancelled</c>) whichever came first.
     /// </summary>
+    /// <summary>A job claimed ahead, waiting for a thread since <paramref name="Since"/> (a timestamp).</summary>
+    private sealed record WaitingJob(ClaimedJob Job, long ProcessId, long Since);
+
     private sealed class RunHandle(ClaimedJob job, RunCancellation runs) : IDisposable
     {
         private readonly CancellationTokenSource _source = CancellationTokenSource.CreateLinkedTokenSource(runs.Token);

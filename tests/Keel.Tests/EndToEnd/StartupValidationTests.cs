@@ -21,6 +21,19 @@ public sealed class StartupValidationTests
     }
 
     [Fact]
+    public async Task A_negative_claim_ahead_stops_start_up_with_a_message_naming_the_key()
+    {
+        await using var db = await TestDatabase.CreateAsync(Engine.Sqlite);
+        using var host = KeelHost.Build(db, new Recorder(), settings: new Dictionary<string, string?>
+        {
+            ["Keel:Workers:0:ClaimAhead"] = "-1",
+            ["Keel:Workers:0:Queues:0"] = "mail",
+        });
+        var error = await Assert.ThrowsAsync<OptionsValidationException>(() => host.StartAsync());
+        Assert.Contains("Keel:Workers:0:ClaimAhead must be between 0 and 1000, or unset for as many as Threads (was -1)", error.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task Configuration_binds_workers_from_the_Keel_section()
     {
         await using var db = await TestDatabase.CreateAsync(Engine.Sqlite);

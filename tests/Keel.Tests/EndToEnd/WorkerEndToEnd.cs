@@ -24,29 +24,25 @@ public abstract class WorkerEndToEnd : IAsyncLifetime
     private Task WaitForCountAsync(string sql, long expected)
         => Eventually.WaitUntilAsync(async () => await Db.ScalarAsync(sql) == expected, Patience, $"`{sql}` returns {expected}");
 
-    [Fact]
-    public async Task A_thousand_jobs_on_four_threads_each_finish_exactly_once()
+    [Theory]
+    [InlineData(null, 5, 8)] // the default: as many ahead as threads, used once short runs have been seen
+    [InlineData(0, 1, 4)]
+    public async Task A_thousand_jobs_on_four_threads_each_finish_exactly_once(int? claimAhead, long leastMostHeld, long mostHeld)
     {
         var recorder = new Recorder();
-        using var host = KeelHost.Build(Db, recorder, o => o.Workers.Add(KeelHost.Worker(4)));
+        var worker = KeelHost.Worker(4);
+        worker.ClaimAhead = claimAhead;
+        using var host = KeelHost.Build(Db, recorder, o => o.Workers.Add(worker));
         var ids = await Client(host).EnqueueManyAsync([.. Enumerable.Range(0, 1000).Select(i => JobRequest.Create<CountingJob, CountArgs>(new CountArgs(i)))]);
         await host.StartAsync();
 
-        // Claims are taken with completions in one round trip; the worker must still never hold more than its threads.
+        // Claims are taken with completions in one round trip, and ahead of the threads while runs are short; the worker
+        // must still never hold more than threads plus claim-ahead, nor run more than its threads at once.
         using var sampling = new CancellationTokenSource();
-        var mostClaimsHeld = Task.Run(async () =>
-        {
-            long most = 0;
-            while (!sampling.IsCancellationRequested)
-            {
-                most = Math.Max(most, await Db.ScalarAsync("SELECT count(*) FROM keel_claimed_executions"));
-            }
-
-            return most;
-        });
+        var mostClaimsHeld = SampleMostAsync("SELECT count(*) FROM keel_claimed_executions", sampling.Token);
         await WaitForCountAsync("SELECT count(*) FROM keel_jobs WHERE finished_at IS NOT NULL", 1000);
         await sampling.CancelAsync();
-        Assert.InRange(await mostClaimsHeld, 1, 4);
+        Assert.InRange(await mostClaimsHeld, leastMostHeld, mostHeld);
         await host.StopAsync();
 
         Assert.Equal(1000, ids.Distinct().Count());
@@ -57,6 +53,103 @@ public abstract class WorkerEndToEnd : IAsyncLifetime
         Assert.Equal(0, await Db.ScalarAsync("SELECT count(*) FROM keel_ready_executions"));
         Assert.Equal(0, await Db.ScalarAsync("SELECT count(*) FROM keel_claimed_executions"));
         Assert.Equal(0, await Db.ScalarAsync("SELECT count(*) FROM keel_processes"));
+    }
+
+    /// <summary>The largest value <paramref name="sql"/> returned, sampled as fast as the database answers until cancelled.</summary>
+    private Task<long> SampleMostAsync(string sql, CancellationToken stop) => Task.Run(async () =>
+    {
+        long most = 0;
+        while (!stop.IsCancellationRequested)
+        {
+            most = Math.Max(most, await Db.ScalarAsync(sql));
+        }
+
+        return most;
+    });
+
+    [Fact]
+    public async Task A_worker_does_not_claim_ahead_while_its_runs_are_long()
+    {
+        var recorder = new Recorder();
+        var worker = KeelHost.Worker(2);
+        worker.ClaimAhead = 4;
+        using var host = await KeelHost.StartAsync(Db, recorder, o => o.Workers.Add(worker));
+        using var sampling = new CancellationTokenSource();
+        var mostClaimsHeld = SampleMostAsync("SELECT count(*) FROM keel_claimed_executions", sampling.Token);
+        await Client(host).EnqueueManyAsync([.. Enumerable.Range(0, 10).Select(_ => JobRequest.Create<SleepingJob, SleepArgs>(new SleepArgs(250)))]);
+
+        await WaitForCountAsync("SELECT count(*) FROM keel_jobs WHERE finished_at IS NOT NULL", 10);
+        await sampling.CancelAsync();
+        await host.StopAsync();
+
+        // 250 ms runs are far longer than ten round trips: a job claimed ahead would only wait, so none is.
+        Assert.InRange(await mostClaimsHeld, 1, 2);
+        Assert.True(recorder.MaxConcurrent <= 2, $"at most 2 jobs may run at once; saw {recorder.MaxConcurrent}");
+    }
+
+    /// <summary>
+    /// Warms a two-thread worker up with short runs (so it claims ahead), then enqueues two sleepers that take both
+    /// threads and four short jobs behind them, and waits until all six are claimed: the four wait, claimed ahead.
+    /// </summary>
+    private async Task<(IHost Host, long[] Sleepers, long[] Waiting)> FourJobsClaimedAheadAsync(Recorder recorder, int sleepMilliseconds)
+    {
+        var worker = KeelHost.Worker(2);
+        worker.ClaimAhead = 4;
+        var host = await KeelHost.StartAsync(Db, recorder, o => o.Workers.Add(worker));
+        var client = Client(host);
+        await client.EnqueueManyAsync([.. Enumerable.Range(0, 40).Select(i => JobRequest.Create<CountingJob, CountArgs>(new CountArgs(i, "warm-up")))]);
+        await WaitForCountAsync("SELECT count(*) FROM keel_jobs WHERE finished_at IS NOT NULL", 40);
+
+        var ids = await client.EnqueueManyAsync(
+        [
+            .. Enumerable.Range(0, 2).Select(_ => JobRequest.Create<SleepingJob, SleepArgs>(new SleepArgs(sleepMilliseconds), new EnqueueOptions { Priority = -1 })),
+            .. Enumerable.Range(0, 4).Select(i => JobRequest.Create<CountingJob, CountArgs>(new CountArgs(i, "behind"))),
+        ]);
+        await WaitForCountAsync("SELECT count(*) FROM keel_claimed_executions", 6);
+        return (host, [.. ids.Take(2)], [.. ids.Skip(2)]);
+    }
+
+    [Fact]
+    public async Task A_graceful_stop_gives_jobs_claimed_ahead_back_unstarted_and_uncharged()
+    {
+        var recorder = new Recorder();
+        var (host, sleepers, waiting) = await FourJobsClaimedAheadAsync(recorder, 1500);
+        using (host)
+        {
+            await host.StopAsync();
+        }
+
+        Assert.All(sleepers, id => Assert.Equal(1, recorder.Runs.GetValueOrDefault(id)));
+        Assert.All(waiting, id => Assert.False(recorder.Runs.ContainsKey(id), $"job {id} was claimed ahead and must not have started"));
+        var list = string.Join(',', waiting);
+        Assert.Equal(4, await Db.ScalarAsync($"SELECT count(*) FROM keel_ready_executions WHERE job_id IN ({list})"));
+        Assert.Equal(4, await Db.ScalarAsync($"SELECT count(*) FROM keel_jobs WHERE id IN ({list}) AND attempts = 0"));
+        Assert.Equal(4, await Db.ScalarAsync($"SELECT count(*) FROM keel_job_runs WHERE job_id IN ({list}) AND outcome = 'released' AND cause = 'stop' AND NOT charged AND detail LIKE '%not started%'"));
+        Assert.Equal(0, await Db.ScalarAsync("SELECT count(*) FROM keel_claimed_executions"));
+    }
+
+    [Fact]
+    public async Task Jobs_claimed_ahead_that_wait_too_long_go_back_and_the_worker_stops_claiming_ahead()
+    {
+        var recorder = new Recorder();
+        var (host, sleepers, waiting) = await FourJobsClaimedAheadAsync(recorder, 3000);
+        using (host)
+        {
+            var list = string.Join(',', waiting);
+
+            // Half a second without a thread: back to ready, for any worker; this one, its threads taken, leaves them.
+            await WaitForCountAsync($"SELECT count(*) FROM keel_ready_executions WHERE job_id IN ({list})", 4);
+            Assert.Equal(4, await Db.ScalarAsync($"SELECT count(*) FROM keel_job_runs WHERE job_id IN ({list}) AND outcome = 'released' AND cause = 'claim-ahead' AND NOT charged"));
+            using var sampling = new CancellationTokenSource(TimeSpan.FromMilliseconds(700));
+            Assert.Equal(2, await SampleMostAsync("SELECT count(*) FROM keel_claimed_executions", sampling.Token));
+            Assert.All(waiting, id => Assert.False(recorder.Runs.ContainsKey(id), $"job {id} must not have run while both threads slept"));
+
+            await WaitForCountAsync($"SELECT count(*) FROM keel_jobs WHERE id IN ({list}) AND finished_at IS NOT NULL", 4);
+            await host.StopAsync();
+            Assert.All(waiting, id => Assert.Equal(1, recorder.Runs[id]));
+            Assert.Equal(4, await Db.ScalarAsync($"SELECT count(*) FROM keel_jobs WHERE id IN ({list}) AND attempts = 1"));
+            Assert.All(sleepers, id => Assert.Equal(1, recorder.Runs[id]));
+        }
     }
 
     [Fact]

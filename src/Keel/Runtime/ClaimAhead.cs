@@ -1,0 +1,75 @@
+namespace Keel.Runtime;
+
+/// <summary>
+/// Decides how many jobs a worker may claim ahead of its threads (DESIGN §2: a worker holds at most threads plus this
+/// many claims). Claiming ahead pays when a round trip to the database is a large share of a job's run: a thread that
+/// finishes starts the next job at once instead of waiting for the round trip that writes its completion and claims
+/// again. It costs a waiting job its chance to run elsewhere, so it is on only while recent runs are short — at most
+/// <see cref="RunToRoundTrip"/> round trips — and only once the worker has seen <c>threads</c> runs end by themselves:
+/// a fresh process (the one that replaces a crashed one, say) claims only what it can run, so a job that kills its
+/// process at once is there alone and charged alone.
+/// </summary>
+/// <param name="configured">The most jobs claimed ahead (<see cref="WorkerOptions.ClaimAhead"/>); 0 turns it off.</param>
+/// <param name="threads">The worker's threads: the runs to see before claiming ahead.</param>
+internal sealed class ClaimAhead(int configured, int threads)
+{
+    /// <summary>Claims ahead only while a run lasts at most this many of the worker's round trips.</summary>
+    public const int RunToRoundTrip = 10;
+
+    // Exponentially weighted averages, in timestamp ticks: each new sample weighs one fifth.
+    private const double Weight = 0.2;
+    private readonly Lock _gate = new();
+    private double _run = double.NaN;
+    private double _roundTrip = double.NaN;
+    private int _runs;
+
+    /// <summary>The most jobs claimed ahead when on.</summary>
+    public int Configured => configured;
+
+    /// <summary>How many jobs may be claimed ahead now.</summary>
+    public int Current
+    {
+        get
+        {
+            lock (_gate)
+            {
+                return configured > 0 && _runs >= threads && _run <= RunToRoundTrip * _roundTrip ? configured : 0;
+            }
+        }
+    }
+
+    /// <summary>A run ended by itself (succeeded or failed) after <paramref name="ticks"/>.</summary>
+    public void RunEnded(long ticks)
+    {
+        lock (_gate)
+        {
+            _run = double.IsNaN(_run) ? ticks : _run + (Weight * (ticks - _run));
+            if (_runs < int.MaxValue)
+            {
+                _runs++;
+            }
+        }
+    }
+
+    /// <summary>
+    /// A job claimed ahead waited too long for a thread: runs have turned long (or stuck), whatever the average says.
+    /// Claiming ahead stops until <c>threads</c> more runs have ended.
+    /// </summary>
+    public void Reset()
+    {
+        lock (_gate)
+        {
+            _runs = 0;
+            _run = double.NaN;
+        }
+    }
+
+    /// <summary>A round trip that wrote completions (and claimed along) took <paramref name="ticks"/>.</summary>
+    public void RoundTrip(long ticks)
+    {
+        lock (_gate)
+        {
+            _roundTrip = double.IsNaN(_roundTrip) ? ticks : _roundTrip + (Weight * (ticks - _roundTrip));
+        }
+    }
+}
