@@ -217,8 +217,8 @@ public sealed class WorkerOptions
     /// <summary>
     /// How many jobs the worker may claim beyond <see cref="Threads"/>, to start the moment a thread frees instead of one
     /// round trip to the database later. Null (the default): as many as <see cref="Threads"/>; 0: never. It is used only
-    /// while the worker's recent runs are short (at most ten of its round trips to the database) and once it has seen
-    /// <see cref="Threads"/> runs end; a job claimed ahead that waits half a second for a thread goes back to its queue,
+    /// while the worker's recent runs are short (at most ten of its round trips to the database, and 100 ms) and once it
+    /// has seen <see cref="Threads"/> runs end; a job claimed ahead that waits half a second for a thread goes back to its queue,
     /// and a stopping, fenced or pruned worker gives its waiting jobs back unstarted. After a crash they are recovered
     /// with the running ones (see docs/crash-recovery.md).
     /// </summary>

@@ -5,16 +5,21 @@ namespace Keel.Runtime;
 /// many claims). Claiming ahead pays when a round trip to the database is a large share of a job's run: a thread that
 /// finishes starts the next job at once instead of waiting for the round trip that writes its completion and claims
 /// again. It costs a waiting job its chance to run elsewhere, so it is on only while recent runs are short — at most
-/// <see cref="RunToRoundTrip"/> round trips — and only once the worker has seen <c>threads</c> runs end by themselves:
+/// <see cref="RunToRoundTrip"/> round trips, and never over <see cref="LongestRun"/> (a slow database is no reason to
+/// hold jobs behind long runs) — and only once the worker has seen <c>threads</c> runs end by themselves:
 /// a fresh process (the one that replaces a crashed one, say) claims only what it can run, so a job that kills its
 /// process at once is there alone and charged alone.
 /// </summary>
 /// <param name="configured">The most jobs claimed ahead (<see cref="WorkerOptions.ClaimAhead"/>); 0 turns it off.</param>
 /// <param name="threads">The worker's threads: the runs to see before claiming ahead.</param>
-internal sealed class ClaimAhead(int configured, int threads)
+/// <param name="timestampFrequency">Ticks per second of the timestamps given (the worker's clock).</param>
+internal sealed class ClaimAhead(int configured, int threads, long timestampFrequency)
 {
     /// <summary>Claims ahead only while a run lasts at most this many of the worker's round trips.</summary>
     public const int RunToRoundTrip = 10;
+
+    /// <summary>Never claims ahead while runs last longer than this on average, whatever the round trip.</summary>
+    public static readonly TimeSpan LongestRun = TimeSpan.FromMilliseconds(100);
 
     // Exponentially weighted averages, in timestamp ticks: each new sample weighs one fifth.
     private const double Weight = 0.2;
@@ -22,6 +27,7 @@ internal sealed class ClaimAhead(int configured, int threads)
     private double _run = double.NaN;
     private double _roundTrip = double.NaN;
     private int _runs;
+    private readonly double _longestRun = LongestRun.TotalSeconds * timestampFrequency;
 
     /// <summary>The most jobs claimed ahead when on.</summary>
     public int Configured => configured;
@@ -33,7 +39,7 @@ internal sealed class ClaimAhead(int configured, int threads)
         {
             lock (_gate)
             {
-                return configured > 0 && _runs >= threads && _run <= RunToRoundTrip * _roundTrip ? configured : 0;
+                return configured > 0 && _runs >= threads && _run <= RunToRoundTrip * _roundTrip && _run <= _longestRun ? configured : 0;
             }
         }
     }

@@ -87,7 +87,7 @@ internal sealed class Worker
         _onPruned = onPruned;
         _exitNow = exitNow;
         _slots = new Slots(worker.Threads);
-        _claimAhead = new ClaimAhead(worker.ClaimAhead ?? worker.Threads, worker.Threads);
+        _claimAhead = new ClaimAhead(worker.ClaimAhead ?? worker.Threads, worker.Threads, clock.TimeProvider.TimestampFrequency);
         _jobLogger = jobLogger ?? Microsoft.Extensions.Logging.Abstractions.NullLogger.Instance;
         _slots.Settled += OnSettled;
         _registration = new ProcessRegistration(storage, options, logger, clock, identity ?? ProcessIdentityInfo.New("Worker"), Metadata);
@@ -495,7 +495,9 @@ internal sealed class Worker
             runs = _runs;
         }
 
-        if (runs.IsCancellationRequested || _stopping || _registration.IsFenced)
+        // The lease is read on the clock, not only through the fence flag its watcher sets: a job that waited for a thread
+        // (claimed ahead) in a process that was frozen past its lease must not start before that watcher has run.
+        if (runs.IsCancellationRequested || _stopping || _registration.IsFenced || !_registration.Lease.Healthy)
         {
             var reason = runs.Reason ?? (_stopping ? "stop" : "lease-lost");
             if (job.Suspect)
