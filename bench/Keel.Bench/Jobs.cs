@@ -41,10 +41,12 @@ public sealed class LatencyJob : IJob<LatencyArgs>
 {
     public Task PerformAsync(LatencyArgs args, JobContext context, CancellationToken cancellationToken)
     {
-        var elapsed = Stopwatch.GetElapsedTime(args.EnqueuedTimestamp);
+        var started = Stopwatch.GetTimestamp();
+        var elapsed = Stopwatch.GetElapsedTime(args.EnqueuedTimestamp, started);
         if (!args.Warmup)
         {
             Counters.Latencies.Enqueue(elapsed.TotalMilliseconds);
+            Counters.LatencyStarts[args.EnqueuedTimestamp] = started;
         }
 
         Interlocked.Increment(ref Counters.Performed);
@@ -68,6 +70,9 @@ public static class Counters
 
     public static ConcurrentQueue<double> Latencies { get; private set; } = new();
 
+    /// <summary>Latency jobs' start timestamps by the timestamp taken before their enqueue (same-process split).</summary>
+    public static ConcurrentDictionary<long, long> LatencyStarts { get; private set; } = new();
+
     /// <summary>Raises <see cref="LastPerformed"/> to now.</summary>
     public static void MarkPerformed()
     {
@@ -85,6 +90,7 @@ public static class Counters
         Interlocked.Exchange(ref CallbackStarted, 0);
         Interlocked.Exchange(ref Callbacks, 0);
         Latencies = new ConcurrentQueue<double>();
+        LatencyStarts = new ConcurrentDictionary<long, long>();
     }
 }
 

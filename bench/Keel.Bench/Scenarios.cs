@@ -421,7 +421,13 @@ public static class Scenarios
     {
         var jobs = s.Jobs ?? (s.Smoke ? 20 : 500);
         var other = await KeelLatencyAsync(engine, s, jobs, crossProcess: true);
-        var same = await KeelLatencyAsync(engine, s, jobs, crossProcess: false);
+        var returns = new List<(long Before, long After)>();
+        var same = await KeelLatencyAsync(engine, s, jobs, crossProcess: false, returns);
+
+        // Where the same-process span goes: the enqueue call (its commit included), then from its return to the start.
+        var enqueueCall = returns.Select(r => Stopwatch.GetElapsedTime(r.Before, r.After).TotalMilliseconds).Order().ToArray();
+        var afterReturn = returns.Where(r => Counters.LatencyStarts.ContainsKey(r.Before))
+            .Select(r => Stopwatch.GetElapsedTime(r.After, Counters.LatencyStarts[r.Before]).TotalMilliseconds).Order().ToArray();
         return
         [
             new($"other process: enqueue->start p50 ({jobs} jobs at ~50/s)", "ms", Percentile(other, 0.50)),
@@ -432,11 +438,16 @@ public static class Scenarios
             new("same process: enqueue->start p95", "ms", Percentile(same, 0.95)),
             new("same process: enqueue->start p99", "ms", Percentile(same, 0.99)),
             new("same process: enqueue->start max", "ms", same[^1]),
+            new("same process: the enqueue call p50", "ms", Percentile(enqueueCall, 0.50)),
+            new("same process: the enqueue call p99", "ms", Percentile(enqueueCall, 0.99)),
+            new("same process: enqueue's return->start p50", "ms", Percentile(afterReturn, 0.50)),
+            new("same process: enqueue's return->start p99", "ms", Percentile(afterReturn, 0.99)),
         ];
     }
 
     /// <summary>The sorted enqueue→start latencies (ms) of <paramref name="jobs"/> jobs after 20 warm-up jobs.</summary>
-    public static async Task<double[]> KeelLatencyAsync(BenchEngine engine, BenchSettings s, int jobs, bool crossProcess)
+    /// <param name="returns">Same process only: filled with each measured job's timestamps before and after its enqueue call.</param>
+    public static async Task<double[]> KeelLatencyAsync(BenchEngine engine, BenchSettings s, int jobs, bool crossProcess, List<(long Before, long After)>? returns = null)
     {
         const int warmup = 20;
         var database = await engine.NewDatabaseAsync();
@@ -457,7 +468,12 @@ public static class Scenarios
                 for (var i = 0; i < warmup + jobs; i++)
                 {
                     await timer.WaitForNextTickAsync();
-                    await client.EnqueueAsync(JobRequest.Create<LatencyJob, LatencyArgs>(new LatencyArgs(Stopwatch.GetTimestamp(), i < warmup)));
+                    var before = Stopwatch.GetTimestamp();
+                    await client.EnqueueAsync(JobRequest.Create<LatencyJob, LatencyArgs>(new LatencyArgs(before, i < warmup)));
+                    if (i >= warmup)
+                    {
+                        returns?.Add((before, Stopwatch.GetTimestamp()));
+                    }
                 }
             }
 
@@ -573,6 +589,11 @@ public static class Scenarios
 
     public static double Percentile(double[] sorted, double p)
     {
+        if (sorted.Length == 0)
+        {
+            return double.NaN;
+        }
+
         var rank = (int)Math.Ceiling(p * sorted.Length);
         return sorted[Math.Clamp(rank - 1, 0, sorted.Length - 1)];
     }
