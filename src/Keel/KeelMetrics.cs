@@ -43,6 +43,9 @@ public static class KeelMetrics
     /// <summary>Jobs discarded by an operator (discard, cancel, clear queue).</summary>
     internal static readonly Counter<long> Discarded = Meter.CreateCounter<long>("keel.job.discarded", "{job}", "Jobs discarded before they ran, or after they failed, by an operator.");
 
+    /// <summary>Jobs a worker claimed ahead of its threads that went back to their queue unstarted, by reason.</summary>
+    internal static readonly Counter<long> ClaimedAheadReturned = Meter.CreateCounter<long>("keel.job.claimed_ahead.returned", "{job}", "Jobs claimed ahead of a worker's threads that went back to their queue unstarted (stop, lease-lost, pruned, suspect, claim-ahead).");
+
     /// <summary>Late results rejected because their claim was no longer held (fencing), tagged with the outcome that was refused.</summary>
     internal static readonly Counter<long> LateResultsRejected = Meter.CreateCounter<long>("keel.job.late_results.rejected", "{result}", "Results of runs whose claim had been recovered by someone else; never written.");
 

@@ -442,6 +442,11 @@ internal sealed class Worker
             }
         }
 
+        if (back.Count > 0)
+        {
+            KeelMetrics.ClaimedAheadReturned.Add(back.Count, new KeyValuePair<string, object?>("keel.reason", reason));
+        }
+
         foreach (var item in back)
         {
             if (reason == "pruned")
@@ -523,6 +528,7 @@ internal sealed class Worker
         }
         else if (!Isolation.TryRunStarted(job.ClaimId))
         {
+            KeelMetrics.ClaimedAheadReturned.Add(1, new KeyValuePair<string, object?>("keel.reason", "suspect"));
             Release(processId, job, "suspect", "claimed ahead but not started: a suspect is to run alone in this process");
             return false;
         }

@@ -113,6 +113,7 @@ public abstract class WorkerEndToEnd : IAsyncLifetime
     public async Task A_graceful_stop_gives_jobs_claimed_ahead_back_unstarted_and_uncharged()
     {
         var recorder = new Recorder();
+        using var returned = new MetricRecorder("keel.job.claimed_ahead.returned");
         var (host, sleepers, waiting) = await FourJobsClaimedAheadAsync(recorder, 1500);
         using (host)
         {
@@ -126,12 +127,14 @@ public abstract class WorkerEndToEnd : IAsyncLifetime
         Assert.Equal(4, await Db.ScalarAsync($"SELECT count(*) FROM keel_jobs WHERE id IN ({list}) AND attempts = 0"));
         Assert.Equal(4, await Db.ScalarAsync($"SELECT count(*) FROM keel_job_runs WHERE job_id IN ({list}) AND outcome = 'released' AND cause = 'stop' AND NOT charged AND detail LIKE '%not started%'"));
         Assert.Equal(0, await Db.ScalarAsync("SELECT count(*) FROM keel_claimed_executions"));
+        Assert.True(returned.Sum("keel.reason", "stop") >= 4, "each job given back is counted by keel.job.claimed_ahead.returned");
     }
 
     [Fact]
     public async Task Jobs_claimed_ahead_that_wait_too_long_go_back_and_the_worker_stops_claiming_ahead()
     {
         var recorder = new Recorder();
+        using var returned = new MetricRecorder("keel.job.claimed_ahead.returned");
         var (host, sleepers, waiting) = await FourJobsClaimedAheadAsync(recorder, 3000);
         using (host)
         {
@@ -140,6 +143,7 @@ public abstract class WorkerEndToEnd : IAsyncLifetime
             // Half a second without a thread: back to ready, for any worker; this one, its threads taken, leaves them.
             await WaitForCountAsync($"SELECT count(*) FROM keel_ready_executions WHERE job_id IN ({list})", 4);
             Assert.Equal(4, await Db.ScalarAsync($"SELECT count(*) FROM keel_job_runs WHERE job_id IN ({list}) AND outcome = 'released' AND cause = 'claim-ahead' AND NOT charged"));
+            Assert.True(returned.Sum("keel.reason", "claim-ahead") >= 4, "each job given back is counted by keel.job.claimed_ahead.returned");
             using var sampling = new CancellationTokenSource(TimeSpan.FromMilliseconds(700));
             Assert.Equal(2, await SampleMostAsync("SELECT count(*) FROM keel_claimed_executions", sampling.Token));
             Assert.All(waiting, id => Assert.False(recorder.Runs.ContainsKey(id), $"job {id} must not have run while both threads slept"));
