@@ -489,8 +489,9 @@ internal sealed class Worker
     }
 
     /// <summary>
-    /// Starts a claimed job on a thread taken for it, unless the worker stopped or fenced since the claim: then its
-    /// claim goes back and this returns false.
+    /// Starts a claimed job on a thread taken for it, unless the worker stopped or fenced since the claim, or its lease
+    /// is running out, or — for a job claimed ahead — a suspect is to run alone in this host: then its claim goes back
+    /// and this returns false.
     /// </summary>
     private bool Begin(ClaimedJob job, long processId, bool claimedAhead = false)
     {
@@ -1154,13 +1155,13 @@ internal sealed class Worker
         }
     }
 
+    /// <summary>A job claimed ahead, waiting for a thread since <paramref name="Since"/> (a timestamp).</summary>
+    private sealed record WaitingJob(ClaimedJob Job, long ProcessId, long Since);
+
     /// <summary>
     /// One run's cancellation: its generation's (stop, lost lease, prune) or a cancel request of its own, which wins the
     /// reason (<c>cancelled</c>) whichever came first.
     /// </summary>
-    /// <summary>A job claimed ahead, waiting for a thread since <paramref name="Since"/> (a timestamp).</summary>
-    private sealed record WaitingJob(ClaimedJob Job, long ProcessId, long Since);
-
     private sealed class RunHandle(ClaimedJob job, RunCancellation runs) : IDisposable
     {
         private readonly CancellationTokenSource _source = CancellationTokenSource.CreateLinkedTokenSource(runs.Token);
