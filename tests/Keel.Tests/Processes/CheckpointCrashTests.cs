@@ -69,14 +69,16 @@ public abstract class CheckpointCrashTests(ITestOutputHelper output) : IAsyncLif
             await Eventually.WaitUntilAsync(
                 () =>
                 {
-                    var attempt = ReadItemLog(app.RunLogPath).LastOrDefault();
+                    // One read: a second one could see the next process's first line and pair it with this read's pid.
+                    var attempts = ReadItemLog(app.RunLogPath);
+                    var attempt = attempts.LastOrDefault();
                     pid = attempt?[0].Pid ?? 0;
-                    return Task.FromResult(attempt is not null && attempt.Count(l => l.What == "saved") >= 1 && attempt.All(l => l.What != "done") && ReadItemLog(app.RunLogPath).Count == kill + 1);
+                    return Task.FromResult(attempt is not null && attempt.Count(l => l.What == "saved") >= 1 && attempt.All(l => l.What != "done") && attempts.Count == kill + 1);
                 },
                 Patience,
                 $"attempt {kill + 1} runs and saves a checkpoint");
             await Task.Delay(random.Next(0, 500));
-            Assert.True(SupervisedApp.Signal(pid, SupervisedApp.SIGKILL), $"kill {pid}");
+            Assert.True(SupervisedApp.Signal(pid, SupervisedApp.SIGKILL), $"kill {pid}: the worker process was gone before the kill; the app said:\n{app.Output}");
         }
 
         await Eventually.WaitUntilAsync(async () => (await Db.Storage.JobGetAsync(id, default))!.State == JobState.Finished, Patience, "the job finishes");
