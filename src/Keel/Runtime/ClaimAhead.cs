@@ -39,21 +39,23 @@ internal sealed class ClaimAhead(int configured, int threads, long timestampFreq
         {
             lock (_gate)
             {
-                return configured > 0 && _runs >= threads && _run <= RunToRoundTrip * _roundTrip && _run <= _longestRun ? configured : 0;
+                return CurrentLocked();
             }
         }
     }
 
-    /// <summary>A run ended by itself (succeeded or failed) after <paramref name="ticks"/>.</summary>
-    public void RunEnded(long ticks)
+    /// <summary>A run ended by itself (succeeded or failed) after <paramref name="ticks"/>. Returns <see cref="Current"/>.</summary>
+    public int RunEnded(long ticks)
     {
         lock (_gate)
         {
-            _run = double.IsNaN(_run) ? ticks : _run + (Weight * (ticks - _run));
+            _run = Average(_run, ticks);
             if (_runs < int.MaxValue)
             {
                 _runs++;
             }
+
+            return CurrentLocked();
         }
     }
 
@@ -70,12 +72,17 @@ internal sealed class ClaimAhead(int configured, int threads, long timestampFreq
         }
     }
 
-    /// <summary>A round trip that wrote completions (and claimed along) took <paramref name="ticks"/>.</summary>
-    public void RoundTrip(long ticks)
+    /// <summary>A round trip that wrote completions (and claimed along) took <paramref name="ticks"/>. Returns <see cref="Current"/>.</summary>
+    public int RoundTrip(long ticks)
     {
         lock (_gate)
         {
-            _roundTrip = double.IsNaN(_roundTrip) ? ticks : _roundTrip + (Weight * (ticks - _roundTrip));
+            _roundTrip = Average(_roundTrip, ticks);
+            return CurrentLocked();
         }
     }
+
+    private static double Average(double average, long sample) => double.IsNaN(average) ? sample : average + (Weight * (sample - average));
+
+    private int CurrentLocked() => configured > 0 && _runs >= threads && _run <= RunToRoundTrip * _roundTrip && _run <= _longestRun ? configured : 0;
 }

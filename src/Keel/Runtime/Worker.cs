@@ -121,11 +121,7 @@ internal sealed class Worker
         {
             PlanClaimAlong = PlanClaimAlong,
             BatchWritten = OnBatchWritten,
-            RoundTripMeasured = ticks =>
-            {
-                _claimAhead.RoundTrip(ticks);
-                _slots.Ahead = _claimAhead.Current;
-            },
+            RoundTripMeasured = ticks => _slots.Ahead = _claimAhead.RoundTrip(ticks),
         };
 
         // The heartbeat outlives the stop request: a worker draining its jobs must not look dead.
@@ -564,8 +560,7 @@ internal sealed class Worker
             _active.TryRemove(job.ClaimId, out _);
             if (outcome.Result is RunResult.Succeeded or RunResult.Failed && handle.CancelMessage is null)
             {
-                _claimAhead.RunEnded(_clock.TimeProvider.GetTimestamp() - started);
-                _slots.Ahead = _claimAhead.Current;
+                _slots.Ahead = _claimAhead.RunEnded(_clock.TimeProvider.GetTimestamp() - started);
             }
 
             await CloseLogAsync(logs);
