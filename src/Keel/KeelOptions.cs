@@ -215,14 +215,18 @@ public sealed class WorkerOptions
     public int Threads { get; set; } = 10;
 
     /// <summary>
-    /// How many jobs the worker may claim beyond <see cref="Threads"/>, to start the moment a thread frees instead of one
-    /// round trip to the database later. Null (the default): as many as <see cref="Threads"/>; 0: never. It is used only
-    /// while the worker's recent runs are short (at most ten of its round trips to the database, and 100 ms) and once it
-    /// has seen <see cref="Threads"/> runs end; a job claimed ahead that waits half a second for a thread goes back to its queue,
-    /// and a stopping, fenced or pruned worker gives its waiting jobs back unstarted. After a crash they are recovered
-    /// with the running ones (see docs/crash-recovery.md).
+    /// The most jobs the worker may claim beyond <see cref="Threads"/>, to start the moment a thread frees instead of one
+    /// round trip to the database later. Null (the default): twenty times <see cref="Threads"/>, at most 1,000; 0: never.
+    /// The worker claims only as many ahead as keep its threads busy for two of its round trips to the database, so a job
+    /// claimed ahead waits about that long for a thread; it claims none while its recent runs are long (over ten of its
+    /// round trips, or over 100 ms) or before it has seen <see cref="Threads"/> runs end. A job claimed ahead that waits
+    /// half a second for a thread goes back to its queue, and a stopping, fenced or pruned worker gives its waiting jobs
+    /// back unstarted. After a crash they are recovered with the running ones (see docs/crash-recovery.md).
     /// </summary>
     public int? ClaimAhead { get; set; }
+
+    /// <summary>The most jobs claimed ahead in effect: <see cref="ClaimAhead"/>, or its default for <see cref="Threads"/>.</summary>
+    public int EffectiveClaimAhead => ClaimAhead ?? Math.Clamp(20 * Threads, 0, 1000);
 
     /// <summary>How often an idle worker looks for jobs when nothing woke it.</summary>
     public TimeSpan PollingInterval { get; set; } = TimeSpan.FromSeconds(1);

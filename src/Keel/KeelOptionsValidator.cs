@@ -123,7 +123,7 @@ public sealed class KeelOptionsValidator : IValidateOptions<KeelOptions>
 
             if (worker.ClaimAhead is < 0 or > 1000)
             {
-                errors.Add($"{key}:ClaimAhead must be between 0 and 1000, or unset for as many as Threads (was {worker.ClaimAhead})");
+                errors.Add($"{key}:ClaimAhead must be between 0 and 1000, or unset for twenty times Threads, at most 1000 (was {worker.ClaimAhead})");
             }
 
             if (worker.Processes is < 1 or > 100)

@@ -1,14 +1,16 @@
 namespace Keel.Runtime;
 
 /// <summary>
-/// Decides how many jobs a worker may claim ahead of its threads (DESIGN §2: a worker holds at most threads plus this
-/// many claims). Claiming ahead pays when a round trip to the database is a large share of a job's run: a thread that
-/// finishes starts the next job at once instead of waiting for the round trip that writes its completion and claims
-/// again. It costs a waiting job its chance to run elsewhere, so it is on only while recent runs are short — at most
-/// <see cref="RunToRoundTrip"/> round trips, and never over <see cref="LongestRun"/> (a slow database is no reason to
-/// hold jobs behind long runs) — and only once the worker has seen <c>threads</c> runs end by themselves:
-/// a fresh process (the one that replaces a crashed one, say) claims only what it can run, so a job that kills its
-/// process at once is there alone and charged alone.
+/// Decides how many jobs a worker may claim ahead of its threads (DESIGN §2: a worker holds at most threads plus the
+/// configured claim-ahead). Claiming ahead pays when a round trip to the database is a large share of a job's run: a
+/// thread that finishes starts the next job at once instead of waiting for the round trip that writes its completion
+/// and claims again. It costs a waiting job its chance to run elsewhere, so the worker claims only enough ahead to keep
+/// its threads busy for <see cref="RoundTripsCovered"/> round trips (Little's law: threads × round trips ÷ run), never
+/// more than configured; so a job claimed ahead waits about that long for its thread, however short or long the runs.
+/// It is off while recent runs are long — over <see cref="RunToRoundTrip"/> round trips, or over
+/// <see cref="LongestRun"/> (a slow database is no reason to hold jobs behind long runs) — and until the worker has
+/// seen <c>threads</c> runs end by themselves: a fresh process (the one that replaces a crashed one, say) claims only
+/// what it can run, so a job that kills its process at once is there alone and charged alone.
 /// </summary>
 /// <param name="configured">The most jobs claimed ahead (<see cref="WorkerOptions.ClaimAhead"/>); 0 turns it off.</param>
 /// <param name="threads">The worker's threads: the runs to see before claiming ahead.</param>
@@ -17,6 +19,10 @@ internal sealed class ClaimAhead(int configured, int threads, long timestampFreq
 {
     /// <summary>Claims ahead only while a run lasts at most this many of the worker's round trips.</summary>
     public const int RunToRoundTrip = 10;
+
+    /// <summary>How many round trips of work the jobs claimed ahead cover: one to write the completions that free slots and
+    /// claim again, one for the completions still being batched meanwhile.</summary>
+    public const int RoundTripsCovered = 2;
 
     /// <summary>Never claims ahead while runs last longer than this on average, whatever the round trip.</summary>
     public static readonly TimeSpan LongestRun = TimeSpan.FromMilliseconds(100);
@@ -29,7 +35,7 @@ internal sealed class ClaimAhead(int configured, int threads, long timestampFreq
     private int _runs;
     private readonly double _longestRun = LongestRun.TotalSeconds * timestampFrequency;
 
-    /// <summary>The most jobs claimed ahead when on.</summary>
+    /// <summary>The most jobs claimed ahead.</summary>
     public int Configured => configured;
 
     /// <summary>How many jobs may be claimed ahead now.</summary>
@@ -84,5 +90,14 @@ internal sealed class ClaimAhead(int configured, int threads, long timestampFreq
 
     private static double Average(double average, long sample) => double.IsNaN(average) ? sample : average + (Weight * (sample - average));
 
-    private int CurrentLocked() => configured > 0 && _runs >= threads && _run <= RunToRoundTrip * _roundTrip && _run <= _longestRun ? configured : 0;
+    private int CurrentLocked()
+    {
+        if (configured <= 0 || _runs < threads || !(_run <= RunToRoundTrip * _roundTrip) || !(_run <= _longestRun))
+        {
+            return 0;
+        }
+
+        var enough = Math.Ceiling(threads * RoundTripsCovered * _roundTrip / Math.Max(_run, 1));
+        return enough >= configured ? configured : (int)enough;
+    }
 }

@@ -87,7 +87,7 @@ internal sealed class Worker
         _onPruned = onPruned;
         _exitNow = exitNow;
         _slots = new Slots(worker.Threads);
-        _claimAhead = new ClaimAhead(worker.ClaimAhead ?? worker.Threads, worker.Threads, clock.TimeProvider.TimestampFrequency);
+        _claimAhead = new ClaimAhead(worker.EffectiveClaimAhead, worker.Threads, clock.TimeProvider.TimestampFrequency);
         _jobLogger = jobLogger ?? Microsoft.Extensions.Logging.Abstractions.NullLogger.Instance;
         _slots.Settled += OnSettled;
         _registration = new ProcessRegistration(storage, options, logger, clock, identity ?? ProcessIdentityInfo.New("Worker"), Metadata);
@@ -445,14 +445,7 @@ internal sealed class Worker
 
         foreach (var item in back)
         {
-            if (reason == "pruned")
-            {
-                _completer!.Post(new JobOutcome(item.ProcessId, item.Job, OutcomeKind.Void));
-            }
-            else
-            {
-                Release(item.ProcessId, item.Job, reason, detail);
-            }
+            GiveBack(item.ProcessId, item.Job, reason, detail);
         }
 
         return back.Count;
@@ -507,15 +500,7 @@ internal sealed class Worker
                 Isolation.End();
             }
 
-            if (reason == "pruned")
-            {
-                _completer!.Post(new JobOutcome(processId, job, OutcomeKind.Void));
-            }
-            else
-            {
-                Release(processId, job, reason, $"claimed but not started: {Describe(reason)}");
-            }
-
+            GiveBack(processId, job, reason, $"claimed but not started: {Describe(reason)}");
             return false;
         }
 
@@ -619,14 +604,7 @@ internal sealed class Worker
                 case RunResult.Interrupted:
                     activity?.SetTag("keel.outcome", "interrupted");
                     Log.JobInterrupted(_logger, job.JobId, job.Kind);
-                    if (outcome.Reason == "pruned")
-                    {
-                        _completer!.Post(new JobOutcome(processId, job, OutcomeKind.Void));
-                    }
-                    else
-                    {
-                        Release(processId, job, outcome.Reason ?? "stop", $"interrupted: {Describe(outcome.Reason ?? "stop")}");
-                    }
+                    GiveBack(processId, job, outcome.Reason ?? "stop", $"interrupted: {Describe(outcome.Reason ?? "stop")}");
 
                     break;
                 default:
@@ -853,6 +831,22 @@ internal sealed class Worker
 
     private void Release(long processId, ClaimedJob job, string cause, string detail)
         => _completer!.Post(new JobOutcome(processId, job, OutcomeKind.Released) { Ending = new RunEnding(RunOutcomes.Released, cause, detail) });
+
+    /// <summary>
+    /// A claim that ends without a result goes back to its queue (released, uncharged, with <paramref name="cause"/>) —
+    /// unless its process was pruned: then recovery has the job already, and the claim is only let go of (void).
+    /// </summary>
+    private void GiveBack(long processId, ClaimedJob job, string cause, string detail)
+    {
+        if (cause == "pruned")
+        {
+            _completer!.Post(new JobOutcome(processId, job, OutcomeKind.Void));
+        }
+        else
+        {
+            Release(processId, job, cause, detail);
+        }
+    }
 
     private static string Describe(string reason) => reason switch
     {

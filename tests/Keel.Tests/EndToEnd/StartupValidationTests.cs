@@ -30,7 +30,7 @@ public sealed class StartupValidationTests
             ["Keel:Workers:0:Queues:0"] = "mail",
         });
         var error = await Assert.ThrowsAsync<OptionsValidationException>(() => host.StartAsync());
-        Assert.Contains("Keel:Workers:0:ClaimAhead must be between 0 and 1000, or unset for as many as Threads (was -1)", error.Message, StringComparison.Ordinal);
+        Assert.Contains("Keel:Workers:0:ClaimAhead must be between 0 and 1000, or unset for twenty times Threads, at most 1000 (was -1)", error.Message, StringComparison.Ordinal);
     }
 
     [Fact]

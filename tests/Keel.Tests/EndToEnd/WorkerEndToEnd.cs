@@ -25,7 +25,7 @@ public abstract class WorkerEndToEnd : IAsyncLifetime
         => Eventually.WaitUntilAsync(async () => await Db.ScalarAsync(sql) == expected, Patience, $"`{sql}` returns {expected}");
 
     [Theory]
-    [InlineData(null, 5, 8)] // the default: as many ahead as threads, used once short runs have been seen
+    [InlineData(null, 5, 84)] // the default: up to twenty times the threads ahead, as many as two round trips need, once short runs have been seen
     [InlineData(0, 1, 4)]
     public async Task A_thousand_jobs_on_four_threads_each_finish_exactly_once(int? claimAhead, long leastMostHeld, long mostHeld)
     {

@@ -17,8 +17,8 @@ public abstract class ChaosTests(ITestOutputHelper output) : IAsyncLifetime
     private const int Jobs = 5000;
     private const int Threads = 4;
 
-    // WorkerOptions.ClaimAhead's default: as many as threads.
-    private const int ClaimAhead = Threads;
+    // WorkerOptions.ClaimAhead's default: twenty times the threads (the most; the worker sizes it to its round trips).
+    private const int ClaimAhead = 20 * Threads;
 
     protected abstract Engine Engine { get; }
 
