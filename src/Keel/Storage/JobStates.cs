@@ -229,30 +229,23 @@ public static class JobStates
     }
 
     /// <summary>The list of every state: <c>keel_jobs</c> walked backwards by id, each job's execution row joined.</summary>
-    private static string BuildAnyStateListSelect()
-    {
-        var due = Homes.Single(h => h.DueColumn is not null);
-        var error = Homes.Single(h => h.CarriesError);
-        var process = Homes.Single(h => h.ProcessColumn is not null);
-        return $"""
-            SELECT j.id, j.kind, j.queue, {StateOfText}, j.priority, j.attempts, j.created_at,
-                   coalesce({due.Alias}.{due.DueColumn}, j.scheduled_at), coalesce(j.finished_at, j.discarded_at),
-                   {error.Alias}.exception_type, {error.Alias}.message,
-                   {process.Alias}.{process.ProcessColumn}, j.concurrency_key
-            FROM keel_jobs j
-            {JoinsText}
-            WHERE j.id < @before_key
+    private static string BuildAnyStateListSelect() => JoinedStatesSelect(
+        error => $"""
+            j.id < @before_key
               AND (@queue IS NULL OR j.queue = @queue)
               AND (@kind IS NULL OR j.kind = @kind)
-              AND {FailureFilter(error.Alias!)}
+              AND {FailureFilter(error)}
               AND (@created_after IS NULL OR j.created_at >= @created_after)
               AND (@created_before IS NULL OR j.created_at < @created_before)
-            ORDER BY j.id DESC
-            LIMIT @limit
-            """;
-    }
+            """);
 
-    private static string BuildBatchJobsSelect()
+    private static string BuildBatchJobsSelect() => JoinedStatesSelect(_ => "j.batch_id = @batch_id AND j.id < @before_key");
+
+    /// <summary>
+    /// A page of <c>keel_jobs</c> rows walked backwards by id, each with its state and its execution row's columns
+    /// joined; <paramref name="where"/> gets the alias of the row that carries the error and returns the filter.
+    /// </summary>
+    private static string JoinedStatesSelect(Func<string, string> where)
     {
         var due = Homes.Single(h => h.DueColumn is not null);
         var error = Homes.Single(h => h.CarriesError);
@@ -264,7 +257,7 @@ public static class JobStates
                    {process.Alias}.{process.ProcessColumn}, j.concurrency_key
             FROM keel_jobs j
             {JoinsText}
-            WHERE j.batch_id = @batch_id AND j.id < @before_key
+            WHERE {where(error.Alias!)}
             ORDER BY j.id DESC
             LIMIT @limit
             """;
