@@ -92,12 +92,23 @@ internal static class ClaimsSql
     /// <summary>Claims suspects from queues starting with a literal prefix.</summary>
     public const string JobsClaimSuspectPrefix = ClaimSuspectHead + "\n          starts_with(r.queue, @queue) AND\n" + ClaimTail;
 
-    /// <summary>The start of a completion: deletes the claims still held by the process (the fence), returning them.</summary>
+    /// <summary>
+    /// The start of a completion: deletes the claims still held by the process (the fence: claim, job and process must
+    /// all match), returning them. Each (claim, job) pair is looked up by index, one probe per pair (the lateral
+    /// subquery's <c>OFFSET 0</c> keeps it from being flattened into a join), and the claims are deleted by primary key
+    /// through an array. A completion also reads its result from the job-side CTE alone, which returns the claim id.
+    /// Both avoid joins whose plan was left to the estimates: on the cached generic plan, the pairs were compared with
+    /// every claim of the process and the deleted claims with every finished job — quadratic in the batch (`EXPLAIN
+    /// ANALYZE`: 9.6 ms for 200 claims and 104 ms for 1,000; now 2.1 and 12 ms).
+    /// </summary>
     private const string CompleteHead = """
         WITH done AS (
             DELETE FROM keel_claimed_executions c
-            USING unnest(@claim_ids, @job_ids) AS t(claim_id, job_id)
-            WHERE c.id = t.claim_id AND c.job_id = t.job_id AND c.process_id = @process_id
+            WHERE c.process_id = @process_id AND c.id = ANY (ARRAY(
+                SELECT h.id
+                FROM unnest(@claim_ids, @job_ids) AS t(claim_id, job_id),
+                     LATERAL (SELECT k.id FROM keel_claimed_executions k
+                              WHERE k.id = t.claim_id AND k.job_id = t.job_id AND k.process_id = @process_id OFFSET 0) h))
             RETURNING c.id, c.job_id, c.attempt, c.claimed_at
         ),
         """;
@@ -115,7 +126,7 @@ internal static class ClaimsSql
                 suspect = false, shared_losses = 0
             FROM done d
             WHERE j.id = d.job_id
-            RETURNING j.id, j.concurrency_key, j.concurrency_duration_ms, j.workflow, j.batch_id
+            RETURNING d.id AS claim_id, j.id, j.concurrency_key, j.concurrency_duration_ms, j.workflow, j.batch_id
         ),
         gave AS (
             SELECT concurrency_key FROM finished
@@ -126,10 +137,9 @@ internal static class ClaimsSql
             USING done d
             WHERE u.job_id = d.job_id
         )
-        SELECT d.id, f.concurrency_key, f.concurrency_duration_ms, f.id, f.workflow, f.batch_id,
+        SELECT f.claim_id, f.concurrency_key, f.concurrency_duration_ms, f.id, f.workflow, f.batch_id,
                CASE WHEN NOT @workflow_here AND (f.workflow IS NOT NULL OR EXISTS (SELECT 1 FROM counted k WHERE k.id = f.batch_id AND k.pending = 0)) THEN keel_workflow_needed() END
-        FROM done d
-        LEFT JOIN finished f ON f.id = d.job_id
+        FROM finished f
         """;
 
     /// <summary>
@@ -143,17 +153,16 @@ internal static class ClaimsSql
             DELETE FROM keel_jobs j
             USING done d
             WHERE j.id = d.job_id
-            RETURNING j.id, j.concurrency_key, j.concurrency_duration_ms, j.workflow, j.batch_id
+            RETURNING d.id AS claim_id, j.id, j.concurrency_key, j.concurrency_duration_ms, j.workflow, j.batch_id
         ),
         gave AS (
             SELECT concurrency_key FROM removed
         ),
         """ + CountInBatches("removed") + ConcurrencySql.GiveBack + """
 
-        SELECT d.id, r.concurrency_key, r.concurrency_duration_ms, r.id, r.workflow, r.batch_id,
+        SELECT r.claim_id, r.concurrency_key, r.concurrency_duration_ms, r.id, r.workflow, r.batch_id,
                CASE WHEN NOT @workflow_here AND (r.workflow IS NOT NULL OR EXISTS (SELECT 1 FROM counted k WHERE k.id = r.batch_id AND k.pending = 0)) THEN keel_workflow_needed() END
-        FROM done d
-        LEFT JOIN removed r ON r.id = d.job_id
+        FROM removed r
         """;
 
     /// <summary>
