@@ -438,11 +438,7 @@ internal sealed class Worker
             }
         }
 
-        if (back.Count > 0)
-        {
-            KeelMetrics.ClaimedAheadReturned.Add(back.Count, new KeyValuePair<string, object?>("keel.reason", reason));
-        }
-
+        CountReturnedAhead(back.Count, reason);
         foreach (var item in back)
         {
             GiveBack(item.ProcessId, item.Job, reason, detail);
@@ -500,6 +496,11 @@ internal sealed class Worker
                 Isolation.End();
             }
 
+            if (claimedAhead)
+            {
+                CountReturnedAhead(1, reason);
+            }
+
             GiveBack(processId, job, reason, $"claimed but not started: {Describe(reason)}");
             return false;
         }
@@ -510,7 +511,7 @@ internal sealed class Worker
         }
         else if (!Isolation.TryRunStarted(job.ClaimId))
         {
-            KeelMetrics.ClaimedAheadReturned.Add(1, new KeyValuePair<string, object?>("keel.reason", "suspect"));
+            CountReturnedAhead(1, "suspect");
             Release(processId, job, "suspect", "claimed ahead but not started: a suspect is to run alone in this process");
             return false;
         }
@@ -831,6 +832,15 @@ internal sealed class Worker
 
     private void Release(long processId, ClaimedJob job, string cause, string detail)
         => _completer!.Post(new JobOutcome(processId, job, OutcomeKind.Released) { Ending = new RunEnding(RunOutcomes.Released, cause, detail) });
+
+    /// <summary>Counts jobs claimed ahead that went back to their queue unstarted, whichever way they went.</summary>
+    private static void CountReturnedAhead(int count, string reason)
+    {
+        if (count > 0)
+        {
+            KeelMetrics.ClaimedAheadReturned.Add(count, new KeyValuePair<string, object?>("keel.reason", reason));
+        }
+    }
 
     /// <summary>
     /// A claim that ends without a result goes back to its queue (released, uncharged, with <paramref name="cause"/>) —
