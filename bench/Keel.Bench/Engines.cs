@@ -66,12 +66,12 @@ public abstract class BenchEngine : IAsyncDisposable
     /// otherwise <paramref name="workers"/> worker entries of <paramref name="threads"/> threads each, every other option
     /// at Keel's defaults (1 s polling, dispatcher on, maintenance on). <paramref name="claims"/>, if given, records every claim statement.
     /// </summary>
-    public IHost BuildHost(string database, bool processJobs, int workers = 1, int threads = 10, ClaimStats? claims = null, int? claimAhead = null)
-        => BuildHost(Name, database, processJobs, workers, threads, claims, claimAhead);
+    public IHost BuildHost(string database, bool processJobs, int workers = 1, int threads = 10, ClaimStats? claims = null, int? claimAhead = null, bool? directHandOff = null)
+        => BuildHost(Name, database, processJobs, workers, threads, claims, claimAhead, directHandOff);
 
-    /// <inheritdoc cref="BuildHost(string, bool, int, int, ClaimStats?, int?)"/>
+    /// <inheritdoc cref="BuildHost(string, bool, int, int, ClaimStats?, int?, bool?)"/>
     /// <param name="engine">sqlite, postgres or mysql (<see cref="EngineOf"/>).</param>
-    public static IHost BuildHost(string engine, string database, bool processJobs, int workers = 1, int threads = 10, ClaimStats? claims = null, int? claimAhead = null)
+    public static IHost BuildHost(string engine, string database, bool processJobs, int workers = 1, int threads = 10, ClaimStats? claims = null, int? claimAhead = null, bool? directHandOff = null)
     {
         var builder = Host.CreateApplicationBuilder(new HostApplicationBuilderSettings { DisableDefaults = true });
         builder.Services.AddKeel(k =>
@@ -100,7 +100,7 @@ public abstract class BenchEngine : IAsyncDisposable
                 o.ProcessJobs = processJobs;
                 for (var i = 0; i < workers; i++)
                 {
-                    o.Workers.Add(new WorkerOptions { Threads = threads, ClaimAhead = claimAhead });
+                    o.Workers.Add(new WorkerOptions { Threads = threads, ClaimAhead = claimAhead, DirectHandOff = directHandOff ?? true });
                 }
             });
         });

@@ -5,7 +5,7 @@ using Keel.Bench;
 
 // keel-bench <scenario|all> [--engine sqlite|postgres|mysql|both|all] [--jobs N] [--workers W] [--threads T] [--runs R]
 //            [--connection CS] [--json out.json] [--smoke] [--big] [--backlog N,N,…] [--recovery CASES,SETTINGS] [--rtt MS,MS,…] [--statements] [--variants "SETTINGS|SETTINGS"]
-const string Usage = "usage: Keel.Bench <enqueue|throughput|latency|backlog|batch|hangfire|recovery|processes|cancel|progress|all> [--engine sqlite|postgres|mysql|both|all] [--jobs N] [--workers W] [--threads T] [--runs R] [--connection CS] [--json out.json] [--smoke] [--big] [--backlog N,N,...] [--recovery " + Recovery.Usage + "] [--rtt MS,MS,... (PostgreSQL throughput through a delaying proxy; 0 = direct)] [--statements] [--variants \"SETTINGS|SETTINGS\" (throughput A/B arms: ClaimAhead=N and Npgsql settings, ; between; empty = as is)]";
+const string Usage = "usage: Keel.Bench <enqueue|throughput|latency|backlog|batch|hangfire|recovery|processes|cancel|progress|all> [--engine sqlite|postgres|mysql|both|all] [--jobs N] [--workers W] [--threads T] [--runs R] [--connection CS] [--json out.json] [--smoke] [--big] [--backlog N,N,...] [--recovery " + Recovery.Usage + "] [--rtt MS,MS,... (PostgreSQL throughput through a delaying proxy; 0 = direct)] [--statements] [--variants \"SETTINGS|SETTINGS\" (A/B arms: throughput ClaimAhead=N, DirectHandOff=true|false and Npgsql settings, latency DirectHandOff=true|false; ; between; empty = as is)]";
 CultureInfo.DefaultThreadCurrentCulture = CultureInfo.InvariantCulture;
 CultureInfo.CurrentCulture = CultureInfo.InvariantCulture;
 if (Child.IsChildCommand(args))

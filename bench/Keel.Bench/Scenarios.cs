@@ -43,6 +43,8 @@ public static class Scenarios
         "recovery" when engine.IsMySql && s.Smoke && s.Recovery is null => "the smoke run keeps MariaDB to enqueue, throughput and latency; run it without --smoke",
         "processes" when engine.IsMySql && s.Smoke => "the smoke run keeps MariaDB to enqueue, throughput and latency; run it without --smoke",
         "throughput" when (s.Rtts.Any(r => r > 0) || s.Variants.Any(v => SplitVariant(v).Npgsql.Length > 0)) && !engine.IsPostgres => "--rtt and Npgsql --variants are PostgreSQL's",
+        "latency" when s.Variants.Any(v => v.Length > 0 && (SplitVariant(v) is not (null, _, "")))
+            => "latency's --variants take DirectHandOff=true|false only",
         _ => null,
     };
 
@@ -200,12 +202,14 @@ public static class Scenarios
     /// </remarks>
     /// <param name="variant">Npgsql connection-string settings added for the worker host (an A/B of a setting Keel's store respects), empty for none.</param>
     /// <summary>
-    /// A throughput arm's settings: <c>ClaimAhead=N</c> is the workers' <see cref="WorkerOptions.ClaimAhead"/>; the rest,
-    /// separated by semicolons, Npgsql connection-string settings.
+    /// An A/B arm's settings: <c>ClaimAhead=N</c> is the workers' <see cref="WorkerOptions.ClaimAhead"/>,
+    /// <c>DirectHandOff=true|false</c> their <see cref="WorkerOptions.DirectHandOff"/>; the rest, separated by
+    /// semicolons, Npgsql connection-string settings.
     /// </summary>
-    public static (int? ClaimAhead, string Npgsql) SplitVariant(string variant)
+    public static (int? ClaimAhead, bool? DirectHandOff, string Npgsql) SplitVariant(string variant)
     {
         int? claimAhead = null;
+        bool? directHandOff = null;
         var rest = new List<string>();
         foreach (var part in variant.Split(';', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
         {
@@ -215,13 +219,19 @@ public static class Scenarios
                     ? n
                     : throw new ArgumentException($"--variants: '{part}' needs a whole number of jobs, 0 or more");
             }
+            else if (part.StartsWith("DirectHandOff=", StringComparison.OrdinalIgnoreCase))
+            {
+                directHandOff = bool.TryParse(part["DirectHandOff=".Length..], out var on)
+                    ? on
+                    : throw new ArgumentException($"--variants: '{part}' needs true or false");
+            }
             else
             {
                 rest.Add(part);
             }
         }
 
-        return (claimAhead, string.Join(';', rest));
+        return (claimAhead, directHandOff, string.Join(';', rest));
     }
 
     public static async Task<(double Rate, WorkCost? Cost)> DrainAsync(BenchEngine engine, BenchSettings s, int jobs, ClaimStats? claims = null, double rtt = 0, string variant = "")
@@ -252,7 +262,7 @@ public static class Scenarios
                 (workerDatabase, proxy) = await PostgresEngine.ThroughDelayAsync(database, rtt);
             }
 
-            var (claimAhead, npgsql) = SplitVariant(variant);
+            var (claimAhead, directHandOff, npgsql) = SplitVariant(variant);
             if (npgsql.Length > 0)
             {
                 workerDatabase = workerDatabase.TrimEnd(';') + ";" + npgsql;
@@ -267,7 +277,7 @@ public static class Scenarios
             }
 
             var postmaster = engine.Server?.PostmasterPid ?? 0;
-            using var host = engine.BuildHost(workerDatabase, processJobs: true, s.Workers, s.Threads, claims, claimAhead);
+            using var host = engine.BuildHost(workerDatabase, processJobs: true, s.Workers, s.Threads, claims, claimAhead, directHandOff);
             var storage = host.Services.GetRequiredService<IKeelStorage>();
             var cpuBefore = ProcessCpu.Read(postmaster);
             var watch = Stopwatch.StartNew();
@@ -419,10 +429,23 @@ public static class Scenarios
     /// </summary>
     private static async Task<List<Sample>> LatencyAsync(BenchEngine engine, BenchSettings s)
     {
+        var samples = new List<Sample>();
+        foreach (var variant in s.Variants)
+        {
+            var named = variant.Length == 0 ? "" : $"[{variant}] ";
+            samples.AddRange((await LatencyArmAsync(engine, s, SplitVariant(variant).DirectHandOff)).Select(x => x with { Metric = named + x.Metric }));
+        }
+
+        return samples;
+    }
+
+    /// <summary>One arm of the latency scenario: pickup from another process, then from the same one, with its breakdown.</summary>
+    private static async Task<List<Sample>> LatencyArmAsync(BenchEngine engine, BenchSettings s, bool? directHandOff)
+    {
         var jobs = s.Jobs ?? (s.Smoke ? 20 : 500);
-        var other = await KeelLatencyAsync(engine, s, jobs, crossProcess: true);
+        var other = await KeelLatencyAsync(engine, s, jobs, crossProcess: true, directHandOff: directHandOff);
         var returns = new List<(long Before, long After)>();
-        var same = await KeelLatencyAsync(engine, s, jobs, crossProcess: false, returns);
+        var same = await KeelLatencyAsync(engine, s, jobs, crossProcess: false, returns, directHandOff);
 
         // Where the same-process span goes: the enqueue call (its commit included), then from its return to the start.
         var enqueueCall = returns.Select(r => Stopwatch.GetElapsedTime(r.Before, r.After).TotalMilliseconds).Order().ToArray();
@@ -447,14 +470,15 @@ public static class Scenarios
 
     /// <summary>The sorted enqueue→start latencies (ms) of <paramref name="jobs"/> jobs after 20 warm-up jobs.</summary>
     /// <param name="returns">Same process only: filled with each measured job's timestamps before and after its enqueue call.</param>
-    public static async Task<double[]> KeelLatencyAsync(BenchEngine engine, BenchSettings s, int jobs, bool crossProcess, List<(long Before, long After)>? returns = null)
+    /// <param name="directHandOff">The workers' <see cref="WorkerOptions.DirectHandOff"/>; null for the default.</param>
+    public static async Task<double[]> KeelLatencyAsync(BenchEngine engine, BenchSettings s, int jobs, bool crossProcess, List<(long Before, long After)>? returns = null, bool? directHandOff = null)
     {
         const int warmup = 20;
         var database = await engine.NewDatabaseAsync();
         try
         {
             Counters.Reset();
-            using var host = engine.BuildHost(database, processJobs: true, s.Workers, s.Threads);
+            using var host = engine.BuildHost(database, processJobs: true, s.Workers, s.Threads, directHandOff: directHandOff);
             await host.StartAsync();
             await Task.Delay(s.Smoke ? 200 : 1_000);
             if (crossProcess)

@@ -46,6 +46,9 @@ public static class KeelMetrics
     /// <summary>Jobs a worker claimed ahead of its threads that went back to their queue unstarted, by reason.</summary>
     internal static readonly Counter<long> ClaimedAheadReturned = Meter.CreateCounter<long>("keel.job.claimed_ahead.returned", "{job}", "Jobs claimed ahead of a worker's threads that went back to their queue unstarted (stop, lease-lost, pruned, suspect, claim-ahead).");
 
+    /// <summary>Jobs an enqueue handed straight to an idle worker's offer, taken by that worker (docs/architecture.md, direct hand-off).</summary>
+    internal static readonly Counter<long> HandedOff = Meter.CreateCounter<long>("keel.job.handed_off", "{job}", "Jobs an enqueue inserted already claimed by an idle worker that offered a slot, taken by that worker.");
+
     /// <summary>Late results rejected because their claim was no longer held (fencing), tagged with the outcome that was refused.</summary>
     internal static readonly Counter<long> LateResultsRejected = Meter.CreateCounter<long>("keel.job.late_results.rejected", "{result}", "Results of runs whose claim had been recovered by someone else; never written.");
 

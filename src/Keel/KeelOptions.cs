@@ -231,6 +231,16 @@ public sealed class WorkerOptions
     /// <summary>How often an idle worker looks for jobs when nothing woke it.</summary>
     public TimeSpan PollingInterval { get; set; } = TimeSpan.FromSeconds(1);
 
+    /// <summary>
+    /// True (the default): an idle worker offers a free slot, and a job enqueued alone (not in a caller's transaction,
+    /// due, without concurrency or uniqueness keys, not in a batch) for one of its queues is inserted already claimed by
+    /// it and starts from the notification, without a claim of its own: one durable commit between enqueue and start
+    /// instead of two. Only on a store that supports it (PostgreSQL) and while this process listens to its
+    /// notifications (not behind a transaction-mode pooler). A handed job is an ordinary claim: fenced, recovered and
+    /// released like any other (see docs/architecture.md).
+    /// </summary>
+    public bool DirectHandOff { get; set; } = true;
+
     /// <summary>How many worker processes run this pool in process mode (<c>keel start</c>).</summary>
     public int Processes { get; set; } = 1;
 }

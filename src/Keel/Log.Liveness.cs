@@ -49,4 +49,10 @@ internal static partial class Log
 
     [LoggerMessage(EventId = 7017, Level = LogLevel.Warning, Message = "Job {JobId} ({Kind}) reached its timeout of {Timeout}: its cancellation token fired")]
     public static partial void JobTimedOut(ILogger logger, long jobId, string kind, TimeSpan timeout);
+
+    [LoggerMessage(EventId = 7018, Level = LogLevel.Warning, Message = "A hand-off notification could not be read or passed to its worker; the offer it took is settled by the worker's next check")]
+    public static partial void HandOffUnreadable(ILogger logger, Exception exception);
+
+    [LoggerMessage(EventId = 7019, Level = LogLevel.Debug, Message = "Worker {ProcessName} ({ProcessId}): job {JobId} handed over through offer {OfferId} was not started: {Reason}")]
+    public static partial void HandOffNotStarted(ILogger logger, string processName, long processId, long jobId, long offerId, string reason);
 }

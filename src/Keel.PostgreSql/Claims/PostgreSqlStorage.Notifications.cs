@@ -27,6 +27,8 @@ public sealed partial class PostgreSqlStorage : IJobNotifications
                 await listen.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
             }
 
+            onJobsReady(JobNotifications.Listening);
+
             while (!cancellationToken.IsCancellationRequested)
             {
                 await connection.WaitAsync(cancellationToken).ConfigureAwait(false);

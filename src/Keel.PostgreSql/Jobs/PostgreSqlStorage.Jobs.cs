@@ -37,6 +37,13 @@ public sealed partial class PostgreSqlStorage
             return await JobsInsertKeyedAsync(jobs, parameters.Now, callerConnection, callerTransaction, cancellationToken).ConfigureAwait(false);
         }
 
+        if (callerConnection is null && jobs.Count == 1 && FitsHandOff(jobs[0]))
+        {
+            // One job on its own connection: an idle worker's offer may take it (not in a caller's transaction, which
+            // would hold the offer's lock, and the worker's, for as long as it stays open).
+            return [await JobInsertHandingOffAsync(jobs[0], parameters.Now, cancellationToken).ConfigureAwait(false)];
+        }
+
         NpgsqlConnection? owned = null;
         try
         {

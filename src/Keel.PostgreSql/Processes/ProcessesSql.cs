@@ -20,12 +20,19 @@ internal static class ProcessesSql
         RETURNING 1
         """;
 
-    /// <summary>A heartbeat that also returns the claims the process holds, for a worker to reconcile with what it runs.</summary>
+    /// <summary>
+    /// A heartbeat that also returns the claims the process holds, for a worker to reconcile with what it runs: all but
+    /// a claim its hand-off offer records, which the worker settles through the offer (it may not have read the
+    /// notification that carries it yet).
+    /// </summary>
     public const string ProcessHeartbeatWithClaims = """
         UPDATE keel_processes
         SET last_heartbeat_at = coalesce(@now, now()), lease_expires_at = coalesce(@now, now()) + @lease
         WHERE id = @process_id
-        RETURNING (SELECT coalesce(array_agg(c.id ORDER BY c.id), '{}') FROM keel_claimed_executions c WHERE c.process_id = @process_id)
+        RETURNING (SELECT coalesce(array_agg(c.id ORDER BY c.id), '{}') FROM keel_claimed_executions c
+                   WHERE c.process_id = @process_id
+                     AND c.id <> ALL (ARRAY(SELECT o.claim_id FROM keel_hand_off_offers o
+                                            WHERE o.process_id = @process_id AND o.claim_id IS NOT NULL)))
         """;
 
     /// <summary>Marks a process as stopping gracefully (its leftovers are recovered uncharged).</summary>

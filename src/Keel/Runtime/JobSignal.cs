@@ -1,3 +1,5 @@
+using Keel.Storage;
+
 namespace Keel.Runtime;
 
 /// <summary>
@@ -10,6 +12,50 @@ internal sealed class JobSignal
     private readonly Lock _gate = new();
     private readonly List<Wakeup> _subscribers = [];
     private readonly List<Wakeup> _cancelSubscribers = [];
+    private readonly List<Action<HandOff>> _handOffSubscribers = [];
+    private volatile bool _listening;
+
+    /// <summary>
+    /// True while this process listens to the store's notifications (<see cref="JobNotifications.Listening"/> came, and
+    /// the listen call has not ended): only then is a job handed to one of its workers announced at once.
+    /// </summary>
+    public bool Listening
+    {
+        get => _listening;
+        set => _listening = value;
+    }
+
+    /// <summary>Subscribes a worker to the hand-offs announced to this process (each worker picks its own offers).</summary>
+    public void SubscribeHandOffs(Action<HandOff> onHandOff)
+    {
+        lock (_gate)
+        {
+            _handOffSubscribers.Add(onHandOff);
+        }
+    }
+
+    public void UnsubscribeHandOffs(Action<HandOff> onHandOff)
+    {
+        lock (_gate)
+        {
+            _handOffSubscribers.Remove(onHandOff);
+        }
+    }
+
+    /// <summary>A job was handed to a worker that offered a slot: every subscribed worker sees it; the offerer takes it.</summary>
+    public void HandOff(HandOff handOff)
+    {
+        Action<HandOff>[] subscribers;
+        lock (_gate)
+        {
+            subscribers = [.. _handOffSubscribers];
+        }
+
+        foreach (var subscriber in subscribers)
+        {
+            subscriber(handOff);
+        }
+    }
 
     public void Subscribe(Wakeup wakeup)
     {

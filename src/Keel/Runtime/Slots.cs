@@ -117,7 +117,15 @@ internal sealed class Slots(int threads)
     /// Reserves up to <paramref name="limit"/> slots for a claim call, counting <paramref name="freedAlong"/> held slots
     /// as free because the same transaction writes their completions before it claims. Null when none can be had.
     /// </summary>
-    public Reservation? Reserve(int limit, int freedAlong = 0)
+    public Reservation? Reserve(int limit, int freedAlong = 0) => Reserve(limit, freedAlong, awaitsReply: true);
+
+    /// <summary>
+    /// Reserves one slot for a hand-off offer. Unlike a claim call's, it is not a reply a reconcile waits for: the store
+    /// keeps the claim an offer records out of the claims a heartbeat returns, and the worker settles it through the offer.
+    /// </summary>
+    public Reservation? ReserveOffer() => Reserve(1, 0, awaitsReply: false);
+
+    private Reservation? Reserve(int limit, int freedAlong, bool awaitsReply)
     {
         lock (_gate)
         {
@@ -134,7 +142,11 @@ internal sealed class Slots(int threads)
 
             _reserved += count;
             _seq++;
-            _outstanding.Add(_seq);
+            if (awaitsReply)
+            {
+                _outstanding.Add(_seq);
+            }
+
             return new Reservation(_seq, count);
         }
     }

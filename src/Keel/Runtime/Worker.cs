@@ -69,6 +69,13 @@ internal sealed class Worker
     private readonly Lock _threadsGate = new();
     private readonly Queue<WaitingJob> _waiting = new();
     private int _running;
+    private readonly IJobHandOffs? _handOffs;
+    private readonly Action<HandOff> _onHandOff;
+    private readonly Lock _offerGate = new();
+    private Offer? _offer;
+    private bool _offering;
+    private bool _offerUnseen;
+    private HandOff? _early;
 
     // onPruned, in process mode: what to do instead of registering anew when this worker learns it was pruned (stop the
     // process, so its supervisor starts a fresh one). exitNow, in process mode: exit the process at once with a code,
@@ -96,6 +103,8 @@ internal sealed class Worker
         _registration.Unfenced += OnUnfenced;
         _registration.LeaseExpiring += OnLeaseExpiring;
         _registration.Reconcile = ReconcileAsync;
+        _handOffs = worker.DirectHandOff ? storage as IJobHandOffs : null;
+        _onHandOff = OnHandOff;
     }
 
     public string Name => _registration.Name;
@@ -117,6 +126,7 @@ internal sealed class Worker
     {
         _signal.Subscribe(_wakeup);
         _signal.SubscribeCancels(_cancelWakeup);
+        _signal.SubscribeHandOffs(_onHandOff);
         _completer = new Completer(_storage, _logger, _registration.Outage, _clock, _options.PreserveFinishedJobs, _slots, () => _registration.Runner.ToJson())
         {
             PlanClaimAlong = PlanClaimAlong,
@@ -142,6 +152,7 @@ internal sealed class Worker
         finally
         {
             _signal.Unsubscribe(_wakeup);
+            _signal.UnsubscribeHandOffs(_onHandOff);
             await StopAsync();
             await heartbeatStop.CancelAsync();
             _signal.UnsubscribeCancels(_cancelWakeup);
@@ -208,11 +219,286 @@ internal sealed class Worker
         var free = _slots.Free;
         if (free <= 0)
         {
-            return Timeout.InfiniteTimeSpan;
+            // Every slot is busy: a standing offer is still checked every polling interval, so that a job handed over
+            // whose notification was lost does not wait for a slot to free.
+            return await CheckOfferAsync(stoppingToken) ? _worker.PollingInterval : Timeout.InfiniteTimeSpan;
         }
 
         var claimed = await RunOnceAsync(stoppingToken);
-        return claimed >= free ? TimeSpan.Zero : _worker.PollingInterval;
+        if (claimed >= free)
+        {
+            // Busy: a standing offer would keep a slot from the claims, and no job would be handed over anyway while
+            // jobs are ready in its queues.
+            await WithdrawOfferAsync();
+            return TimeSpan.Zero;
+        }
+
+        await OfferAsync(stoppingToken);
+        return _worker.PollingInterval;
+    }
+
+    /// <summary>
+    /// Idle (the last pass found its queues empty): checks the standing offer, or opens one. An offer reserves one slot
+    /// until it is settled: taken (the job starts), withdrawn, or gone with the process row.
+    /// </summary>
+    private async Task OfferAsync(CancellationToken cancellationToken)
+    {
+        if (_handOffs is null || await CheckOfferAsync(cancellationToken))
+        {
+            return;
+        }
+
+        if (!_signal.Listening || _stopping || _registration.IsFenced || !Isolation.MayClaim)
+        {
+            return; // Nothing would announce a hand-off at once (or nothing may start): wait for the next idle pass.
+        }
+
+        // Never the last free slot: the worker's own claims always have one, so a standing offer never keeps it from
+        // ready jobs whose notification it missed.
+        if (_slots.Free < 2)
+        {
+            return;
+        }
+
+        var processId = ProcessId;
+        var reservation = _slots.ReserveOffer();
+        if (reservation is null)
+        {
+            return;
+        }
+
+        lock (_offerGate)
+        {
+            _offering = true;
+            _early = null;
+        }
+
+        long? offerId = null;
+        var answered = false;
+        try
+        {
+            offerId = await _handOffs.HandOffOfferAsync(new HandOffOfferParams(processId, _queues, _clock.StorageNow), cancellationToken);
+            answered = true;
+        }
+        catch (ProcessGoneException)
+        {
+            answered = true; // Nothing was written: the process row is gone, and its offers with it.
+            _wakeup.Set(); // The next pass handles the prune.
+        }
+        finally
+        {
+            HandOff? early = null;
+            lock (_offerGate)
+            {
+                _offering = false;
+                if (offerId is { } id)
+                {
+                    _offer = new Offer(id, processId, reservation, _clock.TimeProvider.GetTimestamp());
+                    early = _early?.OfferId == id ? _early : null;
+                }
+
+                _early = null;
+            }
+
+            if (offerId is null)
+            {
+                // Not opened, or the call failed: an offer it may have committed unseen is replaced by the next one or
+                // withdrawn when the worker turns busy, and a claim recorded in it is then released by a heartbeat's
+                // reconcile (the worker never ran it).
+                _slots.Void(reservation);
+                _offerUnseen |= !answered;
+            }
+            else
+            {
+                _offerUnseen = false; // The offer statement replaced any earlier offer of this process.
+                if (early is not null)
+                {
+                    TakeOffer(early.OfferId, early.Job); // Its notification came before the offer's reply.
+                }
+            }
+        }
+    }
+
+    /// <summary>
+    /// Reads the standing offer, once per polling interval: true while it stands. A taken offer whose notification did
+    /// not come (a dropped listen connection) starts its job here; a gone one gives its slot back.
+    /// </summary>
+    private async Task<bool> CheckOfferAsync(CancellationToken cancellationToken)
+    {
+        Offer? offer;
+        lock (_offerGate)
+        {
+            offer = _offer;
+        }
+
+        if (offer is null || _handOffs is null)
+        {
+            return false;
+        }
+
+        if (_clock.TimeProvider.GetElapsedTime(offer.CheckedAt) < _worker.PollingInterval)
+        {
+            return true;
+        }
+
+        var resolution = await _handOffs.HandOffResolveAsync(new HandOffResolveParams(offer.ProcessId, offer.Id, Withdraw: false), cancellationToken);
+        if (resolution.Open)
+        {
+            lock (_offerGate)
+            {
+                if (_offer == offer)
+                {
+                    _offer = offer with { CheckedAt = _clock.TimeProvider.GetTimestamp() };
+                    return true;
+                }
+            }
+
+            return false;
+        }
+
+        TakeOffer(offer.Id, resolution.Job);
+        return false;
+    }
+
+    /// <summary>
+    /// Withdraws the standing offer (busy, or stopping): once the call returns no enqueue can take it; a job it was taken
+    /// for starts (or, stopping, goes back unstarted). If the database cannot be reached, the offer's slot is given back
+    /// and a claim the offer recorded is released by a heartbeat's reconcile once the next offer replaces it, or with the
+    /// others when the worker deregisters, or recovered with its process.
+    /// </summary>
+    private async Task WithdrawOfferAsync()
+    {
+        Offer? offer;
+        lock (_offerGate)
+        {
+            offer = _offer;
+        }
+
+        if (offer is null && _offerUnseen && _handOffs is not null && !_stopping)
+        {
+            await WithdrawUnseenOffersAsync();
+            return;
+        }
+
+        if (offer is null || _handOffs is null)
+        {
+            return;
+        }
+
+        ClaimedJob? job = null;
+        try
+        {
+            using var deadline = new CancellationTokenSource(StopMarkTimeout);
+            job = (await _handOffs.HandOffResolveAsync(new HandOffResolveParams(offer.ProcessId, offer.Id, Withdraw: true), deadline.Token)).Job;
+        }
+#pragma warning disable CA1031 // The stop goes on: the claim, if there is one, is released at deregistration or recovered.
+        catch (Exception e)
+#pragma warning restore CA1031
+        {
+            _registration.Outage.Failed(e, "withdraw hand-off offer", TimeSpan.Zero);
+        }
+
+        TakeOffer(offer.Id, job);
+    }
+
+    /// <summary>
+    /// Withdraws every offer of this process after an offer call whose reply was lost (it may have committed an offer
+    /// this worker does not know, which an enqueue could take): a claim such an offer recorded becomes visible to the
+    /// heartbeat's reconcile, which releases it, uncharged. A stop needs none of this: its release takes every claim.
+    /// </summary>
+    private async Task WithdrawUnseenOffersAsync()
+    {
+        try
+        {
+            using var deadline = new CancellationTokenSource(StopMarkTimeout);
+            await _handOffs!.HandOffResolveAsync(new HandOffResolveParams(ProcessId, 0, Withdraw: true), deadline.Token);
+            _offerUnseen = false;
+        }
+#pragma warning disable CA1031 // Tried again when the worker next turns busy, or replaced by its next offer.
+        catch (Exception e)
+#pragma warning restore CA1031
+        {
+            _registration.Outage.Failed(e, "withdraw hand-off offers", TimeSpan.Zero);
+        }
+    }
+
+    /// <summary>Gives the standing offer's slot back without reading it: the process row, and with it the offer, is gone.</summary>
+    private void DropOffer()
+    {
+        Offer? offer;
+        lock (_offerGate)
+        {
+            offer = _offer;
+        }
+
+        if (offer is not null)
+        {
+            TakeOffer(offer.Id, null);
+        }
+    }
+
+    /// <summary>A hand-off notification: this worker's offer, if it is the one taken, starts its job.</summary>
+    private void OnHandOff(HandOff handOff)
+    {
+        lock (_offerGate)
+        {
+            if (_offer is null || _offer.Id != handOff.OfferId)
+            {
+                if (_offering && handOff.ProcessId == ProcessId)
+                {
+                    _early = handOff; // Perhaps for the offer whose reply is on its way.
+                }
+
+                return;
+            }
+        }
+
+        TakeOffer(handOff.OfferId, handOff.Job);
+    }
+
+    /// <summary>
+    /// Settles offer <paramref name="offerId"/> if it is still the standing one (the notification and the check can
+    /// both report a taken offer; only the first settles it): its slot holds <paramref name="job"/>, which starts, or
+    /// is given back when no job came or it may not start.
+    /// </summary>
+    private void TakeOffer(long offerId, ClaimedJob? job)
+    {
+        Offer offer;
+        lock (_offerGate)
+        {
+            if (_offer is null || _offer.Id != offerId)
+            {
+                return;
+            }
+
+            offer = _offer;
+            _offer = null;
+        }
+
+        if (job is null)
+        {
+            _slots.Void(offer.Reservation);
+            return;
+        }
+
+        _slots.Fill(offer.Reservation, [job]);
+        if (offer.ProcessId != ProcessId)
+        {
+            // Taken for a registration this worker no longer has: it was pruned, and its claims are recovered with it.
+            Log.HandOffNotStarted(_logger, Name, offer.ProcessId, job.JobId, offer.Id, "the worker was pruned and registered anew");
+            _slots.Settle(job.ClaimId);
+            return;
+        }
+
+        if (!Isolation.MayClaim)
+        {
+            Log.HandOffNotStarted(_logger, Name, offer.ProcessId, job.JobId, offer.Id, "a suspect runs alone in this process");
+            Release(offer.ProcessId, job, "suspect", "handed over while a suspect was to run alone in this process");
+            return;
+        }
+
+        KeelMetrics.HandedOff.Add(1, KeelMetrics.QueueTag(job.Queue), KeelMetrics.KindTag(job.Kind));
+        Launch([job]);
     }
 
     private async Task<IReadOnlyList<ClaimedJob>> ClaimAsync(Slots.Reservation reservation, QueueFilter queue, bool suspects, CancellationToken cancellationToken)
@@ -1071,6 +1357,7 @@ internal sealed class Worker
     {
         Log.ProcessPrunedWhileRunning(_logger, Name, ProcessId, _slots.Held);
         _slots.Close();
+        DropOffer();
         CancelRuns("pruned", renew: true);
         GiveBackWaiting("pruned", string.Empty);
         try
@@ -1107,6 +1394,7 @@ internal sealed class Worker
     {
         _stopping = true;
         _slots.Close();
+        await WithdrawOfferAsync();
         GiveBackWaiting("stop", $"claimed ahead but not started: {Describe("stop")}");
         var held = _slots.Held;
         if (held > 0)
@@ -1153,6 +1441,9 @@ internal sealed class Worker
             return false;
         }
     }
+
+    /// <summary>A standing hand-off offer of process <paramref name="ProcessId"/>, holding one reserved slot; last read at <paramref name="CheckedAt"/> (a timestamp).</summary>
+    private sealed record Offer(long Id, long ProcessId, Slots.Reservation Reservation, long CheckedAt);
 
     /// <summary>A job claimed ahead, waiting for a thread since <paramref name="Since"/> (a timestamp).</summary>
     private sealed record WaitingJob(ClaimedJob Job, long ProcessId, long Since);

@@ -25,4 +25,11 @@ public static class JobNotifications
     /// signals both.
     /// </summary>
     public const string CancelRequested = "keel:cancel";
+
+    /// <summary>
+    /// Passed once by <see cref="IJobNotifications.ListenAsync"/> when it has started listening (not sent by the store's
+    /// notifications): from then until the call ends, a job handed to a worker of this process is announced at once
+    /// (<see cref="IJobHandOffs"/>), so its workers may offer slots.
+    /// </summary>
+    public const string Listening = "keel:listening";
 }
