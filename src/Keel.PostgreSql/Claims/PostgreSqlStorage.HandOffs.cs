@@ -130,16 +130,9 @@ public sealed partial class PostgreSqlStorage : IJobHandOffs
     {
         await using var connection = await OpenAsync(cancellationToken).ConfigureAwait(false);
         await using var command = new NpgsqlCommand(HandOffSql.JobInsert, connection);
-        var p = command.Parameters;
-        p.Add(new NpgsqlParameter<string>("queue", NpgsqlDbType.Text) { TypedValue = job.Queue });
-        p.Add(new NpgsqlParameter<string>("kind", NpgsqlDbType.Text) { TypedValue = job.Kind });
-        p.Add(new NpgsqlParameter<string>("args", NpgsqlDbType.Text) { TypedValue = job.Args });
-        p.Add(new NpgsqlParameter<int>("priority", NpgsqlDbType.Integer) { TypedValue = job.Priority });
-        p.Add(Time("scheduled_at", job.ScheduledAt));
-        p.Add(new NpgsqlParameter<int>("max_attempts", NpgsqlDbType.Integer) { TypedValue = job.MaxAttempts });
-        p.Add(new NpgsqlParameter<int>("max_worker_losses", NpgsqlDbType.Integer) { TypedValue = job.MaxWorkerLosses });
-        p.Add(Text("trace_parent", job.TraceParent));
-        p.Add(Now(now));
+        AddPlainJobParameters(command.Parameters, job);
+        command.Parameters.Add(Text("trace_parent", job.TraceParent));
+        command.Parameters.Add(Now(now));
         return (long)(await command.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false))!;
     }
 

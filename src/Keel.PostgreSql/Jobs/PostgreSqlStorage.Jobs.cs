@@ -179,10 +179,9 @@ public sealed partial class PostgreSqlStorage
         p.Add(Now(now));
     }
 
-    /// <summary>The parameters of a one-job insert (<c>JobInsertOne</c>, or <c>JobInsertBare</c> without the uniqueness key).</summary>
-    private static void AddNewJobParameters(NpgsqlParameterCollection p, NewJob job, long? batchId, DateTimeOffset? now, bool uniqueKey)
+    /// <summary>The parameters every one-job insert has: queue, kind, args, priority, scheduled_at, max_attempts, max_worker_losses.</summary>
+    private static void AddPlainJobParameters(NpgsqlParameterCollection p, NewJob job)
     {
-        var limited = job.ConcurrencyKey is not null;
         p.Add(new NpgsqlParameter<string>("queue", NpgsqlDbType.Text) { TypedValue = job.Queue });
         p.Add(new NpgsqlParameter<string>("kind", NpgsqlDbType.Text) { TypedValue = job.Kind });
         p.Add(new NpgsqlParameter<string>("args", NpgsqlDbType.Text) { TypedValue = job.Args });
@@ -190,6 +189,13 @@ public sealed partial class PostgreSqlStorage
         p.Add(Time("scheduled_at", job.ScheduledAt));
         p.Add(new NpgsqlParameter<int>("max_attempts", NpgsqlDbType.Integer) { TypedValue = job.MaxAttempts });
         p.Add(new NpgsqlParameter<int>("max_worker_losses", NpgsqlDbType.Integer) { TypedValue = job.MaxWorkerLosses });
+    }
+
+    /// <summary>The parameters of a one-job insert (<c>JobInsertOne</c>, or <c>JobInsertBare</c> without the uniqueness key).</summary>
+    private static void AddNewJobParameters(NpgsqlParameterCollection p, NewJob job, long? batchId, DateTimeOffset? now, bool uniqueKey)
+    {
+        var limited = job.ConcurrencyKey is not null;
+        AddPlainJobParameters(p, job);
         p.Add(Text("concurrency_key", job.ConcurrencyKey));
         p.Add(new NpgsqlParameter("concurrency_limit", NpgsqlDbType.Integer) { Value = limited ? job.ConcurrencyLimit : DBNull.Value });
         p.Add(new NpgsqlParameter("concurrency_duration_ms", NpgsqlDbType.Bigint)

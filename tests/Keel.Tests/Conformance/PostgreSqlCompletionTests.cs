@@ -11,29 +11,15 @@ namespace Keel.Tests.Conformance;
 /// The completion statement on PostgreSQL: its fence matches claim, job and process together, and on the cached generic
 /// plan the hot path uses it looks each claim up once — no join whose rows grow with the square of the batch.
 /// </summary>
-public sealed class PostgreSqlCompletionTests : IAsyncLifetime
+public sealed class PostgreSqlCompletionTests : PostgreSqlStoreTest
 {
     private static readonly DateTimeOffset T0 = new(2030, 1, 1, 12, 0, 0, TimeSpan.Zero);
-    private TestDatabase _db = null!;
-    private PostgreSqlStorage _storage = null!;
-
-    public async Task InitializeAsync()
-    {
-        _db = await TestDatabase.CreateAsync(Engine.PostgreSql);
-        _storage = new PostgreSqlStorage(new PostgreSqlStorageOptions { ConnectionString = _db.ConnectionString });
-    }
-
-    public async Task DisposeAsync()
-    {
-        await _storage.DisposeAsync();
-        await _db.DisposeAsync();
-    }
 
     private async Task<(long Process, IReadOnlyList<ClaimedJob> Claimed)> ClaimAsync(int jobs)
     {
-        await _storage.JobsInsertAsync(new JobsInsertParams([.. Enumerable.Range(0, jobs).Select(_ => new NewJob("test", "default", "{}", 0, 3, null))], T0), default);
-        var process = await _storage.ProcessRegisterAsync(new ProcessRegisterParams("worker-" + Guid.NewGuid().ToString("N")[..10], "Worker", 1234, "test-host", T0, null, "{}", T0), default);
-        var claimed = await _storage.JobsClaimAsync(new JobsClaimParams(process, QueueFilter.All, jobs, T0), default);
+        await Storage.JobsInsertAsync(new JobsInsertParams([.. Enumerable.Range(0, jobs).Select(_ => new NewJob("test", "default", "{}", 0, 3, null))], T0), default);
+        var process = await Storage.ProcessRegisterAsync(new ProcessRegisterParams("worker-" + Guid.NewGuid().ToString("N")[..10], "Worker", 1234, "test-host", T0, null, "{}", T0), default);
+        var claimed = await Storage.JobsClaimAsync(new JobsClaimParams(process, QueueFilter.All, jobs, T0), default);
         Assert.Equal(jobs, claimed.Count);
         return (process, claimed);
     }
@@ -43,12 +29,12 @@ public sealed class PostgreSqlCompletionTests : IAsyncLifetime
     {
         var (process, claimed) = await ClaimAsync(2);
 
-        var crossed = await _storage.JobsCompleteAsync(new JobsCompleteParams(process, [claimed[0].Ref with { JobId = claimed[1].JobId }, claimed[1].Ref with { JobId = claimed[0].JobId }], T0, true), default);
+        var crossed = await Storage.JobsCompleteAsync(new JobsCompleteParams(process, [claimed[0].Ref with { JobId = claimed[1].JobId }, claimed[1].Ref with { JobId = claimed[0].JobId }], T0, true), default);
 
         Assert.Empty(crossed);
-        Assert.Equal(2, await _db.ScalarAsync("SELECT count(*) FROM keel_claimed_executions"));
-        Assert.Equal(0, await _db.ScalarAsync("SELECT count(*) FROM keel_jobs WHERE finished_at IS NOT NULL"));
-        var matched = await _storage.JobsCompleteAsync(new JobsCompleteParams(process, [.. claimed.Select(c => c.Ref)], T0, true), default);
+        Assert.Equal(2, await Db.ScalarAsync("SELECT count(*) FROM keel_claimed_executions"));
+        Assert.Equal(0, await Db.ScalarAsync("SELECT count(*) FROM keel_jobs WHERE finished_at IS NOT NULL"));
+        var matched = await Storage.JobsCompleteAsync(new JobsCompleteParams(process, [.. claimed.Select(c => c.Ref)], T0, true), default);
         Assert.Equal(claimed.Select(c => c.ClaimId).Order(), matched.Order());
     }
 
@@ -62,7 +48,7 @@ public sealed class PostgreSqlCompletionTests : IAsyncLifetime
 
         // The statement as the hot path runs it (cached generic plan), explained with the rows each node saw, then rolled
         // back: a join that compared every claim with every other would remove about Claims² rows in its filter.
-        await using var connection = new NpgsqlConnection(_db.ConnectionString);
+        await using var connection = new NpgsqlConnection(Db.ConnectionString);
         await connection.OpenAsync();
         await using var transaction = await connection.BeginTransactionAsync();
         await using (var generic = new NpgsqlCommand("SET LOCAL plan_cache_mode = force_generic_plan", connection, transaction))

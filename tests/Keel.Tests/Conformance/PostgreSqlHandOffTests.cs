@@ -9,26 +9,12 @@ namespace Keel.Tests.Conformance;
 /// Direct hand-off on PostgreSQL, at the store: an idle worker's offer is taken by one job enqueued alone, which is
 /// inserted already claimed and announced with its claim; everything else is enqueued as before.
 /// </summary>
-public sealed class PostgreSqlHandOffTests : IAsyncLifetime
+public sealed class PostgreSqlHandOffTests : PostgreSqlStoreTest
 {
     private static readonly TimeSpan Patience = TimeSpan.FromSeconds(10);
-    private TestDatabase _db = null!;
-    private PostgreSqlStorage _storage = null!;
-
-    public async Task InitializeAsync()
-    {
-        _db = await TestDatabase.CreateAsync(Engine.PostgreSql);
-        _storage = new PostgreSqlStorage(new PostgreSqlStorageOptions { ConnectionString = _db.ConnectionString });
-    }
-
-    public async Task DisposeAsync()
-    {
-        await _storage.DisposeAsync();
-        await _db.DisposeAsync();
-    }
 
     private Task<long> RegisterAsync(TimeSpan? lease = null)
-        => _storage.ProcessRegisterAsync(
+        => Storage.ProcessRegisterAsync(
             new ProcessRegisterParams("worker-" + Guid.NewGuid().ToString("N")[..10], "Worker", 1234, "test-host", DateTimeOffset.UtcNow, null, "{}", null)
             {
                 LeaseDuration = lease ?? TimeSpan.FromSeconds(30),
@@ -36,12 +22,12 @@ public sealed class PostgreSqlHandOffTests : IAsyncLifetime
             default);
 
     private async Task<long> OfferAsync(long process, params string[] queues)
-        => (await _storage.HandOffOfferAsync(new HandOffOfferParams(process, [.. (queues.Length == 0 ? ["*"] : queues).Select(QueueFilter.Parse)], null), default))!.Value;
+        => (await Storage.HandOffOfferAsync(new HandOffOfferParams(process, [.. (queues.Length == 0 ? ["*"] : queues).Select(QueueFilter.Parse)], null), default))!.Value;
 
     private async Task<long> EnqueueAsync(string queue = "default", string args = """{"n":1}""", DateTimeOffset? at = null)
-        => (await _storage.JobsInsertAsync(new JobsInsertParams([new NewJob("test.kind", queue, args, 3, 5, at)], null), default)).Single();
+        => (await Storage.JobsInsertAsync(new JobsInsertParams([new NewJob("test.kind", queue, args, 3, 5, at)], null), default)).Single();
 
-    private Task<long> CountAsync(string sql) => _db.ScalarAsync(sql);
+    private Task<long> CountAsync(string sql) => Db.ScalarAsync(sql);
 
     /// <summary>Listens on the store like a worker host, collecting every payload, until disposed.</summary>
     private sealed class Listener : IAsyncDisposable
@@ -88,7 +74,7 @@ public sealed class PostgreSqlHandOffTests : IAsyncLifetime
     public async Task A_job_enqueued_alone_takes_the_offer_already_claimed_and_its_notification_carries_the_claim()
     {
         var process = await RegisterAsync();
-        await using var listener = new Listener(_storage);
+        await using var listener = new Listener(Storage);
         await listener.ListeningAsync();
         var offer = await OfferAsync(process);
 
@@ -100,7 +86,7 @@ public sealed class PostgreSqlHandOffTests : IAsyncLifetime
         Assert.Equal(claim, await CountAsync($"SELECT claim_id FROM keel_hand_off_offers WHERE id = {offer}"));
 
         HandOff? handOff = null;
-        await Eventually.WaitUntilAsync(() => Task.FromResult(listener.Payloads.Any(p => _storage.TryReadHandOff(p, out handOff))), Patience, "the hand-off is announced");
+        await Eventually.WaitUntilAsync(() => Task.FromResult(listener.Payloads.Any(p => Storage.TryReadHandOff(p, out handOff))), Patience, "the hand-off is announced");
         Assert.Equal((offer, process), (handOff!.OfferId, handOff.ProcessId));
         var job = handOff.Job;
         Assert.Equal((claim, id, "test.kind", "default", 3, 1, 5, 0), (job.ClaimId, job.JobId, job.Kind, job.Queue, job.Priority, job.Attempt, job.MaxAttempts, job.WorkerLosses));
@@ -108,12 +94,12 @@ public sealed class PostgreSqlHandOffTests : IAsyncLifetime
         Assert.DoesNotContain("default", listener.Payloads); // The queue itself was not woken: nothing became ready.
 
         // The worker's own check finds the same claim (the path a lost notification takes).
-        var resolution = await _storage.HandOffResolveAsync(new HandOffResolveParams(process, offer, Withdraw: false), default);
+        var resolution = await Storage.HandOffResolveAsync(new HandOffResolveParams(process, offer, Withdraw: false), default);
         Assert.False(resolution.Open);
         Assert.Equal((job.ClaimId, job.JobId, job.Args), (resolution.Job!.ClaimId, resolution.Job.JobId, resolution.Job.Args));
 
         // The handed claim is an ordinary claim: its completion is fenced and finishes the job.
-        var done = await _storage.JobsCompleteAsync(new JobsCompleteParams(process, [job.Ref], null, true), default);
+        var done = await Storage.JobsCompleteAsync(new JobsCompleteParams(process, [job.Ref], null, true), default);
         Assert.Equal([claim], done);
         Assert.Equal(1, await CountAsync($"SELECT count(*) FROM keel_jobs WHERE id = {id} AND finished_at IS NOT NULL"));
     }
@@ -142,24 +128,24 @@ public sealed class PostgreSqlHandOffTests : IAsyncLifetime
         // for a notification: none takes the offer.
         await EnqueueAsync("billing");
         await EnqueueAsync("mail", at: DateTimeOffset.UtcNow.AddHours(1));
-        await _storage.JobsInsertAsync(new JobsInsertParams([new NewJob("test.kind", "mail", "{}", 0, 5, null), new NewJob("test.kind", "mail", "{}", 0, 5, null)], null), default);
+        await Storage.JobsInsertAsync(new JobsInsertParams([new NewJob("test.kind", "mail", "{}", 0, 5, null), new NewJob("test.kind", "mail", "{}", 0, 5, null)], null), default);
         Assert.Equal(0, await CountAsync("SELECT count(*) FROM keel_claimed_executions"));
-        await _db.ExecuteAsync("DELETE FROM keel_ready_executions");
+        await Db.ExecuteAsync("DELETE FROM keel_ready_executions");
 
-        await using (var connection = new Npgsql.NpgsqlConnection(_db.ConnectionString))
+        await using (var connection = new Npgsql.NpgsqlConnection(Db.ConnectionString))
         {
             await connection.OpenAsync();
             await using var transaction = await connection.BeginTransactionAsync();
-            await _storage.JobsInsertAsync(new JobsInsertParams([new NewJob("test.kind", "mail", "{}", 0, 5, null)], null, connection, transaction), default);
+            await Storage.JobsInsertAsync(new JobsInsertParams([new NewJob("test.kind", "mail", "{}", 0, 5, null)], null, connection, transaction), default);
             await transaction.CommitAsync();
         }
 
-        await _storage.JobsInsertAsync(new JobsInsertParams([new NewJob("test.kind", "mail", "{}", 0, 5, null) { UniqueKey = "u1" }], null), default);
+        await Storage.JobsInsertAsync(new JobsInsertParams([new NewJob("test.kind", "mail", "{}", 0, 5, null) { UniqueKey = "u1" }], null), default);
         await EnqueueAsync("mail", args: $$"""{"blob":"{{new string('x', 7_000)}}"}""");
         Assert.Equal(0, await CountAsync("SELECT count(*) FROM keel_claimed_executions"));
 
         // A paused queue: still not.
-        await _storage.QueuePauseAsync(new QueuePauseParams("mail", true, null), default);
+        await Storage.QueuePauseAsync(new QueuePauseParams("mail", true, null), default);
         await EnqueueAsync("mail");
         Assert.Equal(0, await CountAsync("SELECT count(*) FROM keel_claimed_executions"));
 
@@ -177,7 +163,7 @@ public sealed class PostgreSqlHandOffTests : IAsyncLifetime
         await Task.Delay(50);
         var stopping = await RegisterAsync();
         await OfferAsync(stopping);
-        await _storage.ProcessStoppingAsync(new ProcessStoppingParams(stopping, null), default);
+        await Storage.ProcessStoppingAsync(new ProcessStoppingParams(stopping, null), default);
 
         var id = await EnqueueAsync();
 
@@ -190,16 +176,16 @@ public sealed class PostgreSqlHandOffTests : IAsyncLifetime
     {
         var process = await RegisterAsync();
         var open = await OfferAsync(process);
-        Assert.Equal(new HandOffResolution(true, null), await _storage.HandOffResolveAsync(new HandOffResolveParams(process, open, Withdraw: false), default));
-        Assert.Equal(new HandOffResolution(false, null), await _storage.HandOffResolveAsync(new HandOffResolveParams(process, open, Withdraw: true), default));
+        Assert.Equal(new HandOffResolution(true, null), await Storage.HandOffResolveAsync(new HandOffResolveParams(process, open, Withdraw: false), default));
+        Assert.Equal(new HandOffResolution(false, null), await Storage.HandOffResolveAsync(new HandOffResolveParams(process, open, Withdraw: true), default));
         var ready = await EnqueueAsync();
         Assert.Equal(1, await CountAsync($"SELECT count(*) FROM keel_ready_executions WHERE job_id = {ready}"));
-        Assert.Equal(new HandOffResolution(false, null), await _storage.HandOffResolveAsync(new HandOffResolveParams(process, open, Withdraw: false), default));
+        Assert.Equal(new HandOffResolution(false, null), await Storage.HandOffResolveAsync(new HandOffResolveParams(process, open, Withdraw: false), default));
 
-        await _db.ExecuteAsync("DELETE FROM keel_ready_executions");
+        await Db.ExecuteAsync("DELETE FROM keel_ready_executions");
         var taken = await OfferAsync(process);
         var handed = await EnqueueAsync();
-        var resolution = await _storage.HandOffResolveAsync(new HandOffResolveParams(process, taken, Withdraw: true), default);
+        var resolution = await Storage.HandOffResolveAsync(new HandOffResolveParams(process, taken, Withdraw: true), default);
         Assert.Equal((false, handed), (resolution.Open, resolution.Job?.JobId));
         Assert.Equal(0, await CountAsync("SELECT count(*) FROM keel_hand_off_offers"));
     }
@@ -213,30 +199,30 @@ public sealed class PostgreSqlHandOffTests : IAsyncLifetime
         var handed = await EnqueueAsync();
         var kept = await OfferAsync(other);
         var handedClaim = await CountAsync($"SELECT id FROM keel_claimed_executions WHERE job_id = {handed}");
-        Assert.Empty((await _storage.ProcessHeartbeatAsync(new ProcessHeartbeatParams(process, null) { ReturnClaims = true }, default)).ClaimIds!);
+        Assert.Empty((await Storage.ProcessHeartbeatAsync(new ProcessHeartbeatParams(process, null) { ReturnClaims = true }, default)).ClaimIds!);
 
-        Assert.Equal(new HandOffResolution(false, null), await _storage.HandOffResolveAsync(new HandOffResolveParams(process, 0, Withdraw: true), default));
+        Assert.Equal(new HandOffResolution(false, null), await Storage.HandOffResolveAsync(new HandOffResolveParams(process, 0, Withdraw: true), default));
 
-        Assert.Equal([handedClaim], (await _storage.ProcessHeartbeatAsync(new ProcessHeartbeatParams(process, null) { ReturnClaims = true }, default)).ClaimIds);
+        Assert.Equal([handedClaim], (await Storage.ProcessHeartbeatAsync(new ProcessHeartbeatParams(process, null) { ReturnClaims = true }, default)).ClaimIds);
         Assert.Equal(kept, await CountAsync("SELECT id FROM keel_hand_off_offers"));
-        await Assert.ThrowsAsync<ArgumentException>(() => _storage.HandOffResolveAsync(new HandOffResolveParams(process, 0, Withdraw: false), default));
+        await Assert.ThrowsAsync<ArgumentException>(() => Storage.HandOffResolveAsync(new HandOffResolveParams(process, 0, Withdraw: false), default));
     }
 
     [Fact]
     public async Task A_heartbeat_leaves_a_claim_its_offer_records_to_the_offer_until_the_next_offer_replaces_it()
     {
         var process = await RegisterAsync();
-        await _storage.JobsInsertAsync(new JobsInsertParams([new NewJob("test.kind", "other", "{}", 0, 5, null)], null), default);
-        var claimed = Assert.Single(await _storage.JobsClaimAsync(new JobsClaimParams(process, QueueFilter.Parse("other"), 1, null), default));
+        await Storage.JobsInsertAsync(new JobsInsertParams([new NewJob("test.kind", "other", "{}", 0, 5, null)], null), default);
+        var claimed = Assert.Single(await Storage.JobsClaimAsync(new JobsClaimParams(process, QueueFilter.Parse("other"), 1, null), default));
         await OfferAsync(process, "default");
         var handed = await EnqueueAsync();
         var handedClaim = await CountAsync($"SELECT id FROM keel_claimed_executions WHERE job_id = {handed}");
 
-        var beat = await _storage.ProcessHeartbeatAsync(new ProcessHeartbeatParams(process, null) { ReturnClaims = true }, default);
+        var beat = await Storage.ProcessHeartbeatAsync(new ProcessHeartbeatParams(process, null) { ReturnClaims = true }, default);
         Assert.Equal([claimed.ClaimId], beat.ClaimIds);
 
         await OfferAsync(process, "default");
-        beat = await _storage.ProcessHeartbeatAsync(new ProcessHeartbeatParams(process, null) { ReturnClaims = true }, default);
+        beat = await Storage.ProcessHeartbeatAsync(new ProcessHeartbeatParams(process, null) { ReturnClaims = true }, default);
         Assert.Equal([claimed.ClaimId, handedClaim], beat.ClaimIds!.Order());
     }
 
@@ -247,7 +233,7 @@ public sealed class PostgreSqlHandOffTests : IAsyncLifetime
         await OfferAsync(process);
         var handed = await EnqueueAsync();
 
-        var result = await _storage.ProcessRecoverAsync(ProcessRecoverParams.Dead(process, new WorkerLostCause("process-missing", "killed in a test"), null), default);
+        var result = await Storage.ProcessRecoverAsync(ProcessRecoverParams.Dead(process, new WorkerLostCause("process-missing", "killed in a test"), null), default);
 
         Assert.NotNull(result);
         Assert.Equal(1, await CountAsync($"SELECT count(*) FROM keel_ready_executions WHERE job_id = {handed}"));
