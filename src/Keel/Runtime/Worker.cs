@@ -74,7 +74,9 @@ internal sealed class Worker
     private readonly Lock _offerGate = new();
     private Offer? _offer;
     private bool _offering;
-    private bool _offerUnseen;
+    // True while rows of this process's offers may remain that no standing offer accounts for: one taken (its row names
+    // the claim, which keeps that claim from the reconcile) or one committed unseen (a lost reply).
+    private volatile bool _staleOffers;
     private HandOff? _early;
 
     // onPruned, in process mode: what to do instead of registering anew when this worker learns it was pruned (stop the
@@ -306,11 +308,11 @@ internal sealed class Worker
                 // withdrawn when the worker turns busy, and a claim recorded in it is then released by a heartbeat's
                 // reconcile (the worker never ran it).
                 _slots.Void(reservation);
-                _offerUnseen |= !answered;
+                _staleOffers |= !answered;
             }
             else
             {
-                _offerUnseen = false; // The offer statement replaced any earlier offer of this process.
+                _staleOffers = false; // The offer statement replaced any earlier offer of this process.
                 if (early is not null)
                 {
                     TakeOffer(early.OfferId, early.Job); // Its notification came before the offer's reply.
@@ -374,7 +376,7 @@ internal sealed class Worker
             offer = _offer;
         }
 
-        if (offer is null && _offerUnseen && _handOffs is not null && !_stopping)
+        if (offer is null && _staleOffers && _handOffs is not null && !_stopping)
         {
             await WithdrawUnseenOffersAsync();
             return;
@@ -402,9 +404,10 @@ internal sealed class Worker
     }
 
     /// <summary>
-    /// Withdraws every offer of this process after an offer call whose reply was lost (it may have committed an offer
-    /// this worker does not know, which an enqueue could take): a claim such an offer recorded becomes visible to the
-    /// heartbeat's reconcile, which releases it, uncharged. A stop needs none of this: its release takes every claim.
+    /// Withdraws every offer of this process when none stands: a taken one's row (which keeps its claim from the
+    /// reconcile, in case its job could not be given back), or one an offer call whose reply was lost may have committed
+    /// unseen — an enqueue could take it, and the reconcile then releases that claim, uncharged. A stop needs none of
+    /// this: its release takes every claim.
     /// </summary>
     private async Task WithdrawUnseenOffersAsync()
     {
@@ -412,7 +415,7 @@ internal sealed class Worker
         {
             using var deadline = new CancellationTokenSource(StopMarkTimeout);
             await _handOffs!.HandOffResolveAsync(new HandOffResolveParams(ProcessId, 0, Withdraw: true), deadline.Token);
-            _offerUnseen = false;
+            _staleOffers = false;
         }
 #pragma warning disable CA1031 // Tried again when the worker next turns busy, or replaced by its next offer.
         catch (Exception e)
@@ -482,6 +485,7 @@ internal sealed class Worker
         }
 
         _slots.Fill(offer.Reservation, [job]);
+        _staleOffers = true; // Its row still names the claim: removed when the worker next offers or turns busy.
         if (offer.ProcessId != ProcessId)
         {
             // Taken for a registration this worker no longer has: it was pruned, and its claims are recovered with it.
