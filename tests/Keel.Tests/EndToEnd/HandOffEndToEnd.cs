@@ -15,6 +15,13 @@ public sealed class HandOffEndToEnd : IAsyncLifetime
     private static readonly TimeSpan Patience = TimeSpan.FromSeconds(30);
     private TestDatabase _db = null!;
 
+    // The metric is process-wide and test classes run in parallel: each test counts the hand-offs of its own queue.
+    private readonly string _queue = "handoff-" + Guid.NewGuid().ToString("N")[..8];
+
+    private EnqueueOptions OwnQueue => new() { Queue = _queue };
+
+    private WorkerOptions OwnWorker(int threads) => KeelHost.Worker(threads, _queue);
+
     public async Task InitializeAsync() => _db = await TestDatabase.CreateAsync(Engine.PostgreSql);
 
     public async Task DisposeAsync() => await _db.DisposeAsync();
@@ -29,21 +36,21 @@ public sealed class HandOffEndToEnd : IAsyncLifetime
     {
         var recorder = new Recorder();
         using var handedOff = new MetricRecorder("keel.job.handed_off");
-        using var host = await KeelHost.StartAsync(_db, recorder, o => o.Workers.Add(KeelHost.Worker(4)));
+        using var host = await KeelHost.StartAsync(_db, recorder, o => o.Workers.Add(OwnWorker(4)));
         var client = host.Services.GetRequiredService<IKeelClient>();
 
         var ids = new List<long>();
         for (var i = 0; i < 5; i++)
         {
             await WaitForOpenOfferAsync();
-            ids.Add(await client.EnqueueAsync<CountingJob, CountArgs>(new CountArgs(i, "handed")));
+            ids.Add(await client.EnqueueAsync<CountingJob, CountArgs>(new CountArgs(i, "handed"), OwnQueue));
             await Eventually.WaitUntilAsync(() => Task.FromResult(recorder.Runs.ContainsKey(ids[^1])), Patience, $"job {ids[^1]} runs");
         }
 
         await WaitForCountAsync("SELECT count(*) FROM keel_jobs WHERE finished_at IS NOT NULL", 5);
         await host.StopAsync();
 
-        Assert.Equal(5, handedOff.Measurements.Sum(m => m.Value));
+        Assert.Equal(5, handedOff.Sum("keel.queue", _queue));
         Assert.All(ids, id => Assert.Equal(1, recorder.Runs[id]));
         Assert.Equal(5, await _db.ScalarAsync("SELECT count(*) FROM keel_jobs WHERE attempts = 1"));
         Assert.Equal(0, await _db.ScalarAsync("SELECT count(*) FROM keel_claimed_executions"));
@@ -56,19 +63,19 @@ public sealed class HandOffEndToEnd : IAsyncLifetime
         var recorder = new Recorder();
         using var handedOff = new MetricRecorder("keel.job.handed_off");
         DropsHandOffNotifications? drops = null;
-        using var host = KeelHost.Build(_db, recorder, o => o.Workers.Add(KeelHost.Worker(4)), wrapStorage: inner => (drops = DropsHandOffNotifications.Wrap(inner)).Proxy);
+        using var host = KeelHost.Build(_db, recorder, o => o.Workers.Add(OwnWorker(4)), wrapStorage: inner => (drops = DropsHandOffNotifications.Wrap(inner)).Proxy);
         await host.StartAsync();
         var client = host.Services.GetRequiredService<IKeelClient>();
         await WaitForOpenOfferAsync();
 
-        var id = await client.EnqueueAsync<CountingJob, CountArgs>(new CountArgs(1, "lost"));
+        var id = await client.EnqueueAsync<CountingJob, CountArgs>(new CountArgs(1, "lost"), OwnQueue);
         Assert.Equal(1, await _db.ScalarAsync($"SELECT count(*) FROM keel_claimed_executions WHERE job_id = {id}")); // handed over
 
         await WaitForCountAsync($"SELECT count(*) FROM keel_jobs WHERE id = {id} AND finished_at IS NOT NULL", 1);
         await host.StopAsync();
         Assert.True(drops!.Dropped >= 1, "the hand-off notification was dropped");
         Assert.Equal(1, recorder.Runs[id]);
-        Assert.Equal(1, handedOff.Measurements.Sum(m => m.Value));
+        Assert.Equal(1, handedOff.Sum("keel.queue", _queue));
         Assert.Equal(0, await _db.ScalarAsync("SELECT count(*) FROM keel_job_runs WHERE outcome = 'released'"));
     }
 
@@ -83,7 +90,7 @@ public sealed class HandOffEndToEnd : IAsyncLifetime
             o =>
             {
                 o.HeartbeatInterval = TimeSpan.FromMilliseconds(200);
-                o.Workers.Add(KeelHost.Worker(4));
+                o.Workers.Add(OwnWorker(4));
             },
             wrapStorage: inner =>
             {
@@ -103,7 +110,7 @@ public sealed class HandOffEndToEnd : IAsyncLifetime
         var tries = 0;
         do
         {
-            id = await client.EnqueueAsync<CountingJob, CountArgs>(new CountArgs(tries, "unseen"));
+            id = await client.EnqueueAsync<CountingJob, CountArgs>(new CountArgs(tries, "unseen"), OwnQueue);
         }
         while (await _db.ScalarAsync($"SELECT count(*) FROM keel_claimed_executions WHERE job_id = {id}") == 0 && ++tries < 10);
         faults!.LoseOfferReplies(0);
@@ -120,14 +127,14 @@ public sealed class HandOffEndToEnd : IAsyncLifetime
     public async Task A_worker_with_a_standing_offer_runs_a_backlog_on_every_thread_and_gives_the_offer_back()
     {
         var recorder = new Recorder();
-        var worker = KeelHost.Worker(2);
+        var worker = OwnWorker(2);
         worker.ClaimAhead = 0;
         using var host = await KeelHost.StartAsync(_db, recorder, o => o.Workers.Add(worker));
         var client = host.Services.GetRequiredService<IKeelClient>();
         await WaitForOpenOfferAsync();
 
         // Enqueued together: no hand-off; the worker claims with its one free slot, finds the queue full and withdraws.
-        await client.EnqueueManyAsync([.. Enumerable.Range(0, 6).Select(_ => JobRequest.Create<SleepingJob, SleepArgs>(new SleepArgs(300)))]);
+        await client.EnqueueManyAsync([.. Enumerable.Range(0, 6).Select(_ => JobRequest.Create<SleepingJob, SleepArgs>(new SleepArgs(300), OwnQueue))]);
         await WaitForCountAsync("SELECT count(*) FROM keel_jobs WHERE finished_at IS NOT NULL", 6);
         await host.StopAsync();
 
@@ -141,18 +148,18 @@ public sealed class HandOffEndToEnd : IAsyncLifetime
     {
         var recorder = new Recorder();
         using var handedOff = new MetricRecorder("keel.job.handed_off");
-        var worker = KeelHost.Worker(4);
+        var worker = OwnWorker(4);
         worker.DirectHandOff = false;
         using var host = await KeelHost.StartAsync(_db, recorder, o => o.Workers.Add(worker));
         var client = host.Services.GetRequiredService<IKeelClient>();
         await Task.Delay(500); // Idle passes, and a listener up, long enough to have offered had it been allowed to.
 
-        var id = await client.EnqueueAsync<CountingJob, CountArgs>(new CountArgs(1, "claimed"));
+        var id = await client.EnqueueAsync<CountingJob, CountArgs>(new CountArgs(1, "claimed"), OwnQueue);
         await WaitForCountAsync($"SELECT count(*) FROM keel_jobs WHERE id = {id} AND finished_at IS NOT NULL", 1);
         await host.StopAsync();
 
         Assert.Equal(0, await _db.ScalarAsync("SELECT count(*) FROM keel_hand_off_offers"));
-        Assert.Empty(handedOff.Measurements);
+        Assert.Equal(0, handedOff.Sum("keel.queue", _queue));
         Assert.Equal(1, recorder.Runs[id]);
     }
 }
