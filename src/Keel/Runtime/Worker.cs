@@ -71,13 +71,10 @@ internal sealed class Worker
     private int _running;
     private readonly IJobHandOffs? _handOffs;
     private readonly Action<HandOff> _onHandOff;
-    private readonly Lock _offerGate = new();
-    private Offer? _offer;
-    private bool _offering;
+    private readonly HandOffOffer _offer = new();
     // True while rows of this process's offers may remain that no standing offer accounts for: one taken (its row names
     // the claim, which keeps that claim from the reconcile) or one committed unseen (a lost reply).
     private volatile bool _staleOffers;
-    private HandOff? _early;
 
     // onPruned, in process mode: what to do instead of registering anew when this worker learns it was pruned (stop the
     // process, so its supervisor starts a fresh one). exitNow, in process mode: exit the process at once with a code,
@@ -269,12 +266,7 @@ internal sealed class Worker
             return;
         }
 
-        lock (_offerGate)
-        {
-            _offering = true;
-            _early = null;
-        }
-
+        _offer.Opening();
         long? offerId = null;
         var answered = false;
         try
@@ -289,19 +281,7 @@ internal sealed class Worker
         }
         finally
         {
-            HandOff? early = null;
-            lock (_offerGate)
-            {
-                _offering = false;
-                if (offerId is { } id)
-                {
-                    _offer = new Offer(id, processId, reservation, _clock.TimeProvider.GetTimestamp());
-                    early = _early?.OfferId == id ? _early : null;
-                }
-
-                _early = null;
-            }
-
+            var early = _offer.Opened(offerId, processId, reservation, _clock.TimeProvider.GetTimestamp());
             if (offerId is null)
             {
                 // Not opened, or the call failed: an offer it may have committed unseen is replaced by the next one or
@@ -313,9 +293,9 @@ internal sealed class Worker
             else
             {
                 _staleOffers = false; // The offer statement replaced any earlier offer of this process.
-                if (early is not null)
+                if (early is { } notified)
                 {
-                    TakeOffer(early.OfferId, early.Job); // Its notification came before the offer's reply.
+                    Settle(notified.Offer, notified.HandOff.Job); // Its notification came before the offer's reply.
                 }
             }
         }
@@ -327,12 +307,7 @@ internal sealed class Worker
     /// </summary>
     private async Task<bool> CheckOfferAsync(CancellationToken cancellationToken)
     {
-        Offer? offer;
-        lock (_offerGate)
-        {
-            offer = _offer;
-        }
-
+        var offer = _offer.Current;
         if (offer is null || _handOffs is null)
         {
             return false;
@@ -346,19 +321,10 @@ internal sealed class Worker
         var resolution = await _handOffs.HandOffResolveAsync(new HandOffResolveParams(offer.ProcessId, offer.Id, Withdraw: false), cancellationToken);
         if (resolution.Open)
         {
-            lock (_offerGate)
-            {
-                if (_offer == offer)
-                {
-                    _offer = offer with { CheckedAt = _clock.TimeProvider.GetTimestamp() };
-                    return true;
-                }
-            }
-
-            return false;
+            return _offer.StillOpen(offer, _clock.TimeProvider.GetTimestamp());
         }
 
-        TakeOffer(offer.Id, resolution.Job);
+        Settle(_offer.Take(offer.Id), resolution.Job);
         return false;
     }
 
@@ -370,12 +336,7 @@ internal sealed class Worker
     /// </summary>
     private async Task WithdrawOfferAsync()
     {
-        Offer? offer;
-        lock (_offerGate)
-        {
-            offer = _offer;
-        }
-
+        var offer = _offer.Current;
         if (offer is null && _staleOffers && _handOffs is not null && !_stopping)
         {
             await WithdrawUnseenOffersAsync();
@@ -400,7 +361,7 @@ internal sealed class Worker
             _registration.Outage.Failed(e, "withdraw hand-off offer", TimeSpan.Zero);
         }
 
-        TakeOffer(offer.Id, job);
+        Settle(_offer.Take(offer.Id), job);
     }
 
     /// <summary>
@@ -428,54 +389,24 @@ internal sealed class Worker
     /// <summary>Gives the standing offer's slot back without reading it: the process row, and with it the offer, is gone.</summary>
     private void DropOffer()
     {
-        Offer? offer;
-        lock (_offerGate)
+        if (_offer.Current is { } offer)
         {
-            offer = _offer;
-        }
-
-        if (offer is not null)
-        {
-            TakeOffer(offer.Id, null);
+            Settle(_offer.Take(offer.Id), null);
         }
     }
 
     /// <summary>A hand-off notification: this worker's offer, if it is the one taken, starts its job.</summary>
-    private void OnHandOff(HandOff handOff)
-    {
-        lock (_offerGate)
-        {
-            if (_offer is null || _offer.Id != handOff.OfferId)
-            {
-                if (_offering && handOff.ProcessId == ProcessId)
-                {
-                    _early = handOff; // Perhaps for the offer whose reply is on its way.
-                }
-
-                return;
-            }
-        }
-
-        TakeOffer(handOff.OfferId, handOff.Job);
-    }
+    private void OnHandOff(HandOff handOff) => Settle(_offer.Notified(handOff, ProcessId), handOff.Job);
 
     /// <summary>
-    /// Settles offer <paramref name="offerId"/> if it is still the standing one (the notification and the check can
-    /// both report a taken offer; only the first settles it): its slot holds <paramref name="job"/>, which starts, or
-    /// is given back when no job came or it may not start.
+    /// Settles an offer just taken from <see cref="_offer"/> (null: another report took it first, nothing to do): its
+    /// slot holds <paramref name="job"/>, which starts, or is given back when no job came or it may not start.
     /// </summary>
-    private void TakeOffer(long offerId, ClaimedJob? job)
+    private void Settle(HandOffOffer.Standing? offer, ClaimedJob? job)
     {
-        Offer offer;
-        lock (_offerGate)
+        if (offer is null)
         {
-            if (_offer is null || _offer.Id != offerId)
-            {
-                return;
-            }
-
-            offer = _offer;
-            _offer = null;
+            return;
         }
 
         if (job is null)
@@ -1445,9 +1376,6 @@ internal sealed class Worker
             return false;
         }
     }
-
-    /// <summary>A standing hand-off offer of process <paramref name="ProcessId"/>, holding one reserved slot; last read at <paramref name="CheckedAt"/> (a timestamp).</summary>
-    private sealed record Offer(long Id, long ProcessId, Slots.Reservation Reservation, long CheckedAt);
 
     /// <summary>A job claimed ahead, waiting for a thread since <paramref name="Since"/> (a timestamp).</summary>
     private sealed record WaitingJob(ClaimedJob Job, long ProcessId, long Since);
