@@ -74,7 +74,8 @@ public abstract class RecoveryEndToEnd : IAsyncLifetime
         await Eventually.WaitUntilAsync(async () => (await Db.Storage.JobGetAsync(id, default))!.State == JobState.Finished, Patience, "the long job finishes");
         await host.StopAsync();
         var job = (await Db.Storage.JobGetAsync(id, default))!;
-        Assert.Equal((1, 0, 1), (job.Attempts, job.WorkerLosses, recorder.Runs[id]));
+        var runs = string.Join("; ", job.Runs.Select(r => $"{r.Outcome}/{r.Cause}/{r.Detail}"));
+        Assert.True((1, 0, 1) == (job.Attempts, job.WorkerLosses, recorder.Runs[id]), $"attempts {job.Attempts}, worker losses {job.WorkerLosses}, runs {recorder.Runs[id]}: {runs}");
     }
 
     [Fact]
