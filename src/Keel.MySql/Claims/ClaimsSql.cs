@@ -17,11 +17,31 @@ internal static class ClaimsSql
         WHERE r.suspect = 0 AND
         """;
 
+    /// <summary>
+    /// The start of a claim of one queue's jobs that are not suspects, pinned to <c>keel_ready_poll_by_queue</c>
+    /// (queue, suspect, priority, job_id). Left to itself the optimizer can walk <c>keel_ready_poll_all</c> in priority
+    /// order instead (it does on a small table) and test each row's queue: a locking read locks every row it walks,
+    /// other queues' rows too, however briefly under READ COMMITTED, and a claimer of those queues that meets one then
+    /// skips it and takes its queue for empty. On its own index a pick walks only its queue's rows, in order.
+    /// </summary>
+    private const string ClaimExactHead = """
+        SELECT r.job_id, r.created_at
+        FROM keel_ready_executions r FORCE INDEX (keel_ready_poll_by_queue)
+        WHERE r.suspect = 0 AND r.queue = @queue AND
+        """;
+
     /// <summary>A claim of suspects only, served by the index <c>keel_ready_poll_all</c> (suspect first).</summary>
     private const string ClaimSuspectHead = """
         SELECT r.job_id, r.created_at
         FROM keel_ready_executions r
         WHERE r.suspect = 1 AND
+        """;
+
+    /// <summary>A claim of one queue's suspects, pinned to its queue's index like <see cref="ClaimExactHead"/>.</summary>
+    private const string ClaimSuspectExactHead = """
+        SELECT r.job_id, r.created_at
+        FROM keel_ready_executions r FORCE INDEX (keel_ready_poll_by_queue)
+        WHERE r.suspect = 1 AND r.queue = @queue AND
         """;
 
     /// <summary>
@@ -40,16 +60,21 @@ internal static class ClaimsSql
     public const string JobsClaimAll = ClaimHead + "\n" + ClaimTail;
 
     /// <summary>Picks from one queue, compared byte-wise (index (queue, suspect, priority, job_id)).</summary>
-    public const string JobsClaimExact = ClaimHead + "\n      r.queue = @queue AND\n" + ClaimTail;
+    public const string JobsClaimExact = ClaimExactHead + "\n" + ClaimTail;
 
-    /// <summary>Picks from queues starting with a literal prefix (no LIKE wildcards).</summary>
+    /// <summary>
+    /// Picks from queues starting with a literal prefix (no LIKE wildcards). It walks <c>keel_ready_poll_all</c> in
+    /// priority order, so it can briefly lock another queue's row as it passes it (a claimer of that queue then skips
+    /// the row for this once). A range on the queue index instead would lock every ready row of the matching queues
+    /// before sorting them, and so keep each other claimer of the prefix from all of them until this claim commits.
+    /// </summary>
     public const string JobsClaimPrefix = ClaimHead + "\n      LEFT(r.queue, CHAR_LENGTH(@queue)) = @queue AND\n" + ClaimTail;
 
     /// <summary>Picks suspects from every unpaused queue.</summary>
     public const string JobsClaimSuspectAll = ClaimSuspectHead + "\n" + ClaimTail;
 
     /// <summary>Picks suspects from one queue.</summary>
-    public const string JobsClaimSuspectExact = ClaimSuspectHead + "\n      r.queue = @queue AND\n" + ClaimTail;
+    public const string JobsClaimSuspectExact = ClaimSuspectExactHead + "\n" + ClaimTail;
 
     /// <summary>Picks suspects from queues starting with a literal prefix.</summary>
     public const string JobsClaimSuspectPrefix = ClaimSuspectHead + "\n      LEFT(r.queue, CHAR_LENGTH(@queue)) = @queue AND\n" + ClaimTail;
