@@ -37,7 +37,15 @@ internal static class ConnectionSql
     /// <param name="statement">The statement for one key (its text, without the closing semicolon).</param>
     /// <returns>The statements.</returns>
     public static string Each(IEnumerable<long> ids, Func<string, string> statement)
-        => string.Concat(ids.Select(id => statement(id.ToString(System.Globalization.CultureInfo.InvariantCulture)) + ";\n"));
+        => EachOf(ids, id => statement(id.ToString(System.Globalization.CultureInfo.InvariantCulture)));
+
+    /// <summary>One statement per key, in one batch, as <see cref="Each(IEnumerable{long}, Func{string, string})"/>.</summary>
+    /// <typeparam name="TKey">The key (whose statement writes its numbers invariantly).</typeparam>
+    /// <param name="keys">The keys.</param>
+    /// <param name="statement">The statement for one key (its text, without the closing semicolon).</param>
+    /// <returns>The statements.</returns>
+    public static string EachOf<TKey>(IEnumerable<TKey> keys, Func<TKey, string> statement)
+        => string.Concat(keys.Select(key => statement(key) + ";\n"));
 
     /// <summary>Commits, appended to the last statement of a unit of work when nothing is read after it.</summary>
     public const string TransactionCommit = ";\nCOMMIT";

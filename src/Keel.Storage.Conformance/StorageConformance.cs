@@ -272,6 +272,38 @@ public abstract class StorageConformance : ConformanceTests
     }
 
     [Fact]
+    public async Task An_outcome_naming_a_held_claim_with_another_job_is_rejected_and_changes_nothing()
+    {
+        // The fence is (claim, job, process): every outcome names all three, so a result whose claim id were ever
+        // handed out again (a restored backup, an engine that reissues ids) could not finish another job.
+        var ids = await InsertAsync(Job(), Job());
+        var owner = await RegisterAsync();
+        var claimed = await ClaimAsync(owner, 2);
+        var crossed = claimed.Select((c, i) => c.Ref with { JobId = claimed[1 - i].JobId }).ToList();
+
+        Assert.Empty(await Storage.JobsCompleteAsync(new JobsCompleteParams(owner, crossed, T0, true), default));
+        Assert.Empty(await Storage.JobsCompleteAsync(new JobsCompleteParams(owner, crossed, T0, false), default));
+        Assert.False(await Storage.JobFailAsync(new JobFailParams(owner, crossed[0], new FailureRecord("X", "crossed", null), null, T0), default));
+        Assert.False(await Storage.JobFailAsync(new JobFailParams(owner, crossed[1], new FailureRecord("X", "crossed", null), T0, T0), default));
+        Assert.False(await Storage.JobCancelFinishAsync(new JobCancelFinishParams(owner, crossed[0], new RunEnding(RunOutcomes.Cancelled, RunCauses.CancelHonoured, "crossed"), T0), default));
+
+        Assert.Equal(2, await Db.ScalarAsync("SELECT count(*) FROM keel_claimed_executions"));
+        Assert.Equal(0, await Db.ScalarAsync("SELECT count(*) FROM keel_failed_executions"));
+        Assert.Equal(0, await Db.ScalarAsync("SELECT count(*) FROM keel_job_errors"));
+        foreach (var id in ids)
+        {
+            var job = (await Storage.JobGetAsync(id, default))!;
+            Assert.Equal((JobState.Claimed, (long?)owner, 0), (job.State, job.ClaimedByProcessId, job.Attempts));
+        }
+
+        Assert.Equal(claimed.Select(c => c.ClaimId).Order(), (await Storage.JobsCompleteAsync(new JobsCompleteParams(owner, [.. claimed.Select(c => c.Ref)], T0, true), default)).Order());
+        foreach (var id in ids)
+        {
+            Assert.Equal(JobState.Finished, (await Storage.JobGetAsync(id, default))!.State);
+        }
+    }
+
+    [Fact]
     public async Task Another_process_can_neither_release_nor_mark_a_claim_it_does_not_hold()
     {
         var ids = await InsertAsync(Job(), Job());

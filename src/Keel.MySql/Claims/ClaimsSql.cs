@@ -1,3 +1,6 @@
+using System.Globalization;
+using Keel.Storage;
+
 namespace Keel.MySql;
 
 /// <summary>
@@ -101,35 +104,39 @@ internal static class ClaimsSql
     /// The start of each claim's completion: locks the claim if the process still holds it (the fence) and returns it
     /// (no row: not held) with what giving back a concurrency permit needs (claim, job, key, limit, duration, queue, priority).
     /// </summary>
-    private static string CompleteHeld(string claimId) => $"""
+    private static string CompleteHeld(ClaimRef claim) => $"""
         SELECT c.id, c.job_id, j.concurrency_key, j.concurrency_limit, j.concurrency_duration_ms, j.queue, j.priority, j.workflow, j.batch_id
         FROM keel_claimed_executions c
         JOIN keel_jobs j ON j.id = c.job_id
-        WHERE c.id = {claimId} AND c.process_id = @process_id
+        WHERE {Held(claim)}
         FOR UPDATE
         """;
+
+    /// <summary>The fence of a claim's outcome, on claim <c>c</c>: the process still holds that claim, for that job.</summary>
+    private static string Held(ClaimRef claim)
+        => string.Create(CultureInfo.InvariantCulture, $"c.id = {claim.ClaimId} AND c.job_id = {claim.JobId} AND c.process_id = @process_id");
 
     /// <summary>
     /// Completes held claims and keeps the jobs with <c>finished_at</c>, freeing their uniqueness keys; returns the held
     /// claims (<see cref="CompleteHeld"/>, one result per claim) having given their permits back (the caller promotes blocked jobs into them after commit).
     /// </summary>
-    /// <param name="claimIds">The claims to complete.</param>
+    /// <param name="claims">The claims to complete.</param>
     /// <returns>The statements.</returns>
     /// <param name="plainOnly">
     /// Complete only jobs in no workflow (<c>workflow</c> and <c>batch_id</c> null): the hot path, whose batch commits
     /// with its last statement; a held claim of a workflow job is left held, for <see langword="false"/> to complete in
     /// a transaction that also advances its workflow.
     /// </param>
-    public static string JobsCompletePreserve(IEnumerable<long> claimIds, bool plainOnly = false) => ConnectionSql.Each(claimIds, id => CompleteHeld(id) + $"""
+    public static string JobsCompletePreserve(IEnumerable<ClaimRef> claims, bool plainOnly = false) => ConnectionSql.EachOf(claims, claim => CompleteHeld(claim) + $"""
         ;
         UPDATE keel_jobs j JOIN keel_claimed_executions c ON c.job_id = j.id
         SET j.finished_at = @keel_now, j.started_at = c.claimed_at, j.attempts = c.attempt, j.finished_by = @runner, j.checkpoint = NULL,
             j.suspect = 0, j.shared_losses = 0
-        WHERE c.id = {id} AND c.process_id = @process_id{Plain(plainOnly)};
+        WHERE {Held(claim)}{Plain(plainOnly)};
         DELETE u FROM keel_unique_keys u JOIN keel_claimed_executions c ON c.job_id = u.job_id JOIN keel_jobs j ON j.id = c.job_id
-        WHERE c.id = {id} AND c.process_id = @process_id{Plain(plainOnly)};
-        {GiveBack($"SELECT c.job_id FROM keel_claimed_executions c JOIN keel_jobs j ON j.id = c.job_id WHERE c.id = {id} AND c.process_id = @process_id{Plain(plainOnly)}")};
-        DELETE c FROM keel_claimed_executions c JOIN keel_jobs j ON j.id = c.job_id WHERE c.id = {id} AND c.process_id = @process_id{Plain(plainOnly)}
+        WHERE {Held(claim)}{Plain(plainOnly)};
+        {GiveBack($"SELECT c.job_id FROM keel_claimed_executions c JOIN keel_jobs j ON j.id = c.job_id WHERE {Held(claim)}{Plain(plainOnly)}")};
+        DELETE c FROM keel_claimed_executions c JOIN keel_jobs j ON j.id = c.job_id WHERE {Held(claim)}{Plain(plainOnly)}
         """);
 
     private static string Plain(bool plainOnly) => plainOnly ? " AND j.workflow IS NULL AND j.batch_id IS NULL" : string.Empty;
@@ -138,12 +145,12 @@ internal static class ClaimsSql
     /// Completes held claims and deletes the jobs (their claims and uniqueness keys go by cascade); returns the held
     /// claims (<see cref="CompleteHeld"/>, one result per claim) having given their permits back (the caller promotes blocked jobs into them after commit).
     /// </summary>
-    /// <param name="claimIds">The claims to complete.</param>
+    /// <param name="claims">The claims to complete.</param>
     /// <returns>The statements.</returns>
     /// <param name="plainOnly">Complete only jobs in no workflow (see <see cref="JobsCompletePreserve"/>).</param>
-    public static string JobsCompleteDelete(IEnumerable<long> claimIds, bool plainOnly = false) => ConnectionSql.Each(claimIds, id => CompleteHeld(id) + $"""
+    public static string JobsCompleteDelete(IEnumerable<ClaimRef> claims, bool plainOnly = false) => ConnectionSql.EachOf(claims, claim => CompleteHeld(claim) + $"""
         ;
-        SET @keel_job = (SELECT c.job_id FROM keel_claimed_executions c JOIN keel_jobs j ON j.id = c.job_id WHERE c.id = {id} AND c.process_id = @process_id{Plain(plainOnly)});
+        SET @keel_job = (SELECT c.job_id FROM keel_claimed_executions c JOIN keel_jobs j ON j.id = c.job_id WHERE {Held(claim)}{Plain(plainOnly)});
         {GiveBack("SELECT @keel_job")};
         DELETE FROM keel_jobs WHERE id = @keel_job
         """);

@@ -172,8 +172,8 @@ public sealed partial class MySqlStorage
     /// <summary>Completes the held claims in one batch; with <paramref name="commit"/>, the batch commits too.</summary>
     private static async Task<List<HeldClaim>> CompleteAsync(Session session, JobsCompleteParams parameters, bool commit, CancellationToken cancellationToken, bool plainOnly = true)
     {
-        var ids = parameters.Claims.Select(c => c.ClaimId).Distinct().ToList();
-        var sql = parameters.PreserveFinishedJobs ? ClaimsSql.JobsCompletePreserve(ids, plainOnly) : ClaimsSql.JobsCompleteDelete(ids, plainOnly);
+        var claims = parameters.Claims.DistinctBy(c => c.ClaimId).ToList();
+        var sql = parameters.PreserveFinishedJobs ? ClaimsSql.JobsCompletePreserve(claims, plainOnly) : ClaimsSql.JobsCompleteDelete(claims, plainOnly);
         await using var command = commit ? session.CommandCommitting(sql) : session.Command(sql);
         command.Parameters.AddWithValue("@process_id", parameters.ProcessId);
         command.Parameters.AddWithValue("@runner", (object?)parameters.Runner ?? DBNull.Value);

@@ -19,7 +19,7 @@ internal static class CancelSql
     /// Deletes a claim only while the process holds it, for a failed attempt; returns (job, attempt, claimed at, cancel
     /// reason): a run asked to stop that failed before it saw its token ends cancelled, not retried.
     /// </summary>
-    public const string ClaimDeleteForFailure = "DELETE FROM keel_claimed_executions WHERE id = @claim_id AND process_id = @process_id RETURNING job_id, attempt, claimed_at, cancel_reason";
+    public const string ClaimDeleteForFailure = "DELETE FROM keel_claimed_executions WHERE id = @claim_id AND job_id = @job_id AND process_id = @process_id RETURNING job_id, attempt, claimed_at, cancel_reason";
 
     /// <summary>A process's claims with a cancel request: (claim, job, reason, whether the job resumes).</summary>
     public const string ClaimsCancelRequested = """

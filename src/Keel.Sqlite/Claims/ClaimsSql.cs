@@ -100,8 +100,8 @@ internal static class ClaimsSql
         SELECT id, queue, priority, @now, suspect FROM keel_jobs WHERE id IN (SELECT value FROM json_each(@job_ids))
         """;
 
-    /// <summary>Deletes a claim only while the process holds it (the fence of every outcome); returns (job, attempt, claimed at).</summary>
-    public const string ClaimDelete = "DELETE FROM keel_claimed_executions WHERE id = @claim_id AND process_id = @process_id RETURNING job_id, attempt, claimed_at";
+    /// <summary>Deletes a claim only while the process holds it for that job (the fence of every outcome); returns (job, attempt, claimed at).</summary>
+    public const string ClaimDelete = "DELETE FROM keel_claimed_executions WHERE id = @claim_id AND job_id = @job_id AND process_id = @process_id RETURNING job_id, attempt, claimed_at";
 
     /// <summary>Finishes a job; returns what giving back its permit and key needs (the row stays).</summary>
     public const string JobFinish = """

@@ -73,6 +73,7 @@ public sealed partial class SqliteStorage
                 await using (var delete = Command(connection, transaction, ClaimsSql.ClaimDelete))
                 {
                     delete.Parameters.AddWithValue("@claim_id", parameters.Claim.ClaimId);
+                    delete.Parameters.AddWithValue("@job_id", parameters.Claim.JobId);
                     delete.Parameters.AddWithValue("@process_id", parameters.ProcessId);
                     await using var r = await delete.ExecuteReaderAsync(cancellationToken);
                     if (!await r.ReadAsync(cancellationToken))

@@ -164,6 +164,7 @@ public sealed partial class SqliteStorage
     {
         await using var delete = Command(connection, transaction, ClaimsSql.ClaimDelete);
         var claimId = delete.Parameters.Add("@claim_id", SqliteType.Integer);
+        var claimJobId = delete.Parameters.Add("@job_id", SqliteType.Integer);
         delete.Parameters.AddWithValue("@process_id", parameters.ProcessId);
         await using var finish = Command(connection, transaction, parameters.PreserveFinishedJobs ? ClaimsSql.JobFinish : ClaimsSql.JobDelete);
         var jobId = finish.Parameters.Add("@job_id", SqliteType.Integer);
@@ -182,6 +183,7 @@ public sealed partial class SqliteStorage
         foreach (var claim in parameters.Claims)
         {
             claimId.Value = claim.ClaimId;
+            claimJobId.Value = claim.JobId;
             long? deletedJob = null;
             long deletedAttempt = 0;
             long claimedAt = 0;
@@ -261,6 +263,7 @@ public sealed partial class SqliteStorage
                 await using (var delete = Command(connection, transaction, CancelSql.ClaimDeleteForFailure))
                 {
                     delete.Parameters.AddWithValue("@claim_id", parameters.Claim.ClaimId);
+                    delete.Parameters.AddWithValue("@job_id", parameters.Claim.JobId);
                     delete.Parameters.AddWithValue("@process_id", parameters.ProcessId);
                     await using var reader = await delete.ExecuteReaderAsync(cancellationToken);
                     if (!await reader.ReadAsync(cancellationToken))
