@@ -68,6 +68,12 @@ internal sealed class Worker
     private readonly ClaimAhead _claimAhead;
     private readonly Lock _threadsGate = new();
     private readonly Queue<WaitingJob> _waiting = new();
+
+    /// <summary>Claims made with a batch of completions (from the first queue entry) not yet ended.</summary>
+    private int _claimsAlong;
+
+    /// <summary>The last pass stopped before a later queue entry for a claim in flight (the loop's own state).</summary>
+    private bool _deferredPass;
     private int _running;
     private readonly IJobHandOffs? _handOffs;
     private readonly Action<HandOff> _onHandOff;
@@ -161,17 +167,31 @@ internal sealed class Worker
         }
     }
 
-    /// <summary>Claims once, up to the free slots, and starts the claimed jobs. Returns how many were claimed.</summary>
-    public async Task<int> RunOnceAsync(CancellationToken cancellationToken)
+    /// <summary>
+    /// Claims once, up to the free slots, and starts the claimed jobs. Returns how many were claimed, and whether the
+    /// pass stopped before a later queue entry because a claim made with a batch of completions was still in flight.
+    /// </summary>
+    private async Task<(int Claimed, bool Deferred)> RunOnceAsync(CancellationToken cancellationToken)
     {
         var claimedTotal = 0;
-        foreach (var queue in _queues)
+        for (var entry = 0; entry < _queues.Count; entry++)
         {
             if (!Isolation.MayClaim || _registration.IsFenced)
             {
                 break;
             }
 
+            if (entry > 0 && !_deferredPass && Volatile.Read(ref _claimsAlong) > 0)
+            {
+                // The first entry may only have looked dry: rows the claim along with the completions has locked (and
+                // will take, or give back if it fails) are skipped by this pass's pick, and a later entry's jobs
+                // claimed now would start before them. The claim's end wakes the loop to look again — and that pass
+                // goes on whatever is in flight then, so a stream of completions never starves the later entries.
+                _deferredPass = true;
+                return (claimedTotal, true);
+            }
+
+            var queue = _queues[entry];
             var reservation = _slots.Reserve(int.MaxValue);
             if (reservation is null)
             {
@@ -189,7 +209,8 @@ internal sealed class Worker
             }
         }
 
-        return claimedTotal;
+        _deferredPass = false;
+        return (claimedTotal, false);
     }
 
     private async Task<TimeSpan> PassAsync(CancellationToken stoppingToken)
@@ -223,7 +244,12 @@ internal sealed class Worker
             return await CheckOfferAsync(stoppingToken) ? _worker.PollingInterval : Timeout.InfiniteTimeSpan;
         }
 
-        var claimed = await RunOnceAsync(stoppingToken);
+        var (claimed, deferred) = await RunOnceAsync(stoppingToken);
+        if (deferred)
+        {
+            return _worker.PollingInterval; // Not idle: the claim in flight wakes the loop when it ends.
+        }
+
         if (claimed >= free)
         {
             // Busy: a standing offer would keep a slot from the claims, and no job would be handed over anyway while
@@ -556,7 +582,13 @@ internal sealed class Worker
 
         var keep = _clock.TimeProvider.GetTimestamp() >= Interlocked.Read(ref _nextSuspectCheck) ? 1 : 0;
         var reservation = _slots.Reserve(int.MaxValue, freed - keep);
-        return reservation is null ? null : new ClaimAlong(reservation, new JobsClaimParams(processId, _queues[0], reservation.Count, _clock.StorageNow));
+        if (reservation is null)
+        {
+            return null;
+        }
+
+        Interlocked.Increment(ref _claimsAlong); // Until OnBatchWritten: the loop serves no later entry meanwhile.
+        return new ClaimAlong(reservation, new JobsClaimParams(processId, _queues[0], reservation.Count, _clock.StorageNow));
     }
 
     private void OnBatchWritten(ClaimAlong? along, IReadOnlyList<ClaimedJob> claimed)
@@ -571,7 +603,14 @@ internal sealed class Worker
                 _registration.BeatSoon();
             }
 
-            Launch(claimed);
+            try
+            {
+                Launch(claimed);
+            }
+            finally
+            {
+                Interlocked.Decrement(ref _claimsAlong);
+            }
         }
 
         // When that queue ran dry (or slots are left) the loop looks at the others.
