@@ -95,7 +95,17 @@ public abstract class WorkerEndToEnd : IAsyncLifetime
     {
         var worker = KeelHost.Worker(2);
         worker.ClaimAhead = 4;
-        var host = await KeelHost.StartAsync(Db, recorder, o => o.Workers.Add(worker));
+
+        // How far a worker claims ahead follows its runs measured against its round trips (threads x 2 round trips ÷
+        // run): a no-op run on a loaded machine can take as long as a local round trip, and the worker then claims
+        // fewer than 4 ahead. Completion replies 50 ms late (a slow network) keep the 4 whatever the machine's load.
+        var host = KeelHost.Build(Db, recorder, o => o.Workers.Add(worker), wrapStorage: inner =>
+        {
+            var (storage, faults) = StorageFaults.Wrap(inner);
+            faults.DelayCompletionReplies(TimeSpan.FromMilliseconds(50));
+            return storage;
+        });
+        await host.StartAsync();
         var client = Client(host);
         await client.EnqueueManyAsync([.. Enumerable.Range(0, 40).Select(i => JobRequest.Create<CountingJob, CountArgs>(new CountArgs(i, "warm-up")))]);
         await WaitForCountAsync("SELECT count(*) FROM keel_jobs WHERE finished_at IS NOT NULL", 40);

@@ -4,8 +4,8 @@ using Keel.Storage;
 namespace Keel.Tests.Infrastructure;
 
 /// <summary>
-/// A store in front of a real one that injects the faults a network gives: heartbeats that get no answer (a black hole)
-/// and claim calls whose commit succeeds but whose reply is lost.
+/// A store in front of a real one that injects the faults a network gives: heartbeats that get no answer (a black hole),
+/// claim calls whose commit succeeds but whose reply is lost, and completion replies that come late (a slow network).
 /// </summary>
 public class StorageFaults : DispatchProxy
 {
@@ -49,6 +49,11 @@ public class StorageFaults : DispatchProxy
     /// <summary>The next <paramref name="count"/> claim calls commit, then throw a transient error instead of answering.</summary>
     public void LoseClaimReplies(int count) => Interlocked.Exchange(ref _lostClaimReplies, count);
 
+    /// <summary>Every completion call (alone or with a claim) answers <paramref name="delay"/> after its commit.</summary>
+    public void DelayCompletionReplies(TimeSpan delay) => Interlocked.Exchange(ref _completionDelayTicks, delay.Ticks);
+
+    private long _completionDelayTicks;
+
     protected override object? Invoke(MethodInfo? targetMethod, object?[]? args)
     {
         ArgumentNullException.ThrowIfNull(targetMethod);
@@ -79,6 +84,20 @@ public class StorageFaults : DispatchProxy
             return LoseReplyAsync((Task<IReadOnlyList<ClaimedJob>>)result!);
         }
 
+        var delay = TimeSpan.FromTicks(Interlocked.Read(ref _completionDelayTicks));
+        if (delay > TimeSpan.Zero)
+        {
+            if (targetMethod.Name == nameof(IKeelStorage.JobsCompleteAndClaimAsync))
+            {
+                return LateAsync((Task<CompleteAndClaimResult>)result!, delay);
+            }
+
+            if (targetMethod.Name == nameof(IKeelStorage.JobsCompleteAsync))
+            {
+                return LateAsync((Task<IReadOnlyList<long>>)result!, delay);
+            }
+        }
+
         return result;
     }
 
@@ -99,5 +118,12 @@ public class StorageFaults : DispatchProxy
         throw new TimeoutException($"the reply to a claim of {claimed.Count} jobs was lost after its commit (test)");
     }
 
-    private static TaskCompletionSource NewHole() => new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private static async Task<T> LateAsync<T>(Task<T> call, TimeSpan delay)
+    {
+        var result = await call;
+        await Task.Delay(delay);
+        return result;
+    }
+
+        private static TaskCompletionSource NewHole() => new(TaskCreationOptions.RunContinuationsAsynchronously);
 }
