@@ -595,16 +595,16 @@ internal sealed class Worker
     {
         if (along is not null)
         {
-            _slots.Fill(along.Reservation, claimed);
-            if (claimed.Count == 0)
-            {
-                // Nothing claimed, or the combined write failed and the completions went alone: a claim that may have
-                // committed unseen is reconciled at the next heartbeat.
-                _registration.BeatSoon();
-            }
-
             try
             {
+                _slots.Fill(along.Reservation, claimed);
+                if (claimed.Count == 0)
+                {
+                    // Nothing claimed, or the combined write failed and the completions went alone: a claim that may
+                    // have committed unseen is reconciled at the next heartbeat.
+                    _registration.BeatSoon();
+                }
+
                 Launch(claimed);
             }
             finally
