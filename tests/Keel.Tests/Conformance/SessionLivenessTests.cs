@@ -9,39 +9,27 @@ namespace Keel.Tests.Conformance;
 /// PostgreSQL session liveness: each process registered through a store holds a session-level advisory lock on a
 /// dedicated connection; another store (the observer) reports the process once that lock can be taken.
 /// </summary>
-public sealed class PostgreSqlSessionLivenessTests : IAsyncLifetime
+public sealed class PostgreSqlSessionLivenessTests : PostgreSqlStoreTest
 {
     private static readonly string LockFilter = string.Create(
         CultureInfo.InvariantCulture,
         $"locktype = 'advisory' AND classid = {ProcessesSql.SessionLockNamespace} AND objsubid = 2 AND database = (SELECT oid FROM pg_database WHERE datname = current_database())");
 
-    private TestDatabase _db = null!;
-    private PostgreSqlStorage _observer = null!;
+    /// <summary>The store that registers the processes; <see cref="Observer"/> is another, as another host's.</summary>
+    private IKeelStorage Own => Db.Storage;
 
-    private IKeelStorage Storage => _db.Storage;
-
-    public async Task InitializeAsync()
-    {
-        _db = await TestDatabase.CreateAsync(Engine.PostgreSql);
-        _observer = new PostgreSqlStorage(new PostgreSqlStorageOptions { ConnectionString = _db.ConnectionString });
-    }
-
-    public async Task DisposeAsync()
-    {
-        await _observer.DisposeAsync();
-        await _db.DisposeAsync();
-    }
+    private PostgreSqlStorage Observer => Storage;
 
     [Fact]
     public async Task A_live_process_is_not_reported_by_another_store_nor_by_its_own()
     {
         var id = await RegisterAsync();
 
-        Assert.Empty(await EndedAsync(_observer, id));
-        Assert.Empty(await EndedAsync(Storage, id));
+        Assert.Empty(await EndedAsync(Observer, id));
+        Assert.Empty(await EndedAsync(Own, id));
         Assert.Equal(1, await LocksAsync(id));
-        Assert.True((await Storage.ProcessHeartbeatAsync(new ProcessHeartbeatParams(id, null), default)).Alive);
-        Assert.Empty(await EndedAsync(_observer, id));
+        Assert.True((await Own.ProcessHeartbeatAsync(new ProcessHeartbeatParams(id, null), default)).Alive);
+        Assert.Empty(await EndedAsync(Observer, id));
     }
 
     [Fact]
@@ -52,11 +40,11 @@ public sealed class PostgreSqlSessionLivenessTests : IAsyncLifetime
         var before = await LockHolderAsync(alive);
 
         // A dropped connection (a proxy restart, a network blip, an administrator) ends the session and its lock.
-        await _db.ScalarAsync($"SELECT count(pg_terminate_backend({before.ToString(CultureInfo.InvariantCulture)}))");
+        await Db.ScalarAsync($"SELECT count(pg_terminate_backend({before.ToString(CultureInfo.InvariantCulture)}))");
         await Eventually.WaitUntilAsync(async () => await LockHolderAsync(alive) is var now && now != 0 && now != before, TimeSpan.FromSeconds(5), "the live process took its lock again on a new session");
 
         // Probes see it alive again; maintenance, probing through the grace window, never prunes it.
-        var uptime = await _db.ScalarAsync("SELECT (extract(epoch from now() - pg_postmaster_start_time()) * 1000)::bigint");
+        var uptime = await Db.ScalarAsync("SELECT (extract(epoch from now() - pg_postmaster_start_time()) * 1000)::bigint");
         await Task.Delay(TimeSpan.FromMilliseconds(Math.Max(0, 1100 - uptime)));
         var maintenance = NewMaintenance(TimeSpan.FromMilliseconds(300));
         for (var pass = 0; pass < 8; pass++)
@@ -65,8 +53,8 @@ public sealed class PostgreSqlSessionLivenessTests : IAsyncLifetime
             await Task.Delay(100);
         }
 
-        Assert.Equal(1, await _db.ScalarAsync($"SELECT count(*) FROM keel_claimed_executions WHERE id = {claimed.ToString(CultureInfo.InvariantCulture)}"));
-        Assert.Equal(0, await _db.ScalarAsync("SELECT count(*) FROM keel_job_runs"));
+        Assert.Equal(1, await Db.ScalarAsync($"SELECT count(*) FROM keel_claimed_executions WHERE id = {claimed.ToString(CultureInfo.InvariantCulture)}"));
+        Assert.Equal(0, await Db.ScalarAsync("SELECT count(*) FROM keel_job_runs"));
     }
 
     [Fact]
@@ -75,8 +63,8 @@ public sealed class PostgreSqlSessionLivenessTests : IAsyncLifetime
         var alive = await RegisterAsync();
         var dead = await RegisterDeadAsync();
 
-        Assert.Equal([dead], await EndedAsync(_observer, alive, dead));
-        Assert.Equal([dead], await EndedAsync(_observer, alive, dead));
+        Assert.Equal([dead], await EndedAsync(Observer, alive, dead));
+        Assert.Equal([dead], await EndedAsync(Observer, alive, dead));
         Assert.Equal(0, await LocksAsync(dead));
         Assert.Equal(1, await LocksAsync(alive));
     }
@@ -86,23 +74,23 @@ public sealed class PostgreSqlSessionLivenessTests : IAsyncLifetime
     {
         var id = await RegisterAsync();
 
-        await Storage.ProcessDeregisterAsync(new ProcessDeregisterParams(id, null), default);
+        await Own.ProcessDeregisterAsync(new ProcessDeregisterParams(id, null), default);
 
-        Assert.Equal(0, await _db.ScalarAsync("SELECT count(*) FROM keel_processes"));
+        Assert.Equal(0, await Db.ScalarAsync("SELECT count(*) FROM keel_processes"));
         Assert.Equal(0, await LocksAsync(id));
-        Assert.Empty(await EndedAsync(_observer, id));
+        Assert.Empty(await EndedAsync(Observer, id));
     }
 
     [Fact]
     public async Task Disposing_the_store_ends_its_processes_sessions()
     {
-        var storage = new PostgreSqlStorage(new PostgreSqlStorageOptions { ConnectionString = _db.ConnectionString });
+        var storage = new PostgreSqlStorage(new PostgreSqlStorageOptions { ConnectionString = Db.ConnectionString });
         var id = await storage.ProcessRegisterAsync(Registration(), default);
-        Assert.Empty(await EndedAsync(_observer, id));
+        Assert.Empty(await EndedAsync(Observer, id));
 
         await storage.DisposeAsync();
 
-        Assert.Equal([id], await EndedAsync(_observer, id));
+        Assert.Equal([id], await EndedAsync(Observer, id));
     }
 
     [Fact]
@@ -110,17 +98,17 @@ public sealed class PostgreSqlSessionLivenessTests : IAsyncLifetime
     {
         var id = await RegisterDeadAsync();
 
-        Assert.Empty(await _observer.ProcessesSessionEndedAsync(new ProcessesSessionParams([id], TimeSpan.FromDays(3650)), default));
-        Assert.Equal([id], await EndedAsync(_observer, id));
+        Assert.Empty(await Observer.ProcessesSessionEndedAsync(new ProcessesSessionParams([id], TimeSpan.FromDays(3650)), default));
+        Assert.Equal([id], await EndedAsync(Observer, id));
     }
 
     [Fact]
     public async Task A_heartbeat_for_a_deleted_row_returns_false_and_closes_the_dedicated_connection()
     {
         var id = await RegisterAsync();
-        Assert.Equal(1, await _db.ExecuteAsync("DELETE FROM keel_processes WHERE id = " + id.ToString(CultureInfo.InvariantCulture)));
+        Assert.Equal(1, await Db.ExecuteAsync("DELETE FROM keel_processes WHERE id = " + id.ToString(CultureInfo.InvariantCulture)));
 
-        Assert.False((await Storage.ProcessHeartbeatAsync(new ProcessHeartbeatParams(id, null), default)).Alive);
+        Assert.False((await Own.ProcessHeartbeatAsync(new ProcessHeartbeatParams(id, null), default)).Alive);
         Assert.Equal(0, await LocksAsync(id));
     }
 
@@ -131,7 +119,7 @@ public sealed class PostgreSqlSessionLivenessTests : IAsyncLifetime
     public async Task Maintenance_prunes_a_process_whose_session_stayed_gone_for_the_grace_without_waiting_for_its_lease()
     {
         // Right after a server start, session checks are off (everyone is reconnecting): wait out the guard.
-        var uptime = await _db.ScalarAsync("SELECT (extract(epoch from now() - pg_postmaster_start_time()) * 1000)::bigint");
+        var uptime = await Db.ScalarAsync("SELECT (extract(epoch from now() - pg_postmaster_start_time()) * 1000)::bigint");
         await Task.Delay(TimeSpan.FromMilliseconds(Math.Max(0, 1100 - uptime)));
         var dead = await RegisterDeadAsync(claim: true);
 
@@ -142,17 +130,17 @@ public sealed class PostgreSqlSessionLivenessTests : IAsyncLifetime
 
         Assert.Equal((dead, "session-ended", 1), (pruned.Process.Id, pruned.Cause.Code, pruned.Recovery.Retried));
         Assert.False(pruned.Process.LeaseExpired, "pruned on its session, not its lease");
-        Assert.Equal(1, await _db.ScalarAsync("SELECT count(*) FROM keel_ready_executions"));
+        Assert.Equal(1, await Db.ScalarAsync("SELECT count(*) FROM keel_ready_executions"));
     }
 
     [Fact]
     public async Task Running_maintenance_checks_sessions_every_liveness_interval_not_every_prune_interval()
     {
-        var uptime = await _db.ScalarAsync("SELECT (extract(epoch from now() - pg_postmaster_start_time()) * 1000)::bigint");
+        var uptime = await Db.ScalarAsync("SELECT (extract(epoch from now() - pg_postmaster_start_time()) * 1000)::bigint");
         await Task.Delay(TimeSpan.FromMilliseconds(Math.Max(0, 1100 - uptime)));
         // The threshold doubles as the server-uptime guard of session checks: short, so the fresh test server passes it.
         var options = new KeelOptions { HeartbeatInterval = TimeSpan.FromMilliseconds(100), AliveThreshold = TimeSpan.FromSeconds(1), PruneInterval = TimeSpan.FromHours(1), LivenessCheckInterval = TimeSpan.FromMilliseconds(100), SessionGracePeriod = TimeSpan.FromMilliseconds(300) };
-        var maintenance = new Keel.Runtime.Maintenance(_observer, options, Microsoft.Extensions.Logging.Abstractions.NullLogger.Instance, new Keel.Runtime.KeelClock(TimeProvider.System), () => new HashSet<long>());
+        var maintenance = new Keel.Runtime.Maintenance(Observer, options, Microsoft.Extensions.Logging.Abstractions.NullLogger.Instance, new Keel.Runtime.KeelClock(TimeProvider.System), () => new HashSet<long>());
         using var stop = new CancellationTokenSource();
         var running = maintenance.RunAsync(stop.Token);
         try
@@ -160,8 +148,8 @@ public sealed class PostgreSqlSessionLivenessTests : IAsyncLifetime
             await Task.Delay(300); // The first pass (leases included) is behind us; the next is an hour away.
             var dead = await RegisterDeadAsync(claim: true);
 
-            await Eventually.WaitUntilAsync(async () => await _db.ScalarAsync("SELECT count(*) FROM keel_ready_executions") == 1, TimeSpan.FromSeconds(10), "the claim of the process whose session ended is back in ready");
-            Assert.Equal(0, await _db.ScalarAsync($"SELECT count(*) FROM keel_processes WHERE id = {dead.ToString(CultureInfo.InvariantCulture)}"));
+            await Eventually.WaitUntilAsync(async () => await Db.ScalarAsync("SELECT count(*) FROM keel_ready_executions") == 1, TimeSpan.FromSeconds(10), "the claim of the process whose session ended is back in ready");
+            Assert.Equal(0, await Db.ScalarAsync($"SELECT count(*) FROM keel_processes WHERE id = {dead.ToString(CultureInfo.InvariantCulture)}"));
         }
         finally
         {
@@ -171,12 +159,12 @@ public sealed class PostgreSqlSessionLivenessTests : IAsyncLifetime
     }
 
     private Keel.Runtime.Maintenance NewMaintenance(TimeSpan grace)
-        => new(_observer, new KeelOptions { HeartbeatInterval = TimeSpan.FromMilliseconds(300), AliveThreshold = TimeSpan.FromSeconds(1), SessionGracePeriod = grace }, Microsoft.Extensions.Logging.Abstractions.NullLogger.Instance, new Keel.Runtime.KeelClock(TimeProvider.System), () => new HashSet<long>());
+        => new(Observer, new KeelOptions { HeartbeatInterval = TimeSpan.FromMilliseconds(300), AliveThreshold = TimeSpan.FromSeconds(1), SessionGracePeriod = grace }, Microsoft.Extensions.Logging.Abstractions.NullLogger.Instance, new Keel.Runtime.KeelClock(TimeProvider.System), () => new HashSet<long>());
 
     /// <summary>A process that died: registered through a store of its own, which then went away with its session.</summary>
     private async Task<long> RegisterDeadAsync(bool claim = false)
     {
-        await using var doomed = new PostgreSqlStorage(new PostgreSqlStorageOptions { ConnectionString = _db.ConnectionString });
+        await using var doomed = new PostgreSqlStorage(new PostgreSqlStorageOptions { ConnectionString = Db.ConnectionString });
         var id = await doomed.ProcessRegisterAsync(Registration(), default);
         if (claim)
         {
@@ -188,20 +176,20 @@ public sealed class PostgreSqlSessionLivenessTests : IAsyncLifetime
 
     private async Task<long> ClaimOneAsync(long processId)
     {
-        await Storage.JobsInsertAsync(new JobsInsertParams([new NewJob("test", "default", "{}", 0, 5, null)], null), default);
-        return Assert.Single(await Storage.JobsClaimAsync(new JobsClaimParams(processId, QueueFilter.All, 1, null), default)).ClaimId;
+        await Own.JobsInsertAsync(new JobsInsertParams([new NewJob("test", "default", "{}", 0, 5, null)], null), default);
+        return Assert.Single(await Own.JobsClaimAsync(new JobsClaimParams(processId, QueueFilter.All, 1, null), default)).ClaimId;
     }
 
     private async Task<long> LockHolderAsync(long id)
-        => await _db.ScalarAsync($"SELECT coalesce(max(pid), 0) FROM pg_locks WHERE {LockFilter} AND granted AND objid = {PostgreSqlStorage.SessionLockKey(id).ToString(CultureInfo.InvariantCulture)}");
+        => await Db.ScalarAsync($"SELECT coalesce(max(pid), 0) FROM pg_locks WHERE {LockFilter} AND granted AND objid = {PostgreSqlStorage.SessionLockKey(id).ToString(CultureInfo.InvariantCulture)}");
 
     private static async Task<IReadOnlyList<long>> EndedAsync(IKeelStorage storage, params long[] ids)
         => await storage.ProcessesSessionEndedAsync(new ProcessesSessionParams(ids, TimeSpan.Zero), default);
 
-    private async Task<long> RegisterAsync() => await Storage.ProcessRegisterAsync(Registration(), default);
+    private async Task<long> RegisterAsync() => await Own.ProcessRegisterAsync(Registration(), default);
 
     private async Task<long> LocksAsync(long id)
-        => await _db.ScalarAsync($"SELECT count(*) FROM pg_locks WHERE {LockFilter} AND objid = {PostgreSqlStorage.SessionLockKey(id).ToString(CultureInfo.InvariantCulture)}");
+        => await Db.ScalarAsync($"SELECT count(*) FROM pg_locks WHERE {LockFilter} AND objid = {PostgreSqlStorage.SessionLockKey(id).ToString(CultureInfo.InvariantCulture)}");
 }
 
 /// <summary>SQLite has no sessions: it reports none (same-host processes are checked by pid instead).</summary>
