@@ -69,11 +69,16 @@ internal sealed class Worker
     private readonly Lock _threadsGate = new();
     private readonly Queue<WaitingJob> _waiting = new();
 
-    /// <summary>Claims made with a batch of completions (from the first queue entry) not yet ended.</summary>
-    private int _claimsAlong;
+    /// <summary>Claims made with a batch of completions (from the first queue entry) not yet ended, by their number.</summary>
+    private readonly List<long> _claimsAlong = [];
+    private readonly Lock _claimsAlongGate = new();
+    private long _claimsAlongMade;
 
-    /// <summary>The last pass stopped before a later queue entry for a claim in flight (the loop's own state).</summary>
-    private bool _deferredPass;
+    /// <summary>
+    /// While passes stop before the later queue entries: the number of the last claim along made when the first of
+    /// them stopped (they wait for it and the ones before it, not for those made since); 0 when none stopped.
+    /// </summary>
+    private long _deferredUntil;
     private int _running;
     private readonly IJobHandOffs? _handOffs;
     private readonly Action<HandOff> _onHandOff;
@@ -181,13 +186,12 @@ internal sealed class Worker
                 break;
             }
 
-            if (entry > 0 && !_deferredPass && Volatile.Read(ref _claimsAlong) > 0)
+            if (entry > 0 && WaitsForClaimsAlong())
             {
                 // The first entry may only have looked dry: rows the claim along with the completions has locked (and
-                // will take, or give back if it fails) are skipped by this pass's pick, and a later entry's jobs
-                // claimed now would start before them. The claim's end wakes the loop to look again — and that pass
-                // goes on whatever is in flight then, so a stream of completions never starves the later entries.
-                _deferredPass = true;
+                // will take, or give back if it fails) are skipped by this pass's pick, or were taken by a claim whose
+                // reply is still on its way, and a later entry's jobs claimed now would start before them. The claim's
+                // end wakes the loop to look again.
                 return (claimedTotal, true);
             }
 
@@ -209,8 +213,35 @@ internal sealed class Worker
             }
         }
 
-        _deferredPass = false;
+        lock (_claimsAlongGate)
+        {
+            _deferredUntil = 0;
+        }
+
         return (claimedTotal, false);
+    }
+
+    /// <summary>
+    /// True while a claim along with completions made before the first pass that stopped for one is in flight. Claims
+    /// along made since do not count, so a stream of completions (each batch claims along) never starves the later
+    /// queue entries: a later entry waits at most for the claims along in flight when the first pass stopped.
+    /// </summary>
+    private bool WaitsForClaimsAlong()
+    {
+        lock (_claimsAlongGate)
+        {
+            if (_claimsAlong.Count == 0)
+            {
+                return false;
+            }
+
+            if (_deferredUntil == 0)
+            {
+                _deferredUntil = _claimsAlongMade;
+            }
+
+            return _claimsAlong.Min() <= _deferredUntil;
+        }
     }
 
     private async Task<TimeSpan> PassAsync(CancellationToken stoppingToken)
@@ -587,8 +618,12 @@ internal sealed class Worker
             return null;
         }
 
-        Interlocked.Increment(ref _claimsAlong); // Until OnBatchWritten: the loop serves no later entry meanwhile.
-        return new ClaimAlong(reservation, new JobsClaimParams(processId, _queues[0], reservation.Count, _clock.StorageNow));
+        lock (_claimsAlongGate)
+        {
+            // In flight until OnBatchWritten: the loop serves no later entry meanwhile (WaitsForClaimsAlong).
+            _claimsAlong.Add(++_claimsAlongMade);
+            return new ClaimAlong(reservation, new JobsClaimParams(processId, _queues[0], reservation.Count, _clock.StorageNow)) { Number = _claimsAlongMade };
+        }
     }
 
     private void OnBatchWritten(ClaimAlong? along, IReadOnlyList<ClaimedJob> claimed)
@@ -609,7 +644,10 @@ internal sealed class Worker
             }
             finally
             {
-                Interlocked.Decrement(ref _claimsAlong);
+                lock (_claimsAlongGate)
+                {
+                    _claimsAlong.Remove(along.Number);
+                }
             }
         }
 

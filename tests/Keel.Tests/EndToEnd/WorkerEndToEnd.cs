@@ -299,6 +299,69 @@ public abstract class WorkerEndToEnd : IAsyncLifetime
     }
 
     [Fact]
+    public async Task A_pass_does_not_serve_a_later_queue_while_a_claim_made_with_completions_is_in_flight()
+    {
+        // A three-thread worker on "first, second" runs one job of "first". A job of each queue is enqueued, and the
+        // pass that claims for the two idle threads is held on "first" before it reaches the database. The running job
+        // then completes, and its completion claims the "first" job along in the same round trip, whose reply is held:
+        // that claim is in flight. Let go, the pass finds "first" empty. Serving "second" now (a thread is free) would
+        // start that job before the "first" one the worker has already claimed.
+        var recorder = new Recorder();
+        var worker = KeelHost.Worker(3, "first", "second");
+        worker.ClaimAhead = 0;
+        worker.DirectHandOff = false; // The loop claims, not an enqueue handing a job to an idle slot.
+        worker.PollingInterval = TimeSpan.FromSeconds(10); // No polling pass meanwhile: what wakes the loop is the claims' ends.
+        StorageFaults faults = null!;
+        using var host = KeelHost.Build(Db, recorder, o => o.Workers.Add(worker), wrapStorage: inner =>
+        {
+            (var storage, faults) = StorageFaults.Wrap(inner);
+            return storage;
+        });
+        await host.StartAsync();
+        var client = Client(host);
+        await client.EnqueueAsync<SleepingJob, SleepArgs>(new SleepArgs(1000), new EnqueueOptions { Queue = "first" });
+        await WaitForCountAsync("SELECT count(*) FROM keel_claimed_executions", 1);
+
+        // The pass that claimed it goes on to "second" (empty then): the jobs below are enqueued once it is over, and once
+        // the wake-ups of that enqueue (PostgreSQL's notification too) have come and gone.
+        await Eventually.WaitUntilAsync(() => Task.FromResult(faults.ClaimCallsOf("second") > 0), Patience, "the pass looks at \"second\"");
+        await Task.Delay(300);
+        var passHeld = faults.HoldNextClaimOf("first");
+        faults.HoldRepliesThatClaimAlong(true);
+        try
+        {
+            await client.EnqueueManyAsync(
+            [
+                JobRequest.Create<CountingJob, CountArgs>(new CountArgs(0, "first"), new EnqueueOptions { Queue = "first" }),
+                JobRequest.Create<CountingJob, CountArgs>(new CountArgs(0, "second"), new EnqueueOptions { Queue = "second" }),
+            ]);
+            await passHeld.WaitAsync(Patience);
+            await Eventually.WaitUntilAsync(() => Task.FromResult(faults.HeldClaimAlongReplies == 1), Patience, "the completion claims the \"first\" job along, its reply held");
+            faults.ReleaseHeldClaim();
+            await Task.Delay(500);
+
+            var firstClaims = await Db.ScalarAsync("SELECT count(*) FROM keel_claimed_executions c JOIN keel_jobs j ON j.id = c.job_id WHERE j.queue = 'first'");
+            var countClaims = await Db.ScalarAsync("SELECT count(*) FROM keel_claimed_executions c JOIN keel_jobs j ON j.id = c.job_id WHERE j.kind = 'count'");
+            var finished = await Db.ScalarAsync("SELECT count(*) FROM keel_jobs WHERE finished_at IS NOT NULL");
+            Assert.True(firstClaims == 1, $"first claims {firstClaims}, count claims {countClaims}, finished {finished}, order {string.Join(',', recorder.Order)}");
+            Assert.Equal(0, await Db.ScalarAsync("SELECT count(*) FROM keel_claimed_executions c JOIN keel_jobs j ON j.id = c.job_id WHERE j.queue = 'second'"));
+            Assert.Empty(recorder.Order);
+        }
+        finally
+        {
+            faults.ReleaseHeldClaim();
+            faults.HoldRepliesThatClaimAlong(false);
+        }
+
+        await WaitForCountAsync("SELECT count(*) FROM keel_jobs WHERE finished_at IS NOT NULL AND kind = 'count'", 2);
+        await host.StopAsync();
+
+        // Once the claim's reply is in, both start (on the two threads, so in either order), each once.
+        Assert.Equal(["first", "second"], recorder.Order.Order().ToArray());
+        Assert.Equal(1, recorder.Runs.Values.Max());
+    }
+
+    [Fact]
     public async Task A_worker_on_a_tricky_queue_name_runs_only_that_queue()
     {
         const string tricky = "it's;50%_off";
