@@ -15,7 +15,8 @@ namespace Keel.Bench;
 
 /// <summary>
 /// The bench's own child processes, started from this same executable:
-/// <c>__enqueue keel|hangfire DATABASE WARMUP JOBS</c> enqueues latency jobs one every 20 ms from a process of its own;
+/// <c>__enqueue keel|hangfire|floor DATABASE WARMUP JOBS</c> enqueues latency jobs one every 20 ms from a process of its own
+/// (floor: no Keel, a durable insert and its notification, <see cref="PickupFloor"/>);
 /// <c>__app start --Keel:…</c> is a Keel application in process mode (supervisor, whose worker children come back as
 /// <c>__keel-child …</c>), running <see cref="SleepJob"/> for the recovery scenario; <c>__host --Keel:…</c> is the same
 /// jobs in a plain generic host with AddKeel, no supervisor.
@@ -110,6 +111,12 @@ public static partial class Child
     private static async Task<int> EnqueueLatencyJobsAsync(string system, string database, int warmup, int jobs)
     {
         using var timer = new PeriodicTimer(TimeSpan.FromMilliseconds(20));
+        if (system == PickupFloor.System)
+        {
+            await PickupFloor.SendAsync(database, warmup, jobs, timer);
+            return 0;
+        }
+
         if (system == "hangfire")
         {
             var client = new BackgroundJobClient(HangfireBench.CreateStorage(database, prepareSchema: false));

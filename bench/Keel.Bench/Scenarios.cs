@@ -443,6 +443,7 @@ public static class Scenarios
     private static async Task<List<Sample>> LatencyArmAsync(BenchEngine engine, BenchSettings s, bool? directHandOff)
     {
         var jobs = s.Jobs ?? (s.Smoke ? 20 : 500);
+        var floor = engine.IsPostgres ? await PickupFloor.MeasureAsync(engine, jobs) : null;
         var other = await KeelLatencyAsync(engine, s, jobs, crossProcess: true, directHandOff: directHandOff);
         var returns = new List<(long Before, long After)>();
         var same = await KeelLatencyAsync(engine, s, jobs, crossProcess: false, returns, directHandOff);
@@ -451,8 +452,15 @@ public static class Scenarios
         var enqueueCall = returns.Select(r => Stopwatch.GetElapsedTime(r.Before, r.After).TotalMilliseconds).Order().ToArray();
         var afterReturn = returns.Where(r => Counters.LatencyStarts.ContainsKey(r.Before))
             .Select(r => Stopwatch.GetElapsedTime(r.After, Counters.LatencyStarts[r.Before]).TotalMilliseconds).Order().ToArray();
+        List<Sample> floorSamples = floor is null ? [] :
+        [
+            new($"floor, no Keel: durable INSERT + NOTIFY -> LISTEN in another process p50 ({jobs} at ~50/s)", "ms", Percentile(floor, 0.50)),
+            new("floor, no Keel: p99", "ms", Percentile(floor, 0.99)),
+            new("other process: enqueue->start p50 minus the floor's p50", "ms", Percentile(other, 0.50) - Percentile(floor, 0.50)),
+        ];
         return
         [
+            .. floorSamples,
             new($"other process: enqueue->start p50 ({jobs} jobs at ~50/s)", "ms", Percentile(other, 0.50)),
             new("other process: enqueue->start p95", "ms", Percentile(other, 0.95)),
             new("other process: enqueue->start p99", "ms", Percentile(other, 0.99)),
