@@ -19,21 +19,13 @@ public static partial class KeelCli
         var command = new Command("list", "List batches, newest first");
         var pending = new Option<bool>("--pending") { Description = "Only batches with jobs still pending" };
         var completed = new Option<bool>("--completed") { Description = "Only completed batches" };
-        var limit = new Option<int>("--limit") { Description = "Page size (1–10000)", DefaultValueFactory = _ => 50 };
-        var before = new Option<long?>("--before") { Description = "Next page: only batches with an id below this one" };
         command.Options.Add(pending);
         command.Options.Add(completed);
-        command.Options.Add(limit);
-        command.Options.Add(before);
+        var paging = new Paging(command, "batch", "batches");
         command.Options.Add(JsonOption);
         return WithAction(command, io, async (parse, context, ct) =>
         {
-            var size = parse.GetValue(limit);
-            if (size is < 1 or > 10_000)
-            {
-                throw new UsageException($"--limit must be between 1 and 10000 (was {size})");
-            }
-
+            var size = paging.Size(parse);
             if (parse.GetValue(pending) && parse.GetValue(completed))
             {
                 throw new UsageException("give --pending or --completed, not both");
@@ -41,9 +33,7 @@ public static partial class KeelCli
 
             await context.RequireSchemaAsync(ct);
             bool? only = parse.GetValue(pending) ? true : parse.GetValue(completed) ? false : null;
-            var rows = await context.Storage.BatchesListAsync(new BatchesListParams(only, parse.GetValue(before), size + 1), ct);
-            var page = rows.Take(size).ToList();
-            long? next = rows.Count > size ? page[^1].Id : null;
+            var (page, next) = Paging.Cut(await context.Storage.BatchesListAsync(new BatchesListParams(only, paging.Before(parse), size + 1), ct), size, b => b.Id);
             var code = page.Count == 0 ? ExitCodes.NotFound : ExitCodes.Success;
             if (parse.GetValue(JsonOption))
             {
@@ -74,7 +64,7 @@ public static partial class KeelCli
             }
 
             context.Console.Write(table);
-            await context.Out.WriteLineAsync(next is { } id ? $"{page.Count} batches; next page: --before {id}" : $"{page.Count} {(page.Count == 1 ? "batch" : "batches")}; no more");
+            await context.Out.WriteLineAsync(paging.Footer(page.Count, next));
             return ExitCodes.Success;
         });
     }

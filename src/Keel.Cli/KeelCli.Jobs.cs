@@ -54,21 +54,13 @@ public static partial class KeelCli
     private static Command JobsListCommand(Io io)
     {
         var command = new Command("list", "List jobs, newest first");
-        var limit = new Option<int>("--limit") { Description = "Page size (1–10000)", DefaultValueFactory = _ => 50 };
-        var before = new Option<long?>("--before") { Description = "Next page: only jobs with an id below this one" };
         command.Options.Add(StateOption);
         AddFilters(command);
-        command.Options.Add(limit);
-        command.Options.Add(before);
+        var paging = new Paging(command, "job", "jobs");
         command.Options.Add(JsonOption);
         return WithAction(command, io, async (parse, context, ct) =>
         {
-            var size = parse.GetValue(limit);
-            if (size is < 1 or > 10_000)
-            {
-                throw new UsageException($"--limit must be between 1 and 10000 (was {size})");
-            }
-
+            var size = paging.Size(parse);
             await context.RequireSchemaAsync(ct);
             var state = ParseState(parse.GetValue(StateOption));
             var now = DateTimeOffset.UtcNow;
@@ -76,9 +68,7 @@ public static partial class KeelCli
             var newer = parse.GetValue(NewerThanOption) is { } n ? now - Durations.Parse(n) : (DateTimeOffset?)null;
             var filter = new JobFilter(parse.GetValue(QueueOption), parse.GetValue(KindOption), parse.GetValue(ErrorTypeOption));
             // One more than a page, to know whether there is a next page at all.
-            var rows = await context.Storage.JobsListAsync(new JobsListParams(state, filter, older, newer, parse.GetValue(before), size + 1), ct);
-            var page = rows.Take(size).ToList();
-            long? next = rows.Count > size ? page[^1].Id : null;
+            var (page, next) = Paging.Cut(await context.Storage.JobsListAsync(new JobsListParams(state, filter, older, newer, paging.Before(parse), size + 1), ct), size, j => j.Id);
             // The same exit code whatever the format: "no job matches" is 6 for a script reading JSON too.
             var code = page.Count == 0 ? ExitCodes.NotFound : ExitCodes.Success;
             if (parse.GetValue(JsonOption))
@@ -100,7 +90,7 @@ public static partial class KeelCli
             }
 
             context.Console.Write(table);
-            await context.Out.WriteLineAsync(next is { } id ? $"{page.Count} jobs; next page: --before {id}" : $"{page.Count} {(page.Count == 1 ? "job" : "jobs")}; no more");
+            await context.Out.WriteLineAsync(paging.Footer(page.Count, next));
             return ExitCodes.Success;
         });
     }

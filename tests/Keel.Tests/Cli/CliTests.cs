@@ -161,6 +161,19 @@ public abstract class CliTests : IAsyncLifetime
         Assert.Equal(ExitCodes.NotFound, (await KeelAsync("batches", "list", "--completed")).Code);
         Assert.Equal(ExitCodes.Usage, (await KeelAsync("batches", "list", "--pending", "--completed")).Code);
 
+        // A page at a time, as jobs list does: --limit rows, then --before the last id shown.
+        var second = await Db.Storage.BatchStartAsync(new BatchStartParams([new NewJob("count", "files", "{\"n\":4}", 0, 5, null)], [], null), default);
+        (code, output, _) = await KeelAsync("batches", "list", "--limit", "1");
+        Assert.Equal(0, code);
+        Assert.Contains($"1 batch; next page: --before {second.BatchId}", output, StringComparison.Ordinal);
+        (code, output, _) = await KeelAsync("batches", "list", "--limit", "1", "--before", second.BatchId.ToString(inv), "--json");
+        Assert.Equal(0, code);
+        Assert.Equal(started.BatchId, Assert.Single(Json(output).GetProperty("batches").EnumerateArray()).GetProperty("id").GetInt64());
+        Assert.Equal(JsonValueKind.Null, Json(output).GetProperty("next").ValueKind);
+        (code, output, _) = await KeelAsync("batches", "list", "--limit", "1", "--before", second.BatchId.ToString(inv));
+        Assert.Contains("1 batch; no more", output, StringComparison.Ordinal);
+        Assert.Equal(ExitCodes.Usage, (await KeelAsync("batches", "list", "--limit", "0")).Code);
+
         (code, output, _) = await KeelAsync("batches", "show", started.BatchId.ToString(inv));
         Assert.Equal(0, code);
         Assert.Contains("resize album 42", output, StringComparison.Ordinal);
