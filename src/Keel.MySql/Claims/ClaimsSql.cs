@@ -13,39 +13,32 @@ namespace Keel.MySql;
 /// </summary>
 internal static class ClaimsSql
 {
-    /// <summary>The start of a claim of jobs that are not suspects; a queue filter and <see cref="ClaimTail"/> follow.</summary>
-    private const string ClaimHead = """
+    /// <summary>The start of every claim's pick; an index hint may follow, then <see cref="Ready"/> or <see cref="Suspects"/>.</summary>
+    private const string Pick = """
         SELECT r.job_id, r.created_at
         FROM keel_ready_executions r
-        WHERE r.suspect = 0 AND
         """;
 
     /// <summary>
-    /// The start of a claim of one queue's jobs that are not suspects, pinned to <c>keel_ready_poll_by_queue</c>
-    /// (queue, suspect, priority, job_id). Left to itself the optimizer can walk <c>keel_ready_poll_all</c> in priority
-    /// order instead (it does on a small table) and test each row's queue: a locking read locks every row it walks,
-    /// other queues' rows too, however briefly under READ COMMITTED, and a claimer of those queues that meets one then
-    /// skips it and takes its queue for empty. On its own index a pick walks only its queue's rows, in order.
+    /// Pins the pick of one queue to <c>keel_ready_poll_by_queue</c> (queue, suspect, priority, job_id). Left to itself
+    /// the optimizer can walk <c>keel_ready_poll_all</c> in priority order instead (it does on a small table) and test
+    /// each row's queue: a locking read locks every row it walks, other queues' rows too, however briefly under READ
+    /// COMMITTED, and a claimer of those queues that meets one then skips it and takes its queue for empty. On its own
+    /// index a pick walks only its queue's rows, in order.
     /// </summary>
-    private const string ClaimExactHead = """
-        SELECT r.job_id, r.created_at
-        FROM keel_ready_executions r FORCE INDEX (keel_ready_poll_by_queue)
-        WHERE r.suspect = 0 AND r.queue = @queue AND
-        """;
+    private const string OnItsQueueIndex = " FORCE INDEX (keel_ready_poll_by_queue)";
 
-    /// <summary>A claim of suspects only, served by the index <c>keel_ready_poll_all</c> (suspect first).</summary>
-    private const string ClaimSuspectHead = """
-        SELECT r.job_id, r.created_at
-        FROM keel_ready_executions r
-        WHERE r.suspect = 1 AND
-        """;
+    /// <summary>Jobs that are not suspects; a queue filter (or none) and <see cref="ClaimTail"/> follow.</summary>
+    private const string Ready = "\nWHERE r.suspect = 0 AND\n";
 
-    /// <summary>A claim of one queue's suspects, pinned to its queue's index like <see cref="ClaimExactHead"/>.</summary>
-    private const string ClaimSuspectExactHead = """
-        SELECT r.job_id, r.created_at
-        FROM keel_ready_executions r FORCE INDEX (keel_ready_poll_by_queue)
-        WHERE r.suspect = 1 AND r.queue = @queue AND
-        """;
+    /// <summary>Suspects only, served by the index <c>keel_ready_poll_all</c> (suspect first) unless pinned to a queue's.</summary>
+    private const string Suspects = "\nWHERE r.suspect = 1 AND\n";
+
+    /// <summary>One queue, compared byte-wise.</summary>
+    private const string OneQueue = "      r.queue = @queue AND\n";
+
+    /// <summary>Queues starting with a literal prefix (no LIKE wildcards).</summary>
+    private const string QueuePrefix = "      LEFT(r.queue, CHAR_LENGTH(@queue)) = @queue AND\n";
 
     /// <summary>
     /// The rest of a claim's pick: unpaused queues only, by priority then id, locked, skipping rows another claimer
@@ -60,10 +53,10 @@ internal static class ClaimsSql
         """;
 
     /// <summary>Picks and locks ready jobs of every unpaused queue (index (suspect, priority, job_id)); <see cref="JobsClaimTake"/> follows.</summary>
-    public const string JobsClaimAll = ClaimHead + "\n" + ClaimTail;
+    public const string JobsClaimAll = Pick + Ready + ClaimTail;
 
-    /// <summary>Picks from one queue, compared byte-wise (index (queue, suspect, priority, job_id)).</summary>
-    public const string JobsClaimExact = ClaimExactHead + "\n" + ClaimTail;
+    /// <summary>Picks from one queue, compared byte-wise, on its index (<see cref="OnItsQueueIndex"/>).</summary>
+    public const string JobsClaimExact = Pick + OnItsQueueIndex + Ready + OneQueue + ClaimTail;
 
     /// <summary>
     /// Picks from queues starting with a literal prefix (no LIKE wildcards). It walks <c>keel_ready_poll_all</c> in
@@ -71,16 +64,16 @@ internal static class ClaimsSql
     /// the row for this once). A range on the queue index instead would lock every ready row of the matching queues
     /// before sorting them, and so keep each other claimer of the prefix from all of them until this claim commits.
     /// </summary>
-    public const string JobsClaimPrefix = ClaimHead + "\n      LEFT(r.queue, CHAR_LENGTH(@queue)) = @queue AND\n" + ClaimTail;
+    public const string JobsClaimPrefix = Pick + Ready + QueuePrefix + ClaimTail;
 
     /// <summary>Picks suspects from every unpaused queue.</summary>
-    public const string JobsClaimSuspectAll = ClaimSuspectHead + "\n" + ClaimTail;
+    public const string JobsClaimSuspectAll = Pick + Suspects + ClaimTail;
 
-    /// <summary>Picks suspects from one queue.</summary>
-    public const string JobsClaimSuspectExact = ClaimSuspectExactHead + "\n" + ClaimTail;
+    /// <summary>Picks suspects from one queue, on its index (<see cref="OnItsQueueIndex"/>).</summary>
+    public const string JobsClaimSuspectExact = Pick + OnItsQueueIndex + Suspects + OneQueue + ClaimTail;
 
     /// <summary>Picks suspects from queues starting with a literal prefix.</summary>
-    public const string JobsClaimSuspectPrefix = ClaimSuspectHead + "\n      LEFT(r.queue, CHAR_LENGTH(@queue)) = @queue AND\n" + ClaimTail;
+    public const string JobsClaimSuspectPrefix = Pick + Suspects + QueuePrefix + ClaimTail;
 
     /// <summary>
     /// Takes the picked (locked) jobs <paramref name="ids"/> (their pick returned when each became ready): deletes the

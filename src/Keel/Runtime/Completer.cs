@@ -42,11 +42,7 @@ internal sealed record JobOutcome(long ProcessId, ClaimedJob Job, OutcomeKind Ki
 /// <summary>A claim to make in the round trip that writes a batch of completions (a busy worker's next claim).</summary>
 /// <param name="Reservation">The slots reserved for it.</param>
 /// <param name="Claim">The claim.</param>
-internal sealed record ClaimAlong(Slots.Reservation Reservation, JobsClaimParams Claim)
-{
-    /// <summary>The worker's own number for it (its claims along are numbered in the order they are made).</summary>
-    public long Number { get; init; }
-}
+internal sealed record ClaimAlong(Slots.Reservation Reservation, JobsClaimParams Claim);
 
 /// <summary>
 /// Writes every run's outcome under its claim and gives the slot back when it is written: finished runs in batches

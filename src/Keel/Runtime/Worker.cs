@@ -69,14 +69,16 @@ internal sealed class Worker
     private readonly Lock _threadsGate = new();
     private readonly Queue<WaitingJob> _waiting = new();
 
-    /// <summary>Claims made with a batch of completions (from the first queue entry) not yet ended, by their number.</summary>
+    /// <summary>
+    /// Claims made with a batch of completions (from the first queue entry) not yet ended, by the number of their slot
+    /// reservation (<see cref="Slots.Reservation.Seq"/>, increasing).
+    /// </summary>
     private readonly List<long> _claimsAlong = [];
     private readonly Lock _claimsAlongGate = new();
-    private long _claimsAlongMade;
 
     /// <summary>
-    /// While passes stop before the later queue entries: the number of the last claim along made when the first of
-    /// them stopped (they wait for it and the ones before it, not for those made since); 0 when none stopped.
+    /// While passes stop before the later queue entries: the newest claim along in flight when the first of them
+    /// stopped (they wait for it and the ones before it, not for those made since); 0 when none stopped.
     /// </summary>
     private long _deferredUntil;
     private int _running;
@@ -237,7 +239,7 @@ internal sealed class Worker
 
             if (_deferredUntil == 0)
             {
-                _deferredUntil = _claimsAlongMade;
+                _deferredUntil = _claimsAlong.Max();
             }
 
             return _claimsAlong.Min() <= _deferredUntil;
@@ -621,9 +623,10 @@ internal sealed class Worker
         lock (_claimsAlongGate)
         {
             // In flight until OnBatchWritten: the loop serves no later entry meanwhile (WaitsForClaimsAlong).
-            _claimsAlong.Add(++_claimsAlongMade);
-            return new ClaimAlong(reservation, new JobsClaimParams(processId, _queues[0], reservation.Count, _clock.StorageNow)) { Number = _claimsAlongMade };
+            _claimsAlong.Add(reservation.Seq);
         }
+
+        return new ClaimAlong(reservation, new JobsClaimParams(processId, _queues[0], reservation.Count, _clock.StorageNow));
     }
 
     private void OnBatchWritten(ClaimAlong? along, IReadOnlyList<ClaimedJob> claimed)
@@ -646,7 +649,7 @@ internal sealed class Worker
             {
                 lock (_claimsAlongGate)
                 {
-                    _claimsAlong.Remove(along.Number);
+                    _claimsAlong.Remove(along.Reservation.Seq);
                 }
             }
         }
